@@ -1,0 +1,223 @@
+//! Argon2 d / i / id in the PHC string format, as argon2-cffi, passlib, libsodium, Django
+//! (behind `argon2$`), Kratos, Supabase and Spring write it. Version 1.0 hashes omit `v=`.
+
+use argon2::{Algorithm, AssociatedData, ParamsBuilder, Version};
+use zeroize::Zeroizing;
+
+use super::{Parsed, decode, number, ok, param, phc_params, to_u32};
+use crate::hash::{Kind, ParseOptions, Verify};
+use crate::limits::check_range;
+use crate::{HashError, Password, Policy, Scheme, encoding};
+
+#[derive(Clone)]
+pub(crate) struct Argon2 {
+    algorithm: Algorithm,
+    version: Version,
+    m_kib: u32,
+    t: u32,
+    p: u32,
+    data: Vec<u8>,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl Argon2 {
+    /// Builds from parts (Keycloak's credential JSON carries them separately), bounding them.
+    #[allow(clippy::too_many_arguments)] // one argument per Argon2 parameter
+    pub(crate) fn from_parts(
+        o: &ParseOptions,
+        algorithm: Algorithm,
+        version: Version,
+        m_kib: u64,
+        t: u64,
+        p: u64,
+        salt: Vec<u8>,
+        hash: Vec<u8>,
+    ) -> Result<Self, HashError> {
+        let scheme = scheme_of(algorithm);
+        let limits = &o.limits;
+        check_range(scheme, "p", p, 1, u64::from(limits.max_parallelism))?;
+        check_range(scheme, "t", t, 1, u64::from(u32::MAX))?;
+        check_range(
+            scheme,
+            "m",
+            m_kib,
+            p.saturating_mul(8),
+            limits.max_memory_kib,
+        )?;
+        check_range(
+            scheme,
+            "m × t",
+            m_kib.saturating_mul(t),
+            0,
+            limits.argon2_max_work_kib,
+        )?;
+        if salt.len() < 8 {
+            return Err(HashError::malformed(
+                scheme,
+                "salt",
+                "shorter than Argon2's minimum of 8 bytes",
+            ));
+        }
+        if hash.len() < 4 {
+            return Err(HashError::malformed(
+                scheme,
+                "hash",
+                "shorter than Argon2's minimum of 4 bytes",
+            ));
+        }
+        Ok(Self {
+            algorithm,
+            version,
+            m_kib: to_u32(scheme, "m", m_kib)?,
+            t: to_u32(scheme, "t", t)?,
+            p: to_u32(scheme, "p", p)?,
+            data: Vec::new(),
+            salt,
+            hash,
+        })
+    }
+
+    /// Whether this hash is weaker than `policy` asks for new hashes.
+    pub(crate) fn below(&self, policy: &Policy) -> bool {
+        self.algorithm != Algorithm::Argon2id
+            || self.version != Version::V0x13
+            || self.m_kib < policy.memory_kib
+            || self.t < policy.iterations
+            || self.p < policy.parallelism
+            || self.salt.len() < policy.salt_len
+            || self.hash.len() < policy.output_len
+    }
+}
+
+fn scheme_of(algorithm: Algorithm) -> Scheme {
+    match algorithm {
+        Algorithm::Argon2d => Scheme::Argon2d,
+        Algorithm::Argon2i => Scheme::Argon2i,
+        Algorithm::Argon2id => Scheme::Argon2id,
+    }
+}
+
+impl Verify for Argon2 {
+    fn scheme(&self) -> Scheme {
+        scheme_of(self.algorithm)
+    }
+
+    fn verify(&self, password: &Password) -> Result<bool, HashError> {
+        let scheme = self.scheme();
+        let invalid = |e: argon2::Error| HashError::malformed(scheme, "params", e.to_string());
+        let mut builder = ParamsBuilder::new();
+        builder
+            .m_cost(self.m_kib)
+            .t_cost(self.t)
+            .p_cost(self.p)
+            .output_len(self.hash.len());
+        if !self.data.is_empty() {
+            builder.data(AssociatedData::new(&self.data).map_err(invalid)?);
+        }
+        let params = builder.build().map_err(invalid)?;
+        let mut out = Zeroizing::new(vec![0u8; self.hash.len()]);
+        argon2::Argon2::new(self.algorithm, self.version, params)
+            .hash_password_into(password.expose(), &self.salt, &mut out)
+            .map_err(invalid)?;
+        Ok(encoding::ct_eq(&out, &self.hash))
+    }
+}
+
+/// `$argon2id$v=19$m=19456,t=2,p=1[,data=…]$<salt>$<hash>`; `v=` may be absent (version 1.0).
+pub(crate) fn parse_phc(s: &str, o: &ParseOptions) -> Parsed {
+    let fields: Vec<&str> = s.split('$').collect();
+    let (alg, rest) = match fields.as_slice() {
+        ["", alg, rest @ ..] => (*alg, rest),
+        _ => return Err(HashError::Unrecognized),
+    };
+    let algorithm = match alg {
+        "argon2id" => Algorithm::Argon2id,
+        "argon2i" => Algorithm::Argon2i,
+        "argon2d" => Algorithm::Argon2d,
+        _ => return Err(HashError::Unrecognized),
+    };
+    let scheme = scheme_of(algorithm);
+    let (version, params, salt, hash) = match rest {
+        [v, params, salt, hash] if v.starts_with("v=") => (Some(*v), *params, *salt, *hash),
+        [params, salt, hash] => (None, *params, *salt, *hash),
+        _ => {
+            return Err(HashError::malformed(
+                scheme,
+                "structure",
+                "expected $v=19$m=…,t=…,p=…$<salt>$<hash>",
+            ));
+        }
+    };
+    let version = match version.map(|v| v.trim_start_matches("v=")) {
+        None | Some("16") => Version::V0x10,
+        Some("19") => Version::V0x13,
+        Some(_) => return Err(HashError::malformed(scheme, "v", "expected 16 or 19")),
+    };
+    let kv = phc_params(params)
+        .ok_or_else(|| HashError::malformed(scheme, "params", "expected key=value pairs"))?;
+    let get = |name: &'static str| -> Result<u64, HashError> {
+        let value =
+            param(&kv, name).ok_or_else(|| HashError::malformed(scheme, name, "missing"))?;
+        number(scheme, name, value)
+    };
+    let (m, t, p) = (get("m")?, get("t")?, get("p")?);
+    if param(&kv, "keyid").is_some() {
+        return Err(HashError::MissingParameter {
+            scheme,
+            what: "the secret key named by keyid",
+        });
+    }
+    let data = match param(&kv, "data") {
+        Some(d) => decode(o, scheme, "data", d, encoding::b64, "base64")?,
+        None => Vec::new(),
+    };
+    if let Some((unknown, _)) = kv
+        .iter()
+        .find(|(k, _)| !matches!(*k, "m" | "t" | "p" | "data"))
+    {
+        return Err(HashError::malformed(
+            scheme,
+            "params",
+            format!(
+                "unknown parameter `{}`",
+                unknown.chars().take(16).collect::<String>()
+            ),
+        ));
+    }
+    let salt = decode(o, scheme, "salt", salt, encoding::b64, "base64")?;
+    let hash = decode(o, scheme, "hash", hash, encoding::b64, "base64")?;
+    let mut parsed = Argon2::from_parts(o, algorithm, version, m, t, p, salt, hash)?;
+    parsed.data = data;
+    ok(Kind::Argon2(parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_memory_cost_is_refused_before_any_allocation() {
+        let s = "$argon2id$v=19$m=4294967295,t=2,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNo";
+        let err = parse_phc(s, &ParseOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, HashError::ParamOutOfRange { param: "m", .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hostile_time_cost_is_refused_through_the_work_bound() {
+        let s = "$argon2id$v=19$m=65536,t=4294967295,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNo";
+        let err = parse_phc(s, &ParseOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                HashError::ParamOutOfRange {
+                    param: "m × t", ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,315 @@
+//! bcrypt and the schemes that pre-hash the password before bcrypt.
+//!
+//! | encoding | bcrypt input |
+//! |---|---|
+//! | `$2a$ $2b$ $2y$ $2x$` (and `{CRYPT}`, Django `bcrypt$`, Spring `{bcrypt}`) | the password |
+//! | passlib `$bcrypt-sha256$2b,12$…` (v1) | base64(SHA-256(password)) |
+//! | passlib `$bcrypt-sha256$v=2,t=2b,r=12$…` | base64(HMAC-SHA256(key = salt string, password)) |
+//! | Django `bcrypt_sha256$$2b$…` | hex(SHA-256(password)) |
+//! | WordPress 6.8 `$wp$2y$…` | base64(HMAC-SHA384(key = "wp-sha384", password)) |
+//!
+//! bcrypt reads the password as a C string: it stops at the first NUL and uses at most 72
+//! bytes. `$2x$` reproduces crypt_blowfish's sign-extension bug for bytes ≥ 0x80, which is
+//! what systems that wrote `$2x$` hashes computed.
+
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use sha2::{Digest as _, Sha256, Sha384};
+use zeroize::Zeroizing;
+
+use super::{Parsed, decode, number, ok, to_u32};
+use crate::hash::{Kind, ParseOptions, Verify};
+use crate::limits::check_range;
+use crate::{HashError, Password, Scheme, encoding};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Minor {
+    A,
+    B,
+    X,
+    Y,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Prehash {
+    None,
+    PasslibV1,
+    /// HMAC key: the salt as written in the hash.
+    PasslibV2(String),
+    Django,
+    Wordpress,
+}
+
+#[derive(Clone)]
+pub(crate) struct Bcrypt {
+    minor: Minor,
+    cost: u32,
+    salt: [u8; 16],
+    checksum: [u8; 23],
+    prehash: Prehash,
+}
+
+impl Bcrypt {
+    fn scheme_of(prehash: &Prehash) -> Scheme {
+        match prehash {
+            Prehash::None => Scheme::Bcrypt,
+            Prehash::PasslibV1 | Prehash::PasslibV2(_) => Scheme::BcryptSha256,
+            Prehash::Django => Scheme::DjangoBcryptSha256,
+            Prehash::Wordpress => Scheme::WordpressBcrypt,
+        }
+    }
+
+    fn check(&self, input: &[u8]) -> bool {
+        let raw = bcrypt_raw(self.minor, self.cost, self.salt, input);
+        encoding::ct_eq(raw.get(..23).unwrap_or_default(), &self.checksum)
+    }
+}
+
+impl Verify for Bcrypt {
+    fn scheme(&self) -> Scheme {
+        Self::scheme_of(&self.prehash)
+    }
+
+    fn verify(&self, password: &Password) -> Result<bool, HashError> {
+        let pw = password.expose();
+        Ok(match &self.prehash {
+            Prehash::None => self.check(pw),
+            Prehash::PasslibV1 => {
+                let digest = Zeroizing::new(Sha256::digest(pw).to_vec());
+                self.check(encoding::b64_encode(&digest).as_bytes())
+            }
+            Prehash::PasslibV2(salt) => {
+                let mut mac = Hmac::<Sha256>::new_from_slice(salt.as_bytes()).map_err(|_| {
+                    HashError::malformed(Scheme::BcryptSha256, "salt", "unusable HMAC key")
+                })?;
+                mac.update(pw);
+                let digest = Zeroizing::new(mac.finalize().into_bytes().to_vec());
+                self.check(encoding::b64_encode(&digest).as_bytes())
+            }
+            Prehash::Django => {
+                let digest = Zeroizing::new(Sha256::digest(pw).to_vec());
+                self.check(encoding::hex_encode(&digest).as_bytes())
+            }
+            Prehash::Wordpress => {
+                // wp_hash_password() trims; the check path does not. Accept either, as
+                // WordPress users could log in with either.
+                wordpress_input(pw).is_some_and(|input| self.check(input.as_bytes()))
+                    || wordpress_input(password.php_trimmed().expose())
+                        .is_some_and(|input| self.check(input.as_bytes()))
+            }
+        })
+    }
+}
+
+fn wordpress_input(pw: &[u8]) -> Option<Zeroizing<String>> {
+    let mut mac = Hmac::<Sha384>::new_from_slice(b"wp-sha384").ok()?;
+    mac.update(pw);
+    let digest = Zeroizing::new(mac.finalize().into_bytes().to_vec());
+    Some(Zeroizing::new(encoding::b64_encode(&digest)))
+}
+
+/// bcrypt over `password` read as a C string (up to the first NUL, at most 72 bytes with the
+/// terminator), emulating `$2x$`'s sign-extension bug when asked.
+fn bcrypt_raw(minor: Minor, cost: u32, salt: [u8; 16], password: &[u8]) -> Zeroizing<[u8; 24]> {
+    let end = password
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(password.len());
+    let mut key = Zeroizing::new(Vec::with_capacity(73));
+    key.extend_from_slice(password.get(..end).unwrap_or_default());
+    key.push(0);
+    key.truncate(72);
+    if minor == Minor::X {
+        key = sign_extended_key(&key);
+    }
+    Zeroizing::new(bcrypt::bcrypt(cost, salt, &key))
+}
+
+/// crypt_blowfish's `$2x$` key schedule: each 32-bit key word is built by OR-ing in bytes
+/// that were sign-extended from `char`, so a byte ≥ 0x80 smears ones over the bytes before
+/// it in the word. Returns the 18 resulting words as a 72-byte key, which bcrypt then reads
+/// back word for word (its key reader wraps at the key length).
+fn sign_extended_key(key: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(72));
+    let mut bytes = key.iter().cycle();
+    for _ in 0..18 {
+        let mut word: u32 = 0;
+        for _ in 0..4 {
+            let b = bytes.next().copied().unwrap_or(0);
+            // `as i8 as i32 as u32` is the C conversion `(BF_word_signed)(signed char)`.
+            #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // the bug is the wrap
+            let extended = i32::from(b as i8) as u32;
+            word = (word << 8) | extended;
+        }
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+    out
+}
+
+/// Parses `$2?$<cost>$<salt22><checksum31>` with any pre-hash.
+fn parse_core(s: &str, o: &ParseOptions, prehash: Prehash) -> Parsed {
+    let scheme = Bcrypt::scheme_of(&prehash);
+    let mut parts = s.strip_prefix('$').unwrap_or(s).split('$');
+    let minor = match parts.next() {
+        Some("2a") => Minor::A,
+        Some("2b") => Minor::B,
+        Some("2x") => Minor::X,
+        Some("2y") => Minor::Y,
+        Some("2") => return Err(HashError::Unsupported("bcrypt `$2$` (the 1997 original)")),
+        _ => {
+            return Err(HashError::malformed(
+                scheme,
+                "version",
+                "expected 2a, 2b, 2x or 2y",
+            ));
+        }
+    };
+    let (Some(cost), Some(tail), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(HashError::malformed(
+            scheme,
+            "structure",
+            "expected $2b$<cost>$<53 characters>",
+        ));
+    };
+    if cost.len() != 2 {
+        return Err(HashError::malformed(scheme, "cost", "expected two digits"));
+    }
+    let cost = number(scheme, "cost", cost)?;
+    check_range(scheme, "cost", cost, 4, u64::from(o.limits.bcrypt_max_cost))?;
+    let cost = to_u32(scheme, "cost", cost)?;
+    if tail.len() != 53 || !tail.is_ascii() {
+        return Err(HashError::malformed(
+            scheme,
+            "salt and checksum",
+            "expected 53 characters",
+        ));
+    }
+    let (salt_str, checksum_str) = tail.split_at(22);
+    let salt = decode(
+        o,
+        scheme,
+        "salt",
+        salt_str,
+        encoding::bcrypt64,
+        "bcrypt base64",
+    )?;
+    let checksum = decode(
+        o,
+        scheme,
+        "checksum",
+        checksum_str,
+        encoding::bcrypt64,
+        "bcrypt base64",
+    )?;
+    let (Ok(salt), Ok(checksum)) = (<[u8; 16]>::try_from(salt), <[u8; 23]>::try_from(checksum))
+    else {
+        return Err(HashError::malformed(
+            scheme,
+            "salt and checksum",
+            "wrong decoded length",
+        ));
+    };
+    let prehash = match prehash {
+        Prehash::PasslibV2(_) => Prehash::PasslibV2(salt_str.to_owned()),
+        other => other,
+    };
+    ok(Kind::Bcrypt(Bcrypt {
+        minor,
+        cost,
+        salt,
+        checksum,
+        prehash,
+    }))
+}
+
+/// `$2b$12$…` (also reached through `{CRYPT}`, Django `bcrypt$` and Spring `{bcrypt}`).
+pub(crate) fn parse_mcf(s: &str, o: &ParseOptions) -> Parsed {
+    parse_core(s, o, Prehash::None)
+}
+
+/// Django `bcrypt_sha256$$2b$12$…` (the caller strips `bcrypt_sha256$`).
+pub(crate) fn parse_django_sha256(rest: &str, o: &ParseOptions) -> Parsed {
+    parse_core(rest, o, Prehash::Django)
+}
+
+/// WordPress 6.8 `$wp$2y$10$…`.
+pub(crate) fn parse_wordpress(s: &str, o: &ParseOptions) -> Parsed {
+    parse_core(s.get(3..).unwrap_or_default(), o, Prehash::Wordpress)
+}
+
+/// passlib `$bcrypt-sha256$2b,12$<salt>$<checksum>` (v1) and
+/// `$bcrypt-sha256$v=2,t=2b,r=12$<salt>$<checksum>` (v2).
+pub(crate) fn parse_passlib_sha256(s: &str, o: &ParseOptions) -> Parsed {
+    let scheme = Scheme::BcryptSha256;
+    let fields: Vec<&str> = s.split('$').collect();
+    let [_, _, params, salt, checksum] = fields.as_slice() else {
+        return Err(HashError::malformed(
+            scheme,
+            "structure",
+            "expected $bcrypt-sha256$<params>$<salt>$<checksum>",
+        ));
+    };
+    let (ident, rounds, prehash) = if let Some(kv) = super::phc_params(params) {
+        let version = super::param(&kv, "v");
+        if version != Some("2") {
+            return Err(HashError::malformed(
+                scheme,
+                "v",
+                "only version 2 uses key=value parameters",
+            ));
+        }
+        let (Some(t), Some(r)) = (super::param(&kv, "t"), super::param(&kv, "r")) else {
+            return Err(HashError::malformed(
+                scheme,
+                "params",
+                "expected t=<ident>,r=<rounds>",
+            ));
+        };
+        (t, r, Prehash::PasslibV2(String::new()))
+    } else {
+        let Some((t, r)) = params.split_once(',') else {
+            return Err(HashError::malformed(
+                scheme,
+                "params",
+                "expected <ident>,<rounds>",
+            ));
+        };
+        (t, r, Prehash::PasslibV1)
+    };
+    if !matches!(ident, "2a" | "2b") {
+        return Err(HashError::malformed(scheme, "ident", "expected 2a or 2b"));
+    }
+    let inner = format!("${ident}${rounds:0>2}${salt}{checksum}");
+    parse_core(&inner, o, prehash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_extension_only_changes_words_with_high_bytes() {
+        let ascii = b"ab\0";
+        let key = sign_extended_key(ascii);
+        assert_eq!(key.get(..4).unwrap(), b"ab\0a");
+        // 0x80 sign-extends to 0xffffff80, wiping the preceding "a" with ones.
+        let key = sign_extended_key(b"a\x80\0");
+        assert_eq!(key.get(..4).unwrap(), &[0xff, 0x80, 0x00, 0x61]);
+    }
+
+    #[test]
+    fn cost_outside_the_limit_is_refused_before_hashing() {
+        let s = "$2b$31$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234";
+        let err = parse_mcf(s, &ParseOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                HashError::ParamOutOfRange {
+                    param: "cost",
+                    value: 31,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}

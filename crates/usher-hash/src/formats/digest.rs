@@ -1,0 +1,638 @@
+//! Plain, salted and keyed digests, and passwords stored in the clear.
+//!
+//! One [`Digest`] describes all of them: a hash function, how the password is encoded to
+//! bytes, a construction (plain, a salt template iterated `n` times, HMAC, or MySQL's double
+//! SHA-1), and whether the stored value is the raw digest or its lower-case hex text.
+
+use hmac::Hmac;
+use md4::Md4;
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Sha256, Sha384, Sha512};
+use zeroize::Zeroizing;
+
+use super::{Parsed, decode, number, ok};
+use crate::hash::{Kind, ParseOptions, Verify};
+use crate::limits::check_range;
+use crate::{HashError, Password, Scheme, encoding};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Alg {
+    Md4,
+    Md5,
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Alg {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().replace('-', "").as_str() {
+            "md4" => Some(Alg::Md4),
+            "md5" => Some(Alg::Md5),
+            "sha1" | "sha" => Some(Alg::Sha1),
+            "sha256" => Some(Alg::Sha256),
+            "sha384" => Some(Alg::Sha384),
+            "sha512" => Some(Alg::Sha512),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn output_len(self) -> usize {
+        match self {
+            Alg::Md4 | Alg::Md5 => 16,
+            Alg::Sha1 => 20,
+            Alg::Sha256 => 32,
+            Alg::Sha384 => 48,
+            Alg::Sha512 => 64,
+        }
+    }
+
+    fn hash(self, parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+        fn run<D: sha2::Digest>(parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+            let mut d = D::new();
+            for p in parts {
+                d.update(p);
+            }
+            Zeroizing::new(d.finalize().to_vec())
+        }
+        match self {
+            Alg::Md4 => run::<Md4>(parts),
+            Alg::Md5 => run::<Md5>(parts),
+            Alg::Sha1 => run::<Sha1>(parts),
+            Alg::Sha256 => run::<Sha256>(parts),
+            Alg::Sha384 => run::<Sha384>(parts),
+            Alg::Sha512 => run::<Sha512>(parts),
+        }
+    }
+
+    fn hmac(self, key: &[u8], msg: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        fn run<M: hmac::Mac + hmac::KeyInit>(key: &[u8], msg: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+            let mut m = <M as hmac::KeyInit>::new_from_slice(key).ok()?;
+            m.update(msg);
+            Some(Zeroizing::new(m.finalize().into_bytes().to_vec()))
+        }
+        match self {
+            Alg::Md4 => run::<Hmac<Md4>>(key, msg),
+            Alg::Md5 => run::<Hmac<Md5>>(key, msg),
+            Alg::Sha1 => run::<Hmac<Sha1>>(key, msg),
+            Alg::Sha256 => run::<Hmac<Sha256>>(key, msg),
+            Alg::Sha384 => run::<Hmac<Sha384>>(key, msg),
+            Alg::Sha512 => run::<Hmac<Sha512>>(key, msg),
+        }
+    }
+}
+
+/// How the password becomes bytes before hashing.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Input {
+    /// As given (UTF-8 in practice).
+    Bytes,
+    /// UTF-16LE, as NT hashes and .NET write it.
+    Utf16Le,
+    /// Latin-1, one byte per character.
+    Latin1,
+}
+
+/// One piece of a salt template such as Kratos' `{SALT}{PASSWORD}`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) enum Part {
+    Password,
+    Salt,
+    Literal(Vec<u8>),
+}
+
+#[derive(Clone)]
+pub(crate) enum Construction {
+    /// H(password).
+    Plain,
+    /// d = H(template(password, salt)); then `iterations - 1` times d = H(d).
+    Template {
+        parts: Vec<Part>,
+        salt: Vec<u8>,
+        iterations: u32,
+    },
+    /// HMAC(key, password).
+    Hmac { key: Zeroizing<Vec<u8>> },
+    /// MySQL 4.1: SHA1(SHA1(password)).
+    Mysql41,
+}
+
+/// What the stored value holds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Output {
+    Raw,
+    /// The lower-case hex text of the digest (Kratos `$hmac-*$` stores this, base64-wrapped).
+    HexText,
+}
+
+#[derive(Clone)]
+pub(crate) struct Digest {
+    alg: Alg,
+    input: Input,
+    construction: Construction,
+    output: Output,
+    expected: Vec<u8>,
+}
+
+impl Digest {
+    /// Builds a digest, checking that the stored value has the length the construction makes.
+    pub(crate) fn new(
+        alg: Alg,
+        input: Input,
+        construction: Construction,
+        output: Output,
+        expected: Vec<u8>,
+    ) -> Result<Self, HashError> {
+        let d = Self {
+            alg,
+            input,
+            construction,
+            output,
+            expected,
+        };
+        let scheme = d.scheme_or_unsupported()?;
+        let want = match output {
+            Output::Raw => alg.output_len(),
+            Output::HexText => alg.output_len().saturating_mul(2),
+        };
+        if d.expected.len() != want {
+            return Err(HashError::malformed(
+                scheme,
+                "hash",
+                format!("{} bytes, but {} makes {want}", d.expected.len(), scheme),
+            ));
+        }
+        Ok(d)
+    }
+
+    pub(crate) fn plain(alg: Alg, expected: Vec<u8>) -> Result<Self, HashError> {
+        Self::new(
+            alg,
+            Input::Bytes,
+            Construction::Plain,
+            Output::Raw,
+            expected,
+        )
+    }
+
+    pub(crate) fn salted(
+        alg: Alg,
+        parts: Vec<Part>,
+        salt: Vec<u8>,
+        expected: Vec<u8>,
+    ) -> Result<Self, HashError> {
+        Self::new(
+            alg,
+            Input::Bytes,
+            Construction::Template {
+                parts,
+                salt,
+                iterations: 1,
+            },
+            Output::Raw,
+            expected,
+        )
+    }
+
+    pub(crate) fn into_parsed(self) -> Parsed {
+        ok(Kind::Digest(self))
+    }
+
+    fn scheme_or_unsupported(&self) -> Result<Scheme, HashError> {
+        use Alg::*;
+        Ok(match (&self.construction, self.alg, self.input) {
+            (Construction::Plain, Md4, Input::Utf16Le) => Scheme::Nthash,
+            (Construction::Plain, Md4, _) => Scheme::Md4,
+            (Construction::Plain, Md5, _) => Scheme::Md5,
+            (Construction::Plain, Sha1, _) => Scheme::Sha1,
+            (Construction::Plain, Sha256, _) => Scheme::Sha256,
+            (Construction::Plain, Sha384, _) => Scheme::Sha384,
+            (Construction::Plain, Sha512, _) => Scheme::Sha512,
+            (Construction::Template { .. }, Md5, _) => Scheme::SaltedMd5,
+            (Construction::Template { .. }, Sha1, _) => Scheme::SaltedSha1,
+            (Construction::Template { .. }, Sha256, _) => Scheme::SaltedSha256,
+            (Construction::Template { .. }, Sha384, _) => Scheme::SaltedSha384,
+            (Construction::Template { .. }, Sha512, _) => Scheme::SaltedSha512,
+            (Construction::Template { .. }, Md4, _) => {
+                return Err(HashError::Unsupported("salted MD4"));
+            }
+            (Construction::Hmac { .. }, Md5, _) => Scheme::HmacMd5,
+            (Construction::Hmac { .. }, Sha1, _) => Scheme::HmacSha1,
+            (Construction::Hmac { .. }, Sha256, _) => Scheme::HmacSha256,
+            (Construction::Hmac { .. }, Sha384, _) => Scheme::HmacSha384,
+            (Construction::Hmac { .. }, Sha512, _) => Scheme::HmacSha512,
+            (Construction::Hmac { .. }, Md4, _) => return Err(HashError::Unsupported("HMAC-MD4")),
+            (Construction::Mysql41, _, _) => Scheme::Mysql41,
+        })
+    }
+
+    fn compute(&self, pw: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        let raw = match &self.construction {
+            Construction::Plain => self.alg.hash(&[pw]),
+            Construction::Mysql41 => {
+                let inner = self.alg.hash(&[pw]);
+                self.alg.hash(&[&inner])
+            }
+            Construction::Hmac { key } => self.alg.hmac(key, pw)?,
+            Construction::Template {
+                parts,
+                salt,
+                iterations,
+            } => {
+                let pieces: Vec<&[u8]> = parts
+                    .iter()
+                    .map(|part| match part {
+                        Part::Password => pw,
+                        Part::Salt => salt.as_slice(),
+                        Part::Literal(l) => l.as_slice(),
+                    })
+                    .collect();
+                let mut d = self.alg.hash(&pieces);
+                for _ in 1..*iterations {
+                    d = self.alg.hash(&[&d]);
+                }
+                d
+            }
+        };
+        Some(match self.output {
+            Output::Raw => raw,
+            Output::HexText => Zeroizing::new(encoding::hex_encode(&raw).into_bytes()),
+        })
+    }
+}
+
+impl Verify for Digest {
+    fn scheme(&self) -> Scheme {
+        // `new` refused the unsupported combinations.
+        self.scheme_or_unsupported().unwrap_or(Scheme::Md5)
+    }
+
+    fn verify(&self, password: &Password) -> Result<bool, HashError> {
+        let encoded = match self.input {
+            Input::Bytes => Some(Zeroizing::new(password.expose().to_vec())),
+            Input::Utf16Le => password.utf16le(),
+            Input::Latin1 => password.latin1(),
+        };
+        // A password that cannot be encoded the way the legacy system encoded it can't match.
+        let Some(encoded) = encoded else {
+            return Ok(false);
+        };
+        Ok(self
+            .compute(&encoded)
+            .is_some_and(|c| encoding::ct_eq(&c, &self.expected)))
+    }
+}
+
+/// A password stored in the clear. Compared in constant time, and always upgraded.
+#[derive(Clone)]
+pub(crate) struct Plaintext(Zeroizing<Vec<u8>>);
+
+impl Verify for Plaintext {
+    fn scheme(&self) -> Scheme {
+        Scheme::Plaintext
+    }
+
+    fn verify(&self, password: &Password) -> Result<bool, HashError> {
+        Ok(encoding::ct_eq(password.expose(), &self.0))
+    }
+}
+
+/// `{CLEARTEXT}`, `{PLAINTEXT}` (LDAP, case-insensitive), `{plaintext}` (Roundup) and Spring's
+/// `{noop}`. Checked on the untrimmed string: whitespace is part of the password.
+pub(crate) fn parse_plaintext(s: &str) -> Option<Parsed> {
+    let (tag, rest) = s.strip_prefix('{')?.split_once('}')?;
+    let is_plain = tag.eq_ignore_ascii_case("cleartext")
+        || tag.eq_ignore_ascii_case("plaintext")
+        || tag == "noop";
+    is_plain.then(|| {
+        ok(Kind::Plaintext(Plaintext(Zeroizing::new(
+            rest.as_bytes().to_vec(),
+        ))))
+    })
+}
+
+/// Parses a Kratos template such as `{SALT}{PASSWORD}` into parts.
+fn template(scheme: Scheme, text: &str) -> Result<Vec<Part>, HashError> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let next = [("{PASSWORD}", Part::Password), ("{SALT}", Part::Salt)]
+            .into_iter()
+            .filter_map(|(token, part)| rest.find(token).map(|i| (i, token, part)))
+            .min_by_key(|(i, _, _)| *i);
+        match next {
+            Some((i, token, part)) => {
+                if i > 0 {
+                    parts.push(Part::Literal(
+                        rest.get(..i).unwrap_or_default().as_bytes().to_vec(),
+                    ));
+                }
+                parts.push(part);
+                rest = rest
+                    .get(i.saturating_add(token.len())..)
+                    .unwrap_or_default();
+            }
+            None => {
+                parts.push(Part::Literal(rest.as_bytes().to_vec()));
+                rest = "";
+            }
+        }
+    }
+    if !parts.contains(&Part::Password) {
+        return Err(HashError::malformed(
+            scheme,
+            "pf",
+            "the template has no {PASSWORD}",
+        ));
+    }
+    Ok(parts)
+}
+
+/// Kratos: `$md5$<b64 hash>` and `$<md5|sha1|sha256|sha512>$pf=<b64 template>$<b64 salt>$<b64 hash>`.
+pub(crate) fn parse_kratos(s: &str, o: &ParseOptions) -> Parsed {
+    let fields: Vec<&str> = s.split('$').collect();
+    let name = fields.get(1).copied().unwrap_or_default();
+    let alg = Alg::from_name(name).ok_or(HashError::Unrecognized)?;
+    match fields.as_slice() {
+        ["", _, hash] => {
+            let scheme = Digest::plain(alg, vec![0; alg.output_len()])?.scheme();
+            Digest::plain(
+                alg,
+                decode(o, scheme, "hash", hash, encoding::b64, "base64")?,
+            )?
+            .into_parsed()
+        }
+        ["", _, pf, salt, hash] if pf.starts_with("pf=") => {
+            let scheme = Digest::salted(
+                alg,
+                vec![Part::Password],
+                Vec::new(),
+                vec![0; alg.output_len()],
+            )?
+            .scheme();
+            let text = decode(
+                o,
+                scheme,
+                "pf",
+                pf.trim_start_matches("pf="),
+                encoding::b64,
+                "base64",
+            )?;
+            let text = String::from_utf8(text)
+                .map_err(|_| HashError::malformed(scheme, "pf", "not UTF-8"))?;
+            let parts = template(scheme, &text)?;
+            let salt = decode(o, scheme, "salt", salt, encoding::b64, "base64")?;
+            let hash = decode(o, scheme, "hash", hash, encoding::b64, "base64")?;
+            Digest::salted(alg, parts, salt, hash)?.into_parsed()
+        }
+        ["", "sha1", rounds, ..] if encoding::is_digits(rounds) => {
+            Err(HashError::Unsupported("NetBSD sha1-crypt"))
+        }
+        ["", "md5", ..] => Err(HashError::Unsupported("SunMD5")),
+        _ => Err(HashError::Unrecognized),
+    }
+}
+
+/// Kratos: `$hmac-<alg>$<b64 of the hex HMAC>$<b64 key>`.
+pub(crate) fn parse_kratos_hmac(s: &str, o: &ParseOptions) -> Parsed {
+    let fields: Vec<&str> = s.split('$').collect();
+    let ["", ident, hash, key] = fields.as_slice() else {
+        return Err(HashError::Unrecognized);
+    };
+    let alg = ident
+        .strip_prefix("hmac-")
+        .and_then(Alg::from_name)
+        .ok_or(HashError::Unsupported("HMAC with this digest"))?;
+    let probe = Digest::new(
+        alg,
+        Input::Bytes,
+        Construction::Hmac {
+            key: Zeroizing::new(Vec::new()),
+        },
+        Output::Raw,
+        vec![0; alg.output_len()],
+    )?;
+    let scheme = probe.scheme();
+    let hash = decode(o, scheme, "hash", hash, encoding::b64, "base64")?;
+    let key = Zeroizing::new(decode(o, scheme, "key", key, encoding::b64, "base64")?);
+    Digest::new(
+        alg,
+        Input::Bytes,
+        Construction::Hmac { key },
+        Output::HexText,
+        hash,
+    )?
+    .into_parsed()
+}
+
+/// FreeBSD's NT hash in crypt form: `$3$$<hex>`.
+pub(crate) fn parse_bsd_nthash(s: &str, o: &ParseOptions) -> Parsed {
+    let hex = s
+        .strip_prefix("$3$$")
+        .ok_or_else(|| HashError::malformed(Scheme::Nthash, "structure", "expected $3$$<hex>"))?;
+    let hash = decode(o, Scheme::Nthash, "hash", hex, encoding::hex, "hex")?;
+    Digest::new(
+        Alg::Md4,
+        Input::Utf16Le,
+        Construction::Plain,
+        Output::Raw,
+        hash,
+    )?
+    .into_parsed()
+}
+
+/// Django `md5$<salt>$<hex>` / `sha1$<salt>$<hex>` = H(salt ‖ password), or with an empty
+/// salt H(password). Werkzeug before 2.3 wrote the same shape with HMAC(salt, password), for
+/// more digests; forcing an `hmac-*` scheme selects that reading.
+pub(crate) fn parse_django_or_werkzeug(s: &str, o: &ParseOptions) -> Parsed {
+    let fields: Vec<&str> = s.split('$').collect();
+    let [name, salt, hex] = fields.as_slice() else {
+        return Err(HashError::Unrecognized);
+    };
+    let alg = Alg::from_name(name).ok_or(HashError::Unsupported(
+        "Werkzeug plain digest with this algorithm",
+    ))?;
+    let hmac_probe = Digest::new(
+        alg,
+        Input::Bytes,
+        Construction::Hmac {
+            key: Zeroizing::new(Vec::new()),
+        },
+        Output::Raw,
+        vec![0; alg.output_len()],
+    );
+    let wants_hmac = hmac_probe
+        .as_ref()
+        .is_ok_and(|p| o.scheme == Some(p.scheme()));
+    let django = matches!(alg, Alg::Md5 | Alg::Sha1);
+    let scheme = Scheme::SaltedSha1;
+    let hash = decode(o, scheme, "hash", hex, encoding::hex, "hex")?;
+    if salt.is_empty() {
+        return Digest::plain(alg, hash)?.into_parsed();
+    }
+    if wants_hmac || !django {
+        let key = Zeroizing::new(salt.as_bytes().to_vec());
+        return Digest::new(
+            alg,
+            Input::Bytes,
+            Construction::Hmac { key },
+            Output::Raw,
+            hash,
+        )?
+        .into_parsed();
+    }
+    Digest::salted(
+        alg,
+        vec![Part::Salt, Part::Password],
+        salt.as_bytes().to_vec(),
+        hash,
+    )?
+    .into_parsed()
+}
+
+/// Django `unsalted_md5$$<hex>`-style prefixes some exports carry.
+pub(crate) fn parse_django_unsalted(s: &str, o: &ParseOptions) -> Parsed {
+    let (name, hex) = s.split_once('$').unwrap_or((s, ""));
+    let alg = if name == "unsalted_md5" {
+        Alg::Md5
+    } else {
+        Alg::Sha1
+    };
+    let hex = hex.trim_start_matches('$');
+    Digest::plain(
+        alg,
+        decode(o, Scheme::Md5, "hash", hex, encoding::hex, "hex")?,
+    )?
+    .into_parsed()
+}
+
+/// Bare values: MySQL 4.1 `*<40 HEX>`, and unsalted hex digests told apart by length. 32 hex
+/// digits are MD5 unless `md4` or `nthash` is forced.
+pub(crate) fn parse_bare(s: &str, o: &ParseOptions) -> Option<Parsed> {
+    if let Some(hex) = s.strip_prefix('*') {
+        if hex.len() == 40 && encoding::is_hex(hex) {
+            let hash = encoding::hex(hex)?;
+            return Some(
+                Digest::new(
+                    Alg::Sha1,
+                    Input::Bytes,
+                    Construction::Mysql41,
+                    Output::Raw,
+                    hash,
+                )
+                .and_then(Digest::into_parsed),
+            );
+        }
+        return None;
+    }
+    if !encoding::is_hex(s) {
+        return None;
+    }
+    let hash = encoding::hex(s)?;
+    let (alg, input) = match (s.len(), o.scheme) {
+        (32, Some(Scheme::Nthash)) => (Alg::Md4, Input::Utf16Le),
+        (32, Some(Scheme::Md4)) => (Alg::Md4, Input::Bytes),
+        (32, _) => (Alg::Md5, Input::Bytes),
+        (40, _) => (Alg::Sha1, Input::Bytes),
+        (64, _) => (Alg::Sha256, Input::Bytes),
+        (96, _) => (Alg::Sha384, Input::Bytes),
+        (128, _) => (Alg::Sha512, Input::Bytes),
+        _ => return None,
+    };
+    Some(
+        Digest::new(alg, input, Construction::Plain, Output::Raw, hash)
+            .and_then(Digest::into_parsed),
+    )
+}
+
+/// Spring's `MessageDigestPasswordEncoder`: `{<alg>}` then `[{salt}]<hex>` where the digest
+/// is H(password ‖ "{salt}") (the caller strips the `{alg}` id).
+pub(crate) fn parse_spring_message_digest(alg: Alg, rest: &str, o: &ParseOptions) -> Parsed {
+    let (salt, hex) = match rest.strip_prefix('{').and_then(|r| r.split_once('}')) {
+        Some((salt, hex)) => (Some(format!("{{{salt}}}")), hex),
+        None => (None, rest),
+    };
+    let hash = decode(o, Scheme::SaltedSha256, "hash", hex, encoding::hex, "hex")?;
+    match salt {
+        Some(salt) => Digest::salted(
+            alg,
+            vec![Part::Password, Part::Salt],
+            salt.into_bytes(),
+            hash,
+        )?
+        .into_parsed(),
+        None => Digest::plain(alg, hash)?.into_parsed(),
+    }
+}
+
+/// An iterated salted digest with the salt after the password, as FusionAuth computes
+/// `salted-md5` and `salted-sha256` with `factor` rounds.
+pub(crate) fn iterated(
+    o: &ParseOptions,
+    alg: Alg,
+    salt: Vec<u8>,
+    iterations: u64,
+    hash: Vec<u8>,
+) -> Parsed {
+    let probe = Digest::salted(
+        alg,
+        vec![Part::Password],
+        Vec::new(),
+        vec![0; alg.output_len()],
+    )?;
+    check_range(
+        probe.scheme(),
+        "factor",
+        iterations,
+        1,
+        o.limits.digest_max_iterations,
+    )?;
+    let iterations = u32::try_from(iterations)
+        .map_err(|_| HashError::malformed(probe.scheme(), "factor", "too large"))?;
+    Digest::new(
+        alg,
+        Input::Bytes,
+        Construction::Template {
+            parts: vec![Part::Password, Part::Salt],
+            salt,
+            iterations,
+        },
+        Output::Raw,
+        hash,
+    )?
+    .into_parsed()
+}
+
+/// Parses a decimal value for descriptor fields.
+pub(crate) fn decimal(scheme: Scheme, field: &'static str, value: &str) -> Result<u64, HashError> {
+    number(scheme, field, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_keep_literals_between_tokens() {
+        let parts = template(Scheme::SaltedMd5, "{SALT}::{PASSWORD}!").unwrap();
+        assert_eq!(
+            parts,
+            vec![
+                Part::Salt,
+                Part::Literal(b"::".to_vec()),
+                Part::Password,
+                Part::Literal(b"!".to_vec())
+            ]
+        );
+        assert!(template(Scheme::SaltedMd5, "{SALT}").is_err());
+    }
+
+    #[test]
+    fn plaintext_keeps_surrounding_whitespace() {
+        let h = parse_plaintext("{CLEARTEXT} pw ").unwrap().unwrap();
+        assert!(h.verify(&Password::from(" pw ")).unwrap());
+        assert!(!h.verify(&Password::from("pw")).unwrap());
+    }
+}

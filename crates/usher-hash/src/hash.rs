@@ -1,0 +1,169 @@
+//! The typed stored hash and the dispatcher that recognises every supported encoding.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use crate::formats::{
+    argon2::Argon2, bcrypt::Bcrypt, crypt::Md5Crypt, crypt::ShaCrypt, crypt::Yescrypt,
+    digest::Digest, digest::Plaintext, firebase::FirebaseScrypt, pbkdf2::Pbkdf2, phpass::Phpass,
+    scrypt::Scrypt,
+};
+use crate::{HashError, Limits, Password, Policy, Scheme, formats};
+
+/// How to read a stored hash.
+#[derive(Clone, Default)]
+pub struct ParseOptions {
+    /// Force this scheme instead of detecting it. Use it where two encodings are identical
+    /// on the surface: 32 hex digits are MD5 unless forced to `md4` or `nthash`, and Django's
+    /// `sha1$salt$hex` is salted SHA-1 unless forced to Werkzeug's `hmac-sha1`.
+    pub scheme: Option<Scheme>,
+    /// The Firebase project's base64-decoded signer key, for encodings that do not carry it
+    /// (SuperTokens `$f_scrypt$`, Supabase `$fbscrypt$` without `sk=`).
+    pub firebase_signer_key: Option<Zeroizing<Vec<u8>>>,
+    /// Bounds on the cost parameters a hash may ask for.
+    pub limits: Limits,
+}
+
+impl fmt::Debug for ParseOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParseOptions")
+            .field("scheme", &self.scheme)
+            .field(
+                "firebase_signer_key",
+                &self.firebase_signer_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl ParseOptions {
+    /// Options that force `scheme`.
+    pub fn forcing(scheme: Scheme) -> Self {
+        Self {
+            scheme: Some(scheme),
+            ..Self::default()
+        }
+    }
+}
+
+/// What every format family implements.
+pub(crate) trait Verify {
+    /// The scheme id.
+    fn scheme(&self) -> Scheme;
+    /// Recompute and compare in constant time. Parameters were bounded at parse time.
+    fn verify(&self, password: &Password) -> Result<bool, HashError>;
+}
+
+/// A parsed stored password hash: its scheme, its parameters, its salt and its checksum.
+///
+/// Parse with [`PasswordHash::parse`] (detects the encoding) or [`PasswordHash::parse_with`]
+/// (forces a scheme, supplies out-of-band parameters, changes limits). Parsing bounds every
+/// cost parameter, so [`PasswordHash::verify`] never does unbounded work.
+///
+/// `Debug` shows the scheme only: salts and checksums stay out of logs.
+#[derive(Clone)]
+pub struct PasswordHash(pub(crate) Kind);
+
+#[derive(Clone)]
+pub(crate) enum Kind {
+    Bcrypt(Bcrypt),
+    Argon2(Argon2),
+    Scrypt(Scrypt),
+    Firebase(FirebaseScrypt),
+    Pbkdf2(Pbkdf2),
+    Md5Crypt(Md5Crypt),
+    ShaCrypt(ShaCrypt),
+    Yescrypt(Yescrypt),
+    Phpass(Phpass),
+    Digest(Digest),
+    Plaintext(Plaintext),
+}
+
+impl PasswordHash {
+    /// Parses a stored hash, detecting its encoding from its full structure.
+    pub fn parse(stored: &str) -> Result<Self, HashError> {
+        Self::parse_with(stored, &ParseOptions::default())
+    }
+
+    /// Parses a stored hash with explicit options.
+    pub fn parse_with(stored: &str, options: &ParseOptions) -> Result<Self, HashError> {
+        if stored.len() > options.limits.max_input_bytes {
+            return Err(HashError::Unrecognized);
+        }
+        let parsed = formats::parse(stored, options)?;
+        match options.scheme {
+            Some(forced) if parsed.scheme() != forced => Err(HashError::SchemeMismatch(forced)),
+            _ => Ok(parsed),
+        }
+    }
+
+    fn inner(&self) -> &dyn Verify {
+        match &self.0 {
+            Kind::Bcrypt(h) => h,
+            Kind::Argon2(h) => h,
+            Kind::Scrypt(h) => h,
+            Kind::Firebase(h) => h,
+            Kind::Pbkdf2(h) => h,
+            Kind::Md5Crypt(h) => h,
+            Kind::ShaCrypt(h) => h,
+            Kind::Yescrypt(h) => h,
+            Kind::Phpass(h) => h,
+            Kind::Digest(h) => h,
+            Kind::Plaintext(h) => h,
+        }
+    }
+
+    /// The scheme id.
+    pub fn scheme(&self) -> Scheme {
+        self.inner().scheme()
+    }
+
+    /// Whether `password` matches. The final comparison is constant-time.
+    ///
+    /// An `Err` means the hash cannot be computed at all (it never means "wrong password").
+    pub fn verify(&self, password: &Password) -> Result<bool, HashError> {
+        self.inner().verify(password)
+    }
+
+    /// Whether this hash should be replaced by a fresh one under `policy` after the next
+    /// successful verify: any scheme other than Argon2id, an Argon2 version before 1.3, or
+    /// memory, passes, lanes, salt or output below the policy.
+    pub fn needs_upgrade(&self, policy: &Policy) -> bool {
+        match &self.0 {
+            Kind::Argon2(h) => h.below(policy),
+            _ => true,
+        }
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PasswordHash")
+            .field(&self.scheme().id())
+            .finish()
+    }
+}
+
+impl std::str::FromStr for PasswordHash {
+    type Err = HashError;
+
+    fn from_str(s: &str) -> Result<Self, HashError> {
+        Self::parse(s)
+    }
+}
+
+/// The scheme of a stored hash, detected from its structure.
+pub fn identify(stored: &str) -> Result<Scheme, HashError> {
+    PasswordHash::parse(stored).map(|h| h.scheme())
+}
+
+/// Parses `stored` and verifies `password` against it.
+pub fn verify(
+    password: &Password,
+    stored: &str,
+    options: &ParseOptions,
+) -> Result<bool, HashError> {
+    PasswordHash::parse_with(stored, options)?.verify(password)
+}

@@ -1,0 +1,85 @@
+//! The hashing policy for new hashes: Argon2id, with OWASP's parameters by default.
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use zeroize::Zeroizing;
+
+use crate::{HashError, Password, encoding};
+
+/// Parameters for new Argon2id hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Memory in KiB. Default 19456 (19 MiB).
+    pub memory_kib: u32,
+    /// Passes over memory. Default 2.
+    pub iterations: u32,
+    /// Lanes. Default 1.
+    pub parallelism: u32,
+    /// Salt length in bytes. Default 16.
+    pub salt_len: usize,
+    /// Output length in bytes. Default 32.
+    pub output_len: usize,
+}
+
+impl Default for Policy {
+    /// OWASP's Password Storage Cheat Sheet: Argon2id, m=19456 KiB, t=2, p=1.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+            salt_len: 16,
+            output_len: 32,
+        }
+    }
+}
+
+impl Policy {
+    /// Checks the policy before it is used.
+    pub fn validate(&self) -> Result<(), HashError> {
+        self.params().map(|_| ())?;
+        if !(16..=64).contains(&self.salt_len) {
+            return Err(HashError::InvalidPolicy(format!(
+                "salt_len {} is outside 16..=64",
+                self.salt_len
+            )));
+        }
+        if !(16..=64).contains(&self.output_len) {
+            return Err(HashError::InvalidPolicy(format!(
+                "output_len {} is outside 16..=64",
+                self.output_len
+            )));
+        }
+        Ok(())
+    }
+
+    fn params(&self) -> Result<Params, HashError> {
+        Params::new(
+            self.memory_kib,
+            self.iterations,
+            self.parallelism,
+            Some(self.output_len),
+        )
+        .map_err(|e| HashError::InvalidPolicy(e.to_string()))
+    }
+}
+
+/// Hashes `password` with Argon2id under `policy` and a fresh random salt, returning the PHC
+/// string (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`).
+pub fn hash(password: &Password, policy: &Policy) -> Result<String, HashError> {
+    policy.validate()?;
+    let mut salt = vec![0u8; policy.salt_len];
+    getrandom::fill(&mut salt).map_err(|e| HashError::Randomness(e.to_string()))?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, policy.params()?);
+    let mut out = Zeroizing::new(vec![0u8; policy.output_len]);
+    argon
+        .hash_password_into(password.expose(), &salt, &mut out)
+        .map_err(|e| HashError::InvalidPolicy(e.to_string()))?;
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        policy.memory_kib,
+        policy.iterations,
+        policy.parallelism,
+        encoding::b64_encode_unpadded(&salt),
+        encoding::b64_encode_unpadded(&out),
+    ))
+}
