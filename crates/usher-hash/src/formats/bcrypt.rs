@@ -12,6 +12,7 @@
 //! bytes. `$2x$` reproduces crypt_blowfish's sign-extension bug for bytes ≥ 0x80, which is
 //! what systems that wrote `$2x$` hashes computed.
 
+use blowfish::Blowfish;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use sha2::{Digest as _, Sha256, Sha384};
 use zeroize::Zeroizing;
@@ -59,8 +60,24 @@ impl Bcrypt {
     }
 
     fn check(&self, input: &[u8]) -> bool {
-        let raw = bcrypt_raw(self.minor, self.cost, self.salt, input);
-        encoding::ct_eq(raw.get(..23).unwrap_or_default(), &self.checksum)
+        let matches = |raw: Zeroizing<[u8; 24]>| {
+            encoding::ct_eq(raw.get(..23).unwrap_or_default(), &self.checksum)
+        };
+        let key = c_string_key(input);
+        let words = KeyWords::new(&key);
+        if self.minor == Minor::A && words.safety_applies() {
+            // `$2a$` was written both by crypt_blowfish (PHP, libxcrypt), which applies its
+            // safety tweak here, and by OpenBSD-derived code (Java, Node, pyca), which does
+            // not. Only passwords with 0xFF-style bytes (never valid UTF-8) reach this branch.
+            return matches(eks_blowfish(self.cost, self.salt, &words.correct, true))
+                | matches(eks_blowfish(self.cost, self.salt, &words.correct, false));
+        }
+        let expanded = if self.minor == Minor::X {
+            &words.buggy
+        } else {
+            &words.correct
+        };
+        matches(eks_blowfish(self.cost, self.salt, expanded, false))
     }
 }
 
@@ -107,9 +124,9 @@ fn wordpress_input(pw: &[u8]) -> Option<Zeroizing<String>> {
     Some(Zeroizing::new(encoding::b64_encode(&digest)))
 }
 
-/// bcrypt over `password` read as a C string (up to the first NUL, at most 72 bytes with the
-/// terminator), emulating `$2x$`'s sign-extension bug when asked.
-fn bcrypt_raw(minor: Minor, cost: u32, salt: [u8; 16], password: &[u8]) -> Zeroizing<[u8; 24]> {
+/// The password as bcrypt reads it: a C string (up to the first NUL) with its terminator,
+/// at most 72 bytes.
+fn c_string_key(password: &[u8]) -> Zeroizing<Vec<u8>> {
     let end = password
         .iter()
         .position(|&b| b == 0)
@@ -118,31 +135,95 @@ fn bcrypt_raw(minor: Minor, cost: u32, salt: [u8; 16], password: &[u8]) -> Zeroi
     key.extend_from_slice(password.get(..end).unwrap_or_default());
     key.push(0);
     key.truncate(72);
-    if minor == Minor::X {
-        key = sign_extended_key(&key);
-    }
-    Zeroizing::new(bcrypt::bcrypt(cost, salt, &key))
+    key
 }
 
-/// crypt_blowfish's `$2x$` key schedule: each 32-bit key word is built by OR-ing in bytes
-/// that were sign-extended from `char`, so a byte ≥ 0x80 smears ones over the bytes before
-/// it in the word. Returns the 18 resulting words as a 72-byte key, which bcrypt then reads
-/// back word for word (its key reader wraps at the key length).
-fn sign_extended_key(key: &[u8]) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(72));
-    let mut bytes = key.iter().cycle();
-    for _ in 0..18 {
-        let mut word: u32 = 0;
-        for _ in 0..4 {
-            let b = bytes.next().copied().unwrap_or(0);
-            // `as i8 as i32 as u32` is the C conversion `(BF_word_signed)(signed char)`.
-            #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // the bug is the wrap
-            let extended = i32::from(b as i8) as u32;
-            word = (word << 8) | extended;
+/// bcrypt's EksBlowfish over RustCrypto's `blowfish`, taking the 18 key words directly so
+/// that crypt_blowfish's quirks can be reproduced (see [`KeyWords`]). `safety_tweak` flips
+/// bit 16 of the first word in the initial key only, as crypt_blowfish does for `$2a$`.
+fn eks_blowfish(
+    cost: u32,
+    salt: [u8; 16],
+    expanded: &[u32; 18],
+    safety_tweak: bool,
+) -> Zeroizing<[u8; 24]> {
+    let mut initial = *expanded;
+    if safety_tweak {
+        initial[0] ^= 0x1_0000;
+    }
+    let (loop_key, initial_key) = (to_bytes(expanded), to_bytes(&initial));
+    let mut state = Blowfish::bc_init_state();
+    state.salted_expand_key(&salt, &initial_key);
+    for _ in 0..(1u64 << cost) {
+        state.bc_expand_key(&loop_key);
+        state.bc_expand_key(&salt);
+    }
+    // "OrpheanBeholderScryDoubt", encrypted 64 times.
+    let mut ctext: [u32; 6] = [
+        0x4f72_7068,
+        0x6561_6e42,
+        0x6568_6f6c,
+        0x6465_7253,
+        0x6372_7944,
+        0x6f75_6274,
+    ];
+    let mut out = Zeroizing::new([0u8; 24]);
+    for (pair, chunk) in ctext.chunks_exact_mut(2).zip(out.chunks_exact_mut(8)) {
+        let mut lr = [
+            pair.first().copied().unwrap_or(0),
+            pair.get(1).copied().unwrap_or(0),
+        ];
+        for _ in 0..64 {
+            lr = state.bc_encrypt(lr);
         }
-        out.extend_from_slice(&word.to_be_bytes());
+        let [l, r] = lr;
+        chunk.copy_from_slice(&[l.to_be_bytes(), r.to_be_bytes()].concat());
     }
     out
+}
+
+/// The 18 key words as crypt_blowfish's `BF_set_key` computes them, both ways:
+/// * `$2x$` builds them from sign-extended bytes (the 2011 bug);
+/// * `$2a$` applies a "safety" tweak when a byte ≥ 0x80 was seen but sign extension changed
+///   nothing, so that such `$2a$` hashes differ from `$2x$` ones.
+struct KeyWords {
+    correct: [u32; 18],
+    buggy: [u32; 18],
+    /// A byte ≥ 0x80 was seen in a non-leading position of a word.
+    sign: bool,
+}
+
+impl KeyWords {
+    fn new(key: &[u8]) -> Self {
+        let mut words = Self {
+            correct: [0; 18],
+            buggy: [0; 18],
+            sign: false,
+        };
+        let mut bytes = key.iter().copied().cycle();
+        for (correct, buggy) in words.correct.iter_mut().zip(words.buggy.iter_mut()) {
+            for j in 0..4 {
+                let b = bytes.next().unwrap_or(0);
+                *correct = (*correct << 8) | u32::from(b);
+                // The bug: `(BF_word_signed)(signed char)b`, i.e. sign extension.
+                #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // the wrap is the bug
+                let extended = i32::from(b as i8) as u32;
+                *buggy = (*buggy << 8) | extended;
+                if j > 0 && *buggy & 0x80 != 0 {
+                    words.sign = true;
+                }
+            }
+        }
+        words
+    }
+
+    fn safety_applies(&self) -> bool {
+        self.sign && self.correct == self.buggy
+    }
+}
+
+fn to_bytes(words: &[u32; 18]) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(words.iter().flat_map(|w| w.to_be_bytes()).collect())
 }
 
 /// Parses `$2?$<cost>$<salt22><checksum31>` with any pre-hash.
@@ -288,12 +369,15 @@ mod tests {
 
     #[test]
     fn sign_extension_only_changes_words_with_high_bytes() {
-        let ascii = b"ab\0";
-        let key = sign_extended_key(ascii);
-        assert_eq!(key.get(..4).unwrap(), b"ab\0a");
+        let words = KeyWords::new(b"ab\0");
+        assert_eq!(words.correct[0], u32::from_be_bytes(*b"ab\0a"));
+        assert_eq!(words.correct, words.buggy);
+        assert!(!words.sign);
         // 0x80 sign-extends to 0xffffff80, wiping the preceding "a" with ones.
-        let key = sign_extended_key(b"a\x80\0");
-        assert_eq!(key.get(..4).unwrap(), &[0xff, 0x80, 0x00, 0x61]);
+        let words = KeyWords::new(b"a\x80\0");
+        assert_eq!(words.buggy[0], 0xff80_0061);
+        assert_eq!(words.correct[0], 0x6180_0061);
+        assert!(words.sign);
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub(crate) fn parse(stored: &str, o: &ParseOptions) -> Parsed {
     if s.starts_with('$') {
         return parse_dollar(s, o);
     }
+    if let Some(rest) = s.strip_prefix("U$S$").and(s.strip_prefix('U')) {
+        return phpass::parse_drupal_upgraded(rest, o);
+    }
     django_style(s, o)
         .or_else(|| scrypt::parse_werkzeug(s, o))
         .or_else(|| pbkdf2::parse_werkzeug(s, o))
@@ -94,7 +97,10 @@ fn django_style(s: &str, o: &ParseOptions) -> Option<Parsed> {
     match alg {
         "bcrypt" => Some(bcrypt::parse_mcf(rest, o)),
         "bcrypt_sha256" => Some(bcrypt::parse_django_sha256(rest, o)),
-        "argon2" => Some(argon2::parse_phc(rest, o)),
+        "argon2" => Some(argon2::parse_phc(
+            s.get("argon2".len()..).unwrap_or_default(),
+            o,
+        )),
         "scrypt" => Some(scrypt::parse_django(s, o)),
         "pbkdf2_sha256" | "pbkdf2_sha1" => Some(pbkdf2::parse_django(s, o)),
         "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512" => {

@@ -273,7 +273,7 @@ pub(crate) fn parse_spring(rest: &str, o: &ParseOptions, v5_8: bool) -> Parsed {
 pub(crate) fn parse_aspnet(s: &str, o: &ParseOptions) -> Option<Parsed> {
     // Only canonical padded base64 of a plausible length: a bare base64 string could be
     // anything, so the header must fit exactly.
-    if s.len() < 64 || !s.len().is_multiple_of(4) || s.len() > 1024 {
+    if s.len() < 60 || !s.len().is_multiple_of(4) || s.len() > 1024 {
         return None;
     }
     let blob = encoding::b64(s)?;

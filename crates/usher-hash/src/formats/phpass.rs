@@ -19,6 +19,8 @@ use crate::{HashError, Password, Scheme};
 #[derive(Clone)]
 pub(crate) struct Phpass {
     sha512: bool,
+    /// Drupal 7 re-hashed Drupal 6's unsalted MD5 hashes as `U$S$…` = `$S$` over hex(md5(pw)).
+    md5_prehash: bool,
     log2: u32,
     salt: String,
     checksum: String,
@@ -54,7 +56,14 @@ impl Verify for Phpass {
     }
 
     fn verify(&self, password: &Password) -> Result<bool, HashError> {
-        let (pw, salt) = (password.expose(), self.salt.as_bytes());
+        let prehashed;
+        let pw = if self.md5_prehash {
+            prehashed = Zeroizing::new(encoding::hex_encode(&Md5::digest(password.expose())));
+            prehashed.as_bytes()
+        } else {
+            password.expose()
+        };
+        let salt = self.salt.as_bytes();
         let raw = if self.sha512 {
             chain::<Sha512>(pw, salt, self.log2)
         } else {
@@ -103,20 +112,47 @@ pub(crate) fn parse(s: &str, o: &ParseOptions, sha512: bool) -> Parsed {
     }
     ok(Kind::Phpass(Phpass {
         sha512,
+        md5_prehash: false,
         log2,
         salt: salt.to_owned(),
         checksum: checksum.to_owned(),
     }))
 }
 
-/// FusionAuth's split fields: the count's log2, the 8-character salt and the checksum.
+/// Drupal 7's `U$S$…` (the caller strips `U`).
+pub(crate) fn parse_drupal_upgraded(rest: &str, o: &ParseOptions) -> Parsed {
+    if !rest.starts_with("$S$") {
+        return Err(HashError::Unrecognized);
+    }
+    let mut parsed = parse(rest, o, true)?;
+    if let Kind::Phpass(p) = &mut parsed.0 {
+        p.md5_prehash = true;
+    }
+    Ok(parsed)
+}
+
+/// FusionAuth's split fields: the iteration count (a power of two, as FusionAuth's example
+/// phpass plugin stores it), the 8-character salt and the checksum.
 pub(crate) fn from_parts(
     o: &ParseOptions,
     sha512: bool,
-    log2: u64,
+    count: u64,
     salt: &str,
     checksum: &str,
 ) -> Parsed {
+    let scheme = if sha512 {
+        Scheme::DrupalSha512
+    } else {
+        Scheme::Phpass
+    };
+    if !count.is_power_of_two() {
+        return Err(HashError::malformed(
+            scheme,
+            "factor",
+            "the iteration count must be a power of two",
+        ));
+    }
+    let log2 = u64::from(count.trailing_zeros());
     let prefix = if sha512 { "$S$" } else { "$P$" };
     let count = usize::try_from(log2)
         .ok()

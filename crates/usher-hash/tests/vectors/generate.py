@@ -1203,7 +1203,7 @@ def gen_auth0() -> None:
     # md4 of utf16le (== NT hash semantics) and md4 of utf8
     d = bytes.fromhex(ph.nthash.hash("pässwörd"))  # passlib's own MD4 (OpenSSL 3 may lack md4)
     h = j({"algorithm": "md4", "hash": {"value": b64(d), "encoding": "base64"}, "password": {"encoding": "utf16le"}})
-    add("md4-auth0-utf16le", "md4", h, "pässwörd", check=lambda x, d=d: bytes.fromhex(ph.nthash.hash(x.decode())) == d,
+    add("md4-auth0-utf16le", "nthash", h, "pässwörd", check=lambda x, d=d: bytes.fromhex(ph.nthash.hash(x.decode())) == d,
         source=S_PASSLIB + " nthash (MD4 of UTF-16LE); " + AUTH0 + ": md4 with password.encoding utf16le")
     hx = ph.hex_md4.hash("password")
     h = j({"algorithm": "md4", "hash": {"value": hx, "encoding": "hex"}})

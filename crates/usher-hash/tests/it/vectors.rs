@@ -1,0 +1,154 @@
+//! The corpus in `tests/vectors/vectors.json`, made by passlib, Django, Werkzeug, libxcrypt,
+//! argon2-cffi, python-bcrypt and hashlib (see `generate.py`), plus published vectors. None
+//! of it comes from usher. Each vector must be identified as its scheme, accept its password
+//! (and anything the original implementation also accepts), and reject the wrong ones.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use usher_hash::{ParseOptions, Password, PasswordHash, Scheme};
+use zeroize::Zeroizing;
+
+#[derive(Deserialize)]
+struct Corpus {
+    vectors: Vec<Vector>,
+}
+
+#[derive(Deserialize)]
+struct Vector {
+    id: String,
+    scheme: String,
+    hash: String,
+    password: Option<String>,
+    password_hex: Option<String>,
+    #[serde(default)]
+    wrong: Vec<String>,
+    #[serde(default)]
+    also_accepts: Vec<String>,
+    force: Option<String>,
+    #[serde(default)]
+    options: BTreeMap<String, String>,
+    source: String,
+}
+
+fn corpus() -> Vec<Vector> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/vectors.json");
+    let text = std::fs::read_to_string(path).expect("vectors.json is readable");
+    serde_json::from_str::<Corpus>(&text)
+        .expect("vectors.json parses")
+        .vectors
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+fn options(v: &Vector) -> ParseOptions {
+    let mut o = ParseOptions::default();
+    if let Some(forced) = &v.force {
+        o.scheme = Some(forced.parse().expect("forced scheme id is valid"));
+    }
+    if let Some(key) = v.options.get("firebase_signer_key") {
+        use base64::Engine as _;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .expect("signer key is base64");
+        o.firebase_signer_key = Some(Zeroizing::new(key));
+    }
+    o
+}
+
+/// Checks one vector, returning what went wrong.
+fn check(v: &Vector) -> Vec<String> {
+    let mut problems = Vec::new();
+    let parsed = match PasswordHash::parse_with(&v.hash, &options(v)) {
+        Ok(p) => p,
+        Err(e) => return vec![format!("does not parse: {e}")],
+    };
+    if parsed.scheme().id() != v.scheme {
+        problems.push(format!(
+            "identified as {}, expected {}",
+            parsed.scheme(),
+            v.scheme
+        ));
+    }
+    let right = match (&v.password, &v.password_hex) {
+        (Some(pw), None) => Password::from(pw.as_str()),
+        (None, Some(hex)) => Password::new(unhex(hex)),
+        _ => return vec!["vector needs exactly one of password / password_hex".into()],
+    };
+    let mut expect = |pw: &Password, want: bool, label: &str| match parsed.verify(pw) {
+        Ok(got) if got == want => {}
+        Ok(got) => problems.push(format!("{label}: verify returned {got}")),
+        Err(e) => problems.push(format!("{label}: verify failed: {e}")),
+    };
+    expect(&right, true, "the right password");
+    for (i, also) in v.also_accepts.iter().enumerate() {
+        expect(
+            &Password::from(also.as_str()),
+            true,
+            &format!("also_accepts[{i}]"),
+        );
+    }
+    for (i, wrong) in v.wrong.iter().enumerate() {
+        expect(
+            &Password::from(wrong.as_str()),
+            false,
+            &format!("wrong[{i}]"),
+        );
+    }
+    if v.wrong.is_empty() {
+        problems.push("vector has no wrong password".into());
+    }
+    problems
+}
+
+#[test]
+fn every_independent_vector_verifies_and_rejects_wrong_passwords() {
+    let corpus = corpus();
+    let failures: Vec<String> = corpus
+        .iter()
+        .flat_map(|v| {
+            check(v)
+                .into_iter()
+                .map(move |p| format!("{} ({}): {p}", v.id, v.source))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} problems in {} vectors:\n{}",
+        failures.len(),
+        corpus.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn the_corpus_covers_every_scheme() {
+    let corpus = corpus();
+    let missing: Vec<&str> = Scheme::ALL
+        .iter()
+        .map(|s| s.id())
+        .filter(|id| !corpus.iter().any(|v| v.scheme == *id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "schemes without an independent vector: {missing:?}"
+    );
+}
+
+#[test]
+fn identify_without_forcing_agrees_for_unambiguous_vectors() {
+    for v in corpus()
+        .iter()
+        .filter(|v| v.force.is_none() && v.options.is_empty())
+    {
+        match usher_hash::identify(&v.hash) {
+            Ok(s) => assert_eq!(s.id(), v.scheme, "{}", v.id),
+            Err(e) => panic!("{}: {e}", v.id),
+        }
+    }
+}
