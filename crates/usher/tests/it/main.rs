@@ -1,0 +1,11 @@
+//! The `usher` binary, driven as scripts drive it.
+
+// Test code states expectations by panicking; the no-panic lints guard library code only.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod hash_cli;
