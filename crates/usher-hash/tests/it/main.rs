@@ -11,4 +11,5 @@
 )]
 
 mod hostile;
+mod upgrade;
 mod vectors;
