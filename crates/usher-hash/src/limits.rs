@@ -19,9 +19,12 @@ pub struct Limits {
     pub argon2_max_work_kib: u64,
     /// Largest Argon2 lanes and scrypt/yescrypt `p`. Default 64.
     pub max_parallelism: u32,
-    /// Largest scrypt memory × `p`, in KiB. Default 4 GiB.
+    /// Largest scrypt memory × `p`, in KiB; for yescrypt, memory × `p` × (`t` + 1).
+    /// Default 4 GiB.
     pub scrypt_max_work_kib: u64,
-    /// Largest PBKDF2 iteration count. Default 10,000,000.
+    /// Largest PBKDF2 iteration count, also counted once per digest-sized block of the hash
+    /// (PBKDF2 repeats every iteration per block, so iterations × blocks is held to it).
+    /// Default 10,000,000.
     pub pbkdf2_max_iterations: u64,
     /// Largest SHA-crypt rounds. Default 10,000,000.
     pub sha_crypt_max_rounds: u64,
@@ -114,6 +117,32 @@ impl Limits {
             scheme,
             "memory × p (KiB)",
             mem_kib.saturating_mul(p),
+            0,
+            self.scrypt_max_work_kib,
+        )
+    }
+
+    /// Checks yescrypt: memory and `p` as for scrypt, and its time parameter `t`, which adds
+    /// up to one more pass over memory per step, so memory × `p` × (`t` + 1) must fit the
+    /// scrypt work bound. Memory is rounded up to whole KiB here, so that a tiny N · r cannot
+    /// round to zero and let any `t` through.
+    pub(crate) fn check_yescrypt(
+        &self,
+        scheme: Scheme,
+        log_n: u64,
+        r: u64,
+        p: u64,
+        t: u64,
+    ) -> Result<(), HashError> {
+        self.check_scrypt(scheme, log_n, r, p)?;
+        // check_scrypt bounded log_n ≤ 40 and r ≤ 2^20.
+        let mem_kib = (1u64 << log_n).saturating_mul(r).div_ceil(8);
+        check_range(
+            scheme,
+            "memory × p × (t + 1) (KiB)",
+            mem_kib
+                .saturating_mul(p)
+                .saturating_mul(t.saturating_add(1)),
             0,
             self.scrypt_max_work_kib,
         )

@@ -255,7 +255,14 @@ fn parse_core(s: &str, o: &ParseOptions, prehash: Prehash) -> Parsed {
         return Err(HashError::malformed(scheme, "cost", "expected two digits"));
     }
     let cost = number(scheme, "cost", cost)?;
-    check_range(scheme, "cost", cost, 4, u64::from(o.limits.bcrypt_max_cost))?;
+    // bcrypt defines costs 4..=31; a larger configured limit must not admit 2^64 rounds.
+    check_range(
+        scheme,
+        "cost",
+        cost,
+        4,
+        u64::from(o.limits.bcrypt_max_cost).min(31),
+    )?;
     let cost = to_u32(scheme, "cost", cost)?;
     if tail.len() != 53 || !tail.is_ascii() {
         return Err(HashError::malformed(

@@ -277,17 +277,23 @@ pub(crate) fn parse_yescrypt(s: &str, o: &ParseOptions) -> Parsed {
     if params.len() > 48 {
         return Err(HashError::malformed(scheme, "params", "too long"));
     }
-    let params: yescrypt::Params = params
-        .parse()
-        .map_err(|_| HashError::malformed(scheme, "params", "not valid yescrypt parameters"))?;
+    let invalid = || HashError::malformed(scheme, "params", "not valid yescrypt parameters");
+    // `yescrypt::Params` parses `t` but does not expose it, so it is read here as well.
+    let t = yescrypt_time(params).ok_or_else(invalid)?;
+    let params: yescrypt::Params = params.parse().map_err(|_| invalid())?;
     let n = params.n();
     let log_n = if n.is_power_of_two() {
         u64::from(n.trailing_zeros())
     } else {
         64
     };
-    o.limits
-        .check_scrypt(scheme, log_n, u64::from(params.r()), u64::from(params.p()))?;
+    o.limits.check_yescrypt(
+        scheme,
+        log_n,
+        u64::from(params.r()),
+        u64::from(params.p()),
+        t,
+    )?;
     let salt = super::scrypt::h64_decode(salt)
         .ok_or_else(|| HashError::malformed(scheme, "salt", "not h64"))?;
     let hash = super::scrypt::h64_decode(hash)
@@ -300,4 +306,72 @@ pub(crate) fn parse_yescrypt(s: &str, o: &ParseOptions) -> Parsed {
         ));
     }
     ok(Kind::Yescrypt(Yescrypt { params, salt, hash }))
+}
+
+/// yescrypt's time parameter `t` from its parameter field: flavor, log2 N and r, then, if
+/// anything follows, a bit mask of the optional fields present, then p (bit 0) and t (bit 1).
+/// `t` is 0 when absent.
+fn yescrypt_time(params: &str) -> Option<u64> {
+    let mut rest = params.as_bytes();
+    // flavor, log2 N, r
+    for min in [0, 1, 1] {
+        (_, rest) = yescrypt_uint(rest, min)?;
+    }
+    if rest.is_empty() {
+        return Some(0);
+    }
+    let (have, mut rest) = yescrypt_uint(rest, 1)?;
+    if have & 1 != 0 {
+        (_, rest) = yescrypt_uint(rest, 2)?;
+    }
+    if have & 2 == 0 {
+        return Some(0);
+    }
+    yescrypt_uint(rest, 1).map(|(t, _)| t)
+}
+
+/// One integer in yescrypt's variable-width encoding over the crypt(3) alphabet (the
+/// reference implementation's `decode64_uint32`): the first character says how many follow.
+/// Returns the value and the rest of the input.
+fn yescrypt_uint(s: &[u8], min: u64) -> Option<(u64, &[u8])> {
+    let (&first, mut rest) = s.split_first()?;
+    let n = u64::from(encoding::itoa64_index(first)?);
+    let (mut start, mut end, mut bits, mut extra) = (0u64, 47u64, 0u32, 0u32);
+    let mut value = min;
+    while n > end {
+        let span = end.checked_add(1)?.checked_sub(start)?;
+        value = value.checked_add(span.checked_shl(bits)?)?;
+        start = end.checked_add(1)?;
+        end = start.checked_add(62u64.checked_sub(end)?.checked_div(2)?)?;
+        extra = extra.checked_add(1)?;
+        bits = bits.checked_add(6)?;
+    }
+    value = value.checked_add(n.checked_sub(start)?.checked_shl(bits)?)?;
+    for _ in 0..extra {
+        let (&c, tail) = rest.split_first()?;
+        rest = tail;
+        bits = bits.checked_sub(6)?;
+        let digit = u64::from(encoding::itoa64_index(c)?);
+        value = value.checked_add(digit.checked_shl(bits)?)?;
+    }
+    Some((value, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yescrypt_time_is_read_from_the_optional_fields() {
+        // libxcrypt's defaults carry no optional fields.
+        assert_eq!(yescrypt_time("j9T"), Some(0));
+        // have = 2 (t only), t = 1 + 3.
+        assert_eq!(yescrypt_time("j15/1"), Some(4));
+        // have = 3 (p and t): p = 2 + 0, then t = 1 + 0.
+        assert_eq!(yescrypt_time("j150.."), Some(1));
+        // Six-character t: the widest the encoding has.
+        assert!(yescrypt_time("j15/zzzzzz").is_some_and(|t| t > 1 << 30));
+        // A truncated multi-character value is refused.
+        assert_eq!(yescrypt_time("j15/z"), None);
+    }
 }

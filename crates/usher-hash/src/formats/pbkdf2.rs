@@ -42,6 +42,16 @@ impl Prf {
         }
     }
 
+    /// The digest size: PBKDF2 runs every iteration once per block of this many output bytes.
+    fn output_len(self) -> usize {
+        match self {
+            Prf::Sha1 => 20,
+            Prf::Sha256 => 32,
+            Prf::Sha384 => 48,
+            Prf::Sha512 => 64,
+        }
+    }
+
     /// Parses a digest name as the formats spell it (`sha256`, `SHA-256`, `sha-256`).
     pub(crate) fn from_name(name: &str) -> Option<Self> {
         match name.to_ascii_lowercase().replace('-', "").as_str() {
@@ -84,6 +94,16 @@ impl Pbkdf2 {
         if hash.len() < 8 {
             return Err(HashError::malformed(scheme, "hash", "shorter than 8 bytes"));
         }
+        // The iterations run once per digest-sized block of the hash, so a long hash
+        // (`l=1024` with SHA-1 is 52 blocks) multiplies the work: bound the product too.
+        let blocks = u64::try_from(hash.len().div_ceil(prf.output_len())).unwrap_or(u64::MAX);
+        check_range(
+            scheme,
+            "iterations × blocks",
+            iterations.saturating_mul(blocks),
+            1,
+            o.limits.pbkdf2_max_iterations,
+        )?;
         Ok(Self {
             prf,
             iterations: to_u32(scheme, "iterations", iterations)?,

@@ -2,7 +2,7 @@
 //! never a panic.
 
 use proptest::prelude::*;
-use usher_hash::{HashError, ParseOptions, Password, PasswordHash, Scheme};
+use usher_hash::{HashError, Limits, ParseOptions, Password, PasswordHash, Scheme};
 
 fn refused(s: &str) -> HashError {
     match PasswordHash::parse(s) {
@@ -32,6 +32,111 @@ fn hostile_cost_parameters_are_refused_as_out_of_range() {
         let err = refused(s);
         assert!(
             matches!(err, HashError::ParamOutOfRange { .. }),
+            "{s}: {err}"
+        );
+    }
+}
+
+/// yescrypt's time parameter `t` multiplies the work (`j15/zzzzzz` asks for t ≈ 2^30, hours
+/// of compute at N = 16) and was not bounded at all: a libFuzzer timeout in `fuzz/`'s `verify`
+/// target, even under its tight limits.
+#[test]
+fn yescrypt_time_parameter_is_bounded() {
+    let hash = "Kw3KvWEuy7l5Wc3j0V8HsP2MrxO6tNFvB.1Sq0WB/V7";
+    // The reproducer minimised by libFuzzer (fuzz/regressions/verify/yescrypt-unbounded-t).
+    let minimised = "$y$j15/yzzzz$$YwdyYTFN/n3N/nF3oTVsVafN/nF3N/nF3F3N/nF3nF3";
+    assert!(matches!(
+        refused(minimised),
+        HashError::ParamOutOfRange {
+            scheme: Scheme::Yescrypt,
+            ..
+        }
+    ));
+    for params in ["j15/zzzzzz", "j../zzzzzz", "j150.zzzzzz"] {
+        let s = format!("$y${params}$29Oo59Mg7lwox/c41yQUA/${hash}");
+        let err = refused(&s);
+        assert!(
+            matches!(
+                err,
+                HashError::ParamOutOfRange {
+                    scheme: Scheme::Yescrypt,
+                    param: "memory × p × (t + 1) (KiB)",
+                    ..
+                }
+            ),
+            "{s}: {err}"
+        );
+    }
+    // Under the fuzzer's tight limits even a modest t is refused before any work...
+    let tight = ParseOptions {
+        limits: Limits {
+            max_memory_kib: 64,
+            scrypt_max_work_kib: 256,
+            ..Limits::default()
+        },
+        ..ParseOptions::default()
+    };
+    let s = format!("$y$j15/K$29Oo59Mg7lwox/c41yQUA/${hash}");
+    assert!(PasswordHash::parse_with(&s, &tight).is_err());
+    // ...while a small t is a bounded, computable hash.
+    let s = format!("$y$j15/1$29Oo59Mg7lwox/c41yQUA/${hash}");
+    let h = PasswordHash::parse_with(&s, &tight).unwrap();
+    assert!(!h.verify(&Password::from("password")).unwrap());
+}
+
+/// PBKDF2 repeats its iterations for every digest-sized block of the hash: a 1024-byte
+/// PBKDF2-SHA1 hash (52 blocks) at the 10,000,000-iteration limit took about a minute.
+#[test]
+fn pbkdf2_work_is_bounded_per_output_block() {
+    let salt = "c2FsdHNhbHRzYWx0c2FsdA";
+    let long = "A".repeat(1366); // 1024 bytes
+    for s in [
+        format!("$pbkdf2-sha1$i=1000000,l=1024${salt}${long}"),
+        format!("$pbkdf2-sha512$i=9000000${salt}${}", "A".repeat(171)), // 128 bytes, 2 blocks
+    ] {
+        let err = refused(&s);
+        assert!(
+            matches!(
+                err,
+                HashError::ParamOutOfRange {
+                    param: "iterations × blocks",
+                    ..
+                }
+            ),
+            "{s}: {err}"
+        );
+    }
+    // One block at the limit is still accepted.
+    let s = format!("$pbkdf2-sha512$i=10000000${salt}${}", "A".repeat(86));
+    assert_eq!(
+        PasswordHash::parse(&s).unwrap().scheme(),
+        Scheme::Pbkdf2Sha512
+    );
+}
+
+/// A configured bcrypt limit above 31 must not admit costs bcrypt does not define: `1 << 64`
+/// rounds overflowed (a panic with overflow checks, a single round without).
+#[test]
+fn bcrypt_cost_stays_within_31_whatever_the_limit() {
+    let lax = ParseOptions {
+        limits: Limits {
+            bcrypt_max_cost: u32::MAX,
+            ..Limits::default()
+        },
+        ..ParseOptions::default()
+    };
+    for cost in ["32", "64", "99"] {
+        let s = format!("$2b${cost}$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234");
+        let err = PasswordHash::parse_with(&s, &lax).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                HashError::ParamOutOfRange {
+                    param: "cost",
+                    max: 31,
+                    ..
+                }
+            ),
             "{s}: {err}"
         );
     }
