@@ -12,12 +12,11 @@
 //! bytes. `$2x$` reproduces crypt_blowfish's sign-extension bug for bytes ≥ 0x80, which is
 //! what systems that wrote `$2x$` hashes computed.
 
-use blowfish::Blowfish;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use sha2::{Digest as _, Sha256, Sha384};
 use zeroize::Zeroizing;
 
-use super::{Parsed, decode, number, ok, to_u32};
+use super::{Parsed, decode, eksblowfish, number, ok, to_u32};
 use crate::hash::{Kind, ParseOptions, Verify};
 use crate::limits::check_range;
 use crate::{HashError, Password, Scheme, encoding};
@@ -69,15 +68,29 @@ impl Bcrypt {
             // `$2a$` was written both by crypt_blowfish (PHP, libxcrypt), which applies its
             // safety tweak here, and by OpenBSD-derived code (Java, Node, pyca), which does
             // not. Only passwords with 0xFF-style bytes (never valid UTF-8) reach this branch.
-            return matches(eks_blowfish(self.cost, self.salt, &words.correct, true))
-                | matches(eks_blowfish(self.cost, self.salt, &words.correct, false));
+            let mut tweaked = words.correct;
+            tweaked[0] ^= 0x1_0000;
+            let cost = self.cost;
+            return matches(eksblowfish::bcrypt(
+                cost,
+                &self.salt,
+                &tweaked,
+                &words.correct,
+            )) | matches(eksblowfish::bcrypt(
+                cost,
+                &self.salt,
+                &words.correct,
+                &words.correct,
+            ));
         }
         let expanded = if self.minor == Minor::X {
             &words.buggy
         } else {
             &words.correct
         };
-        matches(eks_blowfish(self.cost, self.salt, expanded, false))
+        matches(eksblowfish::bcrypt(
+            self.cost, &self.salt, expanded, expanded,
+        ))
     }
 }
 
@@ -138,50 +151,6 @@ fn c_string_key(password: &[u8]) -> Zeroizing<Vec<u8>> {
     key
 }
 
-/// bcrypt's EksBlowfish over RustCrypto's `blowfish`, taking the 18 key words directly so
-/// that crypt_blowfish's quirks can be reproduced (see [`KeyWords`]). `safety_tweak` flips
-/// bit 16 of the first word in the initial key only, as crypt_blowfish does for `$2a$`.
-fn eks_blowfish(
-    cost: u32,
-    salt: [u8; 16],
-    expanded: &[u32; 18],
-    safety_tweak: bool,
-) -> Zeroizing<[u8; 24]> {
-    let mut initial = *expanded;
-    if safety_tweak {
-        initial[0] ^= 0x1_0000;
-    }
-    let (loop_key, initial_key) = (to_bytes(expanded), to_bytes(&initial));
-    let mut state = Blowfish::bc_init_state();
-    state.salted_expand_key(&salt, &initial_key);
-    for _ in 0..(1u64 << cost) {
-        state.bc_expand_key(&loop_key);
-        state.bc_expand_key(&salt);
-    }
-    // "OrpheanBeholderScryDoubt", encrypted 64 times.
-    let mut ctext: [u32; 6] = [
-        0x4f72_7068,
-        0x6561_6e42,
-        0x6568_6f6c,
-        0x6465_7253,
-        0x6372_7944,
-        0x6f75_6274,
-    ];
-    let mut out = Zeroizing::new([0u8; 24]);
-    for (pair, chunk) in ctext.chunks_exact_mut(2).zip(out.chunks_exact_mut(8)) {
-        let mut lr = [
-            pair.first().copied().unwrap_or(0),
-            pair.get(1).copied().unwrap_or(0),
-        ];
-        for _ in 0..64 {
-            lr = state.bc_encrypt(lr);
-        }
-        let [l, r] = lr;
-        chunk.copy_from_slice(&[l.to_be_bytes(), r.to_be_bytes()].concat());
-    }
-    out
-}
-
 /// The 18 key words as crypt_blowfish's `BF_set_key` computes them, both ways:
 /// * `$2x$` builds them from sign-extended bytes (the 2011 bug);
 /// * `$2a$` applies a "safety" tweak when a byte ≥ 0x80 was seen but sign extension changed
@@ -220,10 +189,6 @@ impl KeyWords {
     fn safety_applies(&self) -> bool {
         self.sign && self.correct == self.buggy
     }
-}
-
-fn to_bytes(words: &[u32; 18]) -> Zeroizing<Vec<u8>> {
-    Zeroizing::new(words.iter().flat_map(|w| w.to_be_bytes()).collect())
 }
 
 /// Parses `$2?$<cost>$<salt22><checksum31>` with any pre-hash.

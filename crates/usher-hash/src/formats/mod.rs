@@ -8,9 +8,11 @@
 
 pub(crate) mod argon2;
 pub(crate) mod bcrypt;
+mod blowfish_pi;
 pub(crate) mod crypt;
 pub(crate) mod descriptor;
 pub(crate) mod digest;
+mod eksblowfish;
 pub(crate) mod firebase;
 pub(crate) mod ldap;
 pub(crate) mod pbkdf2;
