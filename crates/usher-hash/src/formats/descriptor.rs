@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use super::digest::{self, Alg, Construction, Digest, Input, Output, Part};
+use super::digest::{self, Alg, Construction, Digest, Input, Output, Part, Shape};
 use super::pbkdf2::{Pbkdf2, Prf};
 use super::scrypt::{Scrypt, log2_exact};
 use super::{Parsed, ok};
@@ -174,16 +174,7 @@ fn auth0(d: Auth0, o: &ParseOptions) -> Parsed {
                 .as_deref()
                 .and_then(Alg::from_name)
                 .ok_or(HashError::Unsupported("Auth0 HMAC with this digest"))?;
-            let probe = Digest::new(
-                alg,
-                input,
-                Construction::Hmac {
-                    key: Zeroizing::new(Vec::new()),
-                },
-                Output::Raw,
-                vec![0; alg.output_len()],
-            )?;
-            let scheme = crate::hash::PasswordHash(Kind::Digest(probe)).scheme();
+            let scheme = digest::scheme_for(Shape::Hmac, alg, input)?;
             let key = d.hash.key.as_ref().ok_or(HashError::MissingParameter {
                 scheme,
                 what: "hash.key",
@@ -201,14 +192,12 @@ fn auth0(d: Auth0, o: &ParseOptions) -> Parsed {
         }
         "md4" | "md5" | "sha1" | "sha256" | "sha512" => {
             let alg = Alg::from_name(&d.algorithm).ok_or(HashError::Unrecognized)?;
-            let plain = Digest::new(
-                alg,
-                input,
-                Construction::Plain,
-                Output::Raw,
-                vec![0; alg.output_len()],
-            )?;
-            let scheme = crate::hash::PasswordHash(Kind::Digest(plain)).scheme();
+            let shape = if d.salt.is_some() {
+                Shape::Salted
+            } else {
+                Shape::Plain
+            };
+            let scheme = digest::scheme_for(shape, alg, input)?;
             let hash = auth0_bytes(o, scheme, "hash.value", value, enc, "hex")?;
             let construction = match salt_position(scheme)? {
                 None => Construction::Plain,

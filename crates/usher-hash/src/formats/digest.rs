@@ -119,6 +119,53 @@ pub(crate) enum Construction {
     Mysql41,
 }
 
+impl Construction {
+    fn shape(&self) -> Shape {
+        match self {
+            Construction::Plain => Shape::Plain,
+            Construction::Template { .. } => Shape::Salted,
+            Construction::Hmac { .. } => Shape::Hmac,
+            Construction::Mysql41 => Shape::Mysql41,
+        }
+    }
+}
+
+/// A construction without its parts, to name its scheme before they are decoded.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Shape {
+    Plain,
+    Salted,
+    Hmac,
+    Mysql41,
+}
+
+/// The scheme id of a digest construction, or why usher has none for it.
+pub(crate) fn scheme_for(shape: Shape, alg: Alg, input: Input) -> Result<Scheme, HashError> {
+    use Alg::*;
+    Ok(match (shape, alg, input) {
+        (Shape::Plain, Md4, Input::Utf16Le) => Scheme::Nthash,
+        (Shape::Plain, Md4, _) => Scheme::Md4,
+        (Shape::Plain, Md5, _) => Scheme::Md5,
+        (Shape::Plain, Sha1, _) => Scheme::Sha1,
+        (Shape::Plain, Sha256, _) => Scheme::Sha256,
+        (Shape::Plain, Sha384, _) => Scheme::Sha384,
+        (Shape::Plain, Sha512, _) => Scheme::Sha512,
+        (Shape::Salted, Md5, _) => Scheme::SaltedMd5,
+        (Shape::Salted, Sha1, _) => Scheme::SaltedSha1,
+        (Shape::Salted, Sha256, _) => Scheme::SaltedSha256,
+        (Shape::Salted, Sha384, _) => Scheme::SaltedSha384,
+        (Shape::Salted, Sha512, _) => Scheme::SaltedSha512,
+        (Shape::Salted, Md4, _) => return Err(HashError::Unsupported("salted MD4")),
+        (Shape::Hmac, Md5, _) => Scheme::HmacMd5,
+        (Shape::Hmac, Sha1, _) => Scheme::HmacSha1,
+        (Shape::Hmac, Sha256, _) => Scheme::HmacSha256,
+        (Shape::Hmac, Sha384, _) => Scheme::HmacSha384,
+        (Shape::Hmac, Sha512, _) => Scheme::HmacSha512,
+        (Shape::Hmac, Md4, _) => return Err(HashError::Unsupported("HMAC-MD4")),
+        (Shape::Mysql41, _, _) => Scheme::Mysql41,
+    })
+}
+
 /// What the stored value holds.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Output {
@@ -201,31 +248,7 @@ impl Digest {
     }
 
     fn scheme_or_unsupported(&self) -> Result<Scheme, HashError> {
-        use Alg::*;
-        Ok(match (&self.construction, self.alg, self.input) {
-            (Construction::Plain, Md4, Input::Utf16Le) => Scheme::Nthash,
-            (Construction::Plain, Md4, _) => Scheme::Md4,
-            (Construction::Plain, Md5, _) => Scheme::Md5,
-            (Construction::Plain, Sha1, _) => Scheme::Sha1,
-            (Construction::Plain, Sha256, _) => Scheme::Sha256,
-            (Construction::Plain, Sha384, _) => Scheme::Sha384,
-            (Construction::Plain, Sha512, _) => Scheme::Sha512,
-            (Construction::Template { .. }, Md5, _) => Scheme::SaltedMd5,
-            (Construction::Template { .. }, Sha1, _) => Scheme::SaltedSha1,
-            (Construction::Template { .. }, Sha256, _) => Scheme::SaltedSha256,
-            (Construction::Template { .. }, Sha384, _) => Scheme::SaltedSha384,
-            (Construction::Template { .. }, Sha512, _) => Scheme::SaltedSha512,
-            (Construction::Template { .. }, Md4, _) => {
-                return Err(HashError::Unsupported("salted MD4"));
-            }
-            (Construction::Hmac { .. }, Md5, _) => Scheme::HmacMd5,
-            (Construction::Hmac { .. }, Sha1, _) => Scheme::HmacSha1,
-            (Construction::Hmac { .. }, Sha256, _) => Scheme::HmacSha256,
-            (Construction::Hmac { .. }, Sha384, _) => Scheme::HmacSha384,
-            (Construction::Hmac { .. }, Sha512, _) => Scheme::HmacSha512,
-            (Construction::Hmac { .. }, Md4, _) => return Err(HashError::Unsupported("HMAC-MD4")),
-            (Construction::Mysql41, _, _) => Scheme::Mysql41,
-        })
+        scheme_for(self.construction.shape(), self.alg, self.input)
     }
 
     fn compute(&self, pw: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
@@ -357,7 +380,7 @@ pub(crate) fn parse_kratos(s: &str, o: &ParseOptions) -> Parsed {
     let alg = Alg::from_name(name).ok_or(HashError::Unrecognized)?;
     match fields.as_slice() {
         ["", _, hash] => {
-            let scheme = Digest::plain(alg, vec![0; alg.output_len()])?.scheme();
+            let scheme = scheme_for(Shape::Plain, alg, Input::Bytes)?;
             Digest::plain(
                 alg,
                 decode(o, scheme, "hash", hash, encoding::b64, "base64")?,
@@ -365,13 +388,7 @@ pub(crate) fn parse_kratos(s: &str, o: &ParseOptions) -> Parsed {
             .into_parsed()
         }
         ["", _, pf, salt, hash] if pf.starts_with("pf=") => {
-            let scheme = Digest::salted(
-                alg,
-                vec![Part::Password],
-                Vec::new(),
-                vec![0; alg.output_len()],
-            )?
-            .scheme();
+            let scheme = scheme_for(Shape::Salted, alg, Input::Bytes)?;
             let text = decode(
                 o,
                 scheme,
@@ -405,16 +422,7 @@ pub(crate) fn parse_kratos_hmac(s: &str, o: &ParseOptions) -> Parsed {
         .strip_prefix("hmac-")
         .and_then(Alg::from_name)
         .ok_or(HashError::Unsupported("HMAC with this digest"))?;
-    let probe = Digest::new(
-        alg,
-        Input::Bytes,
-        Construction::Hmac {
-            key: Zeroizing::new(Vec::new()),
-        },
-        Output::Raw,
-        vec![0; alg.output_len()],
-    )?;
-    let scheme = probe.scheme();
+    let scheme = scheme_for(Shape::Hmac, alg, Input::Bytes)?;
     let hash = decode(o, scheme, "hash", hash, encoding::b64, "base64")?;
     let key = Zeroizing::new(decode(o, scheme, "key", key, encoding::b64, "base64")?);
     Digest::new(
@@ -454,18 +462,7 @@ pub(crate) fn parse_django_or_werkzeug(s: &str, o: &ParseOptions) -> Parsed {
     let alg = Alg::from_name(name).ok_or(HashError::Unsupported(
         "Werkzeug plain digest with this algorithm",
     ))?;
-    let hmac_probe = Digest::new(
-        alg,
-        Input::Bytes,
-        Construction::Hmac {
-            key: Zeroizing::new(Vec::new()),
-        },
-        Output::Raw,
-        vec![0; alg.output_len()],
-    );
-    let wants_hmac = hmac_probe
-        .as_ref()
-        .is_ok_and(|p| o.scheme == Some(p.scheme()));
+    let wants_hmac = scheme_for(Shape::Hmac, alg, Input::Bytes).is_ok_and(|s| o.scheme == Some(s));
     let django = matches!(alg, Alg::Md5 | Alg::Sha1);
     let scheme = Scheme::SaltedSha1;
     let hash = decode(o, scheme, "hash", hex, encoding::hex, "hex")?;
@@ -576,21 +573,16 @@ pub(crate) fn iterated(
     iterations: u64,
     hash: Vec<u8>,
 ) -> Parsed {
-    let probe = Digest::salted(
-        alg,
-        vec![Part::Password],
-        Vec::new(),
-        vec![0; alg.output_len()],
-    )?;
+    let scheme = scheme_for(Shape::Salted, alg, Input::Bytes)?;
     check_range(
-        probe.scheme(),
+        scheme,
         "factor",
         iterations,
         1,
         o.limits.digest_max_iterations,
     )?;
     let iterations = u32::try_from(iterations)
-        .map_err(|_| HashError::malformed(probe.scheme(), "factor", "too large"))?;
+        .map_err(|_| HashError::malformed(scheme, "factor", "too large"))?;
     Digest::new(
         alg,
         Input::Bytes,

@@ -5,10 +5,10 @@
 //! LDAP stores base64(digest ‖ salt); the digest length says where the salt starts, so
 //! salts of any length (389-DS uses 8 bytes) work.
 
-use super::digest::{self, Alg, Digest, Part};
+use super::digest::{self, Alg, Digest, Input, Part, Shape};
 use super::{Parsed, decode, pbkdf2, scrypt};
 use crate::hash::ParseOptions;
-use crate::{HashError, Scheme, encoding};
+use crate::{HashError, encoding};
 
 /// Parses `{TAG}value`.
 pub(crate) fn parse_tagged(s: &str, o: &ParseOptions) -> Parsed {
@@ -60,24 +60,8 @@ pub(crate) fn parse_tagged(s: &str, o: &ParseOptions) -> Parsed {
     }
 }
 
-fn scheme_for(alg: Alg, salted: bool) -> Scheme {
-    match (alg, salted) {
-        (Alg::Md5, false) => Scheme::Md5,
-        (Alg::Sha1, false) => Scheme::Sha1,
-        (Alg::Sha256, false) => Scheme::Sha256,
-        (Alg::Sha384, false) => Scheme::Sha384,
-        (Alg::Sha512, false) => Scheme::Sha512,
-        (Alg::Md5, true) => Scheme::SaltedMd5,
-        (Alg::Sha1, true) => Scheme::SaltedSha1,
-        (Alg::Sha256, true) => Scheme::SaltedSha256,
-        (Alg::Sha384, true) => Scheme::SaltedSha384,
-        (Alg::Sha512, true) => Scheme::SaltedSha512,
-        (Alg::Md4, _) => Scheme::Md4,
-    }
-}
-
 fn unsalted(alg: Alg, rest: &str, o: &ParseOptions) -> Parsed {
-    let scheme = scheme_for(alg, false);
+    let scheme = digest::scheme_for(Shape::Plain, alg, Input::Bytes)?;
     // Some directories store the hex digest instead of base64 (passlib's ldap_hex_*).
     let bytes = if rest.len() == alg.output_len().saturating_mul(2) && encoding::is_hex(rest) {
         decode(o, scheme, "hash", rest, encoding::hex, "hex")?
@@ -88,7 +72,7 @@ fn unsalted(alg: Alg, rest: &str, o: &ParseOptions) -> Parsed {
 }
 
 fn salted(alg: Alg, rest: &str, o: &ParseOptions) -> Parsed {
-    let scheme = scheme_for(alg, true);
+    let scheme = digest::scheme_for(Shape::Salted, alg, Input::Bytes)?;
     let blob = decode(o, scheme, "value", rest, encoding::b64, "base64")?;
     if blob.len() <= alg.output_len() {
         return Err(HashError::malformed(

@@ -156,17 +156,8 @@ pub(crate) fn parse_werkzeug(s: &str, o: &ParseOptions) -> Option<Parsed> {
         let [n, r, p] = nums.as_slice() else {
             return Err(HashError::malformed(SCHEME, "params", "expected N:r:p"));
         };
-        let log_n = log2_exact(SCHEME, "N", number(SCHEME, "N", n)?)?;
         let hash = decode(o, SCHEME, "hash", hash, encoding::hex, "hex")?;
-        let (r, p) = (number(SCHEME, "r", r)?, number(SCHEME, "p", p)?);
-        ok(Kind::Scrypt(Scrypt::from_parts(
-            o,
-            log_n,
-            r,
-            p,
-            salt.as_bytes().to_vec(),
-            hash,
-        )?))
+        from_text(o, [n, r, p], salt, hash)
     })())
 }
 
@@ -180,8 +171,14 @@ pub(crate) fn parse_django(s: &str, o: &ParseOptions) -> Parsed {
             "expected scrypt$N$<salt>$r$p$<hash>",
         ));
     };
-    let log_n = log2_exact(SCHEME, "N", number(SCHEME, "N", n)?)?;
     let hash = decode(o, SCHEME, "hash", hash, encoding::b64, "base64")?;
+    from_text(o, [n, r, p], salt, hash)
+}
+
+/// Werkzeug and Django write N (not log2 N), r and p in decimal, and use the salt string's
+/// bytes as the salt.
+fn from_text(o: &ParseOptions, [n, r, p]: [&str; 3], salt: &str, hash: Vec<u8>) -> Parsed {
+    let log_n = log2_exact(SCHEME, "N", number(SCHEME, "N", n)?)?;
     let (r, p) = (number(SCHEME, "r", r)?, number(SCHEME, "p", p)?);
     ok(Kind::Scrypt(Scrypt::from_parts(
         o,
