@@ -1,0 +1,32 @@
+//! # usher-core
+//!
+//! The data every other part of usher shares, and no I/O:
+//!
+//! * [`User`] — the canonical user every source maps to: validated identifiers ([`Email`],
+//!   [`Username`], [`PhoneE164`]), OIDC-style [`Profile`], free `attributes`, the legacy
+//!   [`Credential`], [`LegacyLink`]s and the [`Migration`] record with the original row.
+//! * [`LegacyRecord`] — a row as a source read it: its [`LegacyKey`] and fields as JSON.
+//! * [`Source`] — the trait every legacy source implements (keyset reads in key order).
+//!
+//! Validation errors are [`FieldError`]s that name the record's key and the field.
+//!
+//! ```
+//! use usher_core::{Email, PhoneE164};
+//!
+//! let email = Email::parse(" Ann@Example.com ")?;
+//! assert_eq!(email.normalized(), "ann@example.com");
+//! assert!(PhoneE164::parse("+14155550123").is_ok());
+//! # Ok::<(), usher_core::InvalidValue>(())
+//! ```
+
+pub mod error;
+pub mod ids;
+pub mod record;
+pub mod source;
+pub mod user;
+
+pub use error::{FieldError, InvalidValue, RecordErrors};
+pub use ids::{Email, LegacyId, PhoneE164, UserId, Username};
+pub use record::{LegacyKey, LegacyRecord};
+pub use source::{KeyRange, Source, SourceError};
+pub use user::{Credential, LegacyLink, Method, Migration, Profile, Status, User};
