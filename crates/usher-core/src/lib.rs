@@ -7,6 +7,8 @@
 //!   [`Credential`], [`LegacyLink`]s and the [`Migration`] record with the original row.
 //! * [`LegacyRecord`] — a row as a source read it: its [`LegacyKey`] and fields as JSON.
 //! * [`Source`] — the trait every legacy source implements (keyset reads in key order).
+//! * [`Mapper`] — a source's `[mappings.<source>]` table ([`MappingConfig`]), checked and
+//!   compiled once, that maps its records to users (see [`mapping`]).
 //!
 //! Validation errors are [`FieldError`]s that name the record's key and the field.
 //!
@@ -21,12 +23,14 @@
 
 pub mod error;
 pub mod ids;
+pub mod mapping;
 pub mod record;
 pub mod source;
 pub mod user;
 
 pub use error::{FieldError, InvalidValue, RecordErrors};
 pub use ids::{Email, LegacyId, PhoneE164, UserId, Username};
+pub use mapping::{ConfigProblem, Mapper, MappingConfig, MappingConfigError};
 pub use record::{LegacyKey, LegacyRecord};
 pub use source::{KeyRange, Source, SourceError};
 pub use user::{Credential, LegacyLink, Method, Migration, Profile, Status, User};
