@@ -188,9 +188,14 @@ pub(crate) fn to_val(value: &Value) -> Result<Val, String> {
     to_val_at(value, 0)
 }
 
-/// Converts a record's fields for jq.
-pub(crate) fn map_to_val(map: &Map<String, Value>) -> Result<Val, String> {
-    object_to_val(map, 0)
+/// Converts a record's fields for jq, leaving out the columns in `skip`.
+pub(crate) fn map_to_val(map: &Map<String, Value>, skip: &[&str]) -> Result<Val, String> {
+    let entries = map
+        .iter()
+        .filter(|(k, _)| !skip.contains(&k.as_str()))
+        .map(|(k, v)| Ok((Val::from(k.clone()), to_val_at(v, 1)?)))
+        .collect::<Result<jaq_json::Map, String>>()?;
+    Ok(Val::obj(entries))
 }
 
 fn object_to_val(map: &Map<String, Value>, depth: usize) -> Result<Val, String> {

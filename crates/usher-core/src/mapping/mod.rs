@@ -152,9 +152,13 @@ struct Converter {
 impl Converter {
     fn convert(
         &self,
-        v: &Value,
+        v: Cow<'_, Value>,
         now: Option<DateTime<Utc>>,
     ) -> Result<(Out, Option<Phone>), String> {
+        if self.kind == Kind::Json {
+            return Ok((Out::Json(v.into_owned()), None));
+        }
+        let v = v.as_ref();
         let out = match self.kind {
             Kind::Text => Out::Text(value::text(v)?),
             Kind::Email => Out::Email(value::email(v)?),
@@ -322,18 +326,26 @@ impl Mapper {
         }
         // Without a pre-transform, rules read the same record as the password table: refuse
         // rules that would copy the hash or the salt into a profile field or an attribute.
-        let secrets: Vec<String> = if pre.is_none() {
-            password
-                .secret_paths()
-                .map(|p| p.as_str().to_owned())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        // Nor may they read what `drop` removed: they would never find it.
+        let mut unreadable: Vec<(String, &str)> = Vec::new();
+        if pre.is_none() {
+            unreadable.extend(password.paths().into_iter().map(|p| {
+                (
+                    p.as_str().to_owned(),
+                    "a password field: the hash, salt and scheme go only into the credential",
+                )
+            }));
+            unreadable.extend(
+                config
+                    .drop
+                    .iter()
+                    .map(|p| (p.clone(), "which `drop` removes before any rule runs")),
+            );
+        }
 
         let mut rules = Vec::with_capacity(config.fields.len());
         for (name, rule) in &config.fields {
-            if let Some(r) = compile_rule(name, rule, region, offset, &secrets, &mut problems) {
+            if let Some(r) = compile_rule(name, rule, region, offset, &unreadable, &mut problems) {
                 rules.push(r);
             }
         }
@@ -443,7 +455,7 @@ impl Mapper {
             },
         };
         if jq_input.is_none() && self.uses_jq {
-            match jq::map_to_val(&self.without_password(&working)) {
+            match self.jq_record(&working) {
                 Ok(v) => jq_input = Some(v),
                 Err(reason) => {
                     fail(&mut errors, "record", reason);
@@ -454,11 +466,18 @@ impl Mapper {
         let fields = Fields::new(&working, &self.nested_working);
 
         let mut consumed: Vec<&str> = Vec::new();
-        let mut writes: Vec<(&Target, Out)> = Vec::new();
+        let mut writes: Vec<(&Target, Out)> = Vec::with_capacity(self.rules.len());
         for rule in &self.rules {
-            match self.eval(rule, &fields, jq_input.as_ref(), now, &mut consumed) {
-                Ok(produced) => writes.extend(produced),
-                Err(reason) => fail(&mut errors, &rule.name, reason),
+            let result = self.eval(
+                rule,
+                &fields,
+                jq_input.as_ref(),
+                now,
+                &mut consumed,
+                &mut writes,
+            );
+            if let Err(reason) = result {
+                fail(&mut errors, &rule.name, reason);
             }
         }
 
@@ -538,16 +557,24 @@ impl Mapper {
         })
     }
 
-    fn without_password<'m>(&self, map: &'m Map<String, Value>) -> Cow<'m, Map<String, Value>> {
-        let paths = self.password.paths();
-        if paths.is_empty() {
-            return Cow::Borrowed(map);
+    /// The record as jq sees it: without its password fields. Whole password columns are
+    /// skipped while converting; a password value nested inside a column costs a copy.
+    fn jq_record(&self, map: &Map<String, Value>) -> Result<jaq_json::Val, String> {
+        let mut skip = Vec::new();
+        for p in self.password.paths() {
+            match p.locate(map) {
+                None => {}
+                Some((column, true)) => skip.push(column),
+                Some((_, false)) => {
+                    let mut m = map.clone();
+                    for p in self.password.paths() {
+                        p.remove(&mut m);
+                    }
+                    return jq::map_to_val(&m, &[]);
+                }
+            }
         }
-        let mut m = map.clone();
-        for p in paths {
-            p.remove(&mut m);
-        }
-        Cow::Owned(m)
+        jq::map_to_val(map, &skip)
     }
 
     fn pre_transform(
@@ -555,7 +582,7 @@ impl Mapper {
         pre: &Jq,
         raw: &Map<String, Value>,
     ) -> Result<(jaq_json::Val, Map<String, Value>), String> {
-        let input = jq::map_to_val(&self.without_password(raw))?;
+        let input = self.jq_record(raw)?;
         let Some(out) = pre.run(input)? else {
             return Err("the pre-transform yielded nothing".into());
         };
@@ -565,119 +592,106 @@ impl Mapper {
         }
     }
 
-    /// Evaluates one rule: the value for its target and for each split part.
-    fn eval<'s, 'f>(
-        &'s self,
-        rule: &'s Rule,
-        fields: &'f Fields<'f>,
+    /// Evaluates one rule, adding the value for its target and for each split part to
+    /// `writes`.
+    fn eval<'a>(
+        &self,
+        rule: &'a Rule,
+        fields: &'a Fields<'a>,
         jq_input: Option<&jaq_json::Val>,
         now: DateTime<Utc>,
-        consumed: &mut Vec<&'f str>,
-    ) -> Result<Vec<(&'s Target, Out)>, String> {
-        let (found, label): (Option<Cow<'_, Value>>, String) = match &rule.source {
+        consumed: &mut Vec<&'a str>,
+        writes: &mut Vec<(&'a Target, Out)>,
+    ) -> Result<(), String> {
+        let (found, origin): (Option<Cow<'a, Value>>, Origin<'a>) = match &rule.source {
             RuleSource::Paths(paths) => {
-                let mut found = None;
+                let mut found = (None, Origin::Plain);
                 for p in paths {
                     if let Some((column, v)) = p.resolve(fields) {
                         consumed.push(column);
-                        if !is_blank(v) && found.is_none() {
-                            found = Some((Cow::Borrowed(v), format!("(from `{}`) ", p.as_str())));
+                        if found.0.is_none() && !is_blank(v) {
+                            found = (Some(Cow::Borrowed(v)), Origin::Path(p.as_str()));
                         }
                     }
                 }
-                match found {
-                    Some((v, label)) => (Some(v), label),
-                    None => (None, String::new()),
-                }
+                found
             }
             RuleSource::Jq(program) => {
                 let input = jq_input.cloned().unwrap_or_default();
-                let out = program.run(input).map_err(|e| format!("(from jq) {e}"))?;
+                let out = program
+                    .run(input)
+                    .map_err(|e| format!("{}{e}", Origin::Jq))?;
                 let v = out
                     .map(|v| jq::from_val(&v))
                     .transpose()
-                    .map_err(|e| format!("(from jq) {e}"))?;
-                (v.map(Cow::Owned), "(from jq) ".to_owned())
+                    .map_err(|e| format!("{}{e}", Origin::Jq))?;
+                (v.map(Cow::Owned), Origin::Jq)
             }
-            RuleSource::Const(v) => (Some(Cow::Borrowed(v)), String::new()),
-            RuleSource::Nothing => (None, String::new()),
+            RuleSource::Const(v) => (Some(Cow::Borrowed(v)), Origin::Plain),
+            RuleSource::Nothing => (None, Origin::Plain),
         };
-        let is_const = matches!(rule.source, RuleSource::Const(_));
 
         let mut value = found;
-        if !is_const {
+        if !matches!(rule.source, RuleSource::Const(_)) {
             value = value
                 .map(|v| value::transform(v, &rule.transforms))
                 .filter(|v| !is_blank(v));
             if let Some((map, v)) = rule.map.as_ref().zip(value.as_ref()) {
                 let Some(k) = value::map_key(v) else {
                     return Err(format!(
-                        "{label}is not text, so it cannot be looked up in `map`"
+                        "{origin}is not text, so it cannot be looked up in `map`"
                     ));
                 };
                 value = match map.get(k.as_ref()) {
                     Some(mapped) if is_blank(mapped) => None,
-                    Some(mapped) => Some(Cow::Owned(mapped.clone())),
+                    Some(mapped) => Some(Cow::Borrowed(mapped)),
                     None => match rule.unmatched {
                         Unmatched::Error => {
-                            return Err(format!("{label}{} is not in `map`", value::quote(&k)));
+                            return Err(format!("{origin}{} is not in `map`", value::quote(&k)));
                         }
-                        Unmatched::Keep => value.clone(),
+                        Unmatched::Keep => value,
                         Unmatched::Default => None,
                     },
                 };
             }
         }
-        let (value, label) = match (value, &rule.default) {
-            (Some(v), _) => (v, label),
-            (None, Some(d)) => (Cow::Borrowed(d), "(default) ".to_owned()),
-            (None, None) if rule.required => {
-                return Err(match &rule.source {
-                    RuleSource::Paths(ps) => format!(
-                        "is required, but {} is missing or blank",
-                        ps.iter()
-                            .map(|p| format!("`{}`", p.as_str()))
-                            .collect::<Vec<_>>()
-                            .join(" and ")
-                    ),
-                    _ => "is required, but its jq program yielded nothing".into(),
-                });
-            }
-            (None, None) => return Ok(Vec::new()),
+        let (value, origin) = match (value, &rule.default) {
+            (Some(v), _) => (v, origin),
+            (None, Some(d)) => (Cow::Borrowed(d), Origin::Default),
+            (None, None) if rule.required => return Err(missing(&rule.source)),
+            (None, None) => return Ok(()),
         };
 
         let (out, phone) = rule
             .conv
-            .convert(&value, Some(now))
-            .map_err(|e| format!("{label}{e}"))?;
-        let mut produced = Vec::with_capacity(1);
+            .convert(value, Some(now))
+            .map_err(|e| format!("{origin}{e}"))?;
         match &rule.split {
             Split::None => {}
             Split::Phone(parts) => {
                 if let Some(p) = &phone {
                     for (part, target) in parts {
                         if let Some(text) = p.part(*part) {
-                            produced.push((target, Out::Text(text)));
+                            writes.push((target, Out::Text(text)));
                         }
                     }
                 }
             }
             Split::Name { order, parts } => {
                 let full = match &out {
-                    Out::Text(s) => Some(s.as_str()),
-                    Out::Json(Value::String(s)) => Some(s.as_str()),
+                    Out::Text(s) | Out::Json(Value::String(s)) => Some(s.as_str()),
                     _ => None,
                 };
                 let split: NameParts = full.map(|f| names::split(f, *order)).unwrap_or_default();
                 for (part, target) in parts {
                     if let Some(text) = split.get(*part) {
-                        produced.push((target, Out::Text(text.to_owned())));
+                        writes.push((target, Out::Text(text.to_owned())));
                     }
                 }
             }
         }
-        produced.push((&rule.target, out));
-        Ok(produced)
+        writes.push((&rule.target, out));
+        Ok(())
     }
 
     fn copy_unmapped(
@@ -704,6 +718,45 @@ impl Mapper {
         } else if !copy.is_empty() {
             set_attribute(attributes, &u.into, Value::Object(copy));
         }
+    }
+}
+
+/// Where a rule's value came from; written in front of an error's reason, and formatted only
+/// when there is an error.
+#[derive(Debug, Clone, Copy)]
+enum Origin<'a> {
+    Path(&'a str),
+    Jq,
+    Default,
+    Plain,
+}
+
+impl fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Path(p) => write!(f, "(from `{p}`) "),
+            Origin::Jq => f.write_str("(from jq) "),
+            Origin::Default => f.write_str("(default) "),
+            Origin::Plain => Ok(()),
+        }
+    }
+}
+
+/// Why a required rule has no value.
+fn missing(source: &RuleSource) -> String {
+    match source {
+        RuleSource::Paths(ps) => match ps.as_slice() {
+            [one] => format!("is required, but `{}` is missing or blank", one.as_str()),
+            many => format!(
+                "is required, but none of {} has a value",
+                many.iter()
+                    .map(|p| format!("`{}`", p.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+        RuleSource::Jq(_) => "is required, but its jq program yielded nothing".into(),
+        RuleSource::Const(_) | RuleSource::Nothing => "is required, but has no value".into(),
     }
 }
 
@@ -781,7 +834,7 @@ fn compile_rule(
     r: &FieldRule,
     region: Option<phonenumber::country::Id>,
     offset: FixedOffset,
-    secrets: &[String],
+    unreadable: &[(String, &str)],
     problems: &mut Problems,
 ) -> Option<Rule> {
     let key = format!("fields.{}", toml_key(name));
@@ -843,11 +896,8 @@ fn compile_rule(
             };
             match SourcePath::parse(text) {
                 Ok(p) => {
-                    if let Some(s) = secrets.iter().find(|s| paths_touch(text, s)) {
-                        problems.push(
-                            pkey,
-                            format!("reads `{s}`, a password field: the hash and salt go only into the credential"),
-                        );
+                    if let Some((s, why)) = unreadable.iter().find(|(s, _)| paths_touch(text, s)) {
+                        problems.push(pkey, format!("reads `{s}`, {why}"));
                     }
                     paths.push(p);
                 }
@@ -1002,7 +1052,7 @@ fn compile_rule(
         if is_blank(v) {
             return;
         }
-        if let Err(e) = conv.convert(v, None) {
+        if let Err(e) = conv.convert(Cow::Borrowed(v), None) {
             problems.push(k, e);
         }
     };

@@ -238,11 +238,6 @@ impl PasswordRule {
             .collect()
     }
 
-    /// The fields that must never be copied into a profile field (the hash and the salt).
-    pub(crate) fn secret_paths(&self) -> impl Iterator<Item = &SourcePath> {
-        self.hash.iter().chain(self.salt.iter())
-    }
-
     /// Reads one record's password.
     pub(crate) fn read(&self, fields: &Fields<'_>) -> Outcome {
         match self.read_inner(fields) {
@@ -256,14 +251,14 @@ impl PasswordRule {
         let Some(hash_path) = &self.hash else {
             return Ok(None);
         };
-        let from = format!("(from `{}`)", hash_path.as_str());
+        let from = || format!("(from `{}`)", hash_path.as_str());
         let stored: Cow<'_, str> = match hash_path.resolve(fields) {
             None => return Ok(None),
             Some((_, v)) if is_blank(v) => return Ok(None),
             Some((_, Value::String(s))) => Cow::Borrowed(s),
             // A JSON column holding a descriptor (an Auth0 or Keycloak export).
             Some((_, v @ Value::Object(_))) => Cow::Owned(v.to_string()),
-            Some(_) => return Err(format!("{from} is not text")),
+            Some(_) => return Err(format!("{} is not text", from())),
         };
         let salt = match &self.salt {
             None => None,
@@ -280,7 +275,8 @@ impl PasswordRule {
         let (stored, force) = match scheme {
             None if salt.is_some() => {
                 return Err(format!(
-                    "{from} has a salt but no scheme (the scheme field is empty)"
+                    "{} has a salt but no scheme (the scheme field is empty)",
+                    from()
                 ));
             }
             None => (stored.into_owned(), None),
@@ -292,7 +288,7 @@ impl PasswordRule {
                 hash: stored,
                 scheme: parsed.scheme(),
             })),
-            Err(e) => Err(format!("{from} is not a usable password hash: {e}")),
+            Err(e) => Err(format!("{} is not a usable password hash: {e}", from())),
         }
     }
 

@@ -79,6 +79,16 @@ impl SourcePath {
         Some((name.as_str(), value))
     }
 
+    /// The column of `map` this path falls in, and whether it is the whole column.
+    pub(crate) fn locate<'m>(&self, map: &'m Map<String, Value>) -> Option<(&'m str, bool)> {
+        let (column, rest) = self
+            .candidates
+            .iter()
+            .find(|(c, _)| map.contains_key(c.as_str()))?;
+        let (name, _) = map.get_key_value(column.as_str())?;
+        Some((name.as_str(), rest.is_empty()))
+    }
+
     /// Removes the value at this path from `map`, wherever it is. A column of JSON text is
     /// rewritten as text without that value.
     pub(crate) fn remove(&self, map: &mut Map<String, Value>) {

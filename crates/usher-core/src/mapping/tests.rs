@@ -334,7 +334,7 @@ fn missing_required_fields_are_errors_and_optional_ones_are_absent() {
     let errs = map_err(&m, &record(4, json!({"fname": "Ann", "email": ""})));
     assert_eq!(
         errs[0].to_string(),
-        "record 4: field `email` is required, but `email` and `contact.email` is missing or blank"
+        "record 4: field `email` is required, but none of `email`, `contact.email` has a value"
     );
     let u = map_ok(&m, &record(5, json!({"contact": {"email": "a@b.co"}})));
     assert_eq!(u.email.unwrap().as_str(), "a@b.co");
@@ -999,6 +999,15 @@ fn overlapping_targets_and_misplaced_options_are_refused() {
         ("[fields]\nemail = { from = [] }", "fields.email.from"),
         ("[unmapped]\nexclude = [\"a\"]", "unmapped.exclude"),
         ("drop = [\"\"]", "drop[0]"),
+        ("drop = [\"x\"]\nfields.email = \"x\"", "fields.email.from"),
+        (
+            "fields.\"attributes.a\" = \"alg\"\n[password]\nhash = \"h\"\nscheme_field = \"alg\"",
+            "fields.\"attributes.a\".from",
+        ),
+        (
+            "fields.\"attributes.h\" = \"auth\"\npassword.hash = \"auth.h\"",
+            "fields.\"attributes.h\".from",
+        ),
     ] {
         let err = config_error(table);
         assert!(
