@@ -284,6 +284,15 @@ fn paths_touch(a: &str, b: &str) -> bool {
 }
 
 impl Mapper {
+    /// Whether a rule maps the legacy record's own `updated_at`. Only then can the backfill
+    /// tell that a legacy record changed after it was migrated (otherwise `updated_at` is the
+    /// mapping time, which says nothing about the record).
+    pub fn maps_updated_at(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| matches!(r.target, Target::Field(Field::UpdatedAt)))
+    }
+
     /// Checks and compiles a mapping table. Every problem is reported, each with its key.
     pub fn new(config: &MappingConfig) -> Result<Self, MappingConfigError> {
         let mut problems = Problems::default();
