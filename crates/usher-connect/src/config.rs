@@ -1,0 +1,62 @@
+//! The `[sources.<name>]` tables of usher.toml: one closed, tagged enum, each variant its own
+//! factory (validate without I/O, build, healthcheck).
+
+use serde::Deserialize;
+use usher_core::{Source, SourceError};
+
+use crate::sql::ConfigError;
+use crate::sql::mysql::MysqlConfig;
+use crate::sql::postgres::PostgresConfig;
+use crate::sql::sqlite::SqliteConfig;
+
+/// One legacy source as configured, tagged by `type`.
+///
+/// ```
+/// use usher_connect::SourceConfig;
+///
+/// let config: SourceConfig = toml::from_str(r#"
+///     type = "postgres"
+///     url = "postgres://reader:secret@db.internal/app"
+///     table = "users"
+///     key = "id"
+/// "#)?;
+/// config.validate()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// PostgreSQL.
+    Postgres(PostgresConfig),
+    /// MySQL or MariaDB.
+    #[serde(alias = "mariadb")]
+    Mysql(MysqlConfig),
+    /// An SQLite file.
+    Sqlite(SqliteConfig),
+}
+
+impl SourceConfig {
+    /// Checks the configuration without connecting or reading any file: options that belong
+    /// together, identifiers, limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            SourceConfig::Postgres(c) => c.validate(),
+            SourceConfig::Mysql(c) => c.validate(),
+            SourceConfig::Sqlite(c) => c.validate(),
+        }
+    }
+
+    /// The source named `name`. Reads `url_file`, but connects only on first use.
+    pub async fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
+        Ok(match self {
+            SourceConfig::Postgres(c) => Box::new(c.build(name).await?),
+            SourceConfig::Mysql(c) => Box::new(c.build(name).await?),
+            SourceConfig::Sqlite(c) => Box::new(c.build(name).await?),
+        })
+    }
+
+    /// Builds the source and does what it really does once: connect and read one record.
+    pub async fn healthcheck(&self, name: &str) -> Result<(), SourceError> {
+        self.build(name).await?.healthcheck().await
+    }
+}

@@ -1,0 +1,43 @@
+//! # usher-connect
+//!
+//! Where legacy users come from. Each kind of legacy system is a module implementing
+//! [`usher_core::Source`]: keyset reads in the source's own key order, a count for progress,
+//! key bounds for partitioning, and a healthcheck.
+//!
+//! * [`SourceConfig`] — a `[sources.<name>]` table of usher.toml (`type = "postgres"`,
+//!   `"mysql"` or `"sqlite"`): [`validate`](SourceConfig::validate) without I/O, then
+//!   [`build`](SourceConfig::build) a boxed [`Source`](usher_core::Source).
+//! * [`sql`] — the SQL backends: [`sql::postgres`], [`sql::mysql`] (MySQL and MariaDB),
+//!   [`sql::sqlite`]. Rows become JSON objects by column type; see each module for its table.
+//! * [`redact_url`] — a connection URL fit for a log line.
+//!
+//! ```no_run
+//! use usher_connect::SourceConfig;
+//! use usher_core::KeyRange;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config: SourceConfig = toml::from_str(r#"
+//!     type = "sqlite"
+//!     path = "legacy.db"
+//!     table = "users"
+//!     key = "id"
+//! "#)?;
+//! let source = config.build("legacy").await?;
+//! let mut range = KeyRange::default();
+//! loop {
+//!     let chunk = source.read(&range, 1000).await?;
+//!     let Some(last) = chunk.last() else { break };
+//!     range.after = Some(last.key.clone());
+//!     // ... map and store the chunk ...
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod config;
+mod redact;
+pub mod sql;
+
+pub use config::SourceConfig;
+pub use redact::redact_url;
+pub use sql::{ConfigError, Ident, TlsMode};

@@ -1,0 +1,212 @@
+//! What every backend's tests share: the fixture keys, full reads in chunks, partitions, and
+//! the checks on connection errors.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use usher_connect::SourceConfig;
+use usher_core::{KeyRange, LegacyKey, LegacyRecord, Source, SourceError};
+
+/// The URL of a service `scripts/test-services start` runs; fails the test when it is missing.
+pub fn service_url(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "{var} is not set. These tests need real databases: run \
+             `eval \"$(scripts/test-services start)\"` first (scripts/test does this), \
+             and `scripts/test-services stop` afterwards"
+        ),
+    }
+}
+
+/// A database name no other test uses.
+pub fn unique_db_name(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}_{}_{n}_{nanos}", std::process::id())
+}
+
+/// `url` with its database path replaced by `db`.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let authority = rest.split(['/', '?']).next().unwrap();
+    format!("{scheme}://{authority}/{db}")
+}
+
+/// `url` with its password replaced by `password`.
+pub fn with_password(url: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, host) = rest.split_once('@').unwrap();
+    let user = userinfo.split(':').next().unwrap();
+    format!("{scheme}://{user}:{password}@{host}")
+}
+
+/// `url` pointed at a port where nothing listens.
+pub fn with_dead_port(url: &str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, host_and_path) = rest.split_once('@').unwrap();
+    let path = host_and_path.find('/').map_or("", |i| &host_and_path[i..]);
+    format!("{scheme}://{userinfo}@127.0.0.1:{port}{path}")
+}
+
+/// A config from TOML, with `type` and `url` set here (URLs hold characters TOML would need
+/// escaped).
+pub fn config(kind: &str, url: &str, rest: &str) -> SourceConfig {
+    let mut table: toml::Table = toml::from_str(rest).unwrap();
+    table.insert("type".into(), kind.into());
+    if kind == "sqlite" {
+        table.insert("path".into(), url.into());
+    } else {
+        table.insert("url".into(), url.into());
+    }
+    toml::Value::Table(table).try_into().unwrap()
+}
+
+pub async fn build(config: &SourceConfig) -> Box<dyn Source> {
+    config.validate().unwrap();
+    config.build("legacy").await.unwrap()
+}
+
+/// Reads `range` to the end in chunks of `chunk`, checking each chunk's size and that no
+/// key comes twice.
+pub async fn read_all(source: &dyn Source, range: &KeyRange, chunk: usize) -> Vec<LegacyRecord> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut cursor = range.clone();
+    loop {
+        let records = source.read(&cursor, chunk).await.unwrap();
+        assert!(
+            records.len() <= chunk,
+            "a read returned more than its limit"
+        );
+        let Some(last) = records.last() else { break };
+        cursor.after = Some(last.key.clone());
+        for record in records {
+            assert!(seen.insert(record.key.clone()), "{} read twice", record.key);
+            out.push(record);
+        }
+    }
+    out
+}
+
+pub fn keys(records: &[LegacyRecord]) -> Vec<LegacyKey> {
+    records.iter().map(|r| r.key.clone()).collect()
+}
+
+/// Every row exactly once, in the database's key order, whatever the chunk size.
+pub async fn assert_pages_in_key_order(source: &dyn Source, expected: &[LegacyKey]) {
+    for chunk in [1, 7, 1000] {
+        let got = keys(&read_all(source, &KeyRange::default(), chunk).await);
+        assert_eq!(got, expected, "chunks of {chunk}");
+    }
+}
+
+/// Partitions `(None, c1], (c1, c2], ..., (cn, None)` read back the whole table, each key
+/// once, in order.
+pub async fn assert_partitions_cover(
+    source: &dyn Source,
+    expected: &[LegacyKey],
+    cuts: &[LegacyKey],
+) {
+    let mut bounds: Vec<Option<LegacyKey>> = vec![None];
+    bounds.extend(cuts.iter().cloned().map(Some));
+    bounds.push(None);
+    let mut all = Vec::new();
+    for pair in bounds.windows(2) {
+        let range = KeyRange {
+            after: pair[0].clone(),
+            until: pair[1].clone(),
+        };
+        let part = keys(&read_all(source, &range, 7).await);
+        assert!(!part.is_empty(), "partition {range:?} is empty");
+        if let Some(until) = &range.until {
+            assert_eq!(part.last(), Some(until), "partition ends at its bound");
+        }
+        all.extend(part);
+    }
+    assert_eq!(all, expected);
+}
+
+/// The error for a refused login or a dead server: `Unavailable`, naming the host, without
+/// the password.
+pub fn assert_unavailable_without_secret(result: Result<(), SourceError>, secret: &str) {
+    match result {
+        Err(SourceError::Unavailable {
+            source_name,
+            reason,
+        }) => {
+            assert_eq!(source_name, "legacy");
+            assert!(!reason.contains(secret), "password leaked: {reason}");
+            assert!(
+                reason.contains("127.0.0.1"),
+                "reason names the host: {reason}"
+            );
+            assert!(
+                reason.contains("***"),
+                "reason shows the redacted URL: {reason}"
+            );
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+/// Text keys chosen to sort differently by bytes than by a case-insensitive collation, with
+/// accents and non-Latin script, all distinct under case- and accent-insensitive collations.
+pub fn text_keys() -> Vec<String> {
+    let mut keys: Vec<String> = [
+        "alice",
+        "Bob",
+        "carol",
+        "DAVE",
+        "Émile",
+        "eve",
+        "Zoë",
+        "ångström",
+        "Øystein",
+        "日本語",
+        "mallory",
+        "Trent",
+        "victor",
+        "Walter",
+        "xavier",
+        "_sys",
+        "0042",
+        "peggy",
+        "Quentin",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    for i in 0..40 {
+        let prefix = ["a", "B", "c", "D", "é"][i % 5];
+        keys.push(format!("{prefix}{i:03}"));
+    }
+    keys
+}
+
+/// Fails unless the database's order differs from byte order, so the paging test proves the
+/// database's collation is followed.
+pub fn assert_not_byte_order(db_order: &[LegacyKey]) {
+    let mut bytes = db_order.to_vec();
+    bytes.sort_by_key(ToString::to_string);
+    assert_ne!(
+        bytes, db_order,
+        "the collation orders like bytes; the test proves nothing"
+    );
+}
+
+/// Integer keys of the fixture tables, in order: a negative one, 1 and 2 (the typed rows),
+/// 3..=100, and one past 2^40.
+pub fn int_keys() -> Vec<i64> {
+    let mut keys = vec![-5, 1, 2];
+    keys.extend(3..=100);
+    keys.push(1_099_511_627_776);
+    keys
+}

@@ -1,0 +1,160 @@
+//! The configuration surface, as a user writes it in usher.toml: no database needed.
+
+use usher_connect::{SourceConfig, redact_url};
+
+fn parse(text: &str) -> Result<SourceConfig, toml::de::Error> {
+    toml::from_str(text)
+}
+
+#[test]
+fn each_backend_parses_from_its_toml_table() {
+    let pg = parse(
+        r#"
+        type = "postgres"
+        url_file = "/run/secrets/legacy-url"
+        schema = "public"
+        table = "users"
+        key = "id"
+        columns = ["id", "email", "phone num"]
+        json_columns = ["email"]
+        max_connections = 2
+        connect_timeout_seconds = 5
+        statement_timeout_seconds = 30
+        tls = "verify-full"
+        tls_ca_file = "/etc/ssl/ca.pem"
+        "#,
+    )
+    .unwrap();
+    pg.validate().unwrap();
+    let my = parse(
+        r#"
+        type = "mariadb"
+        url = "mysql://reader:pw@db/shop"
+        query = "SELECT u.id, u.email FROM users u JOIN profiles p ON p.user_id = u.id"
+        key = "id"
+        tls = "require"
+        "#,
+    )
+    .unwrap();
+    assert!(matches!(my, SourceConfig::Mysql(_)));
+    my.validate().unwrap();
+    let lite =
+        parse("type = 'sqlite'\npath = 'app.db'\ntable = 'users'\nkey = 'username'").unwrap();
+    lite.validate().unwrap();
+}
+
+#[test]
+fn unknown_options_and_types_are_refused_when_parsed() {
+    assert!(
+        parse("type = 'postgres'\nurl = 'postgres://h/d'\ntable = 't'\nkey = 'id'\ntabel = 'x'")
+            .is_err()
+    );
+    assert!(parse("type = 'oracle'\nurl = 'x'\ntable = 't'\nkey = 'id'").is_err());
+    // TLS is a network option; an SQLite file has none.
+    assert!(
+        parse("type = 'sqlite'\npath = 'a.db'\ntable = 't'\nkey = 'id'\ntls = 'require'").is_err()
+    );
+    assert!(
+        parse(
+            "type = 'postgres'\nurl = 'postgres://h/d'\ntable = 't'\nkey = 'id'\ntls = 'sometimes'"
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn an_invalid_table_identifier_is_refused_by_validate() {
+    for table in ["users; DROP TABLE users", "public.users", "us\"ers", ""] {
+        let config = parse(&format!(
+            "type = 'postgres'\nurl = 'postgres://h/d'\ntable = '{table}'\nkey = 'id'"
+        ))
+        .unwrap();
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.field, "table", "{table:?}: {err}");
+    }
+    let config =
+        parse("type = 'mysql'\nurl = 'mysql://h/d'\ntable = 'users'\nkey = 'id`x'").unwrap();
+    assert_eq!(config.validate().unwrap_err().field, "key");
+    let config = parse(
+        "type = 'sqlite'\npath = 'a.db'\ntable = 'users'\nkey = 'id'\ncolumns = ['a', 'b;c']",
+    )
+    .unwrap();
+    assert_eq!(config.validate().unwrap_err().field, "columns");
+}
+
+#[test]
+fn options_that_belong_together_are_checked() {
+    let cases = [
+        ("table = 't'\nkey = 'id'", "url"),
+        (
+            "url = 'postgres://h/d'\nurl_file = 'f'\ntable = 't'\nkey = 'id'",
+            "url",
+        ),
+        ("url = 'postgres://h/d'\nkey = 'id'", "table"),
+        (
+            "url = 'postgres://h/d'\ntable = 't'\nquery = 'SELECT 1'\nkey = 'id'",
+            "table",
+        ),
+        (
+            "url = 'postgres://h/d'\nschema = 's'\nquery = 'SELECT 1'\nkey = 'id'",
+            "schema",
+        ),
+        (
+            "url = 'postgres://h/d'\nquery = 'SELECT 1;'\nkey = 'id'",
+            "query",
+        ),
+        (
+            "url = 'postgres://h/d'\ntable = 't'\nkey = 'id'\nmax_connections = 0",
+            "max_connections",
+        ),
+        (
+            "url = 'postgres://h/d'\ntable = 't'\nkey = 'id'\ncolumns = []",
+            "columns",
+        ),
+        (
+            "url = 'postgres://h/d'\ntable = 't'\nkey = 'id'\ntls = 'disable'\ntls_ca_file = 'ca.pem'",
+            "tls_ca_file",
+        ),
+        ("url = 'http://h/d'\ntable = 't'\nkey = 'id'", "url"),
+    ];
+    for (body, field) in cases {
+        let config = parse(&format!("type = 'postgres'\n{body}")).unwrap();
+        assert_eq!(config.validate().unwrap_err().field, field, "{body}");
+    }
+}
+
+#[test]
+fn debug_output_never_shows_the_password() {
+    let config =
+        parse("type = 'postgres'\nurl = 'postgres://u:hunter2@h/d'\ntable = 't'\nkey = 'id'")
+            .unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("postgres://u:***@h/d"), "{shown}");
+    assert_eq!(
+        redact_url("mysql://u:hunter2@h:3306/d"),
+        "mysql://u:***@h:3306/d"
+    );
+}
+
+#[tokio::test]
+async fn a_url_file_holds_the_secret_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("legacy.db");
+    let file = dir.path().join("url");
+    std::fs::write(&file, "postgres://u:pw@127.0.0.1:1/d\n").unwrap();
+    let config = parse(&format!(
+        "type = 'postgres'\nurl_file = {:?}\ntable = 't'\nkey = 'id'",
+        file.display().to_string()
+    ))
+    .unwrap();
+    // Built without connecting: the pool connects on first use.
+    assert!(config.build("legacy").await.is_ok());
+    let missing = parse(&format!(
+        "type = 'postgres'\nurl_file = {:?}\ntable = 't'\nkey = 'id'",
+        db.display().to_string()
+    ))
+    .unwrap();
+    let err = missing.build("legacy").await.err().unwrap();
+    assert!(err.to_string().contains("url_file"), "{err}");
+}
