@@ -268,6 +268,7 @@ impl MysqlSource {
             "SELECT (SELECT {key} {from} WHERE {key} IS NOT NULL ORDER BY {key} LIMIT 1), \
                     (SELECT {key} {from} WHERE {key} IS NOT NULL ORDER BY {key} DESC LIMIT 1)"
         );
+        tracing::debug!(source = %self.endpoint.source_name, key = ?key_kind, json_columns = ?json_columns, "Planned reads");
         Ok(Plan {
             key: key_kind,
             reads,

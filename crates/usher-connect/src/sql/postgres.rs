@@ -358,6 +358,7 @@ impl PostgresSource {
             }),
             super::Relation::Query(_) => None,
         };
+        tracing::debug!(source = %self.endpoint.source_name, key = ?key_kind, columns = columns.len(), "Planned reads");
         Ok(Plan {
             key: key_kind,
             reads,

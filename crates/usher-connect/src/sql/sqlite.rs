@@ -188,6 +188,7 @@ impl SqliteSource {
             "SELECT (SELECT {key} {from} WHERE {key} IS NOT NULL ORDER BY {key} LIMIT 1), \
                     (SELECT {key} {from} WHERE {key} IS NOT NULL ORDER BY {key} DESC LIMIT 1)"
         );
+        tracing::debug!(source = %self.endpoint.source_name, json_columns = ?json_columns, "Planned reads");
         Ok(Plan {
             reads: ReadSql::build(
                 &select,
