@@ -1,0 +1,286 @@
+//! Reading rows back into the model, the same way for both backends: each backend decodes its
+//! native column types into a [`UserRow`], and [`UserRow::into_user`] re-validates every
+//! identifier through its `parse`, so a value that is not what usher wrote is an error that
+//! names the table, column and row.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Map, Value};
+use usher_core::{
+    Credential, Email, LegacyId, LegacyKey, LegacyLink, Method, Migration, PhoneE164, Profile,
+    Status, User, UserId, Username,
+};
+use uuid::Uuid;
+
+use crate::error::{Result, StoreError, corrupt};
+use crate::model::Counters;
+
+/// The columns every user query selects, in this order, from `users u LEFT JOIN credentials c`.
+pub(crate) const USER_COLUMNS: &str = "u.id, u.email, u.email_verified, u.username, u.phone, \
+     u.given_name, u.family_name, u.name, u.middle_name, u.nickname, u.birthdate, u.locale, \
+     u.zoneinfo, u.picture, u.attributes, u.status, u.created_at, u.updated_at, \
+     u.migration_method, u.migrated_at, u.migration_source, u.legacy_record, c.hash, c.scheme";
+
+/// A user row in neutral types.
+#[derive(Debug)]
+pub(crate) struct UserRow {
+    pub id: Uuid,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub username: Option<String>,
+    pub phone: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub name: Option<String>,
+    pub middle_name: Option<String>,
+    pub nickname: Option<String>,
+    pub birthdate: Option<NaiveDate>,
+    pub locale: Option<String>,
+    pub zoneinfo: Option<String>,
+    pub picture: Option<String>,
+    pub attributes: Value,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub migration_method: Option<String>,
+    pub migrated_at: Option<DateTime<Utc>>,
+    pub migration_source: Option<String>,
+    pub legacy_record: Option<Value>,
+    pub cred_hash: Option<String>,
+    pub cred_scheme: Option<String>,
+}
+
+impl UserRow {
+    /// The user, with `links` (source, legacy id) from the ledger.
+    pub(crate) fn into_user(self, links: Vec<(String, String)>) -> Result<User> {
+        let row = self.id.to_string();
+        let bad = |column: &'static str, reason: &dyn std::fmt::Display| {
+            corrupt("users", column, &row, reason.to_string())
+        };
+        let email = self
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()
+            .map_err(|e| bad("email", &e))?;
+        let username = self
+            .username
+            .as_deref()
+            .map(Username::parse)
+            .transpose()
+            .map_err(|e| bad("username", &e))?;
+        let phone = self
+            .phone
+            .as_deref()
+            .map(PhoneE164::parse)
+            .transpose()
+            .map_err(|e| bad("phone", &e))?;
+        let attributes: Map<String, Value> = match self.attributes {
+            Value::Object(map) => map,
+            other => return Err(bad("attributes", &format!("is not an object: {other}"))),
+        };
+        let status = parse_status(&self.status).ok_or_else(|| bad("status", &self.status))?;
+        let credential = match (self.cred_hash, self.cred_scheme) {
+            (Some(hash), Some(scheme)) => Some(Credential {
+                hash,
+                scheme: scheme
+                    .parse()
+                    .map_err(|e| corrupt("credentials", "scheme", &row, e))?,
+            }),
+            _ => None,
+        };
+        let migration = match (self.migration_method, self.migrated_at) {
+            (Some(method), Some(at)) => Some(Migration {
+                method: parse_method(&method).ok_or_else(|| bad("migration_method", &method))?,
+                at,
+                source: self.migration_source.unwrap_or_default(),
+                original: self.legacy_record.unwrap_or(Value::Null),
+            }),
+            _ => None,
+        };
+        let legacy_links = links
+            .into_iter()
+            .map(|(source, legacy_id)| {
+                LegacyId::parse(&legacy_id)
+                    .map(|legacy_id| LegacyLink { source, legacy_id })
+                    .map_err(|e| corrupt("ledger", "legacy_id", &row, e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(User {
+            id: UserId::from_uuid(self.id),
+            email,
+            email_verified: self.email_verified,
+            username,
+            phone,
+            profile: Profile {
+                given_name: self.given_name,
+                family_name: self.family_name,
+                name: self.name,
+                middle_name: self.middle_name,
+                nickname: self.nickname,
+                birthdate: self.birthdate,
+                locale: self.locale,
+                zoneinfo: self.zoneinfo,
+                picture: self.picture,
+            },
+            attributes,
+            credential,
+            status,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            legacy_links,
+            migration,
+        })
+    }
+}
+
+pub(crate) fn parse_status(s: &str) -> Option<Status> {
+    [
+        Status::Active,
+        Status::Disabled,
+        Status::PasswordResetRequired,
+    ]
+    .into_iter()
+    .find(|st| st.as_str() == s)
+}
+
+pub(crate) fn parse_method(s: &str) -> Option<Method> {
+    [Method::Lazy, Method::Bulk, Method::Sync, Method::Registered]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+}
+
+/// A stored counter (never negative) as `u64`.
+pub(crate) fn counter(table: &'static str, column: &'static str, row: &str, v: i64) -> Result<u64> {
+    u64::try_from(v).map_err(|_| corrupt(table, column, row, format!("is negative ({v})")))
+}
+
+/// The five counters of a checkpoint row.
+pub(crate) fn counters(row: &str, values: [i64; 5]) -> Result<Counters> {
+    let [read, migrated, skipped, updated, quarantined] = values;
+    Ok(Counters {
+        read: counter("checkpoints", "read", row, read)?,
+        migrated: counter("checkpoints", "migrated", row, migrated)?,
+        skipped: counter("checkpoints", "skipped", row, skipped)?,
+        updated: counter("checkpoints", "updated", row, updated)?,
+        quarantined: counter("checkpoints", "quarantined", row, quarantined)?,
+    })
+}
+
+/// A checkpoint's cursor from its JSON form.
+pub(crate) fn cursor(row: &str, v: Option<Value>) -> Result<Option<LegacyKey>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(|e| corrupt("checkpoints", "cursor", row, e)),
+    }
+}
+
+/// A cursor's JSON form.
+pub(crate) fn cursor_json(key: Option<&LegacyKey>) -> Option<Value> {
+    key.and_then(|k| serde_json::to_value(k).ok())
+}
+
+/// A partition number read back.
+pub(crate) fn partition(row: &str, v: i32) -> Result<u32> {
+    u32::try_from(v).map_err(|_| corrupt("checkpoints", "partition", row, "is negative"))
+}
+
+/// A ledger entry read back.
+pub(crate) fn ledger_entry(
+    legacy_id: &str,
+    user_id: Uuid,
+    record_checksum: String,
+) -> Result<crate::model::LedgerEntry> {
+    Ok(crate::model::LedgerEntry {
+        legacy_id: LegacyId::parse(legacy_id)
+            .map_err(|e| corrupt("ledger", "legacy_id", legacy_id, e))?,
+        user_id: UserId::from_uuid(user_id),
+        record_checksum,
+    })
+}
+
+/// Picks each user's first link (by source, then legacy id) from (user, source, legacy id) rows.
+pub(crate) fn first_links(
+    rows: impl IntoIterator<Item = (Uuid, Option<String>, Option<String>)>,
+) -> std::collections::HashMap<Uuid, Option<(String, String)>> {
+    let mut out: std::collections::HashMap<Uuid, Option<(String, String)>> =
+        std::collections::HashMap::new();
+    for (id, source, legacy_id) in rows {
+        let link = source.zip(legacy_id);
+        let slot = out.entry(id).or_insert(None);
+        if let Some(link) = link
+            && slot.as_ref().is_none_or(|cur| link < *cur)
+        {
+            *slot = Some(link);
+        }
+    }
+    out
+}
+
+/// An attempts column read back.
+pub(crate) fn attempts(row: &str, v: i64) -> Result<u32> {
+    u32::try_from(v).map_err(|_| corrupt("quarantine", "attempts", row, format!("is {v}")))
+}
+
+/// A JSON text column (SQLite) parsed.
+pub(crate) fn json(
+    table: &'static str,
+    column: &'static str,
+    row: &str,
+    text: &str,
+) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| corrupt(table, column, row, e))
+}
+
+/// Microseconds since the epoch (SQLite) as an instant.
+pub(crate) fn instant(
+    table: &'static str,
+    column: &'static str,
+    row: &str,
+    micros: i64,
+) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| corrupt(table, column, row, format!("{micros} is out of range")))
+}
+
+/// Guards against a result that should not be negative.
+pub(crate) fn non_negative(op: &'static str, v: i64) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Invalid {
+        what: op.into(),
+        reason: format!("the database returned a negative count ({v})"),
+    })
+}
+
+/// (user id, email_normalized, username_normalized, ledger source, ledger legacy id): one row of
+/// an owner lookup, a user joined to each of its ledger links.
+pub(crate) type OwnerRow<Id> = (
+    Id,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Folds owner lookup rows into one [`Owner`] per user, with its first link.
+pub(crate) fn owners(found: Vec<OwnerRow<Uuid>>) -> Vec<crate::plan::Owner> {
+    let mut idents: std::collections::HashMap<Uuid, (Option<String>, Option<String>)> =
+        std::collections::HashMap::new();
+    let mut links = Vec::with_capacity(found.len());
+    for (id, email, username, source, legacy_id) in found {
+        idents.entry(id).or_insert((email, username));
+        links.push((id, source, legacy_id));
+    }
+    let firsts = first_links(links);
+    idents
+        .into_iter()
+        .map(
+            |(user_id, (email_normalized, username_normalized))| crate::plan::Owner {
+                user_id,
+                email_normalized,
+                username_normalized,
+                link: firsts.get(&user_id).cloned().flatten(),
+            },
+        )
+        .collect()
+}

@@ -1,0 +1,247 @@
+//! What goes into and comes out of a store: the backfill chunk, checkpoints, quarantine
+//! entries, ledger entries, counts and events.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use usher_core::{LegacyId, LegacyKey, Method, User, UserId};
+
+/// Which side owns a migrated user's data: writes go there first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SystemOfRecord {
+    /// The legacy system (until cut-over).
+    Legacy,
+    /// The new store.
+    New,
+}
+
+impl SystemOfRecord {
+    /// The stable name stored in the ledger.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SystemOfRecord::Legacy => "legacy",
+            SystemOfRecord::New => "new",
+        }
+    }
+
+    /// Parses [`SystemOfRecord::as_str`]'s output.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "legacy" => Some(SystemOfRecord::Legacy),
+            "new" => Some(SystemOfRecord::New),
+            _ => None,
+        }
+    }
+}
+
+/// What to do with a record that is already in the ledger.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictPolicy {
+    /// Leave the migrated user alone (counted as skipped). The default: a replay writes nothing.
+    #[default]
+    Skip,
+    /// Update the user in place when the legacy record's `updated_at` is newer than the
+    /// stored user's `updated_at` and its checksum differs (counted as updated); skip otherwise.
+    LegacyNewer,
+}
+
+/// One mapped, valid legacy record to write as a user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkUser {
+    /// The record's key in its source; the ledger's `legacy_id` is its text form.
+    pub key: LegacyKey,
+    /// The canonical user. Its `id` is used for a new user (an update keeps the stored id);
+    /// its `legacy_links` are ignored (links come from the ledger); `migration`, when present,
+    /// gives the ledger's method and time and keeps the original record.
+    pub user: User,
+    /// [`usher_core::LegacyRecord::checksum`] of the record as read.
+    pub checksum: String,
+    /// The record's own last-change time in legacy, if the source has one.
+    pub legacy_updated_at: Option<DateTime<Utc>>,
+}
+
+/// A record that could not be mapped: it goes to the quarantine with the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    /// The record's key in its source.
+    pub key: LegacyKey,
+    /// Why, naming the field when there is one: "field `email` has no @".
+    pub reason: String,
+    /// The field at fault, if one.
+    pub field: Option<String>,
+    /// The record as read, so an operator can see and fix it.
+    pub record: Value,
+}
+
+/// Running totals of a backfill partition (also one chunk's share of them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Records read from the source.
+    pub read: u64,
+    /// Users created.
+    pub migrated: u64,
+    /// Records already in the ledger and left alone.
+    pub skipped: u64,
+    /// Users updated in place (conflict policy `legacy-newer`).
+    pub updated: u64,
+    /// Records sent to the quarantine.
+    pub quarantined: u64,
+}
+
+/// Everything one backfill chunk writes, in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkWrite {
+    /// The job's name (for example `backfill`); checkpoints are per job, source and partition.
+    pub job: String,
+    /// The source's configured name, as recorded in the ledger.
+    pub source: String,
+    /// The key-range partition this chunk belongs to.
+    pub partition: u32,
+    /// The valid records, in the source's key order. When two share an address or a username,
+    /// the later one in this order goes to the quarantine.
+    pub users: Vec<ChunkUser>,
+    /// The records the mapping refused.
+    pub rejected: Vec<Rejected>,
+    /// How many records were read for this chunk (usually `users.len() + rejected.len()`).
+    pub read: u64,
+    /// The key to resume after: the last key read. `None` leaves the stored cursor as it is.
+    pub cursor: Option<LegacyKey>,
+    /// Whether the partition is finished.
+    pub done: bool,
+    /// What to do with records already migrated.
+    pub policy: ConflictPolicy,
+    /// The method recorded for users whose `migration` is `None` (normally [`Method::Bulk`]).
+    pub method: Method,
+    /// The system of record of the users this chunk creates.
+    pub system_of_record: SystemOfRecord,
+}
+
+impl ChunkWrite {
+    /// An empty bulk chunk for `job`/`source`/`partition` with the default policy; fill in
+    /// `users`, `rejected`, `read`, `cursor` and `done`.
+    pub fn new(job: impl Into<String>, source: impl Into<String>, partition: u32) -> Self {
+        Self {
+            job: job.into(),
+            source: source.into(),
+            partition,
+            users: Vec::new(),
+            rejected: Vec::new(),
+            read: 0,
+            cursor: None,
+            done: false,
+            policy: ConflictPolicy::Skip,
+            method: Method::Bulk,
+            system_of_record: SystemOfRecord::Legacy,
+        }
+    }
+}
+
+/// What [`crate::Store::write_chunk`] did with a chunk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkOutcome {
+    /// Users created.
+    pub migrated: u64,
+    /// Records already migrated and left alone.
+    pub skipped: u64,
+    /// Users updated in place.
+    pub updated: u64,
+    /// Records quarantined: refused by the mapping, or refused by the store (duplicate
+    /// address or username, a value the database cannot hold).
+    pub quarantined: u64,
+    /// Transactions rolled back and retried because a concurrent writer won a race.
+    pub retries: u32,
+}
+
+/// Where a backfill partition stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The job.
+    pub job: String,
+    /// The source.
+    pub source: String,
+    /// The partition.
+    pub partition: u32,
+    /// The last key written; resume after it. `None` before the first chunk (or the
+    /// partition's exclusive lower bound, when it was planned with one).
+    pub cursor: Option<LegacyKey>,
+    /// The partition's inclusive upper bound, as planned; `None` for an open end.
+    pub until: Option<LegacyKey>,
+    /// Whether the partition is finished.
+    pub done: bool,
+    /// Running totals.
+    pub counters: Counters,
+    /// When the checkpoint was last written.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A record held back from migration, with the reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineEntry {
+    /// The source.
+    pub source: String,
+    /// The record's id in the source.
+    pub legacy_id: String,
+    /// Why the record was not migrated.
+    pub reason: String,
+    /// The field at fault, if one.
+    pub field: Option<String>,
+    /// The record as read.
+    pub record: Value,
+    /// When the record was first quarantined.
+    pub first_seen: DateTime<Utc>,
+    /// When it was last quarantined (each run that meets it again updates this and the reason).
+    pub last_seen: DateTime<Utc>,
+    /// How many runs quarantined it.
+    pub attempts: u32,
+}
+
+/// Which quarantine entries to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuarantineFilter {
+    /// Only this source's entries; all sources when `None`.
+    pub source: Option<String>,
+}
+
+/// One row of the ledger, as reconciliation reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// The id in the source.
+    pub legacy_id: LegacyId,
+    /// The user it became.
+    pub user_id: UserId,
+    /// The checksum of the record as last written.
+    pub record_checksum: String,
+}
+
+/// Totals for the status page and the backfill summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Users in the store.
+    pub users: u64,
+    /// Users by migration method (`lazy`, `bulk`, `sync`, `registered`); users without a
+    /// migration record under `none`.
+    pub by_method: BTreeMap<String, u64>,
+    /// Ledger rows (migrated legacy identities) by source.
+    pub by_source: BTreeMap<String, u64>,
+    /// Quarantine entries, all sources.
+    pub quarantined: u64,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Increasing id.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What happened, such as `phase.changed` or `backfill.finished`.
+    pub kind: String,
+    /// Who or what it concerns (a user id, a source, a job).
+    pub subject: String,
+    /// Details, as a JSON object. Never a secret.
+    pub detail: Value,
+}

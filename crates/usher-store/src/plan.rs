@@ -1,0 +1,731 @@
+//! The backend-independent half of `write_chunk`: turn a [`ChunkWrite`] into rows the database
+//! can hold, decide per record (insert, update, skip, quarantine) from what the ledger says,
+//! and explain every record a unique index refused.
+//!
+//! Both backends run the same steps, so they make the same decisions:
+//!
+//! 1. [`prepare`]: validate the chunk, compute normalized identifiers, serialize JSON, truncate
+//!    instants to microseconds, and quarantine values no backend can hold (a NUL character).
+//! 2. The backend reads the ledger rows of the chunk's keys ([`LedgerHit`]).
+//! 3. [`classify`]: skip what is migrated, pick the updates, the rest are inserts.
+//! 4. [`check_updates`]: updates may not take an address or username another user holds.
+//! 5. The backend inserts the inserts *in key order* with `ON CONFLICT DO NOTHING`: the unique
+//!    indexes themselves decide which record of a case-only pair wins, against existing users,
+//!    within the chunk, and against concurrent writers (whose committed rows the loser waits
+//!    for and then sees).
+//! 6. [`explain_refusals`]: every record the indexes refused is quarantined with a reason
+//!    naming the record that holds the address or username.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use usher_core::{LegacyKey, Method, User};
+use uuid::Uuid;
+
+use crate::error::{Result, StoreError};
+use crate::model::{ChunkOutcome, ChunkUser, ChunkWrite, ConflictPolicy, Counters};
+
+/// The earliest instant both backends hold: PostgreSQL's `timestamptz` starts at 4713 BC.
+const MIN_MICROS: i64 = -210_866_803_200_000_000;
+/// The latest: PostgreSQL's `timestamptz` ends in 294276 AD.
+const MAX_MICROS: i64 = 9_224_318_015_999_999;
+
+/// An instant cut to the microsecond (what PostgreSQL keeps; SQLite stores the same integer).
+pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// "now", to the microsecond.
+pub(crate) fn now() -> DateTime<Utc> {
+    micros(Utc::now())
+}
+
+/// A user row ready for either backend, with everything derived once.
+#[derive(Debug)]
+pub(crate) struct Row<'a> {
+    /// Position in the chunk (key order).
+    pub ord: usize,
+    /// The text form of the record's key.
+    pub legacy_id: String,
+    /// The user as given.
+    pub user: &'a User,
+    /// The id written: the user's for an insert, the stored one for an update.
+    pub id: Uuid,
+    pub email_normalized: Option<String>,
+    pub username_normalized: Option<String>,
+    /// `attributes` as JSON text.
+    pub attributes: String,
+    /// `migration.original` as JSON text.
+    pub legacy_record: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// `migration` columns of the user row (all `None` for a user without one).
+    pub migration_method: Option<Method>,
+    pub migrated_at: Option<DateTime<Utc>>,
+    pub migration_source: Option<&'a str>,
+    /// The ledger's method and time (from `migration`, else the chunk's method and now).
+    pub ledger_method: Method,
+    pub ledger_migrated_at: DateTime<Utc>,
+    pub legacy_updated_at: Option<DateTime<Utc>>,
+    pub checksum: &'a str,
+    /// The credential's `updated_at` (the ledger time for a fresh import).
+    pub credential_updated_at: DateTime<Utc>,
+    /// The record for the quarantine, should this row end up there.
+    pub quarantine_record: &'a Value,
+}
+
+/// A quarantine row ready to upsert.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct QuarantineRow {
+    pub legacy_id: String,
+    pub reason: String,
+    pub field: Option<String>,
+    /// JSON text, with NUL characters made visible (`␀`) so every backend can hold it.
+    pub record: String,
+}
+
+/// The chunk, validated and derived.
+#[derive(Debug)]
+pub(crate) struct Prepared<'a> {
+    pub rows: Vec<Row<'a>>,
+    /// Mapping rejects and values the store cannot hold.
+    pub quarantine: Vec<QuarantineRow>,
+}
+
+static NULL_RECORD: Value = Value::Null;
+
+/// Validates and derives a chunk. Fails (writing nothing) when the chunk itself is malformed:
+/// a legacy key twice, two records with the same user id, a key that is no legacy id.
+pub(crate) fn prepare(chunk: &ChunkWrite, now: DateTime<Utc>) -> Result<Prepared<'_>> {
+    let invalid = |reason: String| StoreError::Invalid {
+        what: format!("chunk for source {}", chunk.source),
+        reason,
+    };
+    if chunk.source.is_empty() || chunk.source.contains('\0') {
+        return Err(invalid("the source name is empty or contains NUL".into()));
+    }
+    if chunk.job.is_empty() || chunk.job.contains('\0') {
+        return Err(invalid("the job name is empty or contains NUL".into()));
+    }
+    if i32::try_from(chunk.partition).is_err() {
+        return Err(invalid(format!(
+            "partition {} is larger than {}",
+            chunk.partition,
+            i32::MAX
+        )));
+    }
+    let mut keys = HashSet::with_capacity(chunk.users.len().saturating_add(chunk.rejected.len()));
+    let mut ids = HashSet::with_capacity(chunk.users.len());
+    let mut rows = Vec::with_capacity(chunk.users.len());
+    let mut quarantine = Vec::new();
+
+    for rejected in &chunk.rejected {
+        let legacy_id = legacy_id(&rejected.key).map_err(&invalid)?;
+        if !keys.insert(legacy_id.clone()) {
+            return Err(invalid(format!("legacy id {legacy_id} appears twice")));
+        }
+        quarantine.push(QuarantineRow {
+            legacy_id,
+            reason: visible_nul(&rejected.reason),
+            field: rejected.field.as_deref().map(visible_nul),
+            record: json_text(&rejected.record),
+        });
+    }
+
+    for (ord, cu) in chunk.users.iter().enumerate() {
+        let legacy_id = legacy_id(&cu.key).map_err(&invalid)?;
+        if !keys.insert(legacy_id.clone()) {
+            return Err(invalid(format!("legacy id {legacy_id} appears twice")));
+        }
+        let user = &cu.user;
+        if !ids.insert(*user.id.as_uuid()) {
+            return Err(invalid(format!(
+                "user id {} is given to two records (legacy id {legacy_id})",
+                user.id
+            )));
+        }
+        let quarantine_record = user
+            .migration
+            .as_ref()
+            .map_or(&NULL_RECORD, |m| &m.original);
+        if let Some((field, why)) = unstorable(cu) {
+            quarantine.push(QuarantineRow {
+                legacy_id,
+                reason: format!("field `{field}` {why}"),
+                field: Some(field.to_owned()),
+                record: json_text(quarantine_record),
+            });
+            continue;
+        }
+        let migration = user.migration.as_ref();
+        let ledger_migrated_at = migration.map_or(now, |m| micros(m.at));
+        rows.push(Row {
+            ord,
+            legacy_id,
+            user,
+            id: *user.id.as_uuid(),
+            email_normalized: user.email.as_ref().map(|e| e.normalized()),
+            username_normalized: user.username.as_ref().map(|u| u.normalized()),
+            attributes: serde_json::to_string(&user.attributes).unwrap_or_else(|_| "{}".into()),
+            legacy_record: migration.map(|m| json_text(&m.original)),
+            created_at: micros(user.created_at),
+            updated_at: micros(user.updated_at),
+            migration_method: migration.map(|m| m.method),
+            migrated_at: migration.map(|m| micros(m.at)),
+            migration_source: migration.map(|m| m.source.as_str()),
+            ledger_method: migration.map_or(chunk.method, |m| m.method),
+            ledger_migrated_at,
+            legacy_updated_at: cu.legacy_updated_at.map(micros),
+            checksum: &cu.checksum,
+            credential_updated_at: ledger_migrated_at,
+            quarantine_record,
+        });
+    }
+    Ok(Prepared { rows, quarantine })
+}
+
+fn legacy_id(key: &LegacyKey) -> Result<String, String> {
+    key.to_legacy_id()
+        .map(|id| id.as_str().to_owned())
+        .map_err(|e| format!("key {key:?} is not a legacy id: {e}"))
+}
+
+/// JSON text of a value, with NUL characters made visible.
+fn json_text(v: &Value) -> String {
+    let text = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
+    if text.contains("\\u0000") {
+        text.replace("\\u0000", "\u{2400}")
+    } else {
+        text
+    }
+}
+
+fn visible_nul(s: &str) -> String {
+    s.replace('\0', "\u{2400}")
+}
+
+/// The first field of the record that no backend can hold, and why. PostgreSQL refuses NUL
+/// in text and JSON, and instants and dates outside its range; SQLite is held to the same rules
+/// so both stores quarantine the same records.
+fn unstorable(cu: &ChunkUser) -> Option<(&'static str, &'static str)> {
+    const NUL: &str = "contains a NUL character, which the store cannot hold";
+    const RANGE: &str = "is outside the range the store can hold";
+    let u = &cu.user;
+    let p = &u.profile;
+    let texts = [
+        ("given_name", &p.given_name),
+        ("family_name", &p.family_name),
+        ("name", &p.name),
+        ("middle_name", &p.middle_name),
+        ("nickname", &p.nickname),
+        ("locale", &p.locale),
+        ("zoneinfo", &p.zoneinfo),
+        ("picture", &p.picture),
+    ];
+    for (field, value) in texts {
+        if value.as_deref().is_some_and(|s| s.contains('\0')) {
+            return Some((field, NUL));
+        }
+    }
+    if json_has_nul_map(&u.attributes) {
+        return Some(("attributes", NUL));
+    }
+    if let Some(c) = &u.credential
+        && c.hash.contains('\0')
+    {
+        return Some(("credential", NUL));
+    }
+    if cu.checksum.contains('\0') {
+        return Some(("checksum", NUL));
+    }
+    if let Some(m) = &u.migration {
+        if m.source.contains('\0') {
+            return Some(("migration.source", NUL));
+        }
+        if json_has_nul(&m.original) {
+            return Some(("migration.original", NUL));
+        }
+        if !in_range(m.at) {
+            return Some(("migration.at", RANGE));
+        }
+    }
+    if !in_range(u.created_at) {
+        return Some(("created_at", RANGE));
+    }
+    if !in_range(u.updated_at) {
+        return Some(("updated_at", RANGE));
+    }
+    if cu.legacy_updated_at.is_some_and(|t| !in_range(t)) {
+        return Some(("legacy_updated_at", RANGE));
+    }
+    if p.birthdate.is_some_and(|d| !date_in_range(d)) {
+        return Some(("birthdate", RANGE));
+    }
+    None
+}
+
+fn in_range(t: DateTime<Utc>) -> bool {
+    (MIN_MICROS..=MAX_MICROS).contains(&t.timestamp_micros())
+}
+
+fn date_in_range(d: NaiveDate) -> bool {
+    // PostgreSQL's date starts at 4713 BC (year -4712) and outlasts chrono's range.
+    NaiveDate::from_ymd_opt(-4712, 1, 1).is_some_and(|min| d >= min)
+}
+
+fn json_has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(json_has_nul),
+        Value::Object(map) => json_has_nul_map(map),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+fn json_has_nul_map(map: &serde_json::Map<String, Value>) -> bool {
+    map.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v))
+}
+
+/// What the ledger holds for one of the chunk's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LedgerHit {
+    pub user_id: Uuid,
+    pub record_checksum: String,
+    /// The stored user's `updated_at`.
+    pub user_updated_at: DateTime<Utc>,
+}
+
+/// The decision for each prepared row, as indexes into `Prepared::rows`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Classified {
+    pub inserts: Vec<usize>,
+    /// (row, the stored user's id)
+    pub updates: Vec<(usize, Uuid)>,
+    pub skipped: Vec<usize>,
+}
+
+/// Skips what the ledger already has, unless the policy asks for a newer legacy record to
+/// update the user; everything else is to be inserted.
+pub(crate) fn classify(
+    rows: &[Row<'_>],
+    hits: &HashMap<String, LedgerHit>,
+    policy: ConflictPolicy,
+) -> Classified {
+    let mut out = Classified::default();
+    for (i, row) in rows.iter().enumerate() {
+        match hits.get(&row.legacy_id) {
+            None => out.inserts.push(i),
+            Some(hit) => {
+                let newer = policy == ConflictPolicy::LegacyNewer
+                    && row
+                        .legacy_updated_at
+                        .is_some_and(|t| t > hit.user_updated_at)
+                    && hit.record_checksum != row.checksum;
+                if newer {
+                    out.updates.push((i, hit.user_id));
+                } else {
+                    out.skipped.push(i);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A user holding an email or username, as the owner lookup returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Owner {
+    pub user_id: Uuid,
+    pub email_normalized: Option<String>,
+    pub username_normalized: Option<String>,
+    /// The user's first ledger link (source, legacy id), if it came from a legacy system.
+    pub link: Option<(String, String)>,
+}
+
+impl Owner {
+    fn describe(&self) -> String {
+        match &self.link {
+            Some((source, legacy_id)) => format!("legacy id {legacy_id} (source {source})"),
+            None => format!("user {}", self.user_id),
+        }
+    }
+}
+
+fn email_reason(holder: &str) -> (String, Option<String>) {
+    (
+        format!("duplicate email: same address as {holder}"),
+        Some("email".into()),
+    )
+}
+
+fn username_reason(holder: &str) -> (String, Option<String>) {
+    (
+        format!("duplicate username: same username as {holder}"),
+        Some("username".into()),
+    )
+}
+
+fn quarantine_row(row: &Row<'_>, (reason, field): (String, Option<String>)) -> QuarantineRow {
+    QuarantineRow {
+        legacy_id: row.legacy_id.clone(),
+        reason,
+        field,
+        record: json_text(row.quarantine_record),
+    }
+}
+
+/// Keeps the updates that take no address or username held by another user (or by an earlier
+/// update of this chunk); the others are quarantined and their users left as they are.
+/// `owners` are the current holders of the updates' emails and usernames.
+pub(crate) fn check_updates(
+    rows: &[Row<'_>],
+    updates: Vec<(usize, Uuid)>,
+    owners: &[Owner],
+    source: &str,
+) -> (Vec<(usize, Uuid)>, Vec<QuarantineRow>) {
+    let by_email: HashMap<&str, &Owner> = owners
+        .iter()
+        .filter_map(|o| o.email_normalized.as_deref().map(|e| (e, o)))
+        .collect();
+    let by_username: HashMap<&str, &Owner> = owners
+        .iter()
+        .filter_map(|o| o.username_normalized.as_deref().map(|u| (u, o)))
+        .collect();
+    let mut claimed_email: HashMap<&str, &str> = HashMap::new();
+    let mut claimed_username: HashMap<&str, &str> = HashMap::new();
+    let mut kept = Vec::with_capacity(updates.len());
+    let mut refused = Vec::new();
+    for (i, user_id) in updates {
+        let Some(row) = rows.get(i) else { continue };
+        let in_chunk = |id: &str| format!("legacy id {id} (source {source})");
+        let email = row.email_normalized.as_deref();
+        let username = row.username_normalized.as_deref();
+        let reason = if let Some(o) = email
+            .and_then(|e| by_email.get(e))
+            .filter(|o| o.user_id != user_id)
+        {
+            Some(email_reason(&o.describe()))
+        } else if let Some(other) = email.and_then(|e| claimed_email.get(e)) {
+            Some(email_reason(&in_chunk(other)))
+        } else if let Some(o) = username
+            .and_then(|u| by_username.get(u))
+            .filter(|o| o.user_id != user_id)
+        {
+            Some(username_reason(&o.describe()))
+        } else {
+            username
+                .and_then(|u| claimed_username.get(u))
+                .map(|other| username_reason(&in_chunk(other)))
+        };
+        match reason {
+            Some(reason) => refused.push(quarantine_row(row, reason)),
+            None => {
+                if let Some(e) = email {
+                    claimed_email.insert(e, &row.legacy_id);
+                }
+                if let Some(u) = username {
+                    claimed_username.insert(u, &row.legacy_id);
+                }
+                kept.push((i, user_id));
+            }
+        }
+    }
+    (kept, refused)
+}
+
+/// Why the unique indexes refused each of `refused` (rows that were to be inserted and were
+/// not), from the current holders of their emails and usernames. `None` when a refusal has no
+/// visible holder: the holder's transaction was rolled back meanwhile, and the caller retries.
+pub(crate) fn explain_refusals(
+    rows: &[Row<'_>],
+    refused: &[usize],
+    owners: &[Owner],
+) -> Option<Vec<QuarantineRow>> {
+    let by_email: HashMap<&str, &Owner> = owners
+        .iter()
+        .filter_map(|o| o.email_normalized.as_deref().map(|e| (e, o)))
+        .collect();
+    let by_username: HashMap<&str, &Owner> = owners
+        .iter()
+        .filter_map(|o| o.username_normalized.as_deref().map(|u| (u, o)))
+        .collect();
+    let mut out = Vec::with_capacity(refused.len());
+    for &i in refused {
+        let row = rows.get(i)?;
+        let reason = if let Some(o) = row
+            .email_normalized
+            .as_deref()
+            .and_then(|e| by_email.get(e))
+        {
+            email_reason(&o.describe())
+        } else {
+            let o = row
+                .username_normalized
+                .as_deref()
+                .and_then(|u| by_username.get(u))?;
+            username_reason(&o.describe())
+        };
+        out.push(quarantine_row(row, reason));
+    }
+    Some(out)
+}
+
+/// The emails and usernames of `rows[indexes]`, for an owner lookup.
+pub(crate) fn identifiers(rows: &[Row<'_>], indexes: &[usize]) -> (Vec<String>, Vec<String>) {
+    let mut emails = Vec::with_capacity(indexes.len());
+    let mut usernames = Vec::with_capacity(indexes.len());
+    for row in indexes.iter().filter_map(|&i| rows.get(i)) {
+        if let Some(e) = &row.email_normalized {
+            emails.push(e.clone());
+        }
+        if let Some(u) = &row.username_normalized {
+            usernames.push(u.clone());
+        }
+    }
+    (emails, usernames)
+}
+
+/// This chunk's share of the partition's counters.
+pub(crate) fn counters(read: u64, outcome: &ChunkOutcome) -> Counters {
+    Counters {
+        read,
+        migrated: outcome.migrated,
+        skipped: outcome.skipped,
+        updated: outcome.updated,
+        quarantined: outcome.quarantined,
+    }
+}
+
+/// `n` as a counter.
+pub(crate) fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// The keys now migrated (inserted, updated or skipped), whose quarantine rows go away.
+pub(crate) fn migrated_keys(
+    rows: &[Row<'_>],
+    inserted: &[usize],
+    updated: &[(usize, Uuid)],
+    skipped: &[usize],
+) -> Vec<String> {
+    inserted
+        .iter()
+        .chain(updated.iter().map(|(i, _)| i))
+        .chain(skipped.iter())
+        .filter_map(|&i| rows.get(i).map(|r| r.legacy_id.clone()))
+        .collect()
+}
+
+/// How many transactions `write_chunk` tries before giving up on a contended chunk.
+pub(crate) const MAX_ATTEMPTS: u32 = 12;
+
+/// Runs one `write_chunk` transaction until it commits. `attempt` returns `Ok(None)` when it
+/// rolled back because a concurrent writer won a race; transient database errors (deadlock,
+/// serialization failure, unique violation on PostgreSQL, busy on SQLite) also retry, after a
+/// short jittered pause so two colliding writers do not collide again in step.
+pub(crate) async fn with_retries<F, Fut>(chunk: &ChunkWrite, mut attempt: F) -> Result<ChunkOutcome>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<ChunkOutcome>>>,
+{
+    let mut retries = 0u32;
+    loop {
+        match attempt().await {
+            Ok(Some(mut outcome)) => {
+                outcome.retries = retries;
+                return Ok(outcome);
+            }
+            Ok(None) => {
+                tracing::debug!(source = %chunk.source, partition = chunk.partition, retries, "Chunk lost a race, retrying");
+            }
+            Err(e) if e.is_transient() => {
+                tracing::debug!(source = %chunk.source, partition = chunk.partition, retries, error = %e, "Chunk hit a transient error, retrying");
+            }
+            Err(e) => return Err(e),
+        }
+        retries = retries.saturating_add(1);
+        if retries >= MAX_ATTEMPTS {
+            return Err(StoreError::Contention {
+                source_name: chunk.source.clone(),
+                partition: chunk.partition,
+                attempts: retries,
+            });
+        }
+        let jitter = u64::from(Uuid::now_v7().as_bytes().last().copied().unwrap_or(0) % 16);
+        let base = 2u64.saturating_pow(retries.min(7));
+        tokio::time::sleep(std::time::Duration::from_millis(
+            base.saturating_add(jitter),
+        ))
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use usher_core::{Email, Profile, Status, UserId, Username};
+
+    fn user(email: &str, username: &str) -> User {
+        User {
+            id: UserId::new(),
+            email: Some(Email::parse(email).unwrap()),
+            email_verified: true,
+            username: Some(Username::parse(username).unwrap()),
+            phone: None,
+            profile: Profile::default(),
+            attributes: serde_json::Map::new(),
+            credential: None,
+            status: Status::Active,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            legacy_links: vec![],
+            migration: None,
+        }
+    }
+
+    fn chunk(users: Vec<(i64, User)>) -> ChunkWrite {
+        let mut c = ChunkWrite::new("backfill", "legacy", 0);
+        c.users = users
+            .into_iter()
+            .map(|(k, user)| ChunkUser {
+                key: LegacyKey::Int(k),
+                user,
+                checksum: format!("sum-{k}"),
+                legacy_updated_at: None,
+            })
+            .collect();
+        c
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_before_anything_is_written() {
+        let c = chunk(vec![(1, user("a@x.io", "a")), (1, user("b@x.io", "b"))]);
+        let err = prepare(&c, now()).unwrap_err();
+        assert!(
+            err.to_string().contains("legacy id 1 appears twice"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_nul_in_a_profile_field_quarantines_the_record_on_every_backend() {
+        let mut u = user("a@x.io", "a");
+        u.profile.name = Some("A\0B".into());
+        let c = chunk(vec![(1, u), (2, user("b@x.io", "b"))]);
+        let p = prepare(&c, now()).unwrap();
+        assert_eq!(p.rows.len(), 1);
+        assert_eq!(p.quarantine.len(), 1);
+        assert_eq!(p.quarantine[0].legacy_id, "1");
+        assert_eq!(p.quarantine[0].field.as_deref(), Some("name"));
+        assert!(p.quarantine[0].reason.contains("NUL"));
+    }
+
+    #[test]
+    fn nul_characters_in_a_quarantined_record_are_made_visible() {
+        assert_eq!(
+            json_text(&json!({"a": "x\u{0}y"})),
+            "{\"a\":\"x\u{2400}y\"}"
+        );
+    }
+
+    #[test]
+    fn instants_are_cut_to_the_microsecond() {
+        let t = DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
+        assert_eq!(micros(t).timestamp_subsec_nanos(), 123_456_000);
+    }
+
+    #[test]
+    fn only_a_newer_and_different_legacy_record_updates_under_legacy_newer() {
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let t1 = DateTime::from_timestamp(1_700_000_100, 0).unwrap();
+        let mut c = chunk(vec![
+            (1, user("a@x.io", "a")),
+            (2, user("b@x.io", "b")),
+            (3, user("c@x.io", "c")),
+            (4, user("d@x.io", "d")),
+        ]);
+        for cu in &mut c.users {
+            cu.legacy_updated_at = Some(t1);
+        }
+        c.users[2].legacy_updated_at = Some(t0);
+        let p = prepare(&c, now()).unwrap();
+        let hit = |sum: &str| LedgerHit {
+            user_id: Uuid::nil(),
+            record_checksum: sum.into(),
+            user_updated_at: t0,
+        };
+        let hits = HashMap::from([
+            ("1".to_string(), hit("old")),   // newer, different: update
+            ("2".to_string(), hit("sum-2")), // same checksum: skip
+            ("3".to_string(), hit("old")),   // not newer: skip
+        ]);
+        let skip = classify(&p.rows, &hits, ConflictPolicy::Skip);
+        assert_eq!(skip.inserts, vec![3]);
+        assert_eq!(skip.skipped, vec![0, 1, 2]);
+        let newer = classify(&p.rows, &hits, ConflictPolicy::LegacyNewer);
+        assert_eq!(newer.updates, vec![(0, Uuid::nil())]);
+        assert_eq!(newer.skipped, vec![1, 2]);
+        assert_eq!(newer.inserts, vec![3]);
+    }
+
+    #[test]
+    fn a_refused_insert_is_explained_by_the_holder_of_its_address() {
+        let c = chunk(vec![
+            (17, user("Ann@x.io", "ann")),
+            (18, user("ann@X.io", "ann2")),
+        ]);
+        let p = prepare(&c, now()).unwrap();
+        let owner = Owner {
+            user_id: p.rows[0].id,
+            email_normalized: Some("ann@x.io".into()),
+            username_normalized: Some("ann".into()),
+            link: Some(("legacy".into(), "17".into())),
+        };
+        let q = explain_refusals(&p.rows, &[1], &[owner]).unwrap();
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].legacy_id, "18");
+        assert_eq!(
+            q[0].reason,
+            "duplicate email: same address as legacy id 17 (source legacy)"
+        );
+        assert_eq!(q[0].field.as_deref(), Some("email"));
+    }
+
+    #[test]
+    fn a_refusal_without_a_visible_holder_asks_for_a_retry() {
+        let c = chunk(vec![(1, user("a@x.io", "a"))]);
+        let p = prepare(&c, now()).unwrap();
+        assert!(explain_refusals(&p.rows, &[0], &[]).is_none());
+    }
+
+    #[test]
+    fn an_update_may_not_take_another_users_username() {
+        let c = chunk(vec![
+            (1, user("a@x.io", "bob")),
+            (2, user("c@x.io", "carl")),
+        ]);
+        let p = prepare(&c, now()).unwrap();
+        let me = Uuid::now_v7();
+        let bob = Owner {
+            user_id: Uuid::now_v7(),
+            email_normalized: Some("b@x.io".into()),
+            username_normalized: Some("bob".into()),
+            link: None,
+        };
+        let (kept, refused) = check_updates(
+            &p.rows,
+            vec![(0, me), (1, me)],
+            std::slice::from_ref(&bob),
+            "legacy",
+        );
+        assert_eq!(kept, vec![(1, me)]);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(
+            refused[0].reason,
+            format!("duplicate username: same username as user {}", bob.user_id)
+        );
+    }
+}

@@ -1,0 +1,993 @@
+//! The SQLite store: one file, WAL journal, `synchronous=NORMAL`, foreign keys on.
+//!
+//! Writers are serialised in process (an async mutex) and in the file (`BEGIN IMMEDIATE`, with
+//! a busy timeout for other processes), so a chunk's reads and writes see no concurrent change.
+//! Chunks are written with prepared multi-row `INSERT`s, [`INSERT_BATCH`] rows per statement.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row as _, Sqlite, Transaction};
+use usher_core::{KeyRange, User, UserId};
+use uuid::Uuid;
+
+use crate::decode::{self, USER_COLUMNS, UserRow};
+use crate::error::{Result, StoreError, corrupt, db};
+use crate::model::{
+    Checkpoint, ChunkOutcome, ChunkWrite, Counts, Event, LedgerEntry, QuarantineEntry,
+    QuarantineFilter,
+};
+use crate::plan::{self, LedgerHit, Owner, Prepared, QuarantineRow, Row};
+use crate::{QuarantineCursor, Store};
+
+/// Rows per multi-row `INSERT` (24 columns × 512 rows stays below SQLite's 32766
+/// variables, and the statement is prepared once and cached).
+pub const INSERT_BATCH: usize = 512;
+
+/// How long a writer waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The user store in a SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+    /// One writer at a time in this process; `BEGIN IMMEDIATE` covers other processes.
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database file.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            // 64 MiB of page cache per connection: the unique indexes of a large user table
+            // stay in memory while a backfill writes.
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory")
+            // Checkpoint the WAL every 64 MiB rather than 4 MiB: a chunk writes several MiB,
+            // and index pages touched by many chunks are then copied back once, not each time.
+            .pragma("wal_autocheckpoint", "16384");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open {
+                backend: "sqlite",
+                target: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        tracing::info!(path = %path.display(), "Opened the SQLite store");
+        Ok(Self {
+            pool,
+            path: path.to_owned(),
+            write_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("write_chunk: beginning the transaction"))
+    }
+
+    /// One attempt at a chunk; `Ok(None)` when it rolled back to retry.
+    async fn try_write_chunk(
+        &self,
+        chunk: &ChunkWrite,
+        prepared: &Prepared<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ChunkOutcome>> {
+        let rows = &prepared.rows;
+        let mut tx = self.begin_write().await?;
+
+        let hits = ledger_hits(&mut tx, &chunk.source, rows).await?;
+        let classified = plan::classify(rows, &hits, chunk.policy);
+        let mut quarantine: Vec<QuarantineRow> = prepared.quarantine.clone();
+
+        // Updates first: an existing user keeps its claim on its new address over new records.
+        let updates = if classified.updates.is_empty() {
+            Vec::new()
+        } else {
+            let indexes: Vec<usize> = classified.updates.iter().map(|(i, _)| *i).collect();
+            let (emails, usernames) = plan::identifiers(rows, &indexes);
+            let owners = owners(&mut tx, &emails, &usernames).await?;
+            let (kept, refused) =
+                plan::check_updates(rows, classified.updates, &owners, &chunk.source);
+            quarantine.extend(refused);
+            for (i, user_id) in &kept {
+                if let Some(row) = rows.get(*i) {
+                    update_user(&mut tx, &chunk.source, row, *user_id).await?;
+                }
+            }
+            kept
+        };
+
+        // Inserts in key order; the unique indexes refuse later duplicates.
+        let mut inserted: HashSet<Uuid> = HashSet::with_capacity(classified.inserts.len());
+        for batch in classified.inserts.chunks(INSERT_BATCH) {
+            let batch_rows: Vec<&Row<'_>> = batch.iter().filter_map(|&i| rows.get(i)).collect();
+            inserted.extend(insert_users(&mut tx, &batch_rows).await?);
+        }
+        let (ok, refused): (Vec<usize>, Vec<usize>) = classified
+            .inserts
+            .iter()
+            .partition(|&&i| rows.get(i).is_some_and(|r| inserted.contains(&r.id)));
+        // Ledger rows first, so a refusal's holder from this chunk is named by its key.
+        let ok_rows: Vec<&Row<'_>> = ok.iter().filter_map(|&i| rows.get(i)).collect();
+        for batch in ok_rows.chunks(INSERT_BATCH) {
+            insert_credentials(&mut tx, batch).await?;
+            let n = insert_ledger(&mut tx, chunk, batch).await?;
+            if n != plan::count(batch.len()) {
+                tx.rollback()
+                    .await
+                    .map_err(db("write_chunk: rolling back"))?;
+                return Ok(None);
+            }
+        }
+
+        if !refused.is_empty() {
+            let (emails, usernames) = plan::identifiers(rows, &refused);
+            let owners = owners(&mut tx, &emails, &usernames).await?;
+            let Some(explained) = plan::explain_refusals(rows, &refused, &owners) else {
+                tx.rollback()
+                    .await
+                    .map_err(db("write_chunk: rolling back"))?;
+                return Ok(None);
+            };
+            quarantine.extend(explained);
+        }
+        for batch in quarantine.chunks(INSERT_BATCH) {
+            upsert_quarantine(&mut tx, &chunk.source, batch, now).await?;
+        }
+        let migrated = plan::migrated_keys(rows, &ok, &updates, &classified.skipped);
+        if !migrated.is_empty() {
+            sqlx::query(
+                "DELETE FROM quarantine WHERE source = ?1 \
+                 AND legacy_id IN (SELECT value FROM json_each(?2))",
+            )
+            .bind(&chunk.source)
+            .bind(json_array(&migrated))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("write_chunk: clearing quarantine rows of migrated keys"))?;
+        }
+
+        let outcome = ChunkOutcome {
+            migrated: plan::count(ok.len()),
+            skipped: plan::count(classified.skipped.len()),
+            updated: plan::count(updates.len()),
+            quarantined: plan::count(quarantine.len()),
+            retries: 0,
+        };
+        save_checkpoint(&mut tx, chunk, &outcome, now).await?;
+        tx.commit().await.map_err(db("write_chunk: committing"))?;
+        Ok(Some(outcome))
+    }
+
+    async fn user_where(&self, clause: &'static str, binds: &[&str]) -> Result<Option<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u LEFT JOIN credentials c ON c.user_id = u.id \
+             WHERE {clause}"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for b in binds {
+            q = q.bind(*b);
+        }
+        let Some(row) = q
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading a user"))?
+        else {
+            return Ok(None);
+        };
+        let user_row = user_row(&row)?;
+        let links: Vec<(String, String)> = sqlx::query_as(
+            "SELECT source, legacy_id FROM ledger WHERE user_id = ?1 ORDER BY source, legacy_id",
+        )
+        .bind(user_row.id.hyphenated().to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading a user's legacy links"))?;
+        user_row.into_user(links).map(Some)
+    }
+}
+
+fn json_array(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn date_text(d: Option<NaiveDate>) -> Option<String> {
+    d.map(|d| d.format("%Y-%m-%d").to_string())
+}
+
+fn uuid_text(id: &Uuid) -> String {
+    id.hyphenated().to_string()
+}
+
+fn parse_uuid(table: &'static str, column: &'static str, text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|e| corrupt(table, column, text, e))
+}
+
+async fn ledger_hits(
+    tx: &mut Transaction<'static, Sqlite>,
+    source: &str,
+    rows: &[Row<'_>],
+) -> Result<HashMap<String, LedgerHit>> {
+    if rows.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.legacy_id.clone()).collect();
+    let found: Vec<(String, String, String, i64)> = sqlx::query_as(
+        // `IN (SELECT … json_each)` makes SQLite probe the primary key once per id; a join
+        // with json_each would scan the source's whole ledger instead.
+        "SELECT l.legacy_id, l.user_id, l.record_checksum, u.updated_at \
+         FROM ledger l JOIN users u ON u.id = l.user_id \
+         WHERE l.source = ?2 AND l.legacy_id IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(json_array(&ids))
+    .bind(source)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db("write_chunk: reading the ledger"))?;
+    found
+        .into_iter()
+        .map(|(legacy_id, user_id, record_checksum, updated_at)| {
+            let hit = LedgerHit {
+                user_id: parse_uuid("ledger", "user_id", &user_id)?,
+                record_checksum,
+                user_updated_at: decode::instant("users", "updated_at", &user_id, updated_at)?,
+            };
+            Ok((legacy_id, hit))
+        })
+        .collect()
+}
+
+/// The users holding any of these emails or usernames, each with its first ledger link.
+async fn owners(
+    tx: &mut Transaction<'static, Sqlite>,
+    emails: &[String],
+    usernames: &[String],
+) -> Result<Vec<Owner>> {
+    let found: Vec<decode::OwnerRow<String>> = sqlx::query_as(
+        "SELECT u.id, u.email_normalized, u.username_normalized, l.source, l.legacy_id \
+             FROM users u LEFT JOIN ledger l ON l.user_id = u.id \
+             WHERE u.email_normalized IN (SELECT value FROM json_each(?1)) \
+             UNION ALL \
+             SELECT u.id, u.email_normalized, u.username_normalized, l.source, l.legacy_id \
+             FROM users u LEFT JOIN ledger l ON l.user_id = u.id \
+             WHERE u.username_normalized IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(json_array(emails))
+    .bind(json_array(usernames))
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db("write_chunk: finding who holds an email or username"))?;
+    let found = found
+        .into_iter()
+        .map(|(id, email, username, source, legacy_id)| {
+            Ok((
+                parse_uuid("users", "id", &id)?,
+                email,
+                username,
+                source,
+                legacy_id,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(decode::owners(found))
+}
+
+const USERS_INSERT: &str = "INSERT INTO users (id, email, email_normalized, email_verified, \
+     username, username_normalized, phone, given_name, family_name, name, middle_name, nickname, \
+     birthdate, locale, zoneinfo, picture, attributes, status, created_at, updated_at, \
+     migration_method, migrated_at, migration_source, legacy_record) VALUES ";
+const USERS_COLUMNS: usize = 24;
+
+/// `(?, ?, …), (…)` for `rows` rows of `columns` columns.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let one = format!("({})", vec!["?"; columns].join(", "));
+    vec![one; rows].join(", ")
+}
+
+/// Inserts users in the given order, skipping any a unique index refuses; returns the ids
+/// inserted.
+async fn insert_users(
+    tx: &mut Transaction<'static, Sqlite>,
+    rows: &[&Row<'_>],
+) -> Result<Vec<Uuid>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "{USERS_INSERT}{} ON CONFLICT DO NOTHING RETURNING id",
+        placeholders(rows.len(), USERS_COLUMNS)
+    );
+    let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+    for row in rows {
+        let u = row.user;
+        let p = &u.profile;
+        q = q
+            .bind(uuid_text(&row.id))
+            .bind(u.email.as_ref().map(|e| e.as_str().to_owned()))
+            .bind(row.email_normalized.clone())
+            .bind(u.email_verified)
+            .bind(u.username.as_ref().map(|n| n.as_str().to_owned()))
+            .bind(row.username_normalized.clone())
+            .bind(u.phone.as_ref().map(|n| n.as_str().to_owned()))
+            .bind(p.given_name.clone())
+            .bind(p.family_name.clone())
+            .bind(p.name.clone())
+            .bind(p.middle_name.clone())
+            .bind(p.nickname.clone())
+            .bind(date_text(p.birthdate))
+            .bind(p.locale.clone())
+            .bind(p.zoneinfo.clone())
+            .bind(p.picture.clone())
+            .bind(row.attributes.clone())
+            .bind(u.status.as_str())
+            .bind(micros(row.created_at))
+            .bind(micros(row.updated_at))
+            .bind(row.migration_method.map(|m| m.as_str()))
+            .bind(row.migrated_at.map(micros))
+            .bind(row.migration_source.map(str::to_owned))
+            .bind(row.legacy_record.clone());
+    }
+    let ids = q
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("write_chunk: inserting users"))?;
+    ids.iter().map(|id| parse_uuid("users", "id", id)).collect()
+}
+
+async fn insert_credentials(
+    tx: &mut Transaction<'static, Sqlite>,
+    rows: &[&Row<'_>],
+) -> Result<()> {
+    let with: Vec<&&Row<'_>> = rows
+        .iter()
+        .filter(|r| r.user.credential.is_some())
+        .collect();
+    if with.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO credentials (user_id, hash, scheme, updated_at) VALUES {}",
+        placeholders(with.len(), 4)
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for row in with {
+        if let Some(c) = &row.user.credential {
+            q = q
+                .bind(uuid_text(&row.id))
+                .bind(c.hash.clone())
+                .bind(c.scheme.id())
+                .bind(micros(row.credential_updated_at));
+        }
+    }
+    q.execute(&mut **tx)
+        .await
+        .map_err(db("write_chunk: inserting credentials"))?;
+    Ok(())
+}
+
+/// Inserts ledger rows; returns how many were new (fewer means a concurrent writer migrated
+/// one of these keys first).
+async fn insert_ledger(
+    tx: &mut Transaction<'static, Sqlite>,
+    chunk: &ChunkWrite,
+    rows: &[&Row<'_>],
+) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "INSERT INTO ledger (source, legacy_id, user_id, system_of_record, method, migrated_at, \
+         record_checksum, legacy_updated_at) VALUES {} ON CONFLICT DO NOTHING",
+        placeholders(rows.len(), 8)
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for row in rows {
+        q = q
+            .bind(chunk.source.clone())
+            .bind(row.legacy_id.clone())
+            .bind(uuid_text(&row.id))
+            .bind(chunk.system_of_record.as_str())
+            .bind(row.ledger_method.as_str())
+            .bind(micros(row.ledger_migrated_at))
+            .bind(row.checksum.to_owned())
+            .bind(row.legacy_updated_at.map(micros));
+    }
+    let done = q
+        .execute(&mut **tx)
+        .await
+        .map_err(db("write_chunk: inserting ledger rows"))?;
+    Ok(done.rows_affected())
+}
+
+/// Updates a migrated user in place from a newer legacy record: the user's fields, the
+/// credential when legacy changed after it was last written, and the ledger's checksum.
+async fn update_user(
+    tx: &mut Transaction<'static, Sqlite>,
+    source: &str,
+    row: &Row<'_>,
+    user_id: Uuid,
+) -> Result<()> {
+    let u = row.user;
+    let p = &u.profile;
+    let id = uuid_text(&user_id);
+    sqlx::query(
+        "UPDATE users SET email = ?1, email_normalized = ?2, email_verified = ?3, username = ?4, \
+         username_normalized = ?5, phone = ?6, given_name = ?7, family_name = ?8, name = ?9, \
+         middle_name = ?10, nickname = ?11, birthdate = ?12, locale = ?13, zoneinfo = ?14, \
+         picture = ?15, attributes = ?16, status = ?17, created_at = ?18, updated_at = ?19, \
+         legacy_record = COALESCE(?20, legacy_record) WHERE id = ?21",
+    )
+    .bind(u.email.as_ref().map(|e| e.as_str().to_owned()))
+    .bind(row.email_normalized.clone())
+    .bind(u.email_verified)
+    .bind(u.username.as_ref().map(|n| n.as_str().to_owned()))
+    .bind(row.username_normalized.clone())
+    .bind(u.phone.as_ref().map(|n| n.as_str().to_owned()))
+    .bind(p.given_name.clone())
+    .bind(p.family_name.clone())
+    .bind(p.name.clone())
+    .bind(p.middle_name.clone())
+    .bind(p.nickname.clone())
+    .bind(date_text(p.birthdate))
+    .bind(p.locale.clone())
+    .bind(p.zoneinfo.clone())
+    .bind(p.picture.clone())
+    .bind(row.attributes.clone())
+    .bind(u.status.as_str())
+    .bind(micros(row.created_at))
+    .bind(micros(row.updated_at))
+    .bind(row.legacy_record.clone())
+    .bind(&id)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("write_chunk: updating a user"))?;
+    if let (Some(c), Some(legacy_updated_at)) = (&u.credential, row.legacy_updated_at) {
+        sqlx::query(
+            "INSERT INTO credentials (user_id, hash, scheme, updated_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, scheme = excluded.scheme, \
+             updated_at = excluded.updated_at \
+             WHERE credentials.updated_at < excluded.updated_at \
+             AND (credentials.hash IS NOT excluded.hash OR credentials.scheme IS NOT excluded.scheme)",
+        )
+        .bind(&id)
+        .bind(c.hash.clone())
+        .bind(c.scheme.id())
+        .bind(micros(legacy_updated_at))
+        .execute(&mut **tx)
+        .await
+        .map_err(db("write_chunk: updating a credential"))?;
+    }
+    sqlx::query(
+        "UPDATE ledger SET record_checksum = ?1, legacy_updated_at = ?2 \
+         WHERE source = ?3 AND legacy_id = ?4",
+    )
+    .bind(row.checksum.to_owned())
+    .bind(row.legacy_updated_at.map(micros))
+    .bind(source)
+    .bind(row.legacy_id.clone())
+    .execute(&mut **tx)
+    .await
+    .map_err(db("write_chunk: updating a ledger row"))?;
+    Ok(())
+}
+
+async fn upsert_quarantine(
+    tx: &mut Transaction<'static, Sqlite>,
+    source: &str,
+    rows: &[QuarantineRow],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO quarantine (source, legacy_id, reason, field, record, first_seen, last_seen) \
+         VALUES {} ON CONFLICT (source, legacy_id) DO UPDATE SET reason = excluded.reason, \
+         field = excluded.field, record = excluded.record, last_seen = excluded.last_seen, \
+         attempts = quarantine.attempts + 1",
+        placeholders(rows.len(), 7)
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for r in rows {
+        q = q
+            .bind(source.to_owned())
+            .bind(r.legacy_id.clone())
+            .bind(r.reason.clone())
+            .bind(r.field.clone())
+            .bind(r.record.clone())
+            .bind(micros(now))
+            .bind(micros(now));
+    }
+    q.execute(&mut **tx)
+        .await
+        .map_err(db("write_chunk: writing quarantine rows"))?;
+    Ok(())
+}
+
+async fn save_checkpoint(
+    tx: &mut Transaction<'static, Sqlite>,
+    chunk: &ChunkWrite,
+    outcome: &ChunkOutcome,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let c = plan::counters(chunk.read, outcome);
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    sqlx::query(
+        "INSERT INTO checkpoints (job, source, partition, cursor, done, read, migrated, skipped, \
+         updated, quarantined, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT (job, source, partition) DO UPDATE SET \
+         cursor = COALESCE(excluded.cursor, checkpoints.cursor), done = excluded.done, \
+         read = checkpoints.read + excluded.read, \
+         migrated = checkpoints.migrated + excluded.migrated, \
+         skipped = checkpoints.skipped + excluded.skipped, \
+         updated = checkpoints.updated + excluded.updated, \
+         quarantined = checkpoints.quarantined + excluded.quarantined, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(&chunk.job)
+    .bind(&chunk.source)
+    .bind(i64::from(chunk.partition))
+    .bind(decode::cursor_json(chunk.cursor.as_ref()).map(|v| v.to_string()))
+    .bind(chunk.done)
+    .bind(n(c.read))
+    .bind(n(c.migrated))
+    .bind(n(c.skipped))
+    .bind(n(c.updated))
+    .bind(n(c.quarantined))
+    .bind(micros(now))
+    .execute(&mut **tx)
+    .await
+    .map_err(db("write_chunk: saving the checkpoint"))?;
+    Ok(())
+}
+
+fn user_row(row: &SqliteRow) -> Result<UserRow> {
+    let get = |e: sqlx::Error| StoreError::Database {
+        op: "reading a user row",
+        source: e,
+    };
+    let id: String = row.try_get(0).map_err(get)?;
+    let uuid = parse_uuid("users", "id", &id)?;
+    let birthdate: Option<String> = row.try_get(10).map_err(get)?;
+    let birthdate = birthdate
+        .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
+        .transpose()
+        .map_err(|e| corrupt("users", "birthdate", &id, e))?;
+    let attributes: String = row.try_get(14).map_err(get)?;
+    let legacy_record: Option<String> = row.try_get(21).map_err(get)?;
+    let migrated_at: Option<i64> = row.try_get(19).map_err(get)?;
+    Ok(UserRow {
+        id: uuid,
+        email: row.try_get(1).map_err(get)?,
+        email_verified: row.try_get(2).map_err(get)?,
+        username: row.try_get(3).map_err(get)?,
+        phone: row.try_get(4).map_err(get)?,
+        given_name: row.try_get(5).map_err(get)?,
+        family_name: row.try_get(6).map_err(get)?,
+        name: row.try_get(7).map_err(get)?,
+        middle_name: row.try_get(8).map_err(get)?,
+        nickname: row.try_get(9).map_err(get)?,
+        birthdate,
+        locale: row.try_get(11).map_err(get)?,
+        zoneinfo: row.try_get(12).map_err(get)?,
+        picture: row.try_get(13).map_err(get)?,
+        attributes: decode::json("users", "attributes", &id, &attributes)?,
+        status: row.try_get(15).map_err(get)?,
+        created_at: decode::instant("users", "created_at", &id, row.try_get(16).map_err(get)?)?,
+        updated_at: decode::instant("users", "updated_at", &id, row.try_get(17).map_err(get)?)?,
+        migration_method: row.try_get(18).map_err(get)?,
+        migrated_at: migrated_at
+            .map(|m| decode::instant("users", "migrated_at", &id, m))
+            .transpose()?,
+        migration_source: row.try_get(20).map_err(get)?,
+        legacy_record: legacy_record
+            .map(|r| decode::json("users", "legacy_record", &id, &r))
+            .transpose()?,
+        cred_hash: row.try_get(22).map_err(get)?,
+        cred_scheme: row.try_get(23).map_err(get)?,
+    })
+}
+
+type CheckpointRow = (
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    bool,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+);
+
+const CHECKPOINT_COLUMNS: &str = "job, source, partition, cursor, until_key, done, read, \
+     migrated, skipped, updated, quarantined, updated_at";
+
+fn checkpoint(r: CheckpointRow) -> Result<Checkpoint> {
+    let (
+        job,
+        source,
+        partition,
+        cursor,
+        until,
+        done,
+        read,
+        migrated,
+        skipped,
+        updated,
+        quarantined,
+        at,
+    ) = r;
+    let key = format!("{job}/{source}/{partition}");
+    let json = |column: &'static str, text: Option<String>| {
+        text.map(|c| decode::json("checkpoints", column, &key, &c))
+            .transpose()
+    };
+    Ok(Checkpoint {
+        partition: u32::try_from(partition)
+            .map_err(|_| corrupt("checkpoints", "partition", &key, "is out of range"))?,
+        cursor: decode::cursor(&key, json("cursor", cursor)?)?,
+        until: decode::cursor(&key, json("until_key", until)?)?,
+        done,
+        counters: decode::counters(&key, [read, migrated, skipped, updated, quarantined])?,
+        updated_at: decode::instant("checkpoints", "updated_at", &key, at)?,
+        job,
+        source,
+    })
+}
+
+type QuarantineSqlRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    i64,
+);
+
+const QUARANTINE_COLUMNS: &str =
+    "source, legacy_id, reason, field, record, first_seen, last_seen, attempts";
+
+fn quarantine_entry(r: QuarantineSqlRow) -> Result<QuarantineEntry> {
+    let (source, legacy_id, reason, field, record, first_seen, last_seen, attempts) = r;
+    let key = format!("{source}/{legacy_id}");
+    Ok(QuarantineEntry {
+        record: decode::json("quarantine", "record", &key, &record)?,
+        first_seen: decode::instant("quarantine", "first_seen", &key, first_seen)?,
+        last_seen: decode::instant("quarantine", "last_seen", &key, last_seen)?,
+        attempts: decode::attempts(&key, attempts)?,
+        source,
+        legacy_id,
+        reason,
+        field,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                backend: "sqlite",
+                source,
+            })
+    }
+
+    async fn schema_version(&self) -> Result<Option<i64>> {
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("reading the schema version"))?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("reading the schema version"))
+    }
+
+    async fn write_chunk(&self, chunk: &ChunkWrite) -> Result<ChunkOutcome> {
+        let now = plan::now();
+        let prepared = plan::prepare(chunk, now)?;
+        let _writer = self.write_lock.lock().await;
+        plan::with_retries(chunk, || self.try_write_chunk(chunk, &prepared, now)).await
+    }
+
+    async fn plan_partitions(
+        &self,
+        job: &str,
+        source: &str,
+        ranges: &[(u32, KeyRange)],
+    ) -> Result<Vec<Checkpoint>> {
+        {
+            let _writer = self.write_lock.lock().await;
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(db("plan_partitions: beginning the transaction"))?;
+            let planned: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM checkpoints WHERE job = ?1 AND source = ?2",
+            )
+            .bind(job)
+            .bind(source)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("plan_partitions: reading the plan"))?;
+            if planned == 0 {
+                let now = micros(plan::now());
+                for (partition, range) in ranges {
+                    sqlx::query(
+                        "INSERT INTO checkpoints (job, source, partition, cursor, until_key, \
+                         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .bind(job)
+                    .bind(source)
+                    .bind(i64::from(*partition))
+                    .bind(decode::cursor_json(range.after.as_ref()).map(|v| v.to_string()))
+                    .bind(decode::cursor_json(range.until.as_ref()).map(|v| v.to_string()))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("plan_partitions: storing the plan"))?;
+                }
+            }
+            tx.commit()
+                .await
+                .map_err(db("plan_partitions: committing"))?;
+        }
+        self.checkpoints(job, source).await
+    }
+
+    async fn checkpoint(
+        &self,
+        job: &str,
+        source: &str,
+        partition: u32,
+    ) -> Result<Option<Checkpoint>> {
+        let sql = format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints \
+             WHERE job = ?1 AND source = ?2 AND partition = ?3"
+        );
+        let row: Option<CheckpointRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(job)
+            .bind(source)
+            .bind(i64::from(partition))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading a checkpoint"))?;
+        row.map(checkpoint).transpose()
+    }
+
+    async fn checkpoints(&self, job: &str, source: &str) -> Result<Vec<Checkpoint>> {
+        let sql = format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE job = ?1 AND source = ?2 \
+             ORDER BY partition"
+        );
+        let rows: Vec<CheckpointRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(job)
+            .bind(source)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing checkpoints"))?;
+        rows.into_iter().map(checkpoint).collect()
+    }
+
+    async fn quarantine_list(
+        &self,
+        filter: &QuarantineFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Vec<QuarantineEntry>> {
+        let sql = format!(
+            "SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE (?1 IS NULL OR source = ?1) \
+             ORDER BY source, legacy_id LIMIT ?2 OFFSET ?3"
+        );
+        let rows: Vec<QuarantineSqlRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(filter.source.as_deref())
+            .bind(i64::from(limit))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing the quarantine"))?;
+        rows.into_iter().map(quarantine_entry).collect()
+    }
+
+    async fn quarantine_page(
+        &self,
+        filter: &QuarantineFilter,
+        after: Option<&QuarantineCursor>,
+        limit: u32,
+    ) -> Result<Vec<QuarantineEntry>> {
+        let sql = format!(
+            "SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE (?1 IS NULL OR source = ?1) \
+             AND (?2 IS NULL OR (source, legacy_id) > (?2, ?3)) \
+             ORDER BY source, legacy_id LIMIT ?4"
+        );
+        let rows: Vec<QuarantineSqlRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(filter.source.as_deref())
+            .bind(after.map(|a| a.0.as_str()))
+            .bind(after.map(|a| a.1.as_str()))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading a quarantine page"))?;
+        rows.into_iter().map(quarantine_entry).collect()
+    }
+
+    async fn quarantine_count(&self, filter: &QuarantineFilter) -> Result<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM quarantine WHERE (?1 IS NULL OR source = ?1)")
+                .bind(filter.source.as_deref())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db("counting the quarantine"))?;
+        decode::non_negative("quarantine_count", n)
+    }
+
+    async fn counts(&self) -> Result<Counts> {
+        let by_method: Vec<(Option<String>, i64)> = sqlx::query_as(
+            "SELECT migration_method, COUNT(*) FROM users GROUP BY migration_method",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("counting users by method"))?;
+        let by_source: Vec<(String, i64)> =
+            sqlx::query_as("SELECT source, COUNT(*) FROM ledger GROUP BY source")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("counting the ledger by source"))?;
+        let quarantined: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("counting the quarantine"))?;
+        let mut counts = Counts {
+            quarantined: decode::non_negative("counts", quarantined)?,
+            ..Counts::default()
+        };
+        for (method, n) in by_method {
+            let n = decode::non_negative("counts", n)?;
+            counts.users = counts.users.saturating_add(n);
+            counts
+                .by_method
+                .insert(method.unwrap_or_else(|| "none".into()), n);
+        }
+        for (source, n) in by_source {
+            counts
+                .by_source
+                .insert(source, decode::non_negative("counts", n)?);
+        }
+        Ok(counts)
+    }
+
+    async fn ledger_page(
+        &self,
+        source: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT legacy_id, user_id, record_checksum FROM ledger \
+             WHERE source = ?1 AND (?2 IS NULL OR legacy_id > ?2) ORDER BY legacy_id LIMIT ?3",
+        )
+        .bind(source)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading a ledger page"))?;
+        rows.into_iter()
+            .map(|(legacy_id, user_id, sum)| {
+                decode::ledger_entry(&legacy_id, parse_uuid("ledger", "user_id", &user_id)?, sum)
+            })
+            .collect()
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        self.user_where("u.id = ?1", &[&uuid_text(id.as_uuid())])
+            .await
+    }
+
+    async fn user_by_legacy(&self, source: &str, legacy_id: &str) -> Result<Option<User>> {
+        self.user_where(
+            "u.id = (SELECT user_id FROM ledger WHERE source = ?1 AND legacy_id = ?2)",
+            &[source, legacy_id],
+        )
+        .await
+    }
+
+    async fn user_by_email(&self, normalized: &str) -> Result<Option<User>> {
+        self.user_where("u.email_normalized = ?1", &[normalized])
+            .await
+    }
+
+    async fn user_by_username(&self, normalized: &str) -> Result<Option<User>> {
+        self.user_where("u.username_normalized = ?1", &[normalized])
+            .await
+    }
+
+    async fn record_event(&self, kind: &str, subject: &str, detail: &Value) -> Result<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO events (at, kind, subject, detail) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+        )
+        .bind(micros(plan::now()))
+        .bind(kind)
+        .bind(subject)
+        .bind(detail.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("recording an event"))
+    }
+
+    async fn events(&self, after_id: i64, limit: u32) -> Result<Vec<Event>> {
+        let rows: Vec<(i64, i64, String, String, String)> = sqlx::query_as(
+            "SELECT id, at, kind, subject, detail FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading events"))?;
+        rows.into_iter()
+            .map(|(id, at, kind, subject, detail)| {
+                let key = id.to_string();
+                Ok(Event {
+                    id,
+                    at: decode::instant("events", "at", &key, at)?,
+                    detail: decode::json("events", "detail", &key, &detail)?,
+                    kind,
+                    subject,
+                })
+            })
+            .collect()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

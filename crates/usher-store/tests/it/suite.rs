@@ -1,0 +1,760 @@
+//! The store suite, written once against `dyn Store` and run on SQLite and PostgreSQL.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use futures::TryStreamExt as _;
+use serde_json::json;
+use usher_core::{Credential, Email, KeyRange, LegacyKey, Method, Username};
+use usher_hash::Scheme;
+use usher_store::{ChunkOutcome, ConflictPolicy, Counters, QuarantineFilter, Store, StoreError};
+
+use crate::data::{JOB, SOURCE, at, bare, chunk, rejected, user, users};
+
+async fn ready(store: &dyn Store) {
+    store.migrate().await.unwrap();
+}
+
+fn all() -> QuarantineFilter {
+    QuarantineFilter::default()
+}
+
+pub async fn migrating_twice_is_a_no_op(store: &dyn Store) {
+    assert_eq!(store.schema_version().await.unwrap(), None);
+    store.migrate().await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), Some(1));
+    store
+        .write_chunk(&chunk(0, users(1, 4), vec![]))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), Some(1));
+    assert_eq!(store.counts().await.unwrap().users, 3);
+}
+
+pub async fn a_replayed_chunk_writes_nothing_twice(store: &dyn Store) {
+    ready(store).await;
+    let c = chunk(
+        0,
+        users(1, 51),
+        vec![rejected(51, "field `email` has no @")],
+    );
+    let first = store.write_chunk(&c).await.unwrap();
+    assert_eq!(
+        first,
+        ChunkOutcome {
+            migrated: 50,
+            skipped: 0,
+            updated: 0,
+            quarantined: 1,
+            retries: 0
+        }
+    );
+    let again = store.write_chunk(&c).await.unwrap();
+    assert_eq!(
+        again,
+        ChunkOutcome {
+            migrated: 0,
+            skipped: 50,
+            updated: 0,
+            quarantined: 1,
+            retries: 0
+        }
+    );
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.users, 50);
+    assert_eq!(counts.by_source, BTreeMap::from([(SOURCE.to_string(), 50)]));
+    assert_eq!(counts.by_method, BTreeMap::from([("bulk".to_string(), 50)]));
+    assert_eq!(counts.quarantined, 1);
+    let ledger: Vec<_> = store
+        .ledger_entries(SOURCE, 1000)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ledger.len(), 50);
+    let q = store.quarantine_list(&all(), 10, 0).await.unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].attempts, 2);
+    // Every user is there once, with its own id.
+    for cu in &c.users {
+        let u = store
+            .user_by_legacy(SOURCE, &cu.key.to_string())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(u.id, cu.user.id);
+    }
+}
+
+pub async fn quarantine_is_replaced_on_rerun_and_cleared_once_the_record_migrates(
+    store: &dyn Store,
+) {
+    ready(store).await;
+    store
+        .write_chunk(&chunk(
+            0,
+            users(1, 5),
+            vec![rejected(5, "field `email` has no @")],
+        ))
+        .await
+        .unwrap();
+    let first = store.quarantine_list(&all(), 10, 0).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].legacy_id, "5");
+    assert_eq!(first[0].reason, "field `email` has no @");
+    assert_eq!(first[0].field.as_deref(), Some("email"));
+    assert_eq!(first[0].record, json!({"id": 5, "email": "not-an-email"}));
+    assert_eq!(first[0].attempts, 1);
+
+    // A re-run meets the record again with another reason: one entry, the new reason.
+    let mut again = rejected(5, "field `email` has an invalid domain");
+    again.field = Some("email".into());
+    store
+        .write_chunk(&chunk(0, users(1, 5), vec![again]))
+        .await
+        .unwrap();
+    let second = store.quarantine_list(&all(), 10, 0).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].reason, "field `email` has an invalid domain");
+    assert_eq!(second[0].attempts, 2);
+    assert_eq!(second[0].first_seen, first[0].first_seen);
+    assert!(second[0].last_seen >= first[0].last_seen);
+
+    // Fixed at the source: the record migrates and leaves the quarantine.
+    let outcome = store
+        .write_chunk(&chunk(0, users(1, 6), vec![]))
+        .await
+        .unwrap();
+    assert_eq!(outcome.migrated, 1);
+    assert_eq!(outcome.skipped, 4);
+    assert_eq!(store.quarantine_count(&all()).await.unwrap(), 0);
+    assert!(store.user_by_legacy(SOURCE, "5").await.unwrap().is_some());
+}
+
+pub async fn case_only_duplicates_keep_one_user_and_quarantine_the_other(store: &dyn Store) {
+    ready(store).await;
+    // Within one chunk, in key order: 17 wins, 18 is quarantined naming 17.
+    let outcome = store
+        .write_chunk(&chunk(
+            0,
+            vec![
+                user(17, "Ann@Example.com", "ann"),
+                user(18, "ann@example.COM", "ann-2"),
+                user(40, "bob@example.com", "Bob"),
+                user(41, "bob2@example.com", "bob"),
+            ],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(outcome.migrated, 2);
+    assert_eq!(outcome.quarantined, 2);
+    let winner = store
+        .user_by_email("ann@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(winner.email.as_ref().unwrap().as_str(), "Ann@Example.com");
+    assert_eq!(winner.legacy_links[0].legacy_id.as_str(), "17");
+    let q = store.quarantine_list(&all(), 10, 0).await.unwrap();
+    let reasons: BTreeMap<_, _> = q
+        .iter()
+        .map(|e| {
+            (
+                e.legacy_id.as_str(),
+                (e.reason.as_str(), e.field.as_deref()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        BTreeMap::from([
+            (
+                "18",
+                (
+                    "duplicate email: same address as legacy id 17 (source legacy)",
+                    Some("email")
+                )
+            ),
+            (
+                "41",
+                (
+                    "duplicate username: same username as legacy id 40 (source legacy)",
+                    Some("username")
+                )
+            ),
+        ])
+    );
+    // The quarantined record is kept as read.
+    let e18 = q.iter().find(|e| e.legacy_id == "18").unwrap();
+    assert_eq!(e18.record["email"], json!("ann@example.COM"));
+
+    // Against an existing user, in a later chunk: quarantined naming the holder.
+    // And a record that shares a username only with a record refused for its email is not
+    // blocked by it: 31 migrates although 30 (refused) had the same username.
+    let outcome = store
+        .write_chunk(&chunk(
+            0,
+            vec![
+                user(30, "ANN@example.com", "carol"),
+                user(31, "carol@example.com", "Carol"),
+            ],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(outcome.migrated, 1, "{outcome:?}");
+    assert_eq!(outcome.quarantined, 1);
+    let e30 = store
+        .quarantine_list(&all(), 10, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.legacy_id == "30")
+        .unwrap();
+    assert_eq!(
+        e30.reason,
+        "duplicate email: same address as legacy id 17 (source legacy)"
+    );
+    let carol = store.user_by_username("carol").await.unwrap().unwrap();
+    assert_eq!(carol.legacy_links[0].legacy_id.as_str(), "31");
+    assert_eq!(store.counts().await.unwrap().users, 3);
+}
+
+pub async fn legacy_newer_records_update_users_in_place(store: &dyn Store) {
+    ready(store).await;
+    let original = user(7, "dee@example.com", "dee");
+    let other = user(8, "eve@example.com", "eve");
+    store
+        .write_chunk(&chunk(0, vec![original.clone(), other.clone()], vec![]))
+        .await
+        .unwrap();
+
+    // The record changed in legacy after it was migrated.
+    let mut changed = user(7, "Dee.New@example.com", "dee");
+    changed.user.profile.name = Some("Dee Renamed".into());
+    changed.user.updated_at = at(1000);
+    changed.user.credential = Some(Credential {
+        hash: "$2b$10$zyxwvutsrqponmlkjihgfeu5wKfE3fWc0lWlO8bB3Qy7p2rWn8mC6".into(),
+        scheme: Scheme::Bcrypt,
+    });
+    changed.checksum = "changed".into();
+    changed.legacy_updated_at = Some(at(1000));
+
+    // The default policy leaves migrated users alone.
+    let skip = store
+        .write_chunk(&chunk(0, vec![changed.clone()], vec![]))
+        .await
+        .unwrap();
+    assert_eq!((skip.skipped, skip.updated), (1, 0));
+
+    let mut c = chunk(0, vec![changed.clone()], vec![]);
+    c.policy = ConflictPolicy::LegacyNewer;
+    let outcome = store.write_chunk(&c).await.unwrap();
+    assert_eq!(
+        (outcome.updated, outcome.skipped, outcome.migrated),
+        (1, 0, 0)
+    );
+    let u = store.user_by_legacy(SOURCE, "7").await.unwrap().unwrap();
+    assert_eq!(u.id, original.user.id, "updated in place, same id");
+    assert_eq!(u.profile.name.as_deref(), Some("Dee Renamed"));
+    assert_eq!(u.email.as_ref().unwrap().as_str(), "Dee.New@example.com");
+    assert_eq!(u.updated_at, at(1000));
+    assert_eq!(u.credential, changed.user.credential);
+    assert!(
+        store
+            .user_by_email("dee@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .user_by_email("dee.new@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        u.id
+    );
+    let entry = store
+        .ledger_entries(SOURCE, 10)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.legacy_id.as_str() == "7")
+        .unwrap();
+    assert_eq!(entry.record_checksum, "changed");
+
+    // The same record again: the checksum matches, nothing to do.
+    let again = store.write_chunk(&c).await.unwrap();
+    assert_eq!((again.updated, again.skipped), (0, 1));
+
+    // An older legacy change never overwrites a newer user.
+    let mut older = changed.clone();
+    older.checksum = "older".into();
+    older.legacy_updated_at = Some(at(500));
+    let mut c = chunk(0, vec![older], vec![]);
+    c.policy = ConflictPolicy::LegacyNewer;
+    let outcome = store.write_chunk(&c).await.unwrap();
+    assert_eq!((outcome.updated, outcome.skipped), (0, 1));
+
+    // An update may not take another user's address: quarantined, the user left as it was.
+    let mut grab = changed.clone();
+    grab.user.email = Some(Email::parse("EVE@example.com").unwrap());
+    grab.checksum = "grab".into();
+    grab.legacy_updated_at = Some(at(2000));
+    grab.user.updated_at = at(2000);
+    let mut c = chunk(0, vec![grab], vec![]);
+    c.policy = ConflictPolicy::LegacyNewer;
+    let outcome = store.write_chunk(&c).await.unwrap();
+    assert_eq!((outcome.updated, outcome.quarantined), (0, 1));
+    let q = store.quarantine_list(&all(), 10, 0).await.unwrap();
+    assert_eq!(
+        q[0].reason,
+        "duplicate email: same address as legacy id 8 (source legacy)"
+    );
+    let still = store.user_by_legacy(SOURCE, "7").await.unwrap().unwrap();
+    assert_eq!(still, u);
+}
+
+pub async fn checkpoints_resume_where_the_last_chunk_ended(store: &dyn Store) {
+    ready(store).await;
+    assert!(store.checkpoint(JOB, SOURCE, 0).await.unwrap().is_none());
+    store
+        .write_chunk(&chunk(0, users(1, 11), vec![rejected(11, "bad")]))
+        .await
+        .unwrap();
+    store
+        .write_chunk(&chunk(1, users(1001, 1006), vec![]))
+        .await
+        .unwrap();
+    let mut second = chunk(0, users(12, 20), vec![]);
+    second.done = true;
+    store.write_chunk(&second).await.unwrap();
+
+    let p0 = store.checkpoint(JOB, SOURCE, 0).await.unwrap().unwrap();
+    assert_eq!(p0.cursor, Some(LegacyKey::Int(19)));
+    assert!(p0.done);
+    assert_eq!(
+        p0.counters,
+        Counters {
+            read: 19,
+            migrated: 18,
+            skipped: 0,
+            updated: 0,
+            quarantined: 1
+        }
+    );
+    // A chunk without a cursor (nothing read) keeps the stored one.
+    let mut empty = chunk(1, vec![], vec![]);
+    empty.done = true;
+    store.write_chunk(&empty).await.unwrap();
+    let all_parts = store.checkpoints(JOB, SOURCE).await.unwrap();
+    assert_eq!(all_parts.len(), 2);
+    assert_eq!(all_parts[0].partition, 0);
+    assert_eq!(all_parts[1].partition, 1);
+    assert_eq!(all_parts[1].cursor, Some(LegacyKey::Int(1005)));
+    assert!(all_parts[1].done);
+    assert_eq!(all_parts[1].counters.migrated, 5);
+
+    // Text keys survive the round trip; other jobs and sources are separate.
+    let mut text = usher_store::ChunkWrite::new("sync", "ldap", 3);
+    text.cursor = Some(LegacyKey::Text("uid=zoë,ou=people".into()));
+    store.write_chunk(&text).await.unwrap();
+    let t = store.checkpoint("sync", "ldap", 3).await.unwrap().unwrap();
+    assert_eq!(t.cursor, text.cursor);
+    assert!(!t.done);
+    assert_eq!(store.checkpoints(JOB, "ldap").await.unwrap().len(), 0);
+}
+
+pub async fn users_read_back_equal_what_was_written(store: &dyn Store) {
+    ready(store).await;
+    let full = user(42, "Zoë.Ünïcode@Exämple.com", "Zoë_42");
+    let mut nanos = user(43, "nanos@example.com", "nanos");
+    nanos.user.created_at = chrono::DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
+    let plain = bare(44);
+    let mut c = chunk(0, vec![full.clone(), nanos.clone(), plain.clone()], vec![]);
+    c.method = Method::Sync;
+    let outcome = store.write_chunk(&c).await.unwrap();
+    assert_eq!(outcome.migrated, 3);
+
+    let by_id = store.user(full.user.id).await.unwrap().unwrap();
+    assert_eq!(by_id, full.user);
+    assert_eq!(
+        store.user_by_legacy(SOURCE, "42").await.unwrap().unwrap(),
+        full.user
+    );
+    let email = full.user.email.as_ref().map(Email::normalized).unwrap();
+    assert_eq!(
+        store.user_by_email(&email).await.unwrap().unwrap(),
+        full.user
+    );
+    let username = full
+        .user
+        .username
+        .as_ref()
+        .map(Username::normalized)
+        .unwrap();
+    assert_eq!(
+        store.user_by_username(&username).await.unwrap().unwrap(),
+        full.user
+    );
+
+    // Instants are kept to the microsecond.
+    let n = store.user(nanos.user.id).await.unwrap().unwrap();
+    assert_eq!(n.created_at.timestamp_subsec_nanos(), 123_456_000);
+
+    // A user with nothing optional: no migration record, so the chunk's method goes to the
+    // ledger and the user counts under `none`.
+    let p = store.user(plain.user.id).await.unwrap().unwrap();
+    assert_eq!(p, plain.user);
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        counts.by_method,
+        BTreeMap::from([("bulk".to_string(), 2), ("none".to_string(), 1)])
+    );
+
+    assert!(
+        store
+            .user(usher_core::UserId::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.user_by_legacy(SOURCE, "404").await.unwrap().is_none());
+    assert!(
+        store
+            .user_by_email("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.user_by_username("nobody").await.unwrap().is_none());
+}
+
+pub async fn values_no_backend_can_hold_are_quarantined_not_fatal(store: &dyn Store) {
+    ready(store).await;
+    let mut nul = user(1, "nul@example.com", "nul");
+    nul.user.profile.nickname = Some("bad\0nick".into());
+    let mut rej = rejected(3, "field `email` has no @");
+    rej.record = json!({"email": "a\u{0}b"});
+    let outcome = store
+        .write_chunk(&chunk(
+            0,
+            vec![nul, user(2, "ok@example.com", "ok")],
+            vec![rej],
+        ))
+        .await
+        .unwrap();
+    assert_eq!((outcome.migrated, outcome.quarantined), (1, 2));
+    let q = store.quarantine_list(&all(), 10, 0).await.unwrap();
+    assert_eq!(q[0].legacy_id, "1");
+    assert_eq!(q[0].field.as_deref(), Some("nickname"));
+    assert!(q[0].reason.contains("NUL"), "{}", q[0].reason);
+    assert_eq!(q[1].record, json!({"email": "a\u{2400}b"}));
+}
+
+pub async fn a_malformed_chunk_writes_nothing(store: &dyn Store) {
+    ready(store).await;
+    let mut twice = users(1, 3);
+    twice.push(user(1, "again@example.com", "again"));
+    let err = store
+        .write_chunk(&chunk(0, twice, vec![]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
+    assert!(
+        err.to_string().contains("legacy id 1 appears twice"),
+        "{err}"
+    );
+    let mut same_id = users(1, 3);
+    same_id[1].user.id = same_id[0].user.id;
+    assert!(store.write_chunk(&chunk(0, same_id, vec![])).await.is_err());
+    assert_eq!(store.counts().await.unwrap().users, 0);
+    assert!(store.checkpoint(JOB, SOURCE, 0).await.unwrap().is_none());
+}
+
+pub async fn the_quarantine_lists_pages_streams_and_counts(store: &dyn Store) {
+    ready(store).await;
+    let rejects: Vec<_> = (1..=25)
+        .map(|k| rejected(k, &format!("reason {k}")))
+        .collect();
+    store.write_chunk(&chunk(0, vec![], rejects)).await.unwrap();
+    let mut other = usher_store::ChunkWrite::new(JOB, "zz-other", 0);
+    other.rejected = (1..=3).map(|k| rejected(k, "other")).collect();
+    store.write_chunk(&other).await.unwrap();
+
+    assert_eq!(store.quarantine_count(&all()).await.unwrap(), 28);
+    let legacy = QuarantineFilter {
+        source: Some(SOURCE.into()),
+    };
+    assert_eq!(store.quarantine_count(&legacy).await.unwrap(), 25);
+    let page = store.quarantine_list(&legacy, 5, 10).await.unwrap();
+    let ids: Vec<_> = page.iter().map(|e| e.legacy_id.as_str()).collect();
+    // Legacy ids order bytewise.
+    let mut expected: Vec<String> = (1..=25).map(|k| k.to_string()).collect();
+    expected.sort();
+    assert_eq!(
+        ids,
+        expected[10..15]
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+
+    let streamed: Vec<_> = store
+        .quarantine_entries(&all(), 7)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(streamed.len(), 28);
+    let keys: Vec<_> = streamed
+        .iter()
+        .map(|e| (e.source.clone(), e.legacy_id.clone()))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert_eq!(keys.iter().collect::<HashSet<_>>().len(), 28);
+    let only: Vec<_> = store
+        .quarantine_entries(&legacy, 25)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(only.len(), 25);
+}
+
+pub async fn the_ledger_streams_in_legacy_id_order(store: &dyn Store) {
+    ready(store).await;
+    let written = users(1, 31);
+    store
+        .write_chunk(&chunk(0, written.clone(), vec![]))
+        .await
+        .unwrap();
+    let entries: Vec<_> = store.ledger_entries(SOURCE, 7).try_collect().await.unwrap();
+    assert_eq!(entries.len(), 30);
+    let ids: Vec<&str> = entries.iter().map(|e| e.legacy_id.as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+    for e in &entries {
+        let w = written
+            .iter()
+            .find(|u| u.key.to_string() == e.legacy_id.as_str())
+            .unwrap();
+        assert_eq!(e.user_id, w.user.id);
+        assert_eq!(e.record_checksum, w.checksum);
+    }
+    assert!(
+        store
+            .ledger_entries("nobody", 7)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn events_append_and_read_in_order(store: &dyn Store) {
+    ready(store).await;
+    let a = store
+        .record_event(
+            "phase.changed",
+            "migration",
+            &json!({"from": "prepare", "to": "shadow"}),
+        )
+        .await
+        .unwrap();
+    let b = store
+        .record_event("backfill.finished", "legacy", &json!({"migrated": 3}))
+        .await
+        .unwrap();
+    assert!(b > a);
+    let events = store.events(0, 10).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].kind, "phase.changed");
+    assert_eq!(events[0].detail["to"], json!("shadow"));
+    assert_eq!(events[1].subject, "legacy");
+    assert_eq!(store.events(a, 10).await.unwrap().len(), 1);
+}
+
+/// Two writers (two pools, like two processes) write interleaved chunks of two partitions
+/// whose records collide case-only on email across partitions. Every record must end up as
+/// exactly one user or one quarantine entry naming the other record.
+pub async fn concurrent_writers_with_colliding_emails_lose_nothing(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    a.migrate().await.unwrap();
+    b.migrate().await.unwrap();
+    const ROUNDS: i64 = 6;
+    const PER_CHUNK: i64 = 400;
+    let make = |partition: u32, round: i64| {
+        let base = i64::from(partition) * 1_000_000 + round * PER_CHUNK;
+        let users: Vec<_> = (0..PER_CHUNK)
+            .map(|i| {
+                // Partition 1 runs through the shared addresses backwards, so the two
+                // transactions also wait on each other crosswise (deadlocks, then retries).
+                let shared = if partition == 0 {
+                    round * PER_CHUNK + i
+                } else {
+                    round * PER_CHUNK + (PER_CHUNK - 1 - i)
+                };
+                let email = if partition == 0 {
+                    format!("shared{shared}@example.com")
+                } else {
+                    format!("SHARED{shared}@Example.com")
+                };
+                user(base + i, &email, &format!("p{partition}-{}", base + i))
+            })
+            .collect();
+        chunk(partition, users, vec![])
+    };
+    // Both writers start each round together, so their transactions overlap.
+    let task = |store: Arc<dyn Store>, partition: u32, barrier: Arc<tokio::sync::Barrier>| {
+        tokio::spawn(async move {
+            let mut total = ChunkOutcome::default();
+            for round in 0..ROUNDS {
+                let c = make(partition, round);
+                barrier.wait().await;
+                let o = store.write_chunk(&c).await.unwrap();
+                total.migrated += o.migrated;
+                total.quarantined += o.quarantined;
+                total.skipped += o.skipped;
+                total.retries += o.retries;
+            }
+            total
+        })
+    };
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let (ra, rb) = tokio::join!(
+        task(a.clone(), 0, barrier.clone()),
+        task(b.clone(), 1, barrier.clone())
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    eprintln!("partition 0: {ra:?}\npartition 1: {rb:?}");
+    let pairs = ROUNDS * PER_CHUNK;
+    let total = 2 * pairs as u64;
+    assert_eq!(ra.migrated + rb.migrated, pairs as u64, "{ra:?} {rb:?}");
+    assert_eq!(
+        ra.quarantined + rb.quarantined,
+        pairs as u64,
+        "{ra:?} {rb:?}"
+    );
+    let counts = a.counts().await.unwrap();
+    assert_eq!(counts.users + counts.quarantined, total);
+    assert_eq!(counts.users, pairs as u64);
+
+    // Each pair: one user, and the other record quarantined naming the user's record.
+    let q: Vec<_> = a
+        .quarantine_entries(&all(), 500)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(q.len() as i64, pairs);
+    for e in &q {
+        let email = e.record["email"].as_str().unwrap().to_lowercase();
+        let holder = a.user_by_email(&email).await.unwrap().unwrap();
+        let holder_key = holder.legacy_links[0].legacy_id.as_str();
+        assert_ne!(holder_key, e.legacy_id);
+        assert_eq!(
+            e.reason,
+            format!("duplicate email: same address as legacy id {holder_key} (source legacy)")
+        );
+    }
+    // Replaying both partitions concurrently writes nothing new.
+    let (ra, rb) = tokio::join!(
+        task(a.clone(), 0, barrier.clone()),
+        task(b.clone(), 1, barrier.clone())
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra.migrated + rb.migrated, 0);
+    assert_eq!(a.counts().await.unwrap().users, pairs as u64);
+    assert_eq!(a.quarantine_count(&all()).await.unwrap() as i64, pairs);
+}
+
+pub async fn a_partition_plan_is_stored_once_and_kept(store: &dyn Store) {
+    ready(store).await;
+    let range = |after: Option<i64>, until: Option<i64>| KeyRange {
+        after: after.map(LegacyKey::Int),
+        until: until.map(LegacyKey::Int),
+    };
+    let plan = vec![
+        (0, range(None, Some(500))),
+        (1, range(Some(500), Some(1000))),
+        (2, range(Some(1000), None)),
+    ];
+    let stored = store.plan_partitions(JOB, SOURCE, &plan).await.unwrap();
+    assert_eq!(stored.len(), 3);
+    assert_eq!(stored[1].cursor, Some(LegacyKey::Int(500)));
+    assert_eq!(stored[1].until, Some(LegacyKey::Int(1000)));
+    assert_eq!(stored[2].until, None);
+    assert!(
+        stored
+            .iter()
+            .all(|c| !c.done && c.counters == Counters::default())
+    );
+
+    // A later plan (another --concurrency) does not replace it.
+    let other = vec![(0, range(None, None))];
+    let again = store.plan_partitions(JOB, SOURCE, &other).await.unwrap();
+    assert_eq!(again, stored);
+
+    // Chunks move the cursor and keep the planned end.
+    let mut c = chunk(1, users(501, 511), vec![]);
+    c.cursor = Some(LegacyKey::Int(510));
+    store.write_chunk(&c).await.unwrap();
+    let p1 = store.checkpoint(JOB, SOURCE, 1).await.unwrap().unwrap();
+    assert_eq!(p1.cursor, Some(LegacyKey::Int(510)));
+    assert_eq!(p1.until, Some(LegacyKey::Int(1000)));
+    assert_eq!(p1.counters.migrated, 10);
+}
+
+/// Two processes planning at once with different plans: one plan wins whole.
+pub async fn racing_planners_never_mix_their_plans(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    a.migrate().await.unwrap();
+    let range = |after: Option<i64>, until: Option<i64>| KeyRange {
+        after: after.map(LegacyKey::Int),
+        until: until.map(LegacyKey::Int),
+    };
+    for round in 0..10 {
+        let job = format!("job-{round}");
+        let two = vec![(0, range(None, Some(50))), (1, range(Some(50), None))];
+        let four = vec![
+            (0, range(None, Some(25))),
+            (1, range(Some(25), Some(50))),
+            (2, range(Some(50), Some(75))),
+            (3, range(Some(75), None)),
+        ];
+        let (sa, sb) = (a.clone(), b.clone());
+        let (ja, jb) = (job.clone(), job.clone());
+        let (pa, pb) = tokio::join!(
+            tokio::spawn(async move { sa.plan_partitions(&ja, SOURCE, &two).await.unwrap() }),
+            tokio::spawn(async move { sb.plan_partitions(&jb, SOURCE, &four).await.unwrap() }),
+        );
+        let (pa, pb) = (pa.unwrap(), pb.unwrap());
+        assert_eq!(pa, pb, "both callers see the same stored plan");
+        let stored: Vec<_> = pa
+            .iter()
+            .map(|c| (c.cursor.clone(), c.until.clone()))
+            .collect();
+        let as_stored = |plan: &[(u32, KeyRange)]| -> Vec<_> {
+            plan.iter()
+                .map(|(_, r)| (r.after.clone(), r.until.clone()))
+                .collect()
+        };
+        let two = vec![(0, range(None, Some(50))), (1, range(Some(50), None))];
+        let four = vec![
+            (0, range(None, Some(25))),
+            (1, range(Some(25), Some(50))),
+            (2, range(Some(50), Some(75))),
+            (3, range(Some(75), None)),
+        ];
+        assert!(
+            stored == as_stored(&two) || stored == as_stored(&four),
+            "{stored:?}"
+        );
+    }
+}
