@@ -15,14 +15,11 @@ pub fn pg_admin_url() -> String {
     match std::env::var(PG_ENV) {
         Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
         _ => panic!(
-            "{PG_ENV} is not set: the usher-store tests run against a real PostgreSQL and do \
-             not skip. Run them through `scripts/test`, which starts a throwaway cluster and \
-             exports it, or start one by hand:\n\
-             \n  mkdir -p /tmp/pgdev-sock && chown postgres /tmp/pgdev-sock\
-             \n  runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D /tmp/pgdev -U postgres --auth=trust\
-             \n  runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D /tmp/pgdev -l /tmp/pgdev/log \
-             -o \"-p 55432 -k /tmp/pgdev-sock -c listen_addresses=127.0.0.1\" start\
-             \n  export {PG_ENV}=postgres://postgres@127.0.0.1:55432/postgres\n"
+            "{PG_ENV} is not set: the usher-store tests run against a real PostgreSQL and never \
+             skip. Run them through `scripts/test`, or start the throwaway cluster yourself:\n\
+             \n  eval \"$(scripts/test-services start)\"   # exports {PG_ENV}\
+             \n  cargo test -p usher-store\
+             \n  scripts/test-services stop\n"
         ),
     }
 }

@@ -1,0 +1,431 @@
+//! The backfill: every legacy record ends up migrated, quarantined with a reason, or (until
+//! the job reaches it) not yet migrated — never half-written, never written twice.
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use usher_core::{KeyRange, LegacyRecord, Mapper, Source};
+use usher_store::{Checkpoint, ChunkUser, ChunkWrite, ConflictPolicy, Counters, Rejected, Store};
+
+use crate::partition::{self, Partition};
+use crate::{EngineError, Observer};
+
+/// How a backfill runs.
+#[derive(Debug, Clone)]
+pub struct BackfillOptions {
+    /// The job name; checkpoints are per job, source and partition. Default `backfill`.
+    pub job: String,
+    /// Records per chunk: one read, one transaction. Default 1000.
+    pub batch_size: usize,
+    /// Records per second read from the source, across all partitions; unlimited if `None`.
+    pub rate: Option<NonZeroU32>,
+    /// Key-range partitions worked concurrently (integer keys only). Default 1. A resumed job
+    /// keeps the partitions it started with.
+    pub concurrency: u32,
+    /// What to do with records already migrated.
+    pub policy: ConflictPolicy,
+    /// Attempts per read or write before a transient failure stops the job. Default 8.
+    pub max_attempts: u32,
+    /// First wait between attempts, doubled each time up to 30 s. Default 250 ms.
+    pub retry_base: Duration,
+}
+
+impl Default for BackfillOptions {
+    fn default() -> Self {
+        Self {
+            job: "backfill".to_owned(),
+            batch_size: 1000,
+            rate: None,
+            concurrency: 1,
+            policy: ConflictPolicy::Skip,
+            max_attempts: 8,
+            retry_base: Duration::from_millis(250),
+        }
+    }
+}
+
+impl BackfillOptions {
+    pub(crate) fn validate(&self) -> Result<(), EngineError> {
+        if !(1..=100_000).contains(&self.batch_size) {
+            return Err(EngineError::Options(format!(
+                "batch size {} is outside 1..=100000",
+                self.batch_size
+            )));
+        }
+        if !(1..=64).contains(&self.concurrency) {
+            return Err(EngineError::Options(format!(
+                "concurrency {} is outside 1..=64",
+                self.concurrency
+            )));
+        }
+        if self.max_attempts == 0 {
+            return Err(EngineError::Options(
+                "max_attempts must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a backfill did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackfillReport {
+    /// This run's work.
+    pub run: Counters,
+    /// What earlier runs had already done (from the checkpoints at start).
+    pub resumed: Counters,
+    /// Partitions worked (including ones already finished).
+    pub partitions: usize,
+    /// Transactions retried after losing a race, plus transient failures retried.
+    pub retries: u64,
+    /// Wall time of this run.
+    pub elapsed: Duration,
+}
+
+impl BackfillReport {
+    /// Everything done for this job and source so far, earlier runs included.
+    pub fn total(&self) -> Counters {
+        add(self.run, self.resumed)
+    }
+}
+
+pub(crate) fn add(a: Counters, b: Counters) -> Counters {
+    Counters {
+        read: a.read.saturating_add(b.read),
+        migrated: a.migrated.saturating_add(b.migrated),
+        skipped: a.skipped.saturating_add(b.skipped),
+        updated: a.updated.saturating_add(b.updated),
+        quarantined: a.quarantined.saturating_add(b.quarantined),
+    }
+}
+
+/// Shared by the partitions of one run.
+struct Shared {
+    source: Arc<dyn Source>,
+    mapper: Arc<Mapper>,
+    store: Arc<dyn Store>,
+    options: BackfillOptions,
+    observer: Arc<dyn Observer>,
+    limiter: Option<DefaultDirectRateLimiter>,
+}
+
+/// Runs (or resumes) a backfill of `source` into `store`.
+///
+/// Each chunk's users, ledger rows, quarantine entries and checkpoint are written in one
+/// transaction, so a crash at any point loses at most the chunk in flight, which the next run
+/// reads again; the ledger's unique (source, legacy id) makes the replay a no-op.
+pub async fn backfill(
+    source: Arc<dyn Source>,
+    mapper: Arc<Mapper>,
+    store: Arc<dyn Store>,
+    options: BackfillOptions,
+    observer: Arc<dyn Observer>,
+) -> Result<BackfillReport, EngineError> {
+    options.validate()?;
+    let started = Instant::now();
+    let name = source.name().to_owned();
+    let limiter = options.rate.map(|rate| {
+        // A chunk takes `batch_size` permits at once, so the burst must hold one chunk.
+        let burst =
+            NonZeroU32::new(u32::try_from(options.batch_size).unwrap_or(u32::MAX)).unwrap_or(rate);
+        RateLimiter::direct(Quota::per_second(rate).allow_burst(burst.max(rate)))
+    });
+    let shared = Arc::new(Shared {
+        source,
+        mapper,
+        store,
+        options,
+        observer,
+        limiter,
+    });
+
+    let checkpoints = plan(&shared, &name).await?;
+    let resumed = checkpoints
+        .iter()
+        .fold(Counters::default(), |acc, c| add(acc, c.counters));
+    let total = retrying(&shared, "counting source records", || shared.source.count())
+        .await
+        .unwrap_or(None);
+    shared.observer.started(total, resumed);
+    shared
+        .store
+        .record_event(
+            "backfill.started",
+            &name,
+            &serde_json::json!({
+                "job": shared.options.job, "partitions": checkpoints.len(), "resumed": resumed,
+            }),
+        )
+        .await?;
+
+    let mut tasks = JoinSet::new();
+    for cp in checkpoints.iter().filter(|c| !c.done).cloned() {
+        let shared = Arc::clone(&shared);
+        tasks.spawn(async move { run_partition(shared, cp).await });
+    }
+    let mut run = Counters::default();
+    let mut retries = 0u64;
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok((counters, r))) => {
+                run = add(run, counters);
+                retries = retries.saturating_add(r);
+            }
+            Ok(Err(e)) => {
+                // Stop the other partitions: what they committed stays committed.
+                tasks.abort_all();
+                first_error.get_or_insert(e);
+            }
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => {
+                tasks.abort_all();
+                first_error.get_or_insert(EngineError::Worker(e.to_string()));
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        let _ = shared
+            .store
+            .record_event(
+                "backfill.failed",
+                &name,
+                &serde_json::json!({
+                    "job": shared.options.job, "run": run, "error": e.to_string(),
+                }),
+            )
+            .await;
+        return Err(e);
+    }
+    let report = BackfillReport {
+        run,
+        resumed,
+        partitions: checkpoints.len(),
+        retries,
+        elapsed: started.elapsed(),
+    };
+    shared
+        .store
+        .record_event(
+            "backfill.finished",
+            &name,
+            &serde_json::json!({
+                "job": shared.options.job, "run": report.run, "total": report.total(),
+                "seconds": report.elapsed.as_secs_f64(),
+            }),
+        )
+        .await?;
+    Ok(report)
+}
+
+/// The partitions of this job: the ones an earlier run planned (resuming keeps them, whatever
+/// `--concurrency` says now), or a fresh plan stored atomically before any work starts.
+async fn plan(shared: &Shared, name: &str) -> Result<Vec<Checkpoint>, EngineError> {
+    let job = &shared.options.job;
+    let existing = shared.store.checkpoints(job, name).await?;
+    if !existing.is_empty() {
+        return Ok(existing);
+    }
+    let bounds = if shared.options.concurrency > 1 {
+        retrying(shared, "reading the source's key bounds", || {
+            shared.source.key_bounds()
+        })
+        .await?
+    } else {
+        None
+    };
+    let proposal: Vec<Partition> = partition::plan(bounds, shared.options.concurrency);
+    let ranges: Vec<(u32, KeyRange)> = proposal.into_iter().map(|p| (p.number, p.range)).collect();
+    Ok(shared.store.plan_partitions(job, name, &ranges).await?)
+}
+
+/// A chunk read and mapped, ready to write.
+struct Mapped {
+    write: ChunkWrite,
+    delta_read: u64,
+}
+
+/// Reads and maps chunks of one partition, in order, into `tx`; stops after the last one.
+async fn read_partition(
+    shared: Arc<Shared>,
+    cp: Checkpoint,
+    tx: mpsc::Sender<Mapped>,
+) -> Result<(), EngineError> {
+    let name = shared.source.name().to_owned();
+    let mut after = cp.cursor.clone();
+    loop {
+        if let Some(limiter) = &shared.limiter {
+            let n = NonZeroU32::new(u32::try_from(shared.options.batch_size).unwrap_or(u32::MAX));
+            if let Some(n) = n {
+                // `n` never exceeds the burst configured above.
+                let _ = limiter.until_n_ready(n).await;
+            }
+        }
+        let range = KeyRange {
+            after: after.clone(),
+            until: cp.until.clone(),
+        };
+        let records = retrying(&shared, "reading the source", || {
+            shared.source.read(&range, shared.options.batch_size)
+        })
+        .await?;
+        let done = records.len() < shared.options.batch_size;
+        let last = records.last().map(|r| r.key.clone());
+        let read = u64::try_from(records.len()).unwrap_or(u64::MAX);
+        let mapper = Arc::clone(&shared.mapper);
+        let source_name = name.clone();
+        // Mapping is CPU work (dates, phones, hash parsing, jq): off the async threads.
+        let (users, rejected) =
+            tokio::task::spawn_blocking(move || map_chunk(&mapper, &source_name, &records))
+                .await
+                .map_err(|e| EngineError::Worker(e.to_string()))?;
+        let mut write = ChunkWrite::new(shared.options.job.clone(), name.clone(), cp.partition);
+        write.users = users;
+        write.rejected = rejected;
+        write.read = read;
+        write.cursor = last.clone().or_else(|| after.clone());
+        write.done = done;
+        write.policy = shared.options.policy;
+        if tx
+            .send(Mapped {
+                write,
+                delta_read: read,
+            })
+            .await
+            .is_err()
+        {
+            return Ok(()); // the writer stopped; its error is reported there
+        }
+        if done {
+            return Ok(());
+        }
+        after = last;
+    }
+}
+
+/// Maps one chunk: valid users, and rejected records with the reason.
+pub(crate) fn map_chunk(
+    mapper: &Mapper,
+    source: &str,
+    records: &[LegacyRecord],
+) -> (Vec<ChunkUser>, Vec<Rejected>) {
+    let now = Utc::now();
+    let mut users = Vec::with_capacity(records.len());
+    let mut rejected = Vec::new();
+    for record in records {
+        match mapper.map(source, record, now) {
+            Ok(user) => users.push(ChunkUser {
+                key: record.key.clone(),
+                // Only a mapped legacy `updated_at` can say the legacy record is newer.
+                legacy_updated_at: mapper.maps_updated_at().then_some(user.updated_at),
+                checksum: record.checksum(),
+                user,
+            }),
+            Err(errors) => rejected.push(Rejected {
+                key: record.key.clone(),
+                field: errors.0.first().map(|e| e.field.clone()),
+                reason: errors
+                    .0
+                    .iter()
+                    .map(|e| format!("field `{}` {}", e.field, e.reason))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                record: record.to_json(),
+            }),
+        }
+    }
+    (users, rejected)
+}
+
+/// Works one partition: a reader task maps chunks ahead while this task writes them in
+/// order, so reading, mapping and writing overlap while checkpoints stay in key order.
+async fn run_partition(
+    shared: Arc<Shared>,
+    cp: Checkpoint,
+) -> Result<(Counters, u64), EngineError> {
+    let (tx, mut rx) = mpsc::channel::<Mapped>(2);
+    let reader = tokio::spawn(read_partition(Arc::clone(&shared), cp, tx));
+    let mut counters = Counters::default();
+    let mut retries = 0u64;
+    while let Some(mapped) = rx.recv().await {
+        let outcome = retrying(&shared, "writing a chunk", || {
+            shared.store.write_chunk(&mapped.write)
+        })
+        .await?;
+        retries = retries.saturating_add(u64::from(outcome.retries));
+        let delta = Counters {
+            read: mapped.delta_read,
+            migrated: outcome.migrated,
+            skipped: outcome.skipped,
+            updated: outcome.updated,
+            quarantined: outcome.quarantined,
+        };
+        counters = add(counters, delta);
+        shared.observer.chunk(delta);
+    }
+    reader
+        .await
+        .map_err(|e| EngineError::Worker(e.to_string()))??;
+    Ok((counters, retries))
+}
+
+/// Whether a failure is worth retrying: the other side may come back.
+pub(crate) trait Transient {
+    fn transient(&self) -> bool;
+}
+
+impl Transient for usher_core::SourceError {
+    fn transient(&self) -> bool {
+        matches!(self, usher_core::SourceError::Unavailable { .. })
+    }
+}
+
+impl Transient for usher_store::StoreError {
+    fn transient(&self) -> bool {
+        self.is_transient()
+    }
+}
+
+/// Runs `op`, retrying transient failures with exponential backoff.
+async fn retrying<T, E, F, Fut>(shared: &Shared, what: &str, op: F) -> Result<T, EngineError>
+where
+    E: Transient + Into<EngineError>,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    retry(&shared.options, shared.observer.as_ref(), what, op).await
+}
+
+/// Runs `op`, retrying transient failures with exponential backoff up to 30 s between tries.
+pub(crate) async fn retry<T, E, F, Fut>(
+    options: &BackfillOptions,
+    observer: &dyn Observer,
+    what: &str,
+    mut op: F,
+) -> Result<T, EngineError>
+where
+    E: Transient + Into<EngineError>,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut wait = options.retry_base;
+    let mut attempt = 1u32;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.transient() && attempt < options.max_attempts => {
+                observer.retrying(what, attempt, wait);
+                tokio::time::sleep(wait).await;
+                wait = wait.saturating_mul(2).min(Duration::from_secs(30));
+                attempt = attempt.saturating_add(1);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

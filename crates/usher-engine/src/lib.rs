@@ -1,0 +1,25 @@
+//! # usher-engine
+//!
+//! The jobs that move users, driving `usher-core` (mapping), `usher-connect` (sources) and
+//! `usher-store` (the new store and its ledger):
+//!
+//! * [`backfill`] — read a source in key order, chunk by chunk, map each record, and write
+//!   each chunk's users, ledger rows, quarantine entries and new checkpoint in one
+//!   transaction. Resumable after a crash or `kill -9` (a replayed chunk is a no-op),
+//!   rate-limited, split into key-range partitions that run concurrently.
+//! * [`dry_run`] — the same reading and mapping, writing nothing: every record that would not
+//!   map and why, duplicates, and a projected duration.
+//!
+//! Progress is reported to an [`Observer`] (the CLI draws bars from it).
+
+mod backfill;
+mod dry_run;
+mod error;
+mod observer;
+mod partition;
+
+pub use backfill::{BackfillOptions, BackfillReport, backfill};
+pub use dry_run::{DryRunReport, dry_run};
+pub use error::EngineError;
+pub use observer::{Observer, Silent};
+pub use partition::Partition;
