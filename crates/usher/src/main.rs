@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod config;
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +26,18 @@ enum Command {
     /// Identify, verify and create password hashes.
     #[command(subcommand)]
     Hash(cmd::hash::HashCommand),
+    /// Move every legacy user of a source into the store: resumable, idempotent,
+    /// rate-limited; invalid records go to the quarantine with a reason.
+    Backfill(cmd::backfill::BackfillArgs),
+    /// The records that did not migrate, and why.
+    #[command(subcommand)]
+    Quarantine(cmd::quarantine::QuarantineCommand),
+    /// Check usher.toml.
+    #[command(subcommand)]
+    Config(cmd::config_cmd::ConfigCommand),
+    /// Generate a legacy table of fake users (mixed hash formats, realistic mess) for
+    /// rehearsals, into SQLite or PostgreSQL.
+    Fake(cmd::fake::FakeArgs),
     /// Measure performance against a reference in the same run.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -34,12 +47,31 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Hash(command) => cmd::hash::run(command),
-        Command::Bench(command) => match cmd::bench::run(command) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("usher: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Backfill(args) => {
+            finish(runtime().and_then(|rt| rt.block_on(cmd::backfill::run(args))))
+        }
+        Command::Quarantine(c) => {
+            finish(runtime().and_then(|rt| rt.block_on(cmd::quarantine::run(c))))
+        }
+        Command::Config(c) => finish(cmd::config_cmd::run(c)),
+        Command::Fake(args) => finish(runtime().and_then(|rt| rt.block_on(cmd::fake::run(args)))),
+        Command::Bench(command) => finish(cmd::bench::run(command)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Prints an error with its context chain on one line and maps it to exit code 1.
+fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("usher: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -1,4 +1,8 @@
 //! Subcommands.
 
+pub mod backfill;
 pub mod bench;
+pub mod config_cmd;
+pub mod fake;
 pub mod hash;
+pub mod quarantine;

@@ -5,7 +5,11 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
 )]
 
+mod backfill_kill;
 mod hash_cli;
+mod support;

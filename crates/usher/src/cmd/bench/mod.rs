@@ -1,5 +1,7 @@
 //! `usher bench`: performance measured against a reference in the same run.
 //!
+//! `usher bench backfill` is described in [`backfill`].
+//!
 //! `usher bench hash` verifies each case's hash with usher-hash and with a C implementation
 //! (libxcrypt, libargon2 through argon2-cffi, OpenSSL through hashlib; pyca's bcrypt too), at
 //! identical parameters: the reference creates the stored hash and times its own verify, then
@@ -15,6 +17,8 @@ use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
 use serde::Deserialize;
 use usher_hash::{Password, PasswordHash};
+
+pub mod backfill;
 
 const REFERENCE: &str = include_str!("hash_reference.py");
 
@@ -34,6 +38,28 @@ pub enum BenchCommand {
         /// Also write the table as Markdown to this file.
         #[arg(long, value_name = "PATH")]
         markdown: Option<std::path::PathBuf>,
+    },
+    /// Backfill users/s and peak RSS, from a legacy PostgreSQL table into each store, against
+    /// a raw COPY of the same rows into a bare table in the same run.
+    Backfill {
+        /// User counts to run (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "1000000")]
+        users: Vec<u64>,
+        /// Stores to fill (comma-separated): postgres, sqlite.
+        #[arg(long, value_delimiter = ',', default_value = "postgres,sqlite")]
+        stores: Vec<String>,
+        /// A PostgreSQL superuser URL; the benchmark creates its own databases.
+        #[arg(long, env = "USHER_BENCH_POSTGRES_URL", hide_env_values = true)]
+        postgres: String,
+        /// Where configs, the SQLite store and summaries go.
+        #[arg(long, default_value = "target/bench")]
+        dir: std::path::PathBuf,
+        /// Also write the table as Markdown to this file.
+        #[arg(long, value_name = "PATH")]
+        markdown: Option<std::path::PathBuf>,
+        /// Extra arguments for `usher backfill` (e.g. --batch-size 5000).
+        #[arg(last = true)]
+        backfill_args: Vec<String>,
     },
 }
 
@@ -69,12 +95,42 @@ struct Row {
 }
 
 pub fn run(command: BenchCommand) -> Result<()> {
-    let BenchCommand::Hash {
-        runs,
-        only,
-        python,
-        markdown,
-    } = command;
+    match command {
+        BenchCommand::Hash {
+            runs,
+            only,
+            python,
+            markdown,
+        } => hash(runs, only, python, markdown),
+        BenchCommand::Backfill {
+            users,
+            stores,
+            postgres,
+            dir,
+            markdown,
+            backfill_args,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let rows = rt.block_on(backfill::run(users, stores, postgres, dir, backfill_args))?;
+            let table = backfill::render(&rows);
+            println!("{table}");
+            if let Some(path) = markdown {
+                std::fs::write(&path, &table)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn hash(
+    runs: u32,
+    only: Option<String>,
+    python: String,
+    markdown: Option<std::path::PathBuf>,
+) -> Result<()> {
     let runs = runs.max(3);
     let mut rows = Vec::new();
     for &(case, params) in CASES

@@ -1,0 +1,273 @@
+//! `usher backfill`: move every legacy user of a source into the store, resumably.
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use indicatif::{HumanDuration, ProgressBar, ProgressStyle};
+use usher_core::Mapper;
+use usher_engine::{BackfillOptions, BackfillReport, DryRunReport, Observer};
+use usher_store::{ConflictPolicy, Counters};
+
+use crate::config::{self, Config};
+
+#[derive(Args)]
+pub struct BackfillArgs {
+    /// The source to backfill (`[sources.<name>]`); optional when only one is configured.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Read and map everything, write nothing: report the records that would not map and why,
+    /// duplicates, and a projected duration.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Records per chunk (one read, one transaction). Default: [backfill] batch_size, or 1000.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Records per second read from the source, to spare the legacy database.
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Key-range partitions worked at once (integer keys). A resumed job keeps its partitions.
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// Already-migrated records: `skip` them, or update them when `legacy-newer`.
+    #[arg(long, value_parser = parse_conflict)]
+    pub conflict: Option<ConflictPolicy>,
+    /// The config file (default: $USHER_CONFIG, then ./usher.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Also write the run's figures (records, seconds, peak RSS) as JSON here.
+    #[arg(long, hide = true)]
+    pub json_summary: Option<PathBuf>,
+}
+
+fn parse_conflict(s: &str) -> Result<ConflictPolicy, String> {
+    match s {
+        "skip" => Ok(ConflictPolicy::Skip),
+        "legacy-newer" => Ok(ConflictPolicy::LegacyNewer),
+        _ => Err("expected skip or legacy-newer".into()),
+    }
+}
+
+pub async fn run(args: BackfillArgs) -> Result<()> {
+    let config = Config::load(&config::path(args.config.as_deref()))?;
+    config.check()?;
+    let name = config.source_name(args.source.as_deref())?;
+    let source_config = config.sources.get(&name).context("source vanished")?;
+    let mapping = config.mappings.get(&name).context("mapping vanished")?;
+    let mapper =
+        Arc::new(Mapper::new(mapping).map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?);
+    let defaults = &config.backfill;
+    let options = BackfillOptions {
+        batch_size: args.batch_size.unwrap_or(defaults.batch_size),
+        rate: args.rate.or(defaults.rate).and_then(NonZeroU32::new),
+        concurrency: args.concurrency.unwrap_or(defaults.concurrency),
+        policy: args.conflict.unwrap_or(defaults.conflict),
+        ..BackfillOptions::default()
+    };
+    let source: Arc<dyn usher_core::Source> = Arc::from(source_config.build(&name).await?);
+    let bar = Arc::new(Bars::new(args.dry_run));
+    if args.dry_run {
+        let report = usher_engine::dry_run(source, mapper, options, bar.clone()).await?;
+        bar.finish();
+        print_dry_run(&name, &report);
+        return Ok(());
+    }
+    let store: Arc<dyn usher_store::Store> = Arc::from(usher_store::open(&config.store).await?);
+    store.migrate().await?;
+    let result =
+        usher_engine::backfill(source, mapper, Arc::clone(&store), options, bar.clone()).await;
+    bar.finish();
+    let report = result.context(
+        "the backfill stopped; everything written so far is kept, and re-running resumes",
+    )?;
+    let quarantined_total = store
+        .quarantine_count(&usher_store::QuarantineFilter {
+            source: Some(name.clone()),
+        })
+        .await?;
+    store.close().await;
+    print_summary(&name, &report, quarantined_total);
+    if let Some(path) = args.json_summary {
+        let summary = serde_json::json!({
+            "read": report.run.read,
+            "migrated": report.run.migrated,
+            "quarantined": report.run.quarantined,
+            "seconds": report.elapsed.as_secs_f64(),
+            "peak_rss_bytes": peak_rss_bytes(),
+        });
+        std::fs::write(&path, summary.to_string())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The process's peak resident set size (Linux `VmHWM`), if the platform says.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Draws the progress bar from the engine's callbacks.
+struct Bars {
+    bar: ProgressBar,
+    migrated: AtomicU64,
+    skipped: AtomicU64,
+    quarantined: AtomicU64,
+    dry: bool,
+}
+
+impl Bars {
+    fn new(dry: bool) -> Self {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} read  {per_sec}  ETA {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Self {
+            bar,
+            migrated: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            quarantined: AtomicU64::new(0),
+            dry,
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+
+    fn message(&self) {
+        if self.dry {
+            return;
+        }
+        self.bar.set_message(format!(
+            "migrated {}  skipped {}  quarantined {}",
+            self.migrated.load(Ordering::Relaxed),
+            self.skipped.load(Ordering::Relaxed),
+            self.quarantined.load(Ordering::Relaxed)
+        ));
+    }
+}
+
+impl Observer for Bars {
+    fn started(&self, total: Option<u64>, resumed: Counters) {
+        if let Some(total) = total {
+            self.bar.set_length(total);
+        }
+        // Resumed work counts toward the bar but not toward the rate and ETA.
+        self.bar.set_position(resumed.read);
+        self.bar.reset_eta();
+        self.migrated.store(resumed.migrated, Ordering::Relaxed);
+        self.skipped.store(resumed.skipped, Ordering::Relaxed);
+        self.quarantined
+            .store(resumed.quarantined, Ordering::Relaxed);
+        if resumed.read > 0 {
+            self.bar.println(format!(
+                "Resuming: {} records were done by earlier runs.",
+                resumed.read
+            ));
+        }
+        self.message();
+    }
+
+    fn chunk(&self, delta: Counters) {
+        self.migrated.fetch_add(
+            delta.migrated.saturating_add(delta.updated),
+            Ordering::Relaxed,
+        );
+        self.skipped.fetch_add(delta.skipped, Ordering::Relaxed);
+        self.quarantined
+            .fetch_add(delta.quarantined, Ordering::Relaxed);
+        self.bar.inc(delta.read);
+        self.message();
+    }
+
+    fn retrying(&self, what: &str, attempt: u32, wait: Duration) {
+        self.bar.println(format!(
+            "{what} failed (attempt {attempt}); retrying in {}",
+            HumanDuration(wait)
+        ));
+    }
+}
+
+fn print_summary(source: &str, r: &BackfillReport, quarantined_total: u64) {
+    let t = r.total();
+    let secs = r.elapsed.as_secs_f64();
+    println!(
+        "Backfill of source `{source}` finished in {}.",
+        HumanDuration(r.elapsed)
+    );
+    if let Some(rss) = peak_rss_bytes() {
+        println!("  peak memory {} MB", rss >> 20);
+    }
+    println!(
+        "  this run: read {}  migrated {}  updated {}  skipped {}  quarantined {}  ({:.0} records/s)",
+        r.run.read,
+        r.run.migrated,
+        r.run.updated,
+        r.run.skipped,
+        r.run.quarantined,
+        r.run.read as f64 / secs.max(1e-9)
+    );
+    if r.resumed.read > 0 {
+        println!(
+            "  all runs: read {}  migrated {}  updated {}  skipped {}  quarantined {}",
+            t.read, t.migrated, t.updated, t.skipped, t.quarantined
+        );
+    }
+    if r.retries > 0 {
+        println!(
+            "  {} transient failures or lost races were retried",
+            r.retries
+        );
+    }
+    if quarantined_total > 0 {
+        println!(
+            "  {quarantined_total} records of `{source}` are in quarantine with a reason: usher quarantine list --source {source}"
+        );
+    }
+}
+
+fn print_dry_run(source: &str, r: &DryRunReport) {
+    println!("Dry run of source `{source}`: nothing was written.");
+    println!(
+        "  read {}  would migrate {}  would quarantine {} (mapping) + {} (email used by an earlier record)",
+        r.read,
+        r.valid.saturating_sub(r.duplicate_emails),
+        r.invalid,
+        r.duplicate_emails
+    );
+    if !r.errors_by_field.is_empty() {
+        println!("  refusals by field:");
+        for (field, n) in &r.errors_by_field {
+            println!("    {field:<24} {n}");
+        }
+        println!("  first refusals:");
+        for (key, reason) in &r.examples {
+            println!("    record {key}: {reason}");
+        }
+    }
+    if !r.duplicate_examples.is_empty() {
+        println!(
+            "  records whose email (ignoring case) an earlier record already has: {}",
+            r.duplicate_examples.join(", ")
+        );
+    }
+    println!("  read and mapped {:.0} records/s", r.records_per_second);
+    if let Some(p) = r.projected {
+        println!(
+            "  projected backfill of all {} records: about {} of reading and mapping, plus writing (docs/benchmarks.md)",
+            r.source_count.unwrap_or(r.read),
+            HumanDuration(p)
+        );
+    }
+}
