@@ -165,7 +165,13 @@ pub async fn backfill(
         .await?;
 
     let mut tasks = JoinSet::new();
-    for cp in checkpoints.iter().filter(|c| !c.done).cloned() {
+    // A finished open-ended partition is read again from its cursor: rows added to the source
+    // since (with higher keys) are picked up by simply re-running the job.
+    for cp in checkpoints
+        .iter()
+        .filter(|c| !c.done || c.until.is_none())
+        .cloned()
+    {
         let shared = Arc::clone(&shared);
         tasks.spawn(async move { run_partition(shared, cp).await });
     }

@@ -22,6 +22,9 @@
 //! concurrency = 2
 //! conflict = "skip"             # or "legacy-newer"
 //! ```
+//!
+//! Relative file paths in the config (SQLite files, `url_file`, `tls_ca_file`) are read
+//! relative to the config file's directory, not to wherever usher happens to be started.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -103,8 +106,38 @@ impl Config {
                 path.display()
             )
         })?;
-        toml::from_str(&text)
-            .with_context(|| format!("{} is not a valid usher config", path.display()))
+        let mut config: Self = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid usher config", path.display()))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            config.resolve_paths(dir);
+        }
+        Ok(config)
+    }
+
+    /// Makes every relative file path relative to `dir` (the config file's directory).
+    fn resolve_paths(&mut self, dir: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        match &mut self.store {
+            StoreConfig::Sqlite { path } => fix(path),
+            StoreConfig::Postgres { url_file, .. } => url_file.iter_mut().for_each(fix),
+        }
+        for source in self.sources.values_mut() {
+            match source {
+                SourceConfig::Sqlite(c) => fix(&mut c.path),
+                SourceConfig::Postgres(c) => {
+                    c.url_file.iter_mut().for_each(fix);
+                    c.tls_ca_file.iter_mut().for_each(fix);
+                }
+                SourceConfig::Mysql(c) => {
+                    c.url_file.iter_mut().for_each(fix);
+                    c.tls_ca_file.iter_mut().for_each(fix);
+                }
+            }
+        }
     }
 
     /// Checks everything that can be checked without connecting, and reports every problem.

@@ -36,6 +36,11 @@ pub struct BackfillArgs {
     /// Already-migrated records: `skip` them, or update them when `legacy-newer`.
     #[arg(long, value_parser = parse_conflict)]
     pub conflict: Option<ConflictPolicy>,
+    /// The job: its checkpoints are its own. Re-running a job resumes it and picks up rows
+    /// added since; a new job name sweeps the whole source again (with `--conflict
+    /// legacy-newer`, to bring over rows changed in legacy).
+    #[arg(long, default_value = "backfill")]
+    pub job: String,
     /// The config file (default: $USHER_CONFIG, then ./usher.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -66,6 +71,7 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
         rate: args.rate.or(defaults.rate).and_then(NonZeroU32::new),
         concurrency: args.concurrency.unwrap_or(defaults.concurrency),
         policy: args.conflict.unwrap_or(defaults.conflict),
+        job: args.job,
         ..BackfillOptions::default()
     };
     let source: Arc<dyn usher_core::Source> = Arc::from(source_config.build(&name).await?);

@@ -12,7 +12,7 @@ use usher_store::QuarantineFilter;
 
 use crate::support::{self, text, usher};
 
-const USERS: u64 = 20_000;
+const USERS: u64 = 40_000;
 
 /// A small deterministic RNG for kill points, seeded from the clock and printed, so a
 /// failing run can be replayed with USHER_KILL_SEED.
@@ -32,7 +32,7 @@ fn kill_points(n: usize) -> (u64, Vec<Duration>) {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            Duration::from_millis(150 + x % 1200)
+            Duration::from_millis(100 + x % 900)
         })
         .collect();
     (seed, points)
@@ -82,7 +82,7 @@ async fn killed_and_resumed(store_toml: impl Fn(&std::path::Path) -> String, lab
         child.wait().unwrap();
     }
     assert!(
-        killed >= 2,
+        killed >= 3,
         "{label}: the backfill finished before it could be killed; raise USERS"
     );
 
@@ -104,6 +104,13 @@ async fn killed_and_resumed(store_toml: impl Fn(&std::path::Path) -> String, lab
     .build("legacy")
     .await
     .unwrap();
+    // The mapping, applied here to every row, says which rows are valid and which valid rows
+    // share an email (ignoring case) with an earlier valid row.
+    let mapping: toml::Table = toml::from_str(&mapping).unwrap();
+    let mapping: usher_core::MappingConfig =
+        mapping["mappings"]["legacy"].clone().try_into().unwrap();
+    let mapper = usher_core::Mapper::new(&mapping).unwrap();
+    let mut by_email: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut source_rows = BTreeMap::new();
     let mut range = KeyRange::default();
     loop {
@@ -112,6 +119,15 @@ async fn killed_and_resumed(store_toml: impl Fn(&std::path::Path) -> String, lab
         range.after = Some(last.key.clone());
         for r in &chunk {
             source_rows.insert(r.key.to_string(), r.checksum());
+            if let Ok(usher_core::User {
+                email: Some(email), ..
+            }) = mapper.map("legacy", r, chrono::Utc::now())
+            {
+                by_email
+                    .entry(email.as_str().to_lowercase())
+                    .or_default()
+                    .push(r.key.to_string());
+            }
         }
     }
     assert_eq!(source_rows.len() as u64, USERS);
@@ -193,15 +209,42 @@ async fn killed_and_resumed(store_toml: impl Fn(&std::path::Path) -> String, lab
             "{label}: checksum of record {key} differs from the source"
         );
     }
-    // The fake table's case-only duplicate emails (every 250th row) are quarantined, named.
-    let dupes = store.quarantine_list(&filter, 10_000, 0).await.unwrap();
-    let dup_count = dupes
+    // Valid rows sharing an email (ignoring case) are never merged and never dropped: exactly
+    // one of each group is migrated, every other one is quarantined as a duplicate, named.
+    let all = store.quarantine_list(&filter, 100_000, 0).await.unwrap();
+    let reasons: BTreeMap<_, _> = all
         .iter()
-        .filter(|e| e.reason.contains("same address") || e.reason.contains("duplicate"))
+        .map(|e| (e.legacy_id.as_str().to_owned(), e.reason.clone()))
+        .collect();
+    let mut expected_dupes = 0;
+    for (email, keys) in by_email.iter().filter(|(_, keys)| keys.len() > 1) {
+        let migrated: Vec<_> = keys.iter().filter(|k| ledger.contains_key(*k)).collect();
+        assert_eq!(
+            migrated.len(),
+            1,
+            "{label}: rows {keys:?} share {email}; migrated: {migrated:?}"
+        );
+        for key in keys.iter().filter(|k| !ledger.contains_key(*k)) {
+            let reason = reasons.get(key).map(String::as_str).unwrap_or_default();
+            assert!(
+                reason.contains("duplicate email") && reason.contains(migrated[0].as_str()),
+                "{label}: row {key} shares {email} with {}; quarantine reason: {reason:?}",
+                migrated[0]
+            );
+            expected_dupes += 1;
+        }
+    }
+    let dup_count = all
+        .iter()
+        .filter(|e| e.reason.contains("duplicate email"))
         .count();
     assert!(
-        dup_count >= (USERS / 250 - 2) as usize,
-        "{label}: only {dup_count} duplicate-email quarantines"
+        expected_dupes > 0,
+        "{label}: the fake table has no case-only duplicate emails"
+    );
+    assert_eq!(
+        dup_count, expected_dupes,
+        "{label}: duplicate-email quarantines"
     );
     // Spot-check a migrated user against its row.
     let (key, (user_id, _)) = ledger.iter().next().unwrap();

@@ -16,6 +16,12 @@
 use md5::{Digest as _, Md5};
 use serde::Deserialize;
 
+/// North American area codes in service, for phone numbers that are valid but fictional.
+const AREA_CODES: &[&str] = &[
+    "201", "202", "206", "212", "213", "214", "305", "312", "303", "404", "415", "512", "602",
+    "617", "702", "713", "718", "773", "804", "808", "818", "917", "919", "971",
+];
+
 /// A generated legacy row, in the column order of [`COLUMNS`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -364,7 +370,10 @@ pub fn row(pool: &Pool, seed: u64, i: u64) -> Row {
         _ => None,
     };
 
-    let (a, b) = (200 + r.below(700), r.below(100));
+    // Area codes in service (libphonenumber rejects unassigned ones, as a real system should),
+    // with the 555-01xx numbers reserved for fiction.
+    let a = r.pick(AREA_CODES);
+    let b = r.below(100);
     let phone = match r.below(100) {
         0..=24 => Some(format!("({a}) 555-01{b:02}")),
         25..=44 => Some(format!("{a}.555.01{b:02}")),

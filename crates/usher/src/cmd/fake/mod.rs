@@ -45,6 +45,11 @@ pub struct FakeArgs {
     /// Drop the table first if it exists.
     #[arg(long)]
     pub replace: bool,
+    /// Also write a complete usher.toml here (refusing to overwrite one): this table as source
+    /// `legacy`, its mapping, and an SQLite store `usher.db` beside the file, ready for
+    /// `usher backfill`. Without it, only the mapping is printed.
+    #[arg(long, value_name = "PATH")]
+    pub write_config: Option<PathBuf>,
 }
 
 const BATCH: u64 = 20_000;
@@ -99,10 +104,19 @@ pub async fn run(args: FakeArgs) -> Result<()> {
         secs,
         args.users as f64 / secs.max(1e-9)
     );
-    eprintln!(
-        "The mapping for this table (add a [sources.legacy] pointing at it; see docs/mapping.md):"
-    );
-    println!("{}", data::mapping_toml("legacy"));
+    if let Some(path) = &args.write_config {
+        write_config(path, &args)?;
+        eprintln!(
+            "Wrote {}: source `legacy` is this table, the store is usher.db beside it. Next: usher backfill --config {}",
+            path.display(),
+            path.display()
+        );
+    } else {
+        eprintln!(
+            "The mapping for this table (add a [sources.legacy] pointing at it; see docs/mapping.md):"
+        );
+        println!("{}", data::mapping_toml("legacy"));
+    }
     if !samples.is_empty() {
         eprintln!("Some of them, to try logging in as (fake users; their passwords are known):");
         for (id, email, scheme, password) in samples {
@@ -110,6 +124,40 @@ pub async fn run(args: FakeArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes a ready usher.toml for the generated table; never overwrites an existing file.
+fn write_config(path: &Path, args: &FakeArgs) -> Result<()> {
+    let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let source = match (&args.sqlite, &args.postgres) {
+        (Some(db), _) => {
+            let db =
+                std::fs::canonicalize(db).with_context(|| format!("locating {}", db.display()))?;
+            format!("type = \"sqlite\"\npath = {}", quote(&db.to_string_lossy()))
+        }
+        (None, Some(url)) => format!("type = \"postgres\"\nurl = {}", quote(url)),
+        (None, None) => bail!("no table was written"),
+    };
+    let text = format!(
+        "# Written by `usher fake`: a rehearsal on {users} fake users.\n\n\
+         [store]\ntype = \"sqlite\"\npath = \"usher.db\"\n\n\
+         [sources.legacy]\n{source}\ntable = {table}\nkey = \"id\"\n\n{mapping}\n",
+        users = args.users,
+        table = quote(&args.table),
+        mapping = data::mapping_toml("legacy"),
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| {
+            format!(
+                "writing {} (it must not exist yet; usher fake never overwrites a config)",
+                path.display()
+            )
+        })?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// A few users with distinct hash families, their emails and passwords.
