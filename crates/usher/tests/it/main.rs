@@ -10,6 +10,7 @@
     clippy::cast_possible_truncation
 )]
 
+mod backfill_cli;
 mod backfill_kill;
 mod hash_cli;
 mod support;

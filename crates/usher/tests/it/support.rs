@@ -28,6 +28,23 @@ pub async fn create_database(prefix: &str) -> (String, String) {
     (with_database(&admin, &name), name)
 }
 
+/// A fresh MariaDB database from the test services; returns its URL. Missing services fail.
+pub async fn create_mysql_database(prefix: &str) -> String {
+    let admin = std::env::var("USHER_TEST_MYSQL_URL").unwrap_or_else(|_| {
+        panic!("USHER_TEST_MYSQL_URL is not set: run the tests with scripts/test, or start the databases with `eval \"$(scripts/test-services start)\"`")
+    });
+    let name = format!("{prefix}_{}", uuid_suffix());
+    let mut conn = sqlx::MySqlConnection::connect(&admin)
+        .await
+        .expect("connecting to the test MariaDB");
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.ok();
+    with_database(&admin, &name)
+}
+
 pub async fn drop_database(name: &str) {
     let admin = postgres_admin_url();
     let mut conn = sqlx::PgConnection::connect(&admin)

@@ -1,0 +1,393 @@
+//! `usher backfill` as a team first uses it: a legacy MariaDB table with a salt column, the
+//! seed's field names, a dry run that writes nothing, quarantine listing and export, the
+//! conflict policies on a second sweep, and the read pacing.
+
+use std::time::Instant;
+
+use sqlx::{Connection as _, Executor as _};
+
+use crate::support::{self, text, usher};
+
+/// The seed example's columns (`fname`, `lname`, a string `birthdate`, `phone num`) and an
+/// `md5(salt || password)` hash with the salt beside it, as many homegrown systems stored it.
+const MAPPING: &str = r#"
+[mappings.legacy]
+phone_region = "US"
+
+[mappings.legacy.fields]
+email = "Email"
+given_name = "fname"
+family_name = "lname"
+birthdate = { from = "birthdate", formats = ["%m/%d/%Y", "%Y-%m-%d"] }
+updated_at = "updated"
+
+[mappings.legacy.fields.phone]
+from = "phone num"
+split = { area_code = "attributes.area_code", number = "attributes.phone_number" }
+
+[mappings.legacy.password]
+hash = "pw_hash"
+scheme = "md5"
+salt = "pw_salt"
+salt_position = "prefix"
+"#;
+
+/// id, email, fname, lname, birthdate, phone, password, salt.
+type Row = (
+    i64,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+const ROWS: &[Row] = &[
+    (
+        1,
+        "ann.lee@example.com",
+        "Ann",
+        "Lee",
+        "03/14/1985",
+        "(415) 555-0132",
+        "tr0ub4dor",
+        "x9Qz",
+    ),
+    (
+        2,
+        "bo.ng@example.com",
+        "Bo",
+        "Ng",
+        "1990-07-01",
+        "+1 212 555 0199",
+        "hunter2",
+        "aa01",
+    ),
+    // A bad date: quarantined, naming the field.
+    (
+        3,
+        "cy.ito@example.com",
+        "Cy",
+        "Ito",
+        "31/02/1999",
+        "2125550100",
+        "pw3",
+        "s3",
+    ),
+    // Differs from row 1 only in case: not merged, not dropped.
+    (
+        4,
+        "Ann.Lee@Example.com",
+        "Ann",
+        "Lee-Smith",
+        "03/14/1985",
+        "",
+        "other",
+        "zz",
+    ),
+    (
+        5,
+        "dee.o@example.com",
+        "Dée",
+        "Ó",
+        "12/31/1969",
+        "617.555.0155",
+        "ünïcødé",
+        "0",
+    ),
+];
+
+async fn mariadb_legacy() -> String {
+    let url = support::create_mysql_database("usher_cli_legacy").await;
+    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    conn.execute(
+        "CREATE TABLE members (
+            member_id INT PRIMARY KEY,
+            Email VARCHAR(255),
+            fname VARCHAR(64) CHARACTER SET utf8mb4,
+            lname VARCHAR(64) CHARACTER SET utf8mb4,
+            birthdate VARCHAR(32),
+            `phone num` VARCHAR(32),
+            pw_hash CHAR(32),
+            pw_salt VARCHAR(16),
+            updated DATETIME NOT NULL DEFAULT '2020-01-01 00:00:00'
+        ) DEFAULT CHARSET = utf8mb4",
+    )
+    .await
+    .unwrap();
+    for (id, email, fname, lname, birthdate, phone, password, salt) in ROWS {
+        // MariaDB computes the legacy hash itself: MD5(CONCAT(salt, password)).
+        sqlx::query(
+            "INSERT INTO members (member_id, Email, fname, lname, birthdate, `phone num`, pw_hash, pw_salt)
+             VALUES (?, ?, ?, ?, ?, NULLIF(?, ''), MD5(CONCAT(?, ?)), ?)",
+        )
+        .bind(id)
+        .bind(email)
+        .bind(fname)
+        .bind(lname)
+        .bind(birthdate)
+        .bind(phone)
+        .bind(salt)
+        .bind(password)
+        .bind(salt)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    conn.close().await.ok();
+    url
+}
+
+fn config(dir: &std::path::Path, legacy_url: &str) -> String {
+    let source = format!(
+        "[sources.legacy]\ntype = \"mariadb\"\nurl = \"{legacy_url}\"\ntable = \"members\"\nkey = \"member_id\"\n"
+    );
+    support::write_config(
+        dir,
+        "[store]\ntype = \"sqlite\"\npath = \"usher.db\"\n",
+        &source,
+        MAPPING,
+        "",
+    )
+    .to_str()
+    .unwrap()
+    .to_owned()
+}
+
+async fn open_store(dir: &std::path::Path) -> Box<dyn usher_store::Store> {
+    usher_store::open(&usher_store::StoreConfig::Sqlite {
+        path: dir.join("usher.db"),
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mariadb_table_dry_runs_then_backfills_with_every_record_accounted_for() {
+    let legacy = mariadb_legacy().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &legacy);
+
+    let out = usher(&["backfill", "--dry-run", "--config", &config], &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("nothing was written"), "{stdout}");
+    assert!(
+        stdout.contains("would migrate 3") && stdout.contains("would quarantine 1 (mapping) + 1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("record 3: field `birthdate`"),
+        "the dry run names the record and the field: {stdout}"
+    );
+    assert!(
+        !dir.path().join("usher.db").exists(),
+        "a dry run must not even create the store"
+    );
+
+    let out = usher(&["backfill", "--config", &config], &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("read 5  migrated 3  updated 0  skipped 0  quarantined 2"),
+        "{stdout}"
+    );
+
+    let store = open_store(dir.path()).await;
+    // The seed example: first and last name, a real date of birth, area code + number.
+    let ann = store
+        .user_by_legacy("legacy", "1")
+        .await
+        .unwrap()
+        .expect("row 1 migrated");
+    assert_eq!(ann.profile.given_name.as_deref(), Some("Ann"));
+    assert_eq!(ann.profile.family_name.as_deref(), Some("Lee"));
+    assert_eq!(
+        ann.profile.birthdate,
+        chrono::NaiveDate::from_ymd_opt(1985, 3, 14)
+    );
+    assert_eq!(ann.phone.as_ref().map(|p| p.as_str()), Some("+14155550132"));
+    assert_eq!(ann.attributes["area_code"], "415");
+    assert_eq!(ann.attributes["phone_number"], "5550132");
+    let dee = store.user_by_legacy("legacy", "5").await.unwrap().unwrap();
+    assert_eq!(dee.profile.given_name.as_deref(), Some("Dée"));
+
+    // The migrated credential verifies the user's password: MariaDB's MD5 with the salt column.
+    for (id, password) in [("1", "tr0ub4dor"), ("2", "hunter2"), ("5", "ünïcødé")] {
+        let user = store.user_by_legacy("legacy", id).await.unwrap().unwrap();
+        let credential = user.credential.expect("a credential");
+        let stored = usher_hash::PasswordHash::parse(&credential.hash).unwrap();
+        assert!(
+            stored
+                .verify(&usher_hash::Password::from(password))
+                .unwrap(),
+            "row {id}"
+        );
+        assert!(!stored.verify(&usher_hash::Password::from("wrong")).unwrap());
+    }
+
+    // Nothing silently dropped: the other two are in quarantine with their reasons.
+    let out = usher(&["quarantine", "list", "--config", &config], &[]);
+    let listing = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = |id: &str| {
+        listing
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(id))
+            .unwrap_or_else(|| panic!("row {id} not listed: {listing}"))
+            .to_owned()
+    };
+    assert!(line("3").contains("birthdate"), "{listing}");
+    assert!(
+        line("4").contains("duplicate email") && line("4").contains("legacy id 1"),
+        "{listing}"
+    );
+
+    let export = dir.path().join("quarantine.jsonl");
+    let out = usher(
+        &[
+            "quarantine",
+            "export",
+            "--config",
+            &config,
+            "--output",
+            export.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let four = lines
+        .iter()
+        .find(|e| e["legacy_id"] == "4")
+        .expect("row 4 exported");
+    // The record itself comes along to be fixed, but never its password hash or salt.
+    let record = four.to_string();
+    assert!(record.contains("Lee-Smith"), "{record}");
+    assert!(!record.contains("\"zz\""), "the salt leaked: {record}");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_sweep_updates_only_what_legacy_changed_later_and_only_when_asked() {
+    let legacy = mariadb_legacy().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &legacy);
+    let out = usher(&["backfill", "--config", &config], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Legacy keeps changing while both systems run: row 1 is edited later than its
+    // migration; row 2 is edited but its timestamp is older than the migrated copy.
+    let mut conn = sqlx::MySqlConnection::connect(&legacy).await.unwrap();
+    conn.execute(
+        "UPDATE members SET lname = 'Lee-Park', updated = UTC_TIMESTAMP() + INTERVAL 1 HOUR WHERE member_id = 1",
+    )
+    .await
+    .unwrap();
+    conn.execute("UPDATE members SET lname = 'Stale' WHERE member_id = 2")
+        .await
+        .unwrap();
+    conn.close().await.ok();
+
+    // Re-running the same job reads only rows added since: nothing changes.
+    let out = usher(&["backfill", "--config", &config], &[]);
+    assert!(
+        text(&out.stdout).contains("this run: read 0"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A new sweep with the default policy skips migrated users.
+    let out = usher(
+        &["backfill", "--job", "sweep-skip", "--config", &config],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("migrated 0  updated 0  skipped 3"),
+        "{stdout}"
+    );
+
+    // With legacy-newer, only the row edited after its migration is brought over.
+    let out = usher(
+        &[
+            "backfill",
+            "--job",
+            "sweep-newer",
+            "--conflict",
+            "legacy-newer",
+            "--config",
+            &config,
+        ],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("migrated 0  updated 1  skipped 2"),
+        "{stdout}"
+    );
+
+    let store = open_store(dir.path()).await;
+    let one = store.user_by_legacy("legacy", "1").await.unwrap().unwrap();
+    let two = store.user_by_legacy("legacy", "2").await.unwrap().unwrap();
+    assert_eq!(one.profile.family_name.as_deref(), Some("Lee-Park"));
+    assert_eq!(two.profile.family_name.as_deref(), Some("Ng"));
+    assert_eq!(store.counts().await.unwrap().users, 3, "no duplicate user");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_paces_the_reads_from_legacy() {
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = dir.path().join("legacy.db");
+    let out = usher(
+        &[
+            "fake",
+            "--users",
+            "1500",
+            "--sqlite",
+            legacy.to_str().unwrap(),
+            "--write-config",
+            dir.path().join("usher.toml").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let config = dir.path().join("usher.toml");
+    let config = config.to_str().unwrap();
+
+    // 500 records/s with chunks of 100: the first 500 may go at once (one second's burst),
+    // the other 1000 take at least two seconds more.
+    let started = Instant::now();
+    let out = usher(
+        &[
+            "backfill",
+            "--rate",
+            "500",
+            "--batch-size",
+            "100",
+            "--config",
+            config,
+        ],
+        &[],
+    );
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("read 1500"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        took.as_secs_f64() >= 1.8,
+        "1500 records at 500/s were read in {took:?}"
+    );
+}
