@@ -7,6 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc malloc: a backfill allocates and frees millions of small strings
+/// across threads, where glibc's per-thread arenas fragment (peak RSS grew with batch size)
+/// and its frees cost more (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cmd;
 mod config;
 

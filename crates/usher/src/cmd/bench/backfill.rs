@@ -155,10 +155,8 @@ async fn backfill(
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
-            format!(
-                "[store]\ntype = \"sqlite\"\npath = \"{}\"\n",
-                path.display()
-            )
+            // Beside the config, whose relative paths are read from its own directory.
+            "[store]\ntype = \"sqlite\"\npath = \"bench-store.db\"\n".to_owned()
         }
     };
     let config = dir.join("bench-usher.toml");

@@ -42,10 +42,11 @@ pub struct FakeArgs {
     /// Seed: the same seed makes the same table.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Drop the table first if it exists.
+    /// Drop the table first if it exists (and overwrite the `--write-config` file).
     #[arg(long)]
     pub replace: bool,
-    /// Also write a complete usher.toml here (refusing to overwrite one): this table as source
+    /// Also write a complete usher.toml here (never over an existing file unless `--replace`
+    /// is given): this table as source
     /// `legacy`, its mapping, and an SQLite store `usher.db` beside the file, ready for
     /// `usher backfill`. Without it, only the mapping is printed.
     #[arg(long, value_name = "PATH")]
@@ -146,13 +147,18 @@ fn write_config(path: &Path, args: &FakeArgs) -> Result<()> {
         table = quote(&args.table),
         mapping = data::mapping_toml("legacy"),
     );
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create_new(!args.replace)
+        .create(true)
+        .truncate(true)
         .open(path)
         .with_context(|| {
             format!(
-                "writing {} (it must not exist yet; usher fake never overwrites a config)",
+                "writing {} (usher fake overwrites an existing config only with --replace)",
                 path.display()
             )
         })?;
@@ -206,8 +212,13 @@ async fn write_sqlite(
     next: impl Fn() -> Option<Vec<Row>>,
     bar: &ProgressBar,
 ) -> Result<()> {
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let mut conn = sqlx::SqliteConnection::connect(&url)
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
         .with_context(|| format!("opening {}", path.display()))?;
     sqlx::query("PRAGMA journal_mode = WAL")
