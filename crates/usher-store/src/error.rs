@@ -76,6 +76,21 @@ pub enum StoreError {
         /// How many transactions were tried.
         attempts: u32,
     },
+
+    /// A single-user write (a lazy migration, a registration, a credential upgrade) kept
+    /// colliding with concurrent writers and was given up after several attempts. Nothing of it
+    /// was written; the caller may retry.
+    #[error(
+        "{op} of {subject} collided with concurrent writers {attempts} times; nothing was written"
+    )]
+    Busy {
+        /// The operation, such as `migrate_user`.
+        op: &'static str,
+        /// What it was about: `source/legacy id` or a user id.
+        subject: String,
+        /// How many transactions were tried.
+        attempts: u32,
+    },
 }
 
 /// The crate's result type.
@@ -104,10 +119,10 @@ pub(crate) fn corrupt(
 impl StoreError {
     /// Whether retrying may succeed: the database was unreachable or timed out, a deadlock, a
     /// serialization failure, a busy SQLite file, a unique violation caused by a concurrent
-    /// writer that committed first, or a chunk that kept losing such races.
+    /// writer that committed first, or a write that kept losing such races.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Contention { .. } => true,
+            StoreError::Contention { .. } | StoreError::Busy { .. } => true,
             StoreError::Database {
                 source: sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut,
                 ..

@@ -10,6 +10,10 @@
 //!   Its centre is [`Store::write_chunk`], the backfill write: users, credentials, ledger rows,
 //!   quarantine rows and the new checkpoint in one transaction, idempotent under replay.
 //! * [`ChunkWrite`] / [`ChunkOutcome`] — what a chunk writes and what became of it.
+//! * The login bridge's writes, each one transaction: [`Store::migrate_user`] (a legacy user's
+//!   first login, [`LazyMigration`] → [`MigrateOutcome`]), [`Store::register_user`] (a user new
+//!   to both systems → [`RegisterOutcome`]) and [`Store::replace_credential`] (a re-hash at
+//!   login, compare-and-set).
 //! * [`StoreConfig`] and [`open`] — `sqlite { path }` or `postgres { url | url_file }`, checked
 //!   without I/O by [`StoreConfig::validate`]; URLs are redacted in every log line and error.
 //!
@@ -46,13 +50,14 @@ use std::fmt;
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
 use serde_json::Value;
-use usher_core::{KeyRange, User, UserId};
+use usher_core::{Credential, KeyRange, User, UserId};
 
 pub use config::{StoreConfig, redact_url};
 pub use error::{Result, StoreError};
 pub use model::{
     Checkpoint, ChunkOutcome, ChunkUser, ChunkWrite, ConflictPolicy, Counters, Counts, Event,
-    LedgerEntry, QuarantineEntry, QuarantineFilter, Rejected, SystemOfRecord,
+    LazyMigration, LedgerEntry, MigrateOutcome, QuarantineEntry, QuarantineFilter, RegisterOutcome,
+    Rejected, SystemOfRecord,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -82,6 +87,40 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// writes nothing twice. A transaction that loses a race with a concurrent writer is
     /// rolled back and retried, and the retry sees the winner's rows.
     async fn write_chunk(&self, chunk: &ChunkWrite) -> Result<ChunkOutcome>;
+
+    /// Writes a legacy user's first successful login (the bridge's lazy migration) in one
+    /// transaction: the user with its credential (already re-hashed by the caller), the ledger
+    /// row (source, legacy id → user, method `lazy`, the record's checksum, the given system of
+    /// record), removal of the record's quarantine row, and a `user.migrated` event (subject
+    /// `source/legacy id`, detail `{user_id, method, source}`).
+    ///
+    /// When the ledger already has the record (a concurrent first login of the same user won,
+    /// or a backfill moved it meanwhile) nothing is written and the existing user's id comes
+    /// back as [`MigrateOutcome::AlreadyMigrated`]: however many callers race on one record,
+    /// exactly one user is created and every caller learns its id. When another user holds the
+    /// email or username, nothing is written ([`MigrateOutcome::IdentifierTaken`]). A value no
+    /// backend can hold (a NUL character, an instant out of range) is a
+    /// [`StoreError::Invalid`] naming the field, and nothing is written.
+    async fn migrate_user(&self, m: &LazyMigration) -> Result<MigrateOutcome>;
+
+    /// Writes a user created in the new system (no legacy record, so no ledger row) with its
+    /// credential, migration method `registered` at the time of writing, and a
+    /// `user.registered` event (subject and detail the user id). The user's own `migration` and
+    /// `legacy_links` are ignored. When another user holds the email or username, nothing is
+    /// written ([`RegisterOutcome::IdentifierTaken`]).
+    async fn register_user(&self, user: &User) -> Result<RegisterOutcome>;
+
+    /// Replaces a user's credential only if its stored hash still equals `expected_hash`
+    /// (compare-and-set: of two concurrent upgrades, or an upgrade racing a password change,
+    /// one wins and the other changes nothing). Returns whether it replaced; `false` for a user
+    /// without a credential or unknown. A replacement records a `credential.upgraded` event
+    /// (subject the user id, detail `{user_id, old_scheme, new_scheme}`; never a hash).
+    async fn replace_credential(
+        &self,
+        user: UserId,
+        expected_hash: &str,
+        new: &Credential,
+    ) -> Result<bool>;
 
     /// Stores a job's partition plan for a source, once: when the job has no checkpoint for the
     /// source yet, one per range (cursor at the range's `after`, `until` its end, nothing done);
@@ -125,7 +164,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// How many entries the quarantine holds.
     async fn quarantine_count(&self, filter: &QuarantineFilter) -> Result<u64>;
 
-    /// Users in total, by migration method, ledger rows by source, and quarantined records.
+    /// Users in total, by migration method (`lazy`, `bulk`, `sync`, `registered`, and `none` for
+    /// users without a migration record; methods with no user are absent), ledger rows by
+    /// source, and quarantined records.
     async fn counts(&self) -> Result<Counts>;
 
     /// Up to `limit` ledger entries of `source` with a legacy id after `after`, in legacy id

@@ -1,5 +1,6 @@
-//! What goes into and comes out of a store: the backfill chunk, checkpoints, quarantine
-//! entries, ledger entries, counts and events.
+//! What goes into and comes out of a store: the backfill chunk, the login bridge's writes
+//! (lazy migration, registration), checkpoints, quarantine entries, ledger entries, counts and
+//! events.
 
 use std::collections::BTreeMap;
 
@@ -154,6 +155,64 @@ pub struct ChunkOutcome {
     pub quarantined: u64,
     /// Transactions rolled back and retried because a concurrent writer won a race.
     pub retries: u32,
+}
+
+/// A legacy user's first successful login through the bridge, to be written as a user by
+/// [`crate::Store::migrate_user`]: the user, its credential, its ledger row (method
+/// [`Method::Lazy`]) and an audit event, in one transaction.
+///
+/// The fields are those of a [`ChunkUser`] plus the source and the system of record, kept flat
+/// so the bridge builds one from the mapped record in one expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LazyMigration {
+    /// The source's configured name, as recorded in the ledger.
+    pub source: String,
+    /// The record's key in its source; the ledger's `legacy_id` is its text form.
+    pub key: LegacyKey,
+    /// The canonical user. Its `id` becomes the new user's id; its `credential` should be the
+    /// password just verified, re-hashed (Argon2id) by the caller; its `legacy_links` are
+    /// ignored (the link is the ledger row). The stored `migration` is always method
+    /// [`Method::Lazy`] from `source`, at `migration.at` when the user has a migration record
+    /// (now otherwise), keeping `migration.original`.
+    pub user: User,
+    /// [`usher_core::LegacyRecord::checksum`] of the record as read.
+    pub checksum: String,
+    /// The record's own last-change time in legacy, if the source has one.
+    pub legacy_updated_at: Option<DateTime<Utc>>,
+    /// The ledger's system of record for this user.
+    pub system_of_record: SystemOfRecord,
+}
+
+/// What [`crate::Store::migrate_user`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrateOutcome {
+    /// The user was written, with this id.
+    Migrated(UserId),
+    /// The ledger already had the legacy record (a concurrent first login won the race, or a
+    /// backfill moved the user meanwhile): nothing was written; this is the existing user.
+    AlreadyMigrated(UserId),
+    /// Another user, not linked to this legacy record, holds the normalized email or username:
+    /// nothing was written.
+    IdentifierTaken {
+        /// `"email"` or `"username"` (the email is reported when both are taken).
+        field: &'static str,
+        /// The user holding it.
+        holder: UserId,
+    },
+}
+
+/// What [`crate::Store::register_user`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    /// The user was written, with this id.
+    Registered(UserId),
+    /// Another user holds the normalized email or username: nothing was written.
+    IdentifierTaken {
+        /// `"email"` or `"username"` (the email is reported when both are taken).
+        field: &'static str,
+        /// The user holding it.
+        holder: UserId,
+    },
 }
 
 /// Where a backfill partition stands.

@@ -15,6 +15,10 @@
 //!    for and then sees).
 //! 6. [`explain_refusals`]: every record the indexes refused is quarantined with a reason
 //!    naming the record that holds the address or username.
+//!
+//! The login bridge's single-user writes ([`prepare_lazy`], [`prepare_registered`]) derive the
+//! same [`Row`], refuse what no backend can hold, and say why an insert was refused with
+//! [`refusal`].
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -25,7 +29,7 @@ use usher_core::{LegacyKey, Method, User};
 use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
-use crate::model::{ChunkOutcome, ChunkUser, ChunkWrite, ConflictPolicy, Counters};
+use crate::model::{ChunkOutcome, ChunkWrite, ConflictPolicy, Counters, LazyMigration};
 
 /// The earliest instant both backends hold: PostgreSQL's `timestamptz` starts at 4713 BC.
 const MIN_MICROS: i64 = -210_866_803_200_000_000;
@@ -150,7 +154,7 @@ pub(crate) fn prepare(chunk: &ChunkWrite, now: DateTime<Utc>) -> Result<Prepared
             .migration
             .as_ref()
             .map_or(&NULL_RECORD, |m| &m.original);
-        if let Some((field, why)) = unstorable(cu) {
+        if let Some((field, why)) = unstorable(user, &cu.checksum, cu.legacy_updated_at) {
             quarantine.push(QuarantineRow {
                 legacy_id,
                 reason: format!("field `{field}` {why}"),
@@ -209,10 +213,13 @@ fn visible_nul(s: &str) -> String {
 /// The first field of the record that no backend can hold, and why. PostgreSQL refuses NUL
 /// in text and JSON, and instants and dates outside its range; SQLite is held to the same rules
 /// so both stores quarantine the same records.
-fn unstorable(cu: &ChunkUser) -> Option<(&'static str, &'static str)> {
+fn unstorable(
+    u: &User,
+    checksum: &str,
+    legacy_updated_at: Option<DateTime<Utc>>,
+) -> Option<(&'static str, &'static str)> {
     const NUL: &str = "contains a NUL character, which the store cannot hold";
     const RANGE: &str = "is outside the range the store can hold";
-    let u = &cu.user;
     let p = &u.profile;
     let texts = [
         ("given_name", &p.given_name),
@@ -237,7 +244,7 @@ fn unstorable(cu: &ChunkUser) -> Option<(&'static str, &'static str)> {
     {
         return Some(("credential", NUL));
     }
-    if cu.checksum.contains('\0') {
+    if checksum.contains('\0') {
         return Some(("checksum", NUL));
     }
     if let Some(m) = &u.migration {
@@ -257,13 +264,178 @@ fn unstorable(cu: &ChunkUser) -> Option<(&'static str, &'static str)> {
     if !in_range(u.updated_at) {
         return Some(("updated_at", RANGE));
     }
-    if cu.legacy_updated_at.is_some_and(|t| !in_range(t)) {
+    if legacy_updated_at.is_some_and(|t| !in_range(t)) {
         return Some(("legacy_updated_at", RANGE));
     }
     if p.birthdate.is_some_and(|d| !date_in_range(d)) {
         return Some(("birthdate", RANGE));
     }
     None
+}
+
+/// How a single-user write records the user's arrival.
+struct Arrival<'a> {
+    method: Method,
+    at: DateTime<Utc>,
+    source: Option<&'a str>,
+    original: Option<&'a Value>,
+}
+
+/// The row of a single-user write (position 0), refusing values no backend can hold with an
+/// error that names `what` and the field.
+fn single_row<'a>(
+    what: impl Fn() -> String,
+    legacy_id: String,
+    user: &'a User,
+    checksum: &'a str,
+    legacy_updated_at: Option<DateTime<Utc>>,
+    arrival: Arrival<'a>,
+    now: DateTime<Utc>,
+) -> Result<Row<'a>> {
+    if let Some((field, why)) = unstorable(user, checksum, legacy_updated_at) {
+        return Err(StoreError::Invalid {
+            what: what(),
+            reason: format!("field `{field}` {why}"),
+        });
+    }
+    Ok(Row {
+        ord: 0,
+        legacy_id,
+        user,
+        id: *user.id.as_uuid(),
+        email_normalized: user.email.as_ref().map(|e| e.normalized()),
+        username_normalized: user.username.as_ref().map(|u| u.normalized()),
+        attributes: serde_json::to_string(&user.attributes).unwrap_or_else(|_| "{}".into()),
+        legacy_record: arrival.original.map(json_text),
+        created_at: micros(user.created_at),
+        updated_at: micros(user.updated_at),
+        migration_method: Some(arrival.method),
+        migrated_at: Some(arrival.at),
+        migration_source: arrival.source,
+        ledger_method: arrival.method,
+        ledger_migrated_at: arrival.at,
+        legacy_updated_at: legacy_updated_at.map(micros),
+        checksum,
+        // The credential was just verified and (re-)hashed: it is as new as the write.
+        credential_updated_at: now,
+        quarantine_record: &NULL_RECORD,
+    })
+}
+
+/// The `source/legacy id` a lazy migration is about, for events and errors.
+pub(crate) fn lazy_subject(m: &LazyMigration) -> String {
+    match legacy_id(&m.key) {
+        Ok(id) => format!("{}/{id}", m.source),
+        Err(_) => format!("{}/{:?}", m.source, m.key),
+    }
+}
+
+/// Validates and derives a lazy migration: method [`Method::Lazy`] from `m.source`, at the
+/// user's `migration.at` (now without one), keeping its `migration.original`. Fails, writing
+/// nothing, on an empty source, a key that is no legacy id or a value no backend can hold.
+pub(crate) fn prepare_lazy(m: &LazyMigration, now: DateTime<Utc>) -> Result<Row<'_>> {
+    let what = || format!("lazy migration of {}", lazy_subject(m));
+    if m.source.is_empty() || m.source.contains('\0') {
+        return Err(StoreError::Invalid {
+            what: what(),
+            reason: "the source name is empty or contains NUL".into(),
+        });
+    }
+    let legacy_id = legacy_id(&m.key).map_err(|reason| StoreError::Invalid {
+        what: what(),
+        reason,
+    })?;
+    let migration = m.user.migration.as_ref();
+    let arrival = Arrival {
+        method: Method::Lazy,
+        at: migration.map_or(now, |g| micros(g.at)),
+        source: Some(&m.source),
+        original: migration.map(|g| &g.original),
+    };
+    single_row(
+        what,
+        legacy_id,
+        &m.user,
+        &m.checksum,
+        m.legacy_updated_at,
+        arrival,
+        now,
+    )
+}
+
+/// Validates and derives a registration: method [`Method::Registered`] at `now`, no source and
+/// no original record (the user's own `migration` and `legacy_links` are ignored).
+pub(crate) fn prepare_registered(user: &User, now: DateTime<Utc>) -> Result<Row<'_>> {
+    let arrival = Arrival {
+        method: Method::Registered,
+        at: now,
+        source: None,
+        original: None,
+    };
+    single_row(
+        || format!("registration of user {}", user.id),
+        String::new(),
+        user,
+        "",
+        None,
+        arrival,
+        now,
+    )
+}
+
+/// Why a single-user insert was refused by a unique index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A stored user holds the email or username (`"email"` or `"username"`).
+    Taken(&'static str, Uuid),
+    /// No one holds the identifiers but a user has the row's id.
+    IdInUse,
+    /// Nothing visible refused it: the refusing writer rolled back meanwhile; retry.
+    Vanished,
+}
+
+/// Why the indexes refused `row`, from the holders of its identifiers (`owners`) and whether
+/// its id is taken. The email is named first when both identifiers are held.
+pub(crate) fn refusal(row: &Row<'_>, owners: &[Owner], id_in_use: bool) -> Refusal {
+    let held = |field: &'static str, mine: Option<&str>, theirs: fn(&Owner) -> Option<&str>| {
+        let mine = mine?;
+        owners
+            .iter()
+            .find(|o| theirs(o) == Some(mine))
+            .map(|o| Refusal::Taken(field, o.user_id))
+    };
+    held("email", row.email_normalized.as_deref(), |o| {
+        o.email_normalized.as_deref()
+    })
+    .or_else(|| {
+        held("username", row.username_normalized.as_deref(), |o| {
+            o.username_normalized.as_deref()
+        })
+    })
+    .unwrap_or(if id_in_use {
+        Refusal::IdInUse
+    } else {
+        Refusal::Vanished
+    })
+}
+
+/// The error for a single-user write whose user id another user already has.
+pub(crate) fn id_in_use(what: &str, id: Uuid) -> StoreError {
+    StoreError::Invalid {
+        what: what.to_owned(),
+        reason: format!("user id {id} is already taken by another user"),
+    }
+}
+
+/// Refuses a credential no backend can hold.
+pub(crate) fn check_credential(user: Uuid, hash: &str) -> Result<()> {
+    if hash.contains('\0') {
+        return Err(StoreError::Invalid {
+            what: format!("credential of user {user}"),
+            reason: "the hash contains a NUL character, which the store cannot hold".into(),
+        });
+    }
+    Ok(())
 }
 
 fn in_range(t: DateTime<Utc>) -> bool {
@@ -553,18 +725,61 @@ where
                 attempts: retries,
             });
         }
-        let jitter = u64::from(Uuid::now_v7().as_bytes().last().copied().unwrap_or(0) % 16);
-        let base = 2u64.saturating_pow(retries.min(7));
-        tokio::time::sleep(std::time::Duration::from_millis(
-            base.saturating_add(jitter),
-        ))
-        .await;
+        pause(retries).await;
     }
+}
+
+/// Runs one single-user write transaction (`op` on `subject`) until it commits, like
+/// [`with_retries`]: `attempt` returns `Ok(None)` when it rolled back because a concurrent
+/// writer won a race (its retry sees the winner's rows), and transient errors retry too.
+pub(crate) async fn retry_write<T, F, Fut>(
+    op: &'static str,
+    subject: &str,
+    mut attempt: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let mut retries = 0u32;
+    loop {
+        match attempt().await {
+            Ok(Some(done)) => return Ok(done),
+            Ok(None) => {
+                tracing::debug!(op, subject, retries, "Write lost a race, retrying");
+            }
+            Err(e) if e.is_transient() => {
+                tracing::debug!(op, subject, retries, error = %e, "Write hit a transient error, retrying");
+            }
+            Err(e) => return Err(e),
+        }
+        retries = retries.saturating_add(1);
+        if retries >= MAX_ATTEMPTS {
+            return Err(StoreError::Busy {
+                op,
+                subject: subject.to_owned(),
+                attempts: retries,
+            });
+        }
+        pause(retries).await;
+    }
+}
+
+/// A short jittered pause before retry number `retries`, so two colliding writers do not
+/// collide again in step.
+async fn pause(retries: u32) {
+    let jitter = u64::from(Uuid::now_v7().as_bytes().last().copied().unwrap_or(0) % 16);
+    let base = 2u64.saturating_pow(retries.min(7));
+    tokio::time::sleep(std::time::Duration::from_millis(
+        base.saturating_add(jitter),
+    ))
+    .await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ChunkUser;
     use serde_json::json;
     use usher_core::{Email, Profile, Status, UserId, Username};
 
@@ -727,5 +942,81 @@ mod tests {
             refused[0].reason,
             format!("duplicate username: same username as user {}", bob.user_id)
         );
+    }
+
+    fn owner(email: &str, username: &str) -> Owner {
+        Owner {
+            user_id: Uuid::now_v7(),
+            email_normalized: Some(email.into()),
+            username_normalized: Some(username.into()),
+            link: None,
+        }
+    }
+
+    #[test]
+    fn a_lazy_migration_is_recorded_as_lazy_from_its_source() {
+        let mut u = user("Ann@X.io", "Ann");
+        u.migration = Some(usher_core::Migration {
+            method: Method::Bulk,
+            at: DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap(),
+            source: "mapper".into(),
+            original: json!({"id": 7}),
+        });
+        let m = LazyMigration {
+            source: "legacy".into(),
+            key: LegacyKey::Int(7),
+            user: u,
+            checksum: "sum".into(),
+            legacy_updated_at: None,
+            system_of_record: crate::model::SystemOfRecord::New,
+        };
+        let t = now();
+        let row = prepare_lazy(&m, t).unwrap();
+        assert_eq!(row.legacy_id, "7");
+        assert_eq!(row.migration_method, Some(Method::Lazy));
+        assert_eq!(row.ledger_method, Method::Lazy);
+        assert_eq!(row.migration_source, Some("legacy"));
+        assert_eq!(
+            row.migrated_at.unwrap().timestamp_subsec_nanos(),
+            123_456_000
+        );
+        assert_eq!(row.legacy_record.as_deref(), Some("{\"id\":7}"));
+        assert_eq!(row.credential_updated_at, t);
+        assert_eq!(row.email_normalized.as_deref(), Some("ann@x.io"));
+        assert_eq!(lazy_subject(&m), "legacy/7");
+    }
+
+    #[test]
+    fn a_registration_has_no_source_and_no_original() {
+        let u = user("a@x.io", "a");
+        let t = now();
+        let row = prepare_registered(&u, t).unwrap();
+        assert_eq!(row.migration_method, Some(Method::Registered));
+        assert_eq!(row.migrated_at, Some(t));
+        assert_eq!(row.migration_source, None);
+        assert_eq!(row.legacy_record, None);
+        let mut bad = user("b@x.io", "b");
+        bad.profile.nickname = Some("x\0y".into());
+        let err = prepare_registered(&bad, t).unwrap_err();
+        assert!(err.to_string().contains("`nickname`"), "{err}");
+    }
+
+    #[test]
+    fn a_refused_single_insert_names_the_email_holder_first() {
+        let u = user("Ann@X.io", "Ann");
+        let row = prepare_registered(&u, now()).unwrap();
+        let by_email = owner("ann@x.io", "other");
+        let by_name = owner("other@x.io", "ann");
+        let both = [by_name.clone(), by_email.clone()];
+        assert_eq!(
+            refusal(&row, &both, false),
+            Refusal::Taken("email", by_email.user_id)
+        );
+        assert_eq!(
+            refusal(&row, std::slice::from_ref(&by_name), false),
+            Refusal::Taken("username", by_name.user_id)
+        );
+        assert_eq!(refusal(&row, &[], true), Refusal::IdInUse);
+        assert_eq!(refusal(&row, &[], false), Refusal::Vanished);
     }
 }

@@ -7,27 +7,33 @@
 //! Concurrent writers (two partitions) are safe under READ COMMITTED: an insert that meets a
 //! concurrent writer's uncommitted address waits for it, then either inserts (it rolled back)
 //! or is refused and quarantined, naming the winner's record, which the next statement sees.
+//!
+//! The login bridge's single-user writes are plain statements in one READ COMMITTED
+//! transaction, every insert `ON CONFLICT DO NOTHING` so a unique violation never aborts it:
+//! an insert that meets a concurrent writer's uncommitted user (the same record's first login
+//! elsewhere, or a backfill) waits for it, and when it is refused the next statement sees the
+//! winner's committed ledger row or user.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr as _;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Connection as _, Postgres, Row as _, Transaction};
-use usher_core::{KeyRange, User, UserId};
+use usher_core::{Credential, KeyRange, User, UserId};
 use uuid::Uuid;
 
 use crate::config::{redact_url, scrub};
 use crate::decode::{self, USER_COLUMNS, UserRow};
 use crate::error::{Result, StoreError, db};
 use crate::model::{
-    Checkpoint, ChunkOutcome, ChunkWrite, Counts, Event, LedgerEntry, QuarantineEntry,
-    QuarantineFilter,
+    Checkpoint, ChunkOutcome, ChunkWrite, Counts, Event, LazyMigration, LedgerEntry,
+    MigrateOutcome, QuarantineEntry, QuarantineFilter, RegisterOutcome,
 };
 use crate::pgcopy::{CopyBuf, EncodeError};
-use crate::plan::{self, LedgerHit, Owner, Prepared, QuarantineRow, Row};
+use crate::plan::{self, LedgerHit, Owner, Prepared, QuarantineRow, Refusal, Row};
 use crate::{QuarantineCursor, Store};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -135,6 +141,25 @@ const UPDATE_STAGED_LEDGER: &str = "UPDATE ledger l SET record_checksum = s.reco
 FROM pg_temp.usher_stage s
 WHERE s.op = 'u' AND l.source = $1 AND l.legacy_id = s.legacy_id";
 
+/// One user of a single-user write; refused (no row back) by any unique index.
+const INSERT_USER: &str = "INSERT INTO users (id, email, email_normalized, email_verified,
+    username, username_normalized, phone, given_name, family_name, name, middle_name, nickname,
+    birthdate, locale, zoneinfo, picture, attributes, status, created_at, updated_at,
+    migration_method, migrated_at, migration_source, legacy_record)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::jsonb, $18,
+    $19, $20, $21, $22, $23, $24::jsonb)
+ON CONFLICT DO NOTHING
+RETURNING id";
+
+/// Replaces a credential only while it still holds the expected hash; returns the old scheme.
+/// `FOR UPDATE` makes a concurrent replacement wait, then re-check the hash it changed.
+const REPLACE_CREDENTIAL: &str = "WITH old AS (
+    SELECT user_id, scheme FROM credentials WHERE user_id = $1 AND hash = $2 FOR UPDATE
+)
+UPDATE credentials c SET hash = $3, scheme = $4, updated_at = $5
+FROM old WHERE c.user_id = old.user_id
+RETURNING old.scheme";
+
 /// The user store in a PostgreSQL database.
 #[derive(Debug)]
 pub struct PostgresStore {
@@ -208,7 +233,7 @@ impl PostgresStore {
         } else {
             let indexes: Vec<usize> = classified.updates.iter().map(|(i, _)| *i).collect();
             let (emails, usernames) = plan::identifiers(rows, &indexes);
-            let owners = owners(&mut tx, &emails, &usernames).await?;
+            let owners = owners(&mut tx, &emails, &usernames, OWNERS_OP).await?;
             let (kept, refused) =
                 plan::check_updates(rows, classified.updates, &owners, &chunk.source);
             quarantine.extend(refused);
@@ -290,7 +315,7 @@ impl PostgresStore {
             }
             if !refused.is_empty() {
                 let (emails, usernames) = plan::identifiers(rows, &refused);
-                let owners = owners(&mut tx, &emails, &usernames).await?;
+                let owners = owners(&mut tx, &emails, &usernames, OWNERS_OP).await?;
                 let Some(explained) = plan::explain_refusals(rows, &refused, &owners) else {
                     tx.rollback()
                         .await
@@ -324,6 +349,191 @@ impl PostgresStore {
         save_checkpoint(&mut tx, chunk, &outcome, now).await?;
         tx.commit().await.map_err(db("write_chunk: committing"))?;
         Ok(Some(outcome))
+    }
+
+    async fn begin(&self, op: &'static str) -> Result<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(db(op))
+    }
+
+    /// One attempt at a lazy migration; `Ok(None)` when it rolled back to retry.
+    ///
+    /// The ledger is read first; a concurrent first login (or backfill) of the same record that
+    /// has not committed yet is met by the user insert, which waits for it: when it commits,
+    /// its address refuses ours and the ledger, read again, names its user. A concurrent writer
+    /// of the record whose user took other identifiers is met by the ledger insert instead,
+    /// which then writes nothing, and the retry finds the winner's ledger row.
+    async fn try_migrate_user(
+        &self,
+        m: &LazyMigration,
+        row: &Row<'_>,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MigrateOutcome>> {
+        let mut tx = self
+            .begin("migrate_user: beginning the transaction")
+            .await?;
+        if let Some(id) = ledger_user(&mut tx, &m.source, &row.legacy_id).await? {
+            tx.rollback()
+                .await
+                .map_err(db("migrate_user: rolling back"))?;
+            return Ok(Some(MigrateOutcome::AlreadyMigrated(UserId::from_uuid(id))));
+        }
+        if !insert_user(&mut tx, row, "migrate_user: inserting the user").await? {
+            // A new statement, a new snapshot: the refusing writer's rows are visible now.
+            let outcome = match ledger_user(&mut tx, &m.source, &row.legacy_id).await? {
+                Some(id) => Some(MigrateOutcome::AlreadyMigrated(UserId::from_uuid(id))),
+                None => {
+                    match refusal(
+                        &mut tx,
+                        row,
+                        "migrate_user: finding who holds an identifier",
+                    )
+                    .await?
+                    {
+                        Refusal::Taken(field, holder) => Some(MigrateOutcome::IdentifierTaken {
+                            field,
+                            holder: UserId::from_uuid(holder),
+                        }),
+                        Refusal::IdInUse => {
+                            return Err(plan::id_in_use(
+                                &format!("lazy migration of {subject}"),
+                                row.id,
+                            ));
+                        }
+                        Refusal::Vanished => None,
+                    }
+                }
+            };
+            tx.rollback()
+                .await
+                .map_err(db("migrate_user: rolling back"))?;
+            return Ok(outcome);
+        }
+        insert_credential(&mut tx, row, "migrate_user: inserting the credential").await?;
+        let ledgered = sqlx::query(
+            "INSERT INTO ledger (source, legacy_id, user_id, system_of_record, method, \
+             migrated_at, record_checksum, legacy_updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(&m.source)
+        .bind(&row.legacy_id)
+        .bind(row.id)
+        .bind(m.system_of_record.as_str())
+        .bind(row.ledger_method.as_str())
+        .bind(row.ledger_migrated_at)
+        .bind(row.checksum)
+        .bind(row.legacy_updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("migrate_user: inserting the ledger row"))?;
+        if ledgered.rows_affected() != 1 {
+            tx.rollback()
+                .await
+                .map_err(db("migrate_user: rolling back"))?;
+            return Ok(None);
+        }
+        sqlx::query("DELETE FROM quarantine WHERE source = $1 AND legacy_id = $2")
+            .bind(&m.source)
+            .bind(&row.legacy_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("migrate_user: clearing the quarantine row"))?;
+        let user_id = UserId::from_uuid(row.id);
+        insert_event(
+            &mut tx,
+            ("user.migrated", subject),
+            &json!({"user_id": user_id, "method": "lazy", "source": m.source}),
+            now,
+            "migrate_user: recording the event",
+        )
+        .await?;
+        tx.commit().await.map_err(db("migrate_user: committing"))?;
+        Ok(Some(MigrateOutcome::Migrated(user_id)))
+    }
+
+    /// One attempt at a registration; `Ok(None)` when it rolled back to retry.
+    async fn try_register_user(
+        &self,
+        row: &Row<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RegisterOutcome>> {
+        let mut tx = self
+            .begin("register_user: beginning the transaction")
+            .await?;
+        if !insert_user(&mut tx, row, "register_user: inserting the user").await? {
+            let refusal = refusal(
+                &mut tx,
+                row,
+                "register_user: finding who holds an identifier",
+            )
+            .await?;
+            tx.rollback()
+                .await
+                .map_err(db("register_user: rolling back"))?;
+            return match refusal {
+                Refusal::Taken(field, holder) => Ok(Some(RegisterOutcome::IdentifierTaken {
+                    field,
+                    holder: UserId::from_uuid(holder),
+                })),
+                Refusal::IdInUse => Err(plan::id_in_use(
+                    &format!("registration of user {}", row.id),
+                    row.id,
+                )),
+                Refusal::Vanished => Ok(None),
+            };
+        }
+        insert_credential(&mut tx, row, "register_user: inserting the credential").await?;
+        let user_id = UserId::from_uuid(row.id);
+        insert_event(
+            &mut tx,
+            ("user.registered", &user_id.to_string()),
+            &json!({"user_id": user_id, "method": "registered"}),
+            now,
+            "register_user: recording the event",
+        )
+        .await?;
+        tx.commit().await.map_err(db("register_user: committing"))?;
+        Ok(Some(RegisterOutcome::Registered(user_id)))
+    }
+
+    /// One attempt at a credential compare-and-set.
+    async fn try_replace_credential(
+        &self,
+        user: UserId,
+        expected_hash: &str,
+        new: &Credential,
+        now: DateTime<Utc>,
+    ) -> Result<Option<bool>> {
+        let mut tx = self
+            .begin("replace_credential: beginning the transaction")
+            .await?;
+        let old: Option<String> = sqlx::query_scalar(REPLACE_CREDENTIAL)
+            .bind(user.as_uuid())
+            .bind(expected_hash)
+            .bind(&new.hash)
+            .bind(new.scheme.id())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("replace_credential: replacing the credential"))?;
+        let Some(old) = old else {
+            tx.rollback()
+                .await
+                .map_err(db("replace_credential: rolling back"))?;
+            return Ok(Some(false));
+        };
+        insert_event(
+            &mut tx,
+            ("credential.upgraded", &user.to_string()),
+            &json!({"user_id": user, "old_scheme": old, "new_scheme": new.scheme.id()}),
+            now,
+            "replace_credential: recording the event",
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(db("replace_credential: committing"))?;
+        Ok(Some(true))
     }
 
     async fn user_where(
@@ -471,11 +681,124 @@ async fn ledger_hits(
         .collect())
 }
 
+/// The user a legacy record became, by the ledger.
+async fn ledger_user(
+    tx: &mut Transaction<'static, Postgres>,
+    source: &str,
+    legacy_id: &str,
+) -> Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT user_id FROM ledger WHERE source = $1 AND legacy_id = $2")
+        .bind(source)
+        .bind(legacy_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db("migrate_user: reading the ledger"))
+}
+
+/// Inserts one user; `false` when a unique index (id, email, username) refused it.
+async fn insert_user(
+    tx: &mut Transaction<'static, Postgres>,
+    row: &Row<'_>,
+    op: &'static str,
+) -> Result<bool> {
+    let u = row.user;
+    let p = &u.profile;
+    let id: Option<Uuid> = sqlx::query_scalar(INSERT_USER)
+        .bind(row.id)
+        .bind(u.email.as_ref().map(|e| e.as_str()))
+        .bind(row.email_normalized.as_deref())
+        .bind(u.email_verified)
+        .bind(u.username.as_ref().map(|n| n.as_str()))
+        .bind(row.username_normalized.as_deref())
+        .bind(u.phone.as_ref().map(|n| n.as_str()))
+        .bind(p.given_name.as_deref())
+        .bind(p.family_name.as_deref())
+        .bind(p.name.as_deref())
+        .bind(p.middle_name.as_deref())
+        .bind(p.nickname.as_deref())
+        .bind(p.birthdate)
+        .bind(p.locale.as_deref())
+        .bind(p.zoneinfo.as_deref())
+        .bind(p.picture.as_deref())
+        .bind(&row.attributes)
+        .bind(u.status.as_str())
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .bind(row.migration_method.map(|m| m.as_str()))
+        .bind(row.migrated_at)
+        .bind(row.migration_source)
+        .bind(row.legacy_record.as_deref())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db(op))?;
+    Ok(id.is_some())
+}
+
+/// Inserts the credential of a user just inserted, if it has one.
+async fn insert_credential(
+    tx: &mut Transaction<'static, Postgres>,
+    row: &Row<'_>,
+    op: &'static str,
+) -> Result<()> {
+    let Some(c) = &row.user.credential else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO credentials (user_id, hash, scheme, updated_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(row.id)
+    .bind(&c.hash)
+    .bind(c.scheme.id())
+    .bind(row.credential_updated_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(db(op))?;
+    Ok(())
+}
+
+/// Why the unique indexes refused a single user's row.
+async fn refusal(
+    tx: &mut Transaction<'static, Postgres>,
+    row: &Row<'_>,
+    op: &'static str,
+) -> Result<Refusal> {
+    let (emails, usernames) = plan::identifiers(std::slice::from_ref(row), &[0]);
+    let owners = owners(tx, &emails, &usernames, op).await?;
+    let id_in_use: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+        .bind(row.id)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db(op))?;
+    Ok(plan::refusal(row, &owners, id_in_use))
+}
+
+/// Appends to the audit log inside a write. `detail` must hold no secret.
+async fn insert_event(
+    tx: &mut Transaction<'static, Postgres>,
+    (kind, subject): (&str, &str),
+    detail: &Value,
+    now: DateTime<Utc>,
+    op: &'static str,
+) -> Result<()> {
+    sqlx::query("INSERT INTO events (at, kind, subject, detail) VALUES ($1, $2, $3, $4)")
+        .bind(now)
+        .bind(kind)
+        .bind(subject)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await
+        .map_err(db(op))?;
+    Ok(())
+}
+
+const OWNERS_OP: &str = "write_chunk: finding who holds an email or username";
+
 /// The users holding any of these emails or usernames, each with its first ledger link.
 async fn owners(
     tx: &mut Transaction<'static, Postgres>,
     emails: &[String],
     usernames: &[String],
+    op: &'static str,
 ) -> Result<Vec<Owner>> {
     let found: Vec<decode::OwnerRow<Uuid>> = sqlx::query_as(
         "SELECT u.id, u.email_normalized, u.username_normalized, l.source, l.legacy_id \
@@ -486,7 +809,7 @@ async fn owners(
     .bind(usernames)
     .fetch_all(&mut **tx)
     .await
-    .map_err(db("write_chunk: finding who holds an email or username"))?;
+    .map_err(db(op))?;
     Ok(decode::owners(found))
 }
 
@@ -705,6 +1028,45 @@ impl Store for PostgresStore {
         let now = plan::now();
         let prepared = plan::prepare(chunk, now)?;
         plan::with_retries(chunk, || self.try_write_chunk(chunk, &prepared, now)).await
+    }
+
+    async fn migrate_user(&self, m: &LazyMigration) -> Result<MigrateOutcome> {
+        let now = plan::now();
+        let row = plan::prepare_lazy(m, now)?;
+        let subject = plan::lazy_subject(m);
+        plan::retry_write("migrate_user", &subject, || {
+            self.try_migrate_user(m, &row, &subject, now)
+        })
+        .await
+    }
+
+    async fn register_user(&self, user: &User) -> Result<RegisterOutcome> {
+        let now = plan::now();
+        let row = plan::prepare_registered(user, now)?;
+        let subject = user.id.to_string();
+        plan::retry_write("register_user", &subject, || {
+            self.try_register_user(&row, now)
+        })
+        .await
+    }
+
+    async fn replace_credential(
+        &self,
+        user: UserId,
+        expected_hash: &str,
+        new: &Credential,
+    ) -> Result<bool> {
+        plan::check_credential(*user.as_uuid(), &new.hash)?;
+        if expected_hash.contains('\0') {
+            // No stored hash holds a NUL, so this one cannot match.
+            return Ok(false);
+        }
+        let now = plan::now();
+        let subject = user.to_string();
+        plan::retry_write("replace_credential", &subject, || {
+            self.try_replace_credential(user, expected_hash, new, now)
+        })
+        .await
     }
 
     async fn plan_partitions(

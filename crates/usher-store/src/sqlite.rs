@@ -10,22 +10,22 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Row as _, Sqlite, Transaction};
-use usher_core::{KeyRange, User, UserId};
+use usher_core::{Credential, KeyRange, User, UserId};
 use uuid::Uuid;
 
 use crate::decode::{self, USER_COLUMNS, UserRow};
 use crate::error::{Result, StoreError, corrupt, db};
 use crate::model::{
-    Checkpoint, ChunkOutcome, ChunkWrite, Counts, Event, LedgerEntry, QuarantineEntry,
-    QuarantineFilter,
+    Checkpoint, ChunkOutcome, ChunkWrite, Counts, Event, LazyMigration, LedgerEntry,
+    MigrateOutcome, QuarantineEntry, QuarantineFilter, RegisterOutcome, SystemOfRecord,
 };
-use crate::plan::{self, LedgerHit, Owner, Prepared, QuarantineRow, Row};
+use crate::plan::{self, LedgerHit, Owner, Prepared, QuarantineRow, Refusal, Row};
 use crate::{QuarantineCursor, Store};
 
 /// Rows per multi-row `INSERT` (24 columns × 512 rows stays below SQLite's 32766
@@ -85,11 +85,11 @@ impl SqliteStore {
         &self.path
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+    async fn begin_write(&self, op: &'static str) -> Result<Transaction<'static, Sqlite>> {
         self.pool
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(db("write_chunk: beginning the transaction"))
+            .map_err(db(op))
     }
 
     /// One attempt at a chunk; `Ok(None)` when it rolled back to retry.
@@ -100,7 +100,9 @@ impl SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Option<ChunkOutcome>> {
         let rows = &prepared.rows;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self
+            .begin_write("write_chunk: beginning the transaction")
+            .await?;
 
         let hits = ledger_hits(&mut tx, &chunk.source, rows).await?;
         let classified = plan::classify(rows, &hits, chunk.policy);
@@ -112,7 +114,7 @@ impl SqliteStore {
         } else {
             let indexes: Vec<usize> = classified.updates.iter().map(|(i, _)| *i).collect();
             let (emails, usernames) = plan::identifiers(rows, &indexes);
-            let owners = owners(&mut tx, &emails, &usernames).await?;
+            let owners = owners(&mut tx, &emails, &usernames, OWNERS_OP).await?;
             let (kept, refused) =
                 plan::check_updates(rows, classified.updates, &owners, &chunk.source);
             quarantine.extend(refused);
@@ -128,7 +130,8 @@ impl SqliteStore {
         let mut inserted: HashSet<Uuid> = HashSet::with_capacity(classified.inserts.len());
         for batch in classified.inserts.chunks(INSERT_BATCH) {
             let batch_rows: Vec<&Row<'_>> = batch.iter().filter_map(|&i| rows.get(i)).collect();
-            inserted.extend(insert_users(&mut tx, &batch_rows).await?);
+            inserted
+                .extend(insert_users(&mut tx, &batch_rows, "write_chunk: inserting users").await?);
         }
         let (ok, refused): (Vec<usize>, Vec<usize>) = classified
             .inserts
@@ -137,8 +140,14 @@ impl SqliteStore {
         // Ledger rows first, so a refusal's holder from this chunk is named by its key.
         let ok_rows: Vec<&Row<'_>> = ok.iter().filter_map(|&i| rows.get(i)).collect();
         for batch in ok_rows.chunks(INSERT_BATCH) {
-            insert_credentials(&mut tx, batch).await?;
-            let n = insert_ledger(&mut tx, chunk, batch).await?;
+            insert_credentials(&mut tx, batch, "write_chunk: inserting credentials").await?;
+            let n = insert_ledger(
+                &mut tx,
+                (&chunk.source, chunk.system_of_record),
+                batch,
+                "write_chunk: inserting ledger rows",
+            )
+            .await?;
             if n != plan::count(batch.len()) {
                 tx.rollback()
                     .await
@@ -149,7 +158,7 @@ impl SqliteStore {
 
         if !refused.is_empty() {
             let (emails, usernames) = plan::identifiers(rows, &refused);
-            let owners = owners(&mut tx, &emails, &usernames).await?;
+            let owners = owners(&mut tx, &emails, &usernames, OWNERS_OP).await?;
             let Some(explained) = plan::explain_refusals(rows, &refused, &owners) else {
                 tx.rollback()
                     .await
@@ -184,6 +193,179 @@ impl SqliteStore {
         save_checkpoint(&mut tx, chunk, &outcome, now).await?;
         tx.commit().await.map_err(db("write_chunk: committing"))?;
         Ok(Some(outcome))
+    }
+
+    /// One attempt at a lazy migration; `Ok(None)` when it rolled back to retry. The caller
+    /// holds the write lock and the transaction is `BEGIN IMMEDIATE`, so nothing changes
+    /// between the ledger check and the insert: a concurrent first login of the same record
+    /// waits for this one and then finds its ledger row.
+    async fn try_migrate_user(
+        &self,
+        m: &LazyMigration,
+        row: &Row<'_>,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MigrateOutcome>> {
+        let mut tx = self
+            .begin_write("migrate_user: beginning the transaction")
+            .await?;
+        if let Some(id) = ledger_user(&mut tx, &m.source, &row.legacy_id).await? {
+            tx.rollback()
+                .await
+                .map_err(db("migrate_user: rolling back"))?;
+            return Ok(Some(MigrateOutcome::AlreadyMigrated(UserId::from_uuid(id))));
+        }
+        let inserted = insert_users(&mut tx, &[row], "migrate_user: inserting the user").await?;
+        if inserted.is_empty() {
+            let refusal = refusal(
+                &mut tx,
+                row,
+                "migrate_user: finding who holds an identifier",
+            )
+            .await?;
+            tx.rollback()
+                .await
+                .map_err(db("migrate_user: rolling back"))?;
+            return match refusal {
+                Refusal::Taken(field, holder) => Ok(Some(MigrateOutcome::IdentifierTaken {
+                    field,
+                    holder: UserId::from_uuid(holder),
+                })),
+                Refusal::IdInUse => Err(plan::id_in_use(
+                    &format!("lazy migration of {subject}"),
+                    row.id,
+                )),
+                Refusal::Vanished => Ok(None),
+            };
+        }
+        insert_credentials(&mut tx, &[row], "migrate_user: inserting the credential").await?;
+        let ledgered = insert_ledger(
+            &mut tx,
+            (&m.source, m.system_of_record),
+            &[row],
+            "migrate_user: inserting the ledger row",
+        )
+        .await?;
+        if ledgered != 1 {
+            tx.rollback()
+                .await
+                .map_err(db("migrate_user: rolling back"))?;
+            return Ok(None);
+        }
+        sqlx::query("DELETE FROM quarantine WHERE source = ?1 AND legacy_id = ?2")
+            .bind(&m.source)
+            .bind(&row.legacy_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("migrate_user: clearing the quarantine row"))?;
+        let user_id = UserId::from_uuid(row.id);
+        insert_event(
+            &mut tx,
+            ("user.migrated", subject),
+            &json!({"user_id": user_id, "method": "lazy", "source": m.source}),
+            now,
+            "migrate_user: recording the event",
+        )
+        .await?;
+        tx.commit().await.map_err(db("migrate_user: committing"))?;
+        Ok(Some(MigrateOutcome::Migrated(user_id)))
+    }
+
+    /// One attempt at a registration; `Ok(None)` when it rolled back to retry.
+    async fn try_register_user(
+        &self,
+        row: &Row<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RegisterOutcome>> {
+        let mut tx = self
+            .begin_write("register_user: beginning the transaction")
+            .await?;
+        let inserted = insert_users(&mut tx, &[row], "register_user: inserting the user").await?;
+        if inserted.is_empty() {
+            let refusal = refusal(
+                &mut tx,
+                row,
+                "register_user: finding who holds an identifier",
+            )
+            .await?;
+            tx.rollback()
+                .await
+                .map_err(db("register_user: rolling back"))?;
+            return match refusal {
+                Refusal::Taken(field, holder) => Ok(Some(RegisterOutcome::IdentifierTaken {
+                    field,
+                    holder: UserId::from_uuid(holder),
+                })),
+                Refusal::IdInUse => Err(plan::id_in_use(
+                    &format!("registration of user {}", row.id),
+                    row.id,
+                )),
+                Refusal::Vanished => Ok(None),
+            };
+        }
+        insert_credentials(&mut tx, &[row], "register_user: inserting the credential").await?;
+        let user_id = UserId::from_uuid(row.id);
+        insert_event(
+            &mut tx,
+            ("user.registered", &user_id.to_string()),
+            &json!({"user_id": user_id, "method": "registered"}),
+            now,
+            "register_user: recording the event",
+        )
+        .await?;
+        tx.commit().await.map_err(db("register_user: committing"))?;
+        Ok(Some(RegisterOutcome::Registered(user_id)))
+    }
+
+    /// One attempt at a credential compare-and-set, under the write lock.
+    async fn try_replace_credential(
+        &self,
+        user: UserId,
+        expected_hash: &str,
+        new: &Credential,
+        now: DateTime<Utc>,
+    ) -> Result<Option<bool>> {
+        let mut tx = self
+            .begin_write("replace_credential: beginning the transaction")
+            .await?;
+        let id = uuid_text(user.as_uuid());
+        let old: Option<String> =
+            sqlx::query_scalar("SELECT scheme FROM credentials WHERE user_id = ?1 AND hash = ?2")
+                .bind(&id)
+                .bind(expected_hash)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("replace_credential: reading the credential"))?;
+        let Some(old) = old else {
+            tx.rollback()
+                .await
+                .map_err(db("replace_credential: rolling back"))?;
+            return Ok(Some(false));
+        };
+        sqlx::query(
+            "UPDATE credentials SET hash = ?1, scheme = ?2, updated_at = ?3 \
+             WHERE user_id = ?4 AND hash = ?5",
+        )
+        .bind(&new.hash)
+        .bind(new.scheme.id())
+        .bind(micros(now))
+        .bind(&id)
+        .bind(expected_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("replace_credential: replacing the credential"))?;
+        insert_event(
+            &mut tx,
+            ("credential.upgraded", &id),
+            &json!({"user_id": user, "old_scheme": old, "new_scheme": new.scheme.id()}),
+            now,
+            "replace_credential: recording the event",
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(db("replace_credential: committing"))?;
+        Ok(Some(true))
     }
 
     async fn user_where(&self, clause: &'static str, binds: &[&str]) -> Result<Option<User>> {
@@ -268,11 +450,14 @@ async fn ledger_hits(
         .collect()
 }
 
+const OWNERS_OP: &str = "write_chunk: finding who holds an email or username";
+
 /// The users holding any of these emails or usernames, each with its first ledger link.
 async fn owners(
     tx: &mut Transaction<'static, Sqlite>,
     emails: &[String],
     usernames: &[String],
+    op: &'static str,
 ) -> Result<Vec<Owner>> {
     let found: Vec<decode::OwnerRow<String>> = sqlx::query_as(
         "SELECT u.id, u.email_normalized, u.username_normalized, l.source, l.legacy_id \
@@ -287,7 +472,7 @@ async fn owners(
     .bind(json_array(usernames))
     .fetch_all(&mut **tx)
     .await
-    .map_err(db("write_chunk: finding who holds an email or username"))?;
+    .map_err(db(op))?;
     let found = found
         .into_iter()
         .map(|(id, email, username, source, legacy_id)| {
@@ -301,6 +486,59 @@ async fn owners(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(decode::owners(found))
+}
+
+/// The user a legacy record became, by the ledger.
+async fn ledger_user(
+    tx: &mut Transaction<'static, Sqlite>,
+    source: &str,
+    legacy_id: &str,
+) -> Result<Option<Uuid>> {
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT user_id FROM ledger WHERE source = ?1 AND legacy_id = ?2")
+            .bind(source)
+            .bind(legacy_id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db("migrate_user: reading the ledger"))?;
+    found
+        .map(|id| parse_uuid("ledger", "user_id", &id))
+        .transpose()
+}
+
+/// Why the unique indexes refused a single user's row.
+async fn refusal(
+    tx: &mut Transaction<'static, Sqlite>,
+    row: &Row<'_>,
+    op: &'static str,
+) -> Result<Refusal> {
+    let (emails, usernames) = plan::identifiers(std::slice::from_ref(row), &[0]);
+    let owners = owners(tx, &emails, &usernames, op).await?;
+    let id_in_use: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?1")
+        .bind(uuid_text(&row.id))
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db(op))?;
+    Ok(plan::refusal(row, &owners, id_in_use.is_some()))
+}
+
+/// Appends to the audit log inside a write. `detail` must hold no secret.
+async fn insert_event(
+    tx: &mut Transaction<'static, Sqlite>,
+    (kind, subject): (&str, &str),
+    detail: &Value,
+    now: DateTime<Utc>,
+    op: &'static str,
+) -> Result<()> {
+    sqlx::query("INSERT INTO events (at, kind, subject, detail) VALUES (?1, ?2, ?3, ?4)")
+        .bind(micros(now))
+        .bind(kind)
+        .bind(subject)
+        .bind(detail.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(db(op))?;
+    Ok(())
 }
 
 const USERS_INSERT: &str = "INSERT INTO users (id, email, email_normalized, email_verified, \
@@ -320,6 +558,7 @@ fn placeholders(rows: usize, columns: usize) -> String {
 async fn insert_users(
     tx: &mut Transaction<'static, Sqlite>,
     rows: &[&Row<'_>],
+    op: &'static str,
 ) -> Result<Vec<Uuid>> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -358,16 +597,14 @@ async fn insert_users(
             .bind(row.migration_source.map(str::to_owned))
             .bind(row.legacy_record.clone());
     }
-    let ids = q
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db("write_chunk: inserting users"))?;
+    let ids = q.fetch_all(&mut **tx).await.map_err(db(op))?;
     ids.iter().map(|id| parse_uuid("users", "id", id)).collect()
 }
 
 async fn insert_credentials(
     tx: &mut Transaction<'static, Sqlite>,
     rows: &[&Row<'_>],
+    op: &'static str,
 ) -> Result<()> {
     let with: Vec<&&Row<'_>> = rows
         .iter()
@@ -390,9 +627,7 @@ async fn insert_credentials(
                 .bind(micros(row.credential_updated_at));
         }
     }
-    q.execute(&mut **tx)
-        .await
-        .map_err(db("write_chunk: inserting credentials"))?;
+    q.execute(&mut **tx).await.map_err(db(op))?;
     Ok(())
 }
 
@@ -400,8 +635,9 @@ async fn insert_credentials(
 /// one of these keys first).
 async fn insert_ledger(
     tx: &mut Transaction<'static, Sqlite>,
-    chunk: &ChunkWrite,
+    (source, system_of_record): (&str, SystemOfRecord),
     rows: &[&Row<'_>],
+    op: &'static str,
 ) -> Result<u64> {
     if rows.is_empty() {
         return Ok(0);
@@ -414,19 +650,16 @@ async fn insert_ledger(
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for row in rows {
         q = q
-            .bind(chunk.source.clone())
+            .bind(source.to_owned())
             .bind(row.legacy_id.clone())
             .bind(uuid_text(&row.id))
-            .bind(chunk.system_of_record.as_str())
+            .bind(system_of_record.as_str())
             .bind(row.ledger_method.as_str())
             .bind(micros(row.ledger_migrated_at))
             .bind(row.checksum.to_owned())
             .bind(row.legacy_updated_at.map(micros));
     }
-    let done = q
-        .execute(&mut **tx)
-        .await
-        .map_err(db("write_chunk: inserting ledger rows"))?;
+    let done = q.execute(&mut **tx).await.map_err(db(op))?;
     Ok(done.rows_affected())
 }
 
@@ -736,6 +969,48 @@ impl Store for SqliteStore {
         let prepared = plan::prepare(chunk, now)?;
         let _writer = self.write_lock.lock().await;
         plan::with_retries(chunk, || self.try_write_chunk(chunk, &prepared, now)).await
+    }
+
+    async fn migrate_user(&self, m: &LazyMigration) -> Result<MigrateOutcome> {
+        let now = plan::now();
+        let row = plan::prepare_lazy(m, now)?;
+        let subject = plan::lazy_subject(m);
+        let _writer = self.write_lock.lock().await;
+        plan::retry_write("migrate_user", &subject, || {
+            self.try_migrate_user(m, &row, &subject, now)
+        })
+        .await
+    }
+
+    async fn register_user(&self, user: &User) -> Result<RegisterOutcome> {
+        let now = plan::now();
+        let row = plan::prepare_registered(user, now)?;
+        let subject = user.id.to_string();
+        let _writer = self.write_lock.lock().await;
+        plan::retry_write("register_user", &subject, || {
+            self.try_register_user(&row, now)
+        })
+        .await
+    }
+
+    async fn replace_credential(
+        &self,
+        user: UserId,
+        expected_hash: &str,
+        new: &Credential,
+    ) -> Result<bool> {
+        plan::check_credential(*user.as_uuid(), &new.hash)?;
+        if expected_hash.contains('\0') {
+            // No stored hash holds a NUL, so this one cannot match.
+            return Ok(false);
+        }
+        let now = plan::now();
+        let subject = user.to_string();
+        let _writer = self.write_lock.lock().await;
+        plan::retry_write("replace_credential", &subject, || {
+            self.try_replace_credential(user, expected_hash, new, now)
+        })
+        .await
     }
 
     async fn plan_partitions(

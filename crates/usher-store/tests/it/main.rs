@@ -14,12 +14,13 @@
 
 mod harness;
 
+mod bridge;
 mod config;
 mod data;
 mod races;
 mod suite;
 
-use harness::{both, both_pair};
+use harness::{both, both_pair, bridge};
 
 both!(migrating_twice_is_a_no_op);
 both!(a_replayed_chunk_writes_nothing_twice);
@@ -36,3 +37,12 @@ both!(events_append_and_read_in_order);
 both!(a_partition_plan_is_stored_once_and_kept);
 both_pair!(concurrent_writers_with_colliding_emails_lose_nothing);
 both_pair!(racing_planners_never_mix_their_plans);
+
+bridge!(a_first_login_writes_user_credential_ledger_and_event_and_clears_quarantine);
+bridge!(a_second_first_login_is_already_migrated_and_writes_nothing);
+bridge!(fifty_concurrent_first_logins_make_one_user);
+bridge!(a_first_login_whose_identifier_another_user_holds_writes_nothing);
+bridge!(a_first_login_the_store_cannot_hold_is_refused_whole);
+bridge!(registering_a_user_and_a_taken_email);
+bridge!(replacing_a_credential_is_compare_and_set);
+bridge!(counts_report_users_by_every_method);

@@ -8,6 +8,9 @@ use futures::FutureExt as _;
 use sqlx::Connection as _;
 use sqlx::postgres::PgConnection;
 
+use usher_store::MigrateOutcome;
+
+use crate::bridge::{argon, lazy};
 use crate::data::{SOURCE, chunk, user};
 use crate::harness::PgDb;
 
@@ -141,6 +144,162 @@ async fn a_deadlocked_chunk_is_retried_and_loses_nothing() {
             format!("duplicate email: same address as user {b}")
         );
         assert_eq!(store.counts().await.unwrap().users, 2);
+    })
+    .await;
+}
+
+const INSERT_LEDGER: &str = "INSERT INTO ledger (source, legacy_id, user_id, system_of_record, \
+     method, migrated_at, record_checksum) VALUES ($1, $2, $3, 'new', 'lazy', now(), 'x')";
+
+/// Another connection's uncommitted first login of record 900: its user (with `email`) and,
+/// when `ledger`, its ledger row. Returns the transaction and the user's id.
+async fn pending_login<'c>(
+    other: &'c mut PgConnection,
+    email: &str,
+    ledger: bool,
+) -> (sqlx::Transaction<'c, sqlx::Postgres>, uuid::Uuid) {
+    let mut tx = other.begin().await.unwrap();
+    let id = uuid::Uuid::now_v7();
+    sqlx::query(INSERT_USER)
+        .bind(id)
+        .bind(email)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    if ledger {
+        sqlx::query(INSERT_LEDGER)
+            .bind(SOURCE)
+            .bind("900")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    (tx, id)
+}
+
+/// A first login waiting on another process's first login of the same user (same address):
+/// when that one commits, this one writes nothing and returns its user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_login_behind_a_concurrent_one_returns_its_user() {
+    run(|url, store| async move {
+        let mut other = PgConnection::connect(&url).await.unwrap();
+        let (tx, id) = pending_login(&mut other, "race@example.com", true).await;
+        let login = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .migrate_user(&lazy(900, "Race@Example.com", "racer"))
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!login.is_finished(), "the login waits for the other one");
+        tx.commit().await.unwrap();
+        let outcome = login.await.unwrap().unwrap();
+        assert_eq!(
+            outcome,
+            MigrateOutcome::AlreadyMigrated(usher_core::UserId::from_uuid(id))
+        );
+        let counts = store.counts().await.unwrap();
+        assert_eq!(counts.users, 1);
+        assert_eq!(store.events(0, 10).await.unwrap().len(), 0);
+    })
+    .await;
+}
+
+/// The other writer migrated the record with a different address (legacy changed it between
+/// the two reads): this login's user goes in, its ledger row waits, is refused, and the retry
+/// finds the winner. Only the winner's user remains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_login_refused_by_the_ledger_retries_and_returns_the_winner() {
+    run(|url, store| async move {
+        let mut other = PgConnection::connect(&url).await.unwrap();
+        let (tx, id) = pending_login(&mut other, "old@example.com", true).await;
+        let login = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .migrate_user(&lazy(900, "new@example.com", "new"))
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !login.is_finished(),
+            "the ledger insert waits for the other writer"
+        );
+        tx.commit().await.unwrap();
+        let outcome = login.await.unwrap().unwrap();
+        assert_eq!(
+            outcome,
+            MigrateOutcome::AlreadyMigrated(usher_core::UserId::from_uuid(id))
+        );
+        assert_eq!(store.counts().await.unwrap().users, 1);
+        assert!(
+            store
+                .user_by_email("new@example.com")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    })
+    .await;
+}
+
+/// The writer holding the address rolls back: the waiting login then migrates the user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_login_behind_a_writer_that_rolls_back_migrates() {
+    run(|url, store| async move {
+        let mut other = PgConnection::connect(&url).await.unwrap();
+        let (tx, _) = pending_login(&mut other, "undo@example.com", false).await;
+        let m = lazy(900, "undo@example.com", "undo");
+        let expected = m.user.id;
+        let login = tokio::spawn({
+            let store = store.clone();
+            async move { store.migrate_user(&m).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!login.is_finished(), "the login waits for the other writer");
+        tx.rollback().await.unwrap();
+        let outcome = login.await.unwrap().unwrap();
+        assert_eq!(outcome, MigrateOutcome::Migrated(expected));
+        let u = store.user_by_legacy(SOURCE, "900").await.unwrap().unwrap();
+        assert_eq!(u.id, expected);
+    })
+    .await;
+}
+
+/// A password change in flight when a login's upgrade arrives: the upgrade waits for it, then
+/// finds the hash it verified gone and replaces nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_upgrade_behind_a_password_change_replaces_nothing() {
+    run(|url, store| async move {
+        let m = lazy(900, "cas@example.com", "cas");
+        let id = m.user.id;
+        let old = m.user.credential.clone().unwrap();
+        store.migrate_user(&m).await.unwrap();
+
+        let mut other = PgConnection::connect(&url).await.unwrap();
+        let mut tx = other.begin().await.unwrap();
+        sqlx::query(
+            "UPDATE credentials SET hash = 'changed', updated_at = now() WHERE user_id = $1",
+        )
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let upgrade = tokio::spawn({
+            let store = store.clone();
+            let old = old.hash.clone();
+            async move { store.replace_credential(id, &old, &argon("upgraded")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!upgrade.is_finished(), "the upgrade waits for the change");
+        tx.commit().await.unwrap();
+        assert!(!upgrade.await.unwrap().unwrap());
+        let stored = store.user(id).await.unwrap().unwrap().credential.unwrap();
+        assert_eq!(stored.hash, "changed");
     })
     .await;
 }

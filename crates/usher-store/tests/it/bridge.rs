@@ -1,0 +1,691 @@
+//! The login bridge's writes — lazy migration, registration, credential upgrade — written once
+//! against `dyn Store` and run on SQLite and PostgreSQL. Rows are checked directly in the
+//! database as well as through the store.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::json;
+use usher_core::{Credential, Email, Method, Migration, Profile, Status, User, UserId, Username};
+use usher_hash::Scheme;
+use usher_store::{
+    LazyMigration, MigrateOutcome, RegisterOutcome, Store, StoreError, SystemOfRecord,
+};
+
+use crate::data::{SOURCE, at, bare, chunk, rejected, user};
+use crate::harness::{Ctx, Raw};
+
+/// A freshly re-hashed credential (the store never verifies it, so the digest is made up).
+pub fn argon(tag: &str) -> Credential {
+    Credential {
+        hash: format!(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ${tag}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        ),
+        scheme: Scheme::Argon2id,
+    }
+}
+
+/// A first login of legacy record `key`: the mapped user (with a fresh id, and the `bulk`
+/// migration record the mapper gives every user) and its password re-hashed.
+pub fn lazy(key: i64, email: &str, username: &str) -> LazyMigration {
+    let cu = user(key, email, username);
+    let mut u = cu.user;
+    u.credential = Some(argon(&format!("k{key}")));
+    LazyMigration {
+        source: SOURCE.into(),
+        key: cu.key,
+        user: u,
+        checksum: cu.checksum,
+        legacy_updated_at: cu.legacy_updated_at,
+        system_of_record: SystemOfRecord::New,
+    }
+}
+
+/// A user signing up in the new system.
+fn newcomer(email: &str, username: &str) -> User {
+    User {
+        id: UserId::new(),
+        email: Some(Email::parse(email).unwrap()),
+        email_verified: false,
+        username: Some(Username::parse(username).unwrap()),
+        phone: None,
+        profile: Profile {
+            name: Some("New Comer".into()),
+            ..Profile::default()
+        },
+        attributes: serde_json::Map::new(),
+        credential: Some(argon("new")),
+        status: Status::Active,
+        created_at: at(5000),
+        updated_at: at(5000),
+        legacy_links: vec![],
+        migration: None,
+    }
+}
+
+async fn count(raw: &Raw, table: &str) -> i64 {
+    raw.count(&format!("SELECT COUNT(*) FROM {table}")).await
+}
+
+/// The user's credential row: hash, scheme, updated_at.
+async fn credential_row(raw: &Raw, id: UserId) -> Vec<Vec<Option<String>>> {
+    raw.rows(&format!(
+        "SELECT hash, scheme, CAST(updated_at AS TEXT) FROM credentials \
+         WHERE CAST(user_id AS TEXT) = '{id}'"
+    ))
+    .await
+}
+
+async fn events_of(store: &dyn Store, kind: &str) -> Vec<usher_store::Event> {
+    store
+        .events(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .collect()
+}
+
+pub async fn a_first_login_writes_user_credential_ledger_and_event_and_clears_quarantine(ctx: Ctx) {
+    let store = &*ctx.store;
+    store.migrate().await.unwrap();
+    // The record was quarantined by an earlier backfill (since fixed in legacy).
+    store
+        .write_chunk(&chunk(
+            0,
+            vec![],
+            vec![rejected(42, "field `email` has no @")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(count(&ctx.raw, "quarantine").await, 1);
+
+    let m = lazy(42, "Ann.Lee@Example.com", "ann");
+    let outcome = store.migrate_user(&m).await.unwrap();
+    assert_eq!(outcome, MigrateOutcome::Migrated(m.user.id));
+
+    // The user reads back as given, its migration record saying lazy from the source.
+    let mut expected = m.user.clone();
+    expected.migration = Some(Migration {
+        method: Method::Lazy,
+        ..m.user.migration.clone().unwrap()
+    });
+    let u = store.user_by_legacy(SOURCE, "42").await.unwrap().unwrap();
+    assert_eq!(u, expected);
+    assert_eq!(
+        store
+            .user_by_email("ann.lee@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        m.user.id
+    );
+
+    // The rows themselves.
+    let id = m.user.id.to_string();
+    assert_eq!(
+        ctx.raw
+            .rows(
+                "SELECT CAST(user_id AS TEXT), source, legacy_id, method, system_of_record, \
+                 record_checksum FROM ledger"
+            )
+            .await,
+        vec![vec![
+            Some(id.clone()),
+            Some(SOURCE.into()),
+            Some("42".into()),
+            Some("lazy".into()),
+            Some("new".into()),
+            Some(m.checksum.clone()),
+        ]]
+    );
+    assert_eq!(
+        ctx.raw
+            .rows("SELECT CAST(user_id AS TEXT), hash, scheme FROM credentials")
+            .await,
+        vec![vec![
+            Some(id.clone()),
+            Some(argon("k42").hash),
+            Some("argon2id".into()),
+        ]]
+    );
+    assert_eq!(
+        ctx.raw
+            .rows("SELECT CAST(id AS TEXT), migration_method, migration_source FROM users")
+            .await,
+        vec![vec![
+            Some(id.clone()),
+            Some("lazy".into()),
+            Some(SOURCE.into())
+        ]]
+    );
+    assert_eq!(count(&ctx.raw, "quarantine").await, 0);
+    assert_eq!(
+        store.quarantine_count(&Default::default()).await.unwrap(),
+        0
+    );
+
+    // One event, naming the record and the user, and no secret.
+    let events = events_of(store, "user.migrated").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].subject, "legacy/42");
+    assert_eq!(
+        events[0].detail,
+        json!({"user_id": id, "method": "lazy", "source": SOURCE})
+    );
+    let all = store.events(0, 100).await.unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(!all[0].detail.to_string().contains('$'));
+
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.users, 1);
+    assert_eq!(counts.by_method, BTreeMap::from([("lazy".to_string(), 1)]));
+    assert_eq!(counts.by_source, BTreeMap::from([(SOURCE.to_string(), 1)]));
+    assert_eq!(counts.quarantined, 0);
+}
+
+pub async fn a_second_first_login_is_already_migrated_and_writes_nothing(ctx: Ctx) {
+    let store = &*ctx.store;
+    store.migrate().await.unwrap();
+    let first = lazy(42, "ann@example.com", "ann");
+    let id = first.user.id;
+    assert_eq!(
+        store.migrate_user(&first).await.unwrap(),
+        MigrateOutcome::Migrated(id)
+    );
+    // The same call again, and another login's mapping (a new user id) of the same record,
+    // through the other store: both name the first user.
+    assert_eq!(
+        store.migrate_user(&first).await.unwrap(),
+        MigrateOutcome::AlreadyMigrated(id)
+    );
+    let again = lazy(42, "ann@example.com", "ann");
+    assert_ne!(again.user.id, id);
+    assert_eq!(
+        ctx.other.migrate_user(&again).await.unwrap(),
+        MigrateOutcome::AlreadyMigrated(id)
+    );
+    // Even when legacy changed the address meanwhile: the ledger decides, not the address.
+    let moved = lazy(42, "ann.new@example.com", "ann-new");
+    assert_eq!(
+        store.migrate_user(&moved).await.unwrap(),
+        MigrateOutcome::AlreadyMigrated(id)
+    );
+    for table in ["users", "ledger", "credentials", "events"] {
+        assert_eq!(count(&ctx.raw, table).await, 1, "{table}");
+    }
+
+    // A record the backfill moved first: the login finds the bulk user and leaves it as is.
+    let bulk = user(7, "bulk7@example.com", "bulk7");
+    store
+        .write_chunk(&chunk(0, vec![bulk.clone()], vec![]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .migrate_user(&lazy(7, "bulk7@example.com", "bulk7"))
+            .await
+            .unwrap(),
+        MigrateOutcome::AlreadyMigrated(bulk.user.id)
+    );
+    let u = store.user(bulk.user.id).await.unwrap().unwrap();
+    assert_eq!(u.credential, bulk.user.credential);
+    assert_eq!(u.migration.unwrap().method, Method::Bulk);
+    assert_eq!(
+        ctx.raw
+            .rows("SELECT method FROM ledger WHERE legacy_id = '7'")
+            .await,
+        vec![vec![Some("bulk".into())]]
+    );
+
+    // And a backfill meeting a record a login moved skips it (no quarantine entry).
+    let replay = store
+        .write_chunk(&chunk(0, vec![user(42, "ann@example.com", "ann")], vec![]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (replay.migrated, replay.skipped, replay.quarantined),
+        (0, 1, 0)
+    );
+
+    assert_eq!(count(&ctx.raw, "users").await, 2);
+    assert_eq!(count(&ctx.raw, "ledger").await, 2);
+    assert_eq!(count(&ctx.raw, "quarantine").await, 0);
+    assert_eq!(events_of(store, "user.migrated").await.len(), 1);
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        counts.by_method,
+        BTreeMap::from([("bulk".to_string(), 1), ("lazy".to_string(), 1)])
+    );
+}
+
+/// 50 first logins of one legacy user at once, each with its own mapping (and so its own
+/// user id), spread over two stores (two pools, like two bridge processes): exactly one user,
+/// one ledger row, one credential and one event, and every caller learns the same id. Several
+/// rounds, each a different user, so the later ones race on pools already full of connections.
+pub async fn fifty_concurrent_first_logins_make_one_user(ctx: Ctx) {
+    ctx.store.migrate().await.unwrap();
+    const CALLERS: usize = 50;
+    const ROUNDS: i64 = 4;
+    for key in 900..900 + ROUNDS {
+        let email = format!("Race{key}@Example.com");
+        let barrier = Arc::new(tokio::sync::Barrier::new(CALLERS));
+        let mut tasks = Vec::with_capacity(CALLERS);
+        let mut candidates = HashSet::new();
+        for i in 0..CALLERS {
+            let store = if i % 2 == 0 {
+                ctx.store.clone()
+            } else {
+                ctx.other.clone()
+            };
+            let m = lazy(key, &email, &format!("racer{key}"));
+            candidates.insert(m.user.id);
+            let barrier = barrier.clone();
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                store.migrate_user(&m).await.unwrap()
+            }));
+        }
+        let mut outcomes = Vec::with_capacity(CALLERS);
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        let migrated: Vec<UserId> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                MigrateOutcome::Migrated(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(migrated.len(), 1, "{outcomes:?}");
+        let winner = migrated[0];
+        assert!(candidates.contains(&winner));
+        let already = outcomes
+            .iter()
+            .filter(|o| **o == MigrateOutcome::AlreadyMigrated(winner))
+            .count();
+        assert_eq!(already, CALLERS - 1, "{outcomes:?}");
+
+        let id = Some(winner.to_string());
+        let legacy_id = key.to_string();
+        assert_eq!(
+            ctx.raw
+                .rows(&format!(
+                    "SELECT CAST(user_id AS TEXT) FROM ledger WHERE legacy_id = '{legacy_id}'"
+                ))
+                .await,
+            vec![vec![id.clone()]]
+        );
+        let email = email.to_lowercase();
+        assert_eq!(
+            ctx.raw
+                .rows(&format!(
+                    "SELECT CAST(id AS TEXT) FROM users WHERE email_normalized = '{email}'"
+                ))
+                .await,
+            vec![vec![id.clone()]]
+        );
+        assert_eq!(
+            ctx.raw
+                .rows(&format!(
+                    "SELECT CAST(user_id AS TEXT) FROM credentials \
+                     WHERE CAST(user_id AS TEXT) = '{winner}'"
+                ))
+                .await,
+            vec![vec![id]]
+        );
+    }
+    let rounds = ROUNDS;
+    assert_eq!(count(&ctx.raw, "users").await, rounds);
+    assert_eq!(count(&ctx.raw, "ledger").await, rounds);
+    assert_eq!(count(&ctx.raw, "credentials").await, rounds);
+    assert_eq!(
+        events_of(&*ctx.store, "user.migrated").await.len() as i64,
+        rounds
+    );
+    let counts = ctx.store.counts().await.unwrap();
+    assert_eq!(
+        counts.by_method,
+        BTreeMap::from([("lazy".to_string(), ROUNDS as u64)])
+    );
+}
+
+pub async fn a_first_login_whose_identifier_another_user_holds_writes_nothing(ctx: Ctx) {
+    let store = &*ctx.store;
+    store.migrate().await.unwrap();
+    let holder = user(1, "taken@example.com", "holder");
+    store
+        .write_chunk(&chunk(
+            0,
+            vec![holder.clone()],
+            vec![rejected(2, "old reason")],
+        ))
+        .await
+        .unwrap();
+    let before_events = store.events(0, 100).await.unwrap().len();
+
+    // Another legacy record with the same address, case aside.
+    let m = lazy(2, "TAKEN@Example.com", "someone");
+    assert_eq!(
+        store.migrate_user(&m).await.unwrap(),
+        MigrateOutcome::IdentifierTaken {
+            field: "email",
+            holder: holder.user.id
+        }
+    );
+    // The username, case aside.
+    let m = lazy(3, "fresh@example.com", "HOLDER");
+    assert_eq!(
+        ctx.other.migrate_user(&m).await.unwrap(),
+        MigrateOutcome::IdentifierTaken {
+            field: "username",
+            holder: holder.user.id
+        }
+    );
+    // Both: the email is named.
+    let m = lazy(4, "taken@example.com", "holder");
+    assert_eq!(
+        store.migrate_user(&m).await.unwrap(),
+        MigrateOutcome::IdentifierTaken {
+            field: "email",
+            holder: holder.user.id
+        }
+    );
+
+    assert_eq!(count(&ctx.raw, "users").await, 1);
+    assert_eq!(count(&ctx.raw, "ledger").await, 1);
+    assert_eq!(count(&ctx.raw, "credentials").await, 1);
+    assert_eq!(
+        ctx.raw
+            .rows("SELECT legacy_id, reason FROM quarantine")
+            .await,
+        vec![vec![Some("2".into()), Some("old reason".into())]],
+        "the record's quarantine entry stays"
+    );
+    assert_eq!(store.events(0, 100).await.unwrap().len(), before_events);
+    assert!(store.user_by_legacy(SOURCE, "2").await.unwrap().is_none());
+    let kept = store.user(holder.user.id).await.unwrap().unwrap();
+    assert_eq!(kept.credential, holder.user.credential);
+}
+
+pub async fn a_first_login_the_store_cannot_hold_is_refused_whole(ctx: Ctx) {
+    let store = &*ctx.store;
+    store.migrate().await.unwrap();
+    let mut m = lazy(5, "nul@example.com", "nul");
+    m.user.profile.nickname = Some("bad\0nick".into());
+    let err = store.migrate_user(&m).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("legacy/5") && text.contains("nickname"),
+        "{text}"
+    );
+
+    let mut m = lazy(6, "key@example.com", "key");
+    m.source = String::new();
+    assert!(matches!(
+        store.migrate_user(&m).await.unwrap_err(),
+        StoreError::Invalid { .. }
+    ));
+    for table in ["users", "ledger", "credentials", "events"] {
+        assert_eq!(count(&ctx.raw, table).await, 0, "{table}");
+    }
+}
+
+pub async fn registering_a_user_and_a_taken_email(ctx: Ctx) {
+    let store = &*ctx.store;
+    store.migrate().await.unwrap();
+    let mut ann = newcomer("Ann@X.com", "ann");
+    // Whatever the caller put there, a registration is recorded as one.
+    ann.migration = Some(Migration {
+        method: Method::Bulk,
+        at: at(1),
+        source: "elsewhere".into(),
+        original: json!({"x": 1}),
+    });
+    assert_eq!(
+        store.register_user(&ann).await.unwrap(),
+        RegisterOutcome::Registered(ann.id)
+    );
+    let u = store.user(ann.id).await.unwrap().unwrap();
+    let m = u.migration.clone().unwrap();
+    assert_eq!(m.method, Method::Registered);
+    assert_eq!((m.source.as_str(), &m.original), ("", &json!(null)));
+    let mut expected = ann.clone();
+    expected.migration = u.migration.clone();
+    assert_eq!(u, expected);
+    assert!(u.legacy_links.is_empty());
+
+    // The same address in other case, through the other store.
+    let again = newcomer("ann@x.com", "ann2");
+    assert_eq!(
+        ctx.other.register_user(&again).await.unwrap(),
+        RegisterOutcome::IdentifierTaken {
+            field: "email",
+            holder: ann.id
+        }
+    );
+    let by_name = newcomer("someone@x.com", "ANN");
+    assert_eq!(
+        store.register_user(&by_name).await.unwrap(),
+        RegisterOutcome::IdentifierTaken {
+            field: "username",
+            holder: ann.id
+        }
+    );
+    // A legacy user logging in for the first time with the registered address.
+    assert_eq!(
+        store
+            .migrate_user(&lazy(9, "ANN@x.com", "legacy-ann"))
+            .await
+            .unwrap(),
+        MigrateOutcome::IdentifierTaken {
+            field: "email",
+            holder: ann.id
+        }
+    );
+    // Registering the same user twice names it as the holder.
+    assert_eq!(
+        store.register_user(&ann).await.unwrap(),
+        RegisterOutcome::IdentifierTaken {
+            field: "email",
+            holder: ann.id
+        }
+    );
+
+    let id = Some(ann.id.to_string());
+    assert_eq!(
+        ctx.raw
+            .rows("SELECT CAST(id AS TEXT), email, migration_method, migration_source FROM users")
+            .await,
+        vec![vec![
+            id.clone(),
+            Some("Ann@X.com".into()),
+            Some("registered".into()),
+            None
+        ]]
+    );
+    assert_eq!(
+        ctx.raw
+            .rows("SELECT CAST(user_id AS TEXT), scheme FROM credentials")
+            .await,
+        vec![vec![id.clone(), Some("argon2id".into())]]
+    );
+    assert_eq!(count(&ctx.raw, "ledger").await, 0);
+    let events = store.events(0, 100).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].kind, "user.registered");
+    assert_eq!(events[0].subject, ann.id.to_string());
+    assert_eq!(
+        events[0].detail,
+        json!({"user_id": ann.id.to_string(), "method": "registered"})
+    );
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.users, 1);
+    assert_eq!(
+        counts.by_method,
+        BTreeMap::from([("registered".to_string(), 1)])
+    );
+    assert!(counts.by_source.is_empty());
+}
+
+pub async fn replacing_a_credential_is_compare_and_set(ctx: Ctx) {
+    let store = &*ctx.store;
+    store.migrate().await.unwrap();
+    let imported = user(5, "five@example.com", "five");
+    let plain = bare(6);
+    store
+        .write_chunk(&chunk(0, vec![imported.clone(), plain.clone()], vec![]))
+        .await
+        .unwrap();
+    let id = imported.user.id;
+    let bcrypt = imported.user.credential.clone().unwrap();
+    let before = credential_row(&ctx.raw, id).await;
+
+    // The login upgrades the bcrypt hash it verified.
+    let a1 = argon("one");
+    assert!(
+        store
+            .replace_credential(id, &bcrypt.hash, &a1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.user(id).await.unwrap().unwrap().credential,
+        Some(a1.clone())
+    );
+    let after = credential_row(&ctx.raw, id).await;
+    assert_eq!(after[0][0].as_deref(), Some(a1.hash.as_str()));
+    assert_eq!(after[0][1].as_deref(), Some("argon2id"));
+    assert_ne!(after[0][2], before[0][2], "updated_at moves");
+
+    // A second upgrade that verified the same old hash changes nothing.
+    let a2 = argon("two");
+    assert!(
+        !ctx.other
+            .replace_credential(id, &bcrypt.hash, &a2)
+            .await
+            .unwrap()
+    );
+    assert_eq!(credential_row(&ctx.raw, id).await, after);
+
+    // No credential, or no user: nothing to compare with.
+    assert!(
+        !store
+            .replace_credential(plain.user.id, &bcrypt.hash, &a2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_credential(UserId::new(), &bcrypt.hash, &a2)
+            .await
+            .unwrap()
+    );
+    assert_eq!(count(&ctx.raw, "credentials").await, 1);
+
+    let events = events_of(store, "credential.upgraded").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].subject, id.to_string());
+    assert_eq!(
+        events[0].detail,
+        json!({"user_id": id.to_string(), "old_scheme": "bcrypt", "new_scheme": "argon2id"})
+    );
+    assert!(!events[0].detail.to_string().contains('$'));
+
+    // Ten upgrades racing from the same stored hash, over two stores: exactly one wins.
+    let barrier = Arc::new(tokio::sync::Barrier::new(10));
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                ctx.store.clone()
+            } else {
+                ctx.other.clone()
+            };
+            let (expected, new) = (a1.hash.clone(), argon(&format!("race{i}")));
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let won = store.replace_credential(id, &expected, &new).await.unwrap();
+                (won, new)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (won, new) = t.await.unwrap();
+        if won {
+            winners.push(new);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(
+        store.user(id).await.unwrap().unwrap().credential,
+        Some(winners[0].clone())
+    );
+    assert_eq!(events_of(store, "credential.upgraded").await.len(), 2);
+}
+
+/// Users by migration method, all four and `none`, as the status page shows them.
+pub async fn counts_report_users_by_every_method(ctx: Ctx) {
+    let store = &*ctx.store;
+    store.migrate().await.unwrap();
+    store
+        .write_chunk(&chunk(
+            0,
+            vec![
+                user(1, "b1@example.com", "b1"),
+                user(2, "b2@example.com", "b2"),
+                bare(3),
+            ],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let mut synced = chunk(1, vec![user(100, "s@example.com", "s")], vec![]);
+    synced.users[0].user.migration.as_mut().unwrap().method = Method::Sync;
+    store.write_chunk(&synced).await.unwrap();
+    for k in 10..13 {
+        let m = lazy(k, &format!("l{k}@example.com"), &format!("l{k}"));
+        assert!(matches!(
+            store.migrate_user(&m).await.unwrap(),
+            MigrateOutcome::Migrated(_)
+        ));
+    }
+    for name in ["r1", "r2"] {
+        let u = newcomer(&format!("{name}@example.com"), name);
+        assert!(matches!(
+            store.register_user(&u).await.unwrap(),
+            RegisterOutcome::Registered(_)
+        ));
+    }
+    let counts = store.counts().await.unwrap();
+    let expected = BTreeMap::from([
+        ("bulk".to_string(), 2),
+        ("lazy".to_string(), 3),
+        ("none".to_string(), 1),
+        ("registered".to_string(), 2),
+        ("sync".to_string(), 1),
+    ]);
+    assert_eq!(counts.by_method, expected);
+    assert_eq!(counts.users, 9);
+    assert_eq!(counts.by_source, BTreeMap::from([(SOURCE.to_string(), 7)]));
+    // The same, counted in the database.
+    let raw: BTreeMap<String, u64> = ctx
+        .raw
+        .rows(
+            "SELECT COALESCE(migration_method, 'none'), CAST(COUNT(*) AS TEXT) FROM users \
+             GROUP BY migration_method",
+        )
+        .await
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].clone().unwrap(),
+                r[1].as_deref().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(raw, expected);
+}
