@@ -6,7 +6,9 @@
 //! NOTHING RETURNING id` into users, with credentials and ledger rows in the same statement.
 //! Concurrent writers (two partitions) are safe under READ COMMITTED: an insert that meets a
 //! concurrent writer's uncommitted address waits for it, then either inserts (it rolled back)
-//! or is refused and quarantined, naming the winner's record, which the next statement sees.
+//! or is refused and quarantined, naming the winner's record, which the next statement sees —
+//! unless the winner migrated that very record (a first login through the bridge): then the
+//! chunk rolls back and retries, and the retry skips the record.
 //!
 //! The login bridge's single-user writes are plain statements in one READ COMMITTED
 //! transaction, every insert `ON CONFLICT DO NOTHING` so a unique violation never aborts it:
@@ -314,6 +316,14 @@ impl PostgresStore {
                 }
             }
             if !refused.is_empty() {
+                // A record refused because a concurrent writer (the login bridge) migrated that
+                // very record first is no duplicate: the retry's ledger read skips it.
+                if migrated_meanwhile(&mut tx, &chunk.source, rows, &refused).await? {
+                    tx.rollback()
+                        .await
+                        .map_err(db("write_chunk: rolling back"))?;
+                    return Ok(None);
+                }
                 let (emails, usernames) = plan::identifiers(rows, &refused);
                 let owners = owners(&mut tx, &emails, &usernames, OWNERS_OP).await?;
                 let Some(explained) = plan::explain_refusals(rows, &refused, &owners) else {
@@ -679,6 +689,28 @@ async fn ledger_hits(
             )
         })
         .collect())
+}
+
+/// Whether the ledger now has any of the `refused` rows' keys (committed by a concurrent writer
+/// after this chunk read the ledger).
+async fn migrated_meanwhile(
+    tx: &mut Transaction<'static, Postgres>,
+    source: &str,
+    rows: &[Row<'_>],
+    refused: &[usize],
+) -> Result<bool> {
+    let ids: Vec<&str> = refused
+        .iter()
+        .filter_map(|&i| rows.get(i).map(|r| r.legacy_id.as_str()))
+        .collect();
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM ledger WHERE source = $1 AND legacy_id = ANY($2))",
+    )
+    .bind(source)
+    .bind(&ids)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db("write_chunk: reading the ledger again"))
 }
 
 /// The user a legacy record became, by the ledger.

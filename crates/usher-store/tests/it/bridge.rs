@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 use usher_core::{Credential, Email, Method, Migration, Profile, Status, User, UserId, Username};
@@ -348,6 +349,88 @@ pub async fn fifty_concurrent_first_logins_make_one_user(ctx: Ctx) {
     assert_eq!(
         counts.by_method,
         BTreeMap::from([("lazy".to_string(), ROUNDS as u64)])
+    );
+}
+
+/// A backfill chunk and the first logins of its records, at the same time: every record ends
+/// up as exactly one user, moved by whichever got there first, and none is quarantined.
+pub async fn a_backfill_racing_first_logins_leaves_one_user_per_record(ctx: Ctx) {
+    ctx.store.migrate().await.unwrap();
+    const ROUNDS: i64 = 4;
+    const PER_ROUND: i64 = 25;
+    let mut by_login = 0u64;
+    let mut by_chunk = 0u64;
+    for round in 0..ROUNDS {
+        let keys: Vec<i64> = (round * PER_ROUND..(round + 1) * PER_ROUND).collect();
+        let email = |k: i64| format!("both{k}@example.com");
+        let c = chunk(
+            0,
+            keys.iter()
+                .map(|&k| user(k, &email(k), &format!("both{k}")))
+                .collect(),
+            vec![],
+        );
+        // The logins start one per millisecond; the chunk well before them in the first round
+        // and among them in the last, so each side wins some records.
+        let ms = |n: i64| Duration::from_millis(u64::try_from(n).unwrap());
+        let start = ms(round * 40);
+        let logins_start = (ROUNDS - 1 - round) * 40;
+        let writer = tokio::spawn({
+            let store = ctx.store.clone();
+            async move {
+                tokio::time::sleep(start).await;
+                store.write_chunk(&c).await.unwrap()
+            }
+        });
+        let logins: Vec<_> = keys
+            .iter()
+            .map(|&k| {
+                let store = ctx.other.clone();
+                let m = lazy(k, &email(k), &format!("both{k}"));
+                let delay = ms(logins_start + k % PER_ROUND);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    (k, store.migrate_user(&m).await.unwrap())
+                })
+            })
+            .collect();
+        let outcome = writer.await.unwrap();
+        assert_eq!(outcome.quarantined, 0, "{outcome:?}");
+        assert_eq!(outcome.migrated + outcome.skipped, PER_ROUND as u64);
+        by_chunk += outcome.migrated;
+        for l in logins {
+            let (k, o) = l.await.unwrap();
+            let stored = ctx
+                .store
+                .user_by_legacy(SOURCE, &k.to_string())
+                .await
+                .unwrap()
+                .unwrap();
+            match o {
+                MigrateOutcome::Migrated(id) => {
+                    by_login += 1;
+                    assert_eq!(id, stored.id);
+                    assert_eq!(stored.migration.unwrap().method, Method::Lazy);
+                }
+                MigrateOutcome::AlreadyMigrated(id) => {
+                    assert_eq!(id, stored.id);
+                    assert_eq!(stored.migration.unwrap().method, Method::Bulk);
+                }
+                other => panic!("key {k}: {other:?}"),
+            }
+        }
+    }
+    eprintln!("moved by logins: {by_login}, by the backfill: {by_chunk}");
+    let total = ROUNDS * PER_ROUND;
+    assert_eq!(by_login + by_chunk, total as u64);
+    assert_eq!(count(&ctx.raw, "users").await, total);
+    assert_eq!(count(&ctx.raw, "ledger").await, total);
+    assert_eq!(count(&ctx.raw, "quarantine").await, 0);
+    assert_eq!(
+        ctx.raw
+            .count("SELECT COUNT(*) FROM ledger WHERE method = 'lazy'")
+            .await,
+        by_login as i64
     );
 }
 

@@ -41,6 +41,7 @@ both_pair!(racing_planners_never_mix_their_plans);
 bridge!(a_first_login_writes_user_credential_ledger_and_event_and_clears_quarantine);
 bridge!(a_second_first_login_is_already_migrated_and_writes_nothing);
 bridge!(fifty_concurrent_first_logins_make_one_user);
+bridge!(a_backfill_racing_first_logins_leaves_one_user_per_record);
 bridge!(a_first_login_whose_identifier_another_user_holds_writes_nothing);
 bridge!(a_first_login_the_store_cannot_hold_is_refused_whole);
 bridge!(registering_a_user_and_a_taken_email);

@@ -178,6 +178,44 @@ async fn pending_login<'c>(
     (tx, id)
 }
 
+/// A chunk whose record a first login is migrating at the same moment, with the same address:
+/// the chunk's insert waits, is refused by the login's address, sees the login's ledger row,
+/// rolls back, retries and skips the record. It is no duplicate, so it is not quarantined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_racing_a_first_login_of_the_same_record_skips_it() {
+    run(|url, store| async move {
+        let mut other = PgConnection::connect(&url).await.unwrap();
+        let (tx, id) = pending_login(&mut other, "same@example.com", true).await;
+        let writer = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .write_chunk(&chunk(
+                        0,
+                        vec![user(900, "Same@Example.com", "same")],
+                        vec![],
+                    ))
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!writer.is_finished(), "the chunk waits for the login");
+        tx.commit().await.unwrap();
+        let outcome = writer.await.unwrap().unwrap();
+        assert_eq!(
+            (outcome.migrated, outcome.skipped, outcome.quarantined),
+            (0, 1, 0),
+            "{outcome:?}"
+        );
+        assert!(outcome.retries >= 1, "{outcome:?}");
+        let q = usher_store::QuarantineFilter::default();
+        assert_eq!(store.quarantine_count(&q).await.unwrap(), 0);
+        let u = store.user_by_legacy(SOURCE, "900").await.unwrap().unwrap();
+        assert_eq!(*u.id.as_uuid(), id);
+    })
+    .await;
+}
+
 /// A first login waiting on another process's first login of the same user (same address):
 /// when that one commits, this one writes nothing and returns its user.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
