@@ -63,6 +63,24 @@ pub trait Source: Send + Sync {
     /// concurrently. `None` when empty.
     async fn key_bounds(&self) -> Result<Option<(LegacyKey, LegacyKey)>, SourceError>;
 
+    /// The records a login identifier names: those whose `field` equals `value` ignoring
+    /// case, at most `limit`, in key order. The login bridge asks with the field the mapping
+    /// reads the email or username from; more than one record means the identifier is
+    /// ambiguous in legacy. A source that cannot look records up answers with
+    /// [`SourceError::Config`].
+    async fn lookup(
+        &self,
+        field: &str,
+        value: &str,
+        limit: usize,
+    ) -> Result<Vec<LegacyRecord>, SourceError> {
+        let _ = (value, limit);
+        Err(SourceError::Config {
+            source_name: self.name().to_owned(),
+            reason: format!("this kind of source cannot look records up by {field:?}"),
+        })
+    }
+
     /// Does what the source really does, once: connect and read one record.
     async fn healthcheck(&self) -> Result<(), SourceError> {
         self.read(&KeyRange::default(), 1).await.map(|_| ())
