@@ -2,7 +2,10 @@
 //!
 //! Where legacy users come from. Each kind of legacy system is a module implementing
 //! [`usher_core::Source`]: keyset reads in the source's own key order, a count for progress,
-//! key bounds for partitioning, and a healthcheck.
+//! key bounds for partitioning, a healthcheck, and (for the login bridge) lookups of the records
+//! a login identifier names, compared ignoring case. Lookups scan the legacy table unless it has
+//! an index on the lowered column (`CREATE INDEX ON users (lower(email))`); see
+//! [`sql`](sql#lookups-by-login-identifier) for each database.
 //!
 //! * [`SourceConfig`] — a `[sources.<name>]` table of usher.toml (`type = "postgres"`,
 //!   `"mysql"` or `"sqlite"`): [`validate`](SourceConfig::validate) without I/O, then

@@ -12,12 +12,46 @@
 //! values (the cursor, the limit) are always bound parameters. Text keys are compared and
 //! ordered by the database with the key column's collation; the cursor goes back to the
 //! database as it came out, never compared in Rust.
+//!
+//! # Lookups by login identifier
+//!
+//! [`Source::lookup`](usher_core::Source::lookup) (the login bridge, on a user's first login)
+//! is the same SELECT list over the same relation, so a looked-up record is the record a
+//! backfill reads (same fields, same checksum), filtered by one column compared ignoring
+//! case, the value always a bound parameter:
+//!
+//! ```sql
+//! SELECT <key>, <columns> FROM <table or (query)> AS usher_src
+//!  WHERE <key> IS NOT NULL AND lower(<field>) = lower($value) ORDER BY <key> LIMIT $n
+//! ```
+//!
+//! The field must be a plain column name (checked by [`Ident::parse`], then quoted); with a
+//! `columns` list it must be one of them or the key. Each field's statement is built once per
+//! source and kept.
+//!
+//! **Indexes.** `lower(<field>)` cannot use a plain index on the column, so every lookup scans
+//! the legacy table unless it has an index on the lowered column, and the bridge does one per
+//! first login. Add one before opening the bridge:
+//!
+//! * PostgreSQL: `CREATE INDEX ON users (lower(email));` (also used through a `query`
+//!   source, whose filter PostgreSQL pushes into the subquery).
+//! * MySQL 8.0.13+: a functional index, `CREATE INDEX users_email_lower ON users
+//!   ((LOWER(email)));`. MariaDB has no functional indexes; an indexed virtual column
+//!   `AS (LOWER(email))` is only used where its optimizer substitutes such columns for the
+//!   expression (recent releases; check with `EXPLAIN`), else lookups scan. A
+//!   case-insensitive collation (`utf8mb4_*_ci`) already compares ignoring case, but the
+//!   lookup still wraps the column in `LOWER()`, so an index on the bare column is not used.
+//! * SQLite: `CREATE INDEX users_email_lower ON users (lower(email));`. SQLite's `lower()`
+//!   folds ASCII letters only (unless the ICU extension is loaded): `ÉMILE@…` does not find
+//!   `émile@…`.
 
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
@@ -235,6 +269,27 @@ impl Selection {
     pub(crate) fn is_json_column(&self, name: &str) -> bool {
         self.json_columns.iter().any(|j| j.as_str() == name)
     }
+
+    /// The column a lookup filters on: a plain column name, and with a `columns` list one of
+    /// them or the key. Checked without connecting; the database reports a column that does
+    /// not exist.
+    pub(crate) fn lookup_column(&self, field: &str) -> Result<Ident, ConfigError> {
+        let column = Ident::parse("lookup field", field)?;
+        match &self.columns {
+            Some(columns) if column != self.key && !columns.contains(&column) => {
+                Err(ConfigError::new(
+                    "lookup field",
+                    format!("{field:?} is neither the key nor one of the configured `columns`"),
+                ))
+            }
+            _ => Ok(column),
+        }
+    }
+
+    /// `usher_src.<column>`.
+    pub(crate) fn column_expr(column: &Ident, quote: char) -> String {
+        format!("{ALIAS}.{}", column.quoted(quote))
+    }
 }
 
 fn unique_idents(field: &'static str, names: &[String]) -> Result<Vec<Ident>, ConfigError> {
@@ -261,6 +316,10 @@ pub(crate) struct ReadSql {
     pub(crate) between: sqlx::SqlStr,
     /// One row whose key is NULL, if any: such rows cannot be read by key.
     pub(crate) null_key: sqlx::SqlStr,
+    /// The SELECT (list and FROM) every read shares, for lookups.
+    select: String,
+    /// The key expression, for lookups.
+    key: String,
 }
 
 impl ReadSql {
@@ -291,7 +350,28 @@ impl ReadSql {
             ),
             null_key: sqlx::AssertSqlSafe(format!("SELECT 1 {from} WHERE {key} IS NULL LIMIT 1"))
                 .into_sql_str(),
+            select: select.to_owned(),
+            key: key.to_owned(),
         }
+    }
+
+    /// A lookup: the reads' SELECT, rows whose `column` equals the value ignoring case, in key
+    /// order. `lower` is the backend's spelling of the function; `value` and `limit` are the
+    /// placeholders. Rows with a NULL key are left out as every read leaves them out.
+    pub(crate) fn lookup(
+        &self,
+        column: &str,
+        lower: &str,
+        value: &str,
+        limit: &str,
+    ) -> sqlx::SqlStr {
+        use sqlx::SqlSafeStr as _;
+        let (select, key) = (&self.select, &self.key);
+        sqlx::AssertSqlSafe(format!(
+            "{select} WHERE {key} IS NOT NULL AND {lower}({column}) = {lower}({value}) \
+             ORDER BY {key} LIMIT {limit}"
+        ))
+        .into_sql_str()
     }
 
     pub(crate) fn pick(&self, range: &KeyRange) -> &sqlx::SqlStr {
@@ -301,6 +381,45 @@ impl ReadSql {
             (None, Some(_)) => &self.until,
             (Some(_), Some(_)) => &self.between,
         }
+    }
+}
+
+/// The most lookup statements a source keeps (one per field; the bridge uses one or two).
+/// Past it, a statement is built per call rather than growing the cache without bound.
+const MAX_CACHED_LOOKUPS: usize = 32;
+
+/// Lookup statements by field, each built on first use and kept for the source's life.
+#[derive(Debug, Default)]
+pub(crate) struct LookupCache {
+    by_field: Mutex<HashMap<String, sqlx::SqlStr>>,
+}
+
+impl LookupCache {
+    /// The statement for `column`, built by `build` the first time.
+    pub(crate) fn get_or_build(
+        &self,
+        column: &Ident,
+        build: impl FnOnce() -> sqlx::SqlStr,
+    ) -> sqlx::SqlStr {
+        // The lock is never held across an await or a panic point; a poisoned map is still a
+        // valid map of finished statements.
+        let mut by_field = self.by_field.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sql) = by_field.get(column.as_str()) {
+            return sql.clone();
+        }
+        let sql = build();
+        if by_field.len() < MAX_CACHED_LOOKUPS {
+            by_field.insert(column.as_str().to_owned(), sql.clone());
+        }
+        sql
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by_field
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -700,6 +819,71 @@ mod tests {
             sql.open.as_str(),
             "SELECT usher_src.* FROM \"legacy\".\"users\" AS usher_src WHERE usher_src.\"id\" IS NOT NULL ORDER BY usher_src.\"id\" LIMIT $1"
         );
+    }
+
+    #[test]
+    fn lookups_filter_one_quoted_column_ignoring_case_with_bound_values() {
+        let sel = Selection::parse(&spec(Some("users"), None)).unwrap();
+        let from = sel.relation_sql('"');
+        let select = format!("SELECT {} {from}", sel.column_list('"'));
+        let key = sel.key_expr('"');
+        let reads = ReadSql::build(
+            &select,
+            &from,
+            &key,
+            |i| format!("${i}"),
+            |i| format!("${i}"),
+        );
+        let column = sel.lookup_column("e mail").unwrap();
+        let sql = reads.lookup(&Selection::column_expr(&column, '"'), "lower", "$1", "$2");
+        assert_eq!(
+            sql.as_str(),
+            "SELECT usher_src.* FROM \"users\" AS usher_src WHERE usher_src.\"id\" IS NOT NULL AND lower(usher_src.\"e mail\") = lower($1) ORDER BY usher_src.\"id\" LIMIT $2"
+        );
+    }
+
+    #[test]
+    fn lookup_fields_must_be_plain_configured_columns() {
+        let sel = Selection::parse(&spec(Some("users"), None)).unwrap();
+        for bad in ["email; DROP TABLE users", "\"email\"", "a.email", "", "x'y"] {
+            let err = sel.lookup_column(bad).unwrap_err();
+            assert_eq!(err.field, "lookup field", "{bad:?}");
+        }
+        assert!(sel.lookup_column("anything").is_ok());
+        let columns = vec!["email".to_owned()];
+        let mut s = spec(Some("users"), None);
+        s.columns = Some(&columns);
+        let sel = Selection::parse(&s).unwrap();
+        assert!(sel.lookup_column("email").is_ok());
+        assert!(
+            sel.lookup_column("id").is_ok(),
+            "the key is always selected"
+        );
+        let err = sel.lookup_column("password").unwrap_err();
+        assert!(err.reason.contains("\"password\""), "{err}");
+    }
+
+    #[test]
+    fn lookup_statements_are_built_once_per_field_and_the_cache_is_bounded() {
+        use sqlx::SqlSafeStr as _;
+        let cache = LookupCache::default();
+        let email = Ident::parse("f", "email").unwrap();
+        let mut builds = 0;
+        for _ in 0..3 {
+            let sql = cache.get_or_build(&email, || {
+                builds += 1;
+                sqlx::AssertSqlSafe("SELECT 1".to_owned()).into_sql_str()
+            });
+            assert_eq!(sql.as_str(), "SELECT 1");
+        }
+        assert_eq!(builds, 1);
+        for i in 0..100 {
+            let field = Ident::parse("f", &format!("c{i}")).unwrap();
+            cache.get_or_build(&field, || {
+                sqlx::AssertSqlSafe("SELECT 2".to_owned()).into_sql_str()
+            });
+        }
+        assert_eq!(cache.len(), MAX_CACHED_LOOKUPS);
     }
 
     #[test]

@@ -6,6 +6,15 @@
 //! binary strings as base64. MariaDB stores JSON as LONGTEXT with a `json_valid` check: for a
 //! table source those columns are found in `information_schema` and parsed into JSON; for a
 //! query source, list them in `json_columns`.
+//!
+//! [`lookup`](Source::lookup) filters with ``LOWER(usher_src.`<field>`) = LOWER(?)`` over
+//! the same statement (see [the SQL module](super#lookups-by-login-identifier)); it scans
+//! unless MySQL 8.0.13+ has a functional index, ``CREATE INDEX users_email_lower ON users
+//! ((LOWER(email)))``. The comparison follows the column's collation, as the legacy
+//! application's own `WHERE email = ?` did: under the usual `utf8mb4_*_ci` collations accents
+//! are ignored too (`emile` finds `émile`), and PAD SPACE collations ignore trailing spaces
+//! (`ann@example.com ` finds `ann@example.com`). On a binary string column (`VARBINARY`,
+//! `BLOB`) `LOWER()` changes nothing, so the comparison there is exact.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -28,9 +37,9 @@ use usher_core::{KeyRange, LegacyKey, LegacyRecord, Source, SourceError};
 
 use super::postgres::{default_connect_timeout_seconds, default_max_connections};
 use super::{
-    ConfigError, Endpoint, FieldsBuilder, ReadSql, Relation, Selection, SelectionSpec, TlsMode,
-    bad_key, bytes_value, check_positive, check_scheme, check_tls_ca, check_url_choice, date_value,
-    float_value, float32_value, json_text_value, limit_param, naive_datetime_value,
+    ConfigError, Endpoint, FieldsBuilder, LookupCache, ReadSql, Relation, Selection, SelectionSpec,
+    TlsMode, bad_key, bytes_value, check_positive, check_scheme, check_tls_ca, check_url_choice,
+    date_value, float_value, float32_value, json_text_value, limit_param, naive_datetime_value,
     null_keys_error, range_bounds, resolve_url, utc_datetime_value,
 };
 
@@ -209,6 +218,8 @@ struct Plan {
     json_columns: Vec<String>,
     count: SqlStr,
     bounds: SqlStr,
+    /// Lookup statements by field, built from `reads` on first use.
+    lookups: LookupCache,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,7 +286,30 @@ impl MysqlSource {
             json_columns,
             count: sql(format!("SELECT COUNT(*) {from}")),
             bounds: sql(bounds),
+            lookups: LookupCache::default(),
         })
+    }
+
+    /// Runs a read or a lookup and turns its rows into records as they arrive. `range` only
+    /// names where a bad key was met.
+    async fn records(
+        &self,
+        plan: &Plan,
+        query: sqlx::query::Query<'_, MySql, sqlx::mysql::MySqlArguments>,
+        limit: usize,
+        range: &KeyRange,
+        context: &str,
+    ) -> Result<Vec<LegacyRecord>, SourceError> {
+        let mut rows = query.fetch(&self.pool);
+        let mut records = Vec::with_capacity(limit.min(1024));
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(|e| self.endpoint.error(context, e))?
+        {
+            records.push(self.record(plan, &row, range)?);
+        }
+        Ok(records)
     }
 
     /// MariaDB's `JSON` is LONGTEXT plus a `json_valid(col)` check constraint, which
@@ -460,16 +494,33 @@ impl Source for MysqlSource {
             query = bind_key(&self.endpoint, query, plan.key, bound)?;
         }
         query = query.bind(limit_param(limit));
-        let mut rows = query.fetch(&self.pool);
-        let mut records = Vec::with_capacity(limit.min(1024));
-        while let Some(row) = rows
-            .try_next()
-            .await
-            .map_err(|e| self.endpoint.error("reading", e))?
-        {
-            records.push(self.record(plan, &row, range)?);
+        self.records(plan, query, limit, range, "reading").await
+    }
+
+    async fn lookup(
+        &self,
+        field: &str,
+        value: &str,
+        limit: usize,
+    ) -> Result<Vec<LegacyRecord>, SourceError> {
+        let column = self
+            .selection
+            .lookup_column(field)
+            .map_err(|e| e.into_source_error(self.name()))?;
+        if limit == 0 {
+            return Ok(Vec::new());
         }
-        Ok(records)
+        let plan = self.plan().await?;
+        let statement = plan.lookups.get_or_build(&column, || {
+            let column = Selection::column_expr(&column, Q);
+            plan.reads.lookup(&column, "LOWER", "?", "?")
+        });
+        let query = sqlx::query(statement)
+            .bind(value.to_owned())
+            .bind(limit_param(limit));
+        let context = format!("looking up records by {field:?}");
+        self.records(plan, query, limit, &KeyRange::default(), &context)
+            .await
     }
 
     async fn healthcheck(&self) -> Result<(), SourceError> {

@@ -5,6 +5,11 @@
 //! natively; every other type (numeric, money, interval, inet, enums, domains...) is cast to
 //! `text` by PostgreSQL itself, so numeric keeps every digit and nothing is undecodable;
 //! arrays become JSON arrays through `to_jsonb`.
+//!
+//! [`lookup`](Source::lookup) filters with `lower(usher_src.<field>) = lower($1)` over the
+//! same statement (see [the SQL module](super#lookups-by-login-identifier)); it scans unless
+//! the table has an expression index: `CREATE INDEX ON users (lower(email));`. `lower()` folds
+//! case by the database's locale (`ctype`), Unicode letters included under a UTF-8 locale.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -26,8 +31,8 @@ use tokio::sync::OnceCell;
 use usher_core::{KeyRange, LegacyKey, LegacyRecord, Source, SourceError};
 
 use super::{
-    ConfigError, Endpoint, FieldsBuilder, ReadSql, Selection, SelectionSpec, TlsMode, bad_key,
-    bytes_value, check_positive, check_scheme, check_tls_ca, check_url_choice, date_value,
+    ConfigError, Endpoint, FieldsBuilder, LookupCache, ReadSql, Selection, SelectionSpec, TlsMode,
+    bad_key, bytes_value, check_positive, check_scheme, check_tls_ca, check_url_choice, date_value,
     float_value, float32_value, json_text_value, limit_param, naive_datetime_value,
     null_keys_error, range_bounds, resolve_url, time_value, utc_datetime_value,
 };
@@ -201,6 +206,8 @@ struct Plan {
     /// `Some` for a table: `pg_class.reltuples` for this relation name.
     estimate: Option<String>,
     bounds: SqlStr,
+    /// Lookup statements by field, built from `reads` on first use.
+    lookups: LookupCache,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -366,7 +373,30 @@ impl PostgresSource {
             count: sql(format!("SELECT COUNT(*) {from}")),
             estimate,
             bounds: sql(bounds),
+            lookups: LookupCache::default(),
         })
+    }
+
+    /// Runs a read or a lookup and turns its rows into records as they arrive; LIMIT bounds
+    /// the rest. `range` only names where a bad key was met.
+    async fn records(
+        &self,
+        plan: &Plan,
+        query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+        limit: usize,
+        range: &KeyRange,
+        context: &str,
+    ) -> Result<Vec<LegacyRecord>, SourceError> {
+        let mut rows = query.fetch(&self.pool);
+        let mut records = Vec::with_capacity(limit.min(1024));
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(|e| self.endpoint.error(context, e))?
+        {
+            records.push(self.record(plan, &row, range)?);
+        }
+        Ok(records)
     }
 
     fn record(
@@ -463,17 +493,33 @@ impl Source for PostgresSource {
             query = bind_key(&self.endpoint, query, plan.key, bound)?;
         }
         query = query.bind(limit_param(limit));
-        // Rows are turned into records as they arrive; LIMIT bounds the rest.
-        let mut rows = query.fetch(&self.pool);
-        let mut records = Vec::with_capacity(limit.min(1024));
-        while let Some(row) = rows
-            .try_next()
-            .await
-            .map_err(|e| self.endpoint.error("reading", e))?
-        {
-            records.push(self.record(plan, &row, range)?);
+        self.records(plan, query, limit, range, "reading").await
+    }
+
+    async fn lookup(
+        &self,
+        field: &str,
+        value: &str,
+        limit: usize,
+    ) -> Result<Vec<LegacyRecord>, SourceError> {
+        let column = self
+            .selection
+            .lookup_column(field)
+            .map_err(|e| e.into_source_error(self.name()))?;
+        if limit == 0 {
+            return Ok(Vec::new());
         }
-        Ok(records)
+        let plan = self.plan().await?;
+        let statement = plan.lookups.get_or_build(&column, || {
+            let column = Selection::column_expr(&column, Q);
+            plan.reads.lookup(&column, "lower", "$1", "$2")
+        });
+        let query = sqlx::query(statement)
+            .bind(value.to_owned())
+            .bind(limit_param(limit));
+        let context = format!("looking up records by {field:?}");
+        self.records(plan, query, limit, &KeyRange::default(), &context)
+            .await
     }
 
     async fn healthcheck(&self) -> Result<(), SourceError> {

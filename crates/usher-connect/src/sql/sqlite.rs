@@ -4,6 +4,13 @@
 //! (boolean for 0/1 in a column declared BOOL/BOOLEAN), REAL → number, TEXT → string as
 //! stored (dates stay in whatever text form the application wrote), BLOB → base64. Text in a
 //! column declared JSON (table sources) or listed in `json_columns` is parsed into JSON.
+//!
+//! [`lookup`](Source::lookup) filters with `lower(usher_src."<field>") = lower(?1)` over the
+//! same statement (see [the SQL module](super#lookups-by-login-identifier)); it scans unless
+//! the table has an expression index, `CREATE INDEX users_email_lower ON users
+//! (lower(email));`. SQLite's built-in `lower()` folds ASCII letters only (unless the ICU
+//! extension is loaded): `ÉMILE@example.com` does not find `émile@example.com`, while
+//! `EMILE@example.com` finds `emile@example.com`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,9 +29,9 @@ use usher_core::{KeyRange, LegacyKey, LegacyRecord, Source, SourceError};
 
 use super::postgres::{default_connect_timeout_seconds, default_max_connections};
 use super::{
-    ConfigError, Endpoint, FieldsBuilder, ReadSql, Relation, Selection, SelectionSpec, bad_key,
-    bytes_value, check_positive, float_value, json_text_value, limit_param, null_keys_error,
-    range_bounds,
+    ConfigError, Endpoint, FieldsBuilder, LookupCache, ReadSql, Relation, Selection, SelectionSpec,
+    bad_key, bytes_value, check_positive, float_value, json_text_value, limit_param,
+    null_keys_error, range_bounds,
 };
 
 const Q: char = '"';
@@ -125,6 +132,8 @@ struct Plan {
     bool_columns: Vec<String>,
     count: SqlStr,
     bounds: SqlStr,
+    /// Lookup statements by field, built from `reads` on first use.
+    lookups: LookupCache,
 }
 
 fn sql(text: String) -> SqlStr {
@@ -201,7 +210,30 @@ impl SqliteSource {
             bool_columns,
             count: sql(format!("SELECT COUNT(*) {from}")),
             bounds: sql(bounds),
+            lookups: LookupCache::default(),
         })
+    }
+
+    /// Runs a read or a lookup and turns its rows into records as they arrive. `range` only
+    /// names where a bad key was met.
+    async fn records(
+        &self,
+        plan: &Plan,
+        query: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
+        limit: usize,
+        range: &KeyRange,
+        context: &str,
+    ) -> Result<Vec<LegacyRecord>, SourceError> {
+        let mut rows = query.fetch(&self.pool);
+        let mut records = Vec::with_capacity(limit.min(1024));
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(|e| self.endpoint.error(context, e))?
+        {
+            records.push(self.record(plan, &row, range)?);
+        }
+        Ok(records)
     }
 
     fn record(
@@ -325,16 +357,33 @@ impl Source for SqliteSource {
             query = bind_key(query, bound);
         }
         query = query.bind(limit_param(limit));
-        let mut rows = query.fetch(&self.pool);
-        let mut records = Vec::with_capacity(limit.min(1024));
-        while let Some(row) = rows
-            .try_next()
-            .await
-            .map_err(|e| self.endpoint.error("reading", e))?
-        {
-            records.push(self.record(plan, &row, range)?);
+        self.records(plan, query, limit, range, "reading").await
+    }
+
+    async fn lookup(
+        &self,
+        field: &str,
+        value: &str,
+        limit: usize,
+    ) -> Result<Vec<LegacyRecord>, SourceError> {
+        let column = self
+            .selection
+            .lookup_column(field)
+            .map_err(|e| e.into_source_error(self.name()))?;
+        if limit == 0 {
+            return Ok(Vec::new());
         }
-        Ok(records)
+        let plan = self.plan().await?;
+        let statement = plan.lookups.get_or_build(&column, || {
+            let column = Selection::column_expr(&column, Q);
+            plan.reads.lookup(&column, "lower", "?1", "?2")
+        });
+        let query = sqlx::query(statement)
+            .bind(value.to_owned())
+            .bind(limit_param(limit));
+        let context = format!("looking up records by {field:?}");
+        self.records(plan, query, limit, &KeyRange::default(), &context)
+            .await
     }
 
     async fn healthcheck(&self) -> Result<(), SourceError> {
