@@ -210,3 +210,168 @@ pub fn int_keys() -> Vec<i64> {
     keys.push(1_099_511_627_776);
     keys
 }
+
+/// Rows every lookup test adds to the fixture's `users` table: two emails that differ only in
+/// case, inserted in descending key order so that only `ORDER BY key` returns them ascending.
+pub const TWINS_SQL: &str =
+    "INSERT INTO users (id, email) VALUES (200, 'Twin@Example.com'), (150, 'twin@example.COM')";
+
+/// The lookup contract on the fixture's `users` table (keyed by `id`, every column, row 1
+/// `ann@example.com`) with [`TWINS_SQL`] applied. `pad_space`: the column's collation ignores
+/// trailing spaces (MySQL/MariaDB PAD SPACE collations), so `"ann@example.com "` finds row 1.
+pub async fn assert_lookups_on_users(source: &dyn Source, pad_space: bool) {
+    // Differs only in case, and is the very record a backfill reads.
+    let found = source.lookup("email", "ANN@Example.COM", 2).await.unwrap();
+    assert_eq!(keys(&found), vec![LegacyKey::Int(1)]);
+    let read = source
+        .read(
+            &KeyRange {
+                after: Some(LegacyKey::Int(0)),
+                until: Some(LegacyKey::Int(1)),
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(keys(&read), vec![LegacyKey::Int(1)]);
+    assert_eq!(found[0].key, read[0].key);
+    assert_eq!(found[0].checksum(), read[0].checksum());
+    assert_eq!(found[0].to_json(), read[0].to_json());
+    assert_eq!(found[0].to_json()["email"], "ann@example.com");
+
+    // Both case twins, in key order, however the value is written.
+    for value in ["twin@example.com", "TWIN@EXAMPLE.COM", "Twin@Example.com"] {
+        let twins = source.lookup("email", value, 2).await.unwrap();
+        assert_eq!(
+            keys(&twins),
+            vec![LegacyKey::Int(150), LegacyKey::Int(200)],
+            "{value}"
+        );
+        assert_eq!(twins[0].to_json()["email"], "twin@example.COM");
+        assert_eq!(twins[1].to_json()["email"], "Twin@Example.com");
+    }
+    let first = source.lookup("email", "twin@example.com", 1).await.unwrap();
+    assert_eq!(keys(&first), vec![LegacyKey::Int(150)]);
+    assert!(
+        source
+            .lookup("email", "twin@example.com", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Equality, not a pattern or a prefix; nothing for an unknown address.
+    for value in [
+        "nobody@example.com",
+        "ann@example",
+        "%",
+        "_nn@example.com",
+        " ann@example.com",
+        "' OR '1'='1",
+        "x' OR '1'='1' --",
+        "') OR ('1'='1",
+    ] {
+        let none = source.lookup("email", value, 2).await.unwrap();
+        assert!(none.is_empty(), "{value:?} found {:?}", keys(&none));
+    }
+
+    let padded = keys(&source.lookup("email", "ANN@example.com ", 2).await.unwrap());
+    if pad_space {
+        assert_eq!(padded, vec![LegacyKey::Int(1)]);
+    } else {
+        assert!(padded.is_empty(), "{padded:?}");
+    }
+
+    // A field that is not a plain column name is refused before any SQL is written.
+    for field in [
+        "email; DROP TABLE users",
+        "\"email\"",
+        "`email`",
+        "users.email",
+        "email'--",
+        "",
+    ] {
+        let err = source
+            .lookup(field, "ann@example.com", 2)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Config { source_name, reason }
+                if source_name == "legacy" && reason.contains("lookup field")),
+            "{field:?}: {err:?}"
+        );
+    }
+    // A name that is merely odd is quoted as one column, which does not exist.
+    for field in ["email) OR (1=1", "nope"] {
+        let err = source
+            .lookup(field, "ann@example.com", 2)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Query { reason, .. } if reason.contains("looking up")),
+            "{field:?}: {err:?}"
+        );
+    }
+    // The table is still there, every row in it.
+    let all = read_all(source, &KeyRange::default(), 1000).await;
+    assert_eq!(all.len(), int_keys().len() + 2);
+}
+
+/// A `query` source over the fixture's `users`: `SELECT id, email AS login ... WHERE id > 0`.
+pub async fn assert_lookups_through_a_query(source: &dyn Source) {
+    let found = source
+        .lookup("login", "USER7@example.COM", 2)
+        .await
+        .unwrap();
+    assert_eq!(keys(&found), vec![LegacyKey::Int(7)]);
+    let read = source
+        .read(
+            &KeyRange {
+                after: Some(LegacyKey::Int(6)),
+                until: Some(LegacyKey::Int(7)),
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found[0].checksum(), read[0].checksum());
+    assert_eq!(found[0].to_json(), read[0].to_json());
+    assert_eq!(found[0].to_json()["login"], "user7@example.com");
+    let twins = source.lookup("login", "twin@EXAMPLE.com", 5).await.unwrap();
+    assert_eq!(keys(&twins), vec![LegacyKey::Int(150), LegacyKey::Int(200)]);
+    // The query's own filter still applies: -5 is left out by `id > 0`.
+    assert!(
+        source
+            .lookup("login", "neg@example.com", 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Only the query's columns exist.
+    let err = source
+        .lookup("email", "ann@example.com", 2)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::Query { .. }), "{err:?}");
+}
+
+/// A source over the fixture's `accounts` with `key = 'username'` and `columns = ['email']`:
+/// the key and the listed column can be looked up by, nothing else.
+pub async fn assert_lookups_limited_to_columns(source: &dyn Source) {
+    let by_key = source.lookup("username", "ALICE", 2).await.unwrap();
+    assert_eq!(keys(&by_key), vec![LegacyKey::Text("alice".to_owned())]);
+    assert_eq!(
+        by_key[0].to_json(),
+        serde_json::json!({"email": "alice@example.com"})
+    );
+    let by_email = source.lookup("email", "bob@EXAMPLE.com", 2).await.unwrap();
+    assert_eq!(keys(&by_email), vec![LegacyKey::Text("Bob".to_owned())]);
+    for field in ["password", "Email", "note"] {
+        let err = source.lookup(field, "alice", 2).await.unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Config { reason, .. }
+                if reason.contains(&format!("{field:?}")) && reason.contains("columns")),
+            "{field:?}: {err:?}"
+        );
+    }
+}

@@ -261,3 +261,68 @@ async fn invalid_json_in_a_json_column_names_the_record_and_the_column() {
         "{err:?}"
     );
 }
+
+async fn add_twins(url: &str) {
+    let mut conn = MySqlConnection::connect(url).await.unwrap();
+    conn.execute(TWINS_SQL).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn lookup_finds_rows_ignoring_case_in_key_order_and_refuses_hostile_fields() {
+    let url = fixture().await;
+    add_twins(&url).await;
+    let source = build(&config("mysql", &url, "table = 'users'\nkey = 'id'")).await;
+    assert_lookups_on_users(source.as_ref(), true).await;
+    let mut conn = MySqlConnection::connect(&url).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(rows, int_keys().len() as i64 + 2);
+}
+
+#[tokio::test]
+async fn lookup_through_a_query_source_sees_only_the_query() {
+    let url = fixture().await;
+    add_twins(&url).await;
+    let source = build(&config(
+        "mariadb",
+        &url,
+        "query = \"SELECT id, email AS login, note FROM users WHERE id > 0\"\nkey = 'id'",
+    ))
+    .await;
+    assert_lookups_through_a_query(source.as_ref()).await;
+}
+
+#[tokio::test]
+async fn lookup_by_a_field_outside_the_configured_columns_is_refused() {
+    let url = fixture().await;
+    let source = build(&config(
+        "mysql",
+        &url,
+        "table = 'accounts'\nkey = 'username'\ncolumns = ['email']",
+    ))
+    .await;
+    assert_lookups_limited_to_columns(source.as_ref()).await;
+}
+
+#[tokio::test]
+async fn lookup_against_a_down_server_is_unavailable_but_limit_0_asks_nothing() {
+    let url = with_password(&with_dead_port(&service_url(VAR)), "down-secret-733");
+    let source = build(&config(
+        "mysql",
+        &url,
+        "table = 'users'\nkey = 'id'\nconnect_timeout_seconds = 1",
+    ))
+    .await;
+    assert!(
+        source
+            .lookup("email", "ann@example.com", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let result = source.lookup("email", "ann@example.com", 2).await;
+    assert_unavailable_without_secret(result.map(|_| ()), "down-secret-733");
+}
