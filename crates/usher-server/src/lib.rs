@@ -2,9 +2,11 @@
 //! check them without either database) and the bounded pool password hashing runs on.
 
 pub mod bridge;
+pub mod http;
 pub mod pool;
 pub mod session;
 
 pub use bridge::{Bridge, HashSource, LoginError, LoginOk, LoginPath};
+pub use http::{AppState, router};
 pub use pool::{HashPool, PoolError};
 pub use session::{Claims, Session, SessionError, SessionKeys};

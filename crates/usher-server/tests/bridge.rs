@@ -215,3 +215,90 @@ async fn a_weak_hash_in_the_store_is_upgraded_once_on_login() {
         .unwrap();
     assert_eq!(again.path, LoginPath::Store);
 }
+
+mod http {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt as _;
+    use usher_server::{AppState, SessionKeys, router};
+
+    async fn call(
+        app: &axum::Router,
+        identifier: &str,
+        password: &str,
+    ) -> (StatusCode, serde_json::Value) {
+        let body = serde_json::json!({ "identifier": identifier, "password": password });
+        let response = app
+            .clone()
+            .oneshot(
+                Request::post("/v1/login")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(body.to_string()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn login_over_http_returns_a_session_the_jwks_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = Arc::new(AppState {
+            bridge: super::bridge(dir.path()).await,
+            keys: SessionKeys::generate("https://usher.test", 600).unwrap(),
+        });
+        let app = router(Arc::clone(&state));
+
+        let (status, body) = call(&app, "bo@example.com", "wrong").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"], "invalid_credentials");
+        let (status, unknown) = call(&app, "who@example.com", "password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(unknown, body, "unknown and wrong answer alike");
+
+        let (status, body) = call(&app, "bo@example.com", "password").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["path"], "lazy_migrated");
+        let token = body["session"]["token"].as_str().unwrap();
+        let claims = state.keys.verify(token).unwrap();
+        assert_eq!(claims.sub, body["user"]["id"].as_str().unwrap());
+        assert!(
+            body.to_string().find("argon2").is_none(),
+            "no hash in the answer: {body}"
+        );
+
+        let response = app
+            .clone()
+            .oneshot(
+                Request::get("/.well-known/jwks.json")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let jwks: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(jwks["keys"][0]["kty"], "OKP");
+
+        let response = app
+            .oneshot(
+                Request::post("/v1/login")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from("{\"identifier\": 1}"))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+}
