@@ -32,5 +32,5 @@ pub use error::{FieldError, InvalidValue, RecordErrors};
 pub use ids::{Email, LegacyId, PhoneE164, UserId, Username};
 pub use mapping::{ConfigProblem, Mapper, MappingConfig, MappingConfigError};
 pub use record::{LegacyKey, LegacyRecord};
-pub use source::{KeyRange, Source, SourceError};
+pub use source::{AuthSource, KeyRange, Source, SourceError};
 pub use user::{Credential, LegacyLink, Method, Migration, Profile, Status, User};

@@ -81,8 +81,48 @@ pub trait Source: Send + Sync {
         })
     }
 
+    /// Marks the record `key` as migrated to user `user` in the legacy system, if the source
+    /// was configured to (a SQL source's `write_back` statement). `Ok(false)` when it was not.
+    /// The bridge calls this after a login migrated the record; the ledger, not this mark,
+    /// stays the record of truth, so a failure here is counted and logged, never fatal.
+    async fn mark_migrated(&self, key: &LegacyKey, user: &str) -> Result<bool, SourceError> {
+        let _ = (key, user);
+        Ok(false)
+    }
+
     /// Does what the source really does, once: connect and read one record.
     async fn healthcheck(&self) -> Result<(), SourceError> {
         self.read(&KeyRange::default(), 1).await.map(|_| ())
+    }
+}
+
+/// A legacy system that checks passwords itself: its own auth API, or an LDAP bind. The bridge
+/// asks it when no hash source knows the user, and migrates the record it answers with,
+/// hashing the password it just proved to Argon2id. Users imported without a hash (a
+/// Cognito export) move their password across this way.
+#[async_trait]
+pub trait AuthSource: Send + Sync {
+    /// The configured name, recorded in the ledger and in every user's legacy links.
+    fn name(&self) -> &str;
+
+    /// Asks the legacy system whether `password` is right for `identifier`.
+    ///
+    /// * `Ok(Some(record))`: it is; `record` is the user's legacy record (its key and the
+    ///   fields the source's mapping reads), which the bridge migrates.
+    /// * `Ok(None)`: it is not, or legacy does not know the identifier (it need not say which).
+    /// * `Err(SourceError::Unavailable)`: legacy could not answer; the bridge writes nothing
+    ///   and answers 503.
+    ///
+    /// Implementations must keep the password out of every log line and error.
+    async fn authenticate(
+        &self,
+        identifier: &str,
+        password: &usher_hash::Password,
+    ) -> Result<Option<LegacyRecord>, SourceError>;
+
+    /// Marks `key` as migrated in legacy, if configured; see [`Source::mark_migrated`].
+    async fn mark_migrated(&self, key: &LegacyKey, user: &str) -> Result<bool, SourceError> {
+        let _ = (key, user);
+        Ok(false)
     }
 }

@@ -15,15 +15,22 @@
 //! verified; a legacy outage writes nothing and is reported as such, so the server can answer
 //! 503 for users not yet migrated while migrated users keep logging in.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::Utc;
 use usher_core::{
-    Credential, Email, LegacyRecord, Mapper, Method, Source, SourceError, User, Username,
+    AuthSource, Credential, Email, LegacyKey, LegacyRecord, Mapper, Method, Profile, Source,
+    SourceError, Status, User, UserId, Username,
 };
 use usher_hash::{ParseOptions, Password, PasswordHash, Policy, Scheme};
-use usher_store::{LazyMigration, MigrateOutcome, Store, StoreError, SystemOfRecord};
+use usher_store::{
+    LazyMigration, MigrateOutcome, RegisterOutcome, Store, StoreError, SystemOfRecord,
+};
 
+use crate::metrics::Metrics;
 use crate::pool::{HashPool, PoolError};
 
 /// A legacy source the bridge verifies hashes from: a source that can look records up, its
@@ -37,6 +44,41 @@ pub struct HashSource {
     pub email_fields: Vec<String>,
     /// The source fields any other identifier is looked up in (e.g. `["username"]`).
     pub username_fields: Vec<String>,
+}
+
+/// A legacy system that checks passwords itself, and how its records map to users.
+pub struct AuthSourceEntry {
+    /// The source (its name is the ledger's source).
+    pub source: Arc<dyn AuthSource>,
+    /// How the records it answers with become users.
+    pub mapper: Arc<Mapper>,
+}
+
+impl std::fmt::Debug for AuthSourceEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSourceEntry")
+            .field("source", &self.source.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A legacy fallback, tried in the order configured.
+#[derive(Debug)]
+pub enum Legacy {
+    /// Hashes read from a source and verified here.
+    Hash(HashSource),
+    /// The legacy system checks the password.
+    Auth(AuthSourceEntry),
+}
+
+impl Legacy {
+    /// The source's configured name.
+    pub fn name(&self) -> &str {
+        match self {
+            Legacy::Hash(h) => h.source.name(),
+            Legacy::Auth(a) => a.source.name(),
+        }
+    }
 }
 
 /// How a login succeeded.
@@ -94,6 +136,9 @@ pub enum LoginError {
         /// Why (names the field; never a secret).
         reason: String,
     },
+    /// The password verified but the account is disabled.
+    #[error("the account is disabled")]
+    Disabled,
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -125,22 +170,78 @@ impl std::fmt::Debug for Bridge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bridge")
             .field("store", &self.store.backend())
-            .field("sources", &self.sources)
+            .field("legacy", &self.legacy)
             .field("pool", &self.pool)
             .finish_non_exhaustive()
     }
 }
 
-/// The bridge: the store, the legacy hash sources, the pool and the hashing policy.
+/// The bridge: the store, the legacy fallbacks, the pool and the hashing policy.
 pub struct Bridge {
     store: Arc<dyn Store>,
-    sources: Vec<HashSource>,
+    legacy: Vec<Legacy>,
     pool: HashPool,
     policy: Policy,
     /// Verified against when nobody has the identifier, so unknown and known identifiers cost
     /// the same; an Argon2id hash under the policy, like a migrated user's.
     dummy: Arc<PasswordHash>,
+    metrics: Arc<Metrics>,
 }
+
+/// A registration: a user new to both systems.
+#[derive(Debug)]
+pub struct Registration {
+    /// The email, if any (an email or a username is required).
+    pub email: Option<String>,
+    /// The username, if any.
+    pub username: Option<String>,
+    /// The password.
+    pub password: Password,
+    /// Profile fields.
+    pub profile: Profile,
+}
+
+/// Why a registration did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// A field is invalid (named).
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The email or username belongs to a user, in the store or in legacy (not yet migrated).
+    #[error("the {0} is taken")]
+    Taken(&'static str),
+    /// A legacy source could not say whether the identifier is taken.
+    #[error("legacy source {0} is unavailable")]
+    LegacyUnavailable(String),
+    /// The hashing pool is full.
+    #[error("busy")]
+    Busy,
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// Anything else that is the server's fault.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<PoolError> for RegisterError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Busy => RegisterError::Busy,
+            PoolError::Failed(m) => RegisterError::Internal(m),
+        }
+    }
+}
+
+/// The shortest password registration accepts (NIST SP 800-63B's floor).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// The longest (bytes): hashing cost must not be the client's to choose.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 impl Bridge {
     /// A bridge over `store` and `sources`, hashing on `pool` under `policy`.
@@ -155,16 +256,59 @@ impl Bridge {
             .map_err(|e| LoginError::Internal(e.to_string()))?;
         Ok(Self {
             store,
-            sources,
+            legacy: sources.into_iter().map(Legacy::Hash).collect(),
             pool,
             policy,
             dummy: Arc::new(dummy),
+            metrics: Arc::new(Metrics::new()),
         })
+    }
+
+    /// Adds a legacy fallback after those already configured.
+    #[must_use]
+    pub fn with_legacy(mut self, legacy: Legacy) -> Self {
+        self.legacy.push(legacy);
+        self
+    }
+
+    /// Records into `metrics` instead of the bridge's own.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The metrics the bridge records into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The legacy fallbacks, in the order they are tried.
+    pub fn legacy(&self) -> &[Legacy] {
+        &self.legacy
+    }
+
+    /// Runs a hash job on the pool and records how long it ran (not how long it queued).
+    async fn hash_job<T, F>(&self, kind: &'static str, job: F) -> Result<T, PoolError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (value, took) = self
+            .pool
+            .run(move || {
+                let started = Instant::now();
+                let value = job();
+                (value, started.elapsed())
+            })
+            .await?;
+        self.metrics.verify_time(kind, took);
+        Ok(value)
     }
 
     /// Logs `identifier` in with `password`: see the module docs for the flow.
@@ -185,21 +329,140 @@ impl Bridge {
             self.dummy_verify(password).await?;
             return Err(LoginError::InvalidCredentials);
         }
+        // Whether a real hash was verified: if not, a dummy one is, so that an unknown
+        // identifier costs what a known one does.
+        let mut verified_any = false;
         if let Some(lookup) = &lookup {
-            for source in &self.sources {
-                if let Some(ok) = self.login_from_legacy(source, lookup, &password).await? {
+            for legacy in &self.legacy {
+                let found = match legacy {
+                    Legacy::Hash(source) => {
+                        self.login_from_hash_source(source, lookup, &password, &mut verified_any)
+                            .await
+                    }
+                    Legacy::Auth(entry) => {
+                        self.login_from_auth_source(entry, identifier, &password)
+                            .await
+                    }
+                };
+                if let Err(LoginError::LegacyUnavailable(name)) = &found {
+                    self.metrics.legacy_error(name);
+                }
+                if let Some(ok) = found? {
                     return Ok(ok);
                 }
             }
         }
-        self.dummy_verify(password).await?;
+        if !verified_any {
+            self.dummy_verify(password).await?;
+        }
         Err(LoginError::InvalidCredentials)
     }
 
     async fn dummy_verify(&self, password: Arc<Password>) -> Result<(), LoginError> {
         let dummy = Arc::clone(&self.dummy);
-        let _ = self.pool.run(move || dummy.verify(&password)).await?;
+        let _ = self
+            .hash_job("dummy", move || dummy.verify(&password))
+            .await?;
         Ok(())
+    }
+
+    /// Registers a user new to both systems: refused if the email or username belongs to
+    /// anyone, in the store or in a legacy hash source (a legacy user not yet migrated would
+    /// otherwise lose their account to whoever registered their address first).
+    pub async fn register(&self, registration: Registration) -> Result<User, RegisterError> {
+        let invalid =
+            |field: &'static str, reason: String| RegisterError::Invalid { field, reason };
+        let email = registration
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()
+            .map_err(|e| invalid("email", e.to_string()))?;
+        let username = registration
+            .username
+            .as_deref()
+            .map(Username::parse)
+            .transpose()
+            .map_err(|e| invalid("username", e.to_string()))?;
+        if email.is_none() && username.is_none() {
+            return Err(invalid(
+                "email",
+                "an email or a username is required".into(),
+            ));
+        }
+        let chars = registration
+            .password
+            .as_str()
+            .map_or(registration.password.len(), |p| p.chars().count());
+        if chars < MIN_PASSWORD_CHARS {
+            return Err(invalid(
+                "password",
+                format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+            ));
+        }
+        if registration.password.expose().len() > MAX_PASSWORD_BYTES {
+            return Err(invalid(
+                "password",
+                format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
+            ));
+        }
+        let wanted = email
+            .iter()
+            .map(|e| ("email", Identifier::Email(e.clone())))
+            .chain(
+                username
+                    .iter()
+                    .map(|u| ("username", Identifier::Username(u.clone()))),
+            );
+        for (field, identifier) in wanted {
+            for legacy in &self.legacy {
+                let Legacy::Hash(source) = legacy else {
+                    continue; // an auth source cannot be asked who exists
+                };
+                let found =
+                    self.lookup_legacy(source, &identifier, 1)
+                        .await
+                        .map_err(|e| match e {
+                            LoginError::LegacyUnavailable(name) => {
+                                self.metrics.legacy_error(&name);
+                                RegisterError::LegacyUnavailable(name)
+                            }
+                            other => RegisterError::Internal(other.to_string()),
+                        })?;
+                if !found.is_empty() {
+                    return Err(RegisterError::Taken(field));
+                }
+            }
+        }
+        let policy = self.policy.clone();
+        let password = registration.password;
+        let hash = self
+            .hash_job("rehash", move || usher_hash::hash(&password, &policy))
+            .await?
+            .map_err(|e| RegisterError::Internal(e.to_string()))?;
+        let now = Utc::now();
+        let user = User {
+            id: UserId::new(),
+            email,
+            email_verified: false,
+            username,
+            phone: None,
+            profile: registration.profile,
+            attributes: serde_json::Map::new(),
+            credential: Some(Credential {
+                hash,
+                scheme: Scheme::Argon2id,
+            }),
+            status: Status::Active,
+            created_at: now,
+            updated_at: now,
+            legacy_links: Vec::new(),
+            migration: None,
+        };
+        match self.store.register_user(&user).await? {
+            RegisterOutcome::Registered(_) => Ok(user),
+            RegisterOutcome::IdentifierTaken { field, .. } => Err(RegisterError::Taken(field)),
+        }
     }
 
     async fn login_in_store(
@@ -215,15 +478,17 @@ impl Bridge {
             let stored = Arc::clone(&stored);
             let password = Arc::clone(&password);
             let policy = self.policy.clone();
-            self.pool
-                .run(move || {
-                    let ok = stored.verify(&password).unwrap_or(false);
-                    (ok, ok && stored.needs_upgrade(&policy))
-                })
-                .await?
+            self.hash_job("store", move || {
+                let ok = stored.verify(&password).unwrap_or(false);
+                (ok, ok && stored.needs_upgrade(&policy))
+            })
+            .await?
         };
         if !ok {
             return Err(LoginError::InvalidCredentials);
+        }
+        if user.status == Status::Disabled {
+            return Err(LoginError::Disabled);
         }
         if !upgrade {
             return Ok(LoginOk {
@@ -254,8 +519,7 @@ impl Bridge {
     async fn rehash(&self, password: Arc<Password>) -> Result<Credential, LoginError> {
         let policy = self.policy.clone();
         let hash = self
-            .pool
-            .run(move || usher_hash::hash(&password, &policy))
+            .hash_job("rehash", move || usher_hash::hash(&password, &policy))
             .await?
             .map_err(|e| LoginError::Internal(e.to_string()))?;
         Ok(Credential {
@@ -264,39 +528,50 @@ impl Bridge {
         })
     }
 
-    /// `Ok(None)`: this source does not know the identifier, or the password is wrong for it.
-    async fn login_from_legacy(
+    /// The records of `source` an identifier names (at most `limit`).
+    async fn lookup_legacy(
         &self,
         source: &HashSource,
         identifier: &Identifier,
-        password: &Arc<Password>,
-    ) -> Result<Option<LoginOk>, LoginError> {
-        let name = source.source.name().to_owned();
+        limit: usize,
+    ) -> Result<Vec<LegacyRecord>, LoginError> {
+        let name = source.source.name();
         let (fields, value) = match identifier {
             Identifier::Email(e) => (&source.email_fields, e.as_str()),
             Identifier::Username(u) => (&source.username_fields, u.as_str()),
         };
-        let mut candidates: Vec<LegacyRecord> = Vec::new();
         for field in fields {
             let found = source
                 .source
-                .lookup(field, value, 2)
+                .lookup(field, value, limit)
                 .await
                 .map_err(|e| match e {
-                    SourceError::Unavailable { .. } => LoginError::LegacyUnavailable(name.clone()),
+                    SourceError::Unavailable { .. } => LoginError::LegacyUnavailable(name.into()),
                     other => LoginError::Internal(other.to_string()),
                 })?;
-            candidates.extend(found);
-            if !candidates.is_empty() {
-                break;
+            if !found.is_empty() {
+                return Ok(found);
             }
         }
+        Ok(Vec::new())
+    }
+
+    /// `Ok(None)`: this source does not know the identifier, or the password is wrong for it.
+    async fn login_from_hash_source(
+        &self,
+        source: &HashSource,
+        identifier: &Identifier,
+        password: &Arc<Password>,
+        verified_any: &mut bool,
+    ) -> Result<Option<LoginOk>, LoginError> {
+        let name = source.source.name();
+        let candidates = self.lookup_legacy(source, identifier, 2).await?;
         // Two legacy rows answering to one identifier (emails differing only in case) are
         // ambiguous: the password decides, and only a single match may log in.
         let now = Utc::now();
         let mut verified = Vec::new();
         for record in candidates {
-            let user = match source.mapper.map(&name, &record, now) {
+            let user = match source.mapper.map(name, &record, now) {
                 Ok(user) => user,
                 Err(_) => continue, // an unmappable record is in quarantine, not a login
             };
@@ -307,25 +582,86 @@ impl Bridge {
                 continue;
             };
             let password = Arc::clone(password);
+            *verified_any = true;
             if self
-                .pool
-                .run(move || stored.verify(&password).unwrap_or(false))
+                .hash_job("legacy", move || stored.verify(&password).unwrap_or(false))
                 .await?
             {
                 verified.push((record, user));
             }
         }
         let mut verified = verified.into_iter();
-        let (Some((record, mut user)), None) = (verified.next(), verified.next()) else {
+        let (Some((record, user)), None) = (verified.next(), verified.next()) else {
             return Ok(None);
         };
+        let mapper = &source.mapper;
+        let write_back = Arc::clone(&source.source);
+        self.migrate(name, mapper, record, user, password, move |key, id| {
+            Box::pin(async move { write_back.mark_migrated(&key, &id).await })
+        })
+        .await
+        .map(Some)
+    }
+
+    /// `Ok(None)`: the auth source refused the password (or does not know the identifier).
+    async fn login_from_auth_source(
+        &self,
+        entry: &AuthSourceEntry,
+        identifier: &str,
+        password: &Arc<Password>,
+    ) -> Result<Option<LoginOk>, LoginError> {
+        let name = entry.source.name();
+        let record = entry
+            .source
+            .authenticate(identifier, password)
+            .await
+            .map_err(|e| match e {
+                SourceError::Unavailable { .. } => LoginError::LegacyUnavailable(name.into()),
+                other => LoginError::Internal(other.to_string()),
+            })?;
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        let user =
+            entry
+                .mapper
+                .map(name, &record, Utc::now())
+                .map_err(|e| LoginError::Unmigratable {
+                    source_name: name.to_owned(),
+                    reason: e.to_string(),
+                })?;
+        let write_back = Arc::clone(&entry.source);
+        self.migrate(
+            name,
+            &entry.mapper,
+            record,
+            user,
+            password,
+            move |key, id| Box::pin(async move { write_back.mark_migrated(&key, &id).await }),
+        )
+        .await
+        .map(Some)
+    }
+
+    /// Moves a user whose password legacy just accepted: Argon2id of that password, one store
+    /// transaction, then (in the background) the write-back to legacy.
+    async fn migrate(
+        &self,
+        name: &str,
+        mapper: &Mapper,
+        record: LegacyRecord,
+        mut user: User,
+        password: &Arc<Password>,
+        write_back: impl FnOnce(LegacyKey, String) -> WriteBackFuture + Send + 'static,
+    ) -> Result<LoginOk, LoginError> {
         user.credential = Some(self.rehash(Arc::clone(password)).await?);
         if let Some(migration) = user.migration.as_mut() {
             migration.method = Method::Lazy;
         }
-        let legacy_updated_at = source.mapper.maps_updated_at().then_some(user.updated_at);
+        let legacy_updated_at = mapper.maps_updated_at().then_some(user.updated_at);
+        let key = record.key.clone();
         let migration = LazyMigration {
-            source: name.clone(),
+            source: name.to_owned(),
             key: record.key.clone(),
             checksum: record.checksum(),
             legacy_updated_at,
@@ -337,21 +673,40 @@ impl Bridge {
             MigrateOutcome::AlreadyMigrated(id) => (id, LoginPath::AlreadyMigrated),
             MigrateOutcome::IdentifierTaken { field, .. } => {
                 return Err(LoginError::Unmigratable {
-                    source_name: name,
+                    source_name: name.to_owned(),
                     reason: format!("its {field} belongs to another user"),
                 });
             }
         };
+        if path == LoginPath::Migrated {
+            self.metrics.migrated(name);
+            let metrics = Arc::clone(&self.metrics);
+            let source = name.to_owned();
+            let pending = write_back(key, id.to_string());
+            tokio::spawn(async move {
+                match pending.await {
+                    Ok(false) => {}
+                    Ok(true) => metrics.write_back(&source, true),
+                    Err(e) => {
+                        metrics.write_back(&source, false);
+                        tracing::warn!(%source, user = %id, error = %e, "write-back to legacy failed");
+                    }
+                }
+            });
+        }
         let user = self
             .store
             .user(id)
             .await?
             .ok_or_else(|| LoginError::Internal(format!("user {id} vanished")))?;
-        Ok(Some(LoginOk { user, path }))
+        Ok(LoginOk { user, path })
     }
 }
 
+type WriteBackFuture = Pin<Box<dyn Future<Output = Result<bool, SourceError>> + Send>>;
+
 /// What a login identifier is.
+#[derive(Clone)]
 enum Identifier {
     Email(Email),
     Username(Username),

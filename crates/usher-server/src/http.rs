@@ -1,27 +1,49 @@
-//! The HTTP surface of the bridge (axum): `POST /v1/login` and `/.well-known/jwks.json`.
+//! The HTTP surface (axum).
 //!
-//! | answer | when |
-//! |---|---|
-//! | 200 `{user, session, path}` | the password verified (in the store, or in legacy and migrated now) |
-//! | 401 `{"error":"invalid_credentials"}` | unknown identifier or wrong password, alike |
-//! | 503 + `Retry-After` | the hashing pool is full, or legacy is down for a user not yet migrated |
-//! | 409 | legacy verified the password but the record cannot become a user (named reason) |
-//! | 400 | a malformed request |
+//! | route | who may call | answers |
+//! |---|---|---|
+//! | `POST /v1/login {identifier, password}` | anyone (rate-limited) | 200 `{user, session, path}`; 401 alike for unknown and wrong; 403 disabled; 409 a verified legacy record that cannot become a user; 429 / 503 with `Retry-After` |
+//! | `POST /v1/users {email?, username?, password, profile?}` | anyone (rate-limited) | 201 `{user, session}`; 409 `{"error":"email_taken"}` when a user holds it, in the store or in legacy; 400 names the field |
+//! | `GET /v1/users/{id}` | the admin token, or that user's session | 200 user; 404 |
+//! | `GET /v1/users/by-legacy/{source}/{id}` | the admin token, or that user's session | 200 user; 404 |
+//! | `GET /.well-known/jwks.json` | anyone | the session keys |
+//! | `GET /v1/admin/status` | the admin token | counts by method, per source migrated and remaining |
+//! | `GET /metrics` | the admin token | Prometheus text format |
+//! | `GET /healthz` | anyone | 200 once serving |
+//!
+//! Passwords are parsed straight out of the request body into zeroizing [`Password`]s, and
+//! the body buffer is wiped when axum holds the only reference to it. No route logs a
+//! password, an identifier with a password, or a hash.
 
+// Helpers return `Result<_, Response>`, axum's idiom: the error is the answer to send.
+#![allow(clippy::result_large_err)]
+
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+use usher_core::{Profile, Source, User, UserId};
 use usher_hash::Password;
+use zeroize::{Zeroize as _, Zeroizing};
 
-use crate::bridge::{Bridge, LoginError};
+use crate::bridge::{Bridge, Legacy, LoginError, RegisterError, Registration};
+use crate::metrics::Metrics;
+use crate::ratelimit::{Limited, RateLimits};
 use crate::session::SessionKeys;
+use crate::status;
+
+/// The largest request body accepted (a login is a few hundred bytes).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// What the routes share.
 #[derive(Debug)]
@@ -30,75 +52,440 @@ pub struct AppState {
     pub bridge: Bridge,
     /// Session signing.
     pub keys: SessionKeys,
+    /// The admin bearer token; `None` turns the admin routes off (they answer 403).
+    pub admin_token: Option<AdminToken>,
+    /// Login and registration limits.
+    pub limits: RateLimits,
+    /// How many reverse proxies in front of usher append to `X-Forwarded-For`; 0 means the
+    /// client address is the peer's.
+    pub trusted_proxy_hops: usize,
+}
+
+impl AppState {
+    /// State with no admin token, no rate limits and no proxies: tests and benchmarks.
+    pub fn new(bridge: Bridge, keys: SessionKeys) -> Self {
+        Self {
+            bridge,
+            keys,
+            admin_token: None,
+            limits: RateLimits::new(&crate::ratelimit::RateLimitConfig::off()),
+            trusted_proxy_hops: 0,
+        }
+    }
+
+    fn metrics(&self) -> &Metrics {
+        self.bridge.metrics()
+    }
+}
+
+/// The admin bearer token, kept as its SHA-256 so comparisons are constant-time and equal
+/// in length whatever is presented.
+pub struct AdminToken(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
+}
+
+/// The shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 24;
+
+impl AdminToken {
+    /// A token from its text (surrounding whitespace is ignored); refused if shorter than
+    /// [`MIN_ADMIN_TOKEN_CHARS`].
+    pub fn new(token: &str) -> Result<Self, String> {
+        let token = token.trim();
+        if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+            return Err(format!(
+                "the admin token must be at least {MIN_ADMIN_TOKEN_CHARS} characters"
+            ));
+        }
+        Ok(Self(Zeroizing::new(
+            Sha256::digest(token.as_bytes()).into(),
+        )))
+    }
+
+    fn matches(&self, presented: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        bool::from(digest.ct_eq(&*self.0))
+    }
 }
 
 /// The router.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/login", post(login))
+        .route("/v1/users", post(register))
+        .route("/v1/users/{id}", get(user_by_id))
+        .route("/v1/users/by-legacy/{source}/{id}", get(user_by_legacy))
+        .route("/v1/admin/status", get(admin_status))
+        .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
-/// `POST /v1/login`. The password is moved into a zeroizing [`Password`] as soon as the body
-/// is parsed, and appears in no log or error.
+/// Serves `state` on `listener` until `shutdown` resolves, then finishes the requests in
+/// flight. Rate-limit buckets are swept every minute.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = state.limits.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limits.sweep();
+        }
+    });
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sweeper.abort();
+    served
+}
+
+/// The client's address: the peer's, or with `trusted_proxy_hops = n`, the n-th address from
+/// the right of `X-Forwarded-For` (the one the outermost trusted proxy saw).
+struct ClientAddr(Option<IpAddr>);
+
+impl FromRequestParts<Arc<AppState>> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        // The connection's address (or, in tests, axum's `MockConnectInfo`).
+        let peer = ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
+            .await
+            .ok()
+            .map(|c| c.0.ip());
+        if state.trusted_proxy_hops == 0 {
+            return Ok(ClientAddr(peer));
+        }
+        let forwarded: Vec<IpAddr> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        let from_right = forwarded
+            .len()
+            .checked_sub(state.trusted_proxy_hops)
+            .and_then(|i| forwarded.get(i).copied());
+        Ok(ClientAddr(from_right.or(peer)))
+    }
+}
+
+/// `POST /v1/login`.
 #[derive(Deserialize)]
 struct LoginRequest {
     identifier: String,
-    password: String,
+    password: Zeroizing<String>,
+}
+
+/// Parses a JSON body holding a password, then wipes the body buffer if nothing else holds it.
+fn parse_secret_body<T: serde::de::DeserializeOwned>(body: Bytes) -> Option<T> {
+    let parsed = serde_json::from_slice(&body).ok();
+    if let Ok(mut owned) = body.try_into_mut() {
+        owned.as_mut().zeroize();
+    }
+    parsed
 }
 
 async fn login(
     State(state): State<Arc<AppState>>,
-    body: Result<Json<LoginRequest>, JsonRejection>,
+    ClientAddr(addr): ClientAddr,
+    body: Bytes,
 ) -> Response {
-    let Ok(Json(request)) = body else {
+    let Some(request) = parse_secret_body::<LoginRequest>(body) else {
         return error(StatusCode::BAD_REQUEST, "malformed_request");
     };
-    let password = Password::from(request.password);
-    match state.bridge.login(&request.identifier, password).await {
-        Ok(ok) => match state.keys.issue(ok.user.id.as_uuid(), chrono::Utc::now()) {
-            Ok(session) => Json(json!({
-                "user": {
-                    "id": ok.user.id,
-                    "email": ok.user.email,
-                    "username": ok.user.username,
-                    "profile": ok.user.profile,
-                    "legacy_links": ok.user.legacy_links,
-                },
-                "session": session,
-                "path": ok.path.as_str(),
-            }))
-            .into_response(),
-            Err(e) => {
-                tracing::error!(error = %e, "issuing a session failed");
-                error(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+    if let Err(limited) = state.limits.check(addr, Some(&request.identifier)) {
+        state.metrics().login("rate_limited");
+        return too_many(limited);
+    }
+    let password = Password::from(request.password.as_str());
+    let (outcome, response) = match state.bridge.login(&request.identifier, password).await {
+        Ok(ok) => {
+            let path = ok.path.as_str();
+            match session_response(&state, &ok.user, json!({ "path": path })) {
+                Ok(r) => (path, r),
+                Err(r) => ("error", r),
             }
-        },
-        Err(LoginError::InvalidCredentials) => {
-            error(StatusCode::UNAUTHORIZED, "invalid_credentials")
         }
-        Err(LoginError::Busy) => retry_later("busy"),
+        Err(LoginError::InvalidCredentials) => (
+            "invalid_credentials",
+            error(StatusCode::UNAUTHORIZED, "invalid_credentials"),
+        ),
+        Err(LoginError::Disabled) => ("disabled", error(StatusCode::FORBIDDEN, "account_disabled")),
+        Err(LoginError::Busy) => ("busy", retry_later("busy")),
         Err(LoginError::LegacyUnavailable(source)) => {
             tracing::warn!(%source, "legacy source unavailable during login");
-            retry_later("legacy_unavailable")
+            ("legacy_unavailable", retry_later("legacy_unavailable"))
         }
         Err(LoginError::Unmigratable {
             source_name,
             reason,
         }) => {
             tracing::warn!(source = %source_name, %reason, "legacy record cannot be migrated");
-            error(StatusCode::CONFLICT, "account_needs_attention")
+            (
+                "unmigratable",
+                error(StatusCode::CONFLICT, "account_needs_attention"),
+            )
         }
         Err(e) => {
             tracing::error!(error = %e, "login failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            (
+                "error",
+                error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            )
         }
+    };
+    state.metrics().login(outcome);
+    response
+}
+
+/// The user as the API shows it: never the credential or the legacy record.
+pub fn user_view(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "username": user.username,
+        "phone": user.phone,
+        "profile": user.profile,
+        "attributes": user.attributes,
+        "status": user.status,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+        "legacy_links": user.legacy_links,
+        "migration": user.migration,
+    })
+}
+
+/// `{user, session, ...extra}` with a fresh session for `user`.
+fn session_response(state: &AppState, user: &User, extra: Value) -> Result<Response, Response> {
+    let session = state
+        .keys
+        .issue(user.id.as_uuid(), chrono::Utc::now())
+        .map_err(|e| {
+            tracing::error!(error = %e, "issuing a session failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        })?;
+    let mut body = json!({ "user": user_view(user), "session": session });
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
     }
+    Ok(Json(body).into_response())
+}
+
+/// `POST /v1/users`.
+#[derive(Deserialize)]
+struct RegisterRequest {
+    email: Option<String>,
+    username: Option<String>,
+    password: Zeroizing<String>,
+    #[serde(default)]
+    profile: Profile,
+}
+
+async fn register(
+    State(state): State<Arc<AppState>>,
+    ClientAddr(addr): ClientAddr,
+    body: Bytes,
+) -> Response {
+    let Some(request) = parse_secret_body::<RegisterRequest>(body) else {
+        return error(StatusCode::BAD_REQUEST, "malformed_request");
+    };
+    if let Err(limited) = state.limits.check(addr, None) {
+        state.metrics().registration("rate_limited");
+        return too_many(limited);
+    }
+    let registration = Registration {
+        email: request.email,
+        username: request.username,
+        password: Password::from(request.password.as_str()),
+        profile: request.profile,
+    };
+    let (outcome, response) = match state.bridge.register(registration).await {
+        Ok(user) => match session_response(&state, &user, json!({})) {
+            Ok(mut r) => {
+                *r.status_mut() = StatusCode::CREATED;
+                ("registered", r)
+            }
+            Err(r) => ("error", r),
+        },
+        Err(RegisterError::Invalid { field, reason }) => (
+            "invalid",
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": "invalid_field", "field": field, "reason": reason })),
+            )
+                .into_response(),
+        ),
+        Err(RegisterError::Taken(field)) => (
+            "taken",
+            error(StatusCode::CONFLICT, &format!("{field}_taken")),
+        ),
+        Err(RegisterError::Busy) => ("busy", retry_later("busy")),
+        Err(RegisterError::LegacyUnavailable(source)) => {
+            tracing::warn!(%source, "legacy source unavailable during registration");
+            ("legacy_unavailable", retry_later("legacy_unavailable"))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "registration failed");
+            (
+                "error",
+                error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            )
+        }
+    };
+    state.metrics().registration(outcome);
+    response
+}
+
+/// Who is asking for a user: the admin, or a user with a session.
+enum Caller {
+    Admin,
+    User(uuid::Uuid),
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+    let Some(token) = bearer(headers) else {
+        return Err(unauthorized());
+    };
+    if state.admin_token.as_ref().is_some_and(|t| t.matches(token)) {
+        return Ok(Caller::Admin);
+    }
+    match state.keys.verify(token) {
+        Ok(claims) => uuid::Uuid::parse_str(&claims.sub)
+            .map(Caller::User)
+            .map_err(|_| unauthorized()),
+        Err(_) => Err(unauthorized()),
+    }
+}
+
+fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(admin) = &state.admin_token else {
+        return Err(error(StatusCode::FORBIDDEN, "admin_api_disabled"));
+    };
+    match bearer(headers) {
+        Some(token) if admin.matches(token) => Ok(()),
+        _ => Err(unauthorized()),
+    }
+}
+
+fn unauthorized() -> Response {
+    let mut response = error(StatusCode::UNAUTHORIZED, "unauthorized");
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// The user, if `caller` may see them; a user asking about anyone else gets 404, exactly as
+/// for an id nobody has.
+fn visible(caller: &Caller, user: Option<User>) -> Response {
+    match (caller, user) {
+        (Caller::Admin, Some(user)) => Json(user_view(&user)).into_response(),
+        (Caller::User(sub), Some(user)) if user.id.as_uuid() == sub => {
+            Json(user_view(&user)).into_response()
+        }
+        _ => error(StatusCode::NOT_FOUND, "not_found"),
+    }
+}
+
+async fn user_by_id(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match caller(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
+        return error(StatusCode::NOT_FOUND, "not_found");
+    };
+    match state.bridge.store().user(UserId::from_uuid(id)).await {
+        Ok(user) => visible(&caller, user),
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn user_by_legacy(
+    State(state): State<Arc<AppState>>,
+    Path((source, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match caller(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match state.bridge.store().user_by_legacy(&source, &id).await {
+        Ok(user) => visible(&caller, user),
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn admin_status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = require_admin(&state, &headers) {
+        return r;
+    }
+    let sources: Vec<Arc<dyn Source>> = state
+        .bridge
+        .legacy()
+        .iter()
+        .filter_map(|l| match l {
+            Legacy::Hash(h) => Some(Arc::clone(&h.source)),
+            Legacy::Auth(_) => None,
+        })
+        .collect();
+    match status::gather(state.bridge.store().as_ref(), &sources).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = require_admin(&state, &headers) {
+        return r;
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics().encode(),
+    )
+        .into_response()
 }
 
 async fn jwks(State(state): State<Arc<AppState>>) -> Response {
     Json(state.keys.jwks()).into_response()
+}
+
+fn store_error(e: &usher_store::StoreError) -> Response {
+    tracing::error!(error = %e, "store failed");
+    retry_later("store_unavailable")
 }
 
 fn error(status: StatusCode, code: &str) -> Response {
@@ -110,5 +497,18 @@ fn retry_later(code: &str) -> Response {
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+fn too_many(limited: Limited) -> Response {
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        Json(json!({ "error": "rate_limited", "scope": limited.scope })),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(limited.retry_after_seconds),
+    );
     response
 }

@@ -90,6 +90,17 @@ impl SessionKeys {
         Self::from_signing_key(&SigningKey::from_bytes(&seed), issuer, ttl_seconds)
     }
 
+    /// A fresh random key as a PKCS#8 PEM document (what `openssl genpkey -algorithm ed25519`
+    /// writes), for a key file made on first start.
+    pub fn generate_pkcs8_pem() -> Result<zeroize::Zeroizing<String>, SessionError> {
+        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut_slice()).map_err(|e| SessionError::Random(e.to_string()))?;
+        SigningKey::from_bytes(&seed)
+            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .map_err(|e| SessionError::Key(e.to_string()))
+    }
+
     /// The key in a PKCS#8 PEM file (`openssl genpkey -algorithm ed25519`).
     pub fn from_pkcs8_pem(pem: &str, issuer: &str, ttl_seconds: i64) -> Result<Self, SessionError> {
         let key = SigningKey::from_pkcs8_pem(pem).map_err(|e| SessionError::Key(e.to_string()))?;

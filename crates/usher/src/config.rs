@@ -21,6 +21,16 @@
 //! rate = 5000                   # records per second read from the source
 //! concurrency = 2
 //! conflict = "skip"             # or "legacy-newer"
+//!
+//! [serve]                       # `usher serve`: the login bridge (docs/bridge.md)
+//! listen = "127.0.0.1:8080"
+//! admin_token_file = "/run/secrets/usher-admin-token"
+//! legacy = ["legacy"]           # login fallbacks, in order; default every source
+//! session = { issuer = "https://auth.example.com", key_file = "session-ed25519.pem" }
+//!
+//! [bridge.legacy]               # how a login identifier is looked up in a source
+//! email_fields = ["email"]      # default: the column the mapping reads `email` from
+//! username_fields = ["login"]   # default: the column the mapping reads `username` from
 //! ```
 //!
 //! Relative file paths in the config (SQLite files, `url_file`, `tls_ca_file`) are read
@@ -33,6 +43,7 @@ use anyhow::{Context as _, Result, bail};
 use serde::Deserialize;
 use usher_connect::SourceConfig;
 use usher_core::{Mapper, MappingConfig};
+use usher_server::RateLimitConfig;
 use usher_store::{ConflictPolicy, StoreConfig};
 
 /// The whole file.
@@ -51,6 +62,136 @@ pub struct Config {
     /// Defaults for `usher backfill`.
     #[serde(default)]
     pub backfill: BackfillDefaults,
+    /// `usher serve`.
+    #[serde(default)]
+    pub serve: ServeConfig,
+    /// How the bridge looks login identifiers up, by source name.
+    #[serde(default)]
+    pub bridge: BTreeMap<String, BridgeSourceConfig>,
+}
+
+/// `[serve]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// A file holding the admin bearer token (at least 24 characters). Without it the admin
+    /// API and `/metrics` are off.
+    pub admin_token_file: Option<PathBuf>,
+    /// The sources tried at login, in order; default every configured source by name.
+    pub legacy: Option<Vec<String>>,
+    /// Reverse proxies in front of usher that append to `X-Forwarded-For` (0: none; the
+    /// client address is the connection's).
+    #[serde(default)]
+    pub trusted_proxy_hops: usize,
+    /// Hashes computed at once; default one per core.
+    pub hash_workers: Option<usize>,
+    /// Hashes waiting for a worker before logins are refused with 503; default 8 per worker.
+    pub hash_queue: Option<usize>,
+    /// Sessions.
+    #[serde(default)]
+    pub session: SessionConfig,
+    /// Rate limits on login and registration.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    /// Argon2id parameters for new hashes; default OWASP's (m=19456 KiB, t=2, p=1).
+    #[serde(default)]
+    pub argon2: Argon2Config,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            admin_token_file: None,
+            legacy: None,
+            trusted_proxy_hops: 0,
+            hash_workers: None,
+            hash_queue: None,
+            session: SessionConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            argon2: Argon2Config::default(),
+        }
+    }
+}
+
+/// `[serve.session]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// The `iss` claim: usher's public URL.
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+    /// Session lifetime.
+    #[serde(default = "default_ttl")]
+    pub ttl_seconds: i64,
+    /// The Ed25519 signing key (PKCS#8 PEM). Created (mode 0600) on first start if missing,
+    /// so sessions survive restarts.
+    #[serde(default = "default_key_file")]
+    pub key_file: PathBuf,
+}
+
+fn default_issuer() -> String {
+    "usher".to_owned()
+}
+
+fn default_ttl() -> i64 {
+    3600
+}
+
+fn default_key_file() -> PathBuf {
+    PathBuf::from("session-ed25519.pem")
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            issuer: default_issuer(),
+            ttl_seconds: default_ttl(),
+            key_file: default_key_file(),
+        }
+    }
+}
+
+/// `[serve.argon2]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Argon2Config {
+    /// Memory in KiB.
+    pub memory_kib: Option<u32>,
+    /// Passes.
+    pub iterations: Option<u32>,
+    /// Lanes.
+    pub parallelism: Option<u32>,
+}
+
+impl Argon2Config {
+    /// The policy new hashes are made under.
+    pub fn policy(&self) -> usher_hash::Policy {
+        let default = usher_hash::Policy::default();
+        usher_hash::Policy {
+            memory_kib: self.memory_kib.unwrap_or(default.memory_kib),
+            iterations: self.iterations.unwrap_or(default.iterations),
+            parallelism: self.parallelism.unwrap_or(default.parallelism),
+            ..default
+        }
+    }
+}
+
+/// `[bridge.<source>]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSourceConfig {
+    /// Source fields an email-shaped identifier is looked up in.
+    pub email_fields: Option<Vec<String>>,
+    /// Source fields any other identifier is looked up in.
+    pub username_fields: Option<Vec<String>>,
 }
 
 /// `[backfill]`.
@@ -125,6 +266,8 @@ impl Config {
             StoreConfig::Sqlite { path } => fix(path),
             StoreConfig::Postgres { url_file, .. } => url_file.iter_mut().for_each(fix),
         }
+        self.serve.admin_token_file.iter_mut().for_each(fix);
+        fix(&mut self.serve.session.key_file);
         for source in self.sources.values_mut() {
             match source {
                 SourceConfig::Sqlite(c) => fix(&mut c.path),
@@ -181,6 +324,7 @@ impl Config {
         if self.backfill.rate == Some(0) {
             problems.push("[backfill] rate must be at least 1 record per second".to_owned());
         }
+        self.check_serve(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -191,6 +335,90 @@ impl Config {
                 problems.join("\n  ")
             )
         }
+    }
+
+    fn check_serve(&self, problems: &mut Vec<String>) {
+        if self.serve.listen.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(format!(
+                "[serve] listen {:?} is not an address such as 127.0.0.1:8080",
+                self.serve.listen
+            ));
+        }
+        for name in self.serve.legacy.iter().flatten() {
+            if !self.sources.contains_key(name) {
+                problems.push(format!(
+                    "[serve] legacy names {name:?}, which is not a source"
+                ));
+            }
+        }
+        for name in self.bridge.keys() {
+            if !self.sources.contains_key(name) {
+                problems.push(format!("[bridge.{name}] names no source"));
+            }
+        }
+        for name in self.bridge_sources() {
+            if let Some(mapping) = self.mappings.get(&name) {
+                let (email, username) = self.lookup_fields(&name, mapping);
+                if email.is_empty() && username.is_empty() {
+                    problems.push(format!(
+                        "[bridge.{name}]: say which source fields a login identifier is looked \
+                         up in (email_fields, username_fields); the mapping does not read email \
+                         or username from a plain column"
+                    ));
+                }
+            }
+        }
+        if self.serve.session.ttl_seconds <= 0 {
+            problems.push("[serve.session] ttl_seconds must be positive".to_owned());
+        }
+        if self.serve.hash_workers == Some(0) {
+            problems.push("[serve] hash_workers must be at least 1".to_owned());
+        }
+        if let Err(e) = usher_hash::hash(
+            &usher_hash::Password::from("x"),
+            &self.serve.argon2.policy(),
+        ) {
+            problems.push(format!("[serve.argon2]: {e}"));
+        }
+    }
+
+    /// The sources the bridge tries at login, in order.
+    pub fn bridge_sources(&self) -> Vec<String> {
+        self.serve
+            .legacy
+            .clone()
+            .unwrap_or_else(|| self.sources.keys().cloned().collect())
+    }
+
+    /// The fields a login identifier is looked up in, in source `name`: as configured in
+    /// `[bridge.<name>]`, else the plain columns the mapping reads `email` and `username` from.
+    pub fn lookup_fields(&self, name: &str, mapping: &MappingConfig) -> (Vec<String>, Vec<String>) {
+        let configured = self.bridge.get(name);
+        let derived = |target: &str| -> Vec<String> {
+            if mapping.pre.is_some() {
+                return Vec::new(); // a jq program reshapes the record first
+            }
+            mapping
+                .fields
+                .get(target)
+                .and_then(|rule| rule.from.as_ref())
+                .map(|paths| {
+                    paths
+                        .as_slice()
+                        .iter()
+                        .filter(|p| !p.contains('.'))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let email = configured
+            .and_then(|c| c.email_fields.clone())
+            .unwrap_or_else(|| derived("email"));
+        let username = configured
+            .and_then(|c| c.username_fields.clone())
+            .unwrap_or_else(|| derived("username"));
+        (email, username)
     }
 
     /// The source to work on: `name`, or the only one configured.

@@ -38,6 +38,12 @@ enum Command {
     /// The records that did not migrate, and why.
     #[command(subcommand)]
     Quarantine(cmd::quarantine::QuarantineCommand),
+    /// Serve the login bridge: logins checked in the new store, else in legacy and migrated
+    /// on the spot; registration, sessions (JWKS), the admin API and /metrics.
+    Serve(cmd::serve::ServeArgs),
+    /// Where the migration stands: users by how they arrived, and per source how many
+    /// are migrated and how many remain.
+    Status(cmd::status::StatusArgs),
     /// Check usher.toml.
     #[command(subcommand)]
     Config(cmd::config_cmd::ConfigCommand),
@@ -58,6 +64,10 @@ fn main() -> ExitCode {
         }
         Command::Quarantine(c) => {
             finish(runtime().and_then(|rt| rt.block_on(cmd::quarantine::run(c))))
+        }
+        Command::Serve(args) => finish(runtime().and_then(|rt| rt.block_on(cmd::serve::run(args)))),
+        Command::Status(args) => {
+            finish(runtime().and_then(|rt| rt.block_on(cmd::status::run(args))))
         }
         Command::Config(c) => finish(cmd::config_cmd::run(c)),
         Command::Fake(args) => finish(runtime().and_then(|rt| rt.block_on(cmd::fake::run(args)))),

@@ -6,3 +6,5 @@ pub mod config_cmd;
 pub mod fake;
 pub mod hash;
 pub mod quarantine;
+pub mod serve;
+pub mod status;

@@ -1,0 +1,166 @@
+//! What `/metrics` exposes, in the Prometheus text format (via `prometheus-client`, the
+//! Prometheus project's own Rust client).
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `usher_logins_total` | `outcome` | every login answer: `store`, `store_upgraded`, `lazy_migrated`, `already_migrated`, `invalid_credentials`, `rate_limited`, `busy`, `legacy_unavailable`, `unmigratable`, `error` |
+//! | `usher_verify_seconds` | `kind` | time on the pool per hash job: `store`, `legacy`, `dummy`, `rehash` |
+//! | `usher_migrations_total` | `source` | users migrated by a login |
+//! | `usher_legacy_errors_total` | `source` | legacy lookups or auth calls that failed |
+//! | `usher_write_back_total` | `source`, `result` | marks written back to legacy (`ok`, `error`) |
+//! | `usher_registrations_total` | `outcome` | `POST /v1/users` answers |
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Kind {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WriteBackLabel {
+    source: String,
+    result: &'static str,
+}
+
+type Histograms = Family<Kind, Histogram, fn() -> Histogram>;
+
+fn verify_histogram() -> Histogram {
+    // 0.5 ms .. ~8 s: a cheap digest to a very slow scrypt.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
+}
+
+/// The server's counters and histograms, and the registry they are exposed from.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    logins: Family<Outcome, Counter>,
+    verify: Histograms,
+    migrations: Family<SourceLabel, Counter>,
+    legacy_errors: Family<SourceLabel, Counter>,
+    write_back: Family<WriteBackLabel, Counter>,
+    registrations: Family<Outcome, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Fresh metrics, registered under `usher_`.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("usher");
+        let logins = Family::<Outcome, Counter>::default();
+        let verify: Histograms = Family::new_with_constructor(verify_histogram);
+        let migrations = Family::<SourceLabel, Counter>::default();
+        let legacy_errors = Family::<SourceLabel, Counter>::default();
+        let write_back = Family::<WriteBackLabel, Counter>::default();
+        let registrations = Family::<Outcome, Counter>::default();
+        registry.register("logins", "Login answers by outcome", logins.clone());
+        registry.register(
+            "verify_seconds",
+            "Time a password hash job took on the hashing pool, by kind",
+            verify.clone(),
+        );
+        registry.register(
+            "migrations",
+            "Users migrated by a login, by legacy source",
+            migrations.clone(),
+        );
+        registry.register(
+            "legacy_errors",
+            "Legacy lookups or auth calls that failed, by source",
+            legacy_errors.clone(),
+        );
+        registry.register(
+            "write_back",
+            "Migrated marks written back to legacy, by source and result",
+            write_back.clone(),
+        );
+        registry.register(
+            "registrations",
+            "Registration answers by outcome",
+            registrations.clone(),
+        );
+        Self {
+            registry,
+            logins,
+            verify,
+            migrations,
+            legacy_errors,
+            write_back,
+            registrations,
+        }
+    }
+
+    /// Counts a login answer.
+    pub fn login(&self, outcome: &'static str) {
+        self.logins.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    /// Counts a registration answer.
+    pub fn registration(&self, outcome: &'static str) {
+        self.registrations.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    /// Records how long a hash job took.
+    pub fn verify_time(&self, kind: &'static str, took: Duration) {
+        self.verify
+            .get_or_create(&Kind { kind })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts a user migrated at login.
+    pub fn migrated(&self, source: &str) {
+        self.migrations
+            .get_or_create(&SourceLabel {
+                source: source.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a failed legacy call.
+    pub fn legacy_error(&self, source: &str) {
+        self.legacy_errors
+            .get_or_create(&SourceLabel {
+                source: source.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a write-back.
+    pub fn write_back(&self, source: &str, ok: bool) {
+        self.write_back
+            .get_or_create(&WriteBackLabel {
+                source: source.to_owned(),
+                result: if ok { "ok" } else { "error" },
+            })
+            .inc();
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,169 @@
+//! `usher serve`: the login bridge in front of the new store and the legacy sources.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use usher_core::{Mapper, Source};
+use usher_server::{AdminToken, AppState, Bridge, HashPool, HashSource, RateLimits, SessionKeys};
+
+use crate::config::{self, Config};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The config file (default: $USHER_CONFIG, then ./usher.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Listen here instead of [serve] listen (`127.0.0.1:0` picks a free port).
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+pub async fn run(args: ServeArgs) -> Result<()> {
+    init_tracing();
+    let config = Config::load(&config::path(args.config.as_deref()))?;
+    config.check()?;
+    let state = build_state(&config).await?;
+    let listen = args.listen.unwrap_or_else(|| config.serve.listen.clone());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    // One line on stdout a script can wait for; everything else goes to the log (stderr).
+    println!("usher: serving on http://{addr}");
+    tracing::info!(%addr, legacy = ?config.bridge_sources(), "serving");
+    usher_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as JSON when
+/// `USHER_LOG_FORMAT=json`.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("USHER_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
+
+/// The legacy sources the bridge falls back to, built and mapped.
+pub async fn hash_sources(config: &Config) -> Result<Vec<HashSource>> {
+    let mut sources = Vec::new();
+    for name in config.bridge_sources() {
+        let source_config = config
+            .sources
+            .get(&name)
+            .with_context(|| format!("there is no [sources.{name}]"))?;
+        let mapping = config
+            .mappings
+            .get(&name)
+            .with_context(|| format!("there is no [mappings.{name}]"))?;
+        let mapper = Mapper::new(mapping).map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?;
+        let (email_fields, username_fields) = config.lookup_fields(&name, mapping);
+        let source: Arc<dyn Source> = Arc::from(source_config.build(&name).await?);
+        sources.push(HashSource {
+            source,
+            mapper: Arc::new(mapper),
+            email_fields,
+            username_fields,
+        });
+    }
+    Ok(sources)
+}
+
+/// Everything `usher serve` serves: the store (migrated to the current schema), the bridge,
+/// the session key (created on first start), the admin token and the rate limits.
+pub async fn build_state(config: &Config) -> Result<Arc<AppState>> {
+    let store = usher_store::open(&config.store).await?;
+    store.migrate().await?;
+    let sources = hash_sources(config).await?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = config.serve.hash_workers.unwrap_or(cores);
+    let queue = config
+        .serve
+        .hash_queue
+        .unwrap_or_else(|| workers.saturating_mul(8));
+    let bridge = Bridge::new(
+        Arc::from(store),
+        sources,
+        HashPool::new(workers, queue),
+        config.serve.argon2.policy(),
+    )?;
+    let session = &config.serve.session;
+    let pem = load_or_create_key(&session.key_file)?;
+    let keys = SessionKeys::from_pkcs8_pem(&pem, &session.issuer, session.ttl_seconds)
+        .with_context(|| format!("the session key {}", session.key_file.display()))?;
+    let admin_token = match &config.serve.admin_token_file {
+        Some(path) => {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the admin token {}", path.display()))?,
+            );
+            Some(AdminToken::new(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)
+        }
+        None => {
+            tracing::warn!("no [serve] admin_token_file: the admin API and /metrics are off");
+            None
+        }
+    };
+    Ok(Arc::new(AppState {
+        bridge,
+        keys,
+        admin_token,
+        limits: RateLimits::new(&config.serve.rate_limit),
+        trusted_proxy_hops: config.serve.trusted_proxy_hops,
+    }))
+}
+
+/// Reads the session key, or creates it (readable by its owner only) if it does not exist.
+fn load_or_create_key(path: &Path) -> Result<zeroize::Zeroizing<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(pem) => return Ok(zeroize::Zeroizing::new(pem)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => bail!("reading the session key {}: {e}", path.display()),
+    }
+    let pem = SessionKeys::generate_pkcs8_pem()?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating the session key {}", path.display()))?;
+    std::io::Write::write_all(&mut file, pem.as_bytes())?;
+    file.sync_all()?;
+    tracing::info!(path = %path.display(), "created a new session signing key");
+    Ok(pem)
+}

@@ -1,0 +1,37 @@
+//! `usher status`: where the migration stands, from the store and the legacy sources.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::config::{self, Config};
+
+#[derive(Args)]
+pub struct StatusArgs {
+    /// The config file (default: $USHER_CONFIG, then ./usher.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print JSON (what `GET /v1/admin/status` answers) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: StatusArgs) -> Result<()> {
+    let config = Config::load(&config::path(args.config.as_deref()))?;
+    config.check()?;
+    let store = usher_store::open(&config.store).await?;
+    store.migrate().await?;
+    let mut sources = Vec::new();
+    for (name, source) in &config.sources {
+        sources.push(std::sync::Arc::from(source.build(name).await?));
+    }
+    let status = usher_server::status::gather(store.as_ref(), &sources).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", status.to_text());
+    }
+    store.close().await;
+    Ok(())
+}
