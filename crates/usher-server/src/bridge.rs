@@ -321,6 +321,7 @@ impl Bridge {
             None => None,
         };
         if let Some(user) = found {
+            tracing::trace!(user = %user.id, "login: found in the store");
             if let Some(credential) = user.credential.clone() {
                 return self.login_in_store(user, credential, password).await;
             }
@@ -332,6 +333,10 @@ impl Bridge {
         // Whether a real hash was verified: if not, a dummy one is, so that an unknown
         // identifier costs what a known one does.
         let mut verified_any = false;
+        tracing::trace!(
+            well_formed = lookup.is_some(),
+            "login: not in the store, asking legacy"
+        );
         if let Some(lookup) = &lookup {
             for legacy in &self.legacy {
                 let found = match legacy {
@@ -353,6 +358,7 @@ impl Bridge {
             }
         }
         if !verified_any {
+            tracing::trace!("login: nobody has the identifier; dummy verify");
             self.dummy_verify(password).await?;
         }
         Err(LoginError::InvalidCredentials)
@@ -484,6 +490,7 @@ impl Bridge {
             })
             .await?
         };
+        tracing::trace!(user = %user.id, ok, upgrade, "login: store verify");
         if !ok {
             return Err(LoginError::InvalidCredentials);
         }
@@ -590,6 +597,11 @@ impl Bridge {
                 verified.push((record, user));
             }
         }
+        tracing::trace!(
+            source = name,
+            verified = verified.len(),
+            "login: legacy hash verify"
+        );
         let mut verified = verified.into_iter();
         let (Some((record, user)), None) = (verified.next(), verified.next()) else {
             return Ok(None);
@@ -678,6 +690,7 @@ impl Bridge {
                 });
             }
         };
+        tracing::trace!(source = name, user = %id, path = path.as_str(), "login: migrated");
         if path == LoginPath::Migrated {
             self.metrics.migrated(name);
             let metrics = Arc::clone(&self.metrics);
@@ -699,6 +712,10 @@ impl Bridge {
             .user(id)
             .await?
             .ok_or_else(|| LoginError::Internal(format!("user {id} vanished")))?;
+        // Disabled in legacy: the account moves across as it is, and stays shut.
+        if user.status == Status::Disabled {
+            return Err(LoginError::Disabled);
+        }
         Ok(LoginOk { user, path })
     }
 }

@@ -41,6 +41,9 @@ enum Command {
     /// Serve the login bridge: logins checked in the new store, else in legacy and migrated
     /// on the spot; registration, sessions (JWKS), the admin API and /metrics.
     Serve(cmd::serve::ServeArgs),
+    /// Lazy migration, live: a legacy database of fake users, half of them backfilled, and
+    /// the login bridge serving with curl examples for both halves.
+    Demo(cmd::demo::DemoArgs),
     /// Where the migration stands: users by how they arrived, and per source how many
     /// are migrated and how many remain.
     Status(cmd::status::StatusArgs),
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
             finish(runtime().and_then(|rt| rt.block_on(cmd::quarantine::run(c))))
         }
         Command::Serve(args) => finish(runtime().and_then(|rt| rt.block_on(cmd::serve::run(args)))),
+        Command::Demo(args) => finish(runtime().and_then(|rt| rt.block_on(cmd::demo::run(args)))),
         Command::Status(args) => {
             finish(runtime().and_then(|rt| rt.block_on(cmd::status::run(args))))
         }

@@ -120,7 +120,7 @@ fn peak_rss_bytes() -> Option<u64> {
 }
 
 /// Draws the progress bar from the engine's callbacks.
-struct Bars {
+pub(crate) struct Bars {
     bar: ProgressBar,
     migrated: AtomicU64,
     skipped: AtomicU64,
@@ -129,7 +129,7 @@ struct Bars {
 }
 
 impl Bars {
-    fn new(dry: bool) -> Self {
+    pub(crate) fn new(dry: bool) -> Self {
         let bar = ProgressBar::new_spinner();
         bar.set_style(
             ProgressStyle::with_template(
@@ -147,7 +147,7 @@ impl Bars {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 

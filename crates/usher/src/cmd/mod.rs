@@ -3,6 +3,7 @@
 pub mod backfill;
 pub mod bench;
 pub mod config_cmd;
+pub mod demo;
 pub mod fake;
 pub mod hash;
 pub mod quarantine;

@@ -53,7 +53,20 @@ pub fn init_tracing() {
     };
 }
 
-async fn shutdown_signal() {
+/// As [`init_tracing`], but `warn` unless `RUST_LOG` says otherwise: the demo's own output
+/// is the guide.
+pub fn init_tracing_quiet() {
+    if std::env::var_os("RUST_LOG").is_none() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .with_writer(std::io::stderr)
+            .try_init();
+    } else {
+        init_tracing();
+    }
+}
+
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -13,4 +13,5 @@
 mod backfill_cli;
 mod backfill_kill;
 mod hash_cli;
+mod serve;
 mod support;

@@ -56,6 +56,22 @@ pub struct FakeArgs {
 const BATCH: u64 = 20_000;
 
 pub async fn run(args: FakeArgs) -> Result<()> {
+    generate(&args).await?;
+    let samples = samples(args.seed, 1..=args.users.min(500), 5)?;
+    if !samples.is_empty() {
+        eprintln!("Some of them, to try logging in as (fake users; their passwords are known):");
+        for s in samples {
+            eprintln!(
+                "  id {:<8} {:<40} {:<16} password: {}",
+                s.id, s.email, s.scheme, s.password
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Writes the table (and the config, if asked), without listing sample users.
+pub async fn generate(args: &FakeArgs) -> Result<()> {
     if !args
         .table
         .chars()
@@ -65,7 +81,6 @@ pub async fn run(args: FakeArgs) -> Result<()> {
         bail!("--table must be letters, digits and underscores");
     }
     let pool = Pool::load()?;
-    let samples = samples(&pool, args.seed, args.users);
     let started = Instant::now();
     let bar = progress(args.users);
     let (tx, rx) = mpsc::sync_channel::<Vec<Row>>(4);
@@ -106,7 +121,7 @@ pub async fn run(args: FakeArgs) -> Result<()> {
         args.users as f64 / secs.max(1e-9)
     );
     if let Some(path) = &args.write_config {
-        write_config(path, &args)?;
+        write_config(path, args)?;
         eprintln!(
             "Wrote {}: source `legacy` is this table, the store is usher.db beside it. Next: usher backfill --config {}",
             path.display(),
@@ -117,12 +132,6 @@ pub async fn run(args: FakeArgs) -> Result<()> {
             "The mapping for this table (add a [sources.legacy] pointing at it; see docs/mapping.md):"
         );
         println!("{}", data::mapping_toml("legacy"));
-    }
-    if !samples.is_empty() {
-        eprintln!("Some of them, to try logging in as (fake users; their passwords are known):");
-        for (id, email, scheme, password) in samples {
-            eprintln!("  id {id:<8} {email:<40} {scheme:<16} password: {password}");
-        }
     }
     Ok(())
 }
@@ -166,11 +175,27 @@ fn write_config(path: &Path, args: &FakeArgs) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// A few users with distinct hash families, their emails and passwords.
-fn samples(pool: &Pool, seed: u64, users: u64) -> Vec<(i64, String, String, String)> {
+/// A fake user whose password is known.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// The legacy id.
+    pub id: i64,
+    /// A valid email.
+    pub email: String,
+    /// The hash scheme legacy stores for them.
+    pub scheme: String,
+    /// Their password.
+    pub password: String,
+}
+
+/// Up to `take` users among `ids` with distinct hash families, their emails and passwords.
+pub fn samples(seed: u64, ids: std::ops::RangeInclusive<u64>, take: usize) -> Result<Vec<Sample>> {
+    let pool = Pool::load()?;
+    let pool = &pool;
     let mut seen = std::collections::HashSet::new();
-    (1..=users.min(500))
+    Ok(ids
         .map(|i| data::row(pool, seed, i))
+        .filter(|row| row.status == "A") // active: disabled ones cannot log in
         .filter_map(|row| {
             let password = data::password_of(pool, &row)?;
             let hash = row.password_hash.as_deref()?;
@@ -181,11 +206,15 @@ fn samples(pool: &Pool, seed: u64, users: u64) -> Vec<(i64, String, String, Stri
                 .email
                 .clone()
                 .filter(|e| usher_core::Email::parse(e).is_ok())?;
-            seen.insert(scheme.clone())
-                .then_some((row.id, email, scheme, password))
+            seen.insert(scheme.clone()).then_some(Sample {
+                id: row.id,
+                email,
+                scheme,
+                password,
+            })
         })
-        .take(5)
-        .collect()
+        .take(take)
+        .collect())
 }
 
 fn progress(total: u64) -> ProgressBar {

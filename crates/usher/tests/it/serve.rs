@@ -1,0 +1,365 @@
+//! `usher serve` and `usher demo` as a team runs them: the real binary, a real SQLite legacy
+//! table and store, requests over TCP.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use md5::{Digest as _, Md5};
+use serde_json::{Value, json};
+use sqlx::Connection as _;
+
+use crate::support::{text, usher};
+
+/// A password that must never be written anywhere but the request bodies.
+const SENTINEL: &str = "Sentinel-Pa55word-7f3a9c2e";
+
+/// A running usher process whose stdout and stderr go to files; killed when dropped.
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Running {
+    /// Starts `usher args` with `env` and waits for its "serving on http://ADDR" line.
+    fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let stdout = dir.join("usher.stdout");
+        let stderr = dir.join("usher.stderr");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_usher"));
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let out = std::fs::read_to_string(&stdout).unwrap_or_default();
+            if let Some(rest) = out.split("serving on http://").nth(1) {
+                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                return Self {
+                    child,
+                    addr: addr.parse().unwrap(),
+                    stdout,
+                    stderr,
+                };
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "usher exited with {status} before serving:\n{out}\n{}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "usher did not start serving");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, then waits: usher finishes what is in flight and exits 0.
+    fn stop(mut self) -> (String, String) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let exit = loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(Instant::now() < deadline, "usher did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(exit.success(), "usher exited with {exit}");
+        (
+            std::fs::read_to_string(&self.stdout).unwrap(),
+            std::fs::read_to_string(&self.stderr).unwrap(),
+        )
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection: (status, body as JSON or as a string).
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    bearer: Option<&str>,
+) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let auth = bearer.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8(response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let value = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
+    (status, value)
+}
+
+fn login(addr: SocketAddr, identifier: &str, password: &str) -> (u16, Value) {
+    let body = json!({ "identifier": identifier, "password": password });
+    http(addr, "POST", "/v1/login", Some(&body), None)
+}
+
+/// A legacy SQLite table whose hashes are md5(salt || password), salt in its own column.
+async fn legacy_db(path: &Path, rows: &[(i64, &str, &str, &str, &str)]) {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, login TEXT, pw TEXT, salt TEXT)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for (id, email, login, password, salt) in rows {
+        let digest = Md5::digest(format!("{salt}{password}").as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        sqlx::query("INSERT INTO users VALUES (?, ?, ?, ?, ?)")
+            .bind(id)
+            .bind(email)
+            .bind(login)
+            .bind(hex)
+            .bind(salt)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
+const ADMIN: &str = "admin-token-for-the-serve-test-0123456789";
+
+fn config(dir: &Path) -> PathBuf {
+    std::fs::write(dir.join("admin-token"), format!("{ADMIN}\n")).unwrap();
+    let path = dir.join("usher.toml");
+    std::fs::write(
+        &path,
+        r#"
+[store]
+type = "sqlite"
+path = "usher.db"
+
+[sources.legacy]
+type = "sqlite"
+path = "legacy.db"
+table = "users"
+key = "id"
+
+[mappings.legacy.fields]
+email = "email"
+username = "login"
+
+[mappings.legacy.password]
+hash = "pw"
+scheme = "md5"
+salt = "salt"
+salt_position = "prefix"
+
+[serve]
+admin_token_file = "admin-token"
+hash_queue = 64
+rate_limit = { per_identifier = { per_minute = 6000, burst = 100 } }
+argon2 = { memory_kib = 1024, iterations = 1 }
+"#,
+    )
+    .unwrap();
+    path
+}
+
+/// The bridge end to end, with every log line at trace level kept: 50 parallel first logins
+/// of one user make one user; wrong, unknown, malformed and registration requests all carry
+/// a sentinel password; then nothing usher wrote — stdout, stderr at trace, the status
+/// output — contains it.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_migrates_at_login_and_never_writes_the_password_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    legacy_db(
+        &dir.path().join("legacy.db"),
+        &[
+            (1, "Ann.Lee@example.com", "ann", SENTINEL, "s4lt"),
+            (2, "bo@example.com", "bo", "bo's own password", "pepper"),
+        ],
+    )
+    .await;
+    let config = config(dir.path());
+    let config = config.to_str().unwrap();
+    let server = Running::start(
+        dir.path(),
+        &["serve", "--config", config, "--listen", "127.0.0.1:0"],
+        &[("RUST_LOG", "trace")],
+    );
+    let addr = server.addr;
+
+    // 50 parallel first logins of the same legacy user: exactly one migrates.
+    let threads: Vec<_> = (0..50)
+        .map(|_| std::thread::spawn(move || login(addr, "ann.lee@example.com", SENTINEL)))
+        .collect();
+    let mut paths = std::collections::BTreeMap::<String, u32>::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for t in threads {
+        let (status, body) = t.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        *paths
+            .entry(body["path"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+        ids.insert(body["user"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(paths.get("lazy_migrated"), Some(&1), "{paths:?}");
+    assert_eq!(ids.len(), 1, "every login names the same user");
+
+    // The sentinel as a wrong password for a legacy user and for an unknown one.
+    assert_eq!(login(addr, "bo", SENTINEL).0, 401);
+    assert_eq!(login(addr, "nobody@example.com", SENTINEL).0, 401);
+    // In a malformed body, and as a registration password.
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/v1/login",
+        Some(&json!({ "identifier": 7, "password": SENTINEL })),
+        None,
+    );
+    assert_eq!(status, 400);
+    let register = json!({ "email": "cleo@example.com", "password": SENTINEL });
+    assert_eq!(
+        http(addr, "POST", "/v1/users", Some(&register), None).0,
+        201
+    );
+    assert_eq!(login(addr, "cleo@example.com", SENTINEL).0, 200);
+    assert_eq!(
+        login(addr, "bo", "bo's own password").1["path"],
+        "lazy_migrated"
+    );
+
+    let (status, report) = http(addr, "GET", "/v1/admin/status", None, Some(ADMIN));
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["by_method"]["lazy"], 2);
+    assert_eq!(report["sources"][0]["remaining"], 0);
+    let (status, metrics) = http(addr, "GET", "/metrics", None, Some(ADMIN));
+    assert_eq!(status, 200);
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("usher_migrations_total{source=\"legacy\"} 2"),
+        "{metrics}"
+    );
+    let status_cli = usher(&["status", "--config", config], &[("RUST_LOG", "trace")]);
+    assert!(status_cli.status.success(), "{}", text(&status_cli.stderr));
+    let status_out = text(&status_cli.stdout);
+    assert!(
+        status_out.contains("at login (lazy)              2"),
+        "{status_out}"
+    );
+
+    let (stdout, stderr) = server.stop();
+    let traced = stderr
+        .lines()
+        .filter(|l| l.contains("TRACE") && l.contains("usher_server::bridge"))
+        .count();
+    assert!(
+        traced >= 100,
+        "the bridge logged at trace level: {traced} lines"
+    );
+    let escaped = serde_json::to_string(SENTINEL).unwrap();
+    for (name, written) in [
+        ("stdout", &stdout),
+        ("stderr", &stderr),
+        ("status stdout", &status_out),
+        ("status stderr", &text(&status_cli.stderr)),
+    ] {
+        assert!(
+            !written.contains(SENTINEL) && !written.contains(escaped.trim_matches('"')),
+            "the password appears in {name}"
+        );
+    }
+}
+
+/// The README's run command: `usher demo` makes its legacy database, backfills half, serves,
+/// and the credentials it prints work as it says.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_serves_both_halves_as_its_guide_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    let server = Running::start(
+        dir.path(),
+        &[
+            "demo",
+            "--dir",
+            demo_dir.to_str().unwrap(),
+            "--users",
+            "2000",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let guide = std::fs::read_to_string(&server.stdout).unwrap();
+    let credentials = |label: &str| -> Vec<(String, String)> {
+        guide
+            .lines()
+            .filter(|l| l.trim_start().starts_with(label))
+            .map(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                let email = words.iter().find(|w| w.contains('@')).unwrap().to_string();
+                let password = l.rsplit("password: ").next().unwrap().to_owned();
+                (email, password)
+            })
+            .collect()
+    };
+    let migrated = credentials("migrated ");
+    let waiting = credentials("not migrated ");
+    assert!(migrated.len() >= 2 && waiting.len() >= 2, "{guide}");
+    for (email, password) in &migrated {
+        let (status, body) = login(server.addr, email, password);
+        assert_eq!(status, 200, "{email}: {body}");
+        let path = body["path"].as_str().unwrap();
+        assert!(
+            path == "store" || path == "store_upgraded",
+            "{email}: {path}"
+        );
+    }
+    for (email, password) in &waiting {
+        let (status, body) = login(server.addr, email, password);
+        assert_eq!(
+            (status, body["path"].as_str()),
+            (200, Some("lazy_migrated")),
+            "{email}"
+        );
+        assert_eq!(login(server.addr, email, password).1["path"], "store");
+    }
+    // The guide's curl lines name the server's address and a user of each half.
+    assert!(guide.contains(&format!("curl -s http://{}/v1/login", server.addr)));
+    let token = std::fs::read_to_string(demo_dir.join("admin-token")).unwrap();
+    let (status, report) = http(server.addr, "GET", "/v1/admin/status", None, Some(&token));
+    assert_eq!(status, 200);
+    assert_eq!(report["by_method"]["lazy"], waiting.len());
+    assert_eq!(report["sources"][0]["legacy_records"], 2000);
+    server.stop();
+}
