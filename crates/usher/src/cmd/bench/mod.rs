@@ -1,6 +1,6 @@
 //! `usher bench`: performance measured against a reference in the same run.
 //!
-//! `usher bench backfill` is described in [`backfill`].
+//! `usher bench backfill` is described in [`backfill`], `usher bench login` in [`login`].
 //!
 //! `usher bench hash` verifies each case's hash with usher-hash and with a C implementation
 //! (libxcrypt, libargon2 through argon2-cffi, OpenSSL through hashlib; pyca's bcrypt too), at
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use usher_hash::{Password, PasswordHash};
 
 pub mod backfill;
+pub mod login;
 
 const REFERENCE: &str = include_str!("hash_reference.py");
 
@@ -35,6 +36,22 @@ pub enum BenchCommand {
         /// Python interpreter with `bcrypt` and `argon2-cffi` installed.
         #[arg(long, default_value = "python3")]
         python: String,
+        /// Also write the table as Markdown to this file.
+        #[arg(long, value_name = "PATH")]
+        markdown: Option<std::path::PathBuf>,
+    },
+    /// Logins/s and latency through the bridge over loopback HTTP (migrated Argon2id user,
+    /// first login from bcrypt-10, wrong password), against the hash-bound limit.
+    Login {
+        /// Seconds per run (each case runs twice: saturation, then 80 % load).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Connections at saturation.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Where the legacy table and the store go (replaced).
+        #[arg(long, default_value = "target/bench/login")]
+        dir: std::path::PathBuf,
         /// Also write the table as Markdown to this file.
         #[arg(long, value_name = "PATH")]
         markdown: Option<std::path::PathBuf>,
@@ -102,6 +119,17 @@ pub fn run(command: BenchCommand) -> Result<()> {
             python,
             markdown,
         } => hash(runs, only, python, markdown),
+        BenchCommand::Login {
+            seconds,
+            concurrency,
+            dir,
+            markdown,
+        } => login::run(&login::Options {
+            dir,
+            seconds,
+            concurrency,
+            markdown,
+        }),
         BenchCommand::Backfill {
             users,
             stores,
