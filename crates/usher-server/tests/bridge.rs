@@ -221,6 +221,124 @@ async fn a_weak_hash_in_the_store_is_upgraded_once_on_login() {
     assert_eq!(again.path, LoginPath::Store);
 }
 
+/// An in-process stand-in for a legacy system that checks passwords itself (its own HTTP
+/// API or LDAP, which the next release brings): it accepts `carl` with `carl's password`.
+struct FakeAuthApi {
+    calls: std::sync::atomic::AtomicU32,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl usher_core::AuthSource for FakeAuthApi {
+    fn name(&self) -> &str {
+        "api"
+    }
+
+    async fn authenticate(
+        &self,
+        identifier: &str,
+        password: &Password,
+    ) -> Result<Option<usher_core::LegacyRecord>, usher_core::SourceError> {
+        use std::sync::atomic::Ordering;
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(usher_core::SourceError::Unavailable {
+                source_name: "api".into(),
+                reason: "connection refused".into(),
+            });
+        }
+        if identifier != "carl" || password.expose() != b"carl's password" {
+            return Ok(None);
+        }
+        let serde_json::Value::Object(fields) = serde_json::json!({
+            "login": "carl", "mail": "carl@example.com", "first": "Carl"
+        }) else {
+            unreachable!()
+        };
+        Ok(Some(usher_core::LegacyRecord {
+            key: usher_core::LegacyKey::Text("u-77".into()),
+            fields,
+        }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_auth_source_checks_the_password_and_its_user_migrates_once() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let api = Arc::new(FakeAuthApi {
+        calls: Default::default(),
+        down: Default::default(),
+    });
+    let mapping: usher_core::MappingConfig = toml::from_str(
+        "[fields]\nusername = \"login\"\nemail = \"mail\"\ngiven_name = \"first\"\n",
+    )
+    .unwrap();
+    let bridge = bridge(dir.path())
+        .await
+        .with_legacy(usher_server::Legacy::Auth(usher_server::AuthSourceEntry {
+            source: api.clone(),
+            mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
+        }));
+
+    api.down.store(true, Ordering::SeqCst);
+    let down = bridge
+        .login("carl", Password::from("carl's password"))
+        .await;
+    assert!(
+        matches!(down, Err(LoginError::LegacyUnavailable(ref s)) if s == "api"),
+        "{down:?}"
+    );
+    api.down.store(false, Ordering::SeqCst);
+    let wrong = bridge.login("carl", Password::from("guess")).await;
+    assert!(
+        matches!(wrong, Err(LoginError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+    assert_eq!(
+        bridge.store().counts().await.unwrap().users,
+        0,
+        "nothing written"
+    );
+
+    let first = bridge
+        .login("carl", Password::from("carl's password"))
+        .await
+        .unwrap();
+    assert_eq!(first.path, LoginPath::Migrated);
+    assert_eq!(first.user.profile.given_name.as_deref(), Some("Carl"));
+    let credential = first.user.credential.clone().unwrap();
+    assert_eq!(credential.scheme, Scheme::Argon2id);
+    let linked = bridge
+        .store()
+        .user_by_legacy("api", "u-77")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(linked.id, first.user.id);
+    assert_eq!(
+        linked.migration.map(|m| m.method),
+        Some(usher_core::Method::Lazy)
+    );
+    // From now on the store answers, by username or email; legacy is not asked again.
+    let calls = api.calls.load(Ordering::SeqCst);
+    for identifier in ["carl", "CARL@example.com"] {
+        let again = bridge
+            .login(identifier, Password::from("carl's password"))
+            .await
+            .unwrap();
+        assert_eq!(again.path, LoginPath::Store);
+    }
+    assert_eq!(api.calls.load(Ordering::SeqCst), calls);
+    // Hash-source users still come first.
+    let ann = bridge
+        .login("ann", Password::from("password"))
+        .await
+        .unwrap();
+    assert_eq!(ann.path, LoginPath::Migrated);
+    assert_eq!(api.calls.load(Ordering::SeqCst), calls);
+}
+
 mod http {
     use std::sync::Arc;
 
