@@ -15,8 +15,6 @@
 //! verified; a legacy outage writes nothing and is reported as such, so the server can answer
 //! 503 for users not yet migrated while migrated users keep logging in.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,6 +30,7 @@ use usher_store::{
 
 use crate::metrics::Metrics;
 use crate::pool::{HashPool, PoolError};
+use crate::write_back::HttpWriteBack;
 
 /// A legacy source the bridge verifies hashes from: a source that can look records up, its
 /// mapping, and the fields a login identifier is looked up by.
@@ -44,6 +43,9 @@ pub struct HashSource {
     pub email_fields: Vec<String>,
     /// The source fields any other identifier is looked up in (e.g. `["username"]`).
     pub username_fields: Vec<String>,
+    /// Tell legacy over HTTP, too, when a user migrated (besides the source's own
+    /// [`Source::mark_migrated`]).
+    pub http_write_back: Option<Arc<HttpWriteBack>>,
 }
 
 /// A legacy system that checks passwords itself, and how its records map to users.
@@ -52,6 +54,9 @@ pub struct AuthSourceEntry {
     pub source: Arc<dyn AuthSource>,
     /// How the records it answers with become users.
     pub mapper: Arc<Mapper>,
+    /// Tell legacy over HTTP, too, when a user migrated (besides the source's own
+    /// [`AuthSource::mark_migrated`]).
+    pub http_write_back: Option<Arc<HttpWriteBack>>,
 }
 
 impl std::fmt::Debug for AuthSourceEntry {
@@ -552,10 +557,7 @@ impl Bridge {
                 .source
                 .lookup(field, value, limit)
                 .await
-                .map_err(|e| match e {
-                    SourceError::Unavailable { .. } => LoginError::LegacyUnavailable(name.into()),
-                    other => LoginError::Internal(other.to_string()),
-                })?;
+                .map_err(|e| legacy_error(name, e))?;
             if !found.is_empty() {
                 return Ok(found);
             }
@@ -606,13 +608,13 @@ impl Bridge {
         let (Some((record, user)), None) = (verified.next(), verified.next()) else {
             return Ok(None);
         };
-        let mapper = &source.mapper;
-        let write_back = Arc::clone(&source.source);
-        self.migrate(name, mapper, record, user, password, move |key, id| {
-            Box::pin(async move { write_back.mark_migrated(&key, &id).await })
-        })
-        .await
-        .map(Some)
+        let write_back = WriteBack {
+            own: Own::Hash(Arc::clone(&source.source)),
+            http: source.http_write_back.clone(),
+        };
+        self.migrate(name, &source.mapper, record, user, password, write_back)
+            .await
+            .map(Some)
     }
 
     /// `Ok(None)`: the auth source refused the password (or does not know the identifier).
@@ -627,10 +629,7 @@ impl Bridge {
             .source
             .authenticate(identifier, password)
             .await
-            .map_err(|e| match e {
-                SourceError::Unavailable { .. } => LoginError::LegacyUnavailable(name.into()),
-                other => LoginError::Internal(other.to_string()),
-            })?;
+            .map_err(|e| legacy_error(name, e))?;
         let Some(record) = record else {
             return Ok(None);
         };
@@ -642,17 +641,13 @@ impl Bridge {
                     source_name: name.to_owned(),
                     reason: e.to_string(),
                 })?;
-        let write_back = Arc::clone(&entry.source);
-        self.migrate(
-            name,
-            &entry.mapper,
-            record,
-            user,
-            password,
-            move |key, id| Box::pin(async move { write_back.mark_migrated(&key, &id).await }),
-        )
-        .await
-        .map(Some)
+        let write_back = WriteBack {
+            own: Own::Auth(Arc::clone(&entry.source)),
+            http: entry.http_write_back.clone(),
+        };
+        self.migrate(name, &entry.mapper, record, user, password, write_back)
+            .await
+            .map(Some)
     }
 
     /// Moves a user whose password legacy just accepted: Argon2id of that password, one store
@@ -664,7 +659,7 @@ impl Bridge {
         record: LegacyRecord,
         mut user: User,
         password: &Arc<Password>,
-        write_back: impl FnOnce(LegacyKey, String) -> WriteBackFuture + Send + 'static,
+        write_back: WriteBack,
     ) -> Result<LoginOk, LoginError> {
         user.credential = Some(self.rehash(Arc::clone(password)).await?);
         if let Some(migration) = user.migration.as_mut() {
@@ -695,9 +690,9 @@ impl Bridge {
             self.metrics.migrated(name);
             let metrics = Arc::clone(&self.metrics);
             let source = name.to_owned();
-            let pending = write_back(key, id.to_string());
+            let user_id = id.to_string();
             tokio::spawn(async move {
-                match pending.await {
+                match write_back.run(&key, &user_id).await {
                     Ok(false) => {}
                     Ok(true) => metrics.write_back(&source, true),
                     Err(e) => {
@@ -720,7 +715,40 @@ impl Bridge {
     }
 }
 
-type WriteBackFuture = Pin<Box<dyn Future<Output = Result<bool, SourceError>> + Send>>;
+/// A legacy error during a login: an outage is a 503 (nothing written), anything else a 500.
+fn legacy_error(source_name: &str, error: SourceError) -> LoginError {
+    match error {
+        SourceError::Unavailable { .. } => LoginError::LegacyUnavailable(source_name.into()),
+        other => LoginError::Internal(other.to_string()),
+    }
+}
+
+/// The source whose own write-back (a SQL `write_back` statement) runs first.
+enum Own {
+    Hash(Arc<dyn Source>),
+    Auth(Arc<dyn AuthSource>),
+}
+
+/// Everything that tells legacy a user migrated: the source's own write-back, then the HTTP
+/// one. `Ok(true)` when at least one ran and none failed.
+struct WriteBack {
+    own: Own,
+    http: Option<Arc<HttpWriteBack>>,
+}
+
+impl WriteBack {
+    async fn run(&self, key: &LegacyKey, user: &str) -> Result<bool, SourceError> {
+        let own = match &self.own {
+            Own::Hash(source) => source.mark_migrated(key, user).await,
+            Own::Auth(source) => source.mark_migrated(key, user).await,
+        };
+        let http = match &self.http {
+            Some(http) => http.mark_migrated(key, user).await,
+            None => Ok(false),
+        };
+        Ok(own? | http?)
+    }
+}
 
 /// What a login identifier is.
 #[derive(Clone)]

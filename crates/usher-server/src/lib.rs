@@ -10,6 +10,7 @@ pub mod pool;
 pub mod ratelimit;
 pub mod session;
 pub mod status;
+pub mod write_back;
 
 pub use bridge::{
     AuthSourceEntry, Bridge, HashSource, Legacy, LoginError, LoginOk, LoginPath, RegisterError,
@@ -20,3 +21,4 @@ pub use metrics::Metrics;
 pub use pool::{HashPool, PoolError};
 pub use ratelimit::{Limit, RateLimitConfig, RateLimits};
 pub use session::{Claims, Session, SessionError, SessionKeys};
+pub use write_back::{HttpWriteBack, HttpWriteBackConfig};

@@ -5,7 +5,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
 )]
 
 use std::sync::Arc;
@@ -43,6 +44,16 @@ async fn bridge(dir: &std::path::Path) -> Bridge {
 
 /// A bridge over a fresh SQLite store and legacy table, hashing on `pool` under `policy`.
 async fn bridge_with(dir: &std::path::Path, pool: HashPool, policy: Policy) -> Bridge {
+    bridge_writing_back(dir, pool, policy, None).await
+}
+
+/// As [`bridge_with`], telling legacy of each migration over HTTP with `http_write_back`.
+async fn bridge_writing_back(
+    dir: &std::path::Path,
+    pool: HashPool,
+    policy: Policy,
+    http_write_back: Option<Arc<usher_server::HttpWriteBack>>,
+) -> Bridge {
     let legacy = dir.join("legacy.db");
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(&legacy)
@@ -89,6 +100,7 @@ async fn bridge_with(dir: &std::path::Path, pool: HashPool, policy: Policy) -> B
             mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
             email_fields: vec!["email".into()],
             username_fields: vec!["username".into()],
+            http_write_back,
         }],
         pool,
         policy,
@@ -279,6 +291,7 @@ async fn an_auth_source_checks_the_password_and_its_user_migrates_once() {
         .with_legacy(usher_server::Legacy::Auth(usher_server::AuthSourceEntry {
             source: api.clone(),
             mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
+            http_write_back: None,
         }));
 
     api.down.store(true, Ordering::SeqCst);
@@ -337,6 +350,148 @@ async fn an_auth_source_checks_the_password_and_its_user_migrates_once() {
         .unwrap();
     assert_eq!(ann.path, LoginPath::Migrated);
     assert_eq!(api.calls.load(Ordering::SeqCst), calls);
+}
+
+/// A legacy API's "user migrated" endpoint, served for real on loopback: `/ok` wants
+/// `Authorization: Bearer legacy-secret` and answers 204, `/busy` answers 503, `/reject` 400.
+/// Every request it got: (path, authorization, idempotency key, body).
+mod legacy_api {
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::{HeaderMap, StatusCode, Uri};
+
+    pub type Calls = Arc<Mutex<Vec<(String, String, String, serde_json::Value)>>>;
+
+    pub async fn start() -> (std::net::SocketAddr, Calls) {
+        let calls = Calls::default();
+        let seen = Arc::clone(&calls);
+        let app = axum::Router::new().fallback(
+            move |uri: Uri, headers: HeaderMap, body: axum::Json<serde_json::Value>| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .map(|v| v.to_str().unwrap().to_owned())
+                            .unwrap_or_default()
+                    };
+                    let authorization = header("authorization");
+                    let path = uri.path().to_owned();
+                    seen.lock().unwrap().push((
+                        path.clone(),
+                        authorization.clone(),
+                        header("idempotency-key"),
+                        body.0,
+                    ));
+                    match path.as_str() {
+                        "/ok" if authorization == "Bearer legacy-secret" => StatusCode::NO_CONTENT,
+                        "/ok" => StatusCode::UNAUTHORIZED,
+                        "/busy" => StatusCode::SERVICE_UNAVAILABLE,
+                        _ => StatusCode::BAD_REQUEST,
+                    }
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (addr, calls)
+    }
+}
+
+/// Waits until `calls` holds `n` requests (the write-back runs after the login answered).
+async fn wait_for_calls(calls: &legacy_api::Calls, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while calls.lock().unwrap().len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} write-back calls never came"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http_write_back_tells_legacy_once_per_migration_and_failures_are_only_counted() {
+    let (addr, calls) = legacy_api::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("legacy-auth");
+    std::fs::write(&secret, "Bearer legacy-secret\n").unwrap();
+    let write_back = |path: &str| {
+        let config = usher_server::HttpWriteBackConfig {
+            url: format!("http://{addr}{path}"),
+            authorization_file: Some(secret.clone()),
+            timeout_seconds: 2,
+            tls_ca_file: None,
+        };
+        Arc::new(usher_server::HttpWriteBack::new("legacy", &config).unwrap())
+    };
+    let ok = write_back("/ok");
+    assert!(!format!("{ok:?}").contains("legacy-secret"), "{ok:?}");
+
+    let run = |path: &'static str| {
+        let http = write_back(path);
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            let bridge =
+                bridge_writing_back(dir.path(), HashPool::new(2, 64), policy(), Some(http)).await;
+            let first = bridge
+                .login("ann", Password::from("password"))
+                .await
+                .unwrap();
+            assert_eq!(
+                first.path,
+                LoginPath::Migrated,
+                "the write-back never fails a login"
+            );
+            (dir, bridge, first.user.id.to_string())
+        }
+    };
+
+    // Success: one POST naming the source, the legacy id and the new user, with the
+    // configured authorization and the user id as idempotency key; later logins send nothing.
+    let (_dir, bridge, ann) = run("/ok").await;
+    wait_for_calls(&calls, 1).await;
+    let again = bridge
+        .login("ann", Password::from("password"))
+        .await
+        .unwrap();
+    assert_eq!(again.path, LoginPath::Store);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    {
+        let got = calls.lock().unwrap().clone();
+        assert_eq!(got.len(), 1, "{got:?}");
+        let (path, authorization, idempotency, body) = &got[0];
+        assert_eq!(path, "/ok");
+        assert_eq!(authorization, "Bearer legacy-secret");
+        assert_eq!(idempotency, &ann);
+        assert_eq!(
+            body,
+            &serde_json::json!({ "source": "legacy", "legacy_id": 1, "user_id": ann })
+        );
+    }
+    let metrics = bridge.metrics().encode();
+    assert!(
+        metrics.contains("usher_write_back_total{source=\"legacy\",result=\"ok\"} 1"),
+        "{metrics}"
+    );
+
+    // 503: retried twice, then counted as an error; 400: not retried.
+    for (path, attempts) in [("/busy", 3), ("/reject", 1)] {
+        calls.lock().unwrap().clear();
+        let (_dir, bridge, _) = run(path).await;
+        wait_for_calls(&calls, attempts).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let error = "usher_write_back_total{source=\"legacy\",result=\"error\"} 1";
+        while !bridge.metrics().encode().contains(error) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path}: no error counted"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(calls.lock().unwrap().len(), attempts, "{path}");
+    }
 }
 
 mod http {
@@ -741,6 +896,7 @@ mod http {
                 mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
                 email_fields: vec!["email".into()],
                 username_fields: vec!["username".into()],
+                http_write_back: None,
             }],
             HashPool::new(2, 8),
             super::policy(),

@@ -192,6 +192,8 @@ pub struct BridgeSourceConfig {
     pub email_fields: Option<Vec<String>>,
     /// Source fields any other identifier is looked up in.
     pub username_fields: Option<Vec<String>>,
+    /// Tell legacy over HTTP when a user migrated at login.
+    pub write_back: Option<usher_server::HttpWriteBackConfig>,
 }
 
 /// `[backfill]`.
@@ -268,6 +270,14 @@ impl Config {
         }
         self.serve.admin_token_file.iter_mut().for_each(fix);
         fix(&mut self.serve.session.key_file);
+        for write_back in self
+            .bridge
+            .values_mut()
+            .filter_map(|b| b.write_back.as_mut())
+        {
+            write_back.authorization_file.iter_mut().for_each(fix);
+            write_back.tls_ca_file.iter_mut().for_each(fix);
+        }
         for source in self.sources.values_mut() {
             match source {
                 SourceConfig::Sqlite(c) => fix(&mut c.path),
@@ -351,9 +361,12 @@ impl Config {
                 ));
             }
         }
-        for name in self.bridge.keys() {
+        for (name, bridge) in &self.bridge {
             if !self.sources.contains_key(name) {
                 problems.push(format!("[bridge.{name}] names no source"));
+            }
+            for problem in bridge.write_back.iter().flat_map(|w| w.problems()) {
+                problems.push(format!("[bridge.{name}.write_back] {problem}"));
             }
         }
         for name in self.bridge_sources() {
@@ -438,5 +451,59 @@ impl Config {
                 self.sources.keys().cloned().collect::<Vec<_>>().join(", ")
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const BASE: &str = r#"
+[store]
+type = "sqlite"
+path = "usher.db"
+
+[sources.app]
+type = "sqlite"
+path = "legacy.db"
+table = "users"
+key = "id"
+
+[mappings.app.fields]
+email = "email"
+"#;
+
+    fn problems(extra: &str) -> String {
+        let config: Config = toml::from_str(&format!("{BASE}{extra}")).unwrap();
+        config
+            .check()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn write_backs_are_checked_without_connecting() {
+        assert_eq!(problems(""), "");
+        let ok = "[bridge.app.write_back]\nurl = \"https://legacy.internal/migrated\"\n";
+        assert_eq!(problems(ok), "");
+        let bad = "[bridge.app.write_back]\nurl = \"ftp://legacy\"\ntimeout_seconds = 0\n";
+        let found = problems(bad);
+        assert!(
+            found.contains("[bridge.app.write_back] url: ftp is not http or https"),
+            "{found}"
+        );
+        assert!(
+            found.contains("[bridge.app.write_back] timeout_seconds"),
+            "{found}"
+        );
+        let no_key = "key = \"id\"\nwrite_back = \"UPDATE users SET m = 1\"\n";
+        let config: Config = toml::from_str(&BASE.replace("key = \"id\"\n", no_key)).unwrap();
+        let found = config.check().unwrap_err().to_string();
+        assert!(
+            found.contains("[sources.app]: write_back: must name the record with :key"),
+            "{found}"
+        );
     }
 }

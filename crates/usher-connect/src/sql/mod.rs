@@ -48,6 +48,7 @@
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
+pub mod write_back;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -40,7 +40,7 @@ use super::{
     ConfigError, Endpoint, FieldsBuilder, LookupCache, ReadSql, Relation, Selection, SelectionSpec,
     TlsMode, bad_key, bytes_value, check_positive, check_scheme, check_tls_ca, check_url_choice,
     date_value, float_value, float32_value, json_text_value, limit_param, naive_datetime_value,
-    null_keys_error, range_bounds, resolve_url, utc_datetime_value,
+    range_bounds, resolve_url, utc_datetime_value, write_back,
 };
 
 const Q: char = '`';
@@ -59,6 +59,8 @@ const Q: char = '`';
 /// max_connections = 4
 /// statement_timeout_seconds = 60
 /// tls = "require"                            # disable | prefer | require | verify-ca | verify-full
+/// # after a login migrated a user (optional; see the write_back module):
+/// write_back = "UPDATE users SET migrated_at = NOW() WHERE id = :key"
 /// ```
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +96,9 @@ pub struct MysqlConfig {
     pub tls: Option<TlsMode>,
     /// CA certificate (PEM) to verify the server with.
     pub tls_ca_file: Option<PathBuf>,
+    /// A statement the login bridge runs after migrating a user, with `:key` and `:user_id`
+    /// bound ([`super::write_back`]).
+    pub write_back: Option<String>,
 }
 
 impl fmt::Debug for MysqlConfig {
@@ -112,6 +117,7 @@ impl fmt::Debug for MysqlConfig {
             .field("statement_timeout_seconds", &self.statement_timeout_seconds)
             .field("tls", &self.tls)
             .field("tls_ca_file", &self.tls_ca_file)
+            .field("write_back", &self.write_back)
             .finish()
     }
 }
@@ -146,7 +152,12 @@ impl MysqlConfig {
         if let Some(t) = self.statement_timeout_seconds {
             check_positive("statement_timeout_seconds", t)?;
         }
-        check_tls_ca(self.tls, self.tls_ca_file.as_ref())
+        check_tls_ca(self.tls, self.tls_ca_file.as_ref())?;
+        self.write_back_statement().map(drop)
+    }
+
+    fn write_back_statement(&self) -> Result<Option<write_back::Statement>, ConfigError> {
+        write_back::Statement::new(self.write_back.as_deref(), |_| "?".to_owned())
     }
 
     /// The source, with a pool that connects on first use (so building needs no server).
@@ -198,6 +209,9 @@ impl MysqlConfig {
             pool: pool.connect_lazy_with(options),
             selection: self.selection().map_err(|e| e.into_source_error(name))?,
             plan: OnceCell::new(),
+            write_back: self
+                .write_back_statement()
+                .map_err(|e| e.into_source_error(name))?,
         })
     }
 }
@@ -209,6 +223,7 @@ pub struct MysqlSource {
     pool: MySqlPool,
     selection: Selection,
     plan: OnceCell<Plan>,
+    write_back: Option<write_back::Statement>,
 }
 
 #[derive(Debug)]
@@ -526,13 +541,24 @@ impl Source for MysqlSource {
     async fn healthcheck(&self) -> Result<(), SourceError> {
         self.read(&KeyRange::default(), 1).await?;
         let plan = self.plan().await?;
-        let null_key = sqlx::query(plan.reads.null_key.clone())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.endpoint.error("looking for NULL keys", e))?;
-        match null_key {
-            Some(_) => Err(null_keys_error(&self.endpoint, &self.selection.key)),
-            None => Ok(()),
+        write_back::check_keys_and_write_back(
+            &self.pool,
+            &self.pool,
+            &self.endpoint,
+            &plan.reads.null_key,
+            &self.selection.key,
+            self.write_back.as_ref(),
+        )
+        .await
+    }
+
+    async fn mark_migrated(&self, key: &LegacyKey, user: &str) -> Result<bool, SourceError> {
+        match &self.write_back {
+            Some(statement) => {
+                let rows = sqlx::mysql::MySqlQueryResult::rows_affected;
+                write_back::run(&self.pool, &self.endpoint, statement, (key, user), rows).await
+            }
+            None => Ok(false),
         }
     }
 

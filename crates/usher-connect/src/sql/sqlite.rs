@@ -1,4 +1,5 @@
-//! A legacy users table (or query) in an SQLite file, opened read-only.
+//! A legacy users table (or query) in an SQLite file, read through read-only connections (a
+//! `write_back`, if configured, runs on a read-write connection of its own).
 //!
 //! SQLite types values, not columns, so each value maps by what it holds: INTEGER → number
 //! (boolean for 0/1 in a column declared BOOL/BOOLEAN), REAL → number, TEXT → string as
@@ -30,8 +31,8 @@ use usher_core::{KeyRange, LegacyKey, LegacyRecord, Source, SourceError};
 use super::postgres::{default_connect_timeout_seconds, default_max_connections};
 use super::{
     ConfigError, Endpoint, FieldsBuilder, LookupCache, ReadSql, Relation, Selection, SelectionSpec,
-    bad_key, bytes_value, check_positive, float_value, json_text_value, limit_param,
-    null_keys_error, range_bounds,
+    bad_key, bytes_value, check_positive, float_value, json_text_value, limit_param, range_bounds,
+    write_back,
 };
 
 const Q: char = '"';
@@ -47,6 +48,8 @@ const Q: char = '"';
 /// columns = ["id", "email", "pw"] # optional, default every column
 /// json_columns = ["prefs"]         # optional; columns declared JSON are found by themselves
 /// max_connections = 2
+/// # after a login migrated a user (optional; opens the file read-write for this alone):
+/// write_back = "UPDATE users SET migrated_at = datetime('now') WHERE id = :key"
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +73,10 @@ pub struct SqliteConfig {
     /// How long to wait for a connection (or a writer's lock) before giving up.
     #[serde(default = "default_connect_timeout_seconds")]
     pub connect_timeout_seconds: u64,
+    /// A statement the login bridge runs after migrating a user, with `:key` and `:user_id`
+    /// bound ([`super::write_back`]). It runs on a connection of its own that may write;
+    /// reads stay read-only.
+    pub write_back: Option<String>,
 }
 
 impl SqliteConfig {
@@ -91,7 +98,12 @@ impl SqliteConfig {
         }
         self.selection()?;
         check_positive("max_connections", u64::from(self.max_connections))?;
-        check_positive("connect_timeout_seconds", self.connect_timeout_seconds)
+        check_positive("connect_timeout_seconds", self.connect_timeout_seconds)?;
+        self.write_back_statement().map(drop)
+    }
+
+    fn write_back_statement(&self) -> Result<Option<write_back::Statement>, ConfigError> {
+        write_back::Statement::new(self.write_back.as_deref(), |i| format!("?{i}"))
     }
 
     /// The source, with a pool that opens the file on first use.
@@ -106,12 +118,24 @@ impl SqliteConfig {
         let pool = SqlitePoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(timeout)
-            .connect_lazy_with(options);
+            .connect_lazy_with(options.clone());
+        // One writer is all SQLite allows at a time anyway.
+        let write_back = self
+            .write_back_statement()
+            .map_err(|e| e.into_source_error(name))?
+            .map(|statement| WriteBack {
+                statement,
+                pool: SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(timeout)
+                    .connect_lazy_with(options.read_only(false)),
+            });
         Ok(SqliteSource {
             endpoint: Endpoint::new(name, &format!("sqlite://{}", self.path.display())),
             pool,
             selection: self.selection().map_err(|e| e.into_source_error(name))?,
             plan: OnceCell::new(),
+            write_back,
         })
     }
 }
@@ -123,6 +147,14 @@ pub struct SqliteSource {
     pool: SqlitePool,
     selection: Selection,
     plan: OnceCell<Plan>,
+    write_back: Option<WriteBack>,
+}
+
+/// The write-back statement and the read-write connection it runs on.
+#[derive(Debug)]
+struct WriteBack {
+    statement: write_back::Statement,
+    pool: SqlitePool,
 }
 
 #[derive(Debug)]
@@ -389,13 +421,25 @@ impl Source for SqliteSource {
     async fn healthcheck(&self) -> Result<(), SourceError> {
         self.read(&KeyRange::default(), 1).await?;
         let plan = self.plan().await?;
-        let null_key = sqlx::query(plan.reads.null_key.clone())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.endpoint.error("looking for NULL keys", e))?;
-        match null_key {
-            Some(_) => Err(null_keys_error(&self.endpoint, &self.selection.key)),
-            None => Ok(()),
+        let write_back = self.write_back.as_ref();
+        write_back::check_keys_and_write_back(
+            &self.pool,
+            write_back.map_or(&self.pool, |w| &w.pool),
+            &self.endpoint,
+            &plan.reads.null_key,
+            &self.selection.key,
+            write_back.map(|w| &w.statement),
+        )
+        .await
+    }
+
+    async fn mark_migrated(&self, key: &LegacyKey, user: &str) -> Result<bool, SourceError> {
+        match &self.write_back {
+            Some(w) => {
+                let rows = sqlx::sqlite::SqliteQueryResult::rows_affected;
+                write_back::run(&w.pool, &self.endpoint, &w.statement, (key, user), rows).await
+            }
+            None => Ok(false),
         }
     }
 

@@ -375,3 +375,92 @@ pub async fn assert_lookups_limited_to_columns(source: &dyn Source) {
         );
     }
 }
+
+/// The new store's id of a migrated user, as the bridge passes it to `mark_migrated`.
+const MIGRATED_TO: &str = "0199a7c2-5e1f-7cc3-9b7a-3f2d8e6a1b04";
+
+/// A source of `kind` at `url` over the fixture's `users` and `accounts` tables with
+/// `write_back` set.
+async fn write_back_source(kind: &str, url: &str, table: &str, statement: &str) -> Box<dyn Source> {
+    let key = if table == "users" { "id" } else { "username" };
+    let rest = format!("table = '{table}'\nkey = '{key}'\nwrite_back = \"{statement}\"");
+    build(&config(kind, url, &rest)).await
+}
+
+/// The write-back on every backend: without one nothing is written; with one it prepares
+/// in the healthcheck, marks exactly the record it is given (integer and text keys, the key
+/// and user id bound, never spliced), and a statement the database refuses is an error
+/// naming write_back and the record.
+pub async fn assert_write_back_marks_exactly_the_record(kind: &str, url: &str) {
+    let plain = build(&config(kind, url, "table = 'users'\nkey = 'id'")).await;
+    assert_eq!(
+        plain.mark_migrated(&LegacyKey::Int(7), MIGRATED_TO).await,
+        Ok(false),
+        "no write_back configured"
+    );
+    let source = write_back_source(
+        kind,
+        url,
+        "users",
+        "UPDATE users SET note = :user_id WHERE id = :key",
+    )
+    .await;
+    source.healthcheck().await.unwrap();
+    for _ in 0..2 {
+        // Twice: a retried write-back is harmless.
+        assert_eq!(
+            source.mark_migrated(&LegacyKey::Int(7), MIGRATED_TO).await,
+            Ok(true)
+        );
+    }
+    let users = read_all(source.as_ref(), &KeyRange::default(), 1000).await;
+    let marked: Vec<&LegacyKey> = users
+        .iter()
+        .filter(|r| r.fields["note"] == serde_json::json!(MIGRATED_TO))
+        .map(|r| &r.key)
+        .collect();
+    assert_eq!(marked, vec![&LegacyKey::Int(7)]);
+    let first = users.iter().find(|r| r.key == LegacyKey::Int(1)).unwrap();
+    assert_eq!(
+        first.fields["note"],
+        serde_json::json!("héllo"),
+        "others untouched"
+    );
+
+    let accounts = write_back_source(
+        kind,
+        url,
+        "accounts",
+        "UPDATE accounts SET email = :user_id WHERE username = :key",
+    )
+    .await;
+    accounts.healthcheck().await.unwrap();
+    for key in ["Émile", "x' OR '1'='1", "'; DELETE FROM accounts; --"] {
+        let key = LegacyKey::Text(key.to_owned());
+        assert_eq!(accounts.mark_migrated(&key, MIGRATED_TO).await, Ok(true));
+    }
+    let marked = accounts.lookup("email", MIGRATED_TO, 10).await.unwrap();
+    assert_eq!(keys(&marked), vec![LegacyKey::Text("Émile".to_owned())]);
+    let all = read_all(accounts.as_ref(), &KeyRange::default(), 1000).await;
+    assert_eq!(all.len(), text_keys().len(), "no account was deleted");
+
+    let bad = write_back_source(
+        kind,
+        url,
+        "users",
+        "UPDATE users SET no_such_column = :user_id WHERE id = :key",
+    )
+    .await;
+    match bad.healthcheck().await {
+        Err(SourceError::Query { reason, .. }) => {
+            assert!(reason.contains("preparing write_back"), "{reason}");
+        }
+        other => panic!("expected the healthcheck to refuse the write_back, got {other:?}"),
+    }
+    match bad.mark_migrated(&LegacyKey::Int(7), MIGRATED_TO).await {
+        Err(SourceError::Query { reason, .. }) => {
+            assert!(reason.contains("write_back for record 7"), "{reason}");
+        }
+        other => panic!("expected a query error, got {other:?}"),
+    }
+}

@@ -326,3 +326,28 @@ async fn lookup_against_a_down_server_is_unavailable_but_limit_0_asks_nothing() 
     let result = source.lookup("email", "ann@example.com", 2).await;
     assert_unavailable_without_secret(result.map(|_| ()), "down-secret-733");
 }
+
+#[tokio::test]
+async fn write_back_marks_exactly_the_migrated_record() {
+    let url = fixture().await;
+    assert_write_back_marks_exactly_the_record("mysql", &url).await;
+}
+
+#[tokio::test]
+async fn write_back_against_a_down_server_is_unavailable() {
+    let url = with_dead_port(&fixture().await);
+    let statement = "UPDATE users SET note = :user_id WHERE id = :key";
+    let source = build(&config(
+        "mysql",
+        &url,
+        &format!(
+            "table = 'users'\nkey = 'id'\nconnect_timeout_seconds = 2\nwrite_back = \"{statement}\""
+        ),
+    ))
+    .await;
+    let result = source.mark_migrated(&LegacyKey::Int(7), "u").await;
+    assert!(
+        matches!(result, Err(SourceError::Unavailable { .. })),
+        "{result:?}"
+    );
+}

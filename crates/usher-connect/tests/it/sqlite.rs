@@ -298,3 +298,9 @@ async fn lookup_folds_ascii_case_only_and_uses_an_index_on_the_lowered_column() 
         "{plan:#?}"
     );
 }
+
+#[tokio::test]
+async fn write_back_marks_exactly_the_migrated_record_through_its_own_writable_connection() {
+    let (_dir, path) = fixture().await;
+    assert_write_back_marks_exactly_the_record("sqlite", &path).await;
+}

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use usher_core::{Mapper, Source};
-use usher_server::{AdminToken, AppState, Bridge, HashPool, HashSource, RateLimits, SessionKeys};
+use usher_server::{
+    AdminToken, AppState, Bridge, HashPool, HashSource, HttpWriteBack, RateLimits, SessionKeys,
+};
 
 use crate::config::{self, Config};
 
@@ -33,9 +35,30 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     // One line on stdout a script can wait for; everything else goes to the log (stderr).
     println!("usher: serving on http://{addr}");
     tracing::info!(%addr, legacy = ?config.bridge_sources(), "serving");
+    check_legacy_in_background(&state);
     usher_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Checks each legacy hash source once (a read, NULL keys, its write_back statement) without
+/// holding up the start: a legacy system that is down must not keep migrated users out.
+fn check_legacy_in_background(state: &AppState) {
+    for legacy in state.bridge.legacy() {
+        if let usher_server::Legacy::Hash(hash) = legacy {
+            let source = Arc::clone(&hash.source);
+            tokio::spawn(async move {
+                match source.healthcheck().await {
+                    Ok(()) => tracing::info!(source = source.name(), "legacy source answers"),
+                    Err(e) => tracing::warn!(
+                        source = source.name(),
+                        error = %e,
+                        "legacy source failed its start-up check; its users cannot migrate until it is fixed"
+                    ),
+                }
+            });
+        }
+    }
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`), as JSON when
@@ -103,11 +126,16 @@ pub async fn hash_sources(config: &Config) -> Result<Vec<HashSource>> {
         let mapper = Mapper::new(mapping).map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?;
         let (email_fields, username_fields) = config.lookup_fields(&name, mapping);
         let source: Arc<dyn Source> = Arc::from(source_config.build(&name).await?);
+        let http_write_back = match config.bridge.get(&name).and_then(|b| b.write_back.as_ref()) {
+            Some(w) => Some(Arc::new(HttpWriteBack::new(&name, w)?)),
+            None => None,
+        };
         sources.push(HashSource {
             source,
             mapper: Arc::new(mapper),
             email_fields,
             username_fields,
+            http_write_back,
         });
     }
     Ok(sources)

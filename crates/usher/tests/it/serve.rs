@@ -124,7 +124,8 @@ fn login(addr: SocketAddr, identifier: &str, password: &str) -> (u16, Value) {
     http(addr, "POST", "/v1/login", Some(&body), None)
 }
 
-/// A legacy SQLite table whose hashes are md5(salt || password), salt in its own column.
+/// A legacy SQLite table whose hashes are md5(salt || password), salt in its own column, and
+/// the table the write-back records migrated users in.
 async fn legacy_db(path: &Path, rows: &[(i64, &str, &str, &str, &str)]) {
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
@@ -132,8 +133,9 @@ async fn legacy_db(path: &Path, rows: &[(i64, &str, &str, &str, &str)]) {
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
         .unwrap();
-    sqlx::query(
-        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, login TEXT, pw TEXT, salt TEXT)",
+    sqlx::raw_sql(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, login TEXT, pw TEXT, salt TEXT);
+         CREATE TABLE migrated (legacy_id INTEGER PRIMARY KEY, user_id TEXT NOT NULL)",
     )
     .execute(&mut conn)
     .await
@@ -154,6 +156,22 @@ async fn legacy_db(path: &Path, rows: &[(i64, &str, &str, &str, &str)]) {
     conn.close().await.unwrap();
 }
 
+/// The rows the write-back put in legacy's `migrated` table.
+async fn written_back(path: &Path) -> Vec<(i64, String)> {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    let rows = sqlx::query_as("SELECT legacy_id, user_id FROM migrated ORDER BY legacy_id")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    rows
+}
+
 const ADMIN: &str = "admin-token-for-the-serve-test-0123456789";
 
 fn config(dir: &Path) -> PathBuf {
@@ -171,6 +189,7 @@ type = "sqlite"
 path = "legacy.db"
 table = "users"
 key = "id"
+write_back = "INSERT INTO migrated (legacy_id, user_id) VALUES (:key, :user_id)"
 
 [mappings.legacy.fields]
 email = "email"
@@ -268,6 +287,31 @@ async fn serve_migrates_at_login_and_never_writes_the_password_anywhere() {
             .as_str()
             .unwrap()
             .contains("usher_migrations_total{source=\"legacy\"} 2"),
+        "{metrics}"
+    );
+    // Legacy hears of each migration once, through the write-back, which runs after the
+    // login answered.
+    let ann = ids.first().unwrap();
+    let bo = login(addr, "bo", "bo's own password").1["user"]["id"].clone();
+    let want = vec![(1, ann.clone()), (2, bo.as_str().unwrap().to_owned())];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let marked = written_back(&dir.path().join("legacy.db")).await;
+        if marked == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "write-back: {marked:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, metrics) = http(addr, "GET", "/metrics", None, Some(ADMIN));
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("usher_write_back_total{source=\"legacy\",result=\"ok\"} 2"),
         "{metrics}"
     );
     let status_cli = usher(&["status", "--config", config], &[("RUST_LOG", "trace")]);

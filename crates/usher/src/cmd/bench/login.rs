@@ -295,6 +295,7 @@ async fn setup(
             mapper: Arc::new(usher_core::Mapper::new(&mapping)?),
             email_fields: vec!["email".into()],
             username_fields: Vec::new(),
+            http_write_back: None,
         }],
         HashPool::new(cores, 256),
         policy.clone(),

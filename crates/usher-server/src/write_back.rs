@@ -1,0 +1,194 @@
+//! Telling legacy over HTTP that a user migrated: for a legacy system whose database usher may
+//! not write to, or that is only reachable through its own API.
+//!
+//! After a login migrated a user (and the store committed), the bridge POSTs
+//!
+//! ```json
+//! {"source": "app", "legacy_id": 42, "user_id": "0199a7c2-5e1f-7cc3-9b7a-3f2d8e6a1b04"}
+//! ```
+//!
+//! to the configured URL, with the configured `Authorization` header and an
+//! `Idempotency-Key` (the new user id) so a retried call can be recognised. `legacy_id` is a
+//! JSON number for an integer key, a string otherwise. Any 2xx is success. A connection error,
+//! a timeout, 429 or a 5xx is retried twice (after 0.2 s and 1 s) and then reported as
+//! unavailable; any other status is reported at once. A failure is counted and logged, never
+//! fatal: the ledger, not legacy's mark, is the record of truth.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use usher_core::{LegacyKey, SourceError};
+
+/// `[bridge.<source>.write_back]`.
+///
+/// ```toml
+/// [bridge.app.write_back]
+/// url = "https://legacy.internal/api/usher/migrated"
+/// authorization_file = "/run/secrets/legacy-api-auth"   # its whole text: "Bearer …"
+/// timeout_seconds = 5
+/// tls_ca_file = "/etc/ssl/legacy-ca.pem"                 # a private CA, if legacy uses one
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpWriteBackConfig {
+    /// Where to POST; `https://`, or `http://` for a legacy service on the same host or network.
+    pub url: String,
+    /// A file whose text (trimmed) is sent as the `Authorization` header: a secret, so never
+    /// inline in the config.
+    pub authorization_file: Option<PathBuf>,
+    /// The whole call, connection included, per attempt.
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u64,
+    /// A PEM CA certificate to trust besides the public roots.
+    pub tls_ca_file: Option<PathBuf>,
+}
+
+fn default_timeout_seconds() -> u64 {
+    5
+}
+
+impl HttpWriteBackConfig {
+    /// The problems with it found without I/O, as `field: reason`.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        match reqwest::Url::parse(&self.url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            Ok(url) => problems.push(format!("url: {} is not http or https", url.scheme())),
+            Err(e) => problems.push(format!("url: {e}")),
+        }
+        if self.timeout_seconds == 0 {
+            problems.push("timeout_seconds: must be at least 1".to_owned());
+        }
+        problems
+    }
+}
+
+/// The HTTP write-back of one source, ready to call.
+pub struct HttpWriteBack {
+    source_name: String,
+    client: reqwest::Client,
+    url: reqwest::Url,
+    authorization: Option<reqwest::header::HeaderValue>,
+}
+
+impl std::fmt::Debug for HttpWriteBack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpWriteBack")
+            .field("source_name", &self.source_name)
+            .field("url", &self.url.as_str())
+            .field("authorization", &self.authorization.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pauses before the second and third attempt.
+const RETRY_AFTER: [Duration; 2] = [Duration::from_millis(200), Duration::from_secs(1)];
+
+impl HttpWriteBack {
+    /// Reads the authorization and CA files and builds the client; `source_name` names the
+    /// source in errors.
+    pub fn new(source_name: &str, config: &HttpWriteBackConfig) -> Result<Self, SourceError> {
+        let config_error = |reason: String| SourceError::Config {
+            source_name: source_name.to_owned(),
+            reason: format!("write_back: {reason}"),
+        };
+        if let Some(problem) = config.problems().into_iter().next() {
+            return Err(config_error(problem));
+        }
+        let url = reqwest::Url::parse(&config.url).map_err(|e| config_error(e.to_string()))?;
+        let authorization = match &config.authorization_file {
+            Some(path) => {
+                let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    config_error(format!("authorization_file {}: {e}", path.display()))
+                })?);
+                let mut value =
+                    reqwest::header::HeaderValue::from_str(text.trim()).map_err(|_| {
+                        config_error(format!(
+                            "authorization_file {}: not a valid header value",
+                            path.display()
+                        ))
+                    })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        let mut client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.timeout_seconds))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("usher/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &config.tls_ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| config_error(format!("tls_ca_file {}: {e}", path.display())))?;
+            let ca = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| config_error(format!("tls_ca_file {}: {e}", path.display())))?;
+            client = client.add_root_certificate(ca);
+        }
+        let client = client
+            .build()
+            .map_err(|e| config_error(format!("the HTTP client: {e}")))?;
+        Ok(HttpWriteBack {
+            source_name: source_name.to_owned(),
+            client,
+            url,
+            authorization,
+        })
+    }
+
+    /// POSTs the migration of `key` to user `user`; `Ok(true)` once legacy answered 2xx.
+    pub async fn mark_migrated(&self, key: &LegacyKey, user: &str) -> Result<bool, SourceError> {
+        let legacy_id = match key {
+            LegacyKey::Int(i) => serde_json::Value::from(*i),
+            LegacyKey::Text(s) => serde_json::Value::from(s.as_str()),
+        };
+        let body = serde_json::json!({
+            "source": self.source_name,
+            "legacy_id": legacy_id,
+            "user_id": user,
+        });
+        let mut pauses = RETRY_AFTER.iter();
+        loop {
+            let mut request = self
+                .client
+                .post(self.url.clone())
+                .header("Idempotency-Key", user)
+                .json(&body);
+            if let Some(authorization) = &self.authorization {
+                request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
+            }
+            let error = match request.send().await {
+                Ok(response) if response.status().is_success() => return Ok(true),
+                Ok(response) => {
+                    let status = response.status();
+                    let reason = format!(
+                        "write_back for record {key}: {} answered {status}",
+                        self.url
+                    );
+                    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                    {
+                        self.unavailable(reason)
+                    } else {
+                        return Err(SourceError::Query {
+                            source_name: self.source_name.clone(),
+                            reason,
+                        });
+                    }
+                }
+                // reqwest's errors name the URL, never the headers.
+                Err(e) => self.unavailable(format!("write_back for record {key}: {e}")),
+            };
+            match pauses.next() {
+                Some(pause) => tokio::time::sleep(*pause).await,
+                None => return Err(error),
+            }
+        }
+    }
+
+    fn unavailable(&self, reason: String) -> SourceError {
+        SourceError::Unavailable {
+            source_name: self.source_name.clone(),
+            reason,
+        }
+    }
+}
