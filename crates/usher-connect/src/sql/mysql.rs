@@ -204,14 +204,19 @@ impl MysqlConfig {
                 })
             });
         }
+        let pool = pool.connect_lazy_with(options);
         Ok(MysqlSource {
             endpoint,
-            pool: pool.connect_lazy_with(options),
             selection: self.selection().map_err(|e| e.into_source_error(name))?,
             plan: OnceCell::new(),
             write_back: self
                 .write_back_statement()
-                .map_err(|e| e.into_source_error(name))?,
+                .map_err(|e| e.into_source_error(name))?
+                .map(|statement| write_back::On {
+                    statement,
+                    pool: pool.clone(),
+                }),
+            pool,
         })
     }
 }
@@ -223,7 +228,7 @@ pub struct MysqlSource {
     pool: MySqlPool,
     selection: Selection,
     plan: OnceCell<Plan>,
-    write_back: Option<write_back::Statement>,
+    write_back: Option<write_back::On<MySql>>,
 }
 
 #[derive(Debug)]
@@ -541,25 +546,14 @@ impl Source for MysqlSource {
     async fn healthcheck(&self) -> Result<(), SourceError> {
         self.read(&KeyRange::default(), 1).await?;
         let plan = self.plan().await?;
-        write_back::check_keys_and_write_back(
-            &self.pool,
-            &self.pool,
-            &self.endpoint,
-            &plan.reads.null_key,
-            &self.selection.key,
-            self.write_back.as_ref(),
-        )
-        .await
+        let keys = (&plan.reads.null_key, &self.selection.key);
+        let write_back = self.write_back.as_ref();
+        write_back::check_keys_and_write_back(&self.pool, &self.endpoint, keys, write_back).await
     }
 
     async fn mark_migrated(&self, key: &LegacyKey, user: &str) -> Result<bool, SourceError> {
-        match &self.write_back {
-            Some(statement) => {
-                let rows = sqlx::mysql::MySqlQueryResult::rows_affected;
-                write_back::run(&self.pool, &self.endpoint, statement, (key, user), rows).await
-            }
-            None => Ok(false),
-        }
+        let rows = sqlx::mysql::MySqlQueryResult::rows_affected;
+        write_back::mark(self.write_back.as_ref(), &self.endpoint, (key, user), rows).await
     }
 
     async fn count(&self) -> Result<Option<u64>, SourceError> {

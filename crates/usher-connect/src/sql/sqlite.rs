@@ -123,7 +123,7 @@ impl SqliteConfig {
         let write_back = self
             .write_back_statement()
             .map_err(|e| e.into_source_error(name))?
-            .map(|statement| WriteBack {
+            .map(|statement| write_back::On {
                 statement,
                 pool: SqlitePoolOptions::new()
                     .max_connections(1)
@@ -147,14 +147,8 @@ pub struct SqliteSource {
     pool: SqlitePool,
     selection: Selection,
     plan: OnceCell<Plan>,
-    write_back: Option<WriteBack>,
-}
-
-/// The write-back statement and the read-write connection it runs on.
-#[derive(Debug)]
-struct WriteBack {
-    statement: write_back::Statement,
-    pool: SqlitePool,
+    /// On a read-write connection of its own.
+    write_back: Option<write_back::On<Sqlite>>,
 }
 
 #[derive(Debug)]
@@ -421,26 +415,14 @@ impl Source for SqliteSource {
     async fn healthcheck(&self) -> Result<(), SourceError> {
         self.read(&KeyRange::default(), 1).await?;
         let plan = self.plan().await?;
+        let keys = (&plan.reads.null_key, &self.selection.key);
         let write_back = self.write_back.as_ref();
-        write_back::check_keys_and_write_back(
-            &self.pool,
-            write_back.map_or(&self.pool, |w| &w.pool),
-            &self.endpoint,
-            &plan.reads.null_key,
-            &self.selection.key,
-            write_back.map(|w| &w.statement),
-        )
-        .await
+        write_back::check_keys_and_write_back(&self.pool, &self.endpoint, keys, write_back).await
     }
 
     async fn mark_migrated(&self, key: &LegacyKey, user: &str) -> Result<bool, SourceError> {
-        match &self.write_back {
-            Some(w) => {
-                let rows = sqlx::sqlite::SqliteQueryResult::rows_affected;
-                write_back::run(&w.pool, &self.endpoint, &w.statement, (key, user), rows).await
-            }
-            None => Ok(false),
-        }
+        let rows = sqlx::sqlite::SqliteQueryResult::rows_affected;
+        write_back::mark(self.write_back.as_ref(), &self.endpoint, (key, user), rows).await
     }
 
     async fn count(&self) -> Result<Option<u64>, SourceError> {

@@ -192,13 +192,21 @@ fn log_rows(source: &str, key: &LegacyKey, rows: u64) {
     }
 }
 
-/// Runs `statement` for record `key` migrated to `user`: the key bound as an integer or text
-/// as it is, the user id as text. `Ok(true)`: it ran (how many rows it changed, which
-/// `rows` reads from the backend's result, is logged).
-pub(crate) async fn run<DB>(
-    pool: &sqlx::Pool<DB>,
+/// A write-back statement and the pool it runs on (the source's own, or for SQLite a
+/// read-write one).
+#[derive(Debug)]
+pub(crate) struct On<DB: sqlx::Database> {
+    pub(crate) statement: Statement,
+    pub(crate) pool: sqlx::Pool<DB>,
+}
+
+/// Runs the write-back, if there is one, for record `key` migrated to `user`: the key bound
+/// as an integer or text as it is, the user id as text. `Ok(false)`: none is configured;
+/// `Ok(true)`: it ran (how many rows it changed, which `rows` reads from the backend's
+/// result, is logged).
+pub(crate) async fn mark<DB>(
+    write_back: Option<&On<DB>>,
     endpoint: &Endpoint,
-    statement: &Statement,
     (key, user): (&LegacyKey, &str),
     rows: impl FnOnce(&DB::QueryResult) -> u64,
 ) -> Result<bool, SourceError>
@@ -209,6 +217,9 @@ where
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     DB::Arguments: sqlx::IntoArguments<DB>,
 {
+    let Some(On { statement, pool }) = write_back else {
+        return Ok(false);
+    };
     let mut query = sqlx::query::<DB>(statement.sql.clone());
     for param in statement.parsed.params() {
         query = match (param, key) {
@@ -229,11 +240,9 @@ where
 /// NULL key (it could never be read by key), and the write-back, if any, must prepare.
 pub(crate) async fn check_keys_and_write_back<DB>(
     pool: &sqlx::Pool<DB>,
-    write_pool: &sqlx::Pool<DB>,
     endpoint: &Endpoint,
-    null_key: &sqlx::SqlStr,
-    key: &Ident,
-    write_back: Option<&Statement>,
+    (null_key, key): (&sqlx::SqlStr, &Ident),
+    write_back: Option<&On<DB>>,
 ) -> Result<(), SourceError>
 where
     DB: sqlx::Database,
@@ -248,9 +257,8 @@ where
     if null_key.is_some() {
         return Err(super::null_keys_error(endpoint, key));
     }
-    if let Some(statement) = write_back {
-        write_pool
-            .prepare(statement.sql.clone())
+    if let Some(On { statement, pool }) = write_back {
+        pool.prepare(statement.sql.clone())
             .await
             .map_err(|e| endpoint.error("preparing write_back", e))?;
     }

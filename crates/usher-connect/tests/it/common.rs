@@ -464,3 +464,18 @@ pub async fn assert_write_back_marks_exactly_the_record(kind: &str, url: &str) {
         other => panic!("expected a query error, got {other:?}"),
     }
 }
+
+/// A write-back to a server nobody answers at is `Unavailable` (counted by the bridge, never
+/// fatal to the login).
+pub async fn assert_write_back_to_a_down_server_is_unavailable(kind: &str, url: &str) {
+    let statement = "UPDATE users SET note = :user_id WHERE id = :key";
+    let rest = format!(
+        "table = 'users'\nkey = 'id'\nconnect_timeout_seconds = 2\nwrite_back = \"{statement}\""
+    );
+    let source = build(&config(kind, url, &rest)).await;
+    let result = source.mark_migrated(&LegacyKey::Int(7), MIGRATED_TO).await;
+    assert!(
+        matches!(result, Err(SourceError::Unavailable { .. })),
+        "{result:?}"
+    );
+}

@@ -336,18 +336,5 @@ async fn write_back_marks_exactly_the_migrated_record() {
 #[tokio::test]
 async fn write_back_against_a_down_server_is_unavailable() {
     let url = with_dead_port(&fixture().await);
-    let statement = "UPDATE users SET note = :user_id WHERE id = :key";
-    let source = build(&config(
-        "mysql",
-        &url,
-        &format!(
-            "table = 'users'\nkey = 'id'\nconnect_timeout_seconds = 2\nwrite_back = \"{statement}\""
-        ),
-    ))
-    .await;
-    let result = source.mark_migrated(&LegacyKey::Int(7), "u").await;
-    assert!(
-        matches!(result, Err(SourceError::Unavailable { .. })),
-        "{result:?}"
-    );
+    assert_write_back_to_a_down_server_is_unavailable("mysql", &url).await;
 }

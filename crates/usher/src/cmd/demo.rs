@@ -36,7 +36,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     if args.users < 20 {
         bail!("--users must be at least 20");
     }
-    serve::init_tracing_quiet();
+    serve::init_tracing("warn");
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     for stale in [
@@ -64,7 +64,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     })
     .await?;
     let token = admin_token()?;
-    write_secret(&args.dir.join("admin-token"), &token)?;
+    serve::write_secret(&args.dir.join("admin-token"), &token, true)?;
     append_serve_config(&config_path)?;
     let config = Config::load(&config_path)?;
     config.check()?;
@@ -161,21 +161,6 @@ fn admin_token() -> Result<String> {
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn write_secret(path: &Path, text: &str) -> Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    std::io::Write::write_all(&mut file, text.as_bytes())?;
-    Ok(())
 }
 
 fn append_serve_config(path: &Path) -> Result<()> {

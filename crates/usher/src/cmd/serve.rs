@@ -23,7 +23,7 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> Result<()> {
-    init_tracing();
+    init_tracing("info");
     let config = Config::load(&config::path(args.config.as_deref()))?;
     config.check()?;
     let state = build_state(&config).await?;
@@ -61,11 +61,11 @@ fn check_legacy_in_background(state: &AppState) {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as JSON when
-/// `USHER_LOG_FORMAT=json`.
-pub fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG` (default `default_level`: `info` for the server,
+/// `warn` for the demo, whose own output is the guide), as JSON when `USHER_LOG_FORMAT=json`.
+pub fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -74,19 +74,6 @@ pub fn init_tracing() {
     } else {
         builder.try_init()
     };
-}
-
-/// As [`init_tracing`], but `warn` unless `RUST_LOG` says otherwise: the demo's own output
-/// is the guide.
-pub fn init_tracing_quiet() {
-    if std::env::var_os("RUST_LOG").is_none() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
-            .with_writer(std::io::stderr)
-            .try_init();
-    } else {
-        init_tracing();
-    }
 }
 
 pub(crate) async fn shutdown_signal() {
@@ -193,8 +180,21 @@ fn load_or_create_key(path: &Path) -> Result<zeroize::Zeroizing<String>> {
         Err(e) => bail!("reading the session key {}: {e}", path.display()),
     }
     let pem = SessionKeys::generate_pkcs8_pem()?;
+    write_secret(path, &pem, false)?;
+    tracing::info!(path = %path.display(), "created a new session signing key");
+    Ok(pem)
+}
+
+/// Writes a secret to a file only its owner may read (0600 on Unix), synced to disk.
+/// `replace`: overwrite an existing file; otherwise refuse to touch one.
+pub(crate) fn write_secret(path: &Path, text: &str, replace: bool) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true);
+    if replace {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
@@ -202,9 +202,8 @@ fn load_or_create_key(path: &Path) -> Result<zeroize::Zeroizing<String>> {
     }
     let mut file = options
         .open(path)
-        .with_context(|| format!("creating the session key {}", path.display()))?;
-    std::io::Write::write_all(&mut file, pem.as_bytes())?;
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
     file.sync_all()?;
-    tracing::info!(path = %path.display(), "created a new session signing key");
-    Ok(pem)
+    Ok(())
 }
