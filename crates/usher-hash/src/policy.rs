@@ -71,9 +71,11 @@ pub fn hash(password: &Password, policy: &Policy) -> Result<String, HashError> {
     getrandom::fill(&mut salt).map_err(|e| HashError::Randomness(e.to_string()))?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, policy.params()?);
     let mut out = Zeroizing::new(vec![0u8; policy.output_len]);
-    argon
-        .hash_password_into(password.expose(), &salt, &mut out)
-        .map_err(|e| HashError::InvalidPolicy(e.to_string()))?;
+    let blocks = argon.params().block_count();
+    crate::formats::argon2::with_memory(blocks, |memory| {
+        argon.hash_password_into_with_memory(password.expose(), &salt, &mut out, memory)
+    })
+    .map_err(|e| HashError::InvalidPolicy(e.to_string()))?;
     Ok(format!(
         "$argon2id$v=19$m={},t={},p={}${}${}",
         policy.memory_kib,

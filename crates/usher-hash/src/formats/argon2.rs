@@ -134,11 +134,11 @@ thread_local! {
     static MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` over `blocks` blocks of Argon2 memory. Memory up to [`REUSED_BLOCKS_MAX`] is kept
+/// Runs `f` over `blocks` blocks of Argon2 memory (verifying or hashing). Memory up to [`REUSED_BLOCKS_MAX`] is kept
 /// per thread and reused: a fresh allocation costs a page fault per 4 KiB (about 5,000 for
 /// OWASP's 19 MiB) plus the kernel zeroing them, which is a sixth of a verify. Argon2 writes
 /// every block before reading it, so stale contents never matter.
-fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+pub(crate) fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
     if blocks > REUSED_BLOCKS_MAX {
         let mut memory = vec![Block::default(); blocks];
         return f(&mut memory);

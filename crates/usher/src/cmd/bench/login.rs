@@ -198,7 +198,7 @@ async fn run_async(options: &Options) -> Result<()> {
     ];
     let next_legacy = Arc::new(AtomicU64::new(1));
     let mut table = String::from(
-        "| case | hash work per login (1 core, p50 / p99) | hash-bound limit (cores × 1000 ÷ ms) | the hash work on all cores, no HTTP | logins/s at saturation | ratio to limit | ratio to all-core hashing | latency at 80 % of all-core hashing, p50 / p99 | overhead p50 / p99 |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| case | hash work per login (1 core, p50 / p99) | hash-bound limit (cores × 1000 ÷ ms) | the hash work on all cores, no HTTP | logins/s at saturation | ratio to limit | ratio to all-core hashing | latency at 80 % of all-core hashing, p50 / p99 | overhead p50 / p99 | generator lag p50 / p99 |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for case in &cases {
         let limit = limit(&case.hash);
@@ -211,7 +211,7 @@ async fn run_async(options: &Options) -> Result<()> {
         // 80 % of what the cores sustain hashing in parallel (memory-hard hashes slow each
         // other down, so that is below cores × the single-core rate).
         let target = case.parallel.min(limit) * 0.8;
-        let (latency, errors80) = open_loop(addr, target, seconds, &make, case.expect).await?;
+        let (latency, lag, errors80) = open_loop(addr, target, seconds, &make, case.expect).await?;
         if errors > 0 || errors80 > 0 {
             bail!(
                 "case {}: {} unexpected answers (expected {})",
@@ -224,7 +224,7 @@ async fn run_async(options: &Options) -> Result<()> {
         let (h50, h99) = (case.hash.quantile(0.5), case.hash.quantile(0.99));
         let _ = writeln!(
             table,
-            "| {} {} | {h50:.1} / {h99:.1} ms | {limit:.1}/s | {:.1}/s | {rate:.1}/s | {:.2}× | {:.2}× | {p50:.1} / {p99:.1} ms at {target:.1}/s | {:.1} / {:.1} ms |",
+            "| {} {} | {h50:.1} / {h99:.1} ms | {limit:.1}/s | {:.1}/s | {rate:.1}/s | {:.2}× | {:.2}× | {p50:.1} / {p99:.1} ms at {target:.1}/s | {:.1} / {:.1} ms | {:.1} / {:.1} ms |",
             case.name,
             case.what,
             case.parallel,
@@ -232,6 +232,8 @@ async fn run_async(options: &Options) -> Result<()> {
             rate / case.parallel,
             p50 - h50,
             p99 - h99,
+            lag.quantile(0.5),
+            lag.quantile(0.99),
         );
     }
     let _ = stop_tx.send(());
@@ -397,14 +399,17 @@ async fn saturate(
 }
 
 /// Requests at `rate`/s at fixed intervals for `seconds`, on as many connections as are
-/// needed; latency from each request's scheduled instant. (latencies, unexpected answers).
+/// needed: (latencies from the moment each request was sent, how late each was sent after
+/// its scheduled instant, unexpected answers). The lag is the generator's own (tokio's timer
+/// fires on millisecond ticks), and it is reported so that a generator held up by a stalled
+/// server would show.
 async fn open_loop(
     addr: SocketAddr,
     rate: f64,
     seconds: u64,
     make: &Maker,
     expect: u16,
-) -> Result<(Samples, u64)> {
+) -> Result<(Samples, Samples, u64)> {
     let total = (rate * seconds as f64).max(1.0) as u64;
     let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
     let start = Instant::now() + Duration::from_millis(50);
@@ -419,27 +424,30 @@ async fn open_loop(
         let rx = Arc::clone(&rx);
         async move {
             let mut sender = connect(addr).await?;
-            let mut latencies = Vec::new();
+            let (mut latencies, mut lags) = (Vec::new(), Vec::new());
             let mut bad = 0u64;
             loop {
                 let next = rx.lock().await.recv().await;
                 let Some((n, at)) = next else { break };
                 tokio::time::sleep_until(at.into()).await;
+                let sent = Instant::now();
                 let status = login(&mut sender, addr, make(n)).await?;
-                latencies.push(at.elapsed().as_secs_f64() * 1000.0);
+                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                lags.push(sent.saturating_duration_since(at).as_secs_f64() * 1000.0);
                 if status != expect {
                     bad = bad.saturating_add(1);
                 }
             }
-            anyhow::Ok((latencies, bad))
+            anyhow::Ok((latencies, lags, bad))
         }
     });
-    let mut all = Vec::new();
+    let (mut all, mut all_lags) = (Vec::new(), Vec::new());
     let mut bad = 0u64;
     for r in futures::future::join_all(workers).await {
-        let (l, b) = r?;
+        let (l, lags, b) = r?;
         all.extend(l);
+        all_lags.extend(lags);
         bad = bad.saturating_add(b);
     }
-    Ok((Samples::new(all), bad))
+    Ok((Samples::new(all), Samples::new(all_lags), bad))
 }
