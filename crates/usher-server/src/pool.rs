@@ -170,7 +170,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panicking_job_fails_alone_and_the_workers_carry_on() {
         let pool = HashPool::new(1, 4);
-        let failed = pool.run(|| -> u32 { panic!("a bug in a hash format") }).await;
+        let failed = pool
+            .run(|| -> u32 { panic!("a bug in a hash format") })
+            .await;
         assert!(matches!(failed, Err(PoolError::Failed(_))), "{failed:?}");
         for i in 0..3 {
             assert_eq!(pool.run(move || i * 2).await, Ok(i * 2));
