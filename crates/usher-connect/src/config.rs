@@ -2,7 +2,7 @@
 //! factory (validate without I/O, build, healthcheck).
 
 use serde::Deserialize;
-use usher_core::{Source, SourceError};
+use usher_core::{AuthSource, Source, SourceError};
 
 use crate::sql::ConfigError;
 use crate::sql::mysql::MysqlConfig;
@@ -52,6 +52,16 @@ impl SourceConfig {
             SourceConfig::Postgres(c) => Box::new(c.build(name).await?),
             SourceConfig::Mysql(c) => Box::new(c.build(name).await?),
             SourceConfig::Sqlite(c) => Box::new(c.build(name).await?),
+        })
+    }
+
+    /// The source as the login bridge's *auth source*, for kinds whose legacy system checks
+    /// passwords itself (a legacy auth API, an LDAP bind); `None` for kinds the bridge can only
+    /// read hashes from.
+    pub async fn build_auth(&self, name: &str) -> Result<Option<Box<dyn AuthSource>>, SourceError> {
+        let _ = name;
+        Ok(match self {
+            SourceConfig::Postgres(_) | SourceConfig::Mysql(_) | SourceConfig::Sqlite(_) => None,
         })
     }
 
