@@ -10,6 +10,9 @@
 //! * [`Mapper`] — a source's `[mappings.<source>]` table ([`MappingConfig`]), checked and
 //!   compiled once, that maps its records to users (see [`mapping`]).
 //!
+//! * [`LinkConfig`] — when a record of a second source is the same person as a stored user
+//!   (the same verified email), and whose value survives each field (see [`link`]).
+//!
 //! Validation errors are [`FieldError`]s that name the record's key and the field.
 //!
 //! ```
@@ -23,6 +26,7 @@
 
 pub mod error;
 pub mod ids;
+pub mod link;
 pub mod mapping;
 pub mod record;
 pub mod source;
@@ -30,6 +34,7 @@ pub mod user;
 
 pub use error::{FieldError, InvalidValue, RecordErrors};
 pub use ids::{Email, LegacyId, PhoneE164, UserId, Username};
+pub use link::{LinkConfig, NotLinked};
 pub use mapping::{ConfigProblem, Mapper, MappingConfig, MappingConfigError};
 pub use record::{LegacyKey, LegacyRecord};
 pub use source::{AuthSource, KeyRange, Source, SourceError};

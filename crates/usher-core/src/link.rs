@@ -1,0 +1,431 @@
+//! Several legacy systems, one person: linking a record of a second source to the user that
+//! already holds its normalized email, instead of creating a duplicate account.
+//!
+//! Linking is decided by [`LinkConfig`] (`[link]` in usher.toml) in two steps:
+//!
+//! 1. [`LinkConfig::allows`]: the same normalized email on both sides, and the address
+//!    verified on both sides (the legacy systems had proved the person owns it) unless
+//!    `allow_unverified = true` says the operator trusts the sources' addresses. Without the
+//!    check, anyone who once signed up to product B with somebody else's address would take
+//!    over that person's account from product A.
+//! 2. [`LinkConfig::merge`]: one rule per field says whose value survives when both sides
+//!    have one. A value missing on one side never erases the other's.
+//!
+//! ```toml
+//! [link]
+//! allow_unverified = false      # the default
+//! default = "keep"              # keep | incoming | newest | "prefer:<source>"
+//! [link.fields]
+//! name = "newest"
+//! phone = "prefer:shop"
+//! ```
+//!
+//! Rules: `keep` (the stored user's value wins), `incoming` (the linked record's value wins),
+//! `newest` (the side whose `updated_at` is later wins; the stored side on a tie),
+//! `prefer:<source>` (the side that came from `<source>` wins; the stored side counts as from
+//! `<source>` when one of its legacy links is). Fields: `username`, `phone`, `given_name`,
+//! `family_name`, `name`, `middle_name`, `nickname`, `birthdate`, `locale`, `zoneinfo`,
+//! `picture`, `status`, `credential` and `attributes` (applied per attribute key). The email
+//! itself is the link and is kept as stored; `email_verified` is true if either side says so;
+//! `created_at` is the earlier of the two, `updated_at` the later.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::user::{Status, User};
+
+/// The fields a rule may name.
+pub const FIELDS: &[&str] = &[
+    "username",
+    "phone",
+    "given_name",
+    "family_name",
+    "name",
+    "middle_name",
+    "nickname",
+    "birthdate",
+    "locale",
+    "zoneinfo",
+    "picture",
+    "status",
+    "credential",
+    "attributes",
+];
+
+/// Whose value survives a conflict.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Rule {
+    /// The stored user's.
+    #[default]
+    Keep,
+    /// The linked record's.
+    Incoming,
+    /// The side with the later `updated_at` (the stored one on a tie).
+    Newest,
+    /// The side that came from this source.
+    Prefer(String),
+}
+
+impl Rule {
+    /// Parses `keep`, `incoming`, `newest` or `prefer:<source>`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "keep" => Ok(Rule::Keep),
+            "incoming" => Ok(Rule::Incoming),
+            "newest" => Ok(Rule::Newest),
+            _ => match s.strip_prefix("prefer:") {
+                Some(source) if !source.trim().is_empty() => {
+                    Ok(Rule::Prefer(source.trim().to_owned()))
+                }
+                _ => Err(format!(
+                    "unknown rule {s:?}: expected keep, incoming, newest or prefer:<source>"
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rule::Keep => f.write_str("keep"),
+            Rule::Incoming => f.write_str("incoming"),
+            Rule::Newest => f.write_str("newest"),
+            Rule::Prefer(s) => write!(f, "prefer:{s}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Rule {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Rule::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `[link]`: whether and how records of different sources sharing an email become one user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkConfig {
+    /// Link even when an address is not verified on both sides. Only for sources whose
+    /// addresses the operator trusts: otherwise one person could take over another's account
+    /// by having signed up with their address.
+    #[serde(default)]
+    pub allow_unverified: bool,
+    /// The rule for fields without their own.
+    #[serde(default)]
+    pub default: Rule,
+    /// Per-field rules.
+    #[serde(default)]
+    pub fields: BTreeMap<String, Rule>,
+}
+
+/// Why two records were not linked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotLinked {
+    /// One side has no email, or the normalized addresses differ.
+    #[error("the addresses differ")]
+    DifferentEmail,
+    /// An address is not verified (and `allow_unverified` is off).
+    #[error(
+        "the address is not verified in {side} (linking needs it verified on both sides, \
+         or [link] allow_unverified = true)"
+    )]
+    Unverified {
+        /// `"the stored user"` or `"the linked record"`.
+        side: &'static str,
+    },
+}
+
+/// Which side a merged value came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Stored,
+    Incoming,
+}
+
+impl LinkConfig {
+    /// Checks the rules name known fields; every problem, one line each.
+    pub fn problems(&self) -> Vec<String> {
+        self.fields
+            .keys()
+            .filter(|f| !FIELDS.contains(&f.as_str()))
+            .map(|f| format!("[link.fields] {f}: unknown field (known: {})", FIELDS.join(", ")))
+            .collect()
+    }
+
+    /// Whether `incoming` (a record of another source) may be linked to `stored`.
+    pub fn allows(&self, stored: &User, incoming: &User) -> Result<(), NotLinked> {
+        let same = match (&stored.email, &incoming.email) {
+            (Some(a), Some(b)) => a.normalized() == b.normalized(),
+            _ => false,
+        };
+        if !same {
+            return Err(NotLinked::DifferentEmail);
+        }
+        if !self.allow_unverified {
+            if !stored.email_verified {
+                return Err(NotLinked::Unverified {
+                    side: "the stored user",
+                });
+            }
+            if !incoming.email_verified {
+                return Err(NotLinked::Unverified {
+                    side: "the linked record",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn rule(&self, field: &str) -> &Rule {
+        self.fields.get(field).unwrap_or(&self.default)
+    }
+
+    /// Which side wins `field` when both have a value.
+    fn winner(
+        &self,
+        field: &str,
+        stored: &User,
+        incoming: &User,
+        incoming_source: &str,
+    ) -> Side {
+        match self.rule(field) {
+            Rule::Keep => Side::Stored,
+            Rule::Incoming => Side::Incoming,
+            Rule::Newest => {
+                if incoming.updated_at > stored.updated_at {
+                    Side::Incoming
+                } else {
+                    Side::Stored
+                }
+            }
+            Rule::Prefer(source) => {
+                let stored_from = stored.legacy_links.iter().any(|l| &l.source == source)
+                    || stored.migration.as_ref().is_some_and(|m| &m.source == source);
+                if !stored_from && incoming_source == source {
+                    Side::Incoming
+                } else {
+                    Side::Stored
+                }
+            }
+        }
+    }
+
+    /// The user `stored` becomes when `incoming`, mapped from a record of `incoming_source`,
+    /// is linked to it. Keeps the stored id, email, migration record and legacy links.
+    pub fn merge(&self, stored: &User, incoming: &User, incoming_source: &str) -> User {
+        let mut out = stored.clone();
+        let win = |field: &str| self.winner(field, stored, incoming, incoming_source);
+        fn pick<T: Clone>(side: Side, stored: &Option<T>, incoming: &Option<T>) -> Option<T> {
+            match (stored, incoming) {
+                (Some(s), Some(i)) => Some(if side == Side::Incoming { i } else { s }.clone()),
+                (Some(s), None) => Some(s.clone()),
+                (None, i) => i.clone(),
+            }
+        }
+        out.username = pick(win("username"), &stored.username, &incoming.username);
+        out.phone = pick(win("phone"), &stored.phone, &incoming.phone);
+        let (sp, ip, op) = (&stored.profile, &incoming.profile, &mut out.profile);
+        op.given_name = pick(win("given_name"), &sp.given_name, &ip.given_name);
+        op.family_name = pick(win("family_name"), &sp.family_name, &ip.family_name);
+        op.name = pick(win("name"), &sp.name, &ip.name);
+        op.middle_name = pick(win("middle_name"), &sp.middle_name, &ip.middle_name);
+        op.nickname = pick(win("nickname"), &sp.nickname, &ip.nickname);
+        op.birthdate = pick(win("birthdate"), &sp.birthdate, &ip.birthdate);
+        op.locale = pick(win("locale"), &sp.locale, &ip.locale);
+        op.zoneinfo = pick(win("zoneinfo"), &sp.zoneinfo, &ip.zoneinfo);
+        op.picture = pick(win("picture"), &sp.picture, &ip.picture);
+        out.credential = pick(win("credential"), &stored.credential, &incoming.credential);
+        let attributes_side = win("attributes");
+        for (key, value) in &incoming.attributes {
+            if attributes_side == Side::Incoming || !out.attributes.contains_key(key) {
+                out.attributes.insert(key.clone(), value.clone());
+            }
+        }
+        out.status = if win("status") == Side::Incoming {
+            incoming.status
+        } else {
+            stored.status
+        };
+        // A reset-required user that gained a credential from the linked side may log in.
+        if out.status == Status::PasswordResetRequired
+            && stored.credential.is_none()
+            && out.credential.is_some()
+            && incoming.status == Status::Active
+        {
+            out.status = Status::Active;
+        }
+        out.email_verified = stored.email_verified || incoming.email_verified;
+        out.created_at = stored.created_at.min(incoming.created_at);
+        out.updated_at = stored.updated_at.max(incoming.updated_at);
+        out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use chrono::{TimeZone as _, Utc};
+    use serde_json::json;
+
+    use super::*;
+    use crate::ids::{Email, LegacyId, PhoneE164, UserId, Username};
+    use crate::user::{Credential, LegacyLink, Profile};
+
+    fn user(email: &str, verified: bool, day: u32) -> User {
+        let t = Utc.with_ymd_and_hms(2024, 1, day, 0, 0, 0).unwrap();
+        User {
+            id: UserId::new(),
+            email: Some(Email::parse(email).unwrap()),
+            email_verified: verified,
+            username: None,
+            phone: None,
+            profile: Profile::default(),
+            attributes: serde_json::Map::new(),
+            credential: None,
+            status: Status::Active,
+            created_at: t,
+            updated_at: t,
+            legacy_links: vec![],
+            migration: None,
+        }
+    }
+
+    fn config(toml_text: &str) -> LinkConfig {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn linking_needs_the_same_address_verified_on_both_sides() {
+        let strict = LinkConfig::default();
+        let a = user("Ann@Example.com", true, 1);
+        assert_eq!(strict.allows(&a, &user("ann@example.com", true, 2)), Ok(()));
+        assert_eq!(
+            strict.allows(&a, &user("ann@example.com", false, 2)),
+            Err(NotLinked::Unverified {
+                side: "the linked record"
+            })
+        );
+        assert_eq!(
+            strict.allows(&user("ann@example.com", false, 1), &a),
+            Err(NotLinked::Unverified {
+                side: "the stored user"
+            })
+        );
+        assert_eq!(
+            strict.allows(&a, &user("bo@example.com", true, 2)),
+            Err(NotLinked::DifferentEmail)
+        );
+        let trusting = config("allow_unverified = true");
+        assert_eq!(trusting.allows(&a, &user("ann@example.com", false, 2)), Ok(()));
+        assert_eq!(
+            trusting.allows(&a, &user("bo@example.com", false, 2)),
+            Err(NotLinked::DifferentEmail)
+        );
+    }
+
+    #[test]
+    fn keep_fills_gaps_and_never_erases() {
+        let mut stored = user("ann@example.com", true, 1);
+        stored.profile.given_name = Some("Ann".into());
+        stored.attributes.insert("plan".into(), json!("gold"));
+        let mut incoming = user("ann@example.com", false, 5);
+        incoming.profile.given_name = Some("Annie".into());
+        incoming.profile.family_name = Some("Lee".into());
+        incoming.phone = Some(PhoneE164::parse("+14155550123").unwrap());
+        incoming.attributes.insert("plan".into(), json!("free"));
+        incoming.attributes.insert("shop_id".into(), json!(7));
+        let merged = LinkConfig::default().merge(&stored, &incoming, "shop");
+        assert_eq!(merged.id, stored.id);
+        assert_eq!(merged.profile.given_name.as_deref(), Some("Ann"));
+        assert_eq!(merged.profile.family_name.as_deref(), Some("Lee"));
+        assert_eq!(merged.phone, incoming.phone);
+        assert_eq!(merged.attributes["plan"], json!("gold"));
+        assert_eq!(merged.attributes["shop_id"], json!(7));
+        assert!(merged.email_verified);
+        assert_eq!(merged.created_at, stored.created_at);
+        assert_eq!(merged.updated_at, incoming.updated_at);
+    }
+
+    #[test]
+    fn newest_incoming_and_prefer_decide_per_field() {
+        let mut stored = user("ann@example.com", true, 3);
+        stored.legacy_links.push(LegacyLink {
+            source: "app".into(),
+            legacy_id: LegacyId::parse("1").unwrap(),
+        });
+        stored.profile.name = Some("Ann Stored".into());
+        stored.profile.locale = Some("en-GB".into());
+        stored.username = Some(Username::parse("ann").unwrap());
+        let mut older = user("ann@example.com", true, 2);
+        older.profile.name = Some("Ann Older".into());
+        older.profile.locale = Some("fr-FR".into());
+        older.username = Some(Username::parse("annie").unwrap());
+        let rules = config(
+            r#"
+            default = "incoming"
+            [fields]
+            name = "newest"
+            locale = "prefer:app"
+            "#,
+        );
+        let merged = rules.merge(&stored, &older, "shop");
+        assert_eq!(merged.profile.name.as_deref(), Some("Ann Stored")); // stored is newer
+        assert_eq!(merged.profile.locale.as_deref(), Some("en-GB")); // stored came from app
+        assert_eq!(merged.username.as_ref().unwrap().as_str(), "annie"); // default incoming
+        let mut newer = older.clone();
+        newer.updated_at = Utc.with_ymd_and_hms(2024, 1, 9, 0, 0, 0).unwrap();
+        assert_eq!(
+            rules.merge(&stored, &newer, "shop").profile.name.as_deref(),
+            Some("Ann Older")
+        );
+        // The stored side is not from `shop`, the incoming one is: shop wins.
+        let shop_first = config(r#"default = "prefer:shop""#);
+        assert_eq!(
+            shop_first.merge(&stored, &older, "shop").profile.locale.as_deref(),
+            Some("fr-FR")
+        );
+        assert_eq!(
+            shop_first.merge(&stored, &older, "crm").profile.locale.as_deref(),
+            Some("en-GB")
+        );
+    }
+
+    #[test]
+    fn a_credential_from_the_linked_side_lets_a_reset_required_user_in() {
+        let mut stored = user("ann@example.com", true, 1);
+        stored.status = Status::PasswordResetRequired;
+        let mut incoming = user("ann@example.com", true, 2);
+        incoming.credential = Some(Credential {
+            hash: "$2b$10$abcdefghijklmnopqrstuu0123456789012345678901234567890".into(),
+            scheme: usher_hash::Scheme::Bcrypt,
+        });
+        let merged = LinkConfig::default().merge(&stored, &incoming, "b");
+        assert_eq!(merged.credential, incoming.credential);
+        assert_eq!(merged.status, Status::Active);
+        // A disabled side stays disabled under keep.
+        stored.status = Status::Disabled;
+        assert_eq!(
+            LinkConfig::default().merge(&stored, &incoming, "b").status,
+            Status::Disabled
+        );
+    }
+
+    #[test]
+    fn rules_and_fields_are_checked() {
+        assert!(Rule::parse("prefer:").is_err());
+        assert!(Rule::parse("oldest").unwrap_err().contains("oldest"));
+        assert_eq!(Rule::parse("prefer: shop").unwrap().to_string(), "prefer:shop");
+        let bad = config(
+            r#"
+            [fields]
+            emial = "keep"
+            "#,
+        );
+        assert_eq!(bad.problems().len(), 1);
+        assert!(bad.problems()[0].contains("emial"));
+        assert!(toml::from_str::<LinkConfig>("default = \"oldest\"").is_err());
+    }
+}
