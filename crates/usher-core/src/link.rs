@@ -151,7 +151,12 @@ impl LinkConfig {
         self.fields
             .keys()
             .filter(|f| !FIELDS.contains(&f.as_str()))
-            .map(|f| format!("[link.fields] {f}: unknown field (known: {})", FIELDS.join(", ")))
+            .map(|f| {
+                format!(
+                    "[link.fields] {f}: unknown field (known: {})",
+                    FIELDS.join(", ")
+                )
+            })
             .collect()
     }
 
@@ -184,13 +189,7 @@ impl LinkConfig {
     }
 
     /// Which side wins `field` when both have a value.
-    fn winner(
-        &self,
-        field: &str,
-        stored: &User,
-        incoming: &User,
-        incoming_source: &str,
-    ) -> Side {
+    fn winner(&self, field: &str, stored: &User, incoming: &User, incoming_source: &str) -> Side {
         match self.rule(field) {
             Rule::Keep => Side::Stored,
             Rule::Incoming => Side::Incoming,
@@ -203,7 +202,10 @@ impl LinkConfig {
             }
             Rule::Prefer(source) => {
                 let stored_from = stored.legacy_links.iter().any(|l| &l.source == source)
-                    || stored.migration.as_ref().is_some_and(|m| &m.source == source);
+                    || stored
+                        .migration
+                        .as_ref()
+                        .is_some_and(|m| &m.source == source);
                 if !stored_from && incoming_source == source {
                     Side::Incoming
                 } else {
@@ -319,7 +321,10 @@ mod tests {
             Err(NotLinked::DifferentEmail)
         );
         let trusting = config("allow_unverified = true");
-        assert_eq!(trusting.allows(&a, &user("ann@example.com", false, 2)), Ok(()));
+        assert_eq!(
+            trusting.allows(&a, &user("ann@example.com", false, 2)),
+            Ok(())
+        );
         assert_eq!(
             trusting.allows(&a, &user("bo@example.com", false, 2)),
             Err(NotLinked::DifferentEmail)
@@ -384,11 +389,19 @@ mod tests {
         // The stored side is not from `shop`, the incoming one is: shop wins.
         let shop_first = config(r#"default = "prefer:shop""#);
         assert_eq!(
-            shop_first.merge(&stored, &older, "shop").profile.locale.as_deref(),
+            shop_first
+                .merge(&stored, &older, "shop")
+                .profile
+                .locale
+                .as_deref(),
             Some("fr-FR")
         );
         assert_eq!(
-            shop_first.merge(&stored, &older, "crm").profile.locale.as_deref(),
+            shop_first
+                .merge(&stored, &older, "crm")
+                .profile
+                .locale
+                .as_deref(),
             Some("en-GB")
         );
     }
@@ -417,7 +430,10 @@ mod tests {
     fn rules_and_fields_are_checked() {
         assert!(Rule::parse("prefer:").is_err());
         assert!(Rule::parse("oldest").unwrap_err().contains("oldest"));
-        assert_eq!(Rule::parse("prefer: shop").unwrap().to_string(), "prefer:shop");
+        assert_eq!(
+            Rule::parse("prefer: shop").unwrap().to_string(),
+            "prefer:shop"
+        );
         let bad = config(
             r#"
             [fields]

@@ -155,14 +155,15 @@ pub(crate) fn counter(table: &'static str, column: &'static str, row: &str, v: i
 }
 
 /// The five counters of a checkpoint row.
-pub(crate) fn counters(row: &str, values: [i64; 5]) -> Result<Counters> {
-    let [read, migrated, skipped, updated, quarantined] = values;
+pub(crate) fn counters(row: &str, values: [i64; 6]) -> Result<Counters> {
+    let [read, migrated, skipped, updated, quarantined, linked] = values;
     Ok(Counters {
         read: counter("checkpoints", "read", row, read)?,
         migrated: counter("checkpoints", "migrated", row, migrated)?,
         skipped: counter("checkpoints", "skipped", row, skipped)?,
         updated: counter("checkpoints", "updated", row, updated)?,
         quarantined: counter("checkpoints", "quarantined", row, quarantined)?,
+        linked: counter("checkpoints", "linked", row, linked)?,
     })
 }
 

@@ -56,8 +56,8 @@ pub use config::{StoreConfig, redact_url};
 pub use error::{Result, StoreError};
 pub use model::{
     Checkpoint, ChunkOutcome, ChunkUser, ChunkWrite, ConflictPolicy, Counters, Counts, Event,
-    LazyMigration, LedgerEntry, MigrateOutcome, QuarantineEntry, QuarantineFilter, RegisterOutcome,
-    Rejected, SystemOfRecord,
+    LazyMigration, LedgerEntry, LinkOutcome, LinkWrite, MigrateOutcome, QuarantineEntry,
+    QuarantineFilter, RegisterOutcome, Rejected, SystemOfRecord,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -102,6 +102,22 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// backend can hold (a NUL character, an instant out of range) is a
     /// [`StoreError::Invalid`] naming the field, and nothing is written.
     async fn migrate_user(&self, m: &LazyMigration) -> Result<MigrateOutcome>;
+
+    /// Links a legacy record to an existing user (the same person, brought by another source)
+    /// in one transaction: the merged user's fields (identifiers, profile, attributes, status,
+    /// times; the stored migration record stays), its credential when asked, the ledger row
+    /// (source, legacy id → the user), removal of the record's quarantine row, and a
+    /// `user.linked` event (subject `source/legacy id`, detail `{user_id, source, legacy_id,
+    /// method, original}`). Nothing is written when the ledger already has the record
+    /// ([`LinkOutcome::AlreadyLinked`] names its user), when the user's `updated_at` is no
+    /// longer [`LinkWrite::expected_updated_at`] ([`LinkOutcome::Stale`]) or when the merged
+    /// username belongs to another user ([`LinkOutcome::IdentifierTaken`]).
+    async fn link_user(&self, link: &LinkWrite) -> Result<LinkOutcome>;
+
+    /// The users holding these addresses (given as [`usher_core::Email::normalized`]): one
+    /// (address, user) pair per address held, in no particular order. One query however many
+    /// addresses, so a backfill asks once per chunk.
+    async fn email_holders(&self, normalized: &[String]) -> Result<Vec<(String, UserId)>>;
 
     /// Writes a user created in the new system (no legacy record, so no ledger row) with its
     /// credential, migration method `registered` at the time of writing, and a

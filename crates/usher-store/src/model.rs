@@ -91,6 +91,9 @@ pub struct Counters {
     pub updated: u64,
     /// Records sent to the quarantine.
     pub quarantined: u64,
+    /// Records linked to a user another source had already brought (the same verified email).
+    #[serde(default)]
+    pub linked: u64,
 }
 
 /// Everything one backfill chunk writes, in one transaction.
@@ -119,6 +122,9 @@ pub struct ChunkWrite {
     pub method: Method,
     /// The system of record of the users this chunk creates.
     pub system_of_record: SystemOfRecord,
+    /// Records of this chunk the caller linked to existing users (each by
+    /// [`crate::Store::link_user`], before this write): added to the checkpoint's counters.
+    pub linked: u64,
 }
 
 impl ChunkWrite {
@@ -137,6 +143,7 @@ impl ChunkWrite {
             policy: ConflictPolicy::Skip,
             method: Method::Bulk,
             system_of_record: SystemOfRecord::Legacy,
+            linked: 0,
         }
     }
 }
@@ -153,6 +160,8 @@ pub struct ChunkOutcome {
     /// Records quarantined: refused by the mapping, or refused by the store (duplicate
     /// address or username, a value the database cannot hold).
     pub quarantined: u64,
+    /// The chunk's [`ChunkWrite::linked`], as counted into the checkpoint.
+    pub linked: u64,
     /// Transactions rolled back and retried because a concurrent writer won a race.
     pub retries: u32,
 }
@@ -195,6 +204,56 @@ pub enum MigrateOutcome {
     /// nothing was written.
     IdentifierTaken {
         /// `"email"` or `"username"` (the email is reported when both are taken).
+        field: &'static str,
+        /// The user holding it.
+        holder: UserId,
+    },
+}
+
+/// A legacy record linked to a user that already exists (the same person, brought by
+/// another source): [`crate::Store::link_user`] writes the merged user, its ledger row and an
+/// event in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkWrite {
+    /// The linked record's source, as recorded in the ledger.
+    pub source: String,
+    /// The linked record's key in its source.
+    pub key: LegacyKey,
+    /// The stored user after the merge ([`usher_core::LinkConfig::merge`]): its `id` names the
+    /// user; its identifiers, profile, attributes, status and times are written; its
+    /// `migration` and `legacy_links` are ignored (the stored ones stay).
+    pub user: User,
+    /// The stored user's `updated_at` as read before merging: if it changed meanwhile, nothing
+    /// is written ([`LinkOutcome::Stale`]) and the caller merges again from a fresh read.
+    pub expected_updated_at: DateTime<Utc>,
+    /// Whether to replace the user's credential with `user.credential` (a password proved at
+    /// this login, or a hash the merge chose); otherwise the stored one stays.
+    pub replace_credential: bool,
+    /// The linked record as read (password fields removed), kept in the `user.linked` event.
+    pub original: Value,
+    /// [`usher_core::LegacyRecord::checksum`] of the linked record.
+    pub checksum: String,
+    /// The linked record's own last-change time, if its source has one.
+    pub legacy_updated_at: Option<DateTime<Utc>>,
+    /// How the link was found: [`Method::Bulk`] at backfill, [`Method::Lazy`] at login.
+    pub method: Method,
+    /// The ledger's system of record for the new row.
+    pub system_of_record: SystemOfRecord,
+}
+
+/// What [`crate::Store::link_user`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOutcome {
+    /// The record is now linked to the user.
+    Linked(UserId),
+    /// The ledger already had the record, for this user: nothing was written.
+    AlreadyLinked(UserId),
+    /// The user changed or vanished since it was read: nothing was written; read and merge
+    /// again.
+    Stale,
+    /// The merge gives the user a username another user holds: nothing was written.
+    IdentifierTaken {
+        /// `"username"`.
         field: &'static str,
         /// The user holding it.
         holder: UserId,
@@ -288,6 +347,9 @@ pub struct Counts {
     pub by_source: BTreeMap<String, u64>,
     /// Quarantine entries, all sources.
     pub quarantined: u64,
+    /// Users linked across sources: those holding ledger rows of more than one source.
+    #[serde(default)]
+    pub linked_users: u64,
 }
 
 /// One entry of the audit log.

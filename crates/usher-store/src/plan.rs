@@ -29,7 +29,7 @@ use usher_core::{LegacyKey, Method, User};
 use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
-use crate::model::{ChunkOutcome, ChunkWrite, ConflictPolicy, Counters, LazyMigration};
+use crate::model::{ChunkOutcome, ChunkWrite, ConflictPolicy, Counters, LazyMigration, LinkWrite};
 
 /// The earliest instant both backends hold: PostgreSQL's `timestamptz` starts at 4713 BC.
 const MIN_MICROS: i64 = -210_866_803_200_000_000;
@@ -363,6 +363,60 @@ pub(crate) fn prepare_lazy(m: &LazyMigration, now: DateTime<Utc>) -> Result<Row<
     )
 }
 
+/// The `source/legacy id` a link is about, for events and errors.
+pub(crate) fn link_subject(l: &LinkWrite) -> String {
+    match legacy_id(&l.key) {
+        Ok(id) => format!("{}/{id}", l.source),
+        Err(_) => format!("{}/{:?}", l.source, l.key),
+    }
+}
+
+/// Users holding ledger rows of more than one source: the users linked across sources.
+pub(crate) const LINKED_USERS: &str = "SELECT COUNT(*) FROM (SELECT user_id FROM ledger \
+     GROUP BY user_id HAVING COUNT(DISTINCT source) > 1) AS linked";
+
+/// The `user.linked` event's detail: never a secret (the original has no password fields).
+pub(crate) fn link_detail(l: &LinkWrite, legacy_id: &str) -> Value {
+    serde_json::json!({
+        "user_id": l.user.id,
+        "source": l.source,
+        "legacy_id": legacy_id,
+        "method": l.method.as_str(),
+        "original": l.original,
+    })
+}
+
+/// Validates and derives a link: the merged user's row (its migration columns unused: the
+/// stored user keeps its own) and the ledger row's method, time and checksum.
+pub(crate) fn prepare_link(l: &LinkWrite, now: DateTime<Utc>) -> Result<Row<'_>> {
+    let what = || format!("link of {}", link_subject(l));
+    if l.source.is_empty() || l.source.contains('\0') {
+        return Err(StoreError::Invalid {
+            what: what(),
+            reason: "the source name is empty or contains NUL".into(),
+        });
+    }
+    let legacy_id = legacy_id(&l.key).map_err(|reason| StoreError::Invalid {
+        what: what(),
+        reason,
+    })?;
+    let arrival = Arrival {
+        method: l.method,
+        at: now,
+        source: Some(&l.source),
+        original: None,
+    };
+    single_row(
+        what,
+        legacy_id,
+        &l.user,
+        &l.checksum,
+        l.legacy_updated_at,
+        arrival,
+        now,
+    )
+}
+
 /// Validates and derives a registration: method [`Method::Registered`] at `now`, no source and
 /// no original record (the user's own `migration` and `legacy_links` are ignored).
 pub(crate) fn prepare_registered(user: &User, now: DateTime<Utc>) -> Result<Row<'_>> {
@@ -667,6 +721,7 @@ pub(crate) fn counters(read: u64, outcome: &ChunkOutcome) -> Counters {
         skipped: outcome.skipped,
         updated: outcome.updated,
         quarantined: outcome.quarantined,
+        linked: outcome.linked,
     }
 }
 

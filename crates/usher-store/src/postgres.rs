@@ -31,11 +31,11 @@ use crate::config::{redact_url, scrub};
 use crate::decode::{self, USER_COLUMNS, UserRow};
 use crate::error::{Result, StoreError, db};
 use crate::model::{
-    Checkpoint, ChunkOutcome, ChunkWrite, Counts, Event, LazyMigration, LedgerEntry,
-    MigrateOutcome, QuarantineEntry, QuarantineFilter, RegisterOutcome,
+    Checkpoint, ChunkOutcome, ChunkWrite, Counts, Event, LazyMigration, LedgerEntry, LinkOutcome,
+    LinkWrite, MigrateOutcome, QuarantineEntry, QuarantineFilter, RegisterOutcome,
 };
 use crate::pgcopy::{CopyBuf, EncodeError};
-use crate::plan::{self, LedgerHit, Owner, Prepared, QuarantineRow, Refusal, Row};
+use crate::plan::{self, LINKED_USERS, LedgerHit, Owner, Prepared, QuarantineRow, Refusal, Row};
 use crate::{QuarantineCursor, Store};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -152,6 +152,14 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
     $19, $20, $21, $22, $23, $24::jsonb)
 ON CONFLICT DO NOTHING
 RETURNING id";
+
+/// A link's merged user over the stored one; its migration record stays.
+const UPDATE_LINKED_USER: &str = "UPDATE users SET email = $2, email_normalized = $3,
+    email_verified = $4, username = $5, username_normalized = $6, phone = $7, given_name = $8,
+    family_name = $9, name = $10, middle_name = $11, nickname = $12, birthdate = $13,
+    locale = $14, zoneinfo = $15, picture = $16, attributes = $17::jsonb, status = $18,
+    created_at = $19, updated_at = $20
+WHERE id = $1";
 
 /// Replaces a credential only while it still holds the expected hash; returns the old scheme.
 /// `FOR UPDATE` makes a concurrent replacement wait, then re-check the hash it changed.
@@ -354,6 +362,7 @@ impl PostgresStore {
             skipped: plan::count(classified.skipped.len()),
             updated: plan::count(updates.len()),
             quarantined: plan::count(quarantine.len()),
+            linked: chunk.linked,
             retries: 0,
         };
         save_checkpoint(&mut tx, chunk, &outcome, now).await?;
@@ -459,6 +468,126 @@ impl PostgresStore {
         .await?;
         tx.commit().await.map_err(db("migrate_user: committing"))?;
         Ok(Some(MigrateOutcome::Migrated(user_id)))
+    }
+
+    /// One attempt at a link; `Ok(None)` when it rolled back to retry. The user row is locked
+    /// (`FOR UPDATE`) from the `updated_at` check to the commit, and a concurrent link of the
+    /// same record is met by the ledger insert, after which the retry finds its row.
+    async fn try_link_user(
+        &self,
+        l: &LinkWrite,
+        row: &Row<'_>,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LinkOutcome>> {
+        let mut tx = self.begin("link_user: beginning the transaction").await?;
+        if let Some(id) = ledger_user(&mut tx, &l.source, &row.legacy_id).await? {
+            tx.rollback().await.map_err(db("link_user: rolling back"))?;
+            return Ok(Some(LinkOutcome::AlreadyLinked(UserId::from_uuid(id))));
+        }
+        let stored: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT updated_at FROM users WHERE id = $1 FOR UPDATE")
+                .bind(row.id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("link_user: reading the user"))?;
+        if stored != Some(plan::micros(l.expected_updated_at)) {
+            tx.rollback().await.map_err(db("link_user: rolling back"))?;
+            return Ok(Some(LinkOutcome::Stale));
+        }
+        if let Some(username) = &row.username_normalized {
+            let holder: Option<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM users WHERE username_normalized = $1 AND id <> $2",
+            )
+            .bind(username)
+            .bind(row.id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("link_user: finding who holds the username"))?;
+            if let Some(holder) = holder {
+                tx.rollback().await.map_err(db("link_user: rolling back"))?;
+                return Ok(Some(LinkOutcome::IdentifierTaken {
+                    field: "username",
+                    holder: UserId::from_uuid(holder),
+                }));
+            }
+        }
+        let u = row.user;
+        let p = &u.profile;
+        sqlx::query(UPDATE_LINKED_USER)
+            .bind(row.id)
+            .bind(u.email.as_ref().map(|e| e.as_str()))
+            .bind(row.email_normalized.as_deref())
+            .bind(u.email_verified)
+            .bind(u.username.as_ref().map(|n| n.as_str()))
+            .bind(row.username_normalized.as_deref())
+            .bind(u.phone.as_ref().map(|n| n.as_str()))
+            .bind(p.given_name.as_deref())
+            .bind(p.family_name.as_deref())
+            .bind(p.name.as_deref())
+            .bind(p.middle_name.as_deref())
+            .bind(p.nickname.as_deref())
+            .bind(p.birthdate)
+            .bind(p.locale.as_deref())
+            .bind(p.zoneinfo.as_deref())
+            .bind(p.picture.as_deref())
+            .bind(&row.attributes)
+            .bind(u.status.as_str())
+            .bind(row.created_at)
+            .bind(row.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("link_user: updating the user"))?;
+        if let (true, Some(c)) = (l.replace_credential, &u.credential) {
+            sqlx::query(
+                "INSERT INTO credentials (user_id, hash, scheme, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET \
+                 hash = excluded.hash, scheme = excluded.scheme, updated_at = excluded.updated_at",
+            )
+            .bind(row.id)
+            .bind(&c.hash)
+            .bind(c.scheme.id())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("link_user: writing the credential"))?;
+        }
+        let ledgered = sqlx::query(
+            "INSERT INTO ledger (source, legacy_id, user_id, system_of_record, method, \
+             migrated_at, record_checksum, legacy_updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(&l.source)
+        .bind(&row.legacy_id)
+        .bind(row.id)
+        .bind(l.system_of_record.as_str())
+        .bind(row.ledger_method.as_str())
+        .bind(row.ledger_migrated_at)
+        .bind(row.checksum)
+        .bind(row.legacy_updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("link_user: inserting the ledger row"))?;
+        if ledgered.rows_affected() != 1 {
+            tx.rollback().await.map_err(db("link_user: rolling back"))?;
+            return Ok(None);
+        }
+        sqlx::query("DELETE FROM quarantine WHERE source = $1 AND legacy_id = $2")
+            .bind(&l.source)
+            .bind(&row.legacy_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("link_user: clearing the quarantine row"))?;
+        insert_event(
+            &mut tx,
+            ("user.linked", subject),
+            &plan::link_detail(l, &row.legacy_id),
+            now,
+            "link_user: recording the event",
+        )
+        .await?;
+        tx.commit().await.map_err(db("link_user: committing"))?;
+        Ok(Some(LinkOutcome::Linked(UserId::from_uuid(row.id))))
     }
 
     /// One attempt at a registration; `Ok(None)` when it rolled back to retry.
@@ -890,8 +1019,8 @@ async fn save_checkpoint(
     })?;
     sqlx::query(
         "INSERT INTO checkpoints (job, source, partition, cursor, done, read, migrated, skipped,
-            updated, quarantined, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            updated, quarantined, updated_at, linked)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (job, source, partition) DO UPDATE SET
             cursor = COALESCE(excluded.cursor, checkpoints.cursor), done = excluded.done,
             read = checkpoints.read + excluded.read,
@@ -899,6 +1028,7 @@ async fn save_checkpoint(
             skipped = checkpoints.skipped + excluded.skipped,
             updated = checkpoints.updated + excluded.updated,
             quarantined = checkpoints.quarantined + excluded.quarantined,
+            linked = checkpoints.linked + excluded.linked,
             updated_at = excluded.updated_at",
     )
     .bind(&chunk.job)
@@ -912,6 +1042,7 @@ async fn save_checkpoint(
     .bind(n(c.updated))
     .bind(n(c.quarantined))
     .bind(now)
+    .bind(n(c.linked))
     .execute(&mut **tx)
     .await
     .map_err(db("write_chunk: saving the checkpoint"))?;
@@ -964,10 +1095,11 @@ type CheckpointRow = (
     i64,
     i64,
     DateTime<Utc>,
+    i64,
 );
 
 const CHECKPOINT_COLUMNS: &str = "job, source, partition, cursor, until_key, done, read, \
-     migrated, skipped, updated, quarantined, updated_at";
+     migrated, skipped, updated, quarantined, updated_at, linked";
 
 fn checkpoint(r: CheckpointRow) -> Result<Checkpoint> {
     let (
@@ -983,6 +1115,7 @@ fn checkpoint(r: CheckpointRow) -> Result<Checkpoint> {
         updated,
         quarantined,
         at,
+        linked,
     ) = r;
     let key = format!("{job}/{source}/{partition}");
     Ok(Checkpoint {
@@ -990,7 +1123,10 @@ fn checkpoint(r: CheckpointRow) -> Result<Checkpoint> {
         cursor: decode::cursor(&key, cursor)?,
         until: decode::cursor(&key, until)?,
         done,
-        counters: decode::counters(&key, [read, migrated, skipped, updated, quarantined])?,
+        counters: decode::counters(
+            &key,
+            [read, migrated, skipped, updated, quarantined, linked],
+        )?,
         updated_at: at,
         job,
         source,
@@ -1070,6 +1206,33 @@ impl Store for PostgresStore {
             self.try_migrate_user(m, &row, &subject, now)
         })
         .await
+    }
+
+    async fn link_user(&self, l: &LinkWrite) -> Result<LinkOutcome> {
+        let now = plan::now();
+        let row = plan::prepare_link(l, now)?;
+        let subject = plan::link_subject(l);
+        plan::retry_write("link_user", &subject, || {
+            self.try_link_user(l, &row, &subject, now)
+        })
+        .await
+    }
+
+    async fn email_holders(&self, normalized: &[String]) -> Result<Vec<(String, UserId)>> {
+        if normalized.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: Vec<(String, Uuid)> = sqlx::query_as(
+            "SELECT email_normalized, id FROM users WHERE email_normalized = ANY($1)",
+        )
+        .bind(normalized)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("finding who holds these addresses"))?;
+        Ok(found
+            .into_iter()
+            .map(|(email, id)| (email, UserId::from_uuid(id)))
+            .collect())
     }
 
     async fn register_user(&self, user: &User) -> Result<RegisterOutcome> {
@@ -1268,8 +1431,13 @@ impl Store for PostgresStore {
             .fetch_one(&self.pool)
             .await
             .map_err(db("counting the quarantine"))?;
+        let linked_users: i64 = sqlx::query_scalar(LINKED_USERS)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("counting linked users"))?;
         let mut counts = Counts {
             quarantined: decode::non_negative("counts", quarantined)?,
+            linked_users: decode::non_negative("counts", linked_users)?,
             ..Counts::default()
         };
         for (method, n) in by_method {

@@ -22,10 +22,10 @@ use uuid::Uuid;
 use crate::decode::{self, USER_COLUMNS, UserRow};
 use crate::error::{Result, StoreError, corrupt, db};
 use crate::model::{
-    Checkpoint, ChunkOutcome, ChunkWrite, Counts, Event, LazyMigration, LedgerEntry,
-    MigrateOutcome, QuarantineEntry, QuarantineFilter, RegisterOutcome, SystemOfRecord,
+    Checkpoint, ChunkOutcome, ChunkWrite, Counts, Event, LazyMigration, LedgerEntry, LinkOutcome,
+    LinkWrite, MigrateOutcome, QuarantineEntry, QuarantineFilter, RegisterOutcome, SystemOfRecord,
 };
-use crate::plan::{self, LedgerHit, Owner, Prepared, QuarantineRow, Refusal, Row};
+use crate::plan::{self, LINKED_USERS, LedgerHit, Owner, Prepared, QuarantineRow, Refusal, Row};
 use crate::{QuarantineCursor, Store};
 
 /// Rows per multi-row `INSERT` (24 columns × 512 rows stays below SQLite's 32766
@@ -188,6 +188,7 @@ impl SqliteStore {
             skipped: plan::count(classified.skipped.len()),
             updated: plan::count(updates.len()),
             quarantined: plan::count(quarantine.len()),
+            linked: chunk.linked,
             retries: 0,
         };
         save_checkpoint(&mut tx, chunk, &outcome, now).await?;
@@ -269,6 +270,95 @@ impl SqliteStore {
         .await?;
         tx.commit().await.map_err(db("migrate_user: committing"))?;
         Ok(Some(MigrateOutcome::Migrated(user_id)))
+    }
+
+    /// One attempt at a link; `Ok(None)` when it rolled back to retry. Under the write lock
+    /// and `BEGIN IMMEDIATE`, nothing changes between the checks and the writes.
+    async fn try_link_user(
+        &self,
+        l: &LinkWrite,
+        row: &Row<'_>,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LinkOutcome>> {
+        const OP: &str = "link_user";
+        let mut tx = self
+            .begin_write("link_user: beginning the transaction")
+            .await?;
+        if let Some(id) = ledger_user(&mut tx, &l.source, &row.legacy_id).await? {
+            tx.rollback().await.map_err(db("link_user: rolling back"))?;
+            return Ok(Some(LinkOutcome::AlreadyLinked(UserId::from_uuid(id))));
+        }
+        let id = uuid_text(&row.id);
+        let stored: Option<i64> = sqlx::query_scalar("SELECT updated_at FROM users WHERE id = ?1")
+            .bind(&id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("link_user: reading the user"))?;
+        if stored != Some(micros(l.expected_updated_at)) {
+            tx.rollback().await.map_err(db("link_user: rolling back"))?;
+            return Ok(Some(LinkOutcome::Stale));
+        }
+        if let Some(username) = &row.username_normalized {
+            let holder: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM users WHERE username_normalized = ?1 AND id <> ?2",
+            )
+            .bind(username)
+            .bind(&id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("link_user: finding who holds the username"))?;
+            if let Some(holder) = holder {
+                tx.rollback().await.map_err(db("link_user: rolling back"))?;
+                return Ok(Some(LinkOutcome::IdentifierTaken {
+                    field: "username",
+                    holder: UserId::from_uuid(parse_uuid("users", "id", &holder)?),
+                }));
+            }
+        }
+        update_user_row(&mut tx, row, row.id, "link_user: updating the user").await?;
+        if let (true, Some(c)) = (l.replace_credential, &l.user.credential) {
+            sqlx::query(
+                "INSERT INTO credentials (user_id, hash, scheme, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id) DO UPDATE SET \
+                 hash = excluded.hash, scheme = excluded.scheme, updated_at = excluded.updated_at",
+            )
+            .bind(&id)
+            .bind(c.hash.clone())
+            .bind(c.scheme.id())
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("link_user: writing the credential"))?;
+        }
+        let ledgered = insert_ledger(
+            &mut tx,
+            (&l.source, l.system_of_record),
+            &[row],
+            "link_user: inserting the ledger row",
+        )
+        .await?;
+        if ledgered != 1 {
+            tx.rollback().await.map_err(db("link_user: rolling back"))?;
+            return Ok(None);
+        }
+        sqlx::query("DELETE FROM quarantine WHERE source = ?1 AND legacy_id = ?2")
+            .bind(&l.source)
+            .bind(&row.legacy_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("link_user: clearing the quarantine row"))?;
+        let user_id = UserId::from_uuid(row.id);
+        insert_event(
+            &mut tx,
+            ("user.linked", subject),
+            &plan::link_detail(l, &row.legacy_id),
+            now,
+            "link_user: recording the event",
+        )
+        .await?;
+        tx.commit().await.map_err(db(OP))?;
+        Ok(Some(LinkOutcome::Linked(user_id)))
     }
 
     /// One attempt at a registration; `Ok(None)` when it rolled back to retry.
@@ -672,6 +762,46 @@ async fn update_user(
     user_id: Uuid,
 ) -> Result<()> {
     let u = row.user;
+    let id = uuid_text(&user_id);
+    update_user_row(tx, row, user_id, "write_chunk: updating a user").await?;
+    if let (Some(c), Some(legacy_updated_at)) = (&u.credential, row.legacy_updated_at) {
+        sqlx::query(
+            "INSERT INTO credentials (user_id, hash, scheme, updated_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, scheme = excluded.scheme, \
+             updated_at = excluded.updated_at \
+             WHERE credentials.updated_at < excluded.updated_at \
+             AND (credentials.hash IS NOT excluded.hash OR credentials.scheme IS NOT excluded.scheme)",
+        )
+        .bind(&id)
+        .bind(c.hash.clone())
+        .bind(c.scheme.id())
+        .bind(micros(legacy_updated_at))
+        .execute(&mut **tx)
+        .await
+        .map_err(db("write_chunk: updating a credential"))?;
+    }
+    sqlx::query(
+        "UPDATE ledger SET record_checksum = ?1, legacy_updated_at = ?2 \
+         WHERE source = ?3 AND legacy_id = ?4",
+    )
+    .bind(row.checksum.to_owned())
+    .bind(row.legacy_updated_at.map(micros))
+    .bind(source)
+    .bind(row.legacy_id.clone())
+    .execute(&mut **tx)
+    .await
+    .map_err(db("write_chunk: updating a ledger row"))?;
+    Ok(())
+}
+
+/// Writes a user row's fields (not its migration record) over the stored user `user_id`.
+async fn update_user_row(
+    tx: &mut Transaction<'static, Sqlite>,
+    row: &Row<'_>,
+    user_id: Uuid,
+    op: &'static str,
+) -> Result<()> {
+    let u = row.user;
     let p = &u.profile;
     let id = uuid_text(&user_id);
     sqlx::query(
@@ -704,34 +834,7 @@ async fn update_user(
     .bind(&id)
     .execute(&mut **tx)
     .await
-    .map_err(db("write_chunk: updating a user"))?;
-    if let (Some(c), Some(legacy_updated_at)) = (&u.credential, row.legacy_updated_at) {
-        sqlx::query(
-            "INSERT INTO credentials (user_id, hash, scheme, updated_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, scheme = excluded.scheme, \
-             updated_at = excluded.updated_at \
-             WHERE credentials.updated_at < excluded.updated_at \
-             AND (credentials.hash IS NOT excluded.hash OR credentials.scheme IS NOT excluded.scheme)",
-        )
-        .bind(&id)
-        .bind(c.hash.clone())
-        .bind(c.scheme.id())
-        .bind(micros(legacy_updated_at))
-        .execute(&mut **tx)
-        .await
-        .map_err(db("write_chunk: updating a credential"))?;
-    }
-    sqlx::query(
-        "UPDATE ledger SET record_checksum = ?1, legacy_updated_at = ?2 \
-         WHERE source = ?3 AND legacy_id = ?4",
-    )
-    .bind(row.checksum.to_owned())
-    .bind(row.legacy_updated_at.map(micros))
-    .bind(source)
-    .bind(row.legacy_id.clone())
-    .execute(&mut **tx)
-    .await
-    .map_err(db("write_chunk: updating a ledger row"))?;
+    .map_err(db(op))?;
     Ok(())
 }
 
@@ -778,7 +881,8 @@ async fn save_checkpoint(
     let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     sqlx::query(
         "INSERT INTO checkpoints (job, source, partition, cursor, done, read, migrated, skipped, \
-         updated, quarantined, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         updated, quarantined, updated_at, linked) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
          ON CONFLICT (job, source, partition) DO UPDATE SET \
          cursor = COALESCE(excluded.cursor, checkpoints.cursor), done = excluded.done, \
          read = checkpoints.read + excluded.read, \
@@ -786,7 +890,7 @@ async fn save_checkpoint(
          skipped = checkpoints.skipped + excluded.skipped, \
          updated = checkpoints.updated + excluded.updated, \
          quarantined = checkpoints.quarantined + excluded.quarantined, \
-         updated_at = excluded.updated_at",
+         linked = checkpoints.linked + excluded.linked, updated_at = excluded.updated_at",
     )
     .bind(&chunk.job)
     .bind(&chunk.source)
@@ -799,6 +903,7 @@ async fn save_checkpoint(
     .bind(n(c.updated))
     .bind(n(c.quarantined))
     .bind(micros(now))
+    .bind(n(c.linked))
     .execute(&mut **tx)
     .await
     .map_err(db("write_chunk: saving the checkpoint"))?;
@@ -865,10 +970,11 @@ type CheckpointRow = (
     i64,
     i64,
     i64,
+    i64,
 );
 
 const CHECKPOINT_COLUMNS: &str = "job, source, partition, cursor, until_key, done, read, \
-     migrated, skipped, updated, quarantined, updated_at";
+     migrated, skipped, updated, quarantined, updated_at, linked";
 
 fn checkpoint(r: CheckpointRow) -> Result<Checkpoint> {
     let (
@@ -884,6 +990,7 @@ fn checkpoint(r: CheckpointRow) -> Result<Checkpoint> {
         updated,
         quarantined,
         at,
+        linked,
     ) = r;
     let key = format!("{job}/{source}/{partition}");
     let json = |column: &'static str, text: Option<String>| {
@@ -896,7 +1003,10 @@ fn checkpoint(r: CheckpointRow) -> Result<Checkpoint> {
         cursor: decode::cursor(&key, json("cursor", cursor)?)?,
         until: decode::cursor(&key, json("until_key", until)?)?,
         done,
-        counters: decode::counters(&key, [read, migrated, skipped, updated, quarantined])?,
+        counters: decode::counters(
+            &key,
+            [read, migrated, skipped, updated, quarantined, linked],
+        )?,
         updated_at: decode::instant("checkpoints", "updated_at", &key, at)?,
         job,
         source,
@@ -980,6 +1090,36 @@ impl Store for SqliteStore {
             self.try_migrate_user(m, &row, &subject, now)
         })
         .await
+    }
+
+    async fn link_user(&self, l: &LinkWrite) -> Result<LinkOutcome> {
+        let now = plan::now();
+        let mut row = plan::prepare_link(l, now)?;
+        row.legacy_record = None;
+        let subject = plan::link_subject(l);
+        let _writer = self.write_lock.lock().await;
+        plan::retry_write("link_user", &subject, || {
+            self.try_link_user(l, &row, &subject, now)
+        })
+        .await
+    }
+
+    async fn email_holders(&self, normalized: &[String]) -> Result<Vec<(String, UserId)>> {
+        if normalized.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: Vec<(String, String)> = sqlx::query_as(
+            "SELECT email_normalized, id FROM users \
+             WHERE email_normalized IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_array(normalized))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("finding who holds these addresses"))?;
+        found
+            .into_iter()
+            .map(|(email, id)| Ok((email, UserId::from_uuid(parse_uuid("users", "id", &id)?))))
+            .collect()
     }
 
     async fn register_user(&self, user: &User) -> Result<RegisterOutcome> {
@@ -1161,8 +1301,13 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(db("counting the quarantine"))?;
+        let linked_users: i64 = sqlx::query_scalar(LINKED_USERS)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("counting linked users"))?;
         let mut counts = Counts {
             quarantined: decode::non_negative("counts", quarantined)?,
+            linked_users: decode::non_negative("counts", linked_users)?,
             ..Counts::default()
         };
         for (method, n) in by_method {

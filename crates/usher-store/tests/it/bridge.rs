@@ -772,3 +772,160 @@ pub async fn counts_report_users_by_every_method(ctx: Ctx) {
         .collect();
     assert_eq!(raw, expected);
 }
+
+/// A record of a second source (`shop`) that is the same person as the stored `user`: the
+/// stored user merged with a new given name and nickname, for [`Store::link_user`].
+fn link_of(stored: &User, key: &str) -> usher_store::LinkWrite {
+    let mut merged = stored.clone();
+    merged.profile.given_name = Some("Annie".into());
+    merged.attributes.insert("shop_id".into(), json!(key));
+    merged.updated_at = at(500);
+    usher_store::LinkWrite {
+        source: "shop".into(),
+        key: usher_core::LegacyKey::Text(key.into()),
+        user: merged,
+        expected_updated_at: stored.updated_at,
+        replace_credential: false,
+        original: json!({"id": key, "email": "ann@example.com"}),
+        checksum: format!("sum-{key}"),
+        legacy_updated_at: Some(at(500)),
+        method: Method::Bulk,
+        system_of_record: SystemOfRecord::Legacy,
+    }
+}
+
+pub async fn linking_a_second_source_keeps_one_user_with_every_legacy_id(ctx: Ctx) {
+    use usher_store::LinkOutcome;
+    let store = &*ctx.store;
+    store.migrate().await.unwrap();
+    let mut c = chunk(0, vec![user(2, "Ann@Example.com", "ann")], vec![]);
+    c.done = true;
+    store.write_chunk(&c).await.unwrap();
+    let stored = store.user_by_legacy(SOURCE, "2").await.unwrap().unwrap();
+    let before_credential = credential_row(&ctx.raw, stored.id).await;
+    // The shop record was quarantined as a duplicate address by an earlier run.
+    let mut q = chunk(0, vec![], vec![rejected(77, "duplicate email")]);
+    q.source = "shop".into();
+    q.rejected[0].key = usher_core::LegacyKey::Text("s-9".into());
+    store.write_chunk(&q).await.unwrap();
+
+    let link = link_of(&stored, "s-9");
+    assert_eq!(
+        store.link_user(&link).await.unwrap(),
+        LinkOutcome::Linked(stored.id)
+    );
+    let linked = store.user_by_legacy("shop", "s-9").await.unwrap().unwrap();
+    assert_eq!(linked.id, stored.id);
+    assert_eq!(linked.profile.given_name.as_deref(), Some("Annie"));
+    assert_eq!(linked.attributes["shop_id"], json!("s-9"));
+    assert_eq!(linked.updated_at, at(500));
+    // The first source's migration record stays; both legacy ids lead to the user.
+    assert_eq!(linked.migration, stored.migration);
+    let mut links: Vec<(String, String)> = linked
+        .legacy_links
+        .iter()
+        .map(|l| (l.source.clone(), l.legacy_id.as_str().to_owned()))
+        .collect();
+    links.sort();
+    assert_eq!(
+        links,
+        vec![
+            (SOURCE.to_owned(), "2".to_owned()),
+            ("shop".to_owned(), "s-9".to_owned())
+        ]
+    );
+    assert_eq!(credential_row(&ctx.raw, stored.id).await, before_credential);
+    assert_eq!(count(&ctx.raw, "users").await, 1);
+    assert_eq!(count(&ctx.raw, "quarantine").await, 0);
+    let events = events_of(store, "user.linked").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].subject, "shop/s-9");
+    assert_eq!(events[0].detail["user_id"], json!(stored.id));
+    assert_eq!(events[0].detail["original"]["id"], json!("s-9"));
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.linked_users, 1);
+    assert_eq!(counts.users, 1);
+    assert_eq!(counts.by_source.get("shop"), Some(&1));
+
+    // Again: the ledger has it, nothing is written.
+    assert_eq!(
+        store.link_user(&link).await.unwrap(),
+        LinkOutcome::AlreadyLinked(stored.id)
+    );
+    assert_eq!(events_of(store, "user.linked").await.len(), 1);
+    // A merge made from a read the user has since outdated writes nothing.
+    assert_eq!(
+        store.link_user(&link_of(&stored, "s-10")).await.unwrap(),
+        LinkOutcome::Stale
+    );
+    assert!(
+        store
+            .user_by_legacy("shop", "s-10")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A merge that takes another user's username writes nothing.
+    let other = newcomer("bo@example.com", "bo");
+    store.register_user(&other).await.unwrap();
+    let mut taken = link_of(&linked, "s-11");
+    taken.user.username = Some(Username::parse("Bo").unwrap());
+    assert_eq!(
+        store.link_user(&taken).await.unwrap(),
+        LinkOutcome::IdentifierTaken {
+            field: "username",
+            holder: other.id
+        }
+    );
+    // A login-time link replaces the credential with the password just proved.
+    let mut proved = link_of(&linked, "s-12");
+    proved.user.credential = Some(argon("proved"));
+    proved.replace_credential = true;
+    proved.method = Method::Lazy;
+    assert_eq!(
+        store.link_user(&proved).await.unwrap(),
+        LinkOutcome::Linked(stored.id)
+    );
+    let after = store.user(stored.id).await.unwrap().unwrap();
+    assert_eq!(after.credential, Some(argon("proved")));
+    assert_eq!(
+        ctx.raw
+            .rows("SELECT method FROM ledger WHERE legacy_id = 's-12'")
+            .await,
+        vec![vec![Some("lazy".to_owned())]]
+    );
+    assert_eq!(store.counts().await.unwrap().linked_users, 1);
+
+    // The address index: who holds which normalized address.
+    let mut holders = store
+        .email_holders(&[
+            "ann@example.com".into(),
+            "bo@example.com".into(),
+            "nobody@example.com".into(),
+        ])
+        .await
+        .unwrap();
+    holders.sort();
+    assert_eq!(
+        holders,
+        vec![
+            ("ann@example.com".to_owned(), stored.id),
+            ("bo@example.com".to_owned(), other.id)
+        ]
+    );
+    assert!(store.email_holders(&[]).await.unwrap().is_empty());
+
+    // A chunk's links count into its checkpoint.
+    let mut c2 = chunk(1, vec![], vec![]);
+    c2.linked = 3;
+    c2.done = true;
+    let outcome = store.write_chunk(&c2).await.unwrap();
+    assert_eq!(outcome.linked, 3);
+    let cp = store
+        .checkpoint(crate::data::JOB, SOURCE, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cp.counters.linked, 3);
+}

@@ -47,6 +47,7 @@ pub async fn a_replayed_chunk_writes_nothing_twice(store: &dyn Store) {
             skipped: 0,
             updated: 0,
             quarantined: 1,
+            linked: 0,
             retries: 0
         }
     );
@@ -58,6 +59,7 @@ pub async fn a_replayed_chunk_writes_nothing_twice(store: &dyn Store) {
             skipped: 50,
             updated: 0,
             quarantined: 1,
+            linked: 0,
             retries: 0
         }
     );
@@ -344,7 +346,8 @@ pub async fn checkpoints_resume_where_the_last_chunk_ended(store: &dyn Store) {
             migrated: 18,
             skipped: 0,
             updated: 0,
-            quarantined: 1
+            quarantined: 1,
+            linked: 0
         }
     );
     // A chunk without a cursor (nothing read) keeps the stored one.

@@ -1,0 +1,2 @@
+-- Records a backfill linked to users another source had brought (the same verified email).
+ALTER TABLE checkpoints ADD COLUMN linked bigint NOT NULL DEFAULT 0;
