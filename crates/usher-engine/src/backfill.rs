@@ -10,8 +10,11 @@ use chrono::Utc;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use usher_core::{KeyRange, LegacyRecord, Mapper, Source};
-use usher_store::{Checkpoint, ChunkUser, ChunkWrite, ConflictPolicy, Counters, Rejected, Store};
+use usher_core::{KeyRange, LegacyRecord, LinkConfig, Mapper, Source, User};
+use usher_store::{
+    Checkpoint, ChunkUser, ChunkWrite, ConflictPolicy, Counters, LinkOutcome, LinkWrite, Rejected,
+    Store,
+};
 
 use crate::partition::{self, Partition};
 use crate::{EngineError, Observer};
@@ -34,6 +37,9 @@ pub struct BackfillOptions {
     pub max_attempts: u32,
     /// First wait between attempts, doubled each time up to 30 s. Default 250 ms.
     pub retry_base: Duration,
+    /// Link records whose address a user of another source already holds (`[link]`), instead
+    /// of quarantining them as duplicates. `None`: never link.
+    pub link: Option<Arc<LinkConfig>>,
 }
 
 impl Default for BackfillOptions {
@@ -46,6 +52,7 @@ impl Default for BackfillOptions {
             policy: ConflictPolicy::Skip,
             max_attempts: 8,
             retry_base: Duration::from_millis(250),
+            link: None,
         }
     }
 }
@@ -102,6 +109,7 @@ pub(crate) fn add(a: Counters, b: Counters) -> Counters {
         skipped: a.skipped.saturating_add(b.skipped),
         updated: a.updated.saturating_add(b.updated),
         quarantined: a.quarantined.saturating_add(b.quarantined),
+        linked: a.linked.saturating_add(b.linked),
     }
 }
 
@@ -359,7 +367,10 @@ async fn run_partition(
     let reader = tokio::spawn(read_partition(Arc::clone(&shared), cp, tx));
     let mut counters = Counters::default();
     let mut retries = 0u64;
-    while let Some(mapped) = rx.recv().await {
+    while let Some(mut mapped) = rx.recv().await {
+        if let Some(link) = &shared.options.link {
+            link_chunk(&*shared.store, link, &mut mapped.write).await?;
+        }
         let outcome = retrying(&shared, "writing a chunk", || {
             shared.store.write_chunk(&mapped.write)
         })
@@ -371,6 +382,7 @@ async fn run_partition(
             skipped: outcome.skipped,
             updated: outcome.updated,
             quarantined: outcome.quarantined,
+            linked: outcome.linked,
         };
         counters = add(counters, delta);
         shared.observer.chunk(delta);
@@ -379,6 +391,133 @@ async fn run_partition(
         .await
         .map_err(|e| EngineError::Worker(e.to_string()))??;
     Ok((counters, retries))
+}
+
+/// Links the chunk's records whose address a user brought by another source already holds
+/// (one address query per chunk, then one transaction per link), or rejects them with the
+/// reason linking was refused. What is left goes to [`Store::write_chunk`] as usual: records
+/// whose holder already has a link to this source are replays (skipped by the ledger) or
+/// same-source duplicates (quarantined there).
+async fn link_chunk(
+    store: &dyn Store,
+    link: &LinkConfig,
+    write: &mut ChunkWrite,
+) -> Result<(), EngineError> {
+    let emails: Vec<String> = write
+        .users
+        .iter()
+        .filter_map(|u| u.user.email.as_ref().map(|e| e.normalized()))
+        .collect();
+    let holders: std::collections::HashMap<String, usher_core::UserId> =
+        store.email_holders(&emails).await?.into_iter().collect();
+    if holders.is_empty() {
+        return Ok(());
+    }
+    let mut keep = Vec::with_capacity(write.users.len());
+    for cu in std::mem::take(&mut write.users) {
+        let holder = cu
+            .user
+            .email
+            .as_ref()
+            .and_then(|e| holders.get(&e.normalized()));
+        let Some(&holder) = holder else {
+            keep.push(cu);
+            continue;
+        };
+        match link_one(store, link, write, &cu, holder).await? {
+            Linked::Yes => write.linked = write.linked.saturating_add(1),
+            Linked::Leave => keep.push(cu),
+            Linked::Refused(reason) => write.rejected.push(Rejected {
+                key: cu.key.clone(),
+                field: Some("email".into()),
+                reason,
+                record: cu
+                    .user
+                    .migration
+                    .as_ref()
+                    .map_or(serde_json::Value::Null, |m| m.original.clone()),
+            }),
+        }
+    }
+    write.users = keep;
+    Ok(())
+}
+
+/// What became of one record [`link_chunk`] tried.
+enum Linked {
+    /// Linked to the holder of its address.
+    Yes,
+    /// Not for linking: left to the chunk write.
+    Leave,
+    /// Linking was refused: quarantined with this reason.
+    Refused(String),
+}
+
+async fn link_one(
+    store: &dyn Store,
+    link: &LinkConfig,
+    write: &ChunkWrite,
+    cu: &ChunkUser,
+    holder: usher_core::UserId,
+) -> Result<Linked, EngineError> {
+    // A concurrent change of the holder (a login, another link) makes the merge stale: read
+    // it again and merge again, a few times.
+    for _ in 0..5 {
+        let Some(stored) = store.user(holder).await? else {
+            return Ok(Linked::Leave);
+        };
+        if stored.legacy_links.iter().any(|l| l.source == write.source) {
+            return Ok(Linked::Leave);
+        }
+        if let Err(why) = link.allows(&stored, &cu.user) {
+            return Ok(Linked::Refused(format!(
+                "duplicate email: same address as user {} ({}); not linked: {why}",
+                stored.id,
+                describe(&stored)
+            )));
+        }
+        let merged = link.merge(&stored, &cu.user, &write.source);
+        let l = LinkWrite {
+            source: write.source.clone(),
+            key: cu.key.clone(),
+            replace_credential: merged.credential != stored.credential,
+            user: merged,
+            expected_updated_at: stored.updated_at,
+            original: cu
+                .user
+                .migration
+                .as_ref()
+                .map_or(serde_json::Value::Null, |m| m.original.clone()),
+            checksum: cu.checksum.clone(),
+            legacy_updated_at: cu.legacy_updated_at,
+            method: write.method,
+            system_of_record: write.system_of_record,
+        };
+        match store.link_user(&l).await? {
+            LinkOutcome::Linked(_) => return Ok(Linked::Yes),
+            LinkOutcome::AlreadyLinked(_) => return Ok(Linked::Leave),
+            LinkOutcome::Stale => continue,
+            LinkOutcome::IdentifierTaken { field, holder } => {
+                return Ok(Linked::Refused(format!(
+                    "duplicate email: same address as user {}; not linked: the merged {field} \
+                     belongs to user {holder}",
+                    stored.id
+                )));
+            }
+        }
+    }
+    Ok(Linked::Refused(format!(
+        "duplicate email: same address as user {holder}; not linked: the user kept changing \
+         while linking (run the backfill again)"
+    )))
+}
+
+/// Where a stored user came from, for a quarantine reason.
+fn describe(user: &User) -> String {
+    match user.legacy_links.first() {
+        Some(l) => format!("legacy id {} of source {}", l.legacy_id.as_str(), l.source),
+        None => "registered in the new system".into(),
+    }
 }
 
 /// Whether a failure is worth retrying: the other side may come back.

@@ -20,6 +20,8 @@ pub struct Status {
     pub by_method: BTreeMap<String, u64>,
     /// Records in the quarantine, all sources.
     pub quarantined: u64,
+    /// Users linked across sources: one person, records in more than one legacy source.
+    pub linked_users: u64,
     /// Per legacy source.
     pub sources: Vec<SourceStatus>,
 }
@@ -78,6 +80,7 @@ pub async fn gather(store: &dyn Store, sources: &[Arc<dyn Source>]) -> Result<St
         users: counts.users,
         by_method: counts.by_method,
         quarantined: counts.quarantined,
+        linked_users: counts.linked_users,
         sources: report,
     })
 }
@@ -90,6 +93,11 @@ impl Status {
         for (method, n) in &self.by_method {
             let _ = writeln!(out, "  {:<17} {:>12}", method_label(method), n);
         }
+        let _ = writeln!(
+            out,
+            "  {:<17} {:>12}",
+            "linked (sources)", self.linked_users
+        );
         let _ = writeln!(out, "quarantined         {:>12}", self.quarantined);
         if !self.sources.is_empty() {
             let _ = writeln!(

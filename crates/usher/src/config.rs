@@ -68,6 +68,10 @@ pub struct Config {
     /// How the bridge looks login identifiers up, by source name.
     #[serde(default)]
     pub bridge: BTreeMap<String, BridgeSourceConfig>,
+    /// Whether records of different sources sharing a verified email become one user, and
+    /// whose value wins each field. Absent: never link (duplicates are quarantined).
+    #[serde(default)]
+    pub link: Option<usher_core::LinkConfig>,
 }
 
 /// `[serve]`.
@@ -330,6 +334,9 @@ impl Config {
                 "[backfill] concurrency {} is outside 1..=64",
                 self.backfill.concurrency
             ));
+        }
+        if let Some(link) = &self.link {
+            problems.extend(link.problems());
         }
         if self.backfill.rate == Some(0) {
             problems.push("[backfill] rate must be at least 1 record per second".to_owned());

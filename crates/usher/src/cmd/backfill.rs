@@ -72,6 +72,7 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
         concurrency: args.concurrency.unwrap_or(defaults.concurrency),
         policy: args.conflict.unwrap_or(defaults.conflict),
         job: args.job,
+        link: config.link.clone().map(Arc::new),
         ..BackfillOptions::default()
     };
     let source: Arc<dyn usher_core::Source> = Arc::from(source_config.build(&name).await?);
@@ -102,6 +103,7 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
             "read": report.run.read,
             "migrated": report.run.migrated,
             "quarantined": report.run.quarantined,
+            "linked": report.run.linked,
             "seconds": report.elapsed.as_secs_f64(),
             "peak_rss_bytes": peak_rss_bytes(),
         });
@@ -123,6 +125,7 @@ fn peak_rss_bytes() -> Option<u64> {
 pub(crate) struct Bars {
     bar: ProgressBar,
     migrated: AtomicU64,
+    linked: AtomicU64,
     skipped: AtomicU64,
     quarantined: AtomicU64,
     dry: bool,
@@ -143,6 +146,7 @@ impl Bars {
             migrated: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             quarantined: AtomicU64::new(0),
+            linked: AtomicU64::new(0),
             dry,
         }
     }
@@ -155,9 +159,15 @@ impl Bars {
         if self.dry {
             return;
         }
+        let linked = self.linked.load(Ordering::Relaxed);
         self.bar.set_message(format!(
-            "migrated {}  skipped {}  quarantined {}",
+            "migrated {}  {}skipped {}  quarantined {}",
             self.migrated.load(Ordering::Relaxed),
+            if linked > 0 {
+                format!("linked {linked}  ")
+            } else {
+                String::new()
+            },
             self.skipped.load(Ordering::Relaxed),
             self.quarantined.load(Ordering::Relaxed)
         ));
@@ -176,6 +186,7 @@ impl Observer for Bars {
         self.skipped.store(resumed.skipped, Ordering::Relaxed);
         self.quarantined
             .store(resumed.quarantined, Ordering::Relaxed);
+        self.linked.store(resumed.linked, Ordering::Relaxed);
         if resumed.read > 0 {
             self.bar.println(format!(
                 "Resuming: {} records were done by earlier runs.",
@@ -193,6 +204,7 @@ impl Observer for Bars {
         self.skipped.fetch_add(delta.skipped, Ordering::Relaxed);
         self.quarantined
             .fetch_add(delta.quarantined, Ordering::Relaxed);
+        self.linked.fetch_add(delta.linked, Ordering::Relaxed);
         self.bar.inc(delta.read);
         self.message();
     }
@@ -216,9 +228,10 @@ fn print_summary(source: &str, r: &BackfillReport, quarantined_total: u64) {
         println!("  peak memory {} MB", rss >> 20);
     }
     println!(
-        "  this run: read {}  migrated {}  updated {}  skipped {}  quarantined {}  ({:.0} records/s)",
+        "  this run: read {}  migrated {}  linked {}  updated {}  skipped {}  quarantined {}  ({:.0} records/s)",
         r.run.read,
         r.run.migrated,
+        r.run.linked,
         r.run.updated,
         r.run.skipped,
         r.run.quarantined,
@@ -226,8 +239,8 @@ fn print_summary(source: &str, r: &BackfillReport, quarantined_total: u64) {
     );
     if r.resumed.read > 0 {
         println!(
-            "  all runs: read {}  migrated {}  updated {}  skipped {}  quarantined {}",
-            t.read, t.migrated, t.updated, t.skipped, t.quarantined
+            "  all runs: read {}  migrated {}  linked {}  updated {}  skipped {}  quarantined {}",
+            t.read, t.migrated, t.linked, t.updated, t.skipped, t.quarantined
         );
     }
     if r.retries > 0 {
