@@ -20,12 +20,13 @@ use std::time::Instant;
 
 use chrono::Utc;
 use usher_core::{
-    AuthSource, Credential, Email, LegacyKey, LegacyRecord, Mapper, Method, Profile, Source,
-    SourceError, Status, User, UserId, Username,
+    AuthSource, Credential, Email, LegacyKey, LegacyRecord, LinkConfig, Mapper, Method, Profile,
+    Source, SourceError, Status, User, UserId, Username,
 };
 use usher_hash::{ParseOptions, Password, PasswordHash, Policy, Scheme};
 use usher_store::{
-    LazyMigration, MigrateOutcome, RegisterOutcome, Store, StoreError, SystemOfRecord,
+    LazyMigration, LinkOutcome, LinkWrite, MigrateOutcome, RegisterOutcome, Store, StoreError,
+    SystemOfRecord,
 };
 
 use crate::metrics::Metrics;
@@ -97,6 +98,9 @@ pub enum LoginPath {
     Migrated,
     /// Verified by legacy while a concurrent login (or a backfill) migrated the same user.
     AlreadyMigrated,
+    /// The user was in the new store, and proved the password of a legacy record of another
+    /// source with the same verified address, which this login linked to the user.
+    Linked,
 }
 
 impl LoginPath {
@@ -107,6 +111,7 @@ impl LoginPath {
             LoginPath::StoreUpgraded => "store_upgraded",
             LoginPath::Migrated => "lazy_migrated",
             LoginPath::AlreadyMigrated => "already_migrated",
+            LoginPath::Linked => "linked",
         }
     }
 }
@@ -191,6 +196,8 @@ pub struct Bridge {
     /// the same; an Argon2id hash under the policy, like a migrated user's.
     dummy: Arc<PasswordHash>,
     metrics: Arc<Metrics>,
+    /// When a legacy record of another source is the same person as a stored user.
+    link: Arc<LinkConfig>,
 }
 
 /// A registration: a user new to both systems.
@@ -266,6 +273,7 @@ impl Bridge {
             policy,
             dummy: Arc::new(dummy),
             metrics: Arc::new(Metrics::new()),
+            link: Arc::new(LinkConfig::default()),
         })
     }
 
@@ -273,6 +281,14 @@ impl Bridge {
     #[must_use]
     pub fn with_legacy(mut self, legacy: Legacy) -> Self {
         self.legacy.push(legacy);
+        self
+    }
+
+    /// Links at login by these rules (`[link]`) instead of the strict default (the address
+    /// verified on both sides; the stored user's values win).
+    #[must_use]
+    pub fn with_link(mut self, link: Arc<LinkConfig>) -> Self {
+        self.link = link;
         self
     }
 
@@ -327,12 +343,29 @@ impl Bridge {
         };
         if let Some(user) = found {
             tracing::trace!(user = %user.id, "login: found in the store");
+            let mut verified_any = false;
             if let Some(credential) = user.credential.clone() {
-                return self.login_in_store(user, credential, password).await;
+                match self
+                    .login_in_store(user.clone(), credential, Arc::clone(&password))
+                    .await
+                {
+                    Err(LoginError::InvalidCredentials) => verified_any = true,
+                    other => return other,
+                }
             }
-            // A user without a password (imported as reset-required) can only prove
-            // themselves to an auth source, which the next step of the bridge brings.
-            self.dummy_verify(password).await?;
+            // The stored password did not match, or there is none (imported reset-required,
+            // as from Cognito): the password may be that of a legacy record of another source
+            // not yet linked to this user, or one an auth source checks.
+            if let Some(lookup) = &lookup
+                && let Some(ok) = self
+                    .link_at_login(user, lookup, identifier, &password, &mut verified_any)
+                    .await?
+            {
+                return Ok(ok);
+            }
+            if !verified_any {
+                self.dummy_verify(password).await?;
+            }
             return Err(LoginError::InvalidCredentials);
         }
         // Whether a real hash was verified: if not, a dummy one is, so that an unknown
@@ -342,25 +375,12 @@ impl Bridge {
             well_formed = lookup.is_some(),
             "login: not in the store, asking legacy"
         );
-        if let Some(lookup) = &lookup {
-            for legacy in &self.legacy {
-                let found = match legacy {
-                    Legacy::Hash(source) => {
-                        self.login_from_hash_source(source, lookup, &password, &mut verified_any)
-                            .await
-                    }
-                    Legacy::Auth(entry) => {
-                        self.login_from_auth_source(entry, identifier, &password)
-                            .await
-                    }
-                };
-                if let Err(LoginError::LegacyUnavailable(name)) = &found {
-                    self.metrics.legacy_error(name);
-                }
-                if let Some(ok) = found? {
-                    return Ok(ok);
-                }
-            }
+        if let Some(lookup) = &lookup
+            && let Some(proven) = self
+                .prove(lookup, identifier, &password, &mut verified_any, false)
+                .await?
+        {
+            return self.migrate(proven, &password).await;
         }
         if !verified_any {
             tracing::trace!("login: nobody has the identifier; dummy verify");
@@ -565,14 +585,18 @@ impl Bridge {
         Ok(Vec::new())
     }
 
-    /// `Ok(None)`: this source does not know the identifier, or the password is wrong for it.
-    async fn login_from_hash_source(
+    /// The record of `source` the password proves. `Ok(None)`: this source does not know the
+    /// identifier, or the password is wrong for it. With `unlinked_only`, records the ledger
+    /// already has are not tried: once a record moved, its legacy hash (an old password) never
+    /// opens the account again.
+    async fn prove_hash_source<'a>(
         &self,
-        source: &HashSource,
+        source: &'a HashSource,
         identifier: &Identifier,
         password: &Arc<Password>,
         verified_any: &mut bool,
-    ) -> Result<Option<LoginOk>, LoginError> {
+        unlinked_only: bool,
+    ) -> Result<Option<Proven<'a>>, LoginError> {
         let name = source.source.name();
         let candidates = self.lookup_legacy(source, identifier, 2).await?;
         // Two legacy rows answering to one identifier (emails differing only in case) are
@@ -580,6 +604,9 @@ impl Bridge {
         let now = Utc::now();
         let mut verified = Vec::new();
         for record in candidates {
+            if unlinked_only && self.in_ledger(name, &record.key).await? {
+                continue;
+            }
             let user = match source.mapper.map(name, &record, now) {
                 Ok(user) => user,
                 Err(_) => continue, // an unmappable record is in quarantine, not a login
@@ -608,22 +635,27 @@ impl Bridge {
         let (Some((record, user)), None) = (verified.next(), verified.next()) else {
             return Ok(None);
         };
-        let write_back = WriteBack {
-            own: Own::Hash(Arc::clone(&source.source)),
-            http: source.http_write_back.clone(),
-        };
-        self.migrate(name, &source.mapper, record, user, password, write_back)
-            .await
-            .map(Some)
+        Ok(Some(Proven {
+            name,
+            mapper: &source.mapper,
+            record,
+            user,
+            write_back: WriteBack {
+                own: Own::Hash(Arc::clone(&source.source)),
+                http: source.http_write_back.clone(),
+            },
+        }))
     }
 
-    /// `Ok(None)`: the auth source refused the password (or does not know the identifier).
-    async fn login_from_auth_source(
+    /// The record the auth source answers with. `Ok(None)`: it refused the password (or does
+    /// not know the identifier), or, with `unlinked_only`, the ledger already has the record.
+    async fn prove_auth_source<'a>(
         &self,
-        entry: &AuthSourceEntry,
+        entry: &'a AuthSourceEntry,
         identifier: &str,
         password: &Arc<Password>,
-    ) -> Result<Option<LoginOk>, LoginError> {
+        unlinked_only: bool,
+    ) -> Result<Option<Proven<'a>>, LoginError> {
         let name = entry.source.name();
         let record = entry
             .source
@@ -633,6 +665,9 @@ impl Bridge {
         let Some(record) = record else {
             return Ok(None);
         };
+        if unlinked_only && self.in_ledger(name, &record.key).await? {
+            return Ok(None);
+        }
         let user =
             entry
                 .mapper
@@ -641,26 +676,170 @@ impl Bridge {
                     source_name: name.to_owned(),
                     reason: e.to_string(),
                 })?;
-        let write_back = WriteBack {
-            own: Own::Auth(Arc::clone(&entry.source)),
-            http: entry.http_write_back.clone(),
-        };
-        self.migrate(name, &entry.mapper, record, user, password, write_back)
+        Ok(Some(Proven {
+            name,
+            mapper: &entry.mapper,
+            record,
+            user,
+            write_back: WriteBack {
+                own: Own::Auth(Arc::clone(&entry.source)),
+                http: entry.http_write_back.clone(),
+            },
+        }))
+    }
+
+    /// Whether the ledger has `source`'s record `key` (for any user).
+    async fn in_ledger(&self, source: &str, key: &LegacyKey) -> Result<bool, LoginError> {
+        Ok(self
+            .store
+            .user_by_legacy(source, &key.to_string())
+            .await?
+            .is_some())
+    }
+
+    /// Asks each legacy fallback, in order, which record `password` proves.
+    async fn prove(
+        &self,
+        lookup: &Identifier,
+        identifier: &str,
+        password: &Arc<Password>,
+        verified_any: &mut bool,
+        unlinked_only: bool,
+    ) -> Result<Option<Proven<'_>>, LoginError> {
+        for legacy in &self.legacy {
+            let found = match legacy {
+                Legacy::Hash(source) => {
+                    self.prove_hash_source(source, lookup, password, verified_any, unlinked_only)
+                        .await
+                }
+                Legacy::Auth(entry) => {
+                    self.prove_auth_source(entry, identifier, password, unlinked_only)
+                        .await
+                }
+            };
+            if let Err(LoginError::LegacyUnavailable(name)) = &found {
+                self.metrics.legacy_error(name);
+            }
+            if let Some(proven) = found? {
+                return Ok(Some(proven));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A stored user whose stored password did not match (or who has none): the password
+    /// may prove a legacy record not yet in the ledger, of the same person by the linking
+    /// rules (the same address, verified on both sides unless `[link] allow_unverified`).
+    /// That record is linked to the user and the password becomes the user's credential.
+    async fn link_at_login(
+        &self,
+        stored: User,
+        lookup: &Identifier,
+        identifier: &str,
+        password: &Arc<Password>,
+        verified_any: &mut bool,
+    ) -> Result<Option<LoginOk>, LoginError> {
+        // A legacy outage never touches a user already in the store: no link this time,
+        // and the login is answered as the store answers it (the error is counted).
+        let proven = match self
+            .prove(lookup, identifier, password, verified_any, true)
             .await
-            .map(Some)
+        {
+            Ok(Some(proven)) => proven,
+            Ok(None) | Err(LoginError::LegacyUnavailable(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        *verified_any = true;
+        self.link(stored.id, proven, password).await.map(Some)
+    }
+
+    /// Links a proven legacy record to the stored user `holder`: merge, the password re-hashed
+    /// as the credential, one store transaction, then the write-back.
+    async fn link(
+        &self,
+        holder: UserId,
+        proven: Proven<'_>,
+        password: &Arc<Password>,
+    ) -> Result<LoginOk, LoginError> {
+        let name = proven.name;
+        let fresh = self.rehash(Arc::clone(password)).await?;
+        let unlinkable = |reason: String| LoginError::Unmigratable {
+            source_name: name.to_owned(),
+            reason,
+        };
+        // A concurrent change of the user makes the merge stale: read and merge again.
+        for _ in 0..3 {
+            let stored = self
+                .store
+                .user(holder)
+                .await?
+                .ok_or_else(|| LoginError::Internal(format!("user {holder} vanished")))?;
+            self.link
+                .allows(&stored, &proven.user)
+                .map_err(|why| unlinkable(format!("its address is user {}'s; {why}", stored.id)))?;
+            let mut merged = self.link.merge(&stored, &proven.user, name);
+            // The user just proved this password: it is theirs now, whatever the rules say
+            // about stored values, and a reset-required account is unlocked by it.
+            merged.credential = Some(fresh.clone());
+            if merged.status == Status::PasswordResetRequired {
+                merged.status = Status::Active;
+            }
+            let link = LinkWrite {
+                source: name.to_owned(),
+                key: proven.record.key.clone(),
+                user: merged,
+                expected_updated_at: stored.updated_at,
+                replace_credential: true,
+                original: proven
+                    .user
+                    .migration
+                    .as_ref()
+                    .map_or(serde_json::Value::Null, |m| m.original.clone()),
+                checksum: proven.record.checksum(),
+                legacy_updated_at: proven
+                    .mapper
+                    .maps_updated_at()
+                    .then_some(proven.user.updated_at),
+                method: Method::Lazy,
+                system_of_record: SystemOfRecord::New,
+            };
+            let (id, path) = match self.store.link_user(&link).await? {
+                LinkOutcome::Linked(id) => (id, LoginPath::Linked),
+                LinkOutcome::AlreadyLinked(id) if id == holder => (id, LoginPath::AlreadyMigrated),
+                LinkOutcome::AlreadyLinked(id) => {
+                    return Err(unlinkable(format!("the record is already user {id}'s")));
+                }
+                LinkOutcome::Stale => continue,
+                LinkOutcome::IdentifierTaken { field, holder } => {
+                    return Err(unlinkable(format!("its {field} belongs to user {holder}")));
+                }
+            };
+            tracing::trace!(source = name, user = %id, path = path.as_str(), "login: linked");
+            if path == LoginPath::Linked {
+                self.metrics.migrated(name);
+                self.write_back(name, proven.record.key.clone(), id, proven.write_back);
+            }
+            return self.finish(id, path).await;
+        }
+        Err(LoginError::Internal(format!(
+            "user {holder} kept changing while linking a record of {name}"
+        )))
     }
 
     /// Moves a user whose password legacy just accepted: Argon2id of that password, one store
     /// transaction, then (in the background) the write-back to legacy.
     async fn migrate(
         &self,
-        name: &str,
-        mapper: &Mapper,
-        record: LegacyRecord,
-        mut user: User,
+        proven: Proven<'_>,
         password: &Arc<Password>,
-        write_back: WriteBack,
     ) -> Result<LoginOk, LoginError> {
+        let Proven {
+            name,
+            mapper,
+            record,
+            mut user,
+            write_back,
+        } = proven;
         user.credential = Some(self.rehash(Arc::clone(password)).await?);
         if let Some(migration) = user.migration.as_mut() {
             migration.method = Method::Lazy;
@@ -678,6 +857,21 @@ impl Bridge {
         let (id, path) = match self.store.migrate_user(&migration).await? {
             MigrateOutcome::Migrated(id) => (id, LoginPath::Migrated),
             MigrateOutcome::AlreadyMigrated(id) => (id, LoginPath::AlreadyMigrated),
+            MigrateOutcome::IdentifierTaken {
+                field: "email",
+                holder,
+            } => {
+                // Found by another identifier (a username), the record's address is a stored
+                // user's: the same person, if the linking rules say so.
+                let proven = Proven {
+                    name,
+                    mapper,
+                    record,
+                    user: migration.user,
+                    write_back,
+                };
+                return self.link(holder, proven, password).await;
+            }
             MigrateOutcome::IdentifierTaken { field, .. } => {
                 return Err(LoginError::Unmigratable {
                     source_name: name.to_owned(),
@@ -688,20 +882,30 @@ impl Bridge {
         tracing::trace!(source = name, user = %id, path = path.as_str(), "login: migrated");
         if path == LoginPath::Migrated {
             self.metrics.migrated(name);
-            let metrics = Arc::clone(&self.metrics);
-            let source = name.to_owned();
-            let user_id = id.to_string();
-            tokio::spawn(async move {
-                match write_back.run(&key, &user_id).await {
-                    Ok(false) => {}
-                    Ok(true) => metrics.write_back(&source, true),
-                    Err(e) => {
-                        metrics.write_back(&source, false);
-                        tracing::warn!(%source, user = %id, error = %e, "write-back to legacy failed");
-                    }
-                }
-            });
+            self.write_back(name, key, id, write_back);
         }
+        self.finish(id, path).await
+    }
+
+    /// Tells legacy, in the background, that `key` became user `id`; counted, never fatal.
+    fn write_back(&self, name: &str, key: LegacyKey, id: UserId, write_back: WriteBack) {
+        let metrics = Arc::clone(&self.metrics);
+        let source = name.to_owned();
+        let user_id = id.to_string();
+        tokio::spawn(async move {
+            match write_back.run(&key, &user_id).await {
+                Ok(false) => {}
+                Ok(true) => metrics.write_back(&source, true),
+                Err(e) => {
+                    metrics.write_back(&source, false);
+                    tracing::warn!(%source, user = %id, error = %e, "write-back to legacy failed");
+                }
+            }
+        });
+    }
+
+    /// The user as stored after a migration or a link, refused if disabled.
+    async fn finish(&self, id: UserId, path: LoginPath) -> Result<LoginOk, LoginError> {
         let user = self
             .store
             .user(id)
@@ -721,6 +925,15 @@ fn legacy_error(source_name: &str, error: SourceError) -> LoginError {
         SourceError::Unavailable { .. } => LoginError::LegacyUnavailable(source_name.into()),
         other => LoginError::Internal(other.to_string()),
     }
+}
+
+/// A legacy record a password was just proved for, with what migrating it needs.
+struct Proven<'a> {
+    name: &'a str,
+    mapper: &'a Mapper,
+    record: LegacyRecord,
+    user: User,
+    write_back: WriteBack,
 }
 
 /// The source whose own write-back (a SQL `write_back` statement) runs first.

@@ -79,7 +79,21 @@ async fn bridge_writing_back(
             .unwrap();
     }
     conn.close().await.unwrap();
+    open_bridge(dir, pool, policy, http_write_back).await
+}
 
+/// A second bridge over the store and legacy table [`bridge`] made in `dir`.
+async fn bridge_reopened(dir: &std::path::Path) -> Bridge {
+    open_bridge(dir, HashPool::new(2, 64), policy(), None).await
+}
+
+async fn open_bridge(
+    dir: &std::path::Path,
+    pool: HashPool,
+    policy: Policy,
+    http_write_back: Option<Arc<usher_server::HttpWriteBack>>,
+) -> Bridge {
+    let legacy = dir.join("legacy.db");
     let source: usher_connect::SourceConfig = toml::from_str(&format!(
         "type = \"sqlite\"\npath = {:?}\ntable = \"users\"\nkey = \"id\"\n",
         legacy.to_str().unwrap()
@@ -935,8 +949,10 @@ mod http {
         assert!(store.user_by_legacy("legacy", "2").await.unwrap().is_none());
         let (_, _, metrics) = send(&app, "GET", "/metrics", None, Some(ADMIN)).await;
         let metrics = metrics.as_str().unwrap();
+        // bo's login, the registration, and ann's wrong password (which asks legacy for a
+        // record to link, and on an outage answers as the store does).
         assert!(
-            metrics.contains("usher_legacy_errors_total{source=\"legacy\"} 2"),
+            metrics.contains("usher_legacy_errors_total{source=\"legacy\"} 3"),
             "{metrics}"
         );
         assert!(
@@ -1090,4 +1106,188 @@ mod http {
             .unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     }
+}
+
+/// A user another source (`app`) already brought into the store: email verified there, a
+/// password of its own (an Argon2id hash of `app_password`), or none (imported
+/// reset-required, as from a Cognito export).
+async fn stored_from_app(
+    bridge: &Bridge,
+    email: &str,
+    username: &str,
+    app_password: Option<&str>,
+) -> usher_core::UserId {
+    let now = chrono::Utc::now();
+    let user = usher_core::User {
+        id: usher_core::UserId::new(),
+        email: Some(usher_core::Email::parse(email).unwrap()),
+        email_verified: true,
+        username: Some(usher_core::Username::parse(username).unwrap()),
+        phone: None,
+        profile: usher_core::Profile {
+            given_name: Some("From App".into()),
+            ..Default::default()
+        },
+        attributes: Default::default(),
+        credential: app_password.map(|p| usher_core::Credential {
+            hash: usher_hash::hash(&Password::from(p), &policy()).unwrap(),
+            scheme: Scheme::Argon2id,
+        }),
+        status: if app_password.is_some() {
+            usher_core::Status::Active
+        } else {
+            usher_core::Status::PasswordResetRequired
+        },
+        created_at: now,
+        updated_at: now,
+        legacy_links: vec![],
+        migration: None,
+    };
+    let mut chunk = usher_store::ChunkWrite::new("backfill", "app", 0);
+    chunk.users = vec![usher_store::ChunkUser {
+        key: usher_core::LegacyKey::Int(500),
+        user: user.clone(),
+        checksum: "app-500".into(),
+        legacy_updated_at: None,
+    }];
+    chunk.read = 1;
+    chunk.done = true;
+    let outcome = bridge.store().write_chunk(&chunk).await.unwrap();
+    assert_eq!(outcome.migrated, 1);
+    user.id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_password_of_a_second_source_links_the_stored_user_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let strict = bridge(dir.path()).await;
+    let id = stored_from_app(
+        &strict,
+        "ann.lee@example.com",
+        "ann.app",
+        Some("app password"),
+    )
+    .await;
+
+    // Legacy's ann has the same address but this mapping does not say it is verified: no
+    // link, and nothing written (someone who signed up to legacy with Ann's address must not
+    // get her account).
+    let refused = strict
+        .login("ann.lee@example.com", Password::from("password"))
+        .await;
+    assert!(
+        matches!(refused, Err(LoginError::Unmigratable { ref reason, .. }) if reason.contains("not verified")),
+        "{refused:?}"
+    );
+    assert!(
+        strict
+            .store()
+            .user_by_legacy("legacy", "1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    drop(strict);
+
+    // The operator trusts legacy's addresses.
+    let link: usher_core::LinkConfig = toml::from_str("allow_unverified = true").unwrap();
+    let bridge = bridge_reopened(dir.path()).await.with_link(Arc::new(link));
+    let linked = bridge
+        .login("Ann.Lee@example.com", Password::from("password"))
+        .await
+        .unwrap();
+    assert_eq!(linked.path, LoginPath::Linked);
+    assert_eq!(linked.user.id, id);
+    assert_eq!(linked.user.profile.given_name.as_deref(), Some("From App"));
+    assert_eq!(
+        linked.user.credential.as_ref().unwrap().scheme,
+        Scheme::Argon2id
+    );
+    let counts = bridge.store().counts().await.unwrap();
+    assert_eq!((counts.users, counts.linked_users), (1, 1));
+    assert_eq!(
+        bridge
+            .store()
+            .user_by_legacy("legacy", "1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        id
+    );
+    let mut links: Vec<String> = linked
+        .user
+        .legacy_links
+        .iter()
+        .map(|l| format!("{}/{}", l.source, l.legacy_id.as_str()))
+        .collect();
+    links.sort();
+    assert_eq!(links, ["app/500", "legacy/1"]);
+    // The password just proved is the account's now; the legacy hash is never asked again,
+    // so app's old password no longer opens it.
+    let again = bridge
+        .login("ann.lee@example.com", Password::from("password"))
+        .await
+        .unwrap();
+    assert_eq!(again.path, LoginPath::Store);
+    let old = bridge
+        .login("ann.lee@example.com", Password::from("app password"))
+        .await;
+    assert!(
+        matches!(old, Err(LoginError::InvalidCredentials)),
+        "{old:?}"
+    );
+    assert_eq!(bridge.store().counts().await.unwrap().users, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_required_user_moves_their_password_through_an_auth_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Arc::new(FakeAuthApi {
+        calls: Default::default(),
+        down: Default::default(),
+    });
+    let mapping: usher_core::MappingConfig = toml::from_str(
+        "[fields]\nusername = \"login\"\nemail = \"mail\"\ngiven_name = \"first\"\n\
+         email_verified = { const = true }\n",
+    )
+    .unwrap();
+    let bridge = bridge(dir.path())
+        .await
+        .with_legacy(usher_server::Legacy::Auth(usher_server::AuthSourceEntry {
+            source: api.clone(),
+            mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
+            http_write_back: None,
+        }));
+    // Imported from a Cognito export: no hash, reset required.
+    let id = stored_from_app(&bridge, "carl@example.com", "carl", None).await;
+    let wrong = bridge.login("carl", Password::from("guess")).await;
+    assert!(
+        matches!(wrong, Err(LoginError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+    let first = bridge
+        .login("carl", Password::from("carl's password"))
+        .await
+        .unwrap();
+    assert_eq!(first.path, LoginPath::Linked);
+    assert_eq!(first.user.id, id);
+    assert_eq!(first.user.status, usher_core::Status::Active);
+    let calls = api.calls.load(std::sync::atomic::Ordering::SeqCst);
+    let next = bridge
+        .login("carl@example.com", Password::from("carl's password"))
+        .await
+        .unwrap();
+    assert_eq!(next.path, LoginPath::Store);
+    assert_eq!(api.calls.load(std::sync::atomic::Ordering::SeqCst), calls);
+    assert_eq!(
+        bridge
+            .store()
+            .user_by_legacy("api", "u-77")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        id
+    );
 }
