@@ -219,6 +219,14 @@ impl Observer for Bars {
 
 fn print_summary(source: &str, r: &BackfillReport, quarantined_total: u64) {
     let t = r.total();
+    // Only a source whose records joined users of another source has links to show.
+    let linked = |n: u64| {
+        if t.linked > 0 {
+            format!("  linked {n}")
+        } else {
+            String::new()
+        }
+    };
     let secs = r.elapsed.as_secs_f64();
     println!(
         "Backfill of source `{source}` finished in {}.",
@@ -228,10 +236,10 @@ fn print_summary(source: &str, r: &BackfillReport, quarantined_total: u64) {
         println!("  peak memory {} MB", rss >> 20);
     }
     println!(
-        "  this run: read {}  migrated {}  linked {}  updated {}  skipped {}  quarantined {}  ({:.0} records/s)",
+        "  this run: read {}  migrated {}{}  updated {}  skipped {}  quarantined {}  ({:.0} records/s)",
         r.run.read,
         r.run.migrated,
-        r.run.linked,
+        linked(r.run.linked),
         r.run.updated,
         r.run.skipped,
         r.run.quarantined,
@@ -239,8 +247,13 @@ fn print_summary(source: &str, r: &BackfillReport, quarantined_total: u64) {
     );
     if r.resumed.read > 0 {
         println!(
-            "  all runs: read {}  migrated {}  linked {}  updated {}  skipped {}  quarantined {}",
-            t.read, t.migrated, t.linked, t.updated, t.skipped, t.quarantined
+            "  all runs: read {}  migrated {}{}  updated {}  skipped {}  quarantined {}",
+            t.read,
+            t.migrated,
+            linked(t.linked),
+            t.updated,
+            t.skipped,
+            t.quarantined
         );
     }
     if r.retries > 0 {

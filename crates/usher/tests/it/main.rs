@@ -13,5 +13,6 @@
 mod backfill_cli;
 mod backfill_kill;
 mod hash_cli;
+mod link;
 mod serve;
 mod support;

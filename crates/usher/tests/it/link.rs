@@ -1,0 +1,176 @@
+//! Two legacy products, one person: `usher backfill` of a second source links the records
+//! whose verified address a user of the first already holds, by the `[link]` rules, and
+//! `usher status` counts them. Real SQLite legacy databases, the real binary.
+
+use sqlx::Connection as _;
+
+use crate::support::{text, usher};
+
+const CONFIG: &str = r#"
+[store]
+type = "sqlite"
+path = "usher.db"
+
+[sources.app]
+type = "sqlite"
+path = "app.db"
+table = "users"
+key = "id"
+
+[sources.shop]
+type = "sqlite"
+path = "shop.db"
+table = "customers"
+key = "id"
+
+[mappings.app.fields]
+email = "email"
+email_verified = { from = "verified", map = { "1" = true, "0" = false } }
+given_name = "name"
+updated_at = { from = "updated", formats = ["rfc3339"] }
+
+[mappings.shop.fields]
+email = "email"
+email_verified = { from = "email_confirmed", map = { "1" = true, "0" = false } }
+given_name = "first_name"
+phone = { from = "phone", region = "US" }
+updated_at = { from = "changed", formats = ["rfc3339"] }
+
+[link]
+default = "keep"
+[link.fields]
+given_name = "prefer:shop"
+"#;
+
+async fn legacy(path: &std::path::Path, ddl: &str, rows: &[&str]) {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(ddl.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for row in rows {
+        sqlx::query(sqlx::AssertSqlSafe((*row).to_owned()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_source_links_verified_addresses_and_status_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    legacy(
+        &dir.path().join("app.db"),
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, verified INTEGER, name TEXT, \
+         updated TEXT)",
+        &[
+            "INSERT INTO users VALUES (1, 'ann@example.com', 1, 'Ann', '2024-01-01T00:00:00Z')",
+            "INSERT INTO users VALUES (2, 'bo@example.com', 1, 'Bo', '2024-01-01T00:00:00Z')",
+            "INSERT INTO users VALUES (3, 'cy@example.com', 1, 'Cy', '2024-01-01T00:00:00Z')",
+        ],
+    )
+    .await;
+    legacy(
+        &dir.path().join("shop.db"),
+        "CREATE TABLE customers (id TEXT PRIMARY KEY, email TEXT, email_confirmed INTEGER, \
+         first_name TEXT, phone TEXT, changed TEXT)",
+        &[
+            // Ann, in capitals, verified: the same person.
+            "INSERT INTO customers VALUES ('s-1', 'ANN@Example.com', 1, 'Annie', \
+             '(415) 555-0132', '2024-06-01T00:00:00Z')",
+            // Bo's address, never confirmed in the shop: not linked, quarantined.
+            "INSERT INTO customers VALUES ('s-2', 'bo@example.com', 0, 'Bob', NULL, \
+             '2024-06-01T00:00:00Z')",
+            // Only in the shop: a new user.
+            "INSERT INTO customers VALUES ('s-3', 'dee@example.com', 1, 'Dee', NULL, \
+             '2024-06-01T00:00:00Z')",
+        ],
+    )
+    .await;
+    let config = dir.path().join("usher.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let config = config.to_str().unwrap();
+
+    let out = usher(&["backfill", "--config", config, "--source", "app"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = usher(&["backfill", "--config", config, "--source", "shop"], &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("read 3  migrated 1  linked 1  updated 0  skipped 0  quarantined 1"),
+        "{stdout}"
+    );
+
+    let out = usher(&["status", "--config", config, "--json"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["users"], 4, "ann, bo, cy and dee: no duplicate ann");
+    assert_eq!(status["linked_users"], 1);
+    let out = usher(&["status", "--config", config], &[]);
+    let table = text(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("linked (sources)") && l.trim_end().ends_with(" 1")),
+        "{table}"
+    );
+
+    let store = usher_store::open(&usher_store::StoreConfig::Sqlite {
+        path: dir.path().join("usher.db"),
+    })
+    .await
+    .unwrap();
+    let ann = store.user_by_legacy("app", "1").await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .user_by_legacy("shop", "s-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        ann.id
+    );
+    // given_name: the shop's wins (`prefer:shop`); the phone only the shop had is kept.
+    assert_eq!(ann.profile.given_name.as_deref(), Some("Annie"));
+    assert_eq!(ann.phone.as_ref().map(|p| p.as_str()), Some("+14155550132"));
+    assert_eq!(ann.legacy_links.len(), 2);
+    let bo = store.user_by_legacy("app", "2").await.unwrap().unwrap();
+    assert_eq!(bo.profile.given_name.as_deref(), Some("Bo"));
+    assert!(store.user_by_legacy("shop", "s-2").await.unwrap().is_none());
+    let quarantine = store
+        .quarantine_list(
+            &usher_store::QuarantineFilter {
+                source: Some("shop".into()),
+            },
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(quarantine.len(), 1);
+    assert_eq!(quarantine[0].legacy_id, "s-2");
+    assert!(
+        quarantine[0]
+            .reason
+            .contains("not verified in the linked record"),
+        "{}",
+        quarantine[0].reason
+    );
+    store.close().await;
+
+    // Again: nothing new, nothing doubled.
+    let out = usher(&["backfill", "--config", config, "--source", "shop"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = usher(&["status", "--config", config, "--json"], &[]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (status["users"].as_u64(), status["linked_users"].as_u64()),
+        (Some(4), Some(1))
+    );
+}
