@@ -188,6 +188,16 @@ impl Argon2Config {
     }
 }
 
+/// Who checks a legacy user's password at login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verify {
+    /// usher verifies the hash the source holds.
+    Hash,
+    /// The legacy system checks the password itself.
+    Legacy,
+}
+
 /// `[bridge.<source>]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,6 +208,10 @@ pub struct BridgeSourceConfig {
     pub username_fields: Option<Vec<String>>,
     /// Tell legacy over HTTP when a user migrated at login.
     pub write_back: Option<usher_server::HttpWriteBackConfig>,
+    /// Who checks a not-yet-migrated user's password: `hash` (usher reads the legacy hash and
+    /// verifies it) or `legacy` (the legacy system does: an auth API, an LDAP bind). Default:
+    /// `legacy` for kinds that can check passwords, `hash` otherwise.
+    pub verify: Option<Verify>,
 }
 
 /// `[backfill]`.

@@ -7,10 +7,11 @@ use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use usher_core::{Mapper, Source};
 use usher_server::{
-    AdminToken, AppState, Bridge, HashPool, HashSource, HttpWriteBack, RateLimits, SessionKeys,
+    AdminToken, AppState, AuthSourceEntry, Bridge, HashPool, HashSource, HttpWriteBack, Legacy,
+    RateLimits, SessionKeys,
 };
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, Verify};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -45,7 +46,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
 /// holding up the start: a legacy system that is down must not keep migrated users out.
 fn check_legacy_in_background(state: &AppState) {
     for legacy in state.bridge.legacy() {
-        if let usher_server::Legacy::Hash(hash) = legacy {
+        if let Legacy::Hash(hash) = legacy {
             let source = Arc::clone(&hash.source);
             tokio::spawn(async move {
                 match source.healthcheck().await {
@@ -98,9 +99,11 @@ pub(crate) async fn shutdown_signal() {
     tracing::info!("shutting down: finishing the requests in flight");
 }
 
-/// The legacy sources the bridge falls back to, built and mapped.
-pub async fn hash_sources(config: &Config) -> Result<Vec<HashSource>> {
-    let mut sources = Vec::new();
+/// The legacy fallbacks of the bridge, built and mapped, in the configured order: hash
+/// sources usher verifies, and auth sources (an auth API, an LDAP bind) that check passwords
+/// themselves (`[bridge.<source>] verify`).
+pub async fn legacy_sources(config: &Config) -> Result<Vec<Legacy>> {
+    let mut legacy = Vec::new();
     for name in config.bridge_sources() {
         let source_config = config
             .sources
@@ -110,22 +113,44 @@ pub async fn hash_sources(config: &Config) -> Result<Vec<HashSource>> {
             .mappings
             .get(&name)
             .with_context(|| format!("there is no [mappings.{name}]"))?;
-        let mapper = Mapper::new(mapping).map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?;
-        let (email_fields, username_fields) = config.lookup_fields(&name, mapping);
-        let source: Arc<dyn Source> = Arc::from(source_config.build(&name).await?);
-        let http_write_back = match config.bridge.get(&name).and_then(|b| b.write_back.as_ref()) {
+        let mapper =
+            Arc::new(Mapper::new(mapping).map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?);
+        let bridge = config.bridge.get(&name);
+        let http_write_back = match bridge.and_then(|b| b.write_back.as_ref()) {
             Some(w) => Some(Arc::new(HttpWriteBack::new(&name, w)?)),
             None => None,
         };
-        sources.push(HashSource {
+        let auth = source_config.build_auth(&name).await?;
+        let verify = bridge.and_then(|b| b.verify).unwrap_or(if auth.is_some() {
+            Verify::Legacy
+        } else {
+            Verify::Hash
+        });
+        if verify == Verify::Legacy {
+            let source = auth.with_context(|| {
+                format!(
+                    "[bridge.{name}] verify = \"legacy\": this kind of source cannot check \
+                     passwords itself; use verify = \"hash\""
+                )
+            })?;
+            legacy.push(Legacy::Auth(AuthSourceEntry {
+                source: Arc::from(source),
+                mapper,
+                http_write_back,
+            }));
+            continue;
+        }
+        let (email_fields, username_fields) = config.lookup_fields(&name, mapping);
+        let source: Arc<dyn Source> = Arc::from(source_config.build(&name).await?);
+        legacy.push(Legacy::Hash(HashSource {
             source,
-            mapper: Arc::new(mapper),
+            mapper,
             email_fields,
             username_fields,
             http_write_back,
-        });
+        }));
     }
-    Ok(sources)
+    Ok(legacy)
 }
 
 /// Everything `usher serve` serves: the store (migrated to the current schema), the bridge,
@@ -133,19 +158,25 @@ pub async fn hash_sources(config: &Config) -> Result<Vec<HashSource>> {
 pub async fn build_state(config: &Config) -> Result<Arc<AppState>> {
     let store = usher_store::open(&config.store).await?;
     store.migrate().await?;
-    let sources = hash_sources(config).await?;
+    let legacy = legacy_sources(config).await?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let workers = config.serve.hash_workers.unwrap_or(cores);
     let queue = config
         .serve
         .hash_queue
         .unwrap_or_else(|| workers.saturating_mul(8));
-    let bridge = Bridge::new(
+    let mut bridge = Bridge::new(
         Arc::from(store),
-        sources,
+        Vec::new(),
         HashPool::new(workers, queue),
         config.serve.argon2.policy(),
     )?;
+    for fallback in legacy {
+        bridge = bridge.with_legacy(fallback);
+    }
+    if let Some(link) = &config.link {
+        bridge = bridge.with_link(Arc::new(link.clone()));
+    }
     let session = &config.serve.session;
     let pem = load_or_create_key(&session.key_file)?;
     let keys = SessionKeys::from_pkcs8_pem(&pem, &session.issuer, session.ttl_seconds)
