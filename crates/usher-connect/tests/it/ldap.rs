@@ -1,6 +1,7 @@
 //! The LDAP source and auth source against a real OpenLDAP slapd started by
 //! `scripts/test-services start` (USHER_TEST_LDAP_URL, USHER_TEST_LDAP_BASE,
-//! USHER_TEST_LDAP_ADMIN_DN, USHER_TEST_LDAP_ADMIN_PASSWORD_FILE; a missing one fails the test).
+//! USHER_TEST_LDAP_ADMIN_DN, USHER_TEST_LDAP_ADMIN_PASSWORD_FILE, and for TLS
+//! USHER_TEST_LDAPS_URL and USHER_TEST_LDAP_CA_FILE; a missing one fails the test).
 //!
 //! Each test creates its own `ou=<test>-<unique>` under the base as the admin, so tests run in
 //! parallel and reruns against the same server do not collide. The entries are `inetOrgPerson`
@@ -132,7 +133,13 @@ fn slappasswd(scheme: &str, crypt_format: Option<&str>, password: &str) -> Strin
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pw");
     std::fs::write(&file, password).unwrap();
-    let mut cmd = std::process::Command::new("slappasswd");
+    // Debian installs it in /usr/sbin, which a non-root PATH may not hold.
+    let program = if std::path::Path::new("/usr/sbin/slappasswd").exists() {
+        "/usr/sbin/slappasswd"
+    } else {
+        "slappasswd"
+    };
+    let mut cmd = std::process::Command::new(program);
     cmd.arg("-h").arg(scheme);
     if let Some(format) = crypt_format {
         cmd.arg("-c").arg(format);
@@ -619,6 +626,50 @@ async fn ldap_healthcheck_refuses_a_missing_base_dn_and_build_refuses_a_missing_
     match config.build("corp").await {
         Err(SourceError::Config { reason, .. }) => {
             assert!(reason.contains("bind_password_file"), "{reason}");
+        }
+        other => panic!("expected a config error, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn ldap_over_tls_trusts_the_configured_ca_and_only_it() {
+    let mut dir = Dir::new("ldap_tls").await;
+    dir.person("ann", &[("mail", &["ann@example.org"])]).await;
+    let ldaps = service_url("USHER_TEST_LDAPS_URL");
+    let ca = service_url("USHER_TEST_LDAP_CA_FILE");
+    let ca_line = format!("tls_ca_file = {ca:?}");
+
+    // ldaps:// and StartTLS on ldap://, both verifying slapd's certificate with the test CA.
+    let over_ldaps = dir.config_at(&ldaps, &ca_line);
+    let over_starttls = dir.config(&format!("{ca_line}\nstarttls = true"));
+    for config in [over_ldaps, over_starttls] {
+        let source = config.build("corp").await.unwrap();
+        source.healthcheck().await.unwrap();
+        let records = source.read(&KeyRange::default(), 10).await.unwrap();
+        assert_eq!(keys(&records), vec![text("ann")]);
+    }
+
+    // Without the CA, the system's roots do not trust slapd's certificate.
+    let untrusted = dir.config_at(&ldaps, "timeout_seconds = 5");
+    let err = untrusted
+        .build("corp")
+        .await
+        .unwrap()
+        .read(&KeyRange::default(), 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
+
+    // A CA file that holds no certificate is refused when the source is built.
+    let not_pem = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(not_pem.path(), "not a certificate\n").unwrap();
+    let config = dir.config_at(
+        &ldaps,
+        &format!("tls_ca_file = {:?}", not_pem.path().to_str().unwrap()),
+    );
+    match config.build("corp").await {
+        Err(SourceError::Config { reason, .. }) => {
+            assert!(reason.contains("tls_ca_file"), "{reason}");
         }
         other => panic!("expected a config error, got {:?}", other.map(|_| ())),
     }
