@@ -674,3 +674,38 @@ async fn ldap_over_tls_trusts_the_configured_ca_and_only_it() {
         other => panic!("expected a config error, got {:?}", other.map(|_| ())),
     }
 }
+
+#[tokio::test]
+async fn ldap_entries_sharing_a_key_keep_the_first_by_dn() {
+    let mut dir = Dir::new("ldap_dupkey").await;
+    let base = dir.base.clone();
+    for ou in ["a", "b"] {
+        add(
+            &mut dir.ldap,
+            &format!("ou={ou},{base}"),
+            &[("objectClass", &["organizationalUnit"]), ("ou", &[ou])],
+        )
+        .await;
+        let dn = format!("uid=same,ou={ou},{base}");
+        add(
+            &mut dir.ldap,
+            &dn,
+            &[
+                ("objectClass", &["inetOrgPerson"]),
+                ("uid", &["same"]),
+                ("cn", &[ou]),
+                ("sn", &[ou]),
+            ],
+        )
+        .await;
+    }
+    dir.person("other", &[]).await;
+    let source = dir.source("").await;
+    let records = read_all(source.as_ref(), &KeyRange::default(), 10).await;
+    assert_eq!(keys(&records), vec![text("other"), text("same")]);
+    assert_eq!(
+        records[1].fields["dn"],
+        serde_json::json!(format!("uid=same,ou=a,{base}"))
+    );
+    assert_eq!(source.count().await.unwrap(), Some(2));
+}
