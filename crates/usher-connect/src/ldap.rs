@@ -49,8 +49,9 @@
 //!
 //! # Authentication (the login bridge)
 //!
-//! [`AuthSource::authenticate`] refuses an empty password before any connection (RFC 4513
-//! 5.1.2: an empty-password simple bind is an *unauthenticated* bind that "succeeds"), then
+//! [`AuthSource::authenticate`] refuses an empty password (and an empty identifier) before any
+//! connection (RFC 4513 5.1.2: an empty-password simple bind is an *unauthenticated* bind that
+//! "succeeds"), then
 //! searches `(&<filter><user_filter>)` with `{identifier}` replaced by the escaped identifier,
 //! as the service account. Exactly one entry is required (several: refused, with a warning
 //! giving the count). Then a simple bind as that entry's DN with the password on a connection
