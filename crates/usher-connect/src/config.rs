@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use usher_core::{AuthSource, Source, SourceError};
 
+use crate::ldap::LdapConfig;
 use crate::sql::ConfigError;
 use crate::sql::mysql::MysqlConfig;
 use crate::sql::postgres::PostgresConfig;
@@ -33,6 +34,8 @@ pub enum SourceConfig {
     Mysql(MysqlConfig),
     /// An SQLite file.
     Sqlite(SqliteConfig),
+    /// An LDAP directory: a source and an auth source (the bridge binds as the user).
+    Ldap(LdapConfig),
 }
 
 impl SourceConfig {
@@ -43,15 +46,18 @@ impl SourceConfig {
             SourceConfig::Postgres(c) => c.validate(),
             SourceConfig::Mysql(c) => c.validate(),
             SourceConfig::Sqlite(c) => c.validate(),
+            SourceConfig::Ldap(c) => c.validate(),
         }
     }
 
-    /// The source named `name`. Reads `url_file`, but connects only on first use.
+    /// The source named `name`. Reads `url_file` (an LDAP source: `bind_password_file` and
+    /// `tls_ca_file`), but connects only on first use.
     pub async fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
         Ok(match self {
             SourceConfig::Postgres(c) => Box::new(c.build(name).await?),
             SourceConfig::Mysql(c) => Box::new(c.build(name).await?),
             SourceConfig::Sqlite(c) => Box::new(c.build(name).await?),
+            SourceConfig::Ldap(c) => Box::new(c.build(name).await?),
         })
     }
 
@@ -59,13 +65,14 @@ impl SourceConfig {
     /// passwords itself (a legacy auth API, an LDAP bind); `None` for kinds the bridge can only
     /// read hashes from.
     pub async fn build_auth(&self, name: &str) -> Result<Option<Box<dyn AuthSource>>, SourceError> {
-        let _ = name;
         Ok(match self {
             SourceConfig::Postgres(_) | SourceConfig::Mysql(_) | SourceConfig::Sqlite(_) => None,
+            SourceConfig::Ldap(c) => Some(Box::new(c.build(name).await?)),
         })
     }
 
-    /// Builds the source and does what it really does once: connect and read one record.
+    /// Builds the source and does what it really does once: connect and read one record (an
+    /// LDAP source binds as its service account and reads its base entry).
     pub async fn healthcheck(&self, name: &str) -> Result<(), SourceError> {
         self.build(name).await?.healthcheck().await
     }

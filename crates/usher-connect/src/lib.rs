@@ -8,8 +8,10 @@
 //! [`sql`](sql#lookups-by-login-identifier) for each database.
 //!
 //! * [`SourceConfig`] — a `[sources.<name>]` table of usher.toml (`type = "postgres"`,
-//!   `"mysql"` or `"sqlite"`): [`validate`](SourceConfig::validate) without I/O, then
+//!   `"mysql"`, `"sqlite"` or `"ldap"`): [`validate`](SourceConfig::validate) without I/O, then
 //!   [`build`](SourceConfig::build) a boxed [`Source`](usher_core::Source).
+//! * [`ldap`] — an LDAP directory (`type = "ldap"`): a source read from a sorted snapshot of a
+//!   paged search, and an auth source that binds as the user.
 //! * [`sql`] — the SQL backends: [`sql::postgres`], [`sql::mysql`] (MySQL and MariaDB),
 //!   [`sql::sqlite`]. Rows become JSON objects by column type; see each module for its table.
 //! * [`redact_url`] — a connection URL fit for a log line.
@@ -38,6 +40,7 @@
 //! ```
 
 pub mod config;
+pub mod ldap;
 mod redact;
 pub mod sql;
 

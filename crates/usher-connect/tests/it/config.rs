@@ -158,3 +158,94 @@ async fn a_url_file_holds_the_secret_url() {
     let err = missing.build("legacy").await.err().unwrap();
     assert!(err.to_string().contains("url_file"), "{err}");
 }
+
+/// The LDAP example of docs/ldap.md.
+const LDAP_EXAMPLE: &str = r#"
+type = "ldap"
+url = "ldap://ldap.internal:389"
+starttls = true
+tls_ca_file = "secrets/ldap-ca.pem"
+bind_dn = "cn=usher,ou=services,dc=example,dc=org"
+bind_password_file = "secrets/ldap-bind-password"
+base_dn = "ou=people,dc=example,dc=org"
+filter = "(objectClass=inetOrgPerson)"
+key = "uid"
+attributes = ["uid", "mail", "cn", "sn", "givenName", "userPassword"]
+user_filter = "(|(uid={identifier})(mail={identifier}))"
+page_size = 500
+timeout_seconds = 10
+"#;
+
+#[test]
+fn ldap_parses_from_its_toml_table_with_defaults() {
+    let config = parse(LDAP_EXAMPLE).unwrap();
+    config.validate().unwrap();
+    let SourceConfig::Ldap(ldap) = config else {
+        panic!("an ldap config")
+    };
+    assert_eq!(ldap.key, "uid");
+    let minimal = parse(
+        "type = 'ldap'\nurl = 'ldaps://ldap.internal'\nbase_dn = 'ou=people,dc=example,dc=org'",
+    )
+    .unwrap();
+    minimal.validate().unwrap();
+    let SourceConfig::Ldap(minimal) = minimal else {
+        panic!("an ldap config")
+    };
+    assert_eq!(minimal.filter, "(objectClass=inetOrgPerson)");
+    assert_eq!(minimal.key, "uid");
+    assert_eq!(
+        minimal.user_filter,
+        "(|(uid={identifier})(mail={identifier}))"
+    );
+    assert_eq!(minimal.page_size, 500);
+    assert_eq!(minimal.timeout_seconds, 10);
+    assert_eq!(minimal.attributes, None);
+    assert!(!minimal.starttls);
+    // An inline password is not an option: secrets come from files.
+    assert!(parse(&format!("{LDAP_EXAMPLE}bind_password = 'x'")).is_err());
+}
+
+#[test]
+fn ldap_mistakes_are_refused_by_validate_naming_the_option() {
+    let base = "type = 'ldap'\nbase_dn = 'dc=example,dc=org'\n";
+    for (extra, field) in [
+        ("url = 'http://ldap.internal'", "url"),
+        ("url = 'ldap://cn=admin:pw@ldap.internal'", "url"),
+        ("url = 'ldaps://ldap.internal'\nstarttls = true", "starttls"),
+        (
+            "url = 'ldap://ldap.internal'\ntls_ca_file = 'ca.pem'",
+            "tls_ca_file",
+        ),
+        (
+            "url = 'ldap://h'\nbind_dn = 'cn=usher,dc=example,dc=org'",
+            "bind_password_file",
+        ),
+        ("url = 'ldap://h'\nbind_password_file = 'pw'", "bind_dn"),
+        ("url = 'ldap://h'\nfilter = 'objectClass=person'", "filter"),
+        (
+            "url = 'ldap://h'\nfilter = '(&(objectClass=person)'",
+            "filter",
+        ),
+        ("url = 'ldap://h'\nkey = 'uid)(x'", "key"),
+        ("url = 'ldap://h'\nkey = ''", "key"),
+        ("url = 'ldap://h'\nattributes = []", "attributes"),
+        (
+            "url = 'ldap://h'\nattributes = ['mail', 'cn;x)']",
+            "attributes",
+        ),
+        ("url = 'ldap://h'\nuser_filter = '(uid=x)'", "user_filter"),
+        (
+            "url = 'ldap://h'\nuser_filter = '(uid={identifier}'",
+            "user_filter",
+        ),
+        ("url = 'ldap://h'\npage_size = 0", "page_size"),
+        ("url = 'ldap://h'\ntimeout_seconds = 0", "timeout_seconds"),
+    ] {
+        let config = parse(&format!("{base}{extra}")).unwrap();
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.field, field, "{extra}: {err}");
+    }
+    let config = parse("type = 'ldap'\nurl = 'ldap://h'\nbase_dn = ''").unwrap();
+    assert_eq!(config.validate().unwrap_err().field, "base_dn");
+}

@@ -1,6 +1,6 @@
-//! usher-connect against real databases: PostgreSQL and MariaDB started by
-//! `scripts/test-services start` (their URLs in USHER_TEST_POSTGRES_URL and
-//! USHER_TEST_MYSQL_URL; a missing one fails the test, it never skips), and SQLite files.
+//! usher-connect against real databases: PostgreSQL, MariaDB and OpenLDAP's slapd started by
+//! `scripts/test-services start` (their URLs in USHER_TEST_POSTGRES_URL, USHER_TEST_MYSQL_URL
+//! and USHER_TEST_LDAP_URL; a missing one fails the test, it never skips), and SQLite files.
 
 // Tests state their expectations with unwrap/expect/panic and index fixtures directly; a
 // failure should stop the test with the value in view.
@@ -15,6 +15,7 @@
 
 mod common;
 mod config;
+mod ldap;
 mod mysql;
 mod postgres;
 mod sqlite;
