@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use usher_core::{AuthSource, Source, SourceError};
 
+use crate::auth_api::AuthApiConfig;
 use crate::sql::ConfigError;
 use crate::sql::mysql::MysqlConfig;
 use crate::sql::postgres::PostgresConfig;
@@ -33,6 +34,10 @@ pub enum SourceConfig {
     Mysql(MysqlConfig),
     /// An SQLite file.
     Sqlite(SqliteConfig),
+    /// A legacy system's own HTTP API that checks passwords (`type = "auth-api"`): an auth
+    /// source for the login bridge, never read by a backfill. See [`crate::auth_api`].
+    #[serde(rename = "auth-api")]
+    AuthApi(AuthApiConfig),
 }
 
 impl SourceConfig {
@@ -43,6 +48,7 @@ impl SourceConfig {
             SourceConfig::Postgres(c) => c.validate(),
             SourceConfig::Mysql(c) => c.validate(),
             SourceConfig::Sqlite(c) => c.validate(),
+            SourceConfig::AuthApi(c) => c.validate(),
         }
     }
 
@@ -52,6 +58,13 @@ impl SourceConfig {
             SourceConfig::Postgres(c) => Box::new(c.build(name).await?),
             SourceConfig::Mysql(c) => Box::new(c.build(name).await?),
             SourceConfig::Sqlite(c) => Box::new(c.build(name).await?),
+            SourceConfig::AuthApi(_) => {
+                return Err(SourceError::Config {
+                    source_name: name.to_owned(),
+                    reason: "an auth API checks passwords; it cannot be read by a backfill"
+                        .to_owned(),
+                });
+            }
         })
     }
 
@@ -59,14 +72,19 @@ impl SourceConfig {
     /// passwords itself (a legacy auth API, an LDAP bind); `None` for kinds the bridge can only
     /// read hashes from.
     pub async fn build_auth(&self, name: &str) -> Result<Option<Box<dyn AuthSource>>, SourceError> {
-        let _ = name;
         Ok(match self {
             SourceConfig::Postgres(_) | SourceConfig::Mysql(_) | SourceConfig::Sqlite(_) => None,
+            SourceConfig::AuthApi(c) => Some(Box::new(c.build(name)?)),
         })
     }
 
-    /// Builds the source and does what it really does once: connect and read one record.
+    /// Builds the source and does what it really does once: connect and read one record (an
+    /// auth API: GET its `health_url`, or only connect; see
+    /// [`AuthApiSource::healthcheck`](crate::auth_api::AuthApiSource::healthcheck)).
     pub async fn healthcheck(&self, name: &str) -> Result<(), SourceError> {
-        self.build(name).await?.healthcheck().await
+        match self {
+            SourceConfig::AuthApi(c) => c.build(name)?.healthcheck().await,
+            _ => self.build(name).await?.healthcheck().await,
+        }
     }
 }

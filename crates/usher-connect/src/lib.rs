@@ -10,6 +10,9 @@
 //! * [`SourceConfig`] — a `[sources.<name>]` table of usher.toml (`type = "postgres"`,
 //!   `"mysql"` or `"sqlite"`): [`validate`](SourceConfig::validate) without I/O, then
 //!   [`build`](SourceConfig::build) a boxed [`Source`](usher_core::Source).
+//! * [`auth_api`] — a legacy system's own HTTP API that checks passwords (`type = "auth-api"`),
+//!   an [`AuthSource`](usher_core::AuthSource) for the login bridge:
+//!   [`build_auth`](SourceConfig::build_auth) builds it.
 //! * [`sql`] — the SQL backends: [`sql::postgres`], [`sql::mysql`] (MySQL and MariaDB),
 //!   [`sql::sqlite`]. Rows become JSON objects by column type; see each module for its table.
 //! * [`redact_url`] — a connection URL fit for a log line.
@@ -37,10 +40,12 @@
 //! # }
 //! ```
 
+pub mod auth_api;
 pub mod config;
 mod redact;
 pub mod sql;
 
+pub use auth_api::{AuthApiConfig, AuthApiSource};
 pub use config::SourceConfig;
 pub use redact::redact_url;
 pub use sql::{ConfigError, Ident, TlsMode};
