@@ -7,7 +7,8 @@
 //! defines them, https://www.rfc-editor.org/rfc/rfc7518#section-4.3 and #section-5.3) with
 //! the test's private key, either with RustCrypto (`rsa` + `aes-gcm`, code written here from
 //! the RFC, not usher's) or, as the independent implementation, with Python's `cryptography`
-//! package (`python3` with `cryptography` must be installed; the test fails without it).
+//! package running the decryption docs/legacy-auth-api.md gives legacy teams (`python3` with
+//! `cryptography` must be installed; the test fails without it).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,8 @@ enum Decrypt {
     Plain,
     /// `password_jwe`, opened with RustCrypto.
     RustCrypto(Box<rsa::RsaPrivateKey>),
-    /// `password_jwe`, opened by `python3` with `cryptography`; the PEM private key's path.
+    /// `password_jwe`, opened by `python3` with `cryptography`; the PEM private key's path
+    /// (named `legacy-rsa.pem`).
     Python(PathBuf),
 }
 
@@ -115,29 +117,31 @@ fn decrypt_rustcrypto(key: &rsa::RsaPrivateKey, jwe: &str) -> String {
     String::from_utf8(text).unwrap()
 }
 
-/// The same with Python's `cryptography` (https://cryptography.io/en/latest/hazmat/primitives/
-/// asymmetric/rsa/#encryption and .../aead/#cryptography.hazmat.primitives.ciphers.aead.AESGCM).
-const PYTHON_DECRYPT: &str = r#"
-import base64, json, sys
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-b64 = lambda s: base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
-h, k, iv, ct, tag = sys.stdin.read().strip().split(".")
-assert json.loads(b64(h)) == {"alg": "RSA-OAEP-256", "enc": "A256GCM"}, b64(h)
-key = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), password=None)
-cek = key.decrypt(b64(k), padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()),
-                                       algorithm=hashes.SHA256(), label=None))
-plain = AESGCM(cek).decrypt(b64(iv), b64(ct) + b64(tag), h.encode("ascii"))
-sys.stdout.write(plain.decode("utf-8"))
-"#;
+/// The same with Python's `cryptography`: the `decrypt_password` the guide for legacy teams
+/// gives (docs/legacy-auth-api.md, run as written), which follows cryptography's documentation
+/// (https://cryptography.io/en/latest/hazmat/primitives/asymmetric/rsa/#encryption and
+/// https://cryptography.io/en/latest/hazmat/primitives/aead/#cryptography.hazmat.primitives.ciphers.aead.AESGCM).
+/// It reads `legacy-rsa.pem` from its working directory.
+fn python_decrypt_script() -> String {
+    let guide = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/legacy-auth-api.md"),
+    )
+    .unwrap();
+    let block = guide
+        .split("```python\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .find(|block| block.contains("def decrypt_password"))
+        .expect("the guide shows decrypt_password");
+    format!("{block}\nimport sys\nsys.stdout.write(decrypt_password(sys.stdin.read().strip()))\n")
+}
 
 async fn decrypt_python(private_pem: &Path, jwe: &str) -> String {
     use tokio::io::AsyncWriteExt as _;
     let mut child = tokio::process::Command::new("python3")
         .arg("-c")
-        .arg(PYTHON_DECRYPT)
-        .arg(private_pem)
+        .arg(python_decrypt_script())
+        .current_dir(private_pem.parent().unwrap())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
