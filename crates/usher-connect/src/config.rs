@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use usher_core::{AuthSource, Source, SourceError};
 
+use crate::auth_api::AuthApiConfig;
 use crate::ldap::LdapConfig;
 use crate::sql::ConfigError;
 use crate::sql::mysql::MysqlConfig;
@@ -36,6 +37,10 @@ pub enum SourceConfig {
     Sqlite(SqliteConfig),
     /// An LDAP directory: a source and an auth source (the bridge binds as the user).
     Ldap(LdapConfig),
+    /// A legacy system's own HTTP API that checks passwords (`type = "auth-api"`): an auth
+    /// source for the login bridge, never read by a backfill. See [`crate::auth_api`].
+    #[serde(rename = "auth-api")]
+    AuthApi(AuthApiConfig),
 }
 
 impl SourceConfig {
@@ -47,6 +52,7 @@ impl SourceConfig {
             SourceConfig::Mysql(c) => c.validate(),
             SourceConfig::Sqlite(c) => c.validate(),
             SourceConfig::Ldap(c) => c.validate(),
+            SourceConfig::AuthApi(c) => c.validate(),
         }
     }
 
@@ -58,6 +64,13 @@ impl SourceConfig {
             SourceConfig::Mysql(c) => Box::new(c.build(name).await?),
             SourceConfig::Sqlite(c) => Box::new(c.build(name).await?),
             SourceConfig::Ldap(c) => Box::new(c.build(name).await?),
+            SourceConfig::AuthApi(_) => {
+                return Err(SourceError::Config {
+                    source_name: name.to_owned(),
+                    reason: "an auth API checks passwords; it cannot be read by a backfill"
+                        .to_owned(),
+                });
+            }
         })
     }
 
@@ -68,12 +81,24 @@ impl SourceConfig {
         Ok(match self {
             SourceConfig::Postgres(_) | SourceConfig::Mysql(_) | SourceConfig::Sqlite(_) => None,
             SourceConfig::Ldap(c) => Some(Box::new(c.build(name).await?)),
+            SourceConfig::AuthApi(c) => Some(Box::new(c.build(name)?)),
         })
     }
 
+    /// Whether a backfill (and `usher status`) can read the source; `false` for kinds that
+    /// only check passwords (an auth API).
+    pub fn readable(&self) -> bool {
+        !matches!(self, SourceConfig::AuthApi(_))
+    }
+
     /// Builds the source and does what it really does once: connect and read one record (an
-    /// LDAP source binds as its service account and reads its base entry).
+    /// LDAP source binds as its service account and reads its base entry; an
+    /// auth API: GET its `health_url`, or only connect; see
+    /// [`AuthApiSource::healthcheck`](crate::auth_api::AuthApiSource::healthcheck)).
     pub async fn healthcheck(&self, name: &str) -> Result<(), SourceError> {
-        self.build(name).await?.healthcheck().await
+        match self {
+            SourceConfig::AuthApi(c) => c.build(name)?.healthcheck().await,
+            _ => self.build(name).await?.healthcheck().await,
+        }
     }
 }

@@ -8,10 +8,13 @@
 //! [`sql`](sql#lookups-by-login-identifier) for each database.
 //!
 //! * [`SourceConfig`] — a `[sources.<name>]` table of usher.toml (`type = "postgres"`,
-//!   `"mysql"`, `"sqlite"` or `"ldap"`): [`validate`](SourceConfig::validate) without I/O, then
+//!   `"mysql"`, `"sqlite"`, `"ldap"` or `"auth-api"`): [`validate`](SourceConfig::validate) without I/O, then
 //!   [`build`](SourceConfig::build) a boxed [`Source`](usher_core::Source).
 //! * [`ldap`] — an LDAP directory (`type = "ldap"`): a source read from a sorted snapshot of a
 //!   paged search, and an auth source that binds as the user.
+//! * [`auth_api`] — a legacy system's own HTTP API that checks passwords (`type = "auth-api"`),
+//!   an [`AuthSource`](usher_core::AuthSource) for the login bridge:
+//!   [`build_auth`](SourceConfig::build_auth) builds it.
 //! * [`sql`] — the SQL backends: [`sql::postgres`], [`sql::mysql`] (MySQL and MariaDB),
 //!   [`sql::sqlite`]. Rows become JSON objects by column type; see each module for its table.
 //! * [`redact_url`] — a connection URL fit for a log line.
@@ -39,11 +42,13 @@
 //! # }
 //! ```
 
+pub mod auth_api;
 pub mod config;
 pub mod ldap;
 mod redact;
 pub mod sql;
 
+pub use auth_api::{AuthApiConfig, AuthApiSource};
 pub use config::SourceConfig;
 pub use redact::redact_url;
 pub use sql::{ConfigError, Ident, TlsMode};

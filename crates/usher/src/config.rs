@@ -307,6 +307,15 @@ impl Config {
                     c.url_file.iter_mut().for_each(fix);
                     c.tls_ca_file.iter_mut().for_each(fix);
                 }
+                SourceConfig::Ldap(c) => {
+                    c.bind_password_file.iter_mut().for_each(fix);
+                    c.tls_ca_file.iter_mut().for_each(fix);
+                }
+                SourceConfig::AuthApi(c) => {
+                    c.authorization_file.iter_mut().for_each(fix);
+                    c.tls_ca_file.iter_mut().for_each(fix);
+                    c.encrypt_public_key_file.iter_mut().for_each(fix);
+                }
             }
         }
     }

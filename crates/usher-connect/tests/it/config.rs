@@ -249,3 +249,114 @@ fn ldap_mistakes_are_refused_by_validate_naming_the_option() {
     let config = parse("type = 'ldap'\nurl = 'ldap://h'\nbase_dn = ''").unwrap();
     assert_eq!(config.validate().unwrap_err().field, "base_dn");
 }
+
+/// `type = "auth-api"`, in the shape docs/legacy-auth-api.md tells operators to write.
+fn auth_api(extra: &str) -> Result<SourceConfig, toml::de::Error> {
+    parse(&format!(
+        "type = 'auth-api'\nurl = 'https://legacy.internal/usher/authenticate'\nkey = 'id'\n{extra}"
+    ))
+}
+
+#[test]
+fn an_auth_api_parses_with_every_option_and_alone() {
+    let full = auth_api(
+        r#"
+        authorization_file = "secrets/legacy-api-token"
+        header = "Authorization"
+        timeout_seconds = 5
+        tls_ca_file = "secrets/legacy-ca.pem"
+        encrypt_public_key_file = "secrets/legacy-rsa.pub.pem"
+        health_url = "https://legacy.internal/healthz"
+        "#,
+    )
+    .unwrap();
+    full.validate().unwrap();
+    let SourceConfig::AuthApi(c) = &full else {
+        panic!("{full:?}")
+    };
+    assert_eq!(c.timeout_seconds, 5);
+    assert_eq!(c.key, "id");
+    let bare = auth_api("").unwrap();
+    bare.validate().unwrap();
+    let SourceConfig::AuthApi(c) = &bare else {
+        panic!("{bare:?}")
+    };
+    assert_eq!(c.timeout_seconds, 5, "the default");
+    assert_eq!(c.header, None);
+    // Plain http to a loopback host is fine.
+    parse("type = 'auth-api'\nurl = 'http://127.0.0.1:8080/auth'\nkey = 'id'")
+        .unwrap()
+        .validate()
+        .unwrap();
+}
+
+#[test]
+fn auth_api_mistakes_are_refused_naming_the_option() {
+    // Unknown options and inline secrets are refused when parsed.
+    assert!(auth_api("authorization = 'Bearer abc'").is_err());
+    assert!(auth_api("password_field = 'pw'").is_err());
+    let cases = [
+        ("url = 'ftp://legacy.internal/auth'", "url"),
+        ("url = 'https://user:pw@legacy.internal/auth'", "url"),
+        ("url = 'not a url'", "url"),
+        // The password would cross the network in clear.
+        ("url = 'http://legacy.internal/auth'", "url"),
+        ("header = 'X-Api-Key'", "header"),
+        ("authorization_file = 't'\nheader = 'Bad Header'", "header"),
+        (
+            "authorization_file = 't'\nheader = 'Content-Type'",
+            "header",
+        ),
+        ("timeout_seconds = 0", "timeout_seconds"),
+        ("timeout_seconds = 301", "timeout_seconds"),
+        ("health_url = 'legacy/healthz'", "health_url"),
+    ];
+    for (extra, field) in cases {
+        // A `url` line given here replaces the default one.
+        let text = if extra.starts_with("url") {
+            format!("type = 'auth-api'\n{extra}\nkey = 'id'")
+        } else {
+            format!("type = 'auth-api'\nurl = 'https://legacy.internal/auth'\nkey = 'id'\n{extra}")
+        };
+        let err = parse(&text).unwrap().validate().unwrap_err();
+        assert_eq!(err.field, field, "{extra}: {err}");
+    }
+    let err = parse("type = 'auth-api'\nurl = 'https://l/a'\nkey = ''")
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert_eq!(err.field, "key");
+    // Plain http to another host is accepted when the password travels as a JWE.
+    parse(
+        "type = 'auth-api'\nurl = 'http://legacy.internal/auth'\nkey = 'id'\nencrypt_public_key_file = 'k.pem'",
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_auth_api_is_an_auth_source_and_never_a_backfill_source() {
+    let config = auth_api("").unwrap();
+    let err = config.build("old_app").await.err().unwrap();
+    assert_eq!(
+        err,
+        usher_core::SourceError::Config {
+            source_name: "old_app".into(),
+            reason: "an auth API checks passwords; it cannot be read by a backfill".into(),
+        }
+    );
+    let auth = config.build_auth("old_app").await.unwrap().unwrap();
+    assert_eq!(auth.name(), "old_app");
+    // A hash source is not an auth source.
+    let lite = parse("type = 'sqlite'\npath = 'app.db'\ntable = 'users'\nkey = 'id'").unwrap();
+    assert!(lite.build_auth("legacy").await.unwrap().is_none());
+    // A missing authorization_file is reported when built, naming the option.
+    let err = auth_api("authorization_file = '/nonexistent/usher-token'")
+        .unwrap()
+        .build_auth("old_app")
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("authorization_file"), "{err}");
+}

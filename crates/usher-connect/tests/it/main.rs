@@ -1,6 +1,7 @@
 //! usher-connect against real databases: PostgreSQL, MariaDB and OpenLDAP's slapd started by
 //! `scripts/test-services start` (their URLs in USHER_TEST_POSTGRES_URL, USHER_TEST_MYSQL_URL
-//! and USHER_TEST_LDAP_URL; a missing one fails the test, it never skips), and SQLite files.
+//! and USHER_TEST_LDAP_URL; a missing one fails the test, it never skips), and SQLite files; the
+//! legacy auth API client against an HTTP(S) server the tests start on 127.0.0.1.
 
 // Tests state their expectations with unwrap/expect/panic and index fixtures directly; a
 // failure should stop the test with the value in view.
@@ -13,6 +14,7 @@
     clippy::cast_possible_truncation
 )]
 
+mod auth_api;
 mod common;
 mod config;
 mod ldap;

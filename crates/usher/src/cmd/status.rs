@@ -23,7 +23,7 @@ pub async fn run(args: StatusArgs) -> Result<()> {
     let store = usher_store::open(&config.store).await?;
     store.migrate().await?;
     let mut sources = Vec::new();
-    for (name, source) in &config.sources {
+    for (name, source) in config.sources.iter().filter(|(_, s)| s.readable()) {
         sources.push(std::sync::Arc::from(source.build(name).await?));
     }
     let status = usher_server::status::gather(store.as_ref(), &sources).await?;
