@@ -407,3 +407,95 @@ async fn the_demo_serves_both_halves_as_its_guide_says() {
     assert_eq!(report["sources"][0]["legacy_records"], 2000);
     server.stop();
 }
+
+/// The test slapd's admin (scripts/test-services), required: a missing one fails the test.
+fn ldap_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through scripts/test (it starts slapd)")
+    })
+}
+
+/// An LDAP directory as the legacy system, the bridge binding as the user: the real binary, the
+/// real slapd that scripts/test-services starts, entries added with OpenLDAP's own ldapadd.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_migrates_a_directory_user_by_binding_as_them() {
+    let url = ldap_env("USHER_TEST_LDAP_URL");
+    let admin = ldap_env("USHER_TEST_LDAP_ADMIN_DN");
+    let password_file = ldap_env("USHER_TEST_LDAP_ADMIN_PASSWORD_FILE");
+    let base = ldap_env("USHER_TEST_LDAP_BASE");
+    let ou = format!("ou=serve-{},{base}", std::process::id());
+    let ldif = format!(
+        "dn: {ou}\nobjectClass: organizationalUnit\nou: serve-{pid}\n\n\
+         dn: uid=dana,{ou}\nobjectClass: inetOrgPerson\nuid: dana\ncn: Dana Diaz\nsn: Diaz\n\
+         givenName: Dana\nmail: Dana@Example.org\nuserPassword: dana's directory password\n",
+        pid = std::process::id()
+    );
+    let mut add = Command::new("ldapadd")
+        .args(["-x", "-H", &url, "-D", &admin, "-y", &password_file])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("ldapadd (Debian's ldap-utils) runs");
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(ldif.as_bytes())
+        .unwrap();
+    assert!(add.wait().unwrap().success(), "ldapadd failed");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("usher.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[store]
+type = "sqlite"
+path = "usher.db"
+
+[sources.corp]
+type = "ldap"
+url = "{url}"
+bind_dn = "{admin}"
+bind_password_file = "{password_file}"
+base_dn = "{ou}"
+
+[mappings.corp.fields]
+username = "uid"
+email = "mail"
+given_name = "givenName"
+family_name = "sn"
+
+[serve]
+argon2 = {{ memory_kib = 1024, iterations = 1 }}
+"#
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let server = Running::start(
+        dir.path(),
+        &["serve", "--config", config, "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    let addr = server.addr;
+    assert_eq!(login(addr, "dana", "a guess").0, 401);
+    assert_eq!(
+        login(addr, "dana", "").0 / 100,
+        4,
+        "an empty password never binds"
+    );
+    let (status, body) = login(addr, "dana", "dana's directory password");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["path"], "lazy_migrated");
+    assert_eq!(body["user"]["profile"]["given_name"], "Dana");
+    // Now the store answers, by username or address.
+    let (status, body) = login(addr, "dana@example.org", "dana's directory password");
+    assert_eq!(
+        (status, body["path"].as_str()),
+        (200, Some("store")),
+        "{body}"
+    );
+    let (_, stderr) = server.stop();
+    assert!(!stderr.contains("dana's directory password"), "{stderr}");
+}
