@@ -4,6 +4,12 @@
 use serde::Deserialize;
 use usher_core::{AuthSource, Source, SourceError};
 
+use crate::file::auth0::Auth0Config;
+use crate::file::cognito::CognitoConfig;
+use crate::file::csv::CsvConfig;
+use crate::file::firebase::FirebaseConfig;
+use crate::file::jsonl::JsonlConfig;
+use crate::file::keycloak::KeycloakConfig;
 use crate::sql::ConfigError;
 use crate::sql::mysql::MysqlConfig;
 use crate::sql::postgres::PostgresConfig;
@@ -33,6 +39,18 @@ pub enum SourceConfig {
     Mysql(MysqlConfig),
     /// An SQLite file.
     Sqlite(SqliteConfig),
+    /// An Auth0 user export (NDJSON) and, optionally, Auth0's password-hash export.
+    Auth0(Auth0Config),
+    /// A Firebase `auth:export --format=json` file.
+    Firebase(FirebaseConfig),
+    /// A Cognito user pool CSV.
+    Cognito(CognitoConfig),
+    /// A Keycloak realm export (realm and users files).
+    Keycloak(KeycloakConfig),
+    /// Any CSV file with a header row.
+    Csv(CsvConfig),
+    /// Any NDJSON file.
+    Jsonl(JsonlConfig),
 }
 
 impl SourceConfig {
@@ -43,6 +61,12 @@ impl SourceConfig {
             SourceConfig::Postgres(c) => c.validate(),
             SourceConfig::Mysql(c) => c.validate(),
             SourceConfig::Sqlite(c) => c.validate(),
+            SourceConfig::Auth0(c) => c.validate(),
+            SourceConfig::Firebase(c) => c.validate(),
+            SourceConfig::Cognito(c) => c.validate(),
+            SourceConfig::Keycloak(c) => c.validate(),
+            SourceConfig::Csv(c) => c.validate(),
+            SourceConfig::Jsonl(c) => c.validate(),
         }
     }
 
@@ -52,6 +76,12 @@ impl SourceConfig {
             SourceConfig::Postgres(c) => Box::new(c.build(name).await?),
             SourceConfig::Mysql(c) => Box::new(c.build(name).await?),
             SourceConfig::Sqlite(c) => Box::new(c.build(name).await?),
+            SourceConfig::Auth0(c) => c.build(name)?,
+            SourceConfig::Firebase(c) => c.build(name)?,
+            SourceConfig::Cognito(c) => c.build(name)?,
+            SourceConfig::Keycloak(c) => c.build(name)?,
+            SourceConfig::Csv(c) => c.build(name)?,
+            SourceConfig::Jsonl(c) => c.build(name)?,
         })
     }
 
@@ -61,11 +91,20 @@ impl SourceConfig {
     pub async fn build_auth(&self, name: &str) -> Result<Option<Box<dyn AuthSource>>, SourceError> {
         let _ = name;
         Ok(match self {
-            SourceConfig::Postgres(_) | SourceConfig::Mysql(_) | SourceConfig::Sqlite(_) => None,
+            SourceConfig::Postgres(_)
+            | SourceConfig::Mysql(_)
+            | SourceConfig::Sqlite(_)
+            | SourceConfig::Auth0(_)
+            | SourceConfig::Firebase(_)
+            | SourceConfig::Cognito(_)
+            | SourceConfig::Keycloak(_)
+            | SourceConfig::Csv(_)
+            | SourceConfig::Jsonl(_) => None,
         })
     }
 
-    /// Builds the source and does what it really does once: connect and read one record.
+    /// Builds the source and does what it really does once: connect and read one record (for
+    /// a file source: read the file and build its index).
     pub async fn healthcheck(&self, name: &str) -> Result<(), SourceError> {
         self.build(name).await?.healthcheck().await
     }

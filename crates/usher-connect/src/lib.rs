@@ -38,6 +38,7 @@
 //! ```
 
 pub mod config;
+pub mod file;
 mod redact;
 pub mod sql;
 
