@@ -199,3 +199,23 @@ impl Format for Firebase {
         Ok(Vec::new())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_signer_key() {
+        let f = Firebase {
+            source: "fb".into(),
+            path: "users.json".into(),
+            params: Some(Params {
+                prefix: "$firescrypt$ln=14,r=8,p=1$".into(),
+                tail: Zeroizing::new("$Bw==$c2VjcmV0LXNpZ25lci1rZXk=".into()),
+            }),
+        };
+        let shown = format!("{f:?}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+    }
+}

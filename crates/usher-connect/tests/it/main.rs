@@ -15,6 +15,7 @@
 
 mod common;
 mod config;
+mod files;
 mod mysql;
 mod postgres;
 mod sqlite;
