@@ -1190,7 +1190,7 @@ fn a_record_marked_invalid_by_its_source_fails_with_its_field_and_reason() {
     let r = LegacyRecord {
         key: LegacyKey::Text("line-17".into()),
         fields: serde_json::from_value(json!({
-            crate::INVALID_FIELD: {"field": "passwordHash", "reason": "line 17: not base64"}
+            INVALID_FIELD: {"field": "passwordHash", "reason": "line 17: not base64"}
         }))
         .unwrap(),
     };
