@@ -661,3 +661,110 @@ async fn a_csv_without_the_key_column_is_a_config_error() {
         "{err:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------- the docs
+
+const SOURCES_DOC: &str = include_str!("../../../../docs/sources.md");
+
+/// The `[mappings.<name>]` block that follows `<!-- mapping: name -->` in docs/sources.md.
+fn doc_mapping(name: &str) -> Mapper {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        mappings: std::collections::BTreeMap<String, MappingConfig>,
+    }
+    let marker = format!("<!-- mapping: {name} -->");
+    let after = SOURCES_DOC.split_once(&marker).expect("marker").1;
+    let block = after.split_once("```toml\n").expect("block").1;
+    let block = block.split_once("```").expect("end").0;
+    let doc: Doc = toml::from_str(block).unwrap_or_else(|e| panic!("{name}: {e}"));
+    Mapper::new(&doc.mappings[name]).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Each mapping docs/sources.md shows maps that source's fixture records.
+#[tokio::test]
+async fn the_mappings_in_the_docs_map_the_fixtures() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("signer-key");
+    std::fs::write(&key_file, FIREBASE_SIGNER_KEY).unwrap();
+    let cases = [
+        (
+            "auth0",
+            format!(
+                "type = 'auth0'\npath = '{}'\nhashes_path = '{}'",
+                fixture("auth0/users.ndjson"),
+                fixture("auth0/password-hashes.ndjson")
+            ),
+            text("auth0|5dea9f9c82dd7c0e76e4ec93"),
+        ),
+        (
+            "firebase",
+            format!(
+                "type = 'firebase'\npath = '{}'\nhash = {{ signer_key_file = '{}', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }}",
+                fixture("firebase/users.json"),
+                key_file.display()
+            ),
+            text("Vz4Ow2aTmZXv0vhwAbcJ1lXQ9EF2"),
+        ),
+        (
+            "cognito",
+            format!(
+                "type = 'cognito'\npath = '{}'",
+                fixture("cognito/users.csv")
+            ),
+            text("johndoe"),
+        ),
+        (
+            "keycloak",
+            format!(
+                "type = 'keycloak'\npath = ['{}', '{}']",
+                fixture("keycloak/acme-realm.json"),
+                fixture("keycloak/acme-users-0.json")
+            ),
+            text("0b1c5e0a-8f0e-4c55-a3d2-6f2c1a7e9b01"),
+        ),
+        (
+            "legacy_csv",
+            format!(
+                "type = 'csv'\npath = '{}'\nkey = 'id'\ndelimiter = ';'",
+                fixture("csv/users.csv")
+            ),
+            LegacyKey::Int(2),
+        ),
+        (
+            "legacy_jsonl",
+            format!(
+                "type = 'jsonl'\npath = '{}'\nkey = 'id'",
+                fixture("jsonl/users.jsonl")
+            ),
+            text("u-b"),
+        ),
+    ];
+    for (name, config, key) in cases {
+        let m = doc_mapping(name);
+        let s = source(&config).await;
+        let all = read_all(s.as_ref(), 100).await;
+        let user = m
+            .map(name, find(&all, &key), Utc::now())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(user.email.is_some(), "{name}");
+        // Every valid record of the fixture maps, or fails on a field of its own, never on
+        // the mapping itself.
+        for r in &all {
+            if let Err(e) = m.map(name, r, Utc::now()) {
+                assert!(!e.0.is_empty(), "{name} {}", r.key);
+            }
+        }
+    }
+    // Keycloak's `enabled = false` maps to a disabled user.
+    let s = source(&format!(
+        "type = 'keycloak'\npath = '{}'",
+        fixture("keycloak/acme-users-0.json")
+    ))
+    .await;
+    let all = read_all(s.as_ref(), 100).await;
+    let lena = find(&all, &text("3e4f8b3d-1c3b-4f88-96a5-9c5f4d0b2e04"));
+    let user = doc_mapping("keycloak")
+        .map("keycloak", lena, Utc::now())
+        .unwrap();
+    assert_eq!(user.status, Status::Disabled);
+}
