@@ -1,4 +1,4 @@
-//! Legacy users in export files: one module per format, each a [`Source`](usher_core::Source)
+//! Legacy users in export files: one module per format, each a [`usher_core::Source`]
 //! over a file a provider's export tool wrote.
 //!
 //! * [`auth0`] — an Auth0 user export (NDJSON) plus, optionally, the password-hash export
