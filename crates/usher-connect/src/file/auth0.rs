@@ -25,8 +25,8 @@
 //!
 //! A hash line that is not JSON, has no id, or no string `passwordHash` becomes an invalid
 //! record keyed `hashes-line-<n>`, and so does a hash line no user matches: none is dropped
-//! silently. Memory: the user file's index (about 40 bytes plus the `user_id` per user) and
-//! the hash file's by id and email (about 80 bytes plus both per hash line); lines are re-read
+//! silently. Memory: the user file's index (about 80 bytes plus the `user_id` per user) and
+//! the hash file's by id and email (about 150 bytes plus both per hash line); lines are re-read
 //! on each read.
 
 use std::collections::HashMap;
@@ -92,18 +92,30 @@ struct Join {
     by_email: HashMap<String, Option<usize>>,
     /// (offset, line) of each good hash line.
     lines: Vec<(u64, u64)>,
+    /// Whether a user's id matched each hash line (those are not joined by email).
+    id_matched: Vec<bool>,
 }
 
 impl Join {
-    /// The hash line of a user, by id then email.
-    fn find(&self, user: &Map<String, Value>) -> Option<usize> {
+    /// The hash line whose id is the user's (`user_id` after its `provider|` prefix).
+    fn by_user_id(&self, user: &Map<String, Value>) -> Option<usize> {
         let id = user.get("user_id").and_then(Value::as_str)?;
         let bare = id.split_once('|').map_or(id, |(_, rest)| rest);
-        if let Some(i) = self.by_id.get(bare) {
-            return Some(*i);
-        }
+        self.by_id.get(bare).copied()
+    }
+
+    /// The hash line with the user's email, if exactly one has it.
+    fn by_user_email(&self, user: &Map<String, Value>) -> Option<usize> {
         let email = user.get("email").and_then(Value::as_str)?;
         self.by_email.get(&email.to_lowercase()).copied().flatten()
+    }
+
+    /// The hash line of a user: by id, else by email when no user's id claimed that line.
+    fn find(&self, user: &Map<String, Value>) -> Option<usize> {
+        self.by_user_id(user).or_else(|| {
+            self.by_user_email(user)
+                .filter(|&i| !self.id_matched.get(i).copied().unwrap_or(true))
+        })
     }
 }
 
@@ -179,8 +191,7 @@ fn hash_invalid(n: u64, field: &str, reason: String) -> Entry {
     Entry {
         key: LegacyKey::Text(format!("hashes-line-{n}")),
         slot: Slot::Held(std::sync::Arc::new(invalid_fields(field, reason))),
-        origin: format!("hashes line {n}"),
-        suffix: format!("hashes-line-{n}"),
+        origin: super::Origin::HashLine(n),
     }
 }
 
@@ -191,7 +202,10 @@ impl Format for Auth0 {
             Some(p) => self.index_hashes(p, &mut entries)?,
             None => Join::default(),
         };
-        let mut used = vec![false; join.lines.len()];
+        let mut join = join;
+        join.id_matched = vec![false; join.lines.len()];
+        // Email candidates are settled after every user id is known.
+        let mut by_email: Vec<usize> = Vec::new();
         scan_lines(&self.source, &self.path, |line| {
             let n = line.number;
             let entry = match json_object(n, &line.bytes) {
@@ -201,8 +215,13 @@ impl Format for Auth0 {
                         Entry::invalid(None, n, "user_id", format!("line {n}: the user_id {why}"))
                     }
                     Ok(key) => {
-                        if let Some(u) = join.find(&obj).and_then(|i| used.get_mut(i)) {
-                            *u = true;
+                        match join.by_user_id(&obj) {
+                            Some(i) => {
+                                if let Some(m) = join.id_matched.get_mut(i) {
+                                    *m = true;
+                                }
+                            }
+                            None => by_email.extend(join.by_user_email(&obj)),
                         }
                         Entry {
                             key,
@@ -210,14 +229,19 @@ impl Format for Auth0 {
                                 offset: line.offset,
                                 line: n,
                             },
-                            origin: format!("line {n}"),
-                            suffix: format!("line-{n}"),
+                            origin: super::Origin::Line(n),
                         }
                     }
                 },
             };
             entries.push(entry);
         })?;
+        let mut used = join.id_matched.clone();
+        for i in by_email {
+            if let Some(u) = used.get_mut(i) {
+                *u = true;
+            }
+        }
         for (&(_, n), used) in join.lines.iter().zip(&used) {
             if !used {
                 entries.push(hash_invalid(

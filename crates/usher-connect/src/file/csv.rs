@@ -14,7 +14,7 @@
 //! the row starts on). A row with more or fewer cells than the header, an empty key, a key
 //! that is not an integer under `key_type = "int"`, or a row that is not UTF-8 becomes an
 //! invalid record naming the line and the field. Memory: the index keeps each row's key and
-//! byte offset (about 40 bytes plus the key per user); rows are re-read on each read.
+//! byte offset (about 80 bytes plus the key per user); rows are re-read on each read.
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -217,8 +217,7 @@ impl Format for Csv {
                                 offset: row.offset,
                                 line: n,
                             },
-                            origin: format!("line {n}"),
-                            suffix: format!("line-{n}"),
+                            origin: super::Origin::Line(n),
                         },
                     }
                 }

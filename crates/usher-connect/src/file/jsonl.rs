@@ -11,7 +11,7 @@
 //! them (integers sort before strings). Blank lines are skipped; a line that is not a JSON
 //! object, or whose key is missing, empty or neither an integer nor a string, becomes an
 //! invalid record (`line-<n>`, naming the line and the field). Memory: the index keeps each
-//! record's key and byte offset (about 40 bytes plus the key per user); lines are re-read on
+//! record's key and byte offset (about 80 bytes plus the key per user); lines are re-read on
 //! each read.
 
 use std::path::PathBuf;
@@ -80,8 +80,7 @@ impl Format for Jsonl {
                             offset: line.offset,
                             line: n,
                         },
-                        origin: format!("line {n}"),
-                        suffix: format!("line-{n}"),
+                        origin: super::Origin::Line(n),
                     },
                 },
             };

@@ -14,7 +14,7 @@
 //! On first use each source builds an *index* once (in a blocking task): every record's key
 //! and where the record is, sorted by key. Line formats (NDJSON, CSV) keep only the key and the
 //! record's byte offset and re-read those lines on each [`read`](usher_core::Source::read), so
-//! a 10-million-user file costs about 40 bytes plus the key's length per user in memory.
+//! a 10-million-user file costs about 80 bytes plus the key's length per user in memory (one index entry: the key, the offset and line number, where it came from).
 //! Whole-document JSON (Firebase, Keycloak) is parsed whole and held: the user's parsed record,
 //! typically 1–2 KB per user.
 //!
@@ -26,7 +26,7 @@
 //! # Lookups by login identifier
 //!
 //! The first [`lookup`](usher_core::Source::lookup) of a field reads every record once and
-//! keeps an index of the field's lowercased text values (the value's length plus about 40
+//! keeps an index of the field's lowercased text values (the value's length plus about 100
 //! bytes per user); later lookups of that field are a hash-map probe.
 //!
 //! # Bad input
@@ -92,10 +92,46 @@ pub(crate) enum Slot {
 pub(crate) struct Entry {
     pub(crate) key: LegacyKey,
     pub(crate) slot: Slot,
-    /// Where it came from, for duplicate-key reasons (`line 17`, `users[3] of a.json`).
-    pub(crate) origin: String,
-    /// The id as written, for the duplicate's key (`<id>#line-N`).
-    pub(crate) suffix: String,
+    /// Where it came from, for duplicate keys.
+    pub(crate) origin: Origin,
+}
+
+/// Where a record came from: `line 17` in reasons, `line-17` in keys.
+#[derive(Debug, Clone)]
+pub(crate) enum Origin {
+    /// A line of the (main) file.
+    Line(u64),
+    /// A line of Auth0's hash export.
+    HashLine(u64),
+    /// `users[index]` of a whole JSON document.
+    Doc { doc: Arc<DocName>, index: usize },
+}
+
+/// A JSON document's name in reasons, and the prefix of its `users-<i>` keys.
+#[derive(Debug)]
+pub(crate) struct DocName {
+    name: String,
+    tag: String,
+}
+
+impl Origin {
+    /// As reasons say it: `line 17`, `hashes line 4`, `users.json users[3]`.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Origin::Line(n) => format!("line {n}"),
+            Origin::HashLine(n) => format!("hashes line {n}"),
+            Origin::Doc { doc, index } => format!("{} users[{index}]", doc.name),
+        }
+    }
+
+    /// As keys say it: `line-17`, `hashes-line-4`, `users-3`.
+    pub(crate) fn suffix(&self) -> String {
+        match self {
+            Origin::Line(n) => format!("line-{n}"),
+            Origin::HashLine(n) => format!("hashes-line-{n}"),
+            Origin::Doc { doc, index } => format!("{}users-{index}", doc.tag),
+        }
+    }
 }
 
 impl Entry {
@@ -109,8 +145,7 @@ impl Entry {
         Entry {
             key: key.unwrap_or_else(|| LegacyKey::Text(format!("line-{line}"))),
             slot: Slot::Held(Arc::new(invalid_fields(field, reason))),
-            origin: format!("line {line}"),
-            suffix: format!("line-{line}"),
+            origin: Origin::Line(line),
         }
     }
 }
@@ -120,18 +155,19 @@ impl Entry {
 pub(crate) fn finish_index(mut entries: Vec<Entry>) -> Vec<Entry> {
     // A stable sort keeps file order among equal keys.
     entries.sort_by(|a, b| key_cmp(&a.key, &b.key));
-    let mut kept: Option<(LegacyKey, String)> = None;
+    let mut kept: Option<(LegacyKey, Origin)> = None;
     let mut dups = false;
     for e in &mut entries {
         match &kept {
             Some((key, origin)) if *key == e.key => {
                 let reason = format!(
-                    "{}: duplicate key {:?} (the record at {origin} is kept)",
-                    e.origin,
-                    key.to_string()
+                    "{}: duplicate key {:?} (the record at {} is kept)",
+                    e.origin.describe(),
+                    key.to_string(),
+                    origin.describe()
                 );
                 e.slot = Slot::Held(Arc::new(invalid_fields("key", reason)));
-                e.key = LegacyKey::Text(format!("{key}#{}", e.suffix));
+                e.key = LegacyKey::Text(format!("{key}#{}", e.origin.suffix()));
                 dups = true;
             }
             _ => kept = Some((e.key.clone(), e.origin.clone())),
@@ -578,14 +614,20 @@ pub(crate) fn document_users(
     let parsed: Doc =
         serde_json::from_slice(bytes).map_err(|e| format!("{doc} is not a JSON export: {e}"))?;
     let mut out = Vec::new();
+    let name = Arc::new(DocName {
+        name: doc.to_owned(),
+        tag: tag.to_owned(),
+    });
     for (i, user) in parsed.users.unwrap_or_default().into_iter().enumerate() {
         let at = format!("{doc} users[{i}]");
         let suffix = format!("{tag}users-{i}");
         let held = |key: LegacyKey, fields: Map<String, Value>| Entry {
             key,
             slot: Slot::Held(Arc::new(fields)),
-            origin: at.clone(),
-            suffix: suffix.clone(),
+            origin: Origin::Doc {
+                doc: Arc::clone(&name),
+                index: i,
+            },
         };
         let Value::Object(mut m) = user else {
             let reason = format!("{at}: expected an object, found {}", json_kind(&user));

@@ -164,6 +164,7 @@ async fn auth0_export_joins_the_hash_export_by_id_alt_id_and_email() {
         nico.clone(),
         text("auth0|5dea9f9c82dd7c0e76e4ec93#line-7"),
         text("auth0|60f1a2b3c4d5e6f708192a3b"),
+        text("auth0|7777777777777777777777aa"),
         text("auth0|euclid"),
         text("google-oauth2|110169484474386276334"),
         text("hashes-line-4"),
@@ -202,6 +203,12 @@ async fn auth0_export_joins_the_hash_export_by_id_alt_id_and_email() {
     );
     assert!(
         !find(&all, &text("google-oauth2|110169484474386276334"))
+            .fields
+            .contains_key("usher_password_hash")
+    );
+    // Euclid's hash line is claimed by his id: another user with his email does not get it.
+    assert!(
+        !find(&all, &text("auth0|7777777777777777777777aa"))
             .fields
             .contains_key("usher_password_hash")
     );
@@ -270,7 +277,7 @@ async fn auth0_without_a_hash_export_reads_users_alone() {
     ))
     .await;
     let all = read_all(s.as_ref(), 3).await;
-    assert_eq!(all.len(), 7);
+    assert_eq!(all.len(), 8);
     assert!(
         all.iter()
             .all(|r| !r.fields.contains_key("usher_password_hash"))
