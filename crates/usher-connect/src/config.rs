@@ -1,6 +1,8 @@
 //! The `[sources.<name>]` tables of usher.toml: one closed, tagged enum, each variant its own
 //! factory (validate without I/O, build, healthcheck).
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 use usher_core::{AuthSource, Source, SourceError};
 
@@ -101,6 +103,33 @@ impl SourceConfig {
             | SourceConfig::Csv(_)
             | SourceConfig::Jsonl(_) => None,
         })
+    }
+
+    /// The files a file source reads (its exports and its secret files), so that a caller can
+    /// resolve relative paths against the configuration file's directory. Empty for SQL
+    /// sources, whose files (`url_file`, `tls_ca_file`, an SQLite `path`) their own options name.
+    pub fn file_paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        match self {
+            SourceConfig::Postgres(_) | SourceConfig::Mysql(_) | SourceConfig::Sqlite(_) => {
+                Vec::new()
+            }
+            SourceConfig::Auth0(c) => {
+                let mut v = vec![&mut c.path];
+                v.extend(c.hashes_path.as_mut());
+                v
+            }
+            SourceConfig::Firebase(c) => {
+                let mut v = vec![&mut c.path];
+                if let Some(h) = c.hash.as_mut() {
+                    v.push(&mut h.signer_key_file);
+                }
+                v
+            }
+            SourceConfig::Keycloak(c) => c.path.as_mut_slice().iter_mut().collect(),
+            SourceConfig::Cognito(c) => vec![&mut c.path],
+            SourceConfig::Csv(c) => vec![&mut c.path],
+            SourceConfig::Jsonl(c) => vec![&mut c.path],
+        }
     }
 
     /// Builds the source and does what it really does once: connect and read one record (for

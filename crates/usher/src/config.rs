@@ -289,6 +289,8 @@ impl Config {
                     c.url_file.iter_mut().for_each(fix);
                     c.tls_ca_file.iter_mut().for_each(fix);
                 }
+                // Export files (Auth0, Firebase, Cognito, Keycloak, CSV, NDJSON).
+                other => other.file_paths_mut().into_iter().for_each(fix),
             }
         }
     }

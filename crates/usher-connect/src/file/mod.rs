@@ -571,6 +571,14 @@ impl Paths {
             Paths::Many(v) => v,
         }
     }
+
+    /// The files, in order, to change (resolving relative paths).
+    pub fn as_mut_slice(&mut self) -> &mut [PathBuf] {
+        match self {
+            Paths::One(p) => std::slice::from_mut(p),
+            Paths::Many(v) => v,
+        }
+    }
 }
 
 /// Standard or URL-safe base64, padded or not (exports write either), or `None`.

@@ -238,3 +238,28 @@ fn file_source_mistakes_are_found_without_io() {
         assert_eq!(err.field, field, "{text}: {err}");
     }
 }
+
+#[test]
+fn file_sources_list_their_files_for_path_resolution() {
+    let mut fb = parse(
+        "type = 'firebase'\npath = 'users.json'\nhash = { signer_key_file = 'key', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }",
+    )
+    .unwrap();
+    for p in fb.file_paths_mut() {
+        *p = std::path::Path::new("/etc/usher").join(&*p);
+    }
+    let SourceConfig::Firebase(c) = &fb else {
+        panic!("{fb:?}")
+    };
+    assert_eq!(c.path, std::path::Path::new("/etc/usher/users.json"));
+    assert_eq!(
+        c.hash.as_ref().unwrap().signer_key_file,
+        std::path::Path::new("/etc/usher/key")
+    );
+    let mut kc = parse("type = 'keycloak'\npath = ['a.json', 'b.json']").unwrap();
+    assert_eq!(kc.file_paths_mut().len(), 2);
+    let mut auth0 = parse("type = 'auth0'\npath = 'u.ndjson'\nhashes_path = 'h.ndjson'").unwrap();
+    assert_eq!(auth0.file_paths_mut().len(), 2);
+    let mut lite = parse("type = 'sqlite'\npath = 'app.db'\ntable = 'users'\nkey = 'id'").unwrap();
+    assert!(lite.file_paths_mut().is_empty());
+}
