@@ -233,10 +233,13 @@ impl Format for Csv {
         let mut record = StringRecord::new();
         let mut out = Vec::with_capacity(slots.len());
         for &(offset, line) in slots {
-            let mut pos = Position::new();
-            pos.set_byte(offset).set_line(line);
-            rdr.seek(pos)
-                .map_err(|e| unavailable(&self.source, &self.path, &e))?;
+            // Consecutive rows are read without a seek (which would drop the buffer).
+            if rdr.position().byte() != offset {
+                let mut pos = Position::new();
+                pos.set_byte(offset).set_line(line);
+                rdr.seek(pos)
+                    .map_err(|e| unavailable(&self.source, &self.path, &e))?;
+            }
             let fields = match rdr.read_record(&mut record) {
                 Ok(true) if record.len() == headers.len() => headers
                     .iter()

@@ -271,7 +271,12 @@ impl<F: Format> FileSource<F> {
         let field2 = field.to_owned();
         let built = tokio::task::spawn_blocking(move || {
             let mut map: HashMap<String, Vec<usize>> = HashMap::new();
-            let all: Vec<usize> = (0..index2.len()).collect();
+            // In file order, so line formats read their file front to back, not by key.
+            let mut all: Vec<usize> = (0..index2.len()).collect();
+            all.sort_by_key(|&p| match index2.get(p).map(|e| &e.slot) {
+                Some(Slot::At { offset, .. }) => *offset,
+                _ => 0,
+            });
             for chunk in all.chunks(LOOKUP_CHUNK) {
                 let records = load_positions(format.as_ref(), &index2, chunk)?;
                 for (pos, r) in chunk.iter().zip(records) {
@@ -279,6 +284,10 @@ impl<F: Format> FileSource<F> {
                         map.entry(s.to_lowercase()).or_default().push(*pos);
                     }
                 }
+            }
+            // Each value's records in key order, as lookups answer.
+            for positions in map.values_mut() {
+                positions.sort_unstable();
             }
             Ok::<_, SourceError>(map)
         })
@@ -487,14 +496,20 @@ pub(crate) fn load_lines(
     let mut reader = BufReader::new(open(source, path)?);
     let mut out = Vec::with_capacity(slots.len());
     let mut buf = Vec::new();
+    // Where the reader is: consecutive lines are read without a seek (which would drop the
+    // buffer).
+    let mut at: Option<u64> = None;
     for &(offset, line) in slots {
-        reader
-            .seek(SeekFrom::Start(offset))
-            .map_err(|e| unavailable(source, path, &e))?;
+        if at != Some(offset) {
+            reader
+                .seek(SeekFrom::Start(offset))
+                .map_err(|e| unavailable(source, path, &e))?;
+        }
         buf.clear();
-        reader
+        let n = reader
             .read_until(b'\n', &mut buf)
             .map_err(|e| unavailable(source, path, &e))?;
+        at = Some(offset.saturating_add(u64::try_from(n).unwrap_or(u64::MAX)));
         out.push(parse(line, trim_end(&buf)));
     }
     Ok(out)

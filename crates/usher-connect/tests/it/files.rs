@@ -243,6 +243,15 @@ async fn auth0_export_joins_the_hash_export_by_id_alt_id_and_email() {
             .unwrap()
             .is_empty()
     );
+    // Two users with one email (ignoring case): both, in key order, up to the limit.
+    assert_eq!(
+        keys(&s.lookup("email", "Euclid@Example.com", 5).await.unwrap()),
+        [text("auth0|7777777777777777777777aa"), text("auth0|euclid")]
+    );
+    assert_eq!(
+        keys(&s.lookup("email", "euclid@example.com", 1).await.unwrap()),
+        [text("auth0|7777777777777777777777aa")]
+    );
     assert_eq!(
         keys(&s.lookup("email", "bymail@EXAMPLE.com", 2).await.unwrap()),
         [expected[2].clone()]
