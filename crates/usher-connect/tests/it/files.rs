@@ -784,3 +784,38 @@ async fn the_mappings_in_the_docs_map_the_fixtures() {
         .unwrap();
     assert_eq!(user.status, Status::Disabled);
 }
+
+/// 100,000 lines in no key order: every key once, in order, across chunked keyset reads.
+#[tokio::test]
+async fn a_large_unsorted_file_reads_in_key_order() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.jsonl");
+    let n: i64 = 100_000;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..n {
+        // 7919 is prime to n, so this visits every key once, scrambled.
+        let id = (i * 7919) % n;
+        writeln!(f, r#"{{"id": {id}, "email": "user{id}@example.com"}}"#).unwrap();
+    }
+    f.flush().unwrap();
+    drop(f);
+    let s = source(&format!(
+        "type = 'jsonl'\npath = '{}'\nkey = 'id'",
+        path.display()
+    ))
+    .await;
+    assert_eq!(s.count().await.unwrap(), Some(n as u64));
+    assert_eq!(
+        s.key_bounds().await.unwrap(),
+        Some((LegacyKey::Int(0), LegacyKey::Int(n - 1)))
+    );
+    let all = read_all(s.as_ref(), 5000).await;
+    assert_eq!(all.len(), n as usize);
+    for (i, r) in all.iter().enumerate() {
+        assert_eq!(r.key, LegacyKey::Int(i as i64));
+        assert_eq!(r.fields["email"], format!("user{i}@example.com"));
+    }
+    let found = s.lookup("email", "USER4242@example.com", 2).await.unwrap();
+    assert_eq!(keys(&found), [LegacyKey::Int(4242)]);
+}
