@@ -16,8 +16,9 @@
 //! The key is the user's `user_id` (`auth0|5dea9f9c82dd7c0e76e4ec93`), as text. A hash line
 //! belongs to the user whose `user_id`, after its `<provider>|` prefix, is the line's `alt_id`
 //! (users created with their own id or from a custom database) or else its `_id.$oid`, as
-//! Auth0 describes the file; a hash line that matches no user id is joined by email (compared
-//! ignoring case) when exactly one hash line has that email. A joined user gets two fields:
+//! Auth0 describes the file. A user whose id matches no hash line is joined by email (compared
+//! ignoring case) to the one hash line with that email, if exactly one has it and no user's id
+//! claimed it (a social user sharing a database user's email never gets that user's hash). A joined user gets two fields:
 //!
 //! * `usher_password_hash`: the `passwordHash` as exported (bcrypt `$2b$10$...`), which
 //!   usher-hash reads as it is: map it with `password.hash = "usher_password_hash"`;
