@@ -1,10 +1,18 @@
 //! The `[sources.<name>]` tables of usher.toml: one closed, tagged enum, each variant its own
 //! factory (validate without I/O, build, healthcheck).
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 use usher_core::{AuthSource, Source, SourceError};
 
 use crate::auth_api::AuthApiConfig;
+use crate::file::auth0::Auth0Config;
+use crate::file::cognito::CognitoConfig;
+use crate::file::csv::CsvConfig;
+use crate::file::firebase::FirebaseConfig;
+use crate::file::jsonl::JsonlConfig;
+use crate::file::keycloak::KeycloakConfig;
 use crate::ldap::LdapConfig;
 use crate::sql::ConfigError;
 use crate::sql::mysql::MysqlConfig;
@@ -41,6 +49,18 @@ pub enum SourceConfig {
     /// source for the login bridge, never read by a backfill. See [`crate::auth_api`].
     #[serde(rename = "auth-api")]
     AuthApi(AuthApiConfig),
+    /// An Auth0 user export (NDJSON) and, optionally, Auth0's password-hash export.
+    Auth0(Auth0Config),
+    /// A Firebase `auth:export --format=json` file.
+    Firebase(FirebaseConfig),
+    /// A Cognito user pool CSV.
+    Cognito(CognitoConfig),
+    /// A Keycloak realm export (realm and users files).
+    Keycloak(KeycloakConfig),
+    /// Any CSV file with a header row.
+    Csv(CsvConfig),
+    /// Any NDJSON file.
+    Jsonl(JsonlConfig),
 }
 
 impl SourceConfig {
@@ -53,6 +73,12 @@ impl SourceConfig {
             SourceConfig::Sqlite(c) => c.validate(),
             SourceConfig::Ldap(c) => c.validate(),
             SourceConfig::AuthApi(c) => c.validate(),
+            SourceConfig::Auth0(c) => c.validate(),
+            SourceConfig::Firebase(c) => c.validate(),
+            SourceConfig::Cognito(c) => c.validate(),
+            SourceConfig::Keycloak(c) => c.validate(),
+            SourceConfig::Csv(c) => c.validate(),
+            SourceConfig::Jsonl(c) => c.validate(),
         }
     }
 
@@ -71,6 +97,12 @@ impl SourceConfig {
                         .to_owned(),
                 });
             }
+            SourceConfig::Auth0(c) => c.build(name)?,
+            SourceConfig::Firebase(c) => c.build(name)?,
+            SourceConfig::Cognito(c) => c.build(name)?,
+            SourceConfig::Keycloak(c) => c.build(name)?,
+            SourceConfig::Csv(c) => c.build(name)?,
+            SourceConfig::Jsonl(c) => c.build(name)?,
         })
     }
 
@@ -79,7 +111,15 @@ impl SourceConfig {
     /// read hashes from.
     pub async fn build_auth(&self, name: &str) -> Result<Option<Box<dyn AuthSource>>, SourceError> {
         Ok(match self {
-            SourceConfig::Postgres(_) | SourceConfig::Mysql(_) | SourceConfig::Sqlite(_) => None,
+            SourceConfig::Postgres(_)
+            | SourceConfig::Mysql(_)
+            | SourceConfig::Sqlite(_)
+            | SourceConfig::Auth0(_)
+            | SourceConfig::Firebase(_)
+            | SourceConfig::Cognito(_)
+            | SourceConfig::Keycloak(_)
+            | SourceConfig::Csv(_)
+            | SourceConfig::Jsonl(_) => None,
             SourceConfig::Ldap(c) => Some(Box::new(c.build(name).await?)),
             SourceConfig::AuthApi(c) => Some(Box::new(c.build(name)?)),
         })
@@ -91,9 +131,38 @@ impl SourceConfig {
         !matches!(self, SourceConfig::AuthApi(_))
     }
 
+    /// The files a file source reads (its exports and its secret files), so that a caller can
+    /// resolve relative paths against the configuration file's directory. Empty for SQL, LDAP
+    /// and auth API sources, whose files their own options name.
+    pub fn file_paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        match self {
+            SourceConfig::Postgres(_)
+            | SourceConfig::Mysql(_)
+            | SourceConfig::Sqlite(_)
+            | SourceConfig::Ldap(_)
+            | SourceConfig::AuthApi(_) => Vec::new(),
+            SourceConfig::Auth0(c) => {
+                let mut v = vec![&mut c.path];
+                v.extend(c.hashes_path.as_mut());
+                v
+            }
+            SourceConfig::Firebase(c) => {
+                let mut v = vec![&mut c.path];
+                if let Some(h) = c.hash.as_mut() {
+                    v.push(&mut h.signer_key_file);
+                }
+                v
+            }
+            SourceConfig::Keycloak(c) => c.path.as_mut_slice().iter_mut().collect(),
+            SourceConfig::Cognito(c) => vec![&mut c.path],
+            SourceConfig::Csv(c) => vec![&mut c.path],
+            SourceConfig::Jsonl(c) => vec![&mut c.path],
+        }
+    }
+
     /// Builds the source and does what it really does once: connect and read one record (an
-    /// LDAP source binds as its service account and reads its base entry; an
-    /// auth API: GET its `health_url`, or only connect; see
+    /// LDAP source binds as its service account and reads its base entry; a file source reads
+    /// the file and builds its index; an auth API: GET its `health_url`, or only connect; see
     /// [`AuthApiSource::healthcheck`](crate::auth_api::AuthApiSource::healthcheck)).
     pub async fn healthcheck(&self, name: &str) -> Result<(), SourceError> {
         match self {

@@ -8,7 +8,8 @@
 //! [`sql`](sql#lookups-by-login-identifier) for each database.
 //!
 //! * [`SourceConfig`] — a `[sources.<name>]` table of usher.toml (`type = "postgres"`,
-//!   `"mysql"`, `"sqlite"`, `"ldap"` or `"auth-api"`): [`validate`](SourceConfig::validate) without I/O, then
+//!   `"mysql"`, `"sqlite"`, `"ldap"`, `"auth-api"`, or an export file: `"auth0"`, `"firebase"`,
+//!   `"cognito"`, `"keycloak"`, `"csv"`, `"jsonl"`): [`validate`](SourceConfig::validate) without I/O, then
 //!   [`build`](SourceConfig::build) a boxed [`Source`](usher_core::Source).
 //! * [`ldap`] — an LDAP directory (`type = "ldap"`): a source read from a sorted snapshot of a
 //!   paged search, and an auth source that binds as the user.
@@ -17,6 +18,12 @@
 //!   [`build_auth`](SourceConfig::build_auth) builds it.
 //! * [`sql`] — the SQL backends: [`sql::postgres`], [`sql::mysql`] (MySQL and MariaDB),
 //!   [`sql::sqlite`]. Rows become JSON objects by column type; see each module for its table.
+//! * [`file`](mod@file) — export files: [`file::auth0`] (user export plus Auth0's password-hash export),
+//!   [`file::firebase`] (`auth:export`, with the project's scrypt parameters),
+//!   [`file::cognito`] (user pool CSV, no hashes), [`file::keycloak`] (realm and users files),
+//!   and any [`file::csv`] or [`file::jsonl`] file. Each is indexed by key on first use; bad
+//!   lines become records carrying [`usher_core::INVALID_FIELD`], which the mapper
+//!   quarantines. See `docs/sources.md`.
 //! * [`redact_url`] — a connection URL fit for a log line.
 //!
 //! ```no_run
@@ -44,6 +51,7 @@
 
 pub mod auth_api;
 pub mod config;
+pub mod file;
 pub mod ldap;
 mod redact;
 pub mod sql;

@@ -36,6 +36,6 @@ pub use error::{FieldError, InvalidValue, RecordErrors};
 pub use ids::{Email, LegacyId, PhoneE164, UserId, Username};
 pub use link::{LinkConfig, NotLinked};
 pub use mapping::{ConfigProblem, Mapper, MappingConfig, MappingConfigError};
-pub use record::{LegacyKey, LegacyRecord};
+pub use record::{INVALID_FIELD, LegacyKey, LegacyRecord};
 pub use source::{AuthSource, KeyRange, Source, SourceError};
 pub use user::{Credential, LegacyLink, Method, Migration, Profile, Status, User};

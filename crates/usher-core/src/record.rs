@@ -10,6 +10,14 @@ use sha2::{Digest as _, Sha256};
 use crate::error::InvalidValue;
 use crate::ids::LegacyId;
 
+/// The one field of a record a source could not read: `{"field": "...", "reason": "..."}`.
+///
+/// File sources turn a bad line (not JSON, wrong column count, no key, a duplicate key, a
+/// malformed hash) into a record holding only this field, keyed by the record's id if known,
+/// else `line-<n>`. [`Mapper::map`](crate::Mapper::map) fails such a record with that field and
+/// reason, so the job quarantines it instead of stopping or silently dropping it.
+pub const INVALID_FIELD: &str = "_usher_invalid";
+
 /// A record's key in its source, in the source's own order. Keyset reads resume from one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "lowercase")]

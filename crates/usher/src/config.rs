@@ -316,6 +316,8 @@ impl Config {
                     c.tls_ca_file.iter_mut().for_each(fix);
                     c.encrypt_public_key_file.iter_mut().for_each(fix);
                 }
+                // Export files (Auth0, Firebase, Cognito, Keycloak, CSV, NDJSON).
+                other => other.file_paths_mut().into_iter().for_each(fix),
             }
         }
     }

@@ -360,3 +360,108 @@ async fn an_auth_api_is_an_auth_source_and_never_a_backfill_source() {
         .unwrap();
     assert!(err.to_string().contains("authorization_file"), "{err}");
 }
+
+#[test]
+fn each_file_source_parses_and_validates_without_reading_its_files() {
+    let ok = [
+        "type = 'auth0'\npath = 'users.ndjson'\nhashes_path = 'hashes.ndjson'",
+        "type = 'auth0'\npath = 'users.ndjson'",
+        "type = 'firebase'\npath = 'users.json'\nhash = { signer_key_file = '/run/secrets/fb-key', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }",
+        "type = 'firebase'\npath = 'users.json'",
+        "type = 'cognito'\npath = 'pool.csv'",
+        "type = 'keycloak'\npath = 'acme-realm.json'",
+        "type = 'keycloak'\npath = ['acme-users-0.json', 'acme-users-1.json']",
+        "type = 'csv'\npath = 'users.csv'\nkey = 'id'\nkey_type = 'int'\ndelimiter = ';'",
+        "type = 'csv'\npath = 'users.csv'\nkey = 'login'",
+        "type = 'jsonl'\npath = 'users.jsonl'\nkey = 'id'",
+    ];
+    for text in ok {
+        let config = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        config.validate().unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
+    let kinds: Vec<String> = ok
+        .iter()
+        .map(|t| {
+            format!("{:?}", parse(t).unwrap())
+                .split('(')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Auth0", "Auth0", "Firebase", "Firebase", "Cognito", "Keycloak", "Keycloak", "Csv",
+            "Csv", "Jsonl"
+        ]
+    );
+}
+
+#[test]
+fn file_source_mistakes_are_found_without_io() {
+    // Refused by the parser: unknown options, an inline signer key, a bad key type.
+    for text in [
+        "type = 'jsonl'\npath = 'u.jsonl'\nkey = 'id'\ndelimiter = ','",
+        "type = 'cognito'\npath = 'pool.csv'\nkey = 'sub'",
+        "type = 'firebase'\npath = 'u.json'\nhash = { signer_key = 'abc=', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }",
+        "type = 'csv'\npath = 'u.csv'\nkey = 'id'\nkey_type = 'float'",
+        "type = 'auth0'\npath = 'u.ndjson'\nhashes = 'h.ndjson'",
+    ] {
+        assert!(parse(text).is_err(), "{text}");
+    }
+    // Refused by validate(), naming the option.
+    for (text, field) in [
+        (
+            "type = 'csv'\npath = 'u.csv'\nkey = 'id'\ndelimiter = ';;'",
+            "delimiter",
+        ),
+        (
+            "type = 'csv'\npath = 'u.csv'\nkey = 'id'\ndelimiter = '\"'",
+            "delimiter",
+        ),
+        ("type = 'csv'\npath = 'u.csv'\nkey = ''", "key"),
+        ("type = 'jsonl'\npath = ''\nkey = 'id'", "path"),
+        ("type = 'keycloak'\npath = []", "path"),
+        (
+            "type = 'firebase'\npath = 'u.json'\nhash = { signer_key_file = 'k', salt_separator = 'B w!', rounds = 8, mem_cost = 14 }",
+            "hash.salt_separator",
+        ),
+        (
+            "type = 'firebase'\npath = 'u.json'\nhash = { signer_key_file = 'k', salt_separator = 'Bw==', rounds = 0, mem_cost = 14 }",
+            "hash.rounds",
+        ),
+        (
+            "type = 'firebase'\npath = 'u.json'\nhash = { signer_key_file = 'k', salt_separator = 'Bw==', rounds = 8, mem_cost = 15 }",
+            "hash.mem_cost",
+        ),
+    ] {
+        let err = parse(text).unwrap().validate().expect_err(text);
+        assert_eq!(err.field, field, "{text}: {err}");
+    }
+}
+
+#[test]
+fn file_sources_list_their_files_for_path_resolution() {
+    let mut fb = parse(
+        "type = 'firebase'\npath = 'users.json'\nhash = { signer_key_file = 'key', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }",
+    )
+    .unwrap();
+    for p in fb.file_paths_mut() {
+        *p = std::path::Path::new("/etc/usher").join(&*p);
+    }
+    let SourceConfig::Firebase(c) = &fb else {
+        panic!("{fb:?}")
+    };
+    assert_eq!(c.path, std::path::Path::new("/etc/usher/users.json"));
+    assert_eq!(
+        c.hash.as_ref().unwrap().signer_key_file,
+        std::path::Path::new("/etc/usher/key")
+    );
+    let mut kc = parse("type = 'keycloak'\npath = ['a.json', 'b.json']").unwrap();
+    assert_eq!(kc.file_paths_mut().len(), 2);
+    let mut auth0 = parse("type = 'auth0'\npath = 'u.ndjson'\nhashes_path = 'h.ndjson'").unwrap();
+    assert_eq!(auth0.file_paths_mut().len(), 2);
+    let mut lite = parse("type = 'sqlite'\npath = 'app.db'\ntable = 'users'\nkey = 'id'").unwrap();
+    assert!(lite.file_paths_mut().is_empty());
+}

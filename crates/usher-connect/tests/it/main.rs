@@ -17,6 +17,7 @@
 mod auth_api;
 mod common;
 mod config;
+mod files;
 mod ldap;
 mod mysql;
 mod postgres;

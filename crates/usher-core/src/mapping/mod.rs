@@ -65,7 +65,7 @@ pub use config::{
 
 use crate::error::{FieldError, RecordErrors};
 use crate::ids::{Email, PhoneE164, Username};
-use crate::record::LegacyRecord;
+use crate::record::{INVALID_FIELD, LegacyRecord};
 use crate::user::{LegacyLink, Method, Migration, Profile, Status, User};
 use dates::{DEFAULT_DATE_FORMATS, DEFAULT_TIMESTAMP_FORMATS, DateSpec};
 use jq::Jq;
@@ -427,6 +427,17 @@ impl Mapper {
         let fail = |errors: &mut Vec<FieldError>, field: &str, reason: String| {
             errors.push(FieldError::new(key.as_str(), field, reason));
         };
+
+        // A record the source could not read carries only the reason; it maps to nothing.
+        if let Some(invalid) = record.fields.get(INVALID_FIELD) {
+            let text = |k: &str| invalid.get(k).and_then(Value::as_str).map(str::to_owned);
+            fail(
+                &mut errors,
+                text("field").as_deref().unwrap_or("record"),
+                text("reason").unwrap_or_else(|| "the source could not read this record".into()),
+            );
+            return Err(RecordErrors(errors));
+        }
 
         let legacy_id = match record.key.to_legacy_id() {
             Ok(id) => Some(id),

@@ -1181,3 +1181,27 @@ proptest! {
         prop_assert_eq!(result.is_ok(), r.key.to_legacy_id().is_ok());
     }
 }
+
+// ---------------------------------------------------------------- records a source could not read
+
+#[test]
+fn a_record_marked_invalid_by_its_source_fails_with_its_field_and_reason() {
+    let m = mapper("[fields]\nemail = \"email\"");
+    let r = LegacyRecord {
+        key: LegacyKey::Text("line-17".into()),
+        fields: serde_json::from_value(json!({
+            INVALID_FIELD: {"field": "passwordHash", "reason": "line 17: not base64"}
+        }))
+        .unwrap(),
+    };
+    let errors = map_err(&m, &r);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].key, "line-17");
+    assert_eq!(errors[0].field, "passwordHash");
+    assert_eq!(errors[0].reason, "line 17: not base64");
+    // The same mapper maps a good record, so the failure is the marker's doing.
+    assert!(
+        m.map("legacy_db", &record(1, json!({"email": "a@b.org"})), now())
+            .is_ok()
+    );
+}

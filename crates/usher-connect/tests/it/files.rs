@@ -1,0 +1,821 @@
+//! The export-file sources (`usher_connect::file`) over fixtures in each provider's documented
+//! shape (tests/fixtures/<provider>/): keyset reads in key order, counts, bounds, lookups
+//! ignoring case, bad lines as invalid records the mapper quarantines, and the synthesized
+//! credentials verified through usher-hash with passwords known from outside usher.
+
+use std::path::PathBuf;
+
+use chrono::Utc;
+use serde_json::Value;
+use usher_connect::SourceConfig;
+use usher_core::{
+    INVALID_FIELD, KeyRange, LegacyKey, LegacyRecord, Mapper, MappingConfig, Source, SourceError,
+    Status,
+};
+use usher_hash::{Password, PasswordHash};
+
+fn fixture(rel: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+async fn source(toml_text: &str) -> Box<dyn Source> {
+    let config: SourceConfig = toml::from_str(toml_text).expect("config parses");
+    config.validate().expect("config validates");
+    config.build("files").await.expect("source builds")
+}
+
+fn text(s: &str) -> LegacyKey {
+    LegacyKey::Text(s.to_owned())
+}
+
+/// Every record, read in chunks of `chunk` by keyset.
+async fn read_all(s: &dyn Source, chunk: usize) -> Vec<LegacyRecord> {
+    let mut range = KeyRange::default();
+    let mut out = Vec::new();
+    loop {
+        let got = s.read(&range, chunk).await.unwrap();
+        assert!(got.len() <= chunk);
+        let Some(last) = got.last() else { break };
+        range.after = Some(last.key.clone());
+        out.extend(got);
+    }
+    out
+}
+
+fn keys(records: &[LegacyRecord]) -> Vec<LegacyKey> {
+    records.iter().map(|r| r.key.clone()).collect()
+}
+
+/// Key order, chunked reads, keyset resume, `until`, count and bounds, against `expected`.
+async fn check_order(s: &dyn Source, expected: &[LegacyKey]) -> Vec<LegacyRecord> {
+    let all = read_all(s, 2).await;
+    assert_eq!(keys(&all), expected);
+    assert_eq!(keys(&read_all(s, 1000).await), expected);
+    assert_eq!(s.count().await.unwrap(), Some(expected.len() as u64));
+    // Resume after the third key, three at a time.
+    let resumed = s
+        .read(
+            &KeyRange {
+                after: Some(expected[2].clone()),
+                until: None,
+            },
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(keys(&resumed), expected[3..expected.len().min(6)]);
+    // `after < key <= until`.
+    let window = s
+        .read(
+            &KeyRange {
+                after: Some(expected[0].clone()),
+                until: Some(expected[2].clone()),
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(keys(&window), expected[1..=2]);
+    // Past the end: nothing.
+    let end = s
+        .read(
+            &KeyRange {
+                after: expected.last().cloned(),
+                until: None,
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(end.is_empty());
+    all
+}
+
+fn find<'a>(records: &'a [LegacyRecord], key: &LegacyKey) -> &'a LegacyRecord {
+    records
+        .iter()
+        .find(|r| &r.key == key)
+        .unwrap_or_else(|| panic!("no record {key}"))
+}
+
+/// The `(field, reason)` of an invalid record.
+fn invalid(r: &LegacyRecord) -> (String, String) {
+    assert_eq!(
+        r.fields.len(),
+        1,
+        "an invalid record holds one field: {r:?}"
+    );
+    let v = &r.fields[INVALID_FIELD];
+    (
+        v["field"].as_str().unwrap().to_owned(),
+        v["reason"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn mapper(toml_text: &str) -> Mapper {
+    let config: MappingConfig = toml::from_str(toml_text).expect("mapping parses");
+    Mapper::new(&config).expect("mapping compiles")
+}
+
+/// The mapper quarantines an invalid record with the field and reason the source gave.
+fn assert_quarantined(m: &Mapper, r: &LegacyRecord, field: &str, reason_has: &str) {
+    let errors = m
+        .map("files", r, Utc::now())
+        .expect_err("an invalid record must not map")
+        .0;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].key, r.key.to_string());
+    assert_eq!(errors[0].field, field);
+    assert!(
+        errors[0].reason.contains(reason_has),
+        "{:?} lacks {reason_has:?}",
+        errors[0].reason
+    );
+}
+
+fn verifies(user: &usher_core::User, password: &str) -> bool {
+    let c = user.credential.as_ref().expect("a credential");
+    let parsed = PasswordHash::parse(&c.hash).expect("the credential parses");
+    assert_eq!(parsed.scheme(), c.scheme);
+    parsed.verify(&Password::from(password)).unwrap()
+}
+
+// ---------------------------------------------------------------------------------- Auth0
+
+/// Users: the NDJSON a users-exports job writes with `"format": "json"`
+/// (https://auth0.com/docs/manage-users/user-migration/bulk-user-exports). Hashes: the
+/// password-hash export from Auth0 support, NDJSON with `_id.$oid`, `alt_id`, `passwordHash`,
+/// `password_set_date.$date` (https://community.auth0.com/t/how-to-use-the-password-hashes-export-from-auth0/58730,
+/// whose sample line and bcrypt hash the first fixture line copies).
+#[tokio::test]
+async fn auth0_export_joins_the_hash_export_by_id_alt_id_and_email() {
+    let s = source(&format!(
+        "type = 'auth0'\npath = '{}'\nhashes_path = '{}'",
+        fixture("auth0/users.ndjson"),
+        fixture("auth0/password-hashes.ndjson")
+    ))
+    .await;
+    let nico = text("auth0|5dea9f9c82dd7c0e76e4ec93");
+    let expected = [
+        nico.clone(),
+        text("auth0|5dea9f9c82dd7c0e76e4ec93#line-7"),
+        text("auth0|60f1a2b3c4d5e6f708192a3b"),
+        text("auth0|7777777777777777777777aa"),
+        text("auth0|euclid"),
+        text("google-oauth2|110169484474386276334"),
+        text("hashes-line-4"),
+        text("hashes-line-5"),
+        text("line-5"),
+        text("line-6"),
+    ];
+    let all = check_order(s.as_ref(), &expected).await;
+    assert_eq!(
+        s.key_bounds().await.unwrap(),
+        Some((nico.clone(), text("line-6")))
+    );
+
+    // Joined by `_id.$oid`, by `alt_id`, by email; a social user has no hash.
+    let r = find(&all, &nico);
+    assert_eq!(
+        r.fields["usher_password_hash"],
+        "$2b$10$.qHPp/srqo1NAAAAAvlkmOdqAbH2Rg0qPv2Txj3ZwXfjJnewSjc4m"
+    );
+    assert_eq!(
+        r.fields["usher_password_set_date"],
+        "2019-12-06T18:36:12.412Z"
+    );
+    assert_eq!(r.fields["name"], "Nico");
+    assert!(
+        find(&all, &text("auth0|euclid")).fields["usher_password_hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("$2b$10$C6Uz")
+    );
+    assert!(
+        find(&all, &text("auth0|60f1a2b3c4d5e6f708192a3b")).fields["usher_password_hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("$2b$10$N9qo")
+    );
+    assert!(
+        !find(&all, &text("google-oauth2|110169484474386276334"))
+            .fields
+            .contains_key("usher_password_hash")
+    );
+    // Euclid's hash line is claimed by his id: another user with his email does not get it.
+    assert!(
+        !find(&all, &text("auth0|7777777777777777777777aa"))
+            .fields
+            .contains_key("usher_password_hash")
+    );
+
+    // Bad lines of both files are records, not silence.
+    assert_eq!(invalid(find(&all, &text("line-5"))).0, "record", "not JSON");
+    assert!(
+        invalid(find(&all, &text("line-5")))
+            .1
+            .starts_with("line 5: not JSON")
+    );
+    assert_eq!(invalid(find(&all, &text("line-6"))).0, "user_id");
+    let (field, reason) = invalid(find(&all, &expected[1]));
+    assert_eq!(field, "key");
+    assert!(
+        reason.contains("line 7") && reason.contains("line 1"),
+        "{reason}"
+    );
+    let (field, reason) = invalid(find(&all, &text("hashes-line-4")));
+    assert_eq!(field, "_id");
+    assert!(reason.contains("no user"), "{reason}");
+    let (field, reason) = invalid(find(&all, &text("hashes-line-5")));
+    assert_eq!(field, "passwordHash");
+    assert!(reason.starts_with("hashes line 5"), "{reason}");
+
+    // Lookups ignore case; the duplicate line is no longer an `email` match.
+    let found = s.lookup("email", "NICO@example.COM", 2).await.unwrap();
+    assert_eq!(keys(&found), std::slice::from_ref(&nico));
+    assert!(
+        s.lookup("email", "second@example.com", 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Two users with one email (ignoring case): both, in key order, up to the limit.
+    assert_eq!(
+        keys(&s.lookup("email", "Euclid@Example.com", 5).await.unwrap()),
+        [text("auth0|7777777777777777777777aa"), text("auth0|euclid")]
+    );
+    assert_eq!(
+        keys(&s.lookup("email", "euclid@example.com", 1).await.unwrap()),
+        [text("auth0|7777777777777777777777aa")]
+    );
+    assert_eq!(
+        keys(&s.lookup("email", "bymail@EXAMPLE.com", 2).await.unwrap()),
+        [expected[2].clone()]
+    );
+
+    let m = mapper("[fields]\nemail = \"email\"\n[password]\nhash = \"usher_password_hash\"");
+    let user = m.map("files", find(&all, &nico), Utc::now()).unwrap();
+    assert_eq!(user.email.unwrap().normalized(), "nico@example.com");
+    assert_eq!(
+        user.credential.unwrap().hash,
+        "$2b$10$.qHPp/srqo1NAAAAAvlkmOdqAbH2Rg0qPv2Txj3ZwXfjJnewSjc4m"
+    );
+    assert_quarantined(
+        &m,
+        find(&all, &text("line-5")),
+        "record",
+        "line 5: not JSON",
+    );
+    assert_quarantined(
+        &m,
+        find(&all, &text("hashes-line-5")),
+        "passwordHash",
+        "hashes line 5",
+    );
+}
+
+#[tokio::test]
+async fn auth0_without_a_hash_export_reads_users_alone() {
+    let s = source(&format!(
+        "type = 'auth0'\npath = '{}'",
+        fixture("auth0/users.ndjson")
+    ))
+    .await;
+    let all = read_all(s.as_ref(), 3).await;
+    assert_eq!(all.len(), 8);
+    assert!(
+        all.iter()
+            .all(|r| !r.fields.contains_key("usher_password_hash"))
+    );
+}
+
+// ---------------------------------------------------------------------------------- Firebase
+
+const FIREBASE_SIGNER_KEY: &str =
+    "jxspr8Ki0RYycVU8zykbdLGjFQ3McFUH0uiiTvC8pVMXAn210wjLNmdZJzxUECKbm0QsEmYUSDzZvpjeJ9WmXA==";
+
+/// The shape of `firebase auth:export users.json --format=json`
+/// (https://firebase.google.com/docs/cli/auth#file_format); the first user's passwordHash,
+/// salt, and the signer key, separator "Bw==", rounds 8 and mem_cost 14 are the published
+/// example of https://github.com/firebase/scrypt (README), password "user1password".
+#[tokio::test]
+async fn firebase_export_synthesizes_a_firebase_scrypt_hash_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("signer-key");
+    std::fs::write(&key_file, format!("{FIREBASE_SIGNER_KEY}\n")).unwrap();
+    let config = format!(
+        "type = 'firebase'\npath = '{}'\nhash = {{ signer_key_file = '{}', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }}",
+        fixture("firebase/users.json"),
+        key_file.display()
+    );
+    let s = source(&config).await;
+    let user1 = text("Vz4Ow2aTmZXv0vhwAbcJ1lXQ9EF2");
+    let expected = [
+        text("AgoogleOnly00000000000000002"),
+        text("BbadHash000000000000000000003"),
+        user1.clone(),
+        text("Vz4Ow2aTmZXv0vhwAbcJ1lXQ9EF2#users-4"),
+        text("users-3"),
+    ];
+    let all = check_order(s.as_ref(), &expected[..]).await;
+    assert_eq!(
+        s.key_bounds().await.unwrap(),
+        Some((expected[0].clone(), text("users-3")))
+    );
+
+    let r = find(&all, &user1);
+    let hash = r.fields["usher_password_hash"].as_str().unwrap();
+    assert!(
+        hash.starts_with("$firescrypt$ln=14,r=8,p=1$42xEC+ixf3L2lw==$"),
+        "{hash}"
+    );
+    assert!(
+        !find(&all, &expected[0])
+            .fields
+            .contains_key("usher_password_hash")
+    );
+    let (field, reason) = invalid(find(&all, &expected[1]));
+    assert_eq!(field, "passwordHash");
+    assert!(
+        reason.contains("users[2]") && reason.contains("not base64"),
+        "{reason}"
+    );
+    assert_eq!(invalid(find(&all, &text("users-3"))).0, "localId");
+    assert_eq!(invalid(find(&all, &expected[3])).0, "key");
+
+    let found = s.lookup("email", "user1@EXAMPLE.com", 2).await.unwrap();
+    assert_eq!(keys(&found), std::slice::from_ref(&user1));
+
+    let m = mapper(
+        "[fields]\nemail = \"email\"\nemail_verified = \"emailVerified\"\n[password]\nhash = \"usher_password_hash\"",
+    );
+    let user = m.map("files", r, Utc::now()).unwrap();
+    assert_eq!(
+        user.credential.as_ref().unwrap().scheme.id(),
+        "firebase-scrypt"
+    );
+    assert!(verifies(&user, "user1password"));
+    assert!(!verifies(&user, "user1Password"));
+    // A user without a password hash becomes password-reset-required by default.
+    let google = m
+        .map("files", find(&all, &expected[0]), Utc::now())
+        .unwrap();
+    assert!(google.credential.is_none());
+    assert_eq!(google.status, Status::PasswordResetRequired);
+    assert_quarantined(&m, find(&all, &expected[1]), "passwordHash", "not base64");
+}
+
+#[tokio::test]
+async fn firebase_signer_key_problems_never_show_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("signer-key");
+    std::fs::write(&key_file, "not base64 at all: s3cr3t-value!").unwrap();
+    let config: SourceConfig = toml::from_str(&format!(
+        "type = 'firebase'\npath = '{}'\nhash = {{ signer_key_file = '{}', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }}",
+        fixture("firebase/users.json"),
+        key_file.display()
+    ))
+    .unwrap();
+    let err = config
+        .build("fb")
+        .await
+        .err()
+        .expect("a bad key is refused");
+    assert!(matches!(err, SourceError::Config { .. }), "{err:?}");
+    assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    // A missing key file is unavailable, naming the path.
+    let config: SourceConfig = toml::from_str(&format!(
+        "type = 'firebase'\npath = '{}'\nhash = {{ signer_key_file = '/nonexistent/signer-key', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }}",
+        fixture("firebase/users.json"),
+    ))
+    .unwrap();
+    let err = config
+        .build("fb")
+        .await
+        .err()
+        .expect("a missing key file is refused");
+    assert!(
+        matches!(&err, SourceError::Unavailable { reason, .. } if reason.contains("/nonexistent/signer-key")),
+        "{err:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------- Cognito
+
+/// The header is the one `aws cognito-idp get-csv-header` returns for a pool with the standard
+/// attributes (https://docs.aws.amazon.com/cognito/latest/developerguide/cognito-user-pools-using-import-tool-csv-header.html).
+#[tokio::test]
+async fn cognito_csv_is_keyed_by_username_and_has_no_hashes() {
+    let s = source(&format!(
+        "type = 'cognito'\npath = '{}'",
+        fixture("cognito/users.csv")
+    ))
+    .await;
+    let expected = [
+        text("alsmith"),
+        text("janeroe"),
+        text("johndoe"),
+        text("johndoe#line-8"),
+        text("line-6"),
+        text("line-7"),
+    ];
+    let all = check_order(s.as_ref(), &expected).await;
+    let john = find(&all, &text("johndoe"));
+    assert_eq!(john.fields["email"], "John.Doe@Example.com");
+    assert_eq!(john.fields["cognito:mfa_enabled"], "false");
+    assert_eq!(john.fields["middle_name"], Value::Null);
+    // A quoted cell may span lines.
+    assert_eq!(
+        find(&all, &text("alsmith")).fields["address"],
+        "1 Main St\nSpringfield"
+    );
+    let (field, reason) = invalid(find(&all, &text("line-6")));
+    assert_eq!(field, "record");
+    // Line numbers are the file's: the quoted address above spans two lines.
+    assert_eq!(reason, "line 6: 5 cells, the header has 21");
+    assert_eq!(invalid(find(&all, &text("line-7"))).0, "cognito:username");
+    let (field, reason) = invalid(find(&all, &text("johndoe#line-8")));
+    assert_eq!(field, "key");
+    assert!(
+        reason.contains("line 8") && reason.contains("line 2"),
+        "{reason}"
+    );
+
+    assert_eq!(
+        keys(&s.lookup("email", "john.doe@example.com", 2).await.unwrap()),
+        [text("johndoe")]
+    );
+
+    let m = mapper("[fields]\nemail = \"email\"\nusername = \"cognito:username\"");
+    let user = m.map("files", john, Utc::now()).unwrap();
+    assert!(user.credential.is_none());
+    assert_eq!(user.status, Status::PasswordResetRequired);
+    assert_quarantined(&m, find(&all, &text("line-6")), "record", "5 cells");
+}
+
+// ---------------------------------------------------------------------------------- Keycloak
+
+/// `kc.sh export --dir <dir> --realm acme` files: the realm file with users (`--users
+/// realm_file`) and a `acme-users-0.json` file (`different_files`), per
+/// https://www.keycloak.org/server/importExport; users and credentials in the
+/// UserRepresentation / CredentialRepresentation shape (secretData and credentialData as JSON
+/// strings). Kate's credential was computed with Python's standard library, independently of
+/// usher:
+///
+/// ```text
+/// python3 -c 'import hashlib,base64; s=b"usher-kc-salt-16"; \
+///   print(base64.b64encode(s).decode(), base64.b64encode(hashlib.pbkdf2_hmac("sha256", b"kc-Secret-1", s, 27500, 64)).decode())'
+/// ```
+#[tokio::test]
+async fn keycloak_export_synthesizes_a_credential_that_verifies() {
+    let s = source(&format!(
+        "type = 'keycloak'\npath = ['{}', '{}']",
+        fixture("keycloak/acme-realm.json"),
+        fixture("keycloak/acme-users-0.json")
+    ))
+    .await;
+    let kate = text("0b1c5e0a-8f0e-4c55-a3d2-6f2c1a7e9b01");
+    let expected = [
+        kate.clone(),
+        text("0b1c5e0a-8f0e-4c55-a3d2-6f2c1a7e9b01#file-1-users-2"),
+        text("1c2d6f1b-9a1f-4d66-b4e3-7a3d2b8f0c02"),
+        text("2d3e7a2c-0b2a-4e77-85f4-8b4e3c9a1d03"),
+        text("3e4f8b3d-1c3b-4f88-96a5-9c5f4d0b2e04"),
+        text("file-1-users-1"),
+    ];
+    let all = check_order(s.as_ref(), &expected).await;
+    assert_eq!(
+        s.key_bounds().await.unwrap(),
+        Some((kate.clone(), text("file-1-users-1")))
+    );
+    let r = find(&all, &kate);
+    assert_eq!(r.fields["attributes"]["department"][0], "eng");
+    let hash: Value =
+        serde_json::from_str(r.fields["usher_password_hash"].as_str().unwrap()).unwrap();
+    assert_eq!(hash["credentialData"]["algorithm"], "pbkdf2-sha256");
+    assert!(
+        !find(&all, &expected[2])
+            .fields
+            .contains_key("usher_password_hash")
+    );
+    let (field, reason) = invalid(find(&all, &expected[3]));
+    assert_eq!(field, "credentials[0].secretData.salt");
+    assert!(reason.contains("acme-users-0.json users[0]"), "{reason}");
+    assert_eq!(invalid(find(&all, &text("file-1-users-1"))).0, "id");
+    let (field, reason) = invalid(find(&all, &expected[1]));
+    assert_eq!(field, "key");
+    assert!(reason.contains("acme-realm.json users[0]"), "{reason}");
+
+    assert_eq!(
+        keys(&s.lookup("email", "KATE@example.com", 5).await.unwrap()),
+        std::slice::from_ref(&kate)
+    );
+    assert_eq!(
+        keys(&s.lookup("username", "LENA", 5).await.unwrap()),
+        [expected[4].clone()]
+    );
+
+    let m = mapper(
+        "[fields]\nemail = \"email\"\nusername = \"username\"\ngiven_name = \"firstName\"\n[password]\nhash = \"usher_password_hash\"",
+    );
+    let user = m.map("files", r, Utc::now()).unwrap();
+    assert_eq!(
+        user.credential.as_ref().unwrap().scheme.id(),
+        "pbkdf2-sha256"
+    );
+    assert!(verifies(&user, "kc-Secret-1"));
+    assert!(!verifies(&user, "kc-secret-1"));
+    assert_quarantined(
+        &m,
+        find(&all, &expected[3]),
+        "credentials[0].secretData.salt",
+        "not base64",
+    );
+}
+
+// ---------------------------------------------------------------------------------- generic CSV
+
+/// A CSV file with a header row (RFC 4180, https://www.rfc-editor.org/rfc/rfc4180), `;`-separated.
+#[tokio::test]
+async fn csv_with_integer_keys_reads_in_numeric_order() {
+    let s = source(&format!(
+        "type = 'csv'\npath = '{}'\nkey = 'id'\ndelimiter = ';'",
+        fixture("csv/users.csv")
+    ))
+    .await;
+    let expected = [
+        LegacyKey::Int(1),
+        LegacyKey::Int(2),
+        LegacyKey::Int(10),
+        LegacyKey::Int(25),
+        text("2#line-6"),
+        text("line-5"),
+        text("line-7"),
+    ];
+    let all = check_order(s.as_ref(), &expected).await;
+    // Integer bounds: the text-keyed bad rows sort after them, in the open last partition.
+    assert_eq!(
+        s.key_bounds().await.unwrap(),
+        Some((LegacyKey::Int(1), LegacyKey::Int(25)))
+    );
+    let two = find(&all, &LegacyKey::Int(2));
+    assert_eq!(two.fields["email"], "Two@Example.com");
+    assert_eq!(two.fields["created"], Value::Null);
+    assert_eq!(
+        invalid(find(&all, &text("line-5"))).1,
+        "line 5: 3 cells, the header has 5"
+    );
+    assert_eq!(invalid(find(&all, &text("line-7"))).0, "id");
+    assert_eq!(
+        keys(&s.lookup("email", "two@example.com", 5).await.unwrap()),
+        [LegacyKey::Int(2)]
+    );
+    assert!(
+        s.lookup("email", "nobody@example.com", 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let m = mapper("[fields]\nemail = \"email\"\ngiven_name = \"first_name\"");
+    let user = m.map("files", two, Utc::now()).unwrap();
+    assert_eq!(user.profile.given_name.as_deref(), Some("Two"));
+    assert_quarantined(&m, find(&all, &text("2#line-6")), "key", "duplicate key");
+
+    // The same file as text keys orders by bytes.
+    let s = source(&format!(
+        "type = 'csv'\npath = '{}'\nkey = 'id'\ndelimiter = ';'\nkey_type = 'text'",
+        fixture("csv/users.csv")
+    ))
+    .await;
+    let got = keys(&read_all(s.as_ref(), 2).await);
+    assert_eq!(
+        &got[..4],
+        [text("1"), text("10"), text("2"), text("2#line-6")]
+    );
+}
+
+// ---------------------------------------------------------------------------------- generic NDJSON
+
+/// JSON Lines (https://jsonlines.org/): one JSON object per line.
+#[tokio::test]
+async fn jsonl_reads_integer_then_text_keys() {
+    let s = source(&format!(
+        "type = 'jsonl'\npath = '{}'\nkey = 'id'",
+        fixture("jsonl/users.jsonl")
+    ))
+    .await;
+    let expected = [
+        LegacyKey::Int(17),
+        text("line-4"),
+        text("line-5"),
+        text("line-7"),
+        text("u-a"),
+        text("u-a#line-6"),
+        text("u-b"),
+    ];
+    let all = check_order(s.as_ref(), &expected).await;
+    assert_eq!(
+        s.key_bounds().await.unwrap(),
+        Some((LegacyKey::Int(17), LegacyKey::Int(17)))
+    );
+    assert_eq!(find(&all, &text("u-b")).fields["roles"][0], "admin");
+    assert!(
+        invalid(find(&all, &text("line-4")))
+            .1
+            .starts_with("line 4: not JSON")
+    );
+    assert_eq!(
+        invalid(find(&all, &text("line-5"))).1,
+        "line 5: expected a JSON object, found an array"
+    );
+    assert_eq!(invalid(find(&all, &text("line-7"))).0, "id");
+    assert_eq!(
+        keys(&s.lookup("email", "bea@example.com", 5).await.unwrap()),
+        [text("u-b")]
+    );
+    let m = mapper("[fields]\nemail = \"email\"");
+    assert_quarantined(&m, find(&all, &text("line-5")), "record", "line 5");
+}
+
+// ---------------------------------------------------------------------------------- errors
+
+#[tokio::test]
+async fn a_missing_file_is_unavailable_and_names_the_path() {
+    for config in [
+        "type = 'jsonl'\npath = '/nonexistent/users.jsonl'\nkey = 'id'",
+        "type = 'csv'\npath = '/nonexistent/users.jsonl'\nkey = 'id'",
+        "type = 'auth0'\npath = '/nonexistent/users.jsonl'",
+        "type = 'cognito'\npath = '/nonexistent/users.jsonl'",
+        "type = 'keycloak'\npath = '/nonexistent/users.jsonl'",
+        "type = 'firebase'\npath = '/nonexistent/users.jsonl'",
+    ] {
+        let s = source(config).await;
+        let err = s.read(&KeyRange::default(), 10).await.unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Unavailable { reason, .. } if reason.contains("/nonexistent/users.jsonl")),
+            "{config}: {err:?}"
+        );
+        assert!(s.healthcheck().await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn a_csv_without_the_key_column_is_a_config_error() {
+    let s = source(&format!(
+        "type = 'csv'\npath = '{}'\nkey = 'user_id'\ndelimiter = ';'",
+        fixture("csv/users.csv")
+    ))
+    .await;
+    let err = s.count().await.unwrap_err();
+    assert!(
+        matches!(&err, SourceError::Config { reason, .. } if reason.contains("user_id")),
+        "{err:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------- the docs
+
+const SOURCES_DOC: &str = include_str!("../../../../docs/sources.md");
+
+/// The `[mappings.<name>]` block that follows `<!-- mapping: name -->` in docs/sources.md.
+fn doc_mapping(name: &str) -> Mapper {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        mappings: std::collections::BTreeMap<String, MappingConfig>,
+    }
+    let marker = format!("<!-- mapping: {name} -->");
+    let after = SOURCES_DOC.split_once(&marker).expect("marker").1;
+    let block = after.split_once("```toml\n").expect("block").1;
+    let block = block.split_once("```").expect("end").0;
+    let doc: Doc = toml::from_str(block).unwrap_or_else(|e| panic!("{name}: {e}"));
+    Mapper::new(&doc.mappings[name]).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Each mapping docs/sources.md shows maps that source's fixture records.
+#[tokio::test]
+async fn the_mappings_in_the_docs_map_the_fixtures() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("signer-key");
+    std::fs::write(&key_file, FIREBASE_SIGNER_KEY).unwrap();
+    let cases = [
+        (
+            "auth0",
+            format!(
+                "type = 'auth0'\npath = '{}'\nhashes_path = '{}'",
+                fixture("auth0/users.ndjson"),
+                fixture("auth0/password-hashes.ndjson")
+            ),
+            text("auth0|5dea9f9c82dd7c0e76e4ec93"),
+        ),
+        (
+            "firebase",
+            format!(
+                "type = 'firebase'\npath = '{}'\nhash = {{ signer_key_file = '{}', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }}",
+                fixture("firebase/users.json"),
+                key_file.display()
+            ),
+            text("Vz4Ow2aTmZXv0vhwAbcJ1lXQ9EF2"),
+        ),
+        (
+            "cognito",
+            format!(
+                "type = 'cognito'\npath = '{}'",
+                fixture("cognito/users.csv")
+            ),
+            text("johndoe"),
+        ),
+        (
+            "keycloak",
+            format!(
+                "type = 'keycloak'\npath = ['{}', '{}']",
+                fixture("keycloak/acme-realm.json"),
+                fixture("keycloak/acme-users-0.json")
+            ),
+            text("0b1c5e0a-8f0e-4c55-a3d2-6f2c1a7e9b01"),
+        ),
+        (
+            "legacy_csv",
+            format!(
+                "type = 'csv'\npath = '{}'\nkey = 'id'\ndelimiter = ';'",
+                fixture("csv/users.csv")
+            ),
+            LegacyKey::Int(2),
+        ),
+        (
+            "legacy_jsonl",
+            format!(
+                "type = 'jsonl'\npath = '{}'\nkey = 'id'",
+                fixture("jsonl/users.jsonl")
+            ),
+            text("u-b"),
+        ),
+    ];
+    for (name, config, key) in cases {
+        let m = doc_mapping(name);
+        let s = source(&config).await;
+        let all = read_all(s.as_ref(), 100).await;
+        let user = m
+            .map(name, find(&all, &key), Utc::now())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(user.email.is_some(), "{name}");
+        // Every valid record of the fixture maps, or fails on a field of its own, never on
+        // the mapping itself.
+        for r in &all {
+            if let Err(e) = m.map(name, r, Utc::now()) {
+                assert!(!e.0.is_empty(), "{name} {}", r.key);
+            }
+        }
+    }
+    // Keycloak's `enabled = false` maps to a disabled user.
+    let s = source(&format!(
+        "type = 'keycloak'\npath = '{}'",
+        fixture("keycloak/acme-users-0.json")
+    ))
+    .await;
+    let all = read_all(s.as_ref(), 100).await;
+    let lena = find(&all, &text("3e4f8b3d-1c3b-4f88-96a5-9c5f4d0b2e04"));
+    let user = doc_mapping("keycloak")
+        .map("keycloak", lena, Utc::now())
+        .unwrap();
+    assert_eq!(user.status, Status::Disabled);
+}
+
+/// 100,000 lines in no key order: every key once, in order, across chunked keyset reads.
+#[tokio::test]
+async fn a_large_unsorted_file_reads_in_key_order() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.jsonl");
+    let n: i64 = 100_000;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..n {
+        // 7919 is prime to n, so this visits every key once, scrambled.
+        let id = (i * 7919) % n;
+        writeln!(f, r#"{{"id": {id}, "email": "user{id}@example.com"}}"#).unwrap();
+    }
+    f.flush().unwrap();
+    drop(f);
+    let s = source(&format!(
+        "type = 'jsonl'\npath = '{}'\nkey = 'id'",
+        path.display()
+    ))
+    .await;
+    assert_eq!(s.count().await.unwrap(), Some(n as u64));
+    assert_eq!(
+        s.key_bounds().await.unwrap(),
+        Some((LegacyKey::Int(0), LegacyKey::Int(n - 1)))
+    );
+    let all = read_all(s.as_ref(), 5000).await;
+    assert_eq!(all.len(), n as usize);
+    for (i, r) in all.iter().enumerate() {
+        assert_eq!(r.key, LegacyKey::Int(i as i64));
+        assert_eq!(r.fields["email"], format!("user{i}@example.com"));
+    }
+    let found = s.lookup("email", "USER4242@example.com", 2).await.unwrap();
+    assert_eq!(keys(&found), [LegacyKey::Int(4242)]);
+}
