@@ -499,3 +499,73 @@ argon2 = {{ memory_kib = 1024, iterations = 1 }}
     let (_, stderr) = server.stop();
     assert!(!stderr.contains("dana's directory password"), "{stderr}");
 }
+
+/// A Firebase project's `auth:export` as the legacy system: the first user of the fixture
+/// (crates/usher-connect/tests/fixtures/firebase/users.json, in the shape of
+/// https://firebase.google.com/docs/cli/auth#file_format) carries the published example of
+/// https://github.com/firebase/scrypt, password "user1password", with the project's signer
+/// key, separator "Bw==", rounds 8 and mem_cost 14. The user logs in through the bridge with
+/// that old password and moves across.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_migrates_a_firebase_export_user_with_their_old_password() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("firebase-signer-key"),
+        "jxspr8Ki0RYycVU8zykbdLGjFQ3McFUH0uiiTvC8pVMXAn210wjLNmdZJzxUECKbm0QsEmYUSDzZvpjeJ9WmXA==\n",
+    )
+    .unwrap();
+    let export = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../usher-connect/tests/fixtures/firebase/users.json"
+    );
+    let config = dir.path().join("usher.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[store]
+type = "sqlite"
+path = "usher.db"
+
+[sources.firebase]
+type = "firebase"
+path = "{export}"
+hash = {{ signer_key_file = "firebase-signer-key", salt_separator = "Bw==", rounds = 8, mem_cost = 14 }}
+
+[mappings.firebase.fields]
+email = "email"
+email_verified = "emailVerified"
+name = "displayName"
+
+[mappings.firebase.password]
+hash = "usher_password_hash"
+
+[serve]
+argon2 = {{ memory_kib = 1024, iterations = 1 }}
+"#
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let server = Running::start(
+        dir.path(),
+        &["serve", "--config", config, "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    let addr = server.addr;
+    assert_eq!(login(addr, "user1@example.com", "user1Password").0, 401);
+    let (status, body) = login(addr, "user1@example.com", "user1password");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["path"], "lazy_migrated");
+    assert_eq!(body["user"]["profile"]["name"], "User One");
+    assert_eq!(body["user"]["email_verified"], true);
+    // Re-hashed to Argon2id: the store answers from now on.
+    let (status, body) = login(addr, "User1@Example.com", "user1password");
+    assert_eq!(
+        (status, body["path"].as_str()),
+        (200, Some("store")),
+        "{body}"
+    );
+    let (_, stderr) = server.stop();
+    assert!(!stderr.contains("user1password"), "{stderr}");
+}
