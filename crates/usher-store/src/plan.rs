@@ -322,12 +322,32 @@ fn single_row<'a>(
     })
 }
 
+/// The `source/legacy id` a single-record write is about, for events and errors.
+fn subject(source: &str, key: &LegacyKey) -> String {
+    match legacy_id(key) {
+        Ok(id) => format!("{source}/{id}"),
+        Err(_) => format!("{source}/{key:?}"),
+    }
+}
+
+/// The source name and legacy id of a single-record write (a lazy migration, a link), or the
+/// error naming `what` was being written.
+fn source_and_id(source: &str, key: &LegacyKey, what: &dyn Fn() -> String) -> Result<String> {
+    if source.is_empty() || source.contains('\0') {
+        return Err(StoreError::Invalid {
+            what: what(),
+            reason: "the source name is empty or contains NUL".into(),
+        });
+    }
+    legacy_id(key).map_err(|reason| StoreError::Invalid {
+        what: what(),
+        reason,
+    })
+}
+
 /// The `source/legacy id` a lazy migration is about, for events and errors.
 pub(crate) fn lazy_subject(m: &LazyMigration) -> String {
-    match legacy_id(&m.key) {
-        Ok(id) => format!("{}/{id}", m.source),
-        Err(_) => format!("{}/{:?}", m.source, m.key),
-    }
+    subject(&m.source, &m.key)
 }
 
 /// Validates and derives a lazy migration: method [`Method::Lazy`] from `m.source`, at the
@@ -335,16 +355,7 @@ pub(crate) fn lazy_subject(m: &LazyMigration) -> String {
 /// nothing, on an empty source, a key that is no legacy id or a value no backend can hold.
 pub(crate) fn prepare_lazy(m: &LazyMigration, now: DateTime<Utc>) -> Result<Row<'_>> {
     let what = || format!("lazy migration of {}", lazy_subject(m));
-    if m.source.is_empty() || m.source.contains('\0') {
-        return Err(StoreError::Invalid {
-            what: what(),
-            reason: "the source name is empty or contains NUL".into(),
-        });
-    }
-    let legacy_id = legacy_id(&m.key).map_err(|reason| StoreError::Invalid {
-        what: what(),
-        reason,
-    })?;
+    let legacy_id = source_and_id(&m.source, &m.key, &what)?;
     let migration = m.user.migration.as_ref();
     let arrival = Arrival {
         method: Method::Lazy,
@@ -365,10 +376,7 @@ pub(crate) fn prepare_lazy(m: &LazyMigration, now: DateTime<Utc>) -> Result<Row<
 
 /// The `source/legacy id` a link is about, for events and errors.
 pub(crate) fn link_subject(l: &LinkWrite) -> String {
-    match legacy_id(&l.key) {
-        Ok(id) => format!("{}/{id}", l.source),
-        Err(_) => format!("{}/{:?}", l.source, l.key),
-    }
+    subject(&l.source, &l.key)
 }
 
 /// Users holding ledger rows of more than one source: the users linked across sources.
@@ -390,16 +398,7 @@ pub(crate) fn link_detail(l: &LinkWrite, legacy_id: &str) -> Value {
 /// stored user keeps its own) and the ledger row's method, time and checksum.
 pub(crate) fn prepare_link(l: &LinkWrite, now: DateTime<Utc>) -> Result<Row<'_>> {
     let what = || format!("link of {}", link_subject(l));
-    if l.source.is_empty() || l.source.contains('\0') {
-        return Err(StoreError::Invalid {
-            what: what(),
-            reason: "the source name is empty or contains NUL".into(),
-        });
-    }
-    let legacy_id = legacy_id(&l.key).map_err(|reason| StoreError::Invalid {
-        what: what(),
-        reason,
-    })?;
+    let legacy_id = source_and_id(&l.source, &l.key, &what)?;
     let arrival = Arrival {
         method: l.method,
         at: now,

@@ -408,6 +408,26 @@ async fn the_demo_serves_both_halves_as_its_guide_says() {
     server.stop();
 }
 
+/// `usher serve` over a SQLite store and the given `[sources]` and `[mappings]`, hashing with
+/// cheap Argon2id parameters.
+fn serve_sources(dir: &Path, sources: &str) -> Running {
+    let config = dir.join("usher.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\ntype = \"sqlite\"\npath = \"usher.db\"\n{sources}\n\
+             [serve]\nargon2 = {{ memory_kib = 1024, iterations = 1 }}\n"
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    Running::start(
+        dir,
+        &["serve", "--config", config, "--listen", "127.0.0.1:0"],
+        &[],
+    )
+}
+
 /// The test slapd's admin (scripts/test-services), required: a missing one fails the test.
 fn ldap_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -444,15 +464,10 @@ async fn serve_migrates_a_directory_user_by_binding_as_them() {
     assert!(add.wait().unwrap().success(), "ldapadd failed");
 
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("usher.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let server = serve_sources(
+        dir.path(),
+        &format!(
             r#"
-[store]
-type = "sqlite"
-path = "usher.db"
-
 [sources.corp]
 type = "ldap"
 url = "{url}"
@@ -465,18 +480,8 @@ username = "uid"
 email = "mail"
 given_name = "givenName"
 family_name = "sn"
-
-[serve]
-argon2 = {{ memory_kib = 1024, iterations = 1 }}
 "#
         ),
-    )
-    .unwrap();
-    let config = config.to_str().unwrap();
-    let server = Running::start(
-        dir.path(),
-        &["serve", "--config", config, "--listen", "127.0.0.1:0"],
-        &[],
     );
     let addr = server.addr;
     assert_eq!(login(addr, "dana", "a guess").0, 401);
@@ -518,15 +523,10 @@ async fn serve_migrates_a_firebase_export_user_with_their_old_password() {
         env!("CARGO_MANIFEST_DIR"),
         "/../usher-connect/tests/fixtures/firebase/users.json"
     );
-    let config = dir.path().join("usher.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let server = serve_sources(
+        dir.path(),
+        &format!(
             r#"
-[store]
-type = "sqlite"
-path = "usher.db"
-
 [sources.firebase]
 type = "firebase"
 path = "{export}"
@@ -539,18 +539,8 @@ name = "displayName"
 
 [mappings.firebase.password]
 hash = "usher_password_hash"
-
-[serve]
-argon2 = {{ memory_kib = 1024, iterations = 1 }}
 "#
         ),
-    )
-    .unwrap();
-    let config = config.to_str().unwrap();
-    let server = Running::start(
-        dir.path(),
-        &["serve", "--config", config, "--listen", "127.0.0.1:0"],
-        &[],
     );
     let addr = server.addr;
     assert_eq!(login(addr, "user1@example.com", "user1Password").0, 401);
