@@ -174,3 +174,199 @@ async fn a_second_source_links_verified_addresses_and_status_counts_them() {
         (Some(4), Some(1))
     );
 }
+
+/// Linking survives SIGKILL: a second source (an NDJSON export) is backfilled with `[link]`
+/// while being killed at random points, then run to the end. Every record of it ends up in
+/// exactly one place — linked to the first source's user with its address, a new user, or the
+/// quarantine with a reason — and no user is doubled or half-linked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_linking_backfill_resumes_with_every_record_in_one_place() {
+    const N: usize = 12_000;
+    let dir = tempfile::tempdir().unwrap();
+    let app_rows: Vec<String> = (0..N)
+        .map(|i| {
+            format!(
+                "INSERT INTO users VALUES ({i}, 'u{i}@example.com', 1, 'App {i}', \
+                 '2024-01-01T00:00:00Z')"
+            )
+        })
+        .collect();
+    let app_refs: Vec<&str> = app_rows.iter().map(String::as_str).collect();
+    legacy(
+        &dir.path().join("app.db"),
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, verified INTEGER, name TEXT, \
+         updated TEXT)",
+        &app_refs,
+    )
+    .await;
+    // The shop: even i is app user i (address in other case), odd i someone new; every 1000th
+    // odd record repeats the previous odd record's address (a duplicate within the shop).
+    let mut shop = String::new();
+    for i in 0..N {
+        let email = if i % 2 == 0 {
+            format!("U{i}@Example.COM")
+        } else if i % 1000 == 1 && i > 1 {
+            format!("new{}@example.com", i - 2)
+        } else {
+            format!("new{i}@example.com")
+        };
+        shop.push_str(&format!(
+            "{{\"id\": \"s-{i:05}\", \"email\": \"{email}\", \"first_name\": \"Shop {i}\"}}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("shop.ndjson"), shop).unwrap();
+    let config = dir.path().join("usher.toml");
+    std::fs::write(
+        &config,
+        r#"
+[store]
+type = "sqlite"
+path = "usher.db"
+
+[sources.app]
+type = "sqlite"
+path = "app.db"
+table = "users"
+key = "id"
+
+[sources.shop]
+type = "jsonl"
+path = "shop.ndjson"
+key = "id"
+
+[mappings.app.fields]
+email = "email"
+email_verified = { from = "verified", map = { "1" = true, "0" = false } }
+given_name = "name"
+
+[mappings.shop.fields]
+email = "email"
+given_name = "first_name"
+
+[backfill]
+batch_size = 200
+
+[link]
+allow_unverified = true
+default = "incoming"
+"#,
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let out = usher(&["backfill", "--config", config, "--source", "app"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let mut killed = 0;
+    for wait_ms in [150u64, 400, 250, 700, 300] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_usher"))
+            .args(["backfill", "--config", config, "--source", "shop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(
+        killed >= 2,
+        "the linking backfill finished before it was killed"
+    );
+    // The killed runs got somewhere: the final run resumes linking, it does not start it.
+    let store = usher_store::open(&usher_store::StoreConfig::Sqlite {
+        path: dir.path().join("usher.db"),
+    })
+    .await
+    .unwrap();
+    let before = store.counts().await.unwrap().linked_users;
+    store.close().await;
+    assert!(before > 0, "no link was made before the final run");
+    let out = usher(&["backfill", "--config", config, "--source", "shop"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let store = usher_store::open(&usher_store::StoreConfig::Sqlite {
+        path: dir.path().join("usher.db"),
+    })
+    .await
+    .unwrap();
+    let ledger = |source: &'static str| {
+        let store = &store;
+        async move {
+            let mut rows = std::collections::BTreeMap::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = store
+                    .ledger_page(source, after.as_deref(), 5000)
+                    .await
+                    .unwrap();
+                let Some(last) = page.last() else { break };
+                after = Some(last.legacy_id.to_string());
+                for e in page {
+                    assert!(rows.insert(e.legacy_id.to_string(), e.user_id).is_none());
+                }
+            }
+            rows
+        }
+    };
+    let app = ledger("app").await;
+    let shop = ledger("shop").await;
+    let app_users: std::collections::BTreeMap<_, _> =
+        app.iter().map(|(k, u)| (*u, k.clone())).collect();
+    let quarantined: std::collections::BTreeMap<String, String> = store
+        .quarantine_list(
+            &usher_store::QuarantineFilter {
+                source: Some("shop".into()),
+            },
+            100_000,
+            0,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.legacy_id, e.reason))
+        .collect();
+    assert_eq!(app.len(), N);
+    let mut linked = 0;
+    for i in 0..N {
+        let key = format!("s-{i:05}");
+        match (shop.get(&key), quarantined.get(&key)) {
+            (Some(user), None) if i % 2 == 0 => {
+                assert_eq!(
+                    app_users.get(user),
+                    Some(&i.to_string()),
+                    "{key} linked to app {i}"
+                );
+                linked += 1;
+            }
+            (Some(user), None) => assert!(!app_users.contains_key(user), "{key} is new"),
+            (None, Some(reason)) => {
+                assert!(i % 1000 == 1 && i > 1, "{key} quarantined: {reason}");
+                assert!(reason.contains("duplicate email"), "{reason}");
+            }
+            other => panic!("{key} is in {other:?}"),
+        }
+    }
+    let distinct: std::collections::BTreeSet<_> = shop.values().collect();
+    assert_eq!(distinct.len(), shop.len(), "two shop records on one user");
+    let counts = store.counts().await.unwrap();
+    assert_eq!(linked, N / 2);
+    assert_eq!(counts.linked_users, (N / 2) as u64);
+    assert_eq!(counts.users as usize, N + shop.len() - linked);
+    // The linked users carry the shop's first name (`incoming`), and both ids.
+    let ann = store
+        .user_by_legacy("shop", "s-00042")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ann.profile.given_name.as_deref(), Some("Shop 42"));
+    assert_eq!(ann.legacy_links.len(), 2);
+    store.close().await;
+    eprintln!(
+        "linking: {killed} kills, {before} linked before the final run, {linked} in all, {} \
+         quarantined",
+        quarantined.len()
+    );
+}
