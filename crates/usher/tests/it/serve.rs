@@ -559,3 +559,147 @@ hash = "usher_password_hash"
     let (_, stderr) = server.stop();
     assert!(!stderr.contains("user1password"), "{stderr}");
 }
+
+/// A legacy auth API in the shape of docs/legacy-auth-api.yaml, served on loopback by a thread:
+/// it knows one user and wants `Authorization: Bearer cognito-adapter-token`.
+fn legacy_auth_api() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            let (head, body) = loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), Vec::new());
+                }
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).into_owned();
+                if let Some((head, _)) = text.split_once("\r\n\r\n") {
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse().ok())?
+                        })
+                        .unwrap_or(0);
+                    let start = head.len() + 4;
+                    if request.len() >= start + length {
+                        break (head.to_owned(), request[start..start + length].to_vec());
+                    }
+                }
+            };
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let authorized = head
+                .lines()
+                .any(|l| l == "authorization: Bearer cognito-adapter-token");
+            let (status, answer) = if !authorized {
+                ("403 Forbidden", json!({"error": "caller"}))
+            } else if body["identifier"]
+                .as_str()
+                .map(str::to_lowercase)
+                .as_deref()
+                == Some("john.doe@example.com")
+                && body["password"] == "John's Cognito password"
+            {
+                (
+                    "200 OK",
+                    json!({"user": {"sub": "0c7f4e1a-john", "email": "John.Doe@Example.com",
+                                    "email_verified": true}}),
+                )
+            } else {
+                ("401 Unauthorized", json!({"error": "invalid_credentials"}))
+            };
+            let answer = answer.to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    addr
+}
+
+/// Cognito cannot export hashes: its users are backfilled from the user-pool CSV as
+/// password-reset-required, and move their passwords at their first login through an auth
+/// source (here the legacy auth API an adapter in front of Cognito would serve). The CSV is
+/// crates/usher-connect/tests/fixtures/cognito/users.csv, in the shape of `aws cognito-idp
+/// get-csv-header`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cognito_user_backfilled_without_a_hash_logs_in_through_the_auth_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = legacy_auth_api();
+    std::fs::write(
+        dir.path().join("api-token"),
+        "Bearer cognito-adapter-token\n",
+    )
+    .unwrap();
+    let csv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../usher-connect/tests/fixtures/cognito/users.csv"
+    );
+    let sources = format!(
+        r#"
+[sources.cognito]
+type = "cognito"
+path = "{csv}"
+
+[sources.cognito_login]
+type = "auth-api"
+url = "http://{api}/usher/authenticate"
+authorization_file = "api-token"
+key = "sub"
+
+[mappings.cognito.fields]
+email = "email"
+email_verified = {{ from = "email_verified", map = {{ "true" = true, "TRUE" = true, "false" = false }} }}
+username = "cognito:username"
+given_name = "given_name"
+
+[mappings.cognito_login.fields]
+email = "email"
+email_verified = "email_verified"
+"#
+    );
+    // The CSV has no hashes: only the auth API is a login fallback.
+    let config = dir.path().join("usher.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\ntype = \"sqlite\"\npath = \"usher.db\"\n{sources}\n[serve]\n\
+             legacy = [\"cognito_login\"]\nargon2 = {{ memory_kib = 1024, iterations = 1 }}\n"
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let out = usher(
+        &["backfill", "--config", config, "--source", "cognito"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let server = Running::start(
+        dir.path(),
+        &["serve", "--config", config, "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    let addr = server.addr;
+    assert_eq!(login(addr, "johndoe", "a guess").0, 401);
+    let (status, body) = login(addr, "John.Doe@example.com", "John's Cognito password");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["path"], "linked");
+    assert_eq!(body["user"]["status"], "active");
+    assert_eq!(body["user"]["profile"]["given_name"], "John");
+    let (status, body) = login(addr, "johndoe", "John's Cognito password");
+    assert_eq!(
+        (status, body["path"].as_str()),
+        (200, Some("store")),
+        "{body}"
+    );
+    let (_, stderr) = server.stop();
+    assert!(!stderr.contains("Cognito password"), "{stderr}");
+}
