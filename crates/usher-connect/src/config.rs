@@ -125,6 +125,19 @@ impl SourceConfig {
         })
     }
 
+    /// The Firebase project's signer key of a `type = "firebase"` source with `hash`, read
+    /// from its file: the mapping and the login bridge verify its hashes with it (the records
+    /// never carry it). `None` for every other source.
+    pub fn firebase_signer_key(
+        &self,
+        name: &str,
+    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, SourceError> {
+        match self {
+            SourceConfig::Firebase(c) => c.signer_key(name),
+            _ => Ok(None),
+        }
+    }
+
     /// Whether a backfill (and `usher status`) can read the source; `false` for kinds that
     /// only check passwords (an auth API).
     pub fn readable(&self) -> bool {

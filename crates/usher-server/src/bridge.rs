@@ -28,6 +28,7 @@ use usher_store::{
     LazyMigration, LinkOutcome, LinkWrite, MigrateOutcome, RegisterOutcome, Store, StoreError,
     SystemOfRecord,
 };
+use zeroize::Zeroizing;
 
 use crate::metrics::Metrics;
 use crate::pool::{HashPool, PoolError};
@@ -198,6 +199,8 @@ pub struct Bridge {
     metrics: Arc<Metrics>,
     /// When a legacy record of another source is the same person as a stored user.
     link: Arc<LinkConfig>,
+    /// A Firebase project's signer key (see [`Bridge::with_firebase_signer_key`]).
+    firebase_signer_key: Option<Zeroizing<Vec<u8>>>,
 }
 
 /// A registration: a user new to both systems.
@@ -274,6 +277,7 @@ impl Bridge {
             dummy: Arc::new(dummy),
             metrics: Arc::new(Metrics::new()),
             link: Arc::new(LinkConfig::default()),
+            firebase_signer_key: None,
         })
     }
 
@@ -290,6 +294,24 @@ impl Bridge {
     pub fn with_link(mut self, link: Arc<LinkConfig>) -> Self {
         self.link = link;
         self
+    }
+
+    /// Verifies Firebase hashes (in the store, imported by a backfill, and in a Firebase
+    /// export) with the project's signer key, which they do not carry.
+    #[must_use]
+    pub fn with_firebase_signer_key(mut self, key: Option<Zeroizing<Vec<u8>>>) -> Self {
+        self.firebase_signer_key = key;
+        self
+    }
+
+    /// Parses a stored or legacy hash as `scheme`, with the bridge's Firebase signer key.
+    fn parse(&self, hash: &str, scheme: Option<Scheme>) -> Result<PasswordHash, String> {
+        let options = ParseOptions {
+            scheme,
+            firebase_signer_key: self.firebase_signer_key.clone(),
+            ..ParseOptions::default()
+        };
+        PasswordHash::parse_with(hash, &options).map_err(|e| e.to_string())
     }
 
     /// Records into `metrics` instead of the bridge's own.
@@ -502,7 +524,8 @@ impl Bridge {
         credential: Credential,
         password: Arc<Password>,
     ) -> Result<LoginOk, LoginError> {
-        let stored = parse(&credential.hash, Some(credential.scheme))
+        let stored = self
+            .parse(&credential.hash, Some(credential.scheme))
             .map_err(|reason| LoginError::Internal(format!("user {}: {reason}", user.id)))?;
         let stored = Arc::new(stored);
         let (ok, upgrade) = {
@@ -614,7 +637,7 @@ impl Bridge {
             let Some(credential) = user.credential.clone() else {
                 continue;
             };
-            let Ok(stored) = parse(&credential.hash, Some(credential.scheme)) else {
+            let Ok(stored) = self.parse(&credential.hash, Some(credential.scheme)) else {
                 continue;
             };
             let password = Arc::clone(password);
@@ -978,12 +1001,4 @@ impl Identifier {
             Username::parse(raw).ok().map(Identifier::Username)
         }
     }
-}
-
-fn parse(hash: &str, scheme: Option<Scheme>) -> Result<PasswordHash, String> {
-    let options = ParseOptions {
-        scheme,
-        ..ParseOptions::default()
-    };
-    PasswordHash::parse_with(hash, &options).map_err(|e| e.to_string())
 }

@@ -432,6 +432,28 @@ impl Config {
             .unwrap_or_else(|| self.sources.keys().cloned().collect())
     }
 
+    /// The Firebase project's signer key, if a Firebase source has one: the mappings and the
+    /// bridge verify Firebase hashes with it (imported hashes do not carry it). One project
+    /// per store: two sources with different keys are refused, since a stored hash does not
+    /// say which project it came from.
+    pub fn firebase_signer_key(&self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
+        let mut found: Option<(String, zeroize::Zeroizing<Vec<u8>>)> = None;
+        for (name, source) in &self.sources {
+            let Some(key) = source.firebase_signer_key(name)? else {
+                continue;
+            };
+            match &found {
+                Some((first, other)) if *other != key => bail!(
+                    "[sources.{first}] and [sources.{name}] have different Firebase signer keys: \
+                     one store holds the users of one Firebase project"
+                ),
+                Some(_) => {}
+                None => found = Some((name.clone(), key)),
+            }
+        }
+        Ok(found.map(|(_, key)| key))
+    }
+
     /// The fields a login identifier is looked up in, in source `name`: as configured in
     /// `[bridge.<name>]`, else the plain columns the mapping reads `email` and `username` from.
     pub fn lookup_fields(&self, name: &str, mapping: &MappingConfig) -> (Vec<String>, Vec<String>) {

@@ -13,12 +13,18 @@
 //! ```
 //!
 //! The key is `localId` (text). Every user keeps its fields as exported; a user with a
-//! `passwordHash` also gets `usher_password_hash`, the hash with the project's parameters
-//! inline in the form usher-hash reads as `firebase-scrypt` (Kratos'
-//! `$firescrypt$ln=<mem_cost>,r=<rounds>,p=1$<salt>$<hash>$<salt separator>$<signer key>`),
-//! so the mapping says `password.hash = "usher_password_hash"`. Users without one (federated
-//! or phone-only users) get no such field. That field holds the project's signer key, which is
-//! why the key comes from a file and the source's `Debug` never shows it.
+//! `passwordHash` also gets `usher_password_hash`, the hash with the project's public
+//! parameters inline in the form usher-hash reads as `firebase-scrypt` (Supabase's
+//! `$fbscrypt$v=1,n=<mem_cost>,r=<rounds>,p=1,ss=<salt separator>$<salt>$<hash>`), so the
+//! mapping says `password.hash = "usher_password_hash"`. Users without one (federated or
+//! phone-only users) get no such field.
+//!
+//! The signer key is **not** in that field: it is the project's pepper (without it the hashes
+//! are useless to whoever steals them), so it must not be copied next to every imported hash
+//! in the new store. usher reads it from `signer_key_file` ([`FirebaseConfig::signer_key`]) and
+//! gives it to the mapping and to the login bridge, which verify with it
+//! (`usher_hash::ParseOptions::firebase_signer_key`); it lives only in usher's memory and in
+//! the file, and leaves the store as each user's first login re-hashes to Argon2id.
 //!
 //! A user without `localId`, or whose `passwordHash` or `salt` is not base64, becomes an
 //! invalid record naming `users[<i>]` and the field. Memory: the whole document is parsed and
@@ -90,35 +96,42 @@ impl FirebaseConfig {
         Ok(())
     }
 
-    /// The source named `name`. Reads the signer key file now; the export on first use.
+    /// The project's signer key, read from `hash.signer_key_file` and decoded; `None` without
+    /// `hash`. The mapping and the login bridge verify this source's hashes with it.
+    pub fn signer_key(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, SourceError> {
+        let Some(h) = &self.hash else {
+            return Ok(None);
+        };
+        let text = Zeroizing::new(
+            std::fs::read_to_string(&h.signer_key_file)
+                .map_err(|e| super::unavailable(name, &h.signer_key_file, &e))?,
+        );
+        let key = Zeroizing::new(b64_any(text.trim()).ok_or_else(|| SourceError::Config {
+            source_name: name.to_owned(),
+            reason: format!(
+                "hash.signer_key_file: {} does not hold a base64 key",
+                h.signer_key_file.display()
+            ),
+        })?);
+        Ok(Some(key))
+    }
+
+    /// The source named `name`. Checks the signer key file now; reads the export on first use.
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
         self.validate().map_err(|e| e.into_source_error(name))?;
-        let params = match &self.hash {
-            None => None,
-            Some(h) => {
-                let text = Zeroizing::new(
-                    std::fs::read_to_string(&h.signer_key_file)
-                        .map_err(|e| super::unavailable(name, &h.signer_key_file, &e))?,
-                );
-                let key =
-                    Zeroizing::new(b64_any(text.trim()).ok_or_else(|| SourceError::Config {
-                        source_name: name.to_owned(),
-                        reason: format!(
-                            "hash.signer_key_file: {} does not hold a base64 key",
-                            h.signer_key_file.display()
-                        ),
-                    })?);
-                let separator = b64_any(&h.salt_separator).unwrap_or_default();
-                Some(Params {
-                    prefix: format!("$firescrypt$ln={},r={},p=1$", h.mem_cost, h.rounds),
-                    tail: Zeroizing::new(format!(
-                        "${}${}",
-                        b64_encode(&separator),
-                        b64_encode(&key)
-                    )),
-                })
+        // A missing or unreadable key is reported now, not at the first login.
+        self.signer_key(name)?;
+        let params = self.hash.as_ref().map(|h| {
+            let separator = b64_any(&h.salt_separator).unwrap_or_default();
+            Params {
+                prefix: format!(
+                    "$fbscrypt$v=1,n={},r={},p=1,ss={}$",
+                    h.mem_cost,
+                    h.rounds,
+                    b64_encode(&separator)
+                ),
             }
-        };
+        });
         Ok(Box::new(FileSource::new(
             name,
             Firebase {
@@ -130,11 +143,9 @@ impl FirebaseConfig {
     }
 }
 
-/// The project's parameters, pre-encoded: `prefix<salt>$<hash>tail`.
+/// The project's public parameters, pre-encoded: `prefix<salt>$<hash>`.
 struct Params {
     prefix: String,
-    /// `$<separator>$<signer key>`: secret.
-    tail: Zeroizing<String>,
 }
 
 struct Firebase {
@@ -147,7 +158,7 @@ impl std::fmt::Debug for Firebase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Firebase")
             .field("path", &self.path)
-            .field("signer_key", &self.params.as_ref().map(|_| "<redacted>"))
+            .field("hashes", &self.params.as_ref().map(|p| p.prefix.as_str()))
             .finish()
     }
 }
@@ -177,13 +188,7 @@ impl Format for Firebase {
             let hash = bytes_field(label, m, "passwordHash")?;
             let salt = bytes_field(label, m, "salt")?;
             if let Some(p) = &self.params {
-                let full = format!(
-                    "{}{}${}{}",
-                    p.prefix,
-                    b64_encode(&salt),
-                    b64_encode(&hash),
-                    p.tail.as_str()
-                );
+                let full = format!("{}{}${}", p.prefix, b64_encode(&salt), b64_encode(&hash));
                 m.insert(HASH_FIELD.to_owned(), Value::String(full));
             }
             Ok(())
@@ -201,21 +206,47 @@ impl Format for Firebase {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::file::Slot;
 
     #[test]
-    fn debug_never_shows_the_signer_key() {
-        let f = Firebase {
+    fn records_never_carry_the_signer_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("key");
+        std::fs::write(&key_file, "c2VjcmV0LXNpZ25lci1rZXk=\n").unwrap();
+        let users = dir.path().join("users.json");
+        std::fs::write(
+            &users,
+            r#"{"users": [{"localId": "u1", "passwordHash": "aGFzaA==", "salt": "c2FsdA=="}]}"#,
+        )
+        .unwrap();
+        let config: FirebaseConfig = toml::from_str(&format!(
+            "path = '{}'\nhash = {{ signer_key_file = '{}', salt_separator = 'Bw==', \
+             rounds = 8, mem_cost = 14 }}",
+            users.display(),
+            key_file.display()
+        ))
+        .unwrap();
+        let key = config.signer_key("fb").unwrap().unwrap();
+        assert_eq!(key.as_slice(), b"secret-signer-key");
+        let format = Firebase {
             source: "fb".into(),
-            path: "users.json".into(),
+            path: users,
             params: Some(Params {
-                prefix: "$firescrypt$ln=14,r=8,p=1$".into(),
-                tail: Zeroizing::new("$Bw==$c2VjcmV0LXNpZ25lci1rZXk=".into()),
+                prefix: "$fbscrypt$v=1,n=14,r=8,p=1,ss=Bw==$".into(),
             }),
         };
-        let shown = format!("{f:?}");
-        assert!(shown.contains("<redacted>"), "{shown}");
-        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+        let entries = format.index().unwrap();
+        let Slot::Held(record) = &entries[0].slot else {
+            panic!("a whole-document record is held")
+        };
+        assert_eq!(
+            record[HASH_FIELD],
+            "$fbscrypt$v=1,n=14,r=8,p=1,ss=Bw==$c2FsdA==$aGFzaA=="
+        );
+        let everything = serde_json::to_string(&**record).unwrap();
+        assert!(!everything.contains("c2VjcmV0"), "{everything}");
     }
 }

@@ -329,10 +329,14 @@ async fn firebase_export_synthesizes_a_firebase_scrypt_hash_that_verifies() {
 
     let r = find(&all, &user1);
     let hash = r.fields["usher_password_hash"].as_str().unwrap();
+    // The project's public parameters inline; the signer key (its pepper) is not in the
+    // record, nor anywhere else in it.
     assert!(
-        hash.starts_with("$firescrypt$ln=14,r=8,p=1$42xEC+ixf3L2lw==$"),
+        hash.starts_with("$fbscrypt$v=1,n=14,r=8,p=1,ss=Bw==$42xEC+ixf3L2lw==$"),
         "{hash}"
     );
+    let record = serde_json::to_string(&r.fields).unwrap();
+    assert!(!record.contains(&FIREBASE_SIGNER_KEY[..20]), "{record}");
     assert!(
         !find(&all, &expected[0])
             .fields
@@ -350,16 +354,30 @@ async fn firebase_export_synthesizes_a_firebase_scrypt_hash_that_verifies() {
     let found = s.lookup("email", "user1@EXAMPLE.com", 2).await.unwrap();
     assert_eq!(keys(&found), std::slice::from_ref(&user1));
 
-    let m = mapper(
-        "[fields]\nemail = \"email\"\nemail_verified = \"emailVerified\"\n[password]\nhash = \"usher_password_hash\"",
-    );
+    // Without the project's key the mapping cannot accept the hash; with it, it verifies.
+    let mapping = "[fields]\nemail = \"email\"\nemail_verified = \"emailVerified\"\n\
+                   [password]\nhash = \"usher_password_hash\"";
+    let keyless = mapper(mapping);
+    assert_quarantined(&keyless, r, "password", "signer key");
+    let key = toml::from_str::<SourceConfig>(&config)
+        .unwrap()
+        .firebase_signer_key("files")
+        .unwrap()
+        .unwrap();
+    let m = mapper(mapping).with_firebase_signer_key(Some(key.clone()));
     let user = m.map("files", r, Utc::now()).unwrap();
     assert_eq!(
         user.credential.as_ref().unwrap().scheme.id(),
         "firebase-scrypt"
     );
-    assert!(verifies(&user, "user1password"));
-    assert!(!verifies(&user, "user1Password"));
+    let options = usher_hash::ParseOptions {
+        firebase_signer_key: Some(key),
+        ..Default::default()
+    };
+    let stored = &user.credential.as_ref().unwrap().hash;
+    let parsed = PasswordHash::parse_with(stored, &options).unwrap();
+    assert!(parsed.verify(&Password::from("user1password")).unwrap());
+    assert!(!parsed.verify(&Password::from("user1Password")).unwrap());
     // A user without a password hash becomes password-reset-required by default.
     let google = m
         .map("files", find(&all, &expected[0]), Utc::now())

@@ -284,6 +284,15 @@ fn paths_touch(a: &str, b: &str) -> bool {
 }
 
 impl Mapper {
+    /// Parses this source's Firebase hashes with the project's signer key: the export gives
+    /// hashes without it (it is the project's pepper, kept out of every record and out of the
+    /// new store), and the key comes from a secret file.
+    #[must_use]
+    pub fn with_firebase_signer_key(mut self, key: Option<zeroize::Zeroizing<Vec<u8>>>) -> Self {
+        self.password.firebase_signer_key = key;
+        self
+    }
+
     /// Whether a rule maps the legacy record's own `updated_at`. Only then can the backfill
     /// tell that a legacy record changed after it was migrated (otherwise `updated_at` is the
     /// mapping time, which says nothing about the record).

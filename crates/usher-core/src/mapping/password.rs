@@ -100,6 +100,8 @@ pub(crate) struct PasswordRule {
     password_encoding: PasswordEncoding,
     pub(crate) missing: MissingHash,
     pub(crate) invalid: InvalidHash,
+    /// A Firebase project's signer key, for hashes that do not carry it.
+    pub(crate) firebase_signer_key: Option<zeroize::Zeroizing<Vec<u8>>>,
 }
 
 impl PasswordRule {
@@ -222,6 +224,7 @@ impl PasswordRule {
             password_encoding: c.password_encoding.unwrap_or(PasswordEncoding::Utf8),
             missing: c.missing,
             invalid: c.invalid,
+            firebase_signer_key: None,
         }
     }
 
@@ -282,7 +285,10 @@ impl PasswordRule {
             None => (stored.into_owned(), None),
             Some(s) => self.compose(s, &stored, salt.as_deref())?,
         };
-        let options = force.map(ParseOptions::forcing).unwrap_or_default();
+        let mut options = force.map(ParseOptions::forcing).unwrap_or_default();
+        options
+            .firebase_signer_key
+            .clone_from(&self.firebase_signer_key);
         match PasswordHash::parse_with(&stored, &options) {
             Ok(parsed) => Ok(Some(Credential {
                 hash: stored,

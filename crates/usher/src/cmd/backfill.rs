@@ -63,8 +63,11 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
     let name = config.source_name(args.source.as_deref())?;
     let source_config = config.sources.get(&name).context("source vanished")?;
     let mapping = config.mappings.get(&name).context("mapping vanished")?;
-    let mapper =
-        Arc::new(Mapper::new(mapping).map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?);
+    let mapper = Arc::new(
+        Mapper::new(mapping)
+            .map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?
+            .with_firebase_signer_key(config.firebase_signer_key()?),
+    );
     let defaults = &config.backfill;
     let options = BackfillOptions {
         batch_size: args.batch_size.unwrap_or(defaults.batch_size),

@@ -104,6 +104,7 @@ pub(crate) async fn shutdown_signal() {
 /// themselves (`[bridge.<source>] verify`).
 pub async fn legacy_sources(config: &Config) -> Result<Vec<Legacy>> {
     let mut legacy = Vec::new();
+    let firebase_key = config.firebase_signer_key()?;
     for name in config.bridge_sources() {
         let source_config = config
             .sources
@@ -113,8 +114,11 @@ pub async fn legacy_sources(config: &Config) -> Result<Vec<Legacy>> {
             .mappings
             .get(&name)
             .with_context(|| format!("there is no [mappings.{name}]"))?;
-        let mapper =
-            Arc::new(Mapper::new(mapping).map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?);
+        let mapper = Arc::new(
+            Mapper::new(mapping)
+                .map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?
+                .with_firebase_signer_key(firebase_key.clone()),
+        );
         let bridge = config.bridge.get(&name);
         let http_write_back = match bridge.and_then(|b| b.write_back.as_ref()) {
             Some(w) => Some(Arc::new(HttpWriteBack::new(&name, w)?)),
@@ -177,6 +181,7 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>> {
     if let Some(link) = &config.link {
         bridge = bridge.with_link(Arc::new(link.clone()));
     }
+    bridge = bridge.with_firebase_signer_key(config.firebase_signer_key()?);
     let session = &config.serve.session;
     let pem = load_or_create_key(&session.key_file)?;
     let keys = SessionKeys::from_pkcs8_pem(&pem, &session.issuer, session.ttl_seconds)
