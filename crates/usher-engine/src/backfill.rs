@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use usher_core::{KeyRange, LegacyRecord, LinkConfig, Mapper, Source, User};
 use usher_store::{
     Checkpoint, ChunkUser, ChunkWrite, ConflictPolicy, Counters, LinkOutcome, LinkWrite, Rejected,
-    Store,
+    Store, StoreError,
 };
 
 use crate::partition::{self, Partition};
@@ -369,7 +369,13 @@ async fn run_partition(
     let mut retries = 0u64;
     while let Some(mut mapped) = rx.recv().await {
         if let Some(link) = &shared.options.link {
-            link_chunk(&*shared.store, link, &mut mapped.write).await?;
+            // A retried attempt starts from the chunk as read; links an earlier attempt made
+            // are found in the ledger and left to the chunk write, which skips them.
+            let read = mapped.write.clone();
+            mapped.write = retrying(&shared, "linking a chunk", || {
+                link_chunk(&*shared.store, link, read.clone())
+            })
+            .await?;
         }
         let outcome = retrying(&shared, "writing a chunk", || {
             shared.store.write_chunk(&mapped.write)
@@ -401,8 +407,8 @@ async fn run_partition(
 async fn link_chunk(
     store: &dyn Store,
     link: &LinkConfig,
-    write: &mut ChunkWrite,
-) -> Result<(), EngineError> {
+    mut write: ChunkWrite,
+) -> Result<ChunkWrite, StoreError> {
     let emails: Vec<String> = write
         .users
         .iter()
@@ -411,7 +417,7 @@ async fn link_chunk(
     let holders: std::collections::HashMap<String, usher_core::UserId> =
         store.email_holders(&emails).await?.into_iter().collect();
     if holders.is_empty() {
-        return Ok(());
+        return Ok(write);
     }
     let mut keep = Vec::with_capacity(write.users.len());
     for cu in std::mem::take(&mut write.users) {
@@ -424,7 +430,7 @@ async fn link_chunk(
             keep.push(cu);
             continue;
         };
-        match link_one(store, link, write, &cu, holder).await? {
+        match link_one(store, link, &write, &cu, holder).await? {
             Linked::Yes => write.linked = write.linked.saturating_add(1),
             Linked::Leave => keep.push(cu),
             Linked::Refused(reason) => write.rejected.push(Rejected {
@@ -440,7 +446,7 @@ async fn link_chunk(
         }
     }
     write.users = keep;
-    Ok(())
+    Ok(write)
 }
 
 /// What became of one record [`link_chunk`] tried.
@@ -459,7 +465,7 @@ async fn link_one(
     write: &ChunkWrite,
     cu: &ChunkUser,
     holder: usher_core::UserId,
-) -> Result<Linked, EngineError> {
+) -> Result<Linked, StoreError> {
     // A concurrent change of the holder (a login, another link) makes the merge stale: read
     // it again and merge again, a few times.
     for _ in 0..5 {
@@ -481,6 +487,7 @@ async fn link_one(
             source: write.source.clone(),
             key: cu.key.clone(),
             replace_credential: merged.credential != stored.credential,
+            expected_credential: stored.credential.as_ref().map(|c| c.hash.clone()),
             user: merged,
             expected_updated_at: stored.updated_at,
             original: cu
@@ -531,7 +538,7 @@ impl Transient for usher_core::SourceError {
     }
 }
 
-impl Transient for usher_store::StoreError {
+impl Transient for StoreError {
     fn transient(&self) -> bool {
         self.is_transient()
     }

@@ -397,12 +397,22 @@ impl Bridge {
             well_formed = lookup.is_some(),
             "login: not in the store, asking legacy"
         );
+        let mut migrated = Vec::new();
         if let Some(lookup) = &lookup
             && let Some(proven) = self
-                .prove(lookup, identifier, &password, &mut verified_any, false)
+                .prove(lookup, identifier, &password, &mut verified_any, &mut migrated)
                 .await?
         {
             return self.migrate(proven, &password).await;
+        }
+        // The identifier names a legacy record that already moved (a login racing this one, or
+        // an identifier the user no longer has in the store): that user's own password decides,
+        // never the record's legacy hash.
+        if let Some(&id) = migrated.first()
+            && let Some(user) = self.store.user(id).await?
+            && let Some(credential) = user.credential.clone()
+        {
+            return self.login_in_store(user, credential, password).await;
         }
         if !verified_any {
             tracing::trace!("login: nobody has the identifier; dummy verify");
@@ -609,16 +619,16 @@ impl Bridge {
     }
 
     /// The record of `source` the password proves. `Ok(None)`: this source does not know the
-    /// identifier, or the password is wrong for it. With `unlinked_only`, records the ledger
-    /// already has are not tried: once a record moved, its legacy hash (an old password) never
-    /// opens the account again.
+    /// identifier, or the password is wrong for it. Records the ledger already has are not
+    /// tried — once a record moved, its legacy hash (an old password) never opens the account
+    /// again — and their users are added to `migrated`.
     async fn prove_hash_source<'a>(
         &self,
         source: &'a HashSource,
         identifier: &Identifier,
         password: &Arc<Password>,
         verified_any: &mut bool,
-        unlinked_only: bool,
+        migrated: &mut Vec<UserId>,
     ) -> Result<Option<Proven<'a>>, LoginError> {
         let name = source.source.name();
         let candidates = self.lookup_legacy(source, identifier, 2).await?;
@@ -627,7 +637,8 @@ impl Bridge {
         let now = Utc::now();
         let mut verified = Vec::new();
         for record in candidates {
-            if unlinked_only && self.in_ledger(name, &record.key).await? {
+            if let Some(user) = self.in_ledger(name, &record.key).await? {
+                migrated.push(user);
                 continue;
             }
             let user = match source.mapper.map(name, &record, now) {
@@ -671,13 +682,14 @@ impl Bridge {
     }
 
     /// The record the auth source answers with. `Ok(None)`: it refused the password (or does
-    /// not know the identifier), or, with `unlinked_only`, the ledger already has the record.
+    /// not know the identifier), or the ledger already has the record (its user is added to
+    /// `migrated`).
     async fn prove_auth_source<'a>(
         &self,
         entry: &'a AuthSourceEntry,
         identifier: &str,
         password: &Arc<Password>,
-        unlinked_only: bool,
+        migrated: &mut Vec<UserId>,
     ) -> Result<Option<Proven<'a>>, LoginError> {
         let name = entry.source.name();
         let record = entry
@@ -688,7 +700,8 @@ impl Bridge {
         let Some(record) = record else {
             return Ok(None);
         };
-        if unlinked_only && self.in_ledger(name, &record.key).await? {
+        if let Some(user) = self.in_ledger(name, &record.key).await? {
+            migrated.push(user);
             return Ok(None);
         }
         let user =
@@ -711,13 +724,13 @@ impl Bridge {
         }))
     }
 
-    /// Whether the ledger has `source`'s record `key` (for any user).
-    async fn in_ledger(&self, source: &str, key: &LegacyKey) -> Result<bool, LoginError> {
+    /// The user the ledger says `source`'s record `key` became, if it moved.
+    async fn in_ledger(&self, source: &str, key: &LegacyKey) -> Result<Option<UserId>, LoginError> {
         Ok(self
             .store
             .user_by_legacy(source, &key.to_string())
             .await?
-            .is_some())
+            .map(|u| u.id))
     }
 
     /// Asks each legacy fallback, in order, which record `password` proves.
@@ -727,16 +740,16 @@ impl Bridge {
         identifier: &str,
         password: &Arc<Password>,
         verified_any: &mut bool,
-        unlinked_only: bool,
+        migrated: &mut Vec<UserId>,
     ) -> Result<Option<Proven<'_>>, LoginError> {
         for legacy in &self.legacy {
             let found = match legacy {
                 Legacy::Hash(source) => {
-                    self.prove_hash_source(source, lookup, password, verified_any, unlinked_only)
+                    self.prove_hash_source(source, lookup, password, verified_any, migrated)
                         .await
                 }
                 Legacy::Auth(entry) => {
-                    self.prove_auth_source(entry, identifier, password, unlinked_only)
+                    self.prove_auth_source(entry, identifier, password, migrated)
                         .await
                 }
             };
@@ -762,14 +775,22 @@ impl Bridge {
         password: &Arc<Password>,
         verified_any: &mut bool,
     ) -> Result<Option<LoginOk>, LoginError> {
-        // A legacy outage never touches a user already in the store: no link this time,
-        // and the login is answered as the store answers it (the error is counted).
+        // A legacy failure never touches a user already in the store: no link this time, and
+        // the login is answered as the store answers it (the error is counted and logged).
         let proven = match self
-            .prove(lookup, identifier, password, verified_any, true)
+            .prove(lookup, identifier, password, verified_any, &mut Vec::new())
             .await
         {
             Ok(Some(proven)) => proven,
-            Ok(None) | Err(LoginError::LegacyUnavailable(_)) => return Ok(None),
+            Ok(None) => return Ok(None),
+            Err(
+                e @ (LoginError::LegacyUnavailable(_)
+                | LoginError::Internal(_)
+                | LoginError::Unmigratable { .. }),
+            ) => {
+                tracing::warn!(user = %stored.id, error = %e, "login: no link, legacy failed");
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         *verified_any = true;
@@ -800,11 +821,23 @@ impl Bridge {
             self.link
                 .allows(&stored, &proven.user)
                 .map_err(|why| unlinkable(format!("its address is user {}'s; {why}", stored.id)))?;
+            if stored.legacy_links.iter().any(|l| l.source == name) {
+                // Two records of one source with one address: the backfill quarantines the
+                // second; a login must not slip it in either.
+                return Err(unlinkable(format!(
+                    "user {} already has a record of this source",
+                    stored.id
+                )));
+            }
+            if proven.user.status == Status::Disabled {
+                return Err(LoginError::Disabled);
+            }
             let mut merged = self.link.merge(&stored, &proven.user, name);
             // The user just proved this password: it is theirs now, whatever the rules say
-            // about stored values, and a reset-required account is unlocked by it.
+            // about stored values. It opens an account imported without a password, never one
+            // an operator made reset its password.
             merged.credential = Some(fresh.clone());
-            if merged.status == Status::PasswordResetRequired {
+            if merged.status == Status::PasswordResetRequired && stored.credential.is_none() {
                 merged.status = Status::Active;
             }
             let link = LinkWrite {
@@ -813,6 +846,7 @@ impl Bridge {
                 user: merged,
                 expected_updated_at: stored.updated_at,
                 replace_credential: true,
+                expected_credential: stored.credential.as_ref().map(|c| c.hash.clone()),
                 original: proven
                     .user
                     .migration

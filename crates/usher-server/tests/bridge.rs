@@ -1238,6 +1238,32 @@ async fn a_legacy_password_of_a_second_source_links_the_stored_user_once() {
         "{old:?}"
     );
     assert_eq!(bridge.store().counts().await.unwrap().users, 1);
+
+    // The user changes their password. Legacy's username `ann` is not the user's username in
+    // the store (`ann.app` was kept), so a login as `ann` finds the legacy record, which has
+    // moved: the user's own password decides, never the record's old legacy hash.
+    let current = bridge.store().user(id).await.unwrap().unwrap();
+    let new = usher_core::Credential {
+        hash: usher_hash::hash(&Password::from("new password"), &policy()).unwrap(),
+        scheme: Scheme::Argon2id,
+    };
+    assert!(
+        bridge
+            .store()
+            .replace_credential(id, &current.credential.unwrap().hash, &new)
+            .await
+            .unwrap()
+    );
+    let stale = bridge.login("ann", Password::from("password")).await;
+    assert!(
+        matches!(stale, Err(LoginError::InvalidCredentials)),
+        "{stale:?}"
+    );
+    let fresh = bridge
+        .login("ann", Password::from("new password"))
+        .await
+        .unwrap();
+    assert_eq!((fresh.user.id, fresh.path), (id, LoginPath::Store));
 }
 
 #[tokio::test(flavor = "multi_thread")]

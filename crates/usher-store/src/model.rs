@@ -229,6 +229,10 @@ pub struct LinkWrite {
     /// Whether to replace the user's credential with `user.credential` (a password proved at
     /// this login, or a hash the merge chose); otherwise the stored one stays.
     pub replace_credential: bool,
+    /// The stored credential's hash as read before merging (`None`: it had none). A change
+    /// meanwhile (a login re-hashed it, a password was set) makes the link
+    /// [`LinkOutcome::Stale`]: credentials are not covered by `updated_at`.
+    pub expected_credential: Option<String>,
     /// The linked record as read (password fields removed), kept in the `user.linked` event.
     pub original: Value,
     /// [`usher_core::LegacyRecord::checksum`] of the linked record.

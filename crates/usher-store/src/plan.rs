@@ -394,6 +394,18 @@ pub(crate) fn link_detail(l: &LinkWrite, legacy_id: &str) -> Value {
     })
 }
 
+/// The link with the user's `updated_at` moved past the one it was merged from, so that a
+/// second link merged from the same read is stale even when neither record is newer.
+pub(crate) fn bump(l: &LinkWrite) -> LinkWrite {
+    let mut l = l.clone();
+    let read = micros(l.expected_updated_at);
+    let floor = read
+        .checked_add_signed(chrono::Duration::microseconds(1))
+        .unwrap_or(read);
+    l.user.updated_at = micros(l.user.updated_at).max(floor);
+    l
+}
+
 /// Validates and derives a link: the merged user's row (its migration columns unused: the
 /// stored user keeps its own) and the ledger row's method, time and checksum.
 pub(crate) fn prepare_link(l: &LinkWrite, now: DateTime<Utc>) -> Result<Row<'_>> {

@@ -491,7 +491,14 @@ impl PostgresStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db("link_user: reading the user"))?;
-        if stored != Some(plan::micros(l.expected_updated_at)) {
+        let credential: Option<String> =
+            sqlx::query_scalar("SELECT hash FROM credentials WHERE user_id = $1")
+                .bind(row.id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("link_user: reading the credential"))?;
+        if stored != Some(plan::micros(l.expected_updated_at)) || credential != l.expected_credential
+        {
             tx.rollback().await.map_err(db("link_user: rolling back"))?;
             return Ok(Some(LinkOutcome::Stale));
         }
@@ -1210,6 +1217,7 @@ impl Store for PostgresStore {
 
     async fn link_user(&self, l: &LinkWrite) -> Result<LinkOutcome> {
         let now = plan::now();
+        let l = &plan::bump(l);
         let row = plan::prepare_link(l, now)?;
         let subject = plan::link_subject(l);
         plan::retry_write("link_user", &subject, || {

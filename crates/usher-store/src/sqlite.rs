@@ -295,7 +295,13 @@ impl SqliteStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(db("link_user: reading the user"))?;
-        if stored != Some(micros(l.expected_updated_at)) {
+        let credential: Option<String> =
+            sqlx::query_scalar("SELECT hash FROM credentials WHERE user_id = ?1")
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("link_user: reading the credential"))?;
+        if stored != Some(micros(l.expected_updated_at)) || credential != l.expected_credential {
             tx.rollback().await.map_err(db("link_user: rolling back"))?;
             return Ok(Some(LinkOutcome::Stale));
         }
@@ -1094,6 +1100,7 @@ impl Store for SqliteStore {
 
     async fn link_user(&self, l: &LinkWrite) -> Result<LinkOutcome> {
         let now = plan::now();
+        let l = &plan::bump(l);
         let mut row = plan::prepare_link(l, now)?;
         row.legacy_record = None;
         let subject = plan::link_subject(l);

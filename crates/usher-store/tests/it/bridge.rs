@@ -786,6 +786,7 @@ fn link_of(stored: &User, key: &str) -> usher_store::LinkWrite {
         user: merged,
         expected_updated_at: stored.updated_at,
         replace_credential: false,
+        expected_credential: stored.credential.as_ref().map(|c| c.hash.clone()),
         original: json!({"id": key, "email": "ann@example.com"}),
         checksum: format!("sum-{key}"),
         legacy_updated_at: Some(at(500)),
@@ -896,6 +897,34 @@ pub async fn linking_a_second_source_keeps_one_user_with_every_legacy_id(ctx: Ct
         vec![vec![Some("lazy".to_owned())]]
     );
     assert_eq!(store.counts().await.unwrap().linked_users, 1);
+
+    // Credentials are not covered by `updated_at`: a password set after the read makes the
+    // link stale (an older record, so the merge leaves `updated_at` as it was).
+    let current = store.user(stored.id).await.unwrap().unwrap();
+    let mut late = link_of(&current, "s-13");
+    late.user.updated_at = current.updated_at;
+    assert!(
+        store
+            .replace_credential(stored.id, &argon("proved").hash, &argon("changed"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.user(stored.id).await.unwrap().unwrap().updated_at,
+        current.updated_at
+    );
+    assert_eq!(store.link_user(&late).await.unwrap(), LinkOutcome::Stale);
+    // Two links merged from one read: the second is stale although neither record is newer.
+    let current = store.user(stored.id).await.unwrap().unwrap();
+    let mut first = link_of(&current, "s-14");
+    first.user.updated_at = current.updated_at;
+    let mut second = link_of(&current, "s-15");
+    second.user.updated_at = current.updated_at;
+    assert_eq!(
+        store.link_user(&first).await.unwrap(),
+        LinkOutcome::Linked(stored.id)
+    );
+    assert_eq!(store.link_user(&second).await.unwrap(), LinkOutcome::Stale);
 
     // The address index: who holds which normalized address.
     let mut holders = store
