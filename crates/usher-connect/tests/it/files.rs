@@ -497,6 +497,26 @@ async fn keycloak_export_synthesizes_a_credential_that_verifies() {
     let hash: Value =
         serde_json::from_str(r.fields["usher_password_hash"].as_str().unwrap()).unwrap();
     assert_eq!(hash["credentialData"]["algorithm"], "pbkdf2-sha256");
+    // The legacy salt and hash live only in the synthesized field: no credential of any record
+    // keeps its secretData, while credentialData and the rest stay.
+    let creds = r.fields["credentials"].as_array().unwrap();
+    assert_eq!(creds[0]["type"], "password");
+    assert!(creds[0].get("credentialData").is_some());
+    for rec in &all {
+        for c in rec
+            .fields
+            .get("credentials")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            assert!(
+                c.get("secretData").is_none(),
+                "{:?} keeps secretData",
+                rec.key
+            );
+        }
+    }
     assert!(
         !find(&all, &expected[2])
             .fields
