@@ -278,6 +278,72 @@ async fn auth0_export_joins_the_hash_export_by_id_alt_id_and_email() {
     );
 }
 
+/// Only database-connection users (`auth0|...`) have passwords; a social identity whose id
+/// after its provider prefix is a hash line's `alt_id` (Auth0 documents user ids as
+/// `<provider>|<id>`, https://auth0.com/docs/manage-users/user-accounts/identify-users), or
+/// whose email is a hash line's, must never receive that hash.
+#[tokio::test]
+async fn auth0_social_users_never_get_a_hash_even_sharing_an_id_or_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.ndjson");
+    let hashes = dir.path().join("hashes.ndjson");
+    std::fs::write(
+        &users,
+        concat!(
+            r#"{"user_id":"github|12345","email":"gh@example.com","name":"Social"}"#,
+            "\n",
+            r#"{"user_id":"samlp|corp|ann","email":"ann@example.com","name":"Enterprise"}"#,
+            "\n",
+            r#"{"user_id":"auth0|67890","email":"db@example.com","name":"Database"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    // Lines in the shape of the first fixture (the Auth0 community post cited above).
+    std::fs::write(
+        &hashes,
+        concat!(
+            r#"{"_id":{"$oid":"5dea9f9c82dd7c0e76e4ec93"},"email":"other@example.com","passwordHash":"$2b$10$.qHPp/srqo1NAAAAAvlkmOdqAbH2Rg0qPv2Txj3ZwXfjJnewSjc4m","connection":"Username-Password-Authentication","alt_id":"12345"}"#,
+            "\n",
+            r#"{"_id":{"$oid":"5e0b2c1d9a8b7c6d5e4f3a2b"},"email":"ann@example.com","passwordHash":"$2b$10$C6UzMDM.H6dfI/f/IKxGhuTY/3XSdDsgyrCc4rLyKBmG8sMdV3xhm","connection":"Username-Password-Authentication"}"#,
+            "\n",
+            r#"{"_id":{"$oid":"60f1a2b3c4d5e6f7081900ff"},"email":"nobody@example.com","passwordHash":"$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy","connection":"Username-Password-Authentication","alt_id":"67890"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let s = source(&format!(
+        "type = 'auth0'\npath = '{}'\nhashes_path = '{}'",
+        users.display(),
+        hashes.display()
+    ))
+    .await;
+    let all = read_all(s.as_ref(), 100).await;
+    let social = find(&all, &text("github|12345"));
+    assert_eq!(social.fields["name"], "Social");
+    assert!(
+        !social.fields.contains_key("usher_password_hash"),
+        "{social:?}"
+    );
+    let enterprise = find(&all, &text("samlp|corp|ann"));
+    assert!(
+        !enterprise.fields.contains_key("usher_password_hash"),
+        "{enterprise:?}"
+    );
+    let db = find(&all, &text("auth0|67890"));
+    assert_eq!(
+        db.fields["usher_password_hash"],
+        "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
+    );
+    // The two hash lines no database user claims are listed, not dropped.
+    for n in [1, 2] {
+        let (field, reason) = invalid(find(&all, &text(&format!("hashes-line-{n}"))));
+        assert_eq!(field, "_id");
+        assert!(reason.contains("no user in the user export"), "{reason}");
+    }
+    assert_eq!(all.len(), 5);
+}
+
 #[tokio::test]
 async fn auth0_without_a_hash_export_reads_users_alone() {
     let s = source(&format!(
