@@ -43,7 +43,7 @@ use usher_core::{LegacyKey, Source, SourceError};
 
 use super::{
     Entry, FileSource, Format, Slot, changed, check_path, invalid_fields, json_key, json_object,
-    load_lines, scan_lines,
+    load_lines, scan_lines, too_long,
 };
 use crate::sql::ConfigError;
 
@@ -182,7 +182,12 @@ impl Auth0 {
         let mut join = Join::default();
         scan_lines(&self.source, path, |line| {
             let n = line.number;
-            match check_hash(n, &line.bytes) {
+            let checked = if line.too_long {
+                Err(("record".to_owned(), format!("hashes {}", too_long(n))))
+            } else {
+                check_hash(n, &line.bytes)
+            };
+            match checked {
                 Err((field, reason)) => entries.push(hash_invalid(n, &field, reason)),
                 Ok((id, m)) => {
                     let i = join.lines.len();
@@ -222,7 +227,7 @@ impl Format for Auth0 {
         let mut by_email: Vec<usize> = Vec::new();
         scan_lines(&self.source, &self.path, |line| {
             let n = line.number;
-            let entry = match json_object(n, &line.bytes) {
+            let entry = match line.json() {
                 Err(reason) => Entry::invalid(None, n, "record", reason),
                 Ok(obj) => match json_key(obj.get("user_id")) {
                     Err(why) => {

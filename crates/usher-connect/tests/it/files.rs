@@ -728,6 +728,127 @@ async fn jsonl_reads_integer_then_text_keys() {
     assert_quarantined(&m, find(&all, &text("line-5")), "record", "line 5");
 }
 
+/// Auto-detected integer keys only when every key is canonical decimal: "007", "7" and "+7"
+/// are three users, never one `Int(7)` (CSV per RFC 4180).
+#[tokio::test]
+async fn csv_keys_in_non_canonical_decimal_stay_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    std::fs::write(
+        &path,
+        "id,email\n007,a@example.com\n7,b@example.com\n+7,c@example.com\n",
+    )
+    .unwrap();
+    let s = source(&format!(
+        "type = 'csv'\npath = '{}'\nkey = 'id'",
+        path.display()
+    ))
+    .await;
+    let all = read_all(s.as_ref(), 10).await;
+    assert_eq!(keys(&all), [text("+7"), text("007"), text("7")]);
+    assert_eq!(find(&all, &text("007")).fields["email"], "a@example.com");
+    for bad in ["-0", "07", "1e3", " 7"] {
+        std::fs::write(
+            &path,
+            format!("id,email\n{bad},a@example.com\n12,b@example.com\n"),
+        )
+        .unwrap();
+        let s = source(&format!(
+            "type = 'csv'\npath = '{}'\nkey = 'id'",
+            path.display()
+        ))
+        .await;
+        let got = keys(&read_all(s.as_ref(), 10).await);
+        // Text keys, in byte order.
+        let mut expected = ["12", bad];
+        expected.sort();
+        assert_eq!(got, expected.map(text), "{bad:?}");
+    }
+    // Canonical keys (zero and negatives included) still read as integers.
+    std::fs::write(
+        &path,
+        "id,email\n0,a@example.com\n-5,b@example.com\n12,c@example.com\n",
+    )
+    .unwrap();
+    let s = source(&format!(
+        "type = 'csv'\npath = '{}'\nkey = 'id'",
+        path.display()
+    ))
+    .await;
+    assert_eq!(
+        keys(&read_all(s.as_ref(), 10).await),
+        [LegacyKey::Int(-5), LegacyKey::Int(0), LegacyKey::Int(12)]
+    );
+}
+
+/// One hostile 2 MiB line is an invalid record naming its line; the lines around it read.
+#[tokio::test]
+async fn a_line_over_one_mib_is_an_invalid_record_and_reading_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "x".repeat(2 << 20);
+    // NDJSON (https://jsonlines.org/): the long line is a JSON object, just too big.
+    let jsonl = dir.path().join("users.jsonl");
+    std::fs::write(
+        &jsonl,
+        format!("{{\"id\":1}}\n{{\"id\":2,\"pad\":\"{huge}\"}}\n{{\"id\":3}}\n"),
+    )
+    .unwrap();
+    let s = source(&format!(
+        "type = 'jsonl'\npath = '{}'\nkey = 'id'",
+        jsonl.display()
+    ))
+    .await;
+    let all = read_all(s.as_ref(), 10).await;
+    assert_eq!(
+        keys(&all),
+        [LegacyKey::Int(1), LegacyKey::Int(3), text("line-2")]
+    );
+    let (field, reason) = invalid(&all[2]);
+    assert_eq!(field, "record");
+    assert!(
+        reason.starts_with("line 2: longer than 1048576 bytes"),
+        "{reason}"
+    );
+    assert_eq!(all[1].fields["id"], 3);
+
+    // Auth0's user export is NDJSON too.
+    let s = source(&format!("type = 'auth0'\npath = '{}'", {
+        let p = dir.path().join("auth0.ndjson");
+        std::fs::write(
+            &p,
+            format!(
+                "{{\"user_id\":\"auth0|1\",\"pad\":\"{huge}\"}}\n{{\"user_id\":\"auth0|2\"}}\n"
+            ),
+        )
+        .unwrap();
+        p.display().to_string()
+    }))
+    .await;
+    let all = read_all(s.as_ref(), 10).await;
+    assert_eq!(keys(&all), [text("auth0|2"), text("line-1")]);
+    assert!(invalid(&all[1]).1.starts_with("line 1: longer than"));
+
+    // CSV: the row is read whole by the csv crate but made invalid.
+    let csv = dir.path().join("users.csv");
+    std::fs::write(&csv, format!("id,pad\n1,a\n2,{huge}\n3,c\n")).unwrap();
+    let s = source(&format!(
+        "type = 'csv'\npath = '{}'\nkey = 'id'",
+        csv.display()
+    ))
+    .await;
+    let all = read_all(s.as_ref(), 10).await;
+    assert_eq!(
+        keys(&all),
+        [LegacyKey::Int(1), LegacyKey::Int(3), text("line-3")]
+    );
+    let (field, reason) = invalid(&all[2]);
+    assert_eq!(field, "record");
+    assert!(
+        reason.starts_with("line 3: longer than 1048576 bytes"),
+        "{reason}"
+    );
+}
+
 // ---------------------------------------------------------------------------------- errors
 
 #[tokio::test]
