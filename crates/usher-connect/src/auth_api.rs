@@ -45,8 +45,10 @@
 //! record buffers) are outside usher's reach. The header value is marked sensitive and shown as
 //! `***` by [`Debug`]; errors name the URL and what failed, never the body or the header.
 //!
-//! **Plain HTTP.** `http://` is accepted only for a loopback host, or when the password travels
-//! as a JWE; anything else must be `https://` (add `tls_ca_file` for a private CA).
+//! **Plain HTTP.** `http://` is accepted only for a loopback host, whether or not the password
+//! travels as a JWE (the JWE hides the password, but over plain HTTP an attacker on the path
+//! could still forge legacy's `200` and log in as anyone); anything else must be `https://`
+//! (add `tls_ca_file` for a private CA).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -101,8 +103,8 @@ const MIN_RSA_BITS: usize = 2048;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthApiConfig {
-    /// Where to POST the login: `https://`, or `http://` to a loopback host or with
-    /// `encrypt_public_key_file`. No credentials in it: they go in `authorization_file`.
+    /// Where to POST the login: `https://`, or `http://` to a loopback host only (even with
+    /// `encrypt_public_key_file`). No credentials in it: they go in `authorization_file`.
     pub url: String,
     /// A file whose text (trimmed) is the whole value of `header`, e.g. `Bearer abc`.
     pub authorization_file: Option<PathBuf>,
@@ -148,7 +150,8 @@ fn parse_http_url(field: &'static str, text: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// Whether `url`'s host is `localhost` or a loopback address.
+pub(crate) fn is_loopback(url: &Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };
@@ -168,11 +171,13 @@ impl AuthApiConfig {
     /// The validated URL, header name and health URL.
     fn checked(&self) -> Result<(Url, Option<HeaderName>, Option<Url>), ConfigError> {
         let url = parse_http_url("url", &self.url)?;
-        if url.scheme() == "http" && !is_loopback(&url) && self.encrypt_public_key_file.is_none() {
+        // Even with the password as a JWE, plain http lets anyone on the path forge legacy's
+        // 200 answer (and so log in as anyone): the answer needs TLS as much as the password.
+        if url.scheme() == "http" && !is_loopback(&url) {
             return Err(ConfigError::new(
                 "url",
-                "is plain http to another host, which would send passwords in clear; use https \
-                 (with tls_ca_file for a private CA) or encrypt_public_key_file",
+                "is plain http to another host: passwords or legacy's answers could be read or \
+                 forged on the way; use https (with tls_ca_file for a private CA)",
             ));
         }
         let header = match (&self.header, &self.authorization_file) {

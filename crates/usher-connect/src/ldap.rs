@@ -21,9 +21,12 @@
 //!   with padding, in the same place (string or array) a text value would be. They are kept,
 //!   not dropped, so the record stays the whole entry; list `attributes` to leave them out.
 //!
-//! An entry without the key attribute, or with more than one value of it, cannot be keyed: it
-//! is left out with a warning naming its DN and the key attribute. Two entries with the same
-//! key: the first (in DN order) is kept, the other left out with a warning naming both DNs.
+//! An entry without the key attribute, or with more than one value of it, cannot be keyed: a
+//! read gives it as an invalid record keyed by its DN, whose only field is
+//! `{"_usher_invalid": {"field": <key attribute>, "reason": "entry <dn>: ..."}}` (the mapper
+//! quarantines it). Two entries with the same key: the first (in DN order) is kept, the other
+//! becomes such an invalid record keyed `<key>#<dn>`, naming both DNs. Lookups and logins
+//! leave unkeyed entries out (with a warning).
 //!
 //! # Reading in key order: the snapshot
 //!
@@ -55,7 +58,8 @@
 //! searches `(&<filter><user_filter>)` with `{identifier}` replaced by the escaped identifier,
 //! as the service account. Exactly one entry is required (several: refused, with a warning
 //! giving the count). Then a simple bind as that entry's DN with the password on a connection
-//! of its own: success answers the entry's record (the same shape as a read), invalid
+//! of its own: success answers the entry's record (the same shape as a read, but without
+//! `userPassword`, so the legacy hash never travels with a login), invalid
 //! credentials (49) answers `None`, connection failures and timeouts are
 //! [`SourceError::Unavailable`]. A service bind the directory refuses is an error naming the
 //! service bind, never a silent `None`.
@@ -74,7 +78,9 @@ use ldap3::adapters::PagedResults;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Scope, SearchEntry};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use usher_core::{AuthSource, KeyRange, LegacyKey, LegacyRecord, Source, SourceError};
+use usher_core::{
+    AuthSource, INVALID_FIELD, KeyRange, LegacyKey, LegacyRecord, Source, SourceError,
+};
 use usher_hash::Password;
 
 use crate::sql::{ConfigError, bytes_value};
@@ -103,7 +109,8 @@ mod rc {
 /// [sources.corp]
 /// type = "ldap"
 /// url = "ldap://ldap.internal:389"      # or ldaps://
-/// starttls = false
+/// starttls = false                     # true, or ldaps://, unless the host is loopback
+/// allow_plaintext = false               # true: ldap:// in clear (isolated networks only)
 /// tls_ca_file = "secrets/ldap-ca.pem"   # optional
 /// bind_dn = "cn=usher,ou=services,dc=example,dc=org"
 /// bind_password_file = "secrets/ldap-bind-password"
@@ -123,6 +130,10 @@ pub struct LdapConfig {
     /// Upgrade an `ldap://` connection with StartTLS before binding.
     #[serde(default)]
     pub starttls: bool,
+    /// Accept `ldap://` to a host that is not loopback without StartTLS, which sends every
+    /// password in clear at bind: for isolated networks only.
+    #[serde(default)]
+    pub allow_plaintext: bool,
     /// PEM file of the CA certificates to trust instead of the system's (ldaps or StartTLS).
     pub tls_ca_file: Option<PathBuf>,
     /// The service account's DN; without it, searches are anonymous.
@@ -184,6 +195,12 @@ fn is_attribute_name(name: &str) -> bool {
             .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit())),
         _ => false,
     }
+}
+
+/// Whether an `ldap://` URL's host is `localhost` or a loopback address (an unparsable URL is
+/// not).
+fn is_loopback_url(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| crate::auth_api::is_loopback(&u))
 }
 
 fn check_filter(field: &'static str, filter: &str) -> Result<(), ConfigError> {
@@ -291,6 +308,14 @@ impl LdapConfig {
             return Err(ConfigError::new(
                 "timeout_seconds",
                 format!("must be between 1 and {MAX_TIMEOUT_SECONDS}"),
+            ));
+        }
+        if !ldaps && !self.starttls && !self.allow_plaintext && !is_loopback_url(&self.url) {
+            return Err(ConfigError::new(
+                "url",
+                "is plain ldap:// to another host, which sends every password in clear at bind; \
+                 use ldaps:// or starttls = true (allow_plaintext = true only on an isolated \
+                 network)",
             ));
         }
         Ok(())
@@ -485,13 +510,9 @@ impl LdapSource {
         }
     }
 
-    /// Every entry under `base_dn` matching `filter`, page by page, as records (entries that
-    /// cannot be keyed are left out with a warning).
-    async fn search(
-        &self,
-        ldap: &mut Ldap,
-        filter: &str,
-    ) -> Result<Vec<LegacyRecord>, SourceError> {
+    /// Every entry under `base_dn` matching `filter`, page by page: each a record, or (for an
+    /// entry that cannot be keyed) its DN and why.
+    async fn search(&self, ldap: &mut Ldap, filter: &str) -> Result<Vec<Searched>, SourceError> {
         let page_size = i32::try_from(self.config.page_size).unwrap_or(i32::MAX);
         let mut stream = tokio::time::timeout(
             self.timeout,
@@ -523,10 +544,7 @@ impl LdapSource {
             let entry =
                 std::panic::catch_unwind(AssertUnwindSafe(|| SearchEntry::construct(entry)))
                     .map_err(|_| self.query_error("the directory sent a malformed search entry"))?;
-            match self.record(entry) {
-                Ok(record) => records.push(record),
-                Err(reason) => tracing::warn!(source = %self.name, "{reason}; entry left out"),
-            }
+            records.push(self.record(entry));
         }
         let result = stream.finish().await;
         match result.rc {
@@ -544,8 +562,9 @@ impl LdapSource {
         }
     }
 
-    /// An entry as a record; the error names the entry and the key attribute.
-    fn record(&self, entry: SearchEntry) -> Result<LegacyRecord, String> {
+    /// An entry as a record; the error is the entry's DN and why it has no key (naming the
+    /// key attribute).
+    fn record(&self, entry: SearchEntry) -> Searched {
         let mut fields = Map::new();
         for (attribute, values) in entry.attrs {
             let values: Vec<Value> = values.into_iter().map(Value::String).collect();
@@ -580,16 +599,15 @@ impl LdapSource {
         let key = match key {
             Some(Ok(key)) => key,
             None | Some(Err(0)) => {
-                return Err(format!(
-                    "entry {dn:?} has no {} attribute (the key)",
-                    self.config.key
-                ));
+                let reason = format!("has no {} attribute (the key)", self.config.key);
+                return Err((dn, reason));
             }
             Some(Err(n)) => {
-                return Err(format!(
-                    "entry {dn:?} has {n} values of {} (the key needs exactly one)",
+                let reason = format!(
+                    "has {n} values of {} (the key needs exactly one)",
                     self.config.key
-                ));
+                );
+                return Err((dn, reason));
             }
         };
         fields.insert("dn".to_owned(), Value::String(dn));
@@ -599,37 +617,72 @@ impl LdapSource {
         })
     }
 
-    /// Searches the whole subtree and keeps it sorted by key as the snapshot.
+    /// The records of a search that a lookup or a login may answer: entries that cannot be
+    /// keyed are left out with a warning (a backfill sees them as invalid records).
+    fn keyed(&self, found: Vec<Searched>) -> Vec<LegacyRecord> {
+        found
+            .into_iter()
+            .filter_map(|r| {
+                r.map_err(|(dn, reason)| {
+                    tracing::warn!(source = %self.name, "entry {dn:?} {reason}; entry left out");
+                })
+                .ok()
+            })
+            .collect()
+    }
+
+    /// An invalid record for an entry the snapshot cannot take as it is.
+    fn invalid(&self, key: String, dn: &str, reason: &str) -> LegacyRecord {
+        let mut fields = Map::new();
+        fields.insert(
+            INVALID_FIELD.to_owned(),
+            serde_json::json!({"field": self.config.key, "reason": format!("entry {dn}: {reason}")}),
+        );
+        LegacyRecord {
+            key: LegacyKey::Text(key),
+            fields,
+        }
+    }
+
+    /// Searches the whole subtree and keeps it sorted by key as the snapshot. An entry without
+    /// a single key value becomes an invalid record keyed by its DN; of entries sharing a key,
+    /// the first by DN is kept and the others become invalid records keyed `<key>#<dn>`.
     async fn take_snapshot(&self) -> Result<Arc<Vec<LegacyRecord>>, SourceError> {
         let mut ldap = self.service_connection().await?;
-        let records = self.search(&mut ldap, &self.config.filter).await;
+        let found = self.search(&mut ldap, &self.config.filter).await;
         let _ = ldap.unbind().await;
-        let mut records = records?;
+        let mut records = Vec::new();
+        for r in found? {
+            match r {
+                Ok(record) => records.push(record),
+                Err((dn, reason)) => records.push(self.invalid(dn.clone(), &dn, &reason)),
+            }
+        }
         records.sort_by(|a, b| {
             key_text(&a.key)
                 .cmp(&key_text(&b.key))
                 .then_with(|| dn_of(a).cmp(dn_of(b)))
         });
         let mut seen: Option<(String, String)> = None;
-        records.retain(|r| {
+        let mut dups = false;
+        for r in &mut records {
             let key = key_text(&r.key);
             let dn = dn_of(r).to_owned();
             match &seen {
                 Some((k, first_dn)) if *k == key => {
-                    tracing::warn!(
-                        source = %self.name,
-                        "entries {first_dn:?} and {dn:?} have the same {} {key:?}; \
-                         the second is left out",
+                    let reason = format!(
+                        "duplicate {} {key:?} (the entry {first_dn} is kept)",
                         self.config.key
                     );
-                    false
+                    *r = self.invalid(format!("{key}#{dn}"), &dn, &reason);
+                    dups = true;
                 }
-                _ => {
-                    seen = Some((key, dn));
-                    true
-                }
+                _ => seen = Some((key, dn)),
             }
-        });
+        }
+        if dups {
+            records.sort_by_key(|r| key_text(&r.key));
+        }
         let snapshot = Arc::new(records);
         *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = Some(snapshot.clone());
         Ok(snapshot)
@@ -642,6 +695,19 @@ impl LdapSource {
             .clone()
     }
 }
+
+/// A record without its `userPassword` (any case, any option such as `;binary`, or by its OID
+/// 2.5.4.35): the legacy hash must not travel with a login's record.
+fn without_password(mut record: LegacyRecord) -> LegacyRecord {
+    record.fields.retain(|name, _| {
+        let base = name.split(';').next().unwrap_or_default();
+        !(base.eq_ignore_ascii_case("userPassword") || base == "2.5.4.35")
+    });
+    record
+}
+
+/// A searched entry: its record, or its DN and why it cannot be keyed.
+type Searched = Result<LegacyRecord, (String, String)>;
 
 /// A key as text (the snapshot's order).
 fn key_text(key: &LegacyKey) -> String {
@@ -744,7 +810,7 @@ impl Source for LdapSource {
         let mut ldap = self.service_connection().await?;
         let records = self.search(&mut ldap, &filter).await;
         let _ = ldap.unbind().await;
-        let mut records = records?;
+        let mut records = self.keyed(records?);
         records.sort_by_key(|r| key_text(&r.key));
         records.truncate(limit);
         Ok(records)
@@ -806,7 +872,7 @@ impl AuthSource for LdapSource {
         let mut service = self.service_connection().await?;
         let found = self.search(&mut service, &filter).await;
         let _ = service.unbind().await;
-        let mut found = found?;
+        let mut found = self.keyed(found?);
         let record = match found.len() {
             0 => return Ok(None),
             1 => found.swap_remove(0),
@@ -829,7 +895,7 @@ impl AuthSource for LdapSource {
         let _ = user.unbind().await;
         let result = bound?;
         match result.rc {
-            rc::SUCCESS => Ok(Some(record)),
+            rc::SUCCESS => Ok(Some(without_password(record))),
             rc::INVALID_CREDENTIALS => Ok(None),
             rc::INAPPROPRIATE_AUTHENTICATION | rc::UNWILLING_TO_PERFORM => {
                 // A locked account, a password policy refusing the bind.

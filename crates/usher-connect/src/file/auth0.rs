@@ -13,8 +13,11 @@
 //! hashes_path = "auth0-password-hashes.ndjson"   # optional
 //! ```
 //!
-//! The key is the user's `user_id` (`auth0|5dea9f9c82dd7c0e76e4ec93`), as text. A hash line
-//! belongs to the user whose `user_id`, after its `<provider>|` prefix, is the line's `alt_id`
+//! The key is the user's `user_id` (`auth0|5dea9f9c82dd7c0e76e4ec93`), as text. Only users of
+//! a database connection (`user_id` starting `auth0|`) have passwords, so only they are joined:
+//! a social or enterprise identity (`github|12345`, `google-oauth2|...`) never gets a hash, even
+//! when its id or email is a hash line's. A hash line
+//! belongs to the database user whose `user_id`, after `auth0|`, is the line's `alt_id`
 //! (users created with their own id or from a custom database) or else its `_id.$oid`, as
 //! Auth0 describes the file. A user whose id matches no hash line is joined by email (compared
 //! ignoring case) to the one hash line with that email, if exactly one has it and no user's id
@@ -40,7 +43,7 @@ use usher_core::{LegacyKey, Source, SourceError};
 
 use super::{
     Entry, FileSource, Format, Slot, changed, check_path, invalid_fields, json_key, json_object,
-    load_lines, scan_lines,
+    load_lines, scan_lines, too_long,
 };
 use crate::sql::ConfigError;
 
@@ -97,16 +100,26 @@ struct Join {
     id_matched: Vec<bool>,
 }
 
+/// The `user_id` prefix of a database connection's users, the only ones with a password hash.
+const DATABASE_PREFIX: &str = "auth0|";
+
+/// A database user's id after its `auth0|` prefix; `None` for social and enterprise identities
+/// (`github|...`, `google-oauth2|...`, `samlp|...`), which never get a hash.
+fn database_id(user: &Map<String, Value>) -> Option<&str> {
+    user.get("user_id")
+        .and_then(Value::as_str)?
+        .strip_prefix(DATABASE_PREFIX)
+}
+
 impl Join {
-    /// The hash line whose id is the user's (`user_id` after its `provider|` prefix).
+    /// The hash line whose id is the database user's (`user_id` after `auth0|`).
     fn by_user_id(&self, user: &Map<String, Value>) -> Option<usize> {
-        let id = user.get("user_id").and_then(Value::as_str)?;
-        let bare = id.split_once('|').map_or(id, |(_, rest)| rest);
-        self.by_id.get(bare).copied()
+        self.by_id.get(database_id(user)?).copied()
     }
 
-    /// The hash line with the user's email, if exactly one has it.
+    /// The hash line with the database user's email, if exactly one has it.
     fn by_user_email(&self, user: &Map<String, Value>) -> Option<usize> {
+        database_id(user)?;
         let email = user.get("email").and_then(Value::as_str)?;
         self.by_email.get(&email.to_lowercase()).copied().flatten()
     }
@@ -169,7 +182,12 @@ impl Auth0 {
         let mut join = Join::default();
         scan_lines(&self.source, path, |line| {
             let n = line.number;
-            match check_hash(n, &line.bytes) {
+            let checked = if line.too_long {
+                Err(("record".to_owned(), format!("hashes {}", too_long(n))))
+            } else {
+                check_hash(n, &line.bytes)
+            };
+            match checked {
                 Err((field, reason)) => entries.push(hash_invalid(n, &field, reason)),
                 Ok((id, m)) => {
                     let i = join.lines.len();
@@ -209,7 +227,7 @@ impl Format for Auth0 {
         let mut by_email: Vec<usize> = Vec::new();
         scan_lines(&self.source, &self.path, |line| {
             let n = line.number;
-            let entry = match json_object(n, &line.bytes) {
+            let entry = match line.json() {
                 Err(reason) => Entry::invalid(None, n, "record", reason),
                 Ok(obj) => match json_key(obj.get("user_id")) {
                     Err(why) => {

@@ -5,15 +5,17 @@
 //! type = "csv"
 //! path = "users.csv"
 //! key = "id"
-//! key_type = "int"    # or "text"; default: int if every key parses as a 64-bit integer
+//! key_type = "int"    # or "text"; default: int if every key is a canonical 64-bit integer
 //! delimiter = ";"     # default ","
 //! ```
 //!
 //! Each row becomes a record whose fields are the header's column names; values are strings
 //! and empty cells are null. Quoted fields may span lines (line numbers in reasons are those
 //! the row starts on). A row with more or fewer cells than the header, an empty key, a key
-//! that is not an integer under `key_type = "int"`, or a row that is not UTF-8 becomes an
-//! invalid record naming the line and the field. Memory: the index keeps each row's key and
+//! that is not an integer under `key_type = "int"`, a row that is not UTF-8, or a row over
+//! 1 MiB becomes an invalid record naming the line and the field. Without `key_type`, keys
+//! are integers only if every key is written in canonical decimal (`0`, `-?[1-9][0-9]*`), so
+//! `007`, `+7` and `7` stay three text keys. Memory: the index keeps each row's key and
 //! byte offset (about 80 bytes plus the key per user); rows are re-read on each read.
 
 use std::io::BufReader;
@@ -24,7 +26,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use usher_core::{LegacyKey, Source, SourceError};
 
-use super::{Entry, FileSource, Format, Slot, changed, check_path, open, unavailable};
+use super::{
+    Entry, FileSource, Format, MAX_LINE_BYTES, Slot, changed, check_path, open, too_long,
+    unavailable,
+};
 use crate::sql::ConfigError;
 
 /// How a CSV source's keys are ordered.
@@ -45,7 +50,8 @@ pub struct CsvConfig {
     pub path: PathBuf,
     /// The column holding each row's key.
     pub key: String,
-    /// How keys are ordered; default: `int` if every key parses as an integer, else `text`.
+    /// How keys are ordered; default: `int` if every key is a canonical decimal integer
+    /// (`0`, `-?[1-9][0-9]*`), else `text`.
     #[serde(default)]
     pub key_type: Option<KeyType>,
     /// The one-byte field delimiter; default `,`.
@@ -130,6 +136,16 @@ impl Csv {
     }
 }
 
+/// Whether `k` is an integer in canonical decimal form (`0`, or `-?[1-9][0-9]*`) that fits 64
+/// bits: only then may keys be integers, so `007`, `+7` and `7` never become the same key.
+fn canonical_int(k: &str) -> bool {
+    let digits = k.strip_prefix('-').unwrap_or(k);
+    let canonical = k == "0"
+        || (digits.bytes().all(|b| b.is_ascii_digit())
+            && digits.bytes().next().is_some_and(|b| b != b'0'));
+    canonical && k.parse::<i64>().is_ok()
+}
+
 impl Format for Csv {
     fn index(&self) -> Result<Vec<Entry>, SourceError> {
         let mut rdr = self.reader(&self.path)?;
@@ -157,7 +173,9 @@ impl Format for Csv {
                 Ok(true) => {
                     let (line, offset) = record.position().map_or((0, 0), |p| (p.line(), p.byte()));
                     let cell = record.get(key_col).unwrap_or_default();
-                    let key = if record.len() != width {
+                    let key = if record.as_slice().len() > MAX_LINE_BYTES {
+                        Err(("record".to_owned(), too_long(line)))
+                    } else if record.len() != width {
                         Err((
                             "record".to_owned(),
                             format!(
@@ -192,7 +210,7 @@ impl Format for Csv {
             Some(KeyType::Text) => false,
             None => {
                 let mut keys = rows.iter().filter_map(|r| r.key.as_ref().ok()).peekable();
-                keys.peek().is_some() && keys.all(|k| k.parse::<i64>().is_ok())
+                keys.peek().is_some() && keys.all(|k| canonical_int(k))
             }
         };
         let mut entries = Vec::with_capacity(rows.len());

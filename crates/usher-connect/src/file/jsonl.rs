@@ -68,7 +68,7 @@ impl Format for Jsonl {
         let mut entries = Vec::new();
         super::scan_lines(&self.source, &self.path, |line| {
             let n = line.number;
-            let entry = match json_object(n, &line.bytes) {
+            let entry = match line.json() {
                 Err(reason) => Entry::invalid(None, n, "record", reason),
                 Ok(obj) => match json_key(obj.get(&self.key)) {
                     Err(why) => {

@@ -11,7 +11,9 @@
 //! path = ["export/acme-users-0.json", "export/acme-users-1.json"]   # or one file
 //! ```
 //!
-//! The key is the user's `id` (text). Every user keeps its fields as exported; a user with a
+//! The key is the user's `id` (text). Every user keeps its fields as exported, except that
+//! every credential loses its `secretData` (the legacy hash stays only in the synthesized
+//! field, which the mapping consumes); a user with a
 //! `password` credential also gets `usher_password_hash`: `{"secretData": ...,
 //! "credentialData": ...}` of that credential, the JSON usher-hash reads as a Keycloak
 //! credential (PBKDF2-SHA1/256/512 or Argon2 per `credentialData.algorithm`), so the mapping
@@ -112,6 +114,18 @@ fn credential(label: &str, user: &Map<String, Value>) -> Result<Option<String>, 
     Ok(Some(Value::Object(out).to_string()))
 }
 
+/// Drops `secretData` (salts, hashes, OTP secrets) from every credential of a user: the
+/// password's lives on only in [`HASH_FIELD`], never in the record kept as the original.
+fn strip_secrets(user: &mut Map<String, Value>) {
+    if let Some(Value::Array(creds)) = user.get_mut("credentials") {
+        for cred in creds {
+            if let Value::Object(c) = cred {
+                c.remove("secretData");
+            }
+        }
+    }
+}
+
 impl Format for Keycloak {
     fn index(&self) -> Result<Vec<Entry>, SourceError> {
         let mut entries = Vec::new();
@@ -127,6 +141,7 @@ impl Format for Keycloak {
                 if let Some(hash) = credential(label, m)? {
                     m.insert(HASH_FIELD.to_owned(), Value::String(hash));
                 }
+                strip_secrets(m);
                 Ok(())
             })
             .map_err(|reason| SourceError::Unavailable {

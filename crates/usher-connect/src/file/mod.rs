@@ -32,7 +32,8 @@
 //! # Bad input
 //!
 //! Nothing in a file stops a job and nothing is dropped silently: a line that is not JSON, a
-//! row with the wrong number of columns, a record without a key, a duplicate key (the first
+//! line or CSV row over 1 MiB ([`MAX_LINE_BYTES`]; an NDJSON line is never held past that, and
+//! reading goes on at the next newline), a row with the wrong number of columns, a record without a key, a duplicate key (the first
 //! wins), a hash that is not base64... each becomes a record whose only field is
 //! [`usher_core::INVALID_FIELD`], `{"field": ..., "reason": "line 17: ..."}`, keyed by its id
 //! when known, else `line-<n>`. The mapper fails such a record with that field and reason, and
@@ -439,11 +440,75 @@ pub(crate) fn read_all(source: &str, path: &Path) -> Result<Vec<u8>, SourceError
     Ok(buf)
 }
 
+/// The longest line (one record, its end included) a file source reads. A longer line is an
+/// invalid record naming its line number, and reading goes on at the next newline: a hostile
+/// export with one huge line cannot exhaust memory.
+pub(crate) const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Why a line over [`MAX_LINE_BYTES`] is an invalid record.
+pub(crate) fn too_long(line: u64) -> String {
+    format!("line {line}: longer than {MAX_LINE_BYTES} bytes, the limit for one record")
+}
+
 /// One line of an NDJSON file: its 1-based number, byte offset and the line without its end.
 pub(crate) struct Line {
     pub(crate) number: u64,
     pub(crate) offset: u64,
+    /// Empty when `too_long`.
     pub(crate) bytes: Vec<u8>,
+    /// The line is longer than [`MAX_LINE_BYTES`]; its bytes were not kept.
+    pub(crate) too_long: bool,
+}
+
+impl Line {
+    /// The line as a JSON object, or why not (too long, not JSON, not an object).
+    pub(crate) fn json(&self) -> Result<Map<String, Value>, String> {
+        if self.too_long {
+            return Err(too_long(self.number));
+        }
+        json_object(self.number, &self.bytes)
+    }
+}
+
+/// Reads through the next `\n` (or the end of the file) into `buf`, keeping at most
+/// [`MAX_LINE_BYTES`]: answers the bytes consumed and whether the line was longer (then `buf`
+/// is left empty).
+fn read_line_capped(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<(usize, bool)> {
+    let mut consumed: usize = 0;
+    let mut overlong = false;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            break;
+        }
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (available.get(..=i).unwrap_or(available), true),
+            None => (available, false),
+        };
+        let used = chunk.len();
+        if !overlong {
+            if used > MAX_LINE_BYTES.saturating_sub(buf.len()) {
+                overlong = true;
+                buf.clear();
+                buf.shrink_to_fit();
+            } else {
+                buf.extend_from_slice(chunk);
+            }
+        }
+        reader.consume(used);
+        consumed = consumed.saturating_add(used);
+        if done {
+            break;
+        }
+    }
+    Ok((consumed, overlong))
 }
 
 /// Calls `each` with every non-blank line of an NDJSON file.
@@ -458,22 +523,22 @@ pub(crate) fn scan_lines(
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| unavailable(source, path, &e))?;
+        let (n, overlong) =
+            read_line_capped(&mut reader, &mut buf).map_err(|e| unavailable(source, path, &e))?;
         if n == 0 {
             return Ok(());
         }
         number = number.saturating_add(1);
         let start = offset;
         offset = offset.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
-        if buf.iter().all(u8::is_ascii_whitespace) {
+        if !overlong && buf.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         each(Line {
             number,
             offset: start,
             bytes: trim_end(&buf).to_vec(),
+            too_long: overlong,
         });
     }
 }
@@ -506,9 +571,9 @@ pub(crate) fn load_lines(
                 .map_err(|e| unavailable(source, path, &e))?;
         }
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| unavailable(source, path, &e))?;
+        // A line grown too long since the index was built parses as empty: "changed".
+        let (n, _) =
+            read_line_capped(&mut reader, &mut buf).map_err(|e| unavailable(source, path, &e))?;
         at = Some(offset.saturating_add(u64::try_from(n).unwrap_or(u64::MAX)));
         out.push(parse(line, trim_end(&buf)));
     }

@@ -250,6 +250,43 @@ fn ldap_mistakes_are_refused_by_validate_naming_the_option() {
     assert_eq!(config.validate().unwrap_err().field, "base_dn");
 }
 
+/// A simple bind on plain `ldap://` sends the user's password in clear: to a host that is not
+/// loopback it needs StartTLS (or ldaps://), or the explicit `allow_plaintext = true`.
+#[test]
+fn ldap_plaintext_to_another_host_needs_starttls_or_allow_plaintext() {
+    let base = "type = 'ldap'\nbase_dn = 'dc=example,dc=org'\n";
+    for url in [
+        "ldap://ldap.internal",
+        "ldap://ldap.internal:389",
+        "LDAP://10.0.0.5",
+        "ldap://[2001:db8::1]:389",
+    ] {
+        let err = parse(&format!("{base}url = '{url}'"))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.field, "url", "{url}: {err}");
+        assert!(err.to_string().contains("allow_plaintext"), "{err}");
+        for ok in ["starttls = true", "allow_plaintext = true"] {
+            parse(&format!("{base}url = '{url}'\n{ok}"))
+                .unwrap()
+                .validate()
+                .unwrap_or_else(|e| panic!("{url} with {ok}: {e}"));
+        }
+    }
+    for url in [
+        "ldap://127.0.0.1:389",
+        "ldap://localhost",
+        "ldap://[::1]:389",
+        "ldaps://ldap.internal",
+    ] {
+        parse(&format!("{base}url = '{url}'"))
+            .unwrap()
+            .validate()
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+}
+
 /// `type = "auth-api"`, in the shape docs/legacy-auth-api.md tells operators to write.
 fn auth_api(extra: &str) -> Result<SourceConfig, toml::de::Error> {
     parse(&format!(
@@ -326,9 +363,21 @@ fn auth_api_mistakes_are_refused_naming_the_option() {
         .validate()
         .unwrap_err();
     assert_eq!(err.field, "key");
-    // Plain http to another host is accepted when the password travels as a JWE.
+    // Plain http to another host is refused even when the password travels as a JWE: the JWE
+    // does not stop an on-path attacker forging legacy's 200 answer.
+    for url in ["http://legacy.internal/auth", "http://10.0.0.7:8080/auth"] {
+        let err = parse(&format!(
+            "type = 'auth-api'\nurl = '{url}'\nkey = 'id'\nencrypt_public_key_file = 'k.pem'"
+        ))
+        .unwrap()
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.field, "url", "{url}: {err}");
+        assert!(err.to_string().contains("https"), "{err}");
+    }
+    // Loopback stays allowed with encryption too.
     parse(
-        "type = 'auth-api'\nurl = 'http://legacy.internal/auth'\nkey = 'id'\nencrypt_public_key_file = 'k.pem'",
+        "type = 'auth-api'\nurl = 'http://[::1]:8080/auth'\nkey = 'id'\nencrypt_public_key_file = 'k.pem'",
     )
     .unwrap()
     .validate()

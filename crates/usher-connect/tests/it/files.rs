@@ -278,6 +278,72 @@ async fn auth0_export_joins_the_hash_export_by_id_alt_id_and_email() {
     );
 }
 
+/// Only database-connection users (`auth0|...`) have passwords; a social identity whose id
+/// after its provider prefix is a hash line's `alt_id` (Auth0 documents user ids as
+/// `<provider>|<id>`, https://auth0.com/docs/manage-users/user-accounts/identify-users), or
+/// whose email is a hash line's, must never receive that hash.
+#[tokio::test]
+async fn auth0_social_users_never_get_a_hash_even_sharing_an_id_or_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.ndjson");
+    let hashes = dir.path().join("hashes.ndjson");
+    std::fs::write(
+        &users,
+        concat!(
+            r#"{"user_id":"github|12345","email":"gh@example.com","name":"Social"}"#,
+            "\n",
+            r#"{"user_id":"samlp|corp|ann","email":"ann@example.com","name":"Enterprise"}"#,
+            "\n",
+            r#"{"user_id":"auth0|67890","email":"db@example.com","name":"Database"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    // Lines in the shape of the first fixture (the Auth0 community post cited above).
+    std::fs::write(
+        &hashes,
+        concat!(
+            r#"{"_id":{"$oid":"5dea9f9c82dd7c0e76e4ec93"},"email":"other@example.com","passwordHash":"$2b$10$.qHPp/srqo1NAAAAAvlkmOdqAbH2Rg0qPv2Txj3ZwXfjJnewSjc4m","connection":"Username-Password-Authentication","alt_id":"12345"}"#,
+            "\n",
+            r#"{"_id":{"$oid":"5e0b2c1d9a8b7c6d5e4f3a2b"},"email":"ann@example.com","passwordHash":"$2b$10$C6UzMDM.H6dfI/f/IKxGhuTY/3XSdDsgyrCc4rLyKBmG8sMdV3xhm","connection":"Username-Password-Authentication"}"#,
+            "\n",
+            r#"{"_id":{"$oid":"60f1a2b3c4d5e6f7081900ff"},"email":"nobody@example.com","passwordHash":"$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy","connection":"Username-Password-Authentication","alt_id":"67890"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let s = source(&format!(
+        "type = 'auth0'\npath = '{}'\nhashes_path = '{}'",
+        users.display(),
+        hashes.display()
+    ))
+    .await;
+    let all = read_all(s.as_ref(), 100).await;
+    let social = find(&all, &text("github|12345"));
+    assert_eq!(social.fields["name"], "Social");
+    assert!(
+        !social.fields.contains_key("usher_password_hash"),
+        "{social:?}"
+    );
+    let enterprise = find(&all, &text("samlp|corp|ann"));
+    assert!(
+        !enterprise.fields.contains_key("usher_password_hash"),
+        "{enterprise:?}"
+    );
+    let db = find(&all, &text("auth0|67890"));
+    assert_eq!(
+        db.fields["usher_password_hash"],
+        "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
+    );
+    // The two hash lines no database user claims are listed, not dropped.
+    for n in [1, 2] {
+        let (field, reason) = invalid(find(&all, &text(&format!("hashes-line-{n}"))));
+        assert_eq!(field, "_id");
+        assert!(reason.contains("no user in the user export"), "{reason}");
+    }
+    assert_eq!(all.len(), 5);
+}
+
 #[tokio::test]
 async fn auth0_without_a_hash_export_reads_users_alone() {
     let s = source(&format!(
@@ -515,6 +581,26 @@ async fn keycloak_export_synthesizes_a_credential_that_verifies() {
     let hash: Value =
         serde_json::from_str(r.fields["usher_password_hash"].as_str().unwrap()).unwrap();
     assert_eq!(hash["credentialData"]["algorithm"], "pbkdf2-sha256");
+    // The legacy salt and hash live only in the synthesized field: no credential of any record
+    // keeps its secretData, while credentialData and the rest stay.
+    let creds = r.fields["credentials"].as_array().unwrap();
+    assert_eq!(creds[0]["type"], "password");
+    assert!(creds[0].get("credentialData").is_some());
+    for rec in &all {
+        for c in rec
+            .fields
+            .get("credentials")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            assert!(
+                c.get("secretData").is_none(),
+                "{:?} keeps secretData",
+                rec.key
+            );
+        }
+    }
     assert!(
         !find(&all, &expected[2])
             .fields
@@ -658,6 +744,127 @@ async fn jsonl_reads_integer_then_text_keys() {
     );
     let m = mapper("[fields]\nemail = \"email\"");
     assert_quarantined(&m, find(&all, &text("line-5")), "record", "line 5");
+}
+
+/// Auto-detected integer keys only when every key is canonical decimal: "007", "7" and "+7"
+/// are three users, never one `Int(7)` (CSV per RFC 4180).
+#[tokio::test]
+async fn csv_keys_in_non_canonical_decimal_stay_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    std::fs::write(
+        &path,
+        "id,email\n007,a@example.com\n7,b@example.com\n+7,c@example.com\n",
+    )
+    .unwrap();
+    let s = source(&format!(
+        "type = 'csv'\npath = '{}'\nkey = 'id'",
+        path.display()
+    ))
+    .await;
+    let all = read_all(s.as_ref(), 10).await;
+    assert_eq!(keys(&all), [text("+7"), text("007"), text("7")]);
+    assert_eq!(find(&all, &text("007")).fields["email"], "a@example.com");
+    for bad in ["-0", "07", "1e3", " 7"] {
+        std::fs::write(
+            &path,
+            format!("id,email\n{bad},a@example.com\n12,b@example.com\n"),
+        )
+        .unwrap();
+        let s = source(&format!(
+            "type = 'csv'\npath = '{}'\nkey = 'id'",
+            path.display()
+        ))
+        .await;
+        let got = keys(&read_all(s.as_ref(), 10).await);
+        // Text keys, in byte order.
+        let mut expected = ["12", bad];
+        expected.sort();
+        assert_eq!(got, expected.map(text), "{bad:?}");
+    }
+    // Canonical keys (zero and negatives included) still read as integers.
+    std::fs::write(
+        &path,
+        "id,email\n0,a@example.com\n-5,b@example.com\n12,c@example.com\n",
+    )
+    .unwrap();
+    let s = source(&format!(
+        "type = 'csv'\npath = '{}'\nkey = 'id'",
+        path.display()
+    ))
+    .await;
+    assert_eq!(
+        keys(&read_all(s.as_ref(), 10).await),
+        [LegacyKey::Int(-5), LegacyKey::Int(0), LegacyKey::Int(12)]
+    );
+}
+
+/// One hostile 2 MiB line is an invalid record naming its line; the lines around it read.
+#[tokio::test]
+async fn a_line_over_one_mib_is_an_invalid_record_and_reading_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "x".repeat(2 << 20);
+    // NDJSON (https://jsonlines.org/): the long line is a JSON object, just too big.
+    let jsonl = dir.path().join("users.jsonl");
+    std::fs::write(
+        &jsonl,
+        format!("{{\"id\":1}}\n{{\"id\":2,\"pad\":\"{huge}\"}}\n{{\"id\":3}}\n"),
+    )
+    .unwrap();
+    let s = source(&format!(
+        "type = 'jsonl'\npath = '{}'\nkey = 'id'",
+        jsonl.display()
+    ))
+    .await;
+    let all = read_all(s.as_ref(), 10).await;
+    assert_eq!(
+        keys(&all),
+        [LegacyKey::Int(1), LegacyKey::Int(3), text("line-2")]
+    );
+    let (field, reason) = invalid(&all[2]);
+    assert_eq!(field, "record");
+    assert!(
+        reason.starts_with("line 2: longer than 1048576 bytes"),
+        "{reason}"
+    );
+    assert_eq!(all[1].fields["id"], 3);
+
+    // Auth0's user export is NDJSON too.
+    let s = source(&format!("type = 'auth0'\npath = '{}'", {
+        let p = dir.path().join("auth0.ndjson");
+        std::fs::write(
+            &p,
+            format!(
+                "{{\"user_id\":\"auth0|1\",\"pad\":\"{huge}\"}}\n{{\"user_id\":\"auth0|2\"}}\n"
+            ),
+        )
+        .unwrap();
+        p.display().to_string()
+    }))
+    .await;
+    let all = read_all(s.as_ref(), 10).await;
+    assert_eq!(keys(&all), [text("auth0|2"), text("line-1")]);
+    assert!(invalid(&all[1]).1.starts_with("line 1: longer than"));
+
+    // CSV: the row is read whole by the csv crate but made invalid.
+    let csv = dir.path().join("users.csv");
+    std::fs::write(&csv, format!("id,pad\n1,a\n2,{huge}\n3,c\n")).unwrap();
+    let s = source(&format!(
+        "type = 'csv'\npath = '{}'\nkey = 'id'",
+        csv.display()
+    ))
+    .await;
+    let all = read_all(s.as_ref(), 10).await;
+    assert_eq!(
+        keys(&all),
+        [LegacyKey::Int(1), LegacyKey::Int(3), text("line-3")]
+    );
+    let (field, reason) = invalid(&all[2]);
+    assert_eq!(field, "record");
+    assert!(
+        reason.starts_with("line 3: longer than 1048576 bytes"),
+        "{reason}"
+    );
 }
 
 // ---------------------------------------------------------------------------------- errors

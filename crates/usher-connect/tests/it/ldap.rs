@@ -173,8 +173,10 @@ async fn ldap_reads_every_entry_in_key_order_in_pages_with_keyset_resume() {
     for uid in &uids {
         dir.person(uid, &[]).await;
     }
-    // Left out: a person without the key attribute, and an entry the filter does not match.
+    // A person without the key attribute is an invalid record keyed by its DN; an entry the
+    // filter does not match is left out.
     let base = dir.base.clone();
+    let no_uid = format!("cn=No Uid,{base}");
     add(
         &mut dir.ldap,
         &format!("cn=No Uid,{base}"),
@@ -196,6 +198,7 @@ async fn ldap_reads_every_entry_in_key_order_in_pages_with_keyset_resume() {
     .await;
 
     let mut expected = uids.clone();
+    expected.push(no_uid.clone());
     expected.sort();
     let expected: Vec<LegacyKey> = expected.iter().map(|k| text(k)).collect();
 
@@ -206,7 +209,7 @@ async fn ldap_reads_every_entry_in_key_order_in_pages_with_keyset_resume() {
         let got = keys(&read_all(source.as_ref(), &KeyRange::default(), chunk).await);
         assert_eq!(got, expected, "chunks of {chunk}");
     }
-    assert_eq!(source.count().await.unwrap(), Some(uids.len() as u64));
+    assert_eq!(source.count().await.unwrap(), Some(uids.len() as u64 + 1));
     assert_eq!(
         source.key_bounds().await.unwrap(),
         Some((text("Bob"), text("émile")))
@@ -227,6 +230,7 @@ async fn ldap_reads_every_entry_in_key_order_in_pages_with_keyset_resume() {
         keys(&part),
         vec![
             text("carol"),
+            text(&no_uid),
             text("mallory"),
             text("user000"),
             text("user001"),
@@ -255,7 +259,7 @@ async fn ldap_reads_every_entry_in_key_order_in_pages_with_keyset_resume() {
     dir.person("aaron", &[]).await;
     let first = source.read(&KeyRange::default(), 3).await.unwrap();
     assert_eq!(keys(&first), vec![text("Bob"), text("Zed"), text("aaron")]);
-    assert_eq!(source.count().await.unwrap(), Some(uids.len() as u64 + 1));
+    assert_eq!(source.count().await.unwrap(), Some(uids.len() as u64 + 2));
 
     source.healthcheck().await.unwrap();
 }
@@ -465,8 +469,19 @@ async fn ldap_bind_auth_answers_the_right_password_only() {
         .unwrap()
         .expect("bound by mail");
     assert_eq!(by_mail, record);
+    // The service account (the admin here) reads userPassword: a lookup keeps the legacy hash
+    // (a backfill maps it), a login's record never carries it.
+    assert!(
+        !record
+            .fields
+            .keys()
+            .any(|k| k.to_ascii_lowercase().starts_with("userpassword")),
+        "{record:?}"
+    );
     let source = dir.source("").await;
-    let read = source.lookup("uid", "ann", 1).await.unwrap();
+    let mut read = source.lookup("uid", "ann", 1).await.unwrap();
+    assert_eq!(read[0].fields["userPassword"], serde_json::json!(hash));
+    read[0].fields.remove("userPassword");
     assert_eq!(read[0], record);
 
     assert_eq!(
@@ -675,6 +690,8 @@ async fn ldap_over_tls_trusts_the_configured_ca_and_only_it() {
     }
 }
 
+/// Entries that cannot be keyed or share a key are not dropped: each is an invalid record in
+/// the snapshot (keyed by its DN, or `<key>#<dn>`), so a backfill quarantines it.
 #[tokio::test]
 async fn ldap_entries_sharing_a_key_keep_the_first_by_dn() {
     let mut dir = Dir::new("ldap_dupkey").await;
@@ -700,12 +717,74 @@ async fn ldap_entries_sharing_a_key_keep_the_first_by_dn() {
         .await;
     }
     dir.person("other", &[]).await;
+    // No uid at all, and two uids: neither can be keyed.
+    let nokey = format!("cn=nokey,{base}");
+    add(
+        &mut dir.ldap,
+        &nokey,
+        &[
+            ("objectClass", &["inetOrgPerson"]),
+            ("cn", &["nokey"]),
+            ("sn", &["nokey"]),
+        ],
+    )
+    .await;
+    let two = format!("uid=two,{base}");
+    add(
+        &mut dir.ldap,
+        &two,
+        &[
+            ("objectClass", &["inetOrgPerson"]),
+            ("uid", &["two", "deux"]),
+            ("cn", &["two"]),
+            ("sn", &["two"]),
+        ],
+    )
+    .await;
+    let second = format!("uid=same,ou=b,{base}");
     let source = dir.source("").await;
-    let records = read_all(source.as_ref(), &KeyRange::default(), 10).await;
-    assert_eq!(keys(&records), vec![text("other"), text("same")]);
+    let records = read_all(source.as_ref(), &KeyRange::default(), 2).await;
     assert_eq!(
-        records[1].fields["dn"],
+        keys(&records),
+        vec![
+            text(&nokey),
+            text("other"),
+            text("same"),
+            text(&format!("same#{second}")),
+            text(&two),
+        ]
+    );
+    assert_eq!(
+        records[2].fields["dn"],
         serde_json::json!(format!("uid=same,ou=a,{base}"))
     );
-    assert_eq!(source.count().await.unwrap(), Some(2));
+    let invalid = |i: usize, reason: String| {
+        let mut expected = serde_json::Map::new();
+        expected.insert(
+            usher_core::INVALID_FIELD.to_owned(),
+            serde_json::json!({"field": "uid", "reason": reason}),
+        );
+        assert_eq!(records[i].fields, expected, "{:?}", records[i].key);
+    };
+    invalid(0, format!("entry {nokey}: has no uid attribute (the key)"));
+    invalid(
+        3,
+        format!("entry {second}: duplicate uid \"same\" (the entry uid=same,ou=a,{base} is kept)"),
+    );
+    invalid(
+        4,
+        format!("entry {two}: has 2 values of uid (the key needs exactly one)"),
+    );
+    assert_eq!(source.count().await.unwrap(), Some(5));
+    // The mapper quarantines them, naming the key attribute.
+    let mapper =
+        Mapper::new(&toml::from_str::<MappingConfig>("[fields]\nusername = \"uid\"").unwrap())
+            .unwrap();
+    let errors = mapper
+        .map("corp", &records[4], chrono::Utc::now())
+        .unwrap_err()
+        .0;
+    assert_eq!(errors[0].field, "uid");
+    // A lookup still answers only keyed entries.
+    assert!(source.lookup("cn", "nokey", 5).await.unwrap().is_empty());
 }
