@@ -400,7 +400,13 @@ impl Bridge {
         let mut migrated = Vec::new();
         if let Some(lookup) = &lookup
             && let Some(proven) = self
-                .prove(lookup, identifier, &password, &mut verified_any, &mut migrated)
+                .prove(
+                    lookup,
+                    identifier,
+                    &password,
+                    &mut verified_any,
+                    &mut migrated,
+                )
                 .await?
         {
             return self.migrate(proven, &password).await;

@@ -497,7 +497,8 @@ impl PostgresStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db("link_user: reading the credential"))?;
-        if stored != Some(plan::micros(l.expected_updated_at)) || credential != l.expected_credential
+        if stored != Some(plan::micros(l.expected_updated_at))
+            || credential != l.expected_credential
         {
             tx.rollback().await.map_err(db("link_user: rolling back"))?;
             return Ok(Some(LinkOutcome::Stale));

@@ -25,7 +25,8 @@ pub struct MappingConfig {
     #[serde(default)]
     pub drop: Vec<String>,
     /// Source fields rules may read but that are never stored: kept out of unmapped
-    /// attributes and out of `migration.original`. Password fields always are.
+    /// attributes and out of `migration.original`. Password fields always are, and so are
+    /// top-level fields whose names look like secrets (`*password*`, `salt`, `*token*`, …).
     #[serde(default)]
     pub redact: Vec<String>,
     /// The region (ISO 3166 alpha-2, such as `US`) for phone numbers written without a

@@ -250,7 +250,7 @@ const _: () = {
 };
 
 /// Column-name words that mark a secret: such columns are never copied as unmapped
-/// attributes. Long stems match anywhere in the name, short ones only as a whole word.
+/// attributes nor kept in `migration.original`. Long stems match anywhere in the name, short ones only as a whole word.
 const SECRET_STEMS: &[&str] = &[
     "password",
     "passwd",
@@ -560,6 +560,10 @@ impl Mapper {
         {
             p.remove(&mut original);
         }
+        // Nor does a field whose name says it is a secret (an export's raw `passwordHash` and
+        // `salt` beside the credential the source built, an LDAP `userPassword` the mapping does
+        // not read): the original is shown to the user and kept in events.
+        original.retain(|name, _| !looks_secret(name));
 
         Ok(User {
             id: crate::ids::UserId::new(),

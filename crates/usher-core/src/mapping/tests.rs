@@ -386,7 +386,9 @@ fn the_record_keeps_its_identity_and_its_original_without_secrets() {
         key: LegacyKey::Text("u-17".into()),
         fields: serde_json::from_value(json!({
             "email": "a@b.co", "ssn": "078-05-1120", "ip": "10.1.1.1",
-            "auth": {"hash": "$2b$04$abcdefghijklmnopqrstuuV3duMsC0HpUex6N9qapiuOHHWkwRXVm", "mfa": false}
+            "auth": {"hash": "$2b$04$abcdefghijklmnopqrstuuV3duMsC0HpUex6N9qapiuOHHWkwRXVm", "mfa": false},
+            // Secrets nobody mapped: an export's raw hash and salt, a token.
+            "passwordHash": "lSrfV15cpx95", "salt": "42xEC", "reset_token": "t0k3n"
         }))
         .unwrap(),
     };
