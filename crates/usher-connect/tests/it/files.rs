@@ -981,7 +981,13 @@ async fn the_mappings_in_the_docs_map_the_fixtures() {
         ),
     ];
     for (name, config, key) in cases {
-        let m = doc_mapping(name);
+        // A Firebase mapping verifies with the project's signer key, which usher gives it from
+        // the source's `signer_key_file` (the records never carry it).
+        let signer_key = toml::from_str::<SourceConfig>(&config)
+            .unwrap()
+            .firebase_signer_key(name)
+            .unwrap();
+        let m = doc_mapping(name).with_firebase_signer_key(signer_key);
         let s = source(&config).await;
         let all = read_all(s.as_ref(), 100).await;
         let user = m
