@@ -771,9 +771,11 @@ impl Source for LdapSource {
     }
 
     async fn count(&self) -> Result<Option<u64>, SourceError> {
-        Ok(self
-            .current_snapshot()
-            .map(|s| u64::try_from(s.len()).unwrap_or(u64::MAX)))
+        let snapshot = match self.current_snapshot() {
+            Some(snapshot) => snapshot,
+            None => self.take_snapshot().await?,
+        };
+        Ok(Some(u64::try_from(snapshot.len()).unwrap_or(u64::MAX)))
     }
 
     async fn key_bounds(&self) -> Result<Option<(LegacyKey, LegacyKey)>, SourceError> {

@@ -52,6 +52,22 @@ impl fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
+/// A field a record lost, or kept only as written, while the record still became a user:
+/// kept in the user's migration record and reported by the dry run and the backfill.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FieldWarning {
+    /// The rule's target as written in the mapping (`phone`, `attributes.plan`).
+    pub field: String,
+    /// What was wrong with the value and what became of it, phrased to follow the field.
+    pub reason: String,
+}
+
+impl fmt::Display for FieldWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "field `{}` {}", self.field, self.reason)
+    }
+}
+
 /// Every problem found in one record (mapping reports them all, not just the first).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]

@@ -32,9 +32,9 @@ pub mod record;
 pub mod source;
 pub mod user;
 
-pub use error::{FieldError, InvalidValue, RecordErrors};
+pub use error::{FieldError, FieldWarning, InvalidValue, RecordErrors};
 pub use ids::{Email, LegacyId, PhoneE164, UserId, Username};
-pub use link::{LinkConfig, NotLinked};
+pub use link::{AllowUnverified, LinkConfig, NotLinked};
 pub use mapping::{ConfigProblem, Mapper, MappingConfig, MappingConfigError};
 pub use record::{INVALID_FIELD, LegacyKey, LegacyRecord};
 pub use source::{AuthSource, KeyRange, Source, SourceError};

@@ -5,7 +5,8 @@
 //!
 //! 1. [`LinkConfig::allows`]: the same normalized email on both sides, and the address
 //!    verified on both sides (the legacy systems had proved the person owns it) unless
-//!    `allow_unverified = true` says the operator trusts the sources' addresses. Without the
+//!    `allow_unverified` says the operator trusts that side's source (`true` trusts every
+//!    source, `["hr"]` only the named ones). Without the
 //!    check, anyone who once signed up to product B with somebody else's address would take
 //!    over that person's account from product A.
 //! 2. [`LinkConfig::merge`]: one rule per field says whose value survives when both sides
@@ -13,7 +14,7 @@
 //!
 //! ```toml
 //! [link]
-//! allow_unverified = false      # the default
+//! allow_unverified = false      # the default; or true, or the sources to trust: ["hr"]
 //! default = "keep"              # keep | incoming | newest | "prefer:<source>"
 //! [link.fields]
 //! name = "newest"
@@ -28,6 +29,12 @@
 //! `picture`, `status`, `credential` and `attributes` (applied per attribute key). The email
 //! itself is the link and is kept as stored; `email_verified` is true if either side says so;
 //! `created_at` is the earlier of the two, `updated_at` the later.
+//!
+//! The name parts (`name`, `given_name`, `middle_name`, `family_name`) describe one person's
+//! name, so they merge as one group: the side that wins (by the `name` rule, else the default)
+//! gives all of them, and the other side's parts are used only when the winner has none. Rules
+//! that name the parts one by one (any of `given_name`, `middle_name`, `family_name`) make each
+//! part follow its own rule instead.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -53,6 +60,10 @@ pub const FIELDS: &[&str] = &[
     "credential",
     "attributes",
 ];
+
+/// The parts of a name that merge as one group unless a rule names one of them; `name` alone
+/// names the group's rule.
+const NAME_PARTS: &[&str] = &["given_name", "middle_name", "family_name"];
 
 /// Whose value survives a conflict.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -104,15 +115,58 @@ impl<'de> Deserialize<'de> for Rule {
     }
 }
 
+/// Whose unverified addresses may still link: `allow_unverified = false | true | ["hr", …]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AllowUnverified {
+    /// Both sides must be verified (the default).
+    #[default]
+    Never,
+    /// Every source's addresses are trusted.
+    Always,
+    /// The addresses of these sources are trusted; every other side must be verified.
+    Sources(Vec<String>),
+}
+
+impl AllowUnverified {
+    /// Whether an unverified address that came from `source` is trusted.
+    fn trusts(&self, source: Option<&str>) -> bool {
+        match self {
+            AllowUnverified::Never => false,
+            AllowUnverified::Always => true,
+            AllowUnverified::Sources(names) => source.is_some_and(|s| names.iter().any(|n| n == s)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AllowUnverified {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Sources(Vec<String>),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "allow_unverified is true, false or a list of source names such as [\"hr\"]",
+            )
+        })? {
+            Raw::Flag(true) => Ok(AllowUnverified::Always),
+            Raw::Flag(false) => Ok(AllowUnverified::Never),
+            Raw::Sources(names) => Ok(AllowUnverified::Sources(names)),
+        }
+    }
+}
+
 /// `[link]`: whether and how records of different sources sharing an email become one user.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkConfig {
-    /// Link even when an address is not verified on both sides. Only for sources whose
-    /// addresses the operator trusts: otherwise one person could take over another's account
-    /// by having signed up with their address.
+    /// Link even when an address is not verified on both sides: for every source (`true`) or
+    /// for the named ones. Only for sources whose addresses the operator trusts: otherwise one
+    /// person could take over another's account by having signed up with their address.
     #[serde(default)]
-    pub allow_unverified: bool,
+    pub allow_unverified: AllowUnverified,
     /// The rule for fields without their own.
     #[serde(default)]
     pub default: Rule,
@@ -127,10 +181,10 @@ pub enum NotLinked {
     /// One side has no email, or the normalized addresses differ.
     #[error("the addresses differ")]
     DifferentEmail,
-    /// An address is not verified (and `allow_unverified` is off).
+    /// An address is not verified (and `allow_unverified` does not trust its source).
     #[error(
         "the address is not verified in {side} (linking needs it verified on both sides, \
-         or [link] allow_unverified = true)"
+         unless [link] allow_unverified trusts that side's source)"
     )]
     Unverified {
         /// `"the stored user"` or `"the linked record"`.
@@ -146,9 +200,11 @@ enum Side {
 }
 
 impl LinkConfig {
-    /// Checks the rules name known fields; every problem, one line each.
-    pub fn problems(&self) -> Vec<String> {
-        self.fields
+    /// Checks the rules name known fields, and `allow_unverified` names configured `sources`;
+    /// every problem, one line each.
+    pub fn problems<'a>(&self, sources: impl IntoIterator<Item = &'a str> + Clone) -> Vec<String> {
+        let mut problems: Vec<String> = self
+            .fields
             .keys()
             .filter(|f| !FIELDS.contains(&f.as_str()))
             .map(|f| {
@@ -157,11 +213,26 @@ impl LinkConfig {
                     FIELDS.join(", ")
                 )
             })
-            .collect()
+            .collect();
+        if let AllowUnverified::Sources(names) = &self.allow_unverified {
+            for name in names {
+                if !sources.clone().into_iter().any(|s| s == name) {
+                    problems.push(format!(
+                        "[link] allow_unverified names {name:?}, which is not a [sources.*] table"
+                    ));
+                }
+            }
+        }
+        problems
     }
 
-    /// Whether `incoming` (a record of another source) may be linked to `stored`.
-    pub fn allows(&self, stored: &User, incoming: &User) -> Result<(), NotLinked> {
+    /// Whether `incoming`, a record of `incoming_source`, may be linked to `stored`.
+    pub fn allows(
+        &self,
+        stored: &User,
+        incoming: &User,
+        incoming_source: &str,
+    ) -> Result<(), NotLinked> {
         let same = match (&stored.email, &incoming.email) {
             (Some(a), Some(b)) => a.normalized() == b.normalized(),
             _ => false,
@@ -169,17 +240,17 @@ impl LinkConfig {
         if !same {
             return Err(NotLinked::DifferentEmail);
         }
-        if !self.allow_unverified {
-            if !stored.email_verified {
-                return Err(NotLinked::Unverified {
-                    side: "the stored user",
-                });
-            }
-            if !incoming.email_verified {
-                return Err(NotLinked::Unverified {
-                    side: "the linked record",
-                });
-            }
+        // The stored address came with the stored user's first migration.
+        let stored_source = stored.migration.as_ref().map(|m| m.source.as_str());
+        if !stored.email_verified && !self.allow_unverified.trusts(stored_source) {
+            return Err(NotLinked::Unverified {
+                side: "the stored user",
+            });
+        }
+        if !incoming.email_verified && !self.allow_unverified.trusts(Some(incoming_source)) {
+            return Err(NotLinked::Unverified {
+                side: "the linked record",
+            });
         }
         Ok(())
     }
@@ -230,10 +301,27 @@ impl LinkConfig {
         out.username = pick(win("username"), &stored.username, &incoming.username);
         out.phone = pick(win("phone"), &stored.phone, &incoming.phone);
         let (sp, ip, op) = (&stored.profile, &incoming.profile, &mut out.profile);
-        op.given_name = pick(win("given_name"), &sp.given_name, &ip.given_name);
-        op.family_name = pick(win("family_name"), &sp.family_name, &ip.family_name);
-        op.name = pick(win("name"), &sp.name, &ip.name);
-        op.middle_name = pick(win("middle_name"), &sp.middle_name, &ip.middle_name);
+        if NAME_PARTS.iter().any(|f| self.fields.contains_key(*f)) {
+            op.given_name = pick(win("given_name"), &sp.given_name, &ip.given_name);
+            op.family_name = pick(win("family_name"), &sp.family_name, &ip.family_name);
+            op.name = pick(win("name"), &sp.name, &ip.name);
+            op.middle_name = pick(win("middle_name"), &sp.middle_name, &ip.middle_name);
+        } else {
+            let has_name = |p: &crate::user::Profile| {
+                p.name.is_some()
+                    || p.given_name.is_some()
+                    || p.middle_name.is_some()
+                    || p.family_name.is_some()
+            };
+            let from = match (has_name(sp), has_name(ip), win("name")) {
+                (_, true, Side::Incoming) | (false, true, _) => ip,
+                _ => sp,
+            };
+            op.given_name.clone_from(&from.given_name);
+            op.family_name.clone_from(&from.family_name);
+            op.name.clone_from(&from.name);
+            op.middle_name.clone_from(&from.middle_name);
+        }
         op.nickname = pick(win("nickname"), &sp.nickname, &ip.nickname);
         op.birthdate = pick(win("birthdate"), &sp.birthdate, &ip.birthdate);
         op.locale = pick(win("locale"), &sp.locale, &ip.locale);
@@ -303,32 +391,114 @@ mod tests {
     fn linking_needs_the_same_address_verified_on_both_sides() {
         let strict = LinkConfig::default();
         let a = user("Ann@Example.com", true, 1);
-        assert_eq!(strict.allows(&a, &user("ann@example.com", true, 2)), Ok(()));
         assert_eq!(
-            strict.allows(&a, &user("ann@example.com", false, 2)),
+            strict.allows(&a, &user("ann@example.com", true, 2), "b"),
+            Ok(())
+        );
+        assert_eq!(
+            strict.allows(&a, &user("ann@example.com", false, 2), "b"),
             Err(NotLinked::Unverified {
                 side: "the linked record"
             })
         );
         assert_eq!(
-            strict.allows(&user("ann@example.com", false, 1), &a),
+            strict.allows(&user("ann@example.com", false, 1), &a, "b"),
             Err(NotLinked::Unverified {
                 side: "the stored user"
             })
         );
         assert_eq!(
-            strict.allows(&a, &user("bo@example.com", true, 2)),
+            strict.allows(&a, &user("bo@example.com", true, 2), "b"),
             Err(NotLinked::DifferentEmail)
         );
         let trusting = config("allow_unverified = true");
         assert_eq!(
-            trusting.allows(&a, &user("ann@example.com", false, 2)),
+            trusting.allows(&a, &user("ann@example.com", false, 2), "b"),
             Ok(())
         );
         assert_eq!(
-            trusting.allows(&a, &user("bo@example.com", false, 2)),
+            trusting.allows(&a, &user("bo@example.com", false, 2), "b"),
             Err(NotLinked::DifferentEmail)
         );
+    }
+
+    #[test]
+    fn allow_unverified_can_trust_only_the_named_sources() {
+        let rules = config(r#"allow_unverified = ["hr"]"#);
+        let verified = user("ann@example.com", true, 1);
+        let unverified = user("ann@example.com", false, 2);
+        // The incoming side is trusted only when its own source is named.
+        assert_eq!(rules.allows(&verified, &unverified, "hr"), Ok(()));
+        assert_eq!(
+            rules.allows(&verified, &unverified, "shop"),
+            Err(NotLinked::Unverified {
+                side: "the linked record"
+            })
+        );
+        // The stored side counts as from the source its first migration came from.
+        let mut stored = user("ann@example.com", false, 1);
+        assert_eq!(
+            rules.allows(&stored, &verified, "shop"),
+            Err(NotLinked::Unverified {
+                side: "the stored user"
+            })
+        );
+        stored.migration = Some(crate::user::Migration {
+            method: crate::user::Method::Bulk,
+            at: stored.created_at,
+            source: "hr".into(),
+            original: json!({}),
+            warnings: Vec::new(),
+        });
+        assert_eq!(rules.allows(&stored, &verified, "shop"), Ok(()));
+        // Names are checked against the configured sources.
+        assert_eq!(rules.problems(["hr", "shop"]), Vec::<String>::new());
+        let problems = rules.problems(["shop"]);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("\"hr\""), "{problems:?}");
+        assert!(toml::from_str::<LinkConfig>("allow_unverified = 3").is_err());
+        assert_eq!(
+            config("allow_unverified = true").allow_unverified,
+            AllowUnverified::Always
+        );
+    }
+
+    #[test]
+    fn name_parts_merge_as_one_group() {
+        // The stored user has a full name only; the linked record has the parts of another
+        // spelling. Taking the parts from one side and the name from the other would give a
+        // person who never existed.
+        let mut stored = user("ann@example.com", true, 1);
+        stored.profile.name = Some("Björn Li".into());
+        let mut incoming = user("ann@example.com", true, 2);
+        incoming.profile.given_name = Some("Σοφία".into());
+        incoming.profile.family_name = Some("Smith-Jones".into());
+
+        let kept = LinkConfig::default().merge(&stored, &incoming, "shop");
+        assert_eq!(kept.profile.name.as_deref(), Some("Björn Li"));
+        assert_eq!(kept.profile.given_name, None);
+        assert_eq!(kept.profile.family_name, None);
+
+        let taken = config(r#"default = "incoming""#).merge(&stored, &incoming, "shop");
+        assert_eq!(taken.profile.name, None);
+        assert_eq!(taken.profile.given_name.as_deref(), Some("Σοφία"));
+        assert_eq!(taken.profile.family_name.as_deref(), Some("Smith-Jones"));
+
+        // `name` alone sets the group's rule.
+        let by_name = config("[fields]\nname = \"incoming\"").merge(&stored, &incoming, "shop");
+        assert_eq!(by_name.profile.given_name.as_deref(), Some("Σοφία"));
+        assert_eq!(by_name.profile.name, None);
+
+        // A side without any name part gives way to the other.
+        let nameless = user("ann@example.com", true, 1);
+        let filled = LinkConfig::default().merge(&nameless, &incoming, "shop");
+        assert_eq!(filled.profile.family_name.as_deref(), Some("Smith-Jones"));
+
+        // Rules that name the parts one by one merge them one by one.
+        let one_by_one = config("[fields]\ngiven_name = \"keep\"\nfamily_name = \"keep\"");
+        let parts = one_by_one.merge(&stored, &incoming, "shop");
+        assert_eq!(parts.profile.name.as_deref(), Some("Björn Li"));
+        assert_eq!(parts.profile.given_name.as_deref(), Some("Σοφία"));
     }
 
     #[test]
@@ -345,7 +515,9 @@ mod tests {
         let merged = LinkConfig::default().merge(&stored, &incoming, "shop");
         assert_eq!(merged.id, stored.id);
         assert_eq!(merged.profile.given_name.as_deref(), Some("Ann"));
-        assert_eq!(merged.profile.family_name.as_deref(), Some("Lee"));
+        // The name is one group: the stored side has one, so its parts stand together (no
+        // "Ann" from one source with "Lee" from another).
+        assert_eq!(merged.profile.family_name, None);
         assert_eq!(merged.phone, incoming.phone);
         assert_eq!(merged.attributes["plan"], json!("gold"));
         assert_eq!(merged.attributes["shop_id"], json!(7));
@@ -440,8 +612,8 @@ mod tests {
             emial = "keep"
             "#,
         );
-        assert_eq!(bad.problems().len(), 1);
-        assert!(bad.problems()[0].contains("emial"));
+        assert_eq!(bad.problems(["a"]).len(), 1);
+        assert!(bad.problems(["a"])[0].contains("emial"));
         assert!(toml::from_str::<LinkConfig>("default = \"oldest\"").is_err());
     }
 }

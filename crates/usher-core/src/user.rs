@@ -132,6 +132,10 @@ pub struct Migration {
     pub source: String,
     /// The legacy record as read, so a mistranslated field can be recovered later.
     pub original: Value,
+    /// Optional fields the record lost, or kept only as written, on the way (an unassigned
+    /// phone number, an impossible birthdate): the user migrated without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<crate::error::FieldWarning>,
 }
 
 /// The path that moved a user.

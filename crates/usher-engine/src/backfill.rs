@@ -350,7 +350,7 @@ pub(crate) fn map_chunk(
                     .map(|e| format!("field `{}` {}", e.field, e.reason))
                     .collect::<Vec<_>>()
                     .join("; "),
-                record: record.to_json(),
+                record: mapper.scrub(record),
             }),
         }
     }
@@ -475,7 +475,7 @@ async fn link_one(
         if stored.legacy_links.iter().any(|l| l.source == write.source) {
             return Ok(Linked::Leave);
         }
-        if let Err(why) = link.allows(&stored, &cu.user) {
+        if let Err(why) = link.allows(&stored, &cu.user, &write.source) {
             return Ok(Linked::Refused(format!(
                 "duplicate email: same address as user {} ({}); not linked: {why}",
                 stored.id,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use usher_core::{KeyRange, LegacyKey, Mapper, Source};
-use usher_store::Counters;
+use usher_store::{Counters, WarnedUser, WarningFilter, WarningReport};
 
 use crate::backfill::{BackfillOptions, map_chunk, retry};
 use crate::{EngineError, Observer};
@@ -29,6 +29,9 @@ pub struct DryRunReport {
     pub duplicate_emails: u64,
     /// The keys of the first such records.
     pub duplicate_examples: Vec<String>,
+    /// Of the records that would migrate, those that would lose an optional field or keep it
+    /// only as written (`on_invalid`), by field with examples.
+    pub warnings: WarningReport,
     /// Read + map throughput measured here, records/s.
     pub records_per_second: f64,
     /// Records in the source, as the source estimates.
@@ -113,13 +116,26 @@ pub async fn dry_run(
                 report.examples.push((r.key.to_string(), r.reason.clone()));
             }
         }
-        for u in &users {
-            let Some(email) = &u.user.email else { continue };
-            if !seen.insert(hasher.hash_one(email.normalized())) {
+        for u in users {
+            if let Some(email) = &u.user.email
+                && !seen.insert(hasher.hash_one(email.normalized()))
+            {
                 report.duplicate_emails = report.duplicate_emails.saturating_add(1);
                 if report.duplicate_examples.len() < EXAMPLES {
                     report.duplicate_examples.push(u.key.to_string());
                 }
+                continue;
+            }
+            if let Some(m) = u.user.migration.filter(|m| !m.warnings.is_empty()) {
+                report.warnings.add(
+                    &WarningFilter::default(),
+                    WarnedUser {
+                        user_id: String::new(),
+                        source: name.clone(),
+                        legacy_id: u.key.to_string(),
+                        warnings: m.warnings,
+                    },
+                );
             }
         }
         observer.chunk(Counters {
@@ -138,6 +154,7 @@ pub async fn dry_run(
     let mut fields: Vec<(String, u64)> = by_field.into_iter().collect();
     fields.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     report.errors_by_field = fields;
+    report.warnings = std::mem::take(&mut report.warnings).finish();
     let rate = options.rate.map_or(report.records_per_second, |r| {
         report.records_per_second.min(f64::from(r.get()))
     });

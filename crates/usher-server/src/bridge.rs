@@ -20,8 +20,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use usher_core::{
-    AuthSource, Credential, Email, LegacyKey, LegacyRecord, LinkConfig, Mapper, Method, Profile,
-    Source, SourceError, Status, User, UserId, Username,
+    AuthSource, Credential, Email, LegacyKey, LegacyLink, LegacyRecord, LinkConfig, Mapper, Method,
+    Profile, Source, SourceError, Status, User, UserId, Username,
 };
 use usher_hash::{ParseOptions, Password, PasswordHash, Policy, Scheme};
 use usher_store::{
@@ -145,6 +145,15 @@ pub enum LoginError {
         /// The source.
         source_name: String,
         /// Why (names the field; never a secret).
+        reason: String,
+    },
+    /// A legacy source refused usher's own credentials (its token or bind account) or is
+    /// otherwise misconfigured: an outage for the user, and an operator's problem.
+    #[error("legacy source {source_name} is misconfigured: {reason}")]
+    LegacyMisconfigured {
+        /// The source.
+        source_name: String,
+        /// What the source said (never a secret).
         reason: String,
     },
     /// The password verified but the account is disabled.
@@ -406,6 +415,7 @@ impl Bridge {
                     &password,
                     &mut verified_any,
                     &mut migrated,
+                    &[],
                 )
                 .await?
         {
@@ -739,7 +749,9 @@ impl Bridge {
             .map(|u| u.id))
     }
 
-    /// Asks each legacy fallback, in order, which record `password` proves.
+    /// Asks each legacy fallback, in order, which record `password` proves; never one of the
+    /// sources in `linked` (those the user already has a record of: legacy is not asked
+    /// about them again, so a wrong password feeds no legacy lockout counter or log).
     async fn prove(
         &self,
         lookup: &Identifier,
@@ -747,8 +759,12 @@ impl Bridge {
         password: &Arc<Password>,
         verified_any: &mut bool,
         migrated: &mut Vec<UserId>,
+        linked: &[LegacyLink],
     ) -> Result<Option<Proven<'_>>, LoginError> {
         for legacy in &self.legacy {
+            if linked.iter().any(|l| l.source == legacy.name()) {
+                continue;
+            }
             let found = match legacy {
                 Legacy::Hash(source) => {
                     self.prove_hash_source(source, lookup, password, verified_any, migrated)
@@ -759,8 +775,13 @@ impl Bridge {
                         .await
                 }
             };
-            if let Err(LoginError::LegacyUnavailable(name)) = &found {
-                self.metrics.legacy_error(name);
+            match &found {
+                Err(LoginError::LegacyUnavailable(name)) => self.metrics.legacy_error(name),
+                Err(LoginError::LegacyMisconfigured { source_name, .. }) => {
+                    self.metrics.legacy_error(source_name);
+                    self.metrics.legacy_misconfigured(source_name);
+                }
+                _ => {}
             }
             if let Some(proven) = found? {
                 return Ok(Some(proven));
@@ -784,13 +805,21 @@ impl Bridge {
         // A legacy failure never touches a user already in the store: no link this time, and
         // the login is answered as the store answers it (the error is counted and logged).
         let proven = match self
-            .prove(lookup, identifier, password, verified_any, &mut Vec::new())
+            .prove(
+                lookup,
+                identifier,
+                password,
+                verified_any,
+                &mut Vec::new(),
+                &stored.legacy_links,
+            )
             .await
         {
             Ok(Some(proven)) => proven,
             Ok(None) => return Ok(None),
             Err(
                 e @ (LoginError::LegacyUnavailable(_)
+                | LoginError::LegacyMisconfigured { .. }
                 | LoginError::Internal(_)
                 | LoginError::Unmigratable { .. }),
             ) => {
@@ -825,7 +854,7 @@ impl Bridge {
                 .await?
                 .ok_or_else(|| LoginError::Internal(format!("user {holder} vanished")))?;
             self.link
-                .allows(&stored, &proven.user)
+                .allows(&stored, &proven.user, name)
                 .map_err(|why| unlinkable(format!("its address is user {}'s; {why}", stored.id)))?;
             if stored.legacy_links.iter().any(|l| l.source == name) {
                 // Two records of one source with one address: the backfill quarantines the
@@ -903,6 +932,12 @@ impl Bridge {
             mut user,
             write_back,
         } = proven;
+        // Legacy had no hash to give (an auth source: the legacy API, an LDAP bind), so the
+        // mapping marked the user for a reset; legacy has just accepted the password, which
+        // becomes the user's credential. A disabled user stays disabled.
+        if user.credential.is_none() && user.status == Status::PasswordResetRequired {
+            user.status = Status::Active;
+        }
         user.credential = Some(self.rehash(Arc::clone(password)).await?);
         if let Some(migration) = user.migration.as_mut() {
             migration.method = Method::Lazy;
@@ -982,10 +1017,15 @@ impl Bridge {
     }
 }
 
-/// A legacy error during a login: an outage is a 503 (nothing written), anything else a 500.
+/// A legacy error during a login: an outage or a misconfiguration is a 503 (nothing written),
+/// anything else a 500.
 fn legacy_error(source_name: &str, error: SourceError) -> LoginError {
     match error {
         SourceError::Unavailable { .. } => LoginError::LegacyUnavailable(source_name.into()),
+        SourceError::Config { reason, .. } => LoginError::LegacyMisconfigured {
+            source_name: source_name.into(),
+            reason,
+        },
         other => LoginError::Internal(other.to_string()),
     }
 }

@@ -32,7 +32,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
-use usher_core::{Profile, Source, User, UserId};
+use usher_core::{Profile, User, UserId};
 use usher_hash::Password;
 use zeroize::{Zeroize as _, Zeroizing};
 
@@ -231,6 +231,18 @@ async fn login(
         Err(LoginError::LegacyUnavailable(source)) => {
             tracing::warn!(%source, "legacy source unavailable during login");
             ("legacy_unavailable", retry_later("legacy_unavailable"))
+        }
+        Err(LoginError::LegacyMisconfigured {
+            source_name,
+            reason,
+        }) => {
+            tracing::error!(
+                source = %source_name,
+                %reason,
+                "legacy source refused usher's own credentials or is misconfigured; every \
+                 login that needs it fails until it is fixed"
+            );
+            ("legacy_misconfigured", retry_later("legacy_unavailable"))
         }
         Err(LoginError::Unmigratable {
             source_name,
@@ -450,13 +462,13 @@ async fn admin_status(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
     if let Err(r) = require_admin(&state, &headers) {
         return r;
     }
-    let sources: Vec<Arc<dyn Source>> = state
+    let sources: Vec<status::Configured> = state
         .bridge
         .legacy()
         .iter()
-        .filter_map(|l| match l {
-            Legacy::Hash(h) => Some(Arc::clone(&h.source)),
-            Legacy::Auth(_) => None,
+        .map(|l| match l {
+            Legacy::Hash(h) => status::Configured::Readable(Arc::clone(&h.source)),
+            Legacy::Auth(a) => status::Configured::AuthOnly(a.source.name().to_owned()),
         })
         .collect();
     match status::gather(state.bridge.store().as_ref(), &sources).await {

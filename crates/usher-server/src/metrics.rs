@@ -3,10 +3,11 @@
 //!
 //! | metric | labels | what |
 //! |---|---|---|
-//! | `usher_logins_total` | `outcome` | every login answer: `store`, `store_upgraded`, `lazy_migrated`, `already_migrated`, `invalid_credentials`, `rate_limited`, `busy`, `legacy_unavailable`, `unmigratable`, `error` |
+//! | `usher_logins_total` | `outcome` | every login answer: `store`, `store_upgraded`, `lazy_migrated`, `already_migrated`, `invalid_credentials`, `rate_limited`, `busy`, `legacy_unavailable`, `legacy_misconfigured`, `unmigratable`, `error` |
 //! | `usher_verify_seconds` | `kind` | time on the pool per hash job: `store`, `legacy`, `dummy`, `rehash` |
 //! | `usher_migrations_total` | `source` | users migrated by a login |
 //! | `usher_legacy_errors_total` | `source` | legacy lookups or auth calls that failed |
+//! | `usher_legacy_misconfigured_total` | `source` | of those, legacy refusing usher's own credentials (a 403 to its token) or another misconfiguration |
 //! | `usher_write_back_total` | `source`, `result` | marks written back to legacy (`ok`, `error`) |
 //! | `usher_registrations_total` | `outcome` | `POST /v1/users` answers |
 
@@ -54,6 +55,7 @@ pub struct Metrics {
     verify: Histograms,
     migrations: Family<SourceLabel, Counter>,
     legacy_errors: Family<SourceLabel, Counter>,
+    legacy_misconfigured: Family<SourceLabel, Counter>,
     write_back: Family<WriteBackLabel, Counter>,
     registrations: Family<Outcome, Counter>,
 }
@@ -72,6 +74,7 @@ impl Metrics {
         let verify: Histograms = Family::new_with_constructor(verify_histogram);
         let migrations = Family::<SourceLabel, Counter>::default();
         let legacy_errors = Family::<SourceLabel, Counter>::default();
+        let legacy_misconfigured = Family::<SourceLabel, Counter>::default();
         let write_back = Family::<WriteBackLabel, Counter>::default();
         let registrations = Family::<Outcome, Counter>::default();
         registry.register("logins", "Login answers by outcome", logins.clone());
@@ -91,6 +94,11 @@ impl Metrics {
             legacy_errors.clone(),
         );
         registry.register(
+            "legacy_misconfigured",
+            "Legacy calls refused because usher's own credentials or settings are wrong, by source",
+            legacy_misconfigured.clone(),
+        );
+        registry.register(
             "write_back",
             "Migrated marks written back to legacy, by source and result",
             write_back.clone(),
@@ -106,6 +114,7 @@ impl Metrics {
             verify,
             migrations,
             legacy_errors,
+            legacy_misconfigured,
             write_back,
             registrations,
         }
@@ -140,6 +149,15 @@ impl Metrics {
     /// Counts a failed legacy call.
     pub fn legacy_error(&self, source: &str) {
         self.legacy_errors
+            .get_or_create(&SourceLabel {
+                source: source.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a legacy call refused for usher's own credentials or settings.
+    pub fn legacy_misconfigured(&self, source: &str) {
+        self.legacy_misconfigured
             .get_or_create(&SourceLabel {
                 source: source.to_owned(),
             })

@@ -33,48 +33,96 @@ pub struct SourceStatus {
     pub name: String,
     /// Records in legacy, if the source can count them.
     pub legacy_records: Option<u64>,
-    /// Legacy records that are migrated (ledger rows).
+    /// Legacy records that became users of their own (ledger rows, links not included).
     pub migrated: u64,
-    /// `legacy_records - migrated`: not yet migrated, including the quarantined.
+    /// Legacy records that joined a user of another source (linked, not a new user).
+    pub linked: u64,
+    /// Legacy records held in the quarantine, with a reason.
+    pub quarantined: u64,
+    /// `legacy_records - migrated - linked - quarantined`: neither moved nor held back.
     pub remaining: Option<u64>,
-    /// Why the source could not be counted (it is down, or cannot count).
+    /// Why the source could not be counted (it is down, it cannot count, it only checks
+    /// passwords, or the config no longer names it).
     pub error: Option<String>,
+}
+
+/// A configured legacy source, as the status report sees it.
+#[derive(Clone)]
+pub enum Configured {
+    /// A source that can list (and so count) its records.
+    Readable(Arc<dyn Source>),
+    /// A source that only checks passwords (a legacy auth API): it cannot be counted.
+    AuthOnly(String),
+}
+
+impl std::fmt::Debug for Configured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Configured::Readable(s) => f.debug_tuple("Readable").field(&s.name()).finish(),
+            Configured::AuthOnly(name) => f.debug_tuple("AuthOnly").field(name).finish(),
+        }
+    }
+}
+
+impl Configured {
+    fn name(&self) -> &str {
+        match self {
+            Configured::Readable(s) => s.name(),
+            Configured::AuthOnly(name) => name,
+        }
+    }
 }
 
 /// Gathers the report. A source that cannot be counted is reported with its error; only the
 /// store failing fails the whole.
-pub async fn gather(store: &dyn Store, sources: &[Arc<dyn Source>]) -> Result<Status, StoreError> {
+pub async fn gather(store: &dyn Store, sources: &[Configured]) -> Result<Status, StoreError> {
     let counts = store.counts().await?;
     let mut report = Vec::with_capacity(sources.len());
-    let mut names: Vec<&str> = Vec::new();
-    for source in sources {
-        let name = source.name();
-        names.push(name);
-        let migrated = counts.by_source.get(name).copied().unwrap_or(0);
-        let (legacy_records, error) = match source.count().await {
-            Ok(Some(n)) => (Some(n), None),
-            Ok(None) => (None, Some("the source cannot count its records".to_owned())),
-            Err(e) => (None, Some(e.to_string())),
-        };
-        report.push(SourceStatus {
+    let get = |m: &BTreeMap<String, u64>, name: &str| m.get(name).copied().unwrap_or(0);
+    let entry = |name: &str, legacy_records: Option<u64>, error: Option<String>| {
+        let linked = get(&counts.linked_by_source, name);
+        let migrated = get(&counts.by_source, name).saturating_sub(linked);
+        let quarantined = get(&counts.quarantined_by_source, name);
+        SourceStatus {
             name: name.to_owned(),
             legacy_records,
             migrated,
-            remaining: legacy_records.map(|n| n.saturating_sub(migrated)),
+            linked,
+            quarantined,
+            remaining: legacy_records.map(|n| {
+                n.saturating_sub(migrated)
+                    .saturating_sub(linked)
+                    .saturating_sub(quarantined)
+            }),
             error,
-        });
-    }
-    // Sources the ledger knows but the config no longer names still count as migrated.
-    for (name, &migrated) in &counts.by_source {
-        if !names.contains(&name.as_str()) {
-            report.push(SourceStatus {
-                name: name.clone(),
-                legacy_records: None,
-                migrated,
-                remaining: None,
-                error: Some("not configured".to_owned()),
-            });
         }
+    };
+    for source in sources {
+        let (legacy_records, error) = match source {
+            Configured::AuthOnly(_) => (
+                None,
+                Some("an auth source: it checks passwords and cannot list its records".to_owned()),
+            ),
+            Configured::Readable(s) => match s.count().await {
+                Ok(Some(n)) => (Some(n), None),
+                Ok(None) => (None, Some("the source cannot count its records".to_owned())),
+                Err(e) => (None, Some(e.to_string())),
+            },
+        };
+        report.push(entry(source.name(), legacy_records, error));
+    }
+    // Sources the store knows but the config no longer names still count.
+    let known = counts
+        .by_source
+        .keys()
+        .chain(counts.quarantined_by_source.keys());
+    let mut gone: Vec<&String> = known
+        .filter(|name| !sources.iter().any(|s| s.name() == name.as_str()))
+        .collect();
+    gone.sort();
+    gone.dedup();
+    for name in gone {
+        report.push(entry(name, None, Some("not configured".to_owned())));
     }
     Ok(Status {
         users: counts.users,
@@ -102,24 +150,25 @@ impl Status {
         if !self.sources.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:<20} {:>12} {:>12} {:>12} {:>9}",
-                "source", "in legacy", "migrated", "remaining", "done"
+                "\n{:<20} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9}",
+                "source", "in legacy", "migrated", "linked", "quarantined", "remaining", "done"
             );
         }
         for s in &self.sources {
             let show = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |n| n.to_string());
+            let moved = s.migrated.saturating_add(s.linked);
             let done = match s.legacy_records {
-                Some(total) if total > 0 => {
-                    format!("{:.1}%", percent(s.migrated.min(total), total))
-                }
+                Some(total) if total > 0 => format!("{:.1}%", percent(moved.min(total), total)),
                 _ => "-".to_owned(),
             };
             let _ = writeln!(
                 out,
-                "{:<20} {:>12} {:>12} {:>12} {:>9}",
+                "{:<20} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9}",
                 s.name,
                 show(s.legacy_records),
                 s.migrated,
+                s.linked,
+                s.quarantined,
                 show(s.remaining),
                 done
             );

@@ -140,6 +140,7 @@ fn synthetic(key: i64) -> ChunkUser {
             at: Utc::now(),
             source: "legacy".into(),
             original: record.to_json(),
+            warnings: Vec::new(),
         }),
     };
     ChunkUser {

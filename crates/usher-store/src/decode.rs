@@ -18,7 +18,7 @@ use crate::model::Counters;
 pub(crate) const USER_COLUMNS: &str = "u.id, u.email, u.email_verified, u.username, u.phone, \
      u.given_name, u.family_name, u.name, u.middle_name, u.nickname, u.birthdate, u.locale, \
      u.zoneinfo, u.picture, u.attributes, u.status, u.created_at, u.updated_at, \
-     u.migration_method, u.migrated_at, u.migration_source, u.legacy_record, c.hash, c.scheme";
+     u.migration_method, u.migrated_at, u.migration_source, u.legacy_record, c.hash, c.scheme, u.migration_warnings";
 
 /// A user row in neutral types.
 #[derive(Debug)]
@@ -47,6 +47,7 @@ pub(crate) struct UserRow {
     pub legacy_record: Option<Value>,
     pub cred_hash: Option<String>,
     pub cred_scheme: Option<String>,
+    pub migration_warnings: Option<Value>,
 }
 
 impl UserRow {
@@ -94,6 +95,12 @@ impl UserRow {
                 at,
                 source: self.migration_source.unwrap_or_default(),
                 original: self.legacy_record.unwrap_or(Value::Null),
+                warnings: match self.migration_warnings {
+                    None => Vec::new(),
+                    Some(w) => {
+                        serde_json::from_value(w).map_err(|e| bad("migration_warnings", &e))?
+                    }
+                },
             }),
             _ => None,
         };

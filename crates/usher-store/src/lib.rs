@@ -56,8 +56,9 @@ pub use config::{StoreConfig, redact_url};
 pub use error::{Result, StoreError};
 pub use model::{
     Checkpoint, ChunkOutcome, ChunkUser, ChunkWrite, ConflictPolicy, Counters, Counts, Event,
-    LazyMigration, LedgerEntry, LinkOutcome, LinkWrite, MigrateOutcome, QuarantineEntry,
-    QuarantineFilter, RegisterOutcome, Rejected, SystemOfRecord,
+    FieldWarnings, LazyMigration, LedgerEntry, LinkOutcome, LinkWrite, MigrateOutcome,
+    QuarantineEntry, QuarantineFilter, RegisterOutcome, Rejected, SystemOfRecord, WarnedUser,
+    WarningFilter, WarningReport,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -184,6 +185,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// users without a migration record; methods with no user are absent), ledger rows by
     /// source, and quarantined records.
     async fn counts(&self) -> Result<Counts>;
+
+    /// The warnings of migrated users (optional fields they lost or kept only as written),
+    /// tallied by source and field, with the first `filter.limit` users in full.
+    async fn warnings(&self, filter: &WarningFilter) -> Result<WarningReport>;
 
     /// Up to `limit` ledger entries of `source` with a legacy id after `after`, in legacy id
     /// order (bytewise: `"10"` sorts before `"9"`).

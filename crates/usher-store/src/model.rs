@@ -347,13 +347,126 @@ pub struct Counts {
     /// Users by migration method (`lazy`, `bulk`, `sync`, `registered`); users without a
     /// migration record under `none`.
     pub by_method: BTreeMap<String, u64>,
-    /// Ledger rows (migrated legacy identities) by source.
+    /// Ledger rows (migrated legacy identities) by source, linked ones included.
     pub by_source: BTreeMap<String, u64>,
+    /// Of those, the records that joined a user who came from another source (or registered)
+    /// rather than becoming a user of their own.
+    #[serde(default)]
+    pub linked_by_source: BTreeMap<String, u64>,
     /// Quarantine entries, all sources.
     pub quarantined: u64,
+    /// Quarantine entries by source.
+    #[serde(default)]
+    pub quarantined_by_source: BTreeMap<String, u64>,
     /// Users linked across sources: those holding ledger rows of more than one source.
     #[serde(default)]
     pub linked_users: u64,
+}
+
+/// The warnings of migrated users ([`usher_core::Migration::warnings`]), tallied by source and
+/// field with a few examples each, plus the first users in full: what the backfill summary,
+/// the dry run and `usher warnings` show.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WarningReport {
+    /// Users (or, in a dry run, records) with at least one warning.
+    pub users: u64,
+    /// By (source, field), most frequent first once [`WarningReport::finish`]ed.
+    pub by_field: Vec<FieldWarnings>,
+    /// The first users with warnings, up to the limit asked for.
+    pub listed: Vec<WarnedUser>,
+}
+
+/// How often one source's field carried a warning, and some examples.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldWarnings {
+    /// The source.
+    pub source: String,
+    /// The rule's target (`phone`).
+    pub field: String,
+    /// Users with a warning on it.
+    pub users: u64,
+    /// Up to [`WarningReport::EXAMPLES`] of them: (legacy id, reason).
+    pub examples: Vec<(String, String)>,
+}
+
+/// A migrated user and the warnings of their migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WarnedUser {
+    /// The user's id in the new store (empty in a dry run).
+    pub user_id: String,
+    /// The source the user migrated from.
+    pub source: String,
+    /// The legacy record's key.
+    pub legacy_id: String,
+    /// What the migration left out or kept as written.
+    pub warnings: Vec<usher_core::FieldWarning>,
+}
+
+/// What [`crate::Store::warnings`] reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WarningFilter {
+    /// Only this source's users.
+    pub source: Option<String>,
+    /// Only warnings on this field.
+    pub field: Option<String>,
+    /// Users listed in full, at most.
+    pub limit: usize,
+}
+
+impl WarningReport {
+    /// Examples kept per field.
+    pub const EXAMPLES: usize = 3;
+
+    /// Adds one user's (or record's) warnings, those `filter` asks for.
+    pub fn add(&mut self, filter: &WarningFilter, user: WarnedUser) {
+        if filter.source.as_ref().is_some_and(|s| *s != user.source) {
+            return;
+        }
+        let mut warnings = user.warnings;
+        if let Some(f) = &filter.field {
+            warnings.retain(|w| w.field == *f);
+        }
+        if warnings.is_empty() {
+            return;
+        }
+        self.users += 1;
+        for w in &warnings {
+            let at = match self
+                .by_field
+                .iter()
+                .position(|f| f.source == user.source && f.field == w.field)
+            {
+                Some(i) => i,
+                None => {
+                    self.by_field.push(FieldWarnings {
+                        source: user.source.clone(),
+                        field: w.field.clone(),
+                        users: 0,
+                        examples: Vec::new(),
+                    });
+                    self.by_field.len() - 1
+                }
+            };
+            let f = &mut self.by_field[at];
+            f.users += 1;
+            if f.examples.len() < Self::EXAMPLES {
+                f.examples.push((user.legacy_id.clone(), w.reason.clone()));
+            }
+        }
+        if self.listed.len() < filter.limit {
+            self.listed.push(WarnedUser { warnings, ..user });
+        }
+    }
+
+    /// Sorts the fields, most frequent first (then by source and field).
+    pub fn finish(mut self) -> Self {
+        self.by_field.sort_by(|a, b| {
+            b.users
+                .cmp(&a.users)
+                .then_with(|| (&a.source, &a.field).cmp(&(&b.source, &b.field)))
+        });
+        self
+    }
 }
 
 /// One entry of the audit log.

@@ -63,6 +63,8 @@ pub(crate) struct Row<'a> {
     pub attributes: String,
     /// `migration.original` as JSON text.
     pub legacy_record: Option<String>,
+    /// `migration.warnings` as JSON text; `None` when there are none.
+    pub migration_warnings: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// `migration` columns of the user row (all `None` for a user without one).
@@ -174,6 +176,7 @@ pub(crate) fn prepare(chunk: &ChunkWrite, now: DateTime<Utc>) -> Result<Prepared
             username_normalized: user.username.as_ref().map(|u| u.normalized()),
             attributes: serde_json::to_string(&user.attributes).unwrap_or_else(|_| "{}".into()),
             legacy_record: migration.map(|m| json_text(&m.original)),
+            migration_warnings: migration.and_then(|m| warnings_text(&m.warnings)),
             created_at: micros(user.created_at),
             updated_at: micros(user.updated_at),
             migration_method: migration.map(|m| m.method),
@@ -279,6 +282,12 @@ struct Arrival<'a> {
     at: DateTime<Utc>,
     source: Option<&'a str>,
     original: Option<&'a Value>,
+    warnings: Option<&'a [usher_core::FieldWarning]>,
+}
+
+/// Warnings as the JSON text the `migration_warnings` column holds; `None` for none.
+fn warnings_text(w: &[usher_core::FieldWarning]) -> Option<String> {
+    (!w.is_empty()).then(|| serde_json::to_string(w).unwrap_or_else(|_| "[]".into()))
 }
 
 /// The row of a single-user write (position 0), refusing values no backend can hold with an
@@ -307,6 +316,7 @@ fn single_row<'a>(
         username_normalized: user.username.as_ref().map(|u| u.normalized()),
         attributes: serde_json::to_string(&user.attributes).unwrap_or_else(|_| "{}".into()),
         legacy_record: arrival.original.map(json_text),
+        migration_warnings: arrival.warnings.and_then(warnings_text),
         created_at: micros(user.created_at),
         updated_at: micros(user.updated_at),
         migration_method: Some(arrival.method),
@@ -362,6 +372,7 @@ pub(crate) fn prepare_lazy(m: &LazyMigration, now: DateTime<Utc>) -> Result<Row<
         at: migration.map_or(now, |g| micros(g.at)),
         source: Some(&m.source),
         original: migration.map(|g| &g.original),
+        warnings: migration.map(|g| g.warnings.as_slice()),
     };
     single_row(
         what,
@@ -379,7 +390,128 @@ pub(crate) fn link_subject(l: &LinkWrite) -> String {
     subject(&l.source, &l.key)
 }
 
-/// Users holding ledger rows of more than one source: the users linked across sources.
+/// Every user with warnings, with the ledger key of the record they migrated from; the
+/// casts make the columns text in either dialect.
+const WARNED_USERS: &str = "SELECT CAST(u.id AS TEXT), u.migration_source, l.legacy_id, \
+     CAST(u.migration_warnings AS TEXT) FROM users u \
+     LEFT JOIN ledger l ON l.user_id = u.id AND l.source = u.migration_source \
+     WHERE u.migration_warnings IS NOT NULL";
+
+/// [`Store::warnings`](crate::Store::warnings), streamed with the same statement from either
+/// backend.
+pub(crate) async fn warnings<DB>(
+    pool: &sqlx::Pool<DB>,
+    filter: &crate::model::WarningFilter,
+) -> Result<crate::model::WarningReport>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'r> (String, Option<String>, Option<String>, String): sqlx::FromRow<'r, DB::Row>,
+{
+    use futures::TryStreamExt as _;
+    let op = "reading migration warnings";
+    let mut report = crate::model::WarningReport::default();
+    let mut rows =
+        sqlx::query_as::<_, (String, Option<String>, Option<String>, String)>(WARNED_USERS)
+            .fetch(pool);
+    while let Some((id, source, legacy_id, text)) =
+        rows.try_next().await.map_err(crate::error::db(op))?
+    {
+        let warnings = serde_json::from_str(&text)
+            .map_err(|e| crate::error::corrupt("users", "migration_warnings", &id, e))?;
+        report.add(
+            filter,
+            crate::model::WarnedUser {
+                user_id: id,
+                source: source.unwrap_or_default(),
+                legacy_id: legacy_id.unwrap_or_default(),
+                warnings,
+            },
+        );
+    }
+    Ok(report.finish())
+}
+
+/// The totals of [`Store::counts`](crate::Store::counts), read with the same statements from
+/// either backend.
+pub(crate) async fn counts<DB>(pool: &sqlx::Pool<DB>) -> Result<crate::model::Counts>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'r> (String, i64): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (Option<String>, i64): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
+{
+    use crate::decode::non_negative;
+    use crate::error::db;
+    async fn by_key<DB, K>(
+        pool: &sqlx::Pool<DB>,
+        sql: &'static str,
+        op: &'static str,
+    ) -> Result<Vec<(K, u64)>>
+    where
+        DB: sqlx::Database,
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+        DB::Arguments: sqlx::IntoArguments<DB>,
+        for<'r> (K, i64): sqlx::FromRow<'r, DB::Row>,
+        K: Send + Unpin,
+    {
+        let rows: Vec<(K, i64)> = sqlx::query_as(sql).fetch_all(pool).await.map_err(db(op))?;
+        rows.into_iter()
+            .map(|(k, n)| Ok((k, non_negative("counts", n)?)))
+            .collect()
+    }
+    let by_method: Vec<(Option<String>, u64)> = by_key(
+        pool,
+        "SELECT migration_method, COUNT(*) FROM users GROUP BY migration_method",
+        "counting users by method",
+    )
+    .await?;
+    let mut counts = crate::model::Counts {
+        by_source: by_key(
+            pool,
+            "SELECT source, COUNT(*) FROM ledger GROUP BY source",
+            "counting the ledger by source",
+        )
+        .await?
+        .into_iter()
+        .collect(),
+        linked_by_source: by_key(pool, LINKED_BY_SOURCE, "counting linked records")
+            .await?
+            .into_iter()
+            .collect(),
+        quarantined_by_source: by_key(pool, QUARANTINED_BY_SOURCE, "counting the quarantine")
+            .await?
+            .into_iter()
+            .collect(),
+        ..crate::model::Counts::default()
+    };
+    counts.quarantined = counts.quarantined_by_source.values().sum();
+    let (linked_users,): (i64,) = sqlx::query_as(LINKED_USERS)
+        .fetch_one(pool)
+        .await
+        .map_err(db("counting linked users"))?;
+    counts.linked_users = non_negative("counts", linked_users)?;
+    for (method, n) in by_method {
+        counts.users = counts.users.saturating_add(n);
+        counts
+            .by_method
+            .insert(method.unwrap_or_else(|| "none".into()), n);
+    }
+    Ok(counts)
+}
+
+/// Per source, the ledger rows whose user came from elsewhere: records linked, not migrated.
+pub(crate) const LINKED_BY_SOURCE: &str = "SELECT l.source, COUNT(*) FROM ledger l \
+     JOIN users u ON u.id = l.user_id \
+     WHERE u.migration_source IS NULL OR u.migration_source <> l.source GROUP BY l.source";
+
+/// Per source, the records held in the quarantine.
+pub(crate) const QUARANTINED_BY_SOURCE: &str =
+    "SELECT source, COUNT(*) FROM quarantine GROUP BY source";
+
 pub(crate) const LINKED_USERS: &str = "SELECT COUNT(*) FROM (SELECT user_id FROM ledger \
      GROUP BY user_id HAVING COUNT(DISTINCT source) > 1) AS linked";
 
@@ -416,6 +548,7 @@ pub(crate) fn prepare_link(l: &LinkWrite, now: DateTime<Utc>) -> Result<Row<'_>>
         at: now,
         source: Some(&l.source),
         original: None,
+        warnings: None,
     };
     single_row(
         what,
@@ -436,6 +569,7 @@ pub(crate) fn prepare_registered(user: &User, now: DateTime<Utc>) -> Result<Row<
         at: now,
         source: None,
         original: None,
+        warnings: None,
     };
     single_row(
         || format!("registration of user {}", user.id),
@@ -1027,6 +1161,7 @@ mod tests {
             at: DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap(),
             source: "mapper".into(),
             original: json!({"id": 7}),
+            warnings: Vec::new(),
         });
         let m = LazyMigration {
             source: "legacy".into(),

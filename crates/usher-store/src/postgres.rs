@@ -32,10 +32,11 @@ use crate::decode::{self, USER_COLUMNS, UserRow};
 use crate::error::{Result, StoreError, db};
 use crate::model::{
     Checkpoint, ChunkOutcome, ChunkWrite, Counts, Event, LazyMigration, LedgerEntry, LinkOutcome,
-    LinkWrite, MigrateOutcome, QuarantineEntry, QuarantineFilter, RegisterOutcome,
+    LinkWrite, MigrateOutcome, QuarantineEntry, QuarantineFilter, RegisterOutcome, WarningFilter,
+    WarningReport,
 };
 use crate::pgcopy::{CopyBuf, EncodeError};
-use crate::plan::{self, LINKED_USERS, LedgerHit, Owner, Prepared, QuarantineRow, Refusal, Row};
+use crate::plan::{self, LedgerHit, Owner, Prepared, QuarantineRow, Refusal, Row};
 use crate::{QuarantineCursor, Store};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -70,6 +71,7 @@ CREATE TEMP TABLE IF NOT EXISTS usher_stage (
     migrated_at         timestamptz,
     migration_source    text,
     legacy_record       jsonb,
+    migration_warnings  jsonb,
     cred_hash           text,
     cred_scheme         text,
     cred_updated_at     timestamptz,
@@ -81,7 +83,7 @@ CREATE TEMP TABLE IF NOT EXISTS usher_stage (
 ) ON COMMIT DELETE ROWS;";
 
 /// Fields per staging row (the columns above, in order).
-const STAGE_FIELDS: i16 = 34;
+const STAGE_FIELDS: i16 = 35;
 
 const COPY_STAGE: &str = "COPY pg_temp.usher_stage FROM STDIN (FORMAT binary)";
 
@@ -93,11 +95,11 @@ const INSERT_STAGED: &str = "WITH ins AS (
     INSERT INTO users (id, email, email_normalized, email_verified, username,
         username_normalized, phone, given_name, family_name, name, middle_name, nickname,
         birthdate, locale, zoneinfo, picture, attributes, status, created_at, updated_at,
-        migration_method, migrated_at, migration_source, legacy_record)
+        migration_method, migrated_at, migration_source, legacy_record, migration_warnings)
     SELECT id, email, email_normalized, email_verified, username, username_normalized, phone,
         given_name, family_name, name, middle_name, nickname, birthdate, locale, zoneinfo,
         picture, attributes, status, created_at, updated_at, migration_method, migrated_at,
-        migration_source, legacy_record
+        migration_source, legacy_record, migration_warnings
     FROM pg_temp.usher_stage WHERE op = 'i' ORDER BY ord
     ON CONFLICT DO NOTHING
     RETURNING id
@@ -124,7 +126,9 @@ const UPDATE_STAGED_USERS: &str = "UPDATE users u SET email = s.email,
     middle_name = s.middle_name, nickname = s.nickname, birthdate = s.birthdate,
     locale = s.locale, zoneinfo = s.zoneinfo, picture = s.picture, attributes = s.attributes,
     status = s.status, created_at = s.created_at, updated_at = s.updated_at,
-    legacy_record = COALESCE(s.legacy_record, u.legacy_record)
+    legacy_record = COALESCE(s.legacy_record, u.legacy_record),
+    migration_warnings = CASE WHEN s.legacy_record IS NULL THEN u.migration_warnings
+        ELSE s.migration_warnings END
 FROM pg_temp.usher_stage s WHERE s.op = 'u' AND u.id = s.id";
 
 /// A newer legacy credential replaces the stored one only if legacy changed after the stored
@@ -147,9 +151,9 @@ WHERE s.op = 'u' AND l.source = $1 AND l.legacy_id = s.legacy_id";
 const INSERT_USER: &str = "INSERT INTO users (id, email, email_normalized, email_verified,
     username, username_normalized, phone, given_name, family_name, name, middle_name, nickname,
     birthdate, locale, zoneinfo, picture, attributes, status, created_at, updated_at,
-    migration_method, migrated_at, migration_source, legacy_record)
+    migration_method, migrated_at, migration_source, legacy_record, migration_warnings)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::jsonb, $18,
-    $19, $20, $21, $22, $23, $24::jsonb)
+    $19, $20, $21, $22, $23, $24::jsonb, $25::jsonb)
 ON CONFLICT DO NOTHING
 RETURNING id";
 
@@ -768,6 +772,7 @@ fn encode_row(buf: &mut CopyBuf, row: &Row<'_>, op: &str, id: &Uuid) -> Result<(
     buf.opt_timestamptz(row.migrated_at)?;
     buf.opt_text(row.migration_source)?;
     buf.opt_jsonb(row.legacy_record.as_deref())?;
+    buf.opt_jsonb(row.migration_warnings.as_deref())?;
     match &u.credential {
         Some(c) => {
             buf.text(&c.hash)?;
@@ -897,6 +902,7 @@ async fn insert_user(
         .bind(row.migrated_at)
         .bind(row.migration_source)
         .bind(row.legacy_record.as_deref())
+        .bind(row.migration_warnings.as_deref())
         .fetch_optional(&mut **tx)
         .await
         .map_err(db(op))?;
@@ -1087,6 +1093,7 @@ fn user_row(row: &PgRow) -> Result<UserRow> {
         legacy_record: row.try_get(21).map_err(get)?,
         cred_hash: row.try_get(22).map_err(get)?,
         cred_scheme: row.try_get(23).map_err(get)?,
+        migration_warnings: row.try_get(24).map_err(get)?,
     })
 }
 
@@ -1425,43 +1432,11 @@ impl Store for PostgresStore {
     }
 
     async fn counts(&self) -> Result<Counts> {
-        let by_method: Vec<(Option<String>, i64)> = sqlx::query_as(
-            "SELECT migration_method, COUNT(*) FROM users GROUP BY migration_method",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("counting users by method"))?;
-        let by_source: Vec<(String, i64)> =
-            sqlx::query_as("SELECT source, COUNT(*) FROM ledger GROUP BY source")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("counting the ledger by source"))?;
-        let quarantined: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db("counting the quarantine"))?;
-        let linked_users: i64 = sqlx::query_scalar(LINKED_USERS)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db("counting linked users"))?;
-        let mut counts = Counts {
-            quarantined: decode::non_negative("counts", quarantined)?,
-            linked_users: decode::non_negative("counts", linked_users)?,
-            ..Counts::default()
-        };
-        for (method, n) in by_method {
-            let n = decode::non_negative("counts", n)?;
-            counts.users = counts.users.saturating_add(n);
-            counts
-                .by_method
-                .insert(method.unwrap_or_else(|| "none".into()), n);
-        }
-        for (source, n) in by_source {
-            counts
-                .by_source
-                .insert(source, decode::non_negative("counts", n)?);
-        }
-        Ok(counts)
+        plan::counts(&self.pool).await
+    }
+
+    async fn warnings(&self, filter: &WarningFilter) -> Result<WarningReport> {
+        plan::warnings(&self.pool, filter).await
     }
 
     async fn ledger_page(

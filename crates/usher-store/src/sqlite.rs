@@ -24,8 +24,9 @@ use crate::error::{Result, StoreError, corrupt, db};
 use crate::model::{
     Checkpoint, ChunkOutcome, ChunkWrite, Counts, Event, LazyMigration, LedgerEntry, LinkOutcome,
     LinkWrite, MigrateOutcome, QuarantineEntry, QuarantineFilter, RegisterOutcome, SystemOfRecord,
+    WarningFilter, WarningReport,
 };
-use crate::plan::{self, LINKED_USERS, LedgerHit, Owner, Prepared, QuarantineRow, Refusal, Row};
+use crate::plan::{self, LedgerHit, Owner, Prepared, QuarantineRow, Refusal, Row};
 use crate::{QuarantineCursor, Store};
 
 /// Rows per multi-row `INSERT` (24 columns × 512 rows stays below SQLite's 32766
@@ -640,8 +641,8 @@ async fn insert_event(
 const USERS_INSERT: &str = "INSERT INTO users (id, email, email_normalized, email_verified, \
      username, username_normalized, phone, given_name, family_name, name, middle_name, nickname, \
      birthdate, locale, zoneinfo, picture, attributes, status, created_at, updated_at, \
-     migration_method, migrated_at, migration_source, legacy_record) VALUES ";
-const USERS_COLUMNS: usize = 24;
+     migration_method, migrated_at, migration_source, legacy_record, migration_warnings) VALUES ";
+const USERS_COLUMNS: usize = 25;
 
 /// `(?, ?, …), (…)` for `rows` rows of `columns` columns.
 fn placeholders(rows: usize, columns: usize) -> String {
@@ -691,7 +692,8 @@ async fn insert_users(
             .bind(row.migration_method.map(|m| m.as_str()))
             .bind(row.migrated_at.map(micros))
             .bind(row.migration_source.map(str::to_owned))
-            .bind(row.legacy_record.clone());
+            .bind(row.legacy_record.clone())
+            .bind(row.migration_warnings.clone());
     }
     let ids = q.fetch_all(&mut **tx).await.map_err(db(op))?;
     ids.iter().map(|id| parse_uuid("users", "id", id)).collect()
@@ -815,7 +817,9 @@ async fn update_user_row(
          username_normalized = ?5, phone = ?6, given_name = ?7, family_name = ?8, name = ?9, \
          middle_name = ?10, nickname = ?11, birthdate = ?12, locale = ?13, zoneinfo = ?14, \
          picture = ?15, attributes = ?16, status = ?17, created_at = ?18, updated_at = ?19, \
-         legacy_record = COALESCE(?20, legacy_record) WHERE id = ?21",
+         legacy_record = COALESCE(?20, legacy_record), \
+         migration_warnings = CASE WHEN ?20 IS NULL THEN migration_warnings ELSE ?22 END \
+         WHERE id = ?21",
     )
     .bind(u.email.as_ref().map(|e| e.as_str().to_owned()))
     .bind(row.email_normalized.clone())
@@ -838,6 +842,7 @@ async fn update_user_row(
     .bind(micros(row.updated_at))
     .bind(row.legacy_record.clone())
     .bind(&id)
+    .bind(row.migration_warnings.clone())
     .execute(&mut **tx)
     .await
     .map_err(db(op))?;
@@ -930,6 +935,7 @@ fn user_row(row: &SqliteRow) -> Result<UserRow> {
         .map_err(|e| corrupt("users", "birthdate", &id, e))?;
     let attributes: String = row.try_get(14).map_err(get)?;
     let legacy_record: Option<String> = row.try_get(21).map_err(get)?;
+    let warnings: Option<String> = row.try_get(24).map_err(get)?;
     let migrated_at: Option<i64> = row.try_get(19).map_err(get)?;
     Ok(UserRow {
         id: uuid,
@@ -960,6 +966,9 @@ fn user_row(row: &SqliteRow) -> Result<UserRow> {
             .transpose()?,
         cred_hash: row.try_get(22).map_err(get)?,
         cred_scheme: row.try_get(23).map_err(get)?,
+        migration_warnings: warnings
+            .map(|w| decode::json("users", "migration_warnings", &id, &w))
+            .transpose()?,
     })
 }
 
@@ -1293,43 +1302,11 @@ impl Store for SqliteStore {
     }
 
     async fn counts(&self) -> Result<Counts> {
-        let by_method: Vec<(Option<String>, i64)> = sqlx::query_as(
-            "SELECT migration_method, COUNT(*) FROM users GROUP BY migration_method",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("counting users by method"))?;
-        let by_source: Vec<(String, i64)> =
-            sqlx::query_as("SELECT source, COUNT(*) FROM ledger GROUP BY source")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("counting the ledger by source"))?;
-        let quarantined: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db("counting the quarantine"))?;
-        let linked_users: i64 = sqlx::query_scalar(LINKED_USERS)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db("counting linked users"))?;
-        let mut counts = Counts {
-            quarantined: decode::non_negative("counts", quarantined)?,
-            linked_users: decode::non_negative("counts", linked_users)?,
-            ..Counts::default()
-        };
-        for (method, n) in by_method {
-            let n = decode::non_negative("counts", n)?;
-            counts.users = counts.users.saturating_add(n);
-            counts
-                .by_method
-                .insert(method.unwrap_or_else(|| "none".into()), n);
-        }
-        for (source, n) in by_source {
-            counts
-                .by_source
-                .insert(source, decode::non_negative("counts", n)?);
-        }
-        Ok(counts)
+        plan::counts(&self.pool).await
+    }
+
+    async fn warnings(&self, filter: &WarningFilter) -> Result<WarningReport> {
+        plan::warnings(&self.pool, filter).await
     }
 
     async fn ledger_page(

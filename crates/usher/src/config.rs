@@ -361,7 +361,7 @@ impl Config {
             ));
         }
         if let Some(link) = &self.link {
-            problems.extend(link.problems());
+            problems.extend(link.problems(self.sources.keys().map(String::as_str)));
         }
         if self.backfill.rate == Some(0) {
             problems.push("[backfill] rate must be at least 1 record per second".to_owned());

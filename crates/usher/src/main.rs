@@ -38,6 +38,9 @@ enum Command {
     /// The records that did not migrate, and why.
     #[command(subcommand)]
     Quarantine(cmd::quarantine::QuarantineCommand),
+    /// The migrated users whose optional fields were dropped or kept only as written, and
+    /// why.
+    Warnings(cmd::warnings::WarningsArgs),
     /// Serve the login bridge: logins checked in the new store, else in legacy and migrated
     /// on the spot; registration, sessions (JWKS), the admin API and /metrics.
     Serve(cmd::serve::ServeArgs),
@@ -67,6 +70,9 @@ fn main() -> ExitCode {
         }
         Command::Quarantine(c) => {
             finish(runtime().and_then(|rt| rt.block_on(cmd::quarantine::run(c))))
+        }
+        Command::Warnings(args) => {
+            finish(runtime().and_then(|rt| rt.block_on(cmd::warnings::run(args))))
         }
         Command::Serve(args) => finish(runtime().and_then(|rt| rt.block_on(cmd::serve::run(args)))),
         Command::Demo(args) => finish(runtime().and_then(|rt| rt.block_on(cmd::demo::run(args)))),

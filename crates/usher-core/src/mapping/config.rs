@@ -68,6 +68,11 @@ pub struct FieldRule {
     /// Whether a record without a value is an error.
     #[serde(default)]
     pub required: bool,
+    /// What a value that does not validate costs the record. Default: `quarantine` for a
+    /// `required` rule (and the only choice there) and for `email` and `username`; otherwise
+    /// `keep-raw` for a phone number and `drop` for anything else, with a warning either way.
+    #[serde(default)]
+    pub on_invalid: Option<OnInvalid>,
     /// String transforms, applied in order before `map` and before parsing.
     #[serde(default)]
     pub transform: Vec<Transform>,
@@ -156,6 +161,30 @@ pub enum Transform {
     Uppercase,
     /// Trim, and turn every run of inner whitespace into one space.
     CollapseWhitespace,
+}
+
+/// What a rule's invalid value costs the record (`on_invalid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnInvalid {
+    /// The whole record goes to the quarantine with the field's error.
+    Quarantine,
+    /// The user migrates without the field, with a warning.
+    Drop,
+    /// The user migrates with the value as written under `attributes.<target>_raw` (or in the
+    /// `attributes.*` target itself), with a warning.
+    KeepRaw,
+}
+
+impl OnInvalid {
+    /// The name as written in `usher.toml`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OnInvalid::Quarantine => "quarantine",
+            OnInvalid::Drop => "drop",
+            OnInvalid::KeepRaw => "keep-raw",
+        }
+    }
 }
 
 /// What a value that `map` does not list becomes.

@@ -59,11 +59,11 @@ use serde_json::{Map, Value};
 
 pub use config::{
     BytesEncoding, Epoch, FieldRule, HashEncoding, InvalidHash, MappingConfig, MissingHash,
-    NameOrder, PasswordConfig, PasswordEncoding, SaltPosition, SourcePaths, Transform,
+    NameOrder, OnInvalid, PasswordConfig, PasswordEncoding, SaltPosition, SourcePaths, Transform,
     UnmappedConfig, Unmatched, ValueType,
 };
 
-use crate::error::{FieldError, RecordErrors};
+use crate::error::{FieldError, FieldWarning, RecordErrors};
 use crate::ids::{Email, PhoneE164, Username};
 use crate::record::{INVALID_FIELD, LegacyRecord};
 use crate::user::{LegacyLink, Method, Migration, Profile, Status, User};
@@ -217,8 +217,25 @@ struct Rule {
     unmatched: Unmatched,
     default: Option<Value>,
     required: bool,
+    on_invalid: OnInvalid,
+    /// Where `keep-raw` puts a value as written: the rule's own target for `attributes.*`,
+    /// else `attributes.<target>_raw`.
+    raw_target: Target,
     conv: Converter,
     split: Split,
+}
+
+/// Why a rule produced no value for a record. `raw` is the value as read when it was there
+/// but did not validate (so `on_invalid` decides), `None` when the rule itself failed.
+struct RuleError {
+    reason: String,
+    raw: Option<Value>,
+}
+
+impl From<String> for RuleError {
+    fn from(reason: String) -> Self {
+        Self { reason, raw: None }
+    }
 }
 
 /// `[unmapped]`, compiled.
@@ -496,6 +513,7 @@ impl Mapper {
 
         let mut consumed: Vec<&str> = Vec::new();
         let mut writes: Vec<(&Target, Out)> = Vec::with_capacity(self.rules.len());
+        let mut warnings = Vec::new();
         for rule in &self.rules {
             let result = self.eval(
                 rule,
@@ -505,8 +523,25 @@ impl Mapper {
                 &mut consumed,
                 &mut writes,
             );
-            if let Err(reason) = result {
-                fail(&mut errors, &rule.name, reason);
+            let Err(RuleError { reason, raw }) = result else {
+                continue;
+            };
+            match (rule.on_invalid, raw) {
+                (OnInvalid::Quarantine, _) | (_, None) => fail(&mut errors, &rule.name, reason),
+                (OnInvalid::Drop, Some(_)) => warnings.push(FieldWarning {
+                    field: rule.name.clone(),
+                    reason: format!("{reason}; the user migrated without it"),
+                }),
+                (OnInvalid::KeepRaw, Some(raw)) => {
+                    warnings.push(FieldWarning {
+                        field: rule.name.clone(),
+                        reason: format!(
+                            "{reason}; kept as written in `{}`",
+                            target_name(&rule.raw_target)
+                        ),
+                    });
+                    writes.push((&rule.raw_target, Out::Json(raw)));
+                }
             }
         }
 
@@ -551,20 +586,7 @@ impl Mapper {
             return Err(RecordErrors(errors));
         };
 
-        let mut original = record.fields.clone();
-        for p in self
-            .drop
-            .iter()
-            .chain(self.password.paths())
-            .chain(self.redact.iter())
-        {
-            p.remove(&mut original);
-        }
-        // Nor does a field whose name says it is a secret (an export's raw `passwordHash` and
-        // `salt` beside the credential the source built, an LDAP `userPassword` the mapping does
-        // not read): the original is shown to the user and kept in events.
-        original.retain(|name, _| !looks_secret(name));
-
+        let original = self.scrub(record);
         Ok(User {
             id: crate::ids::UserId::new(),
             email: draft.email,
@@ -585,9 +607,28 @@ impl Mapper {
                 method: Method::Bulk,
                 at: now,
                 source: source.to_owned(),
-                original: Value::Object(original),
+                original,
+                warnings,
             }),
         })
+    }
+
+    /// The record as it may be kept and shown (in `migration.original`, the quarantine and
+    /// its export): without its password fields, dropped and redacted fields, nor any field
+    /// whose name says it is a secret (an export's raw `passwordHash` and `salt` beside the
+    /// credential the source built, an LDAP `userPassword` the mapping does not read).
+    pub fn scrub(&self, record: &LegacyRecord) -> Value {
+        let mut kept = record.fields.clone();
+        for p in self
+            .drop
+            .iter()
+            .chain(self.password.paths())
+            .chain(self.redact.iter())
+        {
+            p.remove(&mut kept);
+        }
+        kept.retain(|name, _| !looks_secret(name));
+        Value::Object(kept)
     }
 
     /// The record as jq sees it: without its password fields. Whole password columns are
@@ -635,7 +676,7 @@ impl Mapper {
         now: DateTime<Utc>,
         consumed: &mut Vec<&'a str>,
         writes: &mut Vec<(&'a Target, Out)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), RuleError> {
         let (found, origin): (Option<Cow<'a, Value>>, Origin<'a>) = match &rule.source {
             RuleSource::Paths(paths) => {
                 let mut found = (None, Origin::Plain);
@@ -664,23 +705,32 @@ impl Mapper {
             RuleSource::Nothing => (None, Origin::Plain),
         };
 
-        let mut value = found;
+        // A value that was there but does not validate carries what was read, for
+        // `on_invalid`; copied only then.
+        let invalid = |reason: String| RuleError {
+            reason,
+            raw: found.as_deref().cloned(),
+        };
+        let mut value = found.as_deref().map(Cow::Borrowed);
         if !matches!(rule.source, RuleSource::Const(_)) {
             value = value
                 .map(|v| value::transform(v, &rule.transforms))
                 .filter(|v| !is_blank(v));
             if let Some((map, v)) = rule.map.as_ref().zip(value.as_ref()) {
                 let Some(k) = value::map_key(v) else {
-                    return Err(format!(
+                    return Err(invalid(format!(
                         "{origin}is not text, so it cannot be looked up in `map`"
-                    ));
+                    )));
                 };
                 value = match map.get(k.as_ref()) {
                     Some(mapped) if is_blank(mapped) => None,
                     Some(mapped) => Some(Cow::Borrowed(mapped)),
                     None => match rule.unmatched {
                         Unmatched::Error => {
-                            return Err(format!("{origin}{} is not in `map`", value::quote(&k)));
+                            return Err(invalid(format!(
+                                "{origin}{} is not in `map`",
+                                value::quote(&k)
+                            )));
                         }
                         Unmatched::Keep => value,
                         Unmatched::Default => None,
@@ -691,14 +741,14 @@ impl Mapper {
         let (value, origin) = match (value, &rule.default) {
             (Some(v), _) => (v, origin),
             (None, Some(d)) => (Cow::Borrowed(d), Origin::Default),
-            (None, None) if rule.required => return Err(missing(&rule.source)),
+            (None, None) if rule.required => return Err(missing(&rule.source).into()),
             (None, None) => return Ok(()),
         };
 
         let (out, phone) = rule
             .conv
             .convert(value, Some(now))
-            .map_err(|e| format!("{origin}{e}"))?;
+            .map_err(|e| invalid(format!("{origin}{e}")))?;
         match &rule.split {
             Split::None => {}
             Split::Phone(parts) => {
@@ -1103,6 +1153,33 @@ fn compile_rule(
     if r.unmatched.is_some() && r.map.is_none() {
         problems.push(format!("{key}.unmatched"), "has no effect without `map`");
     }
+    let on_invalid = match (r.on_invalid, r.required) {
+        (Some(OnInvalid::Quarantine), _) => OnInvalid::Quarantine,
+        (Some(other), true) => {
+            problems.push(
+                format!("{key}.on_invalid"),
+                format!(
+                    "is `{}` on a required rule, which would leave it empty; an invalid \
+                     value of a required field always quarantines the record",
+                    other.as_str()
+                ),
+            );
+            other
+        }
+        (Some(other), false) => other,
+        (None, true) => OnInvalid::Quarantine,
+        // The address or name the user logs in with is not an optional field.
+        (None, false) if matches!(target, Target::Field(Field::Email | Field::Username)) => {
+            OnInvalid::Quarantine
+        }
+        (None, false) if kind == Kind::Phone => OnInvalid::KeepRaw,
+        (None, false) => OnInvalid::Drop,
+    };
+    let raw_target = match &target {
+        Target::Attributes(p) if !p.is_empty() => target.clone(),
+        Target::Attributes(_) => Target::Attributes(vec!["attributes".to_owned()]),
+        Target::Field(f) => Target::Attributes(vec![format!("{}_raw", f.name())]),
+    };
 
     if problems.0.len() > before {
         return None;
@@ -1119,6 +1196,8 @@ fn compile_rule(
         unmatched: r.unmatched.unwrap_or_default(),
         default: r.default.clone(),
         required: r.required,
+        on_invalid,
+        raw_target,
         conv,
         split,
     })
@@ -1180,6 +1259,9 @@ fn check_overlaps(rules: &[Rule], problems: &mut Problems) {
             Split::Phone(parts) => parts.iter().map(|(_, t)| t).collect(),
         };
         mine.extend(parts.into_iter().map(|t| (t, format!("{key}.split"))));
+        if r.on_invalid == OnInvalid::KeepRaw && r.raw_target != r.target {
+            mine.push((&r.raw_target, format!("{key}.on_invalid")));
+        }
         for (t, k) in mine {
             if let Some((_, other)) = written.iter().find(|(w, _)| w.overlaps(t)) {
                 problems.push(

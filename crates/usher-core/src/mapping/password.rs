@@ -335,6 +335,11 @@ impl PasswordRule {
         salt: Option<&str>,
     ) -> Result<(String, Option<Scheme>), String> {
         let raw = || Ok((hash.to_owned(), Some(scheme)));
+        // An `{SSHA}…` or `sha1$salt$…` row names `salted-sha1` but carries its own salt: it
+        // is read as it is, and the salt column (empty on such rows) is not its salt.
+        if self.salt.is_some() && carries_own_salt(hash, scheme) {
+            return Ok((hash.to_owned(), None));
+        }
         match family(scheme) {
             Family::Digest { alg, salted } => match salt {
                 Some(salt) => Ok((self.digest_descriptor(alg, hash, Some(salt)), Some(salted))),
@@ -424,6 +429,28 @@ impl PasswordRule {
         self.with_password_encoding(&mut d);
         Value::Object(d).to_string()
     }
+}
+
+/// Whether `hash`, read on its own, is a salted form of `scheme` that holds its salt inside
+/// (LDAP's `{SSHA}`, Django's `sha1$salt$hex`, a crypt or PHC string): such a row ignores the
+/// salt column. A bare digest never is: 32 hex digits say nothing about a salt.
+fn carries_own_salt(hash: &str, scheme: Scheme) -> bool {
+    let marked = hash.starts_with(['{', '$']) || hash.contains('$');
+    if !marked {
+        return false;
+    }
+    let Ok(detected) = PasswordHash::parse(hash).map(|h| h.scheme()) else {
+        return false;
+    };
+    let salted_of = |s: Scheme| match family(s) {
+        Family::Digest { salted, .. } => Some(salted),
+        _ => None,
+    };
+    let self_salted = matches!(family(detected), Family::SelfContained)
+        || detected == Scheme::SaltedSha384
+        || salted_of(detected) == Some(detected);
+    self_salted
+        && (detected == scheme || salted_of(detected).is_some_and(|d| salted_of(scheme) == Some(d)))
 }
 
 fn unknown_scheme(s: &str) -> String {

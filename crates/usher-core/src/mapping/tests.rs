@@ -203,10 +203,10 @@ fn bad_dates_name_the_field_and_every_error_of_a_record_is_reported() {
     let m = mapper(
         r#"
         [fields]
-        birthdate = { from = "dob", formats = ["%m/%d/%Y"] }
-        created_at = "created"
+        birthdate = { from = "dob", formats = ["%m/%d/%Y"], on_invalid = "quarantine" }
+        created_at = { from = "created", on_invalid = "quarantine" }
         email = "email"
-        status = { from = "state", map = { A = "active" } }
+        status = { from = "state", map = { A = "active" }, on_invalid = "quarantine" }
         "#,
     );
     let errs = map_err(
@@ -233,7 +233,9 @@ fn bad_dates_name_the_field_and_every_error_of_a_record_is_reported() {
 
 #[test]
 fn birthdates_in_the_future_and_impossible_dates_are_errors() {
-    let m = mapper(r#"fields.birthdate = { from = "dob", formats = ["%Y-%m-%d", "%d.%m.%Y"] }"#);
+    let m = mapper(
+        r#"fields.birthdate = { from = "dob", formats = ["%Y-%m-%d", "%d.%m.%Y"], on_invalid = "quarantine" }"#,
+    );
     assert_eq!(
         map_err(&m, &record(1, json!({"dob": "2099-01-01"})))[0].reason,
         "(from `dob`) is in the future"
@@ -253,6 +255,7 @@ fn phones_in_many_formats_normalise_or_fail_with_the_field_named() {
         phone_region = "US"
         [fields.phone]
         from = "tel"
+        on_invalid = "quarantine"
         split = { country_code = "attributes.cc", area_code = "attributes.area", number = "attributes.num" }
         "#,
     );
@@ -290,6 +293,115 @@ fn phones_in_many_formats_normalise_or_fail_with_the_field_named() {
     // Blank phones are missing, not errors.
     let u = map_ok(&m, &record(3, json!({ "tel": "  " })));
     assert_eq!(u.phone, None);
+}
+
+/// The trial's case: a well-formed US number whose area code is not assigned (611) must not
+/// cost the user their account. Validity per libphonenumber's metadata: 611 is an N11 service
+/// code, never an area code (NANPA), so `(611) 840-2798` is not a valid US number.
+#[test]
+fn an_invalid_optional_field_costs_the_field_not_the_account() {
+    let m = mapper(
+        r#"
+        phone_region = "US"
+        [fields]
+        email = { from = "email", transform = ["trim", "lowercase"], required = true }
+        phone = "tel"
+        birthdate = { from = "dob", formats = ["%m/%d/%Y"] }
+        "attributes.plan" = { from = "plan", map = { G = "gold" } }
+        "#,
+    );
+    let u = map_ok(
+        &m,
+        &record(
+            7,
+            json!({"email": " Ann@Example.com ", "tel": "(611) 840-2798", "dob": "13/45/1990", "plan": "Z"}),
+        ),
+    );
+    assert_eq!(u.email.as_ref().unwrap().as_str(), "ann@example.com");
+    assert_eq!(u.phone, None);
+    // A phone is kept as written, under attributes; the others are dropped.
+    assert_eq!(u.attributes["phone_raw"], "(611) 840-2798");
+    assert_eq!(u.profile.birthdate, None);
+    assert!(u.attributes.get("plan").is_none(), "{:?}", u.attributes);
+    let warnings = &u.migration.as_ref().unwrap().warnings;
+    let fields: Vec<&str> = warnings.iter().map(|w| w.field.as_str()).collect();
+    assert_eq!(fields, ["attributes.plan", "birthdate", "phone"]);
+    let phone = &warnings[2].reason;
+    assert!(phone.starts_with("(from `tel`) is not a valid"), "{phone}");
+    assert!(
+        phone.ends_with("kept as written in `attributes.phone_raw`"),
+        "{phone}"
+    );
+    assert!(
+        warnings[1].reason.ends_with("the user migrated without it"),
+        "{}",
+        warnings[1].reason
+    );
+
+    // A valid record has no warnings.
+    let ok = map_ok(
+        &m,
+        &record(
+            8,
+            json!({"email": "b@example.com", "tel": "(415) 555-0123"}),
+        ),
+    );
+    assert!(ok.migration.unwrap().warnings.is_empty());
+
+    // A required field still quarantines: an invalid email is not a warning.
+    let errs = map_err(
+        &m,
+        &record(
+            9,
+            json!({"email": "not-an-address", "tel": "(611) 840-2798"}),
+        ),
+    );
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].field, "email");
+}
+
+#[test]
+fn on_invalid_chooses_per_rule() {
+    let m = mapper(
+        r#"
+        phone_region = "US"
+        [fields]
+        phone = { from = "tel", on_invalid = "drop" }
+        birthdate = { from = "dob", on_invalid = "keep-raw" }
+        "attributes.age" = { from = "age", as = "integer", on_invalid = "keep-raw" }
+        locale = { from = "lang", map = { en = "en-US" }, on_invalid = "quarantine" }
+        "#,
+    );
+    let u = map_ok(
+        &m,
+        &record(
+            1,
+            json!({"tel": "(611) 840-2798", "dob": "yesterday", "age": "forty"}),
+        ),
+    );
+    assert_eq!(u.phone, None);
+    assert!(u.attributes.get("phone_raw").is_none());
+    assert_eq!(u.attributes["birthdate_raw"], "yesterday");
+    // An `attributes.*` target keeps the raw value in place.
+    assert_eq!(u.attributes["age"], "forty");
+    assert_eq!(u.migration.unwrap().warnings.len(), 3);
+    let errs = map_err(&m, &record(2, json!({"lang": "xx"})));
+    assert_eq!(errs[0].field, "locale");
+}
+
+#[test]
+fn on_invalid_other_than_quarantine_is_refused_on_a_required_rule_and_keep_raw_cannot_collide() {
+    let e = config_error(
+        r#"
+        [fields]
+        email = { from = "e", required = true, on_invalid = "drop" }
+        phone = { from = "p", on_invalid = "keep-raw" }
+        "attributes.phone_raw" = "other"
+        "#,
+    );
+    let keys: Vec<&str> = e.problems().iter().map(|p| p.key.as_str()).collect();
+    assert!(keys.contains(&"fields.email.on_invalid"), "{e}");
+    assert!(keys.contains(&"fields.phone.on_invalid"), "{e}");
 }
 
 #[test]
@@ -723,6 +835,57 @@ fn a_scheme_field_with_a_value_map_picks_each_rows_scheme() {
     assert_eq!(
         errs[0].reason,
         "(from `alg`) `whirlpool` is not a scheme usher knows; map it to one in `password.scheme_map`"
+    );
+}
+
+/// The trial's case: `ssha` rows map to `salted-sha1`, whose salt is inside the `{SSHA}`
+/// value, beside a salt column that other rows use. Such a row is read as it is, with the
+/// salt column empty or not.
+#[test]
+fn a_hash_that_carries_its_own_salt_ignores_the_salt_column() {
+    let m = mapper(
+        r#"
+        [password]
+        hash = "h"
+        scheme_field = "alg"
+        scheme_map = { ssha = "salted-sha1", smd5 = "salted-md5" }
+        salt = "s"
+        salt_position = "prefix"
+        "#,
+    );
+    // python3: "{SSHA}" + base64(sha1(b"hunter2" + salt).digest() + salt), salt = bytes 1..=8
+    let ssha = "{SSHA}yERxipHlokzIHIlbOPz5rEliDSgBAgMEBQYHCA==";
+    for (key, salt) in [(1, json!("")), (2, Value::Null), (3, json!("unrelated"))] {
+        let u = map_ok(
+            &m,
+            &record(key, json!({"h": ssha, "alg": "ssha", "s": salt})),
+        );
+        assert_eq!(u.credential.as_ref().unwrap().scheme, Scheme::SaltedSha1);
+        assert!(verifies(&u, "hunter2"), "salt column {salt}");
+        assert!(!verifies(&u, "hunter3"));
+    }
+    // A bare digest under the same map still takes its salt from the column:
+    // hashlib.md5(b"NaCl" + b"hunter2").hexdigest()
+    let md5 = map_ok(
+        &m,
+        &record(
+            4,
+            json!({"h": "3bd632321eb6acc20bb82a78592969cb", "alg": "smd5", "s": "NaCl"}),
+        ),
+    );
+    assert!(verifies(&md5, "hunter2"));
+    // … and without one it is still refused.
+    let errs = map_err(
+        &m,
+        &record(
+            5,
+            json!({"h": "3bd632321eb6acc20bb82a78592969cb", "alg": "smd5", "s": ""}),
+        ),
+    );
+    assert!(
+        errs[0].reason.contains("needs a salt"),
+        "{}",
+        errs[0].reason
     );
 }
 

@@ -526,6 +526,7 @@ pub async fn registering_a_user_and_a_taken_email(ctx: Ctx) {
         at: at(1),
         source: "elsewhere".into(),
         original: json!({"x": 1}),
+        warnings: Vec::new(),
     });
     assert_eq!(
         store.register_user(&ann).await.unwrap(),

@@ -76,6 +76,7 @@ pub fn user(key: i64, email: &str, username: &str) -> ChunkUser {
             at: at(10),
             source: SOURCE.into(),
             original: rec.to_json(),
+            warnings: Vec::new(),
         }),
     };
     ChunkUser {

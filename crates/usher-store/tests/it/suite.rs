@@ -22,13 +22,13 @@ fn all() -> QuarantineFilter {
 pub async fn migrating_twice_is_a_no_op(store: &dyn Store) {
     assert_eq!(store.schema_version().await.unwrap(), None);
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(2));
+    assert_eq!(store.schema_version().await.unwrap(), Some(3));
     store
         .write_chunk(&chunk(0, users(1, 4), vec![]))
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(2));
+    assert_eq!(store.schema_version().await.unwrap(), Some(3));
     assert_eq!(store.counts().await.unwrap().users, 3);
 }
 

@@ -99,14 +99,21 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
             source: Some(name.clone()),
         })
         .await?;
+    let warnings = store
+        .warnings(&usher_store::WarningFilter {
+            source: Some(name.clone()),
+            ..usher_store::WarningFilter::default()
+        })
+        .await?;
     store.close().await;
-    print_summary(&name, &report, quarantined_total);
+    print_summary(&name, &report, quarantined_total, &warnings);
     if let Some(path) = args.json_summary {
         let summary = serde_json::json!({
             "read": report.run.read,
             "migrated": report.run.migrated,
             "quarantined": report.run.quarantined,
             "linked": report.run.linked,
+            "warned": warnings.users,
             "seconds": report.elapsed.as_secs_f64(),
             "peak_rss_bytes": peak_rss_bytes(),
         });
@@ -220,7 +227,12 @@ impl Observer for Bars {
     }
 }
 
-fn print_summary(source: &str, r: &BackfillReport, quarantined_total: u64) {
+fn print_summary(
+    source: &str,
+    r: &BackfillReport,
+    quarantined_total: u64,
+    warnings: &usher_store::WarningReport,
+) {
     let t = r.total();
     // Only a source whose records joined users of another source has links to show.
     let linked = |n: u64| {
@@ -270,17 +282,28 @@ fn print_summary(source: &str, r: &BackfillReport, quarantined_total: u64) {
             "  {quarantined_total} records of `{source}` are in quarantine with a reason: usher quarantine list --source {source}"
         );
     }
+    if warnings.users > 0 {
+        println!(
+            "  {} migrated users of `{source}` lost an optional field or kept it only as written: usher warnings --source {source}",
+            warnings.users
+        );
+        super::warnings::print_by_field(warnings, "  ");
+    }
 }
 
 fn print_dry_run(source: &str, r: &DryRunReport) {
     println!("Dry run of source `{source}`: nothing was written.");
     println!(
-        "  read {}  would migrate {}  would quarantine {} (mapping) + {} (email used by an earlier record)",
+        "  read {}  would migrate {}, with warnings on {}  would quarantine {} (mapping) + {} (email used by an earlier record)",
         r.read,
         r.valid.saturating_sub(r.duplicate_emails),
+        r.warnings.users,
         r.invalid,
         r.duplicate_emails
     );
+    if r.warnings.users > 0 {
+        super::warnings::print_by_field(&r.warnings, "  ");
+    }
     if !r.errors_by_field.is_empty() {
         println!("  refusals by field:");
         for (field, n) in &r.errors_by_field {

@@ -9,3 +9,4 @@ pub mod hash;
 pub mod quarantine;
 pub mod serve;
 pub mod status;
+pub mod warnings;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
+use usher_server::status::Configured;
+
 use crate::config::{self, Config};
 
 #[derive(Args)]
@@ -23,8 +25,12 @@ pub async fn run(args: StatusArgs) -> Result<()> {
     let store = usher_store::open(&config.store).await?;
     store.migrate().await?;
     let mut sources = Vec::new();
-    for (name, source) in config.sources.iter().filter(|(_, s)| s.readable()) {
-        sources.push(std::sync::Arc::from(source.build(name).await?));
+    for (name, source) in &config.sources {
+        sources.push(if source.readable() {
+            Configured::Readable(std::sync::Arc::from(source.build(name).await?))
+        } else {
+            Configured::AuthOnly(name.clone())
+        });
     }
     let status = usher_server::status::gather(store.as_ref(), &sources).await?;
     if args.json {

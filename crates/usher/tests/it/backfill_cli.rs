@@ -65,7 +65,7 @@ const ROWS: &[Row] = &[
         "hunter2",
         "aa01",
     ),
-    // A bad date: quarantined, naming the field.
+    // A bad date in an optional field: migrated without it, with a warning naming it.
     (
         3,
         "cy.ito@example.com",
@@ -97,7 +97,30 @@ const ROWS: &[Row] = &[
         "ünïcødé",
         "0",
     ),
+    // An address that is not one: the mapping refuses the record, which is quarantined as
+    // read, and that copy must not carry the hash nor the salt.
+    (
+        6,
+        "six.at.example.com",
+        "Six",
+        "Sentinel",
+        "01/01/1970",
+        "",
+        "pw6",
+        "SALTSENTINEL6",
+    ),
 ];
+
+/// The hashes MariaDB stored, in key order (it computed them itself: MD5(CONCAT(salt, pw))).
+async fn stored_hashes(url: &str) -> Vec<String> {
+    let mut conn = sqlx::MySqlConnection::connect(url).await.unwrap();
+    let hashes: Vec<(String,)> = sqlx::query_as("SELECT pw_hash FROM members ORDER BY member_id")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.ok();
+    hashes.into_iter().map(|(h,)| h).collect()
+}
 
 async fn mariadb_legacy() -> String {
     let url = support::create_mysql_database("usher_cli_legacy").await;
@@ -175,12 +198,17 @@ async fn a_mariadb_table_dry_runs_then_backfills_with_every_record_accounted_for
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("nothing was written"), "{stdout}");
     assert!(
-        stdout.contains("would migrate 3") && stdout.contains("would quarantine 1 (mapping) + 1"),
+        stdout.contains("would migrate 4, with warnings on 1")
+            && stdout.contains("would quarantine 1 (mapping) + 1"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("record 3: field `birthdate`"),
+        stdout.contains("record 6: field `email`"),
         "the dry run names the record and the field: {stdout}"
+    );
+    assert!(
+        stdout.contains("birthdate") && stdout.contains("e.g. record 3: (from `birthdate`)"),
+        "the dry run counts the warnings by field, with examples: {stdout}"
     );
     assert!(
         !dir.path().join("usher.db").exists(),
@@ -191,8 +219,13 @@ async fn a_mariadb_table_dry_runs_then_backfills_with_every_record_accounted_for
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("read 5  migrated 3  updated 0  skipped 0  quarantined 2"),
+        stdout.contains("read 6  migrated 4  updated 0  skipped 0  quarantined 2"),
         "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 migrated users of `legacy` lost an optional field")
+            && stdout.contains("e.g. record 3: (from `birthdate`)"),
+        "the summary reports the warnings: {stdout}"
     );
 
     let store = open_store(dir.path()).await;
@@ -211,6 +244,31 @@ async fn a_mariadb_table_dry_runs_then_backfills_with_every_record_accounted_for
     assert_eq!(ann.phone.as_ref().map(|p| p.as_str()), Some("+14155550132"));
     assert_eq!(ann.attributes["area_code"], "415");
     assert_eq!(ann.attributes["phone_number"], "5550132");
+    // Row 3 lost only its impossible birthdate, and its migration record says so.
+    let cy = store
+        .user_by_legacy("legacy", "3")
+        .await
+        .unwrap()
+        .expect("row 3 migrated");
+    assert_eq!(cy.profile.birthdate, None);
+    assert_eq!(cy.phone.as_ref().map(|p| p.as_str()), Some("+12125550100"));
+    let warnings = &cy.migration.as_ref().unwrap().warnings;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].field, "birthdate");
+    assert!(
+        warnings[0].reason.contains("migrated without it"),
+        "{warnings:?}"
+    );
+    let out = usher(&["warnings", "--config", &config], &[]);
+    let listing = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        listing.contains("1 migrated users carry warnings")
+            && listing
+                .lines()
+                .any(|l| l.contains(&cy.id.to_string()) && l.contains("field `birthdate`")),
+        "{listing}"
+    );
     let dee = store.user_by_legacy("legacy", "5").await.unwrap().unwrap();
     assert_eq!(dee.profile.given_name.as_deref(), Some("Dée"));
 
@@ -239,7 +297,7 @@ async fn a_mariadb_table_dry_runs_then_backfills_with_every_record_accounted_for
             .unwrap_or_else(|| panic!("row {id} not listed: {listing}"))
             .to_owned()
     };
-    assert!(line("3").contains("birthdate"), "{listing}");
+    assert!(line("6").contains("email"), "{listing}");
     assert!(
         line("4").contains("duplicate email") && line("4").contains("legacy id 1"),
         "{listing}"
@@ -268,11 +326,42 @@ async fn a_mariadb_table_dry_runs_then_backfills_with_every_record_accounted_for
         .iter()
         .find(|e| e["legacy_id"] == "4")
         .expect("row 4 exported");
-    // The record itself comes along to be fixed, but never its password hash or salt.
+    // The record itself comes along to be fixed, but never its password hash or salt: not for
+    // the store-side duplicate (row 4), nor for the record the mapping refused (row 6).
     let record = four.to_string();
     assert!(record.contains("Lee-Smith"), "{record}");
-    assert!(!record.contains("\"zz\""), "the salt leaked: {record}");
+    let six = lines
+        .iter()
+        .find(|e| e["legacy_id"] == "6")
+        .expect("row 6 exported");
+    assert!(six.to_string().contains("Sentinel"), "{six}");
     store.close().await;
+    let hashes = stored_hashes(&legacy).await;
+    let export_text = std::fs::read_to_string(&export).unwrap();
+    let mut store_bytes = std::fs::read(dir.path().join("usher.db")).unwrap();
+    if let Ok(wal) = std::fs::read(dir.path().join("usher.db-wal")) {
+        store_bytes.extend(wal);
+    }
+    let store_text = String::from_utf8_lossy(&store_bytes);
+    for line in export_text.lines() {
+        for h in &hashes {
+            assert!(!line.contains(h.as_str()), "a legacy hash leaked: {line}");
+        }
+        for salt in ["\"zz\"", "SALTSENTINEL6", "pw_hash", "pw_salt"] {
+            assert!(!line.contains(salt), "{salt} leaked: {line}");
+        }
+    }
+    // The store holds the quarantined records too: no legacy hash nor salt of a refused row.
+    assert!(
+        !store_text.contains("SALTSENTINEL6"),
+        "the salt is in the store file"
+    );
+    for (row, hash) in [(4, &hashes[3]), (6, &hashes[5])] {
+        assert!(
+            !store_text.contains(hash.as_str()),
+            "row {row}'s hash is in the store file"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -311,7 +400,7 @@ async fn a_second_sweep_updates_only_what_legacy_changed_later_and_only_when_ask
     );
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("migrated 0  updated 0  skipped 3"),
+        stdout.contains("migrated 0  updated 0  skipped 4"),
         "{stdout}"
     );
 
@@ -331,7 +420,7 @@ async fn a_second_sweep_updates_only_what_legacy_changed_later_and_only_when_ask
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("migrated 0  updated 1  skipped 2"),
+        stdout.contains("migrated 0  updated 1  skipped 3"),
         "{stdout}"
     );
 
@@ -340,7 +429,7 @@ async fn a_second_sweep_updates_only_what_legacy_changed_later_and_only_when_ask
     let two = store.user_by_legacy("legacy", "2").await.unwrap().unwrap();
     assert_eq!(one.profile.family_name.as_deref(), Some("Lee-Park"));
     assert_eq!(two.profile.family_name.as_deref(), Some("Ng"));
-    assert_eq!(store.counts().await.unwrap().users, 3, "no duplicate user");
+    assert_eq!(store.counts().await.unwrap().users, 4, "no duplicate user");
     store.close().await;
 }
 

@@ -112,6 +112,29 @@ async fn a_second_source_links_verified_addresses_and_status_counts_them() {
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["users"], 4, "ann, bo, cy and dee: no duplicate ann");
     assert_eq!(status["linked_users"], 1);
+    // Per source: a linked record is not a migrated one, and a quarantined record is not
+    // remaining (it has its reason); the shop's three are one new, one linked, one held.
+    let per_source = |name: &str| {
+        let s = status["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {status}"));
+        let n = |k: &str| {
+            s[k].as_u64()
+                .unwrap_or_else(|| panic!("{k} of {name}: {s}"))
+        };
+        (
+            n("legacy_records"),
+            n("migrated"),
+            n("linked"),
+            n("quarantined"),
+            n("remaining"),
+        )
+    };
+    assert_eq!(per_source("app"), (3, 3, 0, 0, 0));
+    assert_eq!(per_source("shop"), (3, 1, 1, 1, 0));
     let out = usher(&["status", "--config", config], &[]);
     let table = text(&out.stdout);
     assert!(

@@ -702,4 +702,30 @@ email_verified = "email_verified"
     );
     let (_, stderr) = server.stop();
     assert!(!stderr.contains("Cognito password"), "{stderr}");
+
+    // `usher status` shows the auth source as configured, with its record linked (not
+    // migrated: it joined the user the CSV made), and the CSV's users as migrated.
+    let out = usher(&["status", "--config", config, "--json"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let source = |name: &str| {
+        status["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {status}"))
+    };
+    let login_source = source("cognito_login");
+    assert_eq!(
+        (&login_source["migrated"], &login_source["linked"]),
+        (&json!(0), &json!(1)),
+        "{status}"
+    );
+    let why = login_source["error"].as_str().unwrap_or_default();
+    assert!(why.contains("auth source"), "{status}");
+    assert!(!why.contains("not configured"), "{status}");
+    assert_eq!(source("cognito")["linked"], 0, "{status}");
+    assert_eq!(source("cognito")["remaining"], 0, "{status}");
 }

@@ -1,0 +1,81 @@
+//! `usher warnings`: the migrated users whose optional fields were dropped or kept only as
+//! written (`on_invalid`), by field, with examples, and the users one by one.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use usher_store::{WarningFilter, WarningReport};
+
+use crate::config::{self, Config};
+
+#[derive(Args)]
+pub struct WarningsArgs {
+    /// Only this source.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only warnings on this field (the rule's target, such as `phone`).
+    #[arg(long)]
+    pub field: Option<String>,
+    /// Users listed one by one, at most (the tally by field counts them all).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print the report as JSON instead.
+    #[arg(long)]
+    pub json: bool,
+    /// The config file (default: $USHER_CONFIG, then ./usher.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+pub async fn run(args: WarningsArgs) -> Result<()> {
+    let config = Config::load(&config::path(args.config.as_deref()))?;
+    config.store.validate()?;
+    let store = usher_store::open(&config.store).await?;
+    store.migrate().await?;
+    let report = store
+        .warnings(&WarningFilter {
+            source: args.source,
+            field: args.field,
+            limit: args.limit,
+        })
+        .await?;
+    store.close().await;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    if report.users == 0 {
+        println!("No migrated user carries a warning.");
+        return Ok(());
+    }
+    println!("{} migrated users carry warnings.", report.users);
+    print_by_field(&report, "  ");
+    println!(
+        "{:<36} {:<12} {:<14} warning",
+        "user", "source", "legacy id"
+    );
+    for u in &report.listed {
+        for w in &u.warnings {
+            println!("{:<36} {:<12} {:<14} {w}", u.user_id, u.source, u.legacy_id);
+        }
+    }
+    let shown = report.listed.len();
+    println!(
+        "({shown} of {} users listed; --limit shows more)",
+        report.users
+    );
+    Ok(())
+}
+
+/// The tally by source and field, each with its examples; shared by the backfill's summary,
+/// its dry run and `usher warnings`.
+pub(crate) fn print_by_field(report: &WarningReport, indent: &str) {
+    println!("{indent}warnings by field:");
+    for f in &report.by_field {
+        println!("{indent}  {:<12} {:<20} {}", f.source, f.field, f.users);
+        for (key, reason) in &f.examples {
+            println!("{indent}      e.g. record {key}: {reason}");
+        }
+    }
+}
