@@ -3,7 +3,7 @@
 //!
 //! | metric | labels | what |
 //! |---|---|---|
-//! | `usher_logins_total` | `outcome` | every login answer: `store`, `store_upgraded`, `lazy_migrated`, `already_migrated`, `invalid_credentials`, `rate_limited`, `busy`, `legacy_unavailable`, `legacy_misconfigured`, `unmigratable`, `error` |
+//! | `usher_logins_total` | `outcome` | every login answer: `store`, `store_upgraded`, `lazy_migrated`, `already_migrated`, `invalid_credentials`, `disabled`, `rate_limited`, `busy`, `legacy_unavailable`, `legacy_misconfigured`, `unmigratable`, `error` |
 //! | `usher_verify_seconds` | `kind` | time on the pool per hash job: `store`, `legacy`, `dummy`, `rehash` |
 //! | `usher_migrations_total` | `source` | users migrated by a login |
 //! | `usher_legacy_errors_total` | `source` | legacy lookups or auth calls that failed |

@@ -5,6 +5,8 @@ use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use md5::{Digest as _, Md5};
@@ -494,6 +496,8 @@ family_name = "sn"
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["path"], "lazy_migrated");
     assert_eq!(body["user"]["profile"]["given_name"], "Dana");
+    // The bind proved the password, which is now the user's credential: no reset is due.
+    assert_eq!(body["user"]["status"], "active", "{body}");
     // Now the store answers, by username or address.
     let (status, body) = login(addr, "dana@example.org", "dana's directory password");
     assert_eq!(
@@ -561,13 +565,17 @@ hash = "usher_password_hash"
 }
 
 /// A legacy auth API in the shape of docs/legacy-auth-api.yaml, served on loopback by a thread:
-/// it knows one user and wants `Authorization: Bearer cognito-adapter-token`.
-fn legacy_auth_api() -> SocketAddr {
+/// it knows one user and wants `Authorization: Bearer cognito-adapter-token`. The counter
+/// counts the requests it was sent.
+fn legacy_auth_api() -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
             let mut request = Vec::new();
             let mut buf = [0u8; 4096];
             let (head, body) = loop {
@@ -622,7 +630,7 @@ fn legacy_auth_api() -> SocketAddr {
             );
         }
     });
-    addr
+    (addr, asked)
 }
 
 /// Cognito cannot export hashes: its users are backfilled from the user-pool CSV as
@@ -633,7 +641,7 @@ fn legacy_auth_api() -> SocketAddr {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cognito_user_backfilled_without_a_hash_logs_in_through_the_auth_api() {
     let dir = tempfile::tempdir().unwrap();
-    let api = legacy_auth_api();
+    let (api, _) = legacy_auth_api();
     std::fs::write(
         dir.path().join("api-token"),
         "Bearer cognito-adapter-token\n",
@@ -728,4 +736,111 @@ email_verified = "email_verified"
     assert!(!why.contains("not configured"), "{status}");
     assert_eq!(source("cognito")["linked"], 0, "{status}");
     assert_eq!(source("cognito")["remaining"], 0, "{status}");
+}
+
+/// `usher serve` with only the legacy auth API as legacy, as docs/legacy-auth-api.md shows it;
+/// `token` is what `authorization_file` holds.
+fn serve_auth_api(dir: &Path, api: SocketAddr, token: &str) -> Running {
+    std::fs::write(dir.join("api-token"), format!("{token}\n")).unwrap();
+    std::fs::write(dir.join("admin-token"), format!("{ADMIN}\n")).unwrap();
+    let config = dir.join("usher.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[store]
+type = "sqlite"
+path = "usher.db"
+
+[sources.login_api]
+type = "auth-api"
+url = "http://{api}/usher/authenticate"
+authorization_file = "api-token"
+key = "sub"
+
+[mappings.login_api.fields]
+email = "email"
+email_verified = "email_verified"
+
+[serve]
+admin_token_file = "admin-token"
+argon2 = {{ memory_kib = 1024, iterations = 1 }}
+"#
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    Running::start(
+        dir,
+        &["serve", "--config", config, "--listen", "127.0.0.1:0"],
+        &[],
+    )
+}
+
+/// Item 14 and 15 of issue 11: a user the auth API proved is active (their password is now
+/// their Argon2id credential), and once migrated, legacy never hears of them again: a wrong
+/// password is answered by the store alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_auth_api_user_migrates_active_and_legacy_is_never_asked_about_them_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, asked) = legacy_auth_api();
+    let server = serve_auth_api(dir.path(), api, "Bearer cognito-adapter-token");
+    let addr = server.addr;
+    let (status, body) = login(addr, "john.doe@example.com", "John's Cognito password");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["path"], "lazy_migrated");
+    assert_eq!(body["user"]["status"], "active", "{body}");
+    let after_migration = asked.load(Ordering::SeqCst);
+    assert_eq!(after_migration, 1, "one request proved the password");
+    for guess in ["a guess", "another guess", "John's Cognito passwor"] {
+        assert_eq!(login(addr, "john.doe@example.com", guess).0, 401);
+    }
+    let (status, body) = login(addr, "John.Doe@Example.com", "John's Cognito password");
+    assert_eq!(
+        (status, body["path"].as_str()),
+        (200, Some("store")),
+        "{body}"
+    );
+    assert_eq!(body["user"]["status"], "active");
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        after_migration,
+        "legacy was asked about a user who has migrated"
+    );
+    // An identifier legacy may still know is still asked about.
+    assert_eq!(login(addr, "someone@example.com", "a guess").0, 401);
+    assert_eq!(asked.load(Ordering::SeqCst), after_migration + 1);
+    server.stop();
+}
+
+/// Item 16 of issue 11: legacy refusing usher's own token (403) is an outage for the user, a
+/// 503 to retry, never a bare 500; an operator sees an error log line and its own metric.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_auth_api_refusing_usher_s_token_answers_503_logs_an_error_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, asked) = legacy_auth_api();
+    let server = serve_auth_api(dir.path(), api, "Bearer a-revoked-token");
+    let addr = server.addr;
+    let (status, body) = login(addr, "john.doe@example.com", "John's Cognito password");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "legacy_unavailable", "{body}");
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+    let (_, metrics) = http(addr, "GET", "/metrics", None, Some(ADMIN));
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(
+        metrics.contains("usher_legacy_misconfigured_total{source=\"login_api\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("usher_logins_total{outcome=\"legacy_misconfigured\"} 1"),
+        "{metrics}"
+    );
+    let (_, stderr) = server.stop();
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains("login_api") && l.contains("403")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("John's Cognito password"), "{stderr}");
 }
