@@ -132,6 +132,9 @@ pub enum LoginError {
     /// Unknown identifier or wrong password: deliberately the same answer.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The password is longer than [`MAX_PASSWORD_BYTES`]: refused before any hashing.
+    #[error("the password is longer than {MAX_PASSWORD_BYTES} bytes")]
+    PasswordTooLong,
     /// The hashing pool is full: try again shortly.
     #[error("busy")]
     Busy,
@@ -264,10 +267,22 @@ impl From<PoolError> for RegisterError {
 
 /// The shortest password registration accepts (NIST SP 800-63B's floor).
 pub const MIN_PASSWORD_CHARS: usize = 8;
-/// The longest (bytes): hashing cost must not be the client's to choose.
+/// The longest (bytes), at registration and at login alike: hashing cost must not be the
+/// client's to choose (a 16 KB wrong password costs seconds of sha512-crypt).
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 impl Bridge {
+    /// The stored user an identifier names, if any: what the per-identifier rate limit is
+    /// also charged to, so that an account's email and username share one budget.
+    pub async fn account_of(&self, identifier: &str) -> Result<Option<UserId>, LoginError> {
+        let user = match Identifier::parse(identifier) {
+            Some(Identifier::Email(e)) => self.store.user_by_email(&e.normalized()).await?,
+            Some(Identifier::Username(u)) => self.store.user_by_username(&u.normalized()).await?,
+            None => None,
+        };
+        Ok(user.map(|u| u.id))
+    }
+
     /// A bridge over `store` and `sources`, hashing on `pool` under `policy`.
     pub fn new(
         store: Arc<dyn Store>,
@@ -365,6 +380,9 @@ impl Bridge {
 
     /// Logs `identifier` in with `password`: see the module docs for the flow.
     pub async fn login(&self, identifier: &str, password: Password) -> Result<LoginOk, LoginError> {
+        if password.expose().len() > MAX_PASSWORD_BYTES {
+            return Err(LoginError::PasswordTooLong);
+        }
         let password = Arc::new(password);
         let lookup = Identifier::parse(identifier);
         let found = match &lookup {

@@ -213,6 +213,21 @@ async fn login(
         state.metrics().login("rate_limited");
         return too_many(limited);
     }
+    // The identifier's spelling is one key; the account it names is another, charged too.
+    match state.bridge.account_of(&request.identifier).await {
+        Ok(Some(id)) => {
+            if let Err(limited) = state.limits.check_account(&id.to_string()) {
+                state.metrics().login("rate_limited");
+                return too_many(limited);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "login: reading the store failed");
+            state.metrics().login("error");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+        }
+    }
     let password = Password::from(request.password.as_str());
     let (outcome, response) = match state.bridge.login(&request.identifier, password).await {
         Ok(ok) => {
@@ -228,6 +243,10 @@ async fn login(
         ),
         Err(LoginError::Disabled) => ("disabled", error(StatusCode::FORBIDDEN, "account_disabled")),
         Err(LoginError::Busy) => ("busy", retry_later("busy")),
+        Err(LoginError::PasswordTooLong) => (
+            "password_too_long",
+            error(StatusCode::BAD_REQUEST, "password_too_long"),
+        ),
         Err(LoginError::LegacyUnavailable(source)) => {
             tracing::warn!(%source, "legacy source unavailable during login");
             ("legacy_unavailable", retry_later("legacy_unavailable"))

@@ -125,6 +125,22 @@ impl RateLimits {
         Ok(())
     }
 
+    /// Charges the per-identifier limit to the account an identifier resolved to as well, so
+    /// that alternating one account's email and username earns no extra attempts.
+    pub fn check_account(&self, account: &str) -> Result<(), Limited> {
+        if let Some(limiter) = &self.identifier {
+            limiter
+                .check_key(&format!("account:{account}"))
+                .map_err(|n| {
+                    limited(
+                        n.wait_time_from(DefaultClock::default().now()),
+                        "identifier",
+                    )
+                })?;
+        }
+        Ok(())
+    }
+
     /// Forgets keys whose buckets are full again, so memory follows recent traffic. The server
     /// calls this every minute.
     pub fn sweep(&self) {
