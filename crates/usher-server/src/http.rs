@@ -390,13 +390,17 @@ enum Caller {
     User(uuid::Uuid),
 }
 
+/// The token of an `Authorization: Bearer …` header; the scheme in any case (RFC 7235 §2.1).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
+    let (scheme, token) = headers
         .get(header::AUTHORIZATION)?
         .to_str()
         .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {

@@ -157,6 +157,8 @@ impl SessionKeys {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        // A token that says it is not valid yet is not (RFC 7519 §4.1.5).
+        validation.validate_nbf = true;
         validation.leeway = 0;
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|d| d.claims)
@@ -208,6 +210,25 @@ mod tests {
         assert_eq!(jwk["crv"], "Ed25519");
         assert_eq!(jwk["x"], "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
         assert_eq!(jwk["kid"], "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    }
+
+    /// Issue 11 item 12: `nbf` is checked when a token has one.
+    #[test]
+    fn a_token_not_valid_before_a_future_time_is_refused() {
+        let keys = SessionKeys::generate("https://usher.test", 600).unwrap();
+        let now = Utc::now().timestamp();
+        let sign = |nbf: i64| {
+            let claims = serde_json::json!({
+                "iss": "https://usher.test", "sub": Uuid::now_v7().to_string(),
+                "iat": now, "exp": now + 600, "nbf": nbf, "jti": "t",
+            });
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(keys.kid.clone());
+            jsonwebtoken::encode(&header, &claims, &keys.encoding).unwrap()
+        };
+        assert!(keys.verify(&sign(now - 5)).is_ok());
+        let err = keys.verify(&sign(now + 300)).expect_err("not valid yet");
+        assert!(err.to_string().contains("ImmatureSignature"), "{err}");
     }
 
     #[test]

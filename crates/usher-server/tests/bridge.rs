@@ -888,6 +888,29 @@ mod http {
         );
     }
 
+    /// Issue 11 item 12: the `Bearer` scheme is matched in any case (RFC 7235 §2.1).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_bearer_scheme_is_accepted_in_any_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = router(with_admin(super::bridge(dir.path()).await));
+        for (value, expected) in [
+            (format!("bearer {ADMIN}"), StatusCode::OK),
+            (format!("BEARER {ADMIN}"), StatusCode::OK),
+            (format!("Bearer  {ADMIN} "), StatusCode::OK),
+            (format!("Basic {ADMIN}"), StatusCode::UNAUTHORIZED),
+            ("Bearer ".to_owned(), StatusCode::UNAUTHORIZED),
+            (format!("Bearer{ADMIN}"), StatusCode::UNAUTHORIZED),
+        ] {
+            let request = Request::builder()
+                .uri("/v1/admin/status")
+                .header(header::AUTHORIZATION, &value)
+                .body(Body::empty())
+                .unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), expected, "{value:?}");
+        }
+    }
+
     /// Issue 11 item 8: login caps the password as registration does, before any hashing.
     #[tokio::test(flavor = "multi_thread")]
     async fn a_password_longer_than_the_cap_is_refused_before_any_hashing() {
