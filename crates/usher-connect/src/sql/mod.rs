@@ -356,8 +356,8 @@ impl ReadSql {
         }
     }
 
-    /// A lookup: the reads' SELECT, rows whose `column` equals the value ignoring case, in key
-    /// order. `lower` is the backend's spelling of the function; `value` and `limit` are the
+    /// A lookup: the reads' SELECT, rows whose `column` equals the value ignoring case and
+    /// surrounding spaces (as the mapping's `trim` + `lowercase` would read it), in key order. `lower` is the backend's spelling of the function; `value` and `limit` are the
     /// placeholders. Rows with a NULL key are left out as every read leaves them out.
     pub(crate) fn lookup(
         &self,
@@ -369,7 +369,7 @@ impl ReadSql {
         use sqlx::SqlSafeStr as _;
         let (select, key) = (&self.select, &self.key);
         sqlx::AssertSqlSafe(format!(
-            "{select} WHERE {key} IS NOT NULL AND {lower}({column}) = {lower}({value}) \
+            "{select} WHERE {key} IS NOT NULL AND {lower}(TRIM({column})) = {lower}(TRIM({value})) \
              ORDER BY {key} LIMIT {limit}"
         ))
         .into_sql_str()
@@ -839,7 +839,7 @@ mod tests {
         let sql = reads.lookup(&Selection::column_expr(&column, '"'), "lower", "$1", "$2");
         assert_eq!(
             sql.as_str(),
-            "SELECT usher_src.* FROM \"users\" AS usher_src WHERE usher_src.\"id\" IS NOT NULL AND lower(usher_src.\"e mail\") = lower($1) ORDER BY usher_src.\"id\" LIMIT $2"
+            "SELECT usher_src.* FROM \"users\" AS usher_src WHERE usher_src.\"id\" IS NOT NULL AND lower(TRIM(usher_src.\"e mail\")) = lower(TRIM($1)) ORDER BY usher_src.\"id\" LIMIT $2"
         );
     }
 

@@ -217,9 +217,8 @@ pub const TWINS_SQL: &str =
     "INSERT INTO users (id, email) VALUES (200, 'Twin@Example.com'), (150, 'twin@example.COM')";
 
 /// The lookup contract on the fixture's `users` table (keyed by `id`, every column, row 1
-/// `ann@example.com`) with [`TWINS_SQL`] applied. `pad_space`: the column's collation ignores
-/// trailing spaces (MySQL/MariaDB PAD SPACE collations), so `"ann@example.com "` finds row 1.
-pub async fn assert_lookups_on_users(source: &dyn Source, pad_space: bool) {
+/// `ann@example.com`) with [`TWINS_SQL`] applied.
+pub async fn assert_lookups_on_users(source: &dyn Source) {
     // Differs only in case, and is the very record a backfill reads.
     let found = source.lookup("email", "ANN@Example.COM", 2).await.unwrap();
     assert_eq!(keys(&found), vec![LegacyKey::Int(1)]);
@@ -266,7 +265,6 @@ pub async fn assert_lookups_on_users(source: &dyn Source, pad_space: bool) {
         "ann@example",
         "%",
         "_nn@example.com",
-        " ann@example.com",
         "' OR '1'='1",
         "x' OR '1'='1' --",
         "') OR ('1'='1",
@@ -275,11 +273,11 @@ pub async fn assert_lookups_on_users(source: &dyn Source, pad_space: bool) {
         assert!(none.is_empty(), "{value:?} found {:?}", keys(&none));
     }
 
-    let padded = keys(&source.lookup("email", "ANN@example.com ", 2).await.unwrap());
-    if pad_space {
-        assert_eq!(padded, vec![LegacyKey::Int(1)]);
-    } else {
-        assert!(padded.is_empty(), "{padded:?}");
+    // Surrounding spaces are trimmed on both sides, as the mapping's `trim` does (issue 11
+    // item 6), in every dialect.
+    for padded in ["ANN@example.com ", " ann@example.com"] {
+        let found = keys(&source.lookup("email", padded, 2).await.unwrap());
+        assert_eq!(found, vec![LegacyKey::Int(1)], "{padded:?}");
     }
 
     // A field that is not a plain column name is refused before any SQL is written.

@@ -273,7 +273,7 @@ async fn lookup_finds_rows_ignoring_case_in_key_order_and_refuses_hostile_fields
     let url = fixture().await;
     add_twins(&url).await;
     let source = build(&config("mysql", &url, "table = 'users'\nkey = 'id'")).await;
-    assert_lookups_on_users(source.as_ref(), true).await;
+    assert_lookups_on_users(source.as_ref()).await;
     let mut conn = MySqlConnection::connect(&url).await.unwrap();
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
         .fetch_one(&mut conn)
