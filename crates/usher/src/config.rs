@@ -16,11 +16,11 @@
 //! fields = { email = "email", given_name = "fname", family_name = "lname" }
 //! password = { hash = "password_hash" }
 //!
-//! [backfill]                    # defaults for `usher backfill`; flags override them
-//! batch_size = 1000
-//! rate = 5000                   # records per second read from the source
-//! concurrency = 2
-//! conflict = "skip"             # or "legacy-newer"
+//! [backfill]                    # for `usher backfill`; flags override them
+//! batch_size = 1000             # default
+//! rate = 5000                   # records per second read from the source; default unlimited
+//! concurrency = 2               # default 1
+//! conflict = "skip"             # default; or "legacy-newer"
 //!
 //! [serve]                       # `usher serve`: the login bridge (docs/bridge.md)
 //! listen = "127.0.0.1:8080"

@@ -266,7 +266,11 @@ impl Format for Auth0 {
                 entries.push(hash_invalid(
                     n,
                     "_id",
-                    format!("hashes line {n}: no user in the user export has this id or email"),
+                    format!(
+                        "hashes line {n}: no database user (`auth0|…`) in the user export has \
+                         this id or email (social and enterprise users are never joined; an \
+                         email several hash lines share joins none)"
+                    ),
                 ));
             }
         }

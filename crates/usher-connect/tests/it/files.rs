@@ -339,7 +339,11 @@ async fn auth0_social_users_never_get_a_hash_even_sharing_an_id_or_email() {
     for n in [1, 2] {
         let (field, reason) = invalid(find(&all, &text(&format!("hashes-line-{n}"))));
         assert_eq!(field, "_id");
-        assert!(reason.contains("no user in the user export"), "{reason}");
+        assert!(
+            reason.contains("no database user (`auth0|…`) in the user export")
+                && reason.contains("social and enterprise users are never joined"),
+            "{reason}"
+        );
     }
     assert_eq!(all.len(), 5);
 }

@@ -22,6 +22,9 @@ pub fn run(command: ConfigCommand) -> Result<()> {
     let path = config::path(path.as_deref());
     let config = Config::load(&path)?;
     config.check()?;
+    // The signer-key files too: two Firebase sources with different keys are refused here,
+    // not first by the backfill (the key itself is dropped at once).
+    drop(config.firebase_signer_key()?);
     println!(
         "{} is valid: a {} store, {} source{} ({}).",
         path.display(),

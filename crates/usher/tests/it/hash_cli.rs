@@ -192,3 +192,46 @@ fn the_cli_has_no_way_to_put_a_password_in_argv() {
     );
     assert_eq!(code(&out), 2, "clap refuses unknown flags");
 }
+
+/// Issue 11 item 22: two Firebase sources with different signer keys are refused by `usher
+/// config check`, before any backfill reads them; the same key twice is fine.
+#[test]
+fn config_check_refuses_two_firebase_projects_in_one_store() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.json"), r#"{"users": []}"#).unwrap();
+    std::fs::write(dir.path().join("key-a"), "a2V5LW9uZQ==\n").unwrap();
+    std::fs::write(dir.path().join("key-b"), "a2V5LXR3bw==\n").unwrap();
+    let check = |second_key: &str| {
+        let source = |name: &str, key: &str| {
+            format!(
+                "[sources.{name}]\ntype = \"firebase\"\npath = \"users.json\"\n\
+                 hash = {{ signer_key_file = \"{key}\", salt_separator = \"Bw==\", rounds = 8, mem_cost = 14 }}\n"
+            )
+        };
+        let config = crate::support::write_config(
+            dir.path(),
+            "[store]\ntype = \"sqlite\"\npath = \"usher.db\"\n",
+            &format!("{}{}", source("one", "key-a"), source("two", second_key)),
+            "[mappings.one.fields]\nemail = \"email\"\n[mappings.two.fields]\nemail = \"email\"\n",
+            "",
+        );
+        crate::support::usher(
+            &["config", "check", "--config", config.to_str().unwrap()],
+            &[],
+        )
+    };
+    let out = check("key-b");
+    assert!(!out.status.success());
+    let stderr = crate::support::text(&out.stderr);
+    assert!(
+        stderr.contains("different Firebase signer keys"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("a2V5"), "the key leaked: {stderr}");
+    let out = check("key-a");
+    assert!(
+        out.status.success(),
+        "{}",
+        crate::support::text(&out.stderr)
+    );
+}
