@@ -229,7 +229,7 @@ async fn auth0_export_joins_the_hash_export_by_id_alt_id_and_email() {
     );
     let (field, reason) = invalid(find(&all, &text("hashes-line-4")));
     assert_eq!(field, "_id");
-    assert!(reason.contains("no user"), "{reason}");
+    assert!(reason.contains("no database user"), "{reason}");
     let (field, reason) = invalid(find(&all, &text("hashes-line-5")));
     assert_eq!(field, "passwordHash");
     assert!(reason.starts_with("hashes line 5"), "{reason}");
