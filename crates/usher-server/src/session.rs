@@ -90,15 +90,19 @@ impl SessionKeys {
         Self::from_signing_key(&SigningKey::from_bytes(&seed), issuer, ttl_seconds)
     }
 
-    /// A fresh random key as a PKCS#8 PEM document (what `openssl genpkey -algorithm ed25519`
-    /// writes), for a key file made on first start.
+    /// A fresh random key as a PKCS#8 PEM document in the RFC 8410 form (version 1, the seed
+    /// alone: what `openssl genpkey -algorithm ed25519` writes and what OpenSSL 3 and Python's
+    /// `cryptography` read), for a key file made on first start. Both forms are read back.
     pub fn generate_pkcs8_pem() -> Result<zeroize::Zeroizing<String>, SessionError> {
         use ed25519_dalek::pkcs8::EncodePrivateKey as _;
         let mut seed = zeroize::Zeroizing::new([0u8; 32]);
         getrandom::fill(seed.as_mut_slice()).map_err(|e| SessionError::Random(e.to_string()))?;
-        SigningKey::from_bytes(&seed)
-            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-            .map_err(|e| SessionError::Key(e.to_string()))
+        ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: *seed,
+            public_key: None,
+        }
+        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .map_err(|e| SessionError::Key(e.to_string()))
     }
 
     /// The key in a PKCS#8 PEM file (`openssl genpkey -algorithm ed25519`).
@@ -229,6 +233,41 @@ mod tests {
         assert!(keys.verify(&sign(now - 5)).is_ok());
         let err = keys.verify(&sign(now + 300)).expect_err("not valid yet");
         assert!(err.to_string().contains("ImmatureSignature"), "{err}");
+    }
+
+    /// Issue 11 item 12: the key file written on first start is RFC 8410's form, which
+    /// OpenSSL 3 reads (checked with the `openssl` binary, an independent implementation); the
+    /// PKCS#8 v2 form (with the public key) is still read.
+    #[test]
+    fn the_generated_key_file_is_rfc_8410_and_openssl_reads_it() {
+        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+        let pem = SessionKeys::generate_pkcs8_pem().unwrap();
+        // A version-1 OneAsymmetricKey of an Ed25519 seed is 48 bytes: MC4CAQAw… in base64.
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert!(body.starts_with("MC4CAQAwBQYDK2VwBCIEI"), "{body}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.pem");
+        std::fs::write(&path, pem.as_bytes()).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["pkey", "-in"])
+            .arg(&path)
+            .args(["-noout", "-text"])
+            .output()
+            .expect("openssl (Debian's openssl package) runs");
+        assert!(
+            out.status.success(),
+            "openssl cannot read the key file: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("ED25519 Private-Key"));
+        let keys = SessionKeys::from_pkcs8_pem(&pem, "https://usher.test", 60).unwrap();
+        // The v2 form of the same key still loads, to the same key id.
+        let seed = SigningKey::from_pkcs8_pem(&pem).unwrap();
+        let v2 = seed
+            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .unwrap();
+        let again = SessionKeys::from_pkcs8_pem(&v2, "https://usher.test", 60).unwrap();
+        assert_eq!(keys.kid, again.kid);
     }
 
     #[test]

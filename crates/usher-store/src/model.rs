@@ -429,28 +429,26 @@ impl WarningReport {
         if warnings.is_empty() {
             return;
         }
-        self.users += 1;
+        self.users = self.users.saturating_add(1);
         for w in &warnings {
-            let at = match self
+            let example = (user.legacy_id.clone(), w.reason.clone());
+            match self
                 .by_field
-                .iter()
-                .position(|f| f.source == user.source && f.field == w.field)
+                .iter_mut()
+                .find(|f| f.source == user.source && f.field == w.field)
             {
-                Some(i) => i,
-                None => {
-                    self.by_field.push(FieldWarnings {
-                        source: user.source.clone(),
-                        field: w.field.clone(),
-                        users: 0,
-                        examples: Vec::new(),
-                    });
-                    self.by_field.len() - 1
+                Some(f) => {
+                    f.users = f.users.saturating_add(1);
+                    if f.examples.len() < Self::EXAMPLES {
+                        f.examples.push(example);
+                    }
                 }
-            };
-            let f = &mut self.by_field[at];
-            f.users += 1;
-            if f.examples.len() < Self::EXAMPLES {
-                f.examples.push((user.legacy_id.clone(), w.reason.clone()));
+                None => self.by_field.push(FieldWarnings {
+                    source: user.source.clone(),
+                    field: w.field.clone(),
+                    users: 1,
+                    examples: vec![example],
+                }),
             }
         }
         if self.listed.len() < filter.limit {
