@@ -131,9 +131,16 @@ fn peak_rss_bytes() -> Option<u64> {
     kib.checked_mul(1024)
 }
 
-/// Draws the progress bar from the engine's callbacks.
+/// Seconds between progress lines when stderr is not a terminal (a log file, a CI job), so that
+/// a killed run leaves a trace of how far it got.
+const PROGRESS_LINE_SECONDS: u64 = 2;
+
+/// Draws the progress bar from the engine's callbacks, or prints progress lines without a
+/// terminal.
 pub(crate) struct Bars {
     bar: ProgressBar,
+    /// `Some(when the last line was printed)` when there is no terminal to draw on.
+    lines: Option<std::sync::Mutex<std::time::Instant>>,
     migrated: AtomicU64,
     linked: AtomicU64,
     skipped: AtomicU64,
@@ -151,14 +158,43 @@ impl Bars {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.enable_steady_tick(Duration::from_millis(200));
+        use std::io::IsTerminal as _;
+        let lines = (!std::io::stderr().is_terminal())
+            .then(|| std::sync::Mutex::new(std::time::Instant::now()));
         Self {
             bar,
+            lines,
             migrated: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             quarantined: AtomicU64::new(0),
             linked: AtomicU64::new(0),
             dry,
         }
+    }
+
+    /// Without a terminal, a line on stderr every few seconds: read so far (of the total),
+    /// the rate, and what became of the records.
+    fn progress_line(&self) {
+        let Some(last) = &self.lines else { return };
+        let Ok(mut last) = last.lock() else { return };
+        if last.elapsed() < Duration::from_secs(PROGRESS_LINE_SECONDS) {
+            return;
+        }
+        *last = std::time::Instant::now();
+        let total = self
+            .bar
+            .length()
+            .map_or_else(String::new, |n| format!("/{n}"));
+        eprintln!(
+            "progress: read {}{total}  {:.0} records/s  elapsed {}  migrated {}  linked {}  skipped {}  quarantined {}",
+            self.bar.position(),
+            self.bar.per_sec(),
+            HumanDuration(self.bar.elapsed()),
+            self.migrated.load(Ordering::Relaxed),
+            self.linked.load(Ordering::Relaxed),
+            self.skipped.load(Ordering::Relaxed),
+            self.quarantined.load(Ordering::Relaxed),
+        );
     }
 
     pub(crate) fn finish(&self) {
@@ -217,6 +253,7 @@ impl Observer for Bars {
         self.linked.fetch_add(delta.linked, Ordering::Relaxed);
         self.bar.inc(delta.read);
         self.message();
+        self.progress_line();
     }
 
     fn retrying(&self, what: &str, attempt: u32, wait: Duration) {

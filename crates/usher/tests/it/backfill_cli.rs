@@ -480,3 +480,51 @@ async fn rate_paces_the_reads_from_legacy() {
         "1500 records at 500/s were read in {took:?}"
     );
 }
+
+/// Issue 11 item 21: without a terminal (stderr is a pipe here, as in a log file) a backfill
+/// prints a progress line every few seconds, so a killed run leaves a trace of how far it got.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_without_a_terminal_prints_progress_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = dir.path().join("legacy.db");
+    let out = usher(
+        &[
+            "fake",
+            "--users",
+            "1500",
+            "--sqlite",
+            legacy.to_str().unwrap(),
+            "--write-config",
+            dir.path().join("usher.toml").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let config = dir.path().join("usher.toml");
+    // 1500 records at 300/s: about five seconds, so at least one line every two seconds.
+    let out = usher(
+        &[
+            "backfill",
+            "--rate",
+            "300",
+            "--batch-size",
+            "100",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("progress: read "))
+        .collect();
+    assert!(!lines.is_empty(), "no progress line: {stderr}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("/1500") && l.contains("records/s")),
+        "{lines:#?}"
+    );
+}
