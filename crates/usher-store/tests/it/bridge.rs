@@ -370,18 +370,30 @@ pub async fn a_backfill_racing_first_logins_leaves_one_user_per_record(ctx: Ctx)
                 .collect(),
             vec![],
         );
-        // The logins start one per millisecond; the chunk well before them in the first round
-        // and among them in the last, so each side wins some records.
+        // The logins start one per millisecond, the chunk at a time that moves from before
+        // them to after them as the rounds go. Whatever the machine's load, each side wins some
+        // records: the first round's chunk is written before any login starts, and the last
+        // round's logins all finish before its chunk starts; the rounds between race.
         let ms = |n: i64| Duration::from_millis(u64::try_from(n).unwrap());
         let start = ms(round * 40);
         let logins_start = (ROUNDS - 1 - round) * 40;
-        let writer = tokio::spawn({
-            let store = ctx.store.clone();
-            async move {
-                tokio::time::sleep(start).await;
-                store.write_chunk(&c).await.unwrap()
-            }
+        let chunk_first = round == 0;
+        let logins_first = round == ROUNDS - 1;
+        // In the last round the chunk is written only after the logins, below.
+        let mut writer = (!logins_first).then(|| {
+            tokio::spawn({
+                let store = ctx.store.clone();
+                let c = c.clone();
+                async move {
+                    tokio::time::sleep(start).await;
+                    store.write_chunk(&c).await.unwrap()
+                }
+            })
         });
+        let mut written = None;
+        if chunk_first {
+            written = Some(writer.take().unwrap().await.unwrap());
+        }
         let logins: Vec<_> = keys
             .iter()
             .map(|&k| {
@@ -394,12 +406,25 @@ pub async fn a_backfill_racing_first_logins_leaves_one_user_per_record(ctx: Ctx)
                 })
             })
             .collect();
-        let outcome = writer.await.unwrap();
+        let mut results = Vec::new();
+        if logins_first {
+            for l in logins {
+                results.push(l.await.unwrap());
+            }
+            written = Some(ctx.store.write_chunk(&c).await.unwrap());
+        } else {
+            if let Some(w) = writer.take() {
+                written = Some(w.await.unwrap());
+            }
+            for l in logins {
+                results.push(l.await.unwrap());
+            }
+        }
+        let outcome = written.unwrap();
         assert_eq!(outcome.quarantined, 0, "{outcome:?}");
         assert_eq!(outcome.migrated + outcome.skipped, PER_ROUND as u64);
         by_chunk += outcome.migrated;
-        for l in logins {
-            let (k, o) = l.await.unwrap();
+        for (k, o) in results {
             let stored = ctx
                 .store
                 .user_by_legacy(SOURCE, &k.to_string())
@@ -420,7 +445,10 @@ pub async fn a_backfill_racing_first_logins_leaves_one_user_per_record(ctx: Ctx)
             }
         }
     }
-    eprintln!("moved by logins: {by_login}, by the backfill: {by_chunk}");
+    assert!(
+        by_login > 0 && by_chunk > 0,
+        "each side wins some records: moved by logins {by_login}, by the backfill {by_chunk}"
+    );
     let total = ROUNDS * PER_ROUND;
     assert_eq!(by_login + by_chunk, total as u64);
     assert_eq!(count(&ctx.raw, "users").await, total);
