@@ -433,23 +433,28 @@ async fn a_second_sweep_updates_only_what_legacy_changed_later_and_only_when_ask
     store.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn rate_paces_the_reads_from_legacy() {
-    let dir = tempfile::tempdir().unwrap();
-    let legacy = dir.path().join("legacy.db");
+/// `usher fake --users n` into `dir/legacy.db`, with its config written to `dir/usher.toml`.
+fn fake_legacy(dir: &std::path::Path, users: u32) {
+    let legacy = dir.join("legacy.db");
     let out = usher(
         &[
             "fake",
             "--users",
-            "1500",
+            &users.to_string(),
             "--sqlite",
             legacy.to_str().unwrap(),
             "--write-config",
-            dir.path().join("usher.toml").to_str().unwrap(),
+            dir.join("usher.toml").to_str().unwrap(),
         ],
         &[],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_paces_the_reads_from_legacy() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_legacy(dir.path(), 1500);
     let config = dir.path().join("usher.toml");
     let config = config.to_str().unwrap();
 
@@ -486,20 +491,7 @@ async fn rate_paces_the_reads_from_legacy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_without_a_terminal_prints_progress_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let legacy = dir.path().join("legacy.db");
-    let out = usher(
-        &[
-            "fake",
-            "--users",
-            "1500",
-            "--sqlite",
-            legacy.to_str().unwrap(),
-            "--write-config",
-            dir.path().join("usher.toml").to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    fake_legacy(dir.path(), 1500);
     let config = dir.path().join("usher.toml");
     // 1500 records at 300/s: about five seconds, so at least one line every two seconds.
     let out = usher(
