@@ -275,12 +275,19 @@ impl Bridge {
     /// The stored user an identifier names, if any: what the per-identifier rate limit is
     /// also charged to, so that an account's email and username share one budget.
     pub async fn account_of(&self, identifier: &str) -> Result<Option<UserId>, LoginError> {
-        let user = match Identifier::parse(identifier) {
+        let user = self
+            .stored_user(Identifier::parse(identifier).as_ref())
+            .await?;
+        Ok(user.map(|u| u.id))
+    }
+
+    /// The stored user a well-formed identifier names.
+    async fn stored_user(&self, lookup: Option<&Identifier>) -> Result<Option<User>, LoginError> {
+        Ok(match lookup {
             Some(Identifier::Email(e)) => self.store.user_by_email(&e.normalized()).await?,
             Some(Identifier::Username(u)) => self.store.user_by_username(&u.normalized()).await?,
             None => None,
-        };
-        Ok(user.map(|u| u.id))
+        })
     }
 
     /// A bridge over `store` and `sources`, hashing on `pool` under `policy`.
@@ -385,11 +392,7 @@ impl Bridge {
         }
         let password = Arc::new(password);
         let lookup = Identifier::parse(identifier);
-        let found = match &lookup {
-            Some(Identifier::Email(e)) => self.store.user_by_email(&e.normalized()).await?,
-            Some(Identifier::Username(u)) => self.store.user_by_username(&u.normalized()).await?,
-            None => None,
-        };
+        let found = self.stored_user(lookup.as_ref()).await?;
         if let Some(user) = found {
             tracing::trace!(user = %user.id, "login: found in the store");
             let mut verified_any = false;
