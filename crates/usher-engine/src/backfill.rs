@@ -110,6 +110,20 @@ pub(crate) fn add(a: Counters, b: Counters) -> Counters {
         updated: a.updated.saturating_add(b.updated),
         quarantined: a.quarantined.saturating_add(b.quarantined),
         linked: a.linked.saturating_add(b.linked),
+        displaced: a.displaced.saturating_add(b.displaced),
+    }
+}
+
+/// `a - b`, field by field (never below zero).
+fn sub(a: Counters, b: Counters) -> Counters {
+    Counters {
+        read: a.read.saturating_sub(b.read),
+        migrated: a.migrated.saturating_sub(b.migrated),
+        skipped: a.skipped.saturating_sub(b.skipped),
+        updated: a.updated.saturating_sub(b.updated),
+        quarantined: a.quarantined.saturating_sub(b.quarantined),
+        linked: a.linked.saturating_sub(b.linked),
+        displaced: a.displaced.saturating_sub(b.displaced),
     }
 }
 
@@ -217,8 +231,16 @@ pub async fn backfill(
             .await;
         return Err(e);
     }
+    // This run's share, from the checkpoints: they also count what the chunks' own outcomes
+    // cannot (users that gave way to a record with a lower key in another partition).
+    let finished = shared
+        .store
+        .checkpoints(&shared.options.job, &name)
+        .await?
+        .iter()
+        .fold(Counters::default(), |acc, c| add(acc, c.counters));
     let report = BackfillReport {
-        run,
+        run: sub(finished, resumed),
         resumed,
         partitions: checkpoints.len(),
         retries,
@@ -389,6 +411,7 @@ async fn run_partition(
             updated: outcome.updated,
             quarantined: outcome.quarantined,
             linked: outcome.linked,
+            displaced: 0,
         };
         counters = add(counters, delta);
         shared.observer.chunk(delta);

@@ -161,9 +161,17 @@ pub(crate) fn counter(table: &'static str, column: &'static str, row: &str, v: i
     u64::try_from(v).map_err(|_| corrupt(table, column, row, format!("is negative ({v})")))
 }
 
-/// The five counters of a checkpoint row.
-pub(crate) fn counters(row: &str, values: [i64; 6]) -> Result<Counters> {
-    let [read, migrated, skipped, updated, quarantined, linked] = values;
+/// The counters of a checkpoint row.
+pub(crate) fn counters(row: &str, values: [i64; 7]) -> Result<Counters> {
+    let [
+        read,
+        migrated,
+        skipped,
+        updated,
+        quarantined,
+        linked,
+        displaced,
+    ] = values;
     Ok(Counters {
         read: counter("checkpoints", "read", row, read)?,
         migrated: counter("checkpoints", "migrated", row, migrated)?,
@@ -171,6 +179,7 @@ pub(crate) fn counters(row: &str, values: [i64; 6]) -> Result<Counters> {
         updated: counter("checkpoints", "updated", row, updated)?,
         quarantined: counter("checkpoints", "quarantined", row, quarantined)?,
         linked: counter("checkpoints", "linked", row, linked)?,
+        displaced: counter("checkpoints", "displaced", row, displaced)?,
     })
 }
 
@@ -260,34 +269,57 @@ pub(crate) fn non_negative(op: &'static str, v: i64) -> Result<u64> {
     })
 }
 
-/// (user id, email_normalized, username_normalized, ledger source, ledger legacy id): one row of
-/// an owner lookup, a user joined to each of its ledger links.
+/// (user id, email_normalized, username_normalized, ledger source, ledger legacy id, ledger
+/// method, untouched): one row of an owner lookup, a user joined to each of its ledger links.
+/// `untouched` says that neither the profile nor the credential changed after that link's
+/// migration.
 pub(crate) type OwnerRow<Id> = (
     Id,
     Option<String>,
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
+    Option<bool>,
 );
 
-/// Folds owner lookup rows into one [`Owner`] per user, with its first link.
+/// Folds owner lookup rows into one [`Owner`](crate::plan::Owner) per user, with its first link.
+/// A user is `displaceable` when its only link is a bulk migration it has not changed since.
 pub(crate) fn owners(found: Vec<OwnerRow<Uuid>>) -> Vec<crate::plan::Owner> {
-    let mut idents: std::collections::HashMap<Uuid, (Option<String>, Option<String>)> =
-        std::collections::HashMap::new();
+    use std::collections::{HashMap, HashSet};
+    // (email, username, distinct links, whether every link is an unchanged bulk migration);
+    // a user can come back once per identifier it matched.
+    type Idents = (
+        Option<String>,
+        Option<String>,
+        HashSet<(String, String)>,
+        bool,
+    );
+    let mut idents: HashMap<Uuid, Idents> = HashMap::new();
     let mut links = Vec::with_capacity(found.len());
-    for (id, email, username, source, legacy_id) in found {
-        idents.entry(id).or_insert((email, username));
+    for (id, email, username, source, legacy_id, method, untouched) in found {
+        let fresh_bulk = method.as_deref() == Some("bulk") && untouched == Some(true);
+        let entry = idents
+            .entry(id)
+            .or_insert((email, username, HashSet::new(), true));
+        if let Some(link) = source.clone().zip(legacy_id.clone()) {
+            entry.2.insert(link);
+        }
+        entry.3 &= fresh_bulk;
         links.push((id, source, legacy_id));
     }
     let firsts = first_links(links);
     idents
         .into_iter()
         .map(
-            |(user_id, (email_normalized, username_normalized))| crate::plan::Owner {
-                user_id,
-                email_normalized,
-                username_normalized,
-                link: firsts.get(&user_id).cloned().flatten(),
+            |(user_id, (email_normalized, username_normalized, user_links, fresh))| {
+                crate::plan::Owner {
+                    user_id,
+                    email_normalized,
+                    username_normalized,
+                    link: firsts.get(&user_id).cloned().flatten(),
+                    displaceable: user_links.len() == 1 && fresh,
+                }
             },
         )
         .collect()

@@ -94,6 +94,18 @@ pub struct Counters {
     /// Records linked to a user another source had already brought (the same verified email).
     #[serde(default)]
     pub linked: u64,
+    /// Of `migrated`, users that later gave way to a record with a lower key and the same
+    /// email or username (partitions write in no particular order, and the lowest key wins):
+    /// their records are in the quarantine now, and counted in `quarantined` as well.
+    #[serde(default)]
+    pub displaced: u64,
+}
+
+impl Counters {
+    /// Users created and still standing: `migrated` less `displaced`.
+    pub fn migrated_now(&self) -> u64 {
+        self.migrated.saturating_sub(self.displaced)
+    }
 }
 
 /// Everything one backfill chunk writes, in one transaction.

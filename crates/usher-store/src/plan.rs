@@ -713,6 +713,10 @@ pub(crate) struct Owner {
     pub username_normalized: Option<String>,
     /// The user's first ledger link (source, legacy id), if it came from a legacy system.
     pub link: Option<(String, String)>,
+    /// The user's only link is a bulk migration, and neither its profile nor its credential
+    /// changed since: a record with a lower key may still take its identifiers
+    /// ([`displacements`]).
+    pub displaceable: bool,
 }
 
 impl Owner {
@@ -843,6 +847,99 @@ pub(crate) fn explain_refusals(
     Some(out)
 }
 
+/// A user a record with a lower key takes the identifiers of: the user goes (with its credential
+/// and ledger row), and its own record is quarantined as the duplicate instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Displacement {
+    pub user_id: Uuid,
+    /// The displaced user's legacy id (of the chunk's source).
+    pub legacy_id: String,
+    /// Its quarantine row's reason and field.
+    pub reason: String,
+    pub field: String,
+}
+
+/// Which of the `refused` rows should have won their identifier: "the first row wins" means the
+/// lowest key, whatever the order partitions happen to write in. A row is refused because a
+/// user of the same source with a higher (integer) key took the identifier first; when that user
+/// is still exactly as the bulk migration wrote it (`Owner::displaceable`), it gives way. Users
+/// that were changed since (a login re-hashed the password, a profile edit), lazily migrated, or
+/// linked keep the identifier, and the row is quarantined as usual.
+pub(crate) fn displacements(
+    rows: &[Row<'_>],
+    refused: &[usize],
+    owners: &[Owner],
+    source: &str,
+) -> Vec<Displacement> {
+    let mut out: Vec<Displacement> = Vec::new();
+    for row in refused.iter().filter_map(|&i| rows.get(i)) {
+        let Ok(mine) = row.legacy_id.parse::<i64>() else {
+            continue;
+        };
+        let holder =
+            |field: &'static str, value: Option<&str>, theirs: fn(&Owner) -> Option<&str>| {
+                let value = value?;
+                owners
+                    .iter()
+                    .find(|o| theirs(o) == Some(value))
+                    .map(|o| (field, o))
+            };
+        let found = holder("email", row.email_normalized.as_deref(), |o| {
+            o.email_normalized.as_deref()
+        })
+        .or_else(|| {
+            holder("username", row.username_normalized.as_deref(), |o| {
+                o.username_normalized.as_deref()
+            })
+        });
+        let Some((field, owner)) = found else {
+            continue;
+        };
+        let Some((their_source, theirs)) = &owner.link else {
+            continue;
+        };
+        let higher = theirs.parse::<i64>().is_ok_and(|t| t > mine);
+        if !owner.displaceable
+            || their_source != source
+            || !higher
+            || out.iter().any(|d| d.user_id == owner.user_id)
+        {
+            continue;
+        }
+        let what = if field == "email" {
+            "duplicate email: same address as"
+        } else {
+            "duplicate username: same username as"
+        };
+        out.push(Displacement {
+            user_id: owner.user_id,
+            legacy_id: theirs.clone(),
+            reason: format!(
+                "{what} legacy id {} (source {source}), which has the lower key and so \
+                 keeps it (this record had migrated first, and gave way)",
+                row.legacy_id
+            ),
+            field: field.to_owned(),
+        });
+    }
+    out
+}
+
+/// The `user.displaced` event's detail.
+pub(crate) fn displaced_detail(d: &Displacement) -> Value {
+    serde_json::json!({ "user_id": d.user_id, "legacy_id": d.legacy_id, "reason": d.reason })
+}
+
+/// The quarantine row of a displaced user's record (its stored original: no password fields).
+pub(crate) fn displaced_row(d: &Displacement, record: Option<String>) -> QuarantineRow {
+    QuarantineRow {
+        legacy_id: d.legacy_id.clone(),
+        reason: d.reason.clone(),
+        field: Some(d.field.clone()),
+        record: record.unwrap_or_else(|| "null".into()),
+    }
+}
+
 /// The emails and usernames of `rows[indexes]`, for an owner lookup.
 pub(crate) fn identifiers(rows: &[Row<'_>], indexes: &[usize]) -> (Vec<String>, Vec<String>) {
     let mut emails = Vec::with_capacity(indexes.len());
@@ -858,7 +955,8 @@ pub(crate) fn identifiers(rows: &[Row<'_>], indexes: &[usize]) -> (Vec<String>, 
     (emails, usernames)
 }
 
-/// This chunk's share of the partition's counters.
+/// This chunk's share of the partition's counters (users it displaced are counted when they
+/// go, by the displacement's own transaction).
 pub(crate) fn counters(read: u64, outcome: &ChunkOutcome) -> Counters {
     Counters {
         read,
@@ -867,6 +965,7 @@ pub(crate) fn counters(read: u64, outcome: &ChunkOutcome) -> Counters {
         updated: outcome.updated,
         quarantined: outcome.quarantined,
         linked: outcome.linked,
+        displaced: 0,
     }
 }
 
@@ -1098,6 +1197,7 @@ mod tests {
             email_normalized: Some("ann@x.io".into()),
             username_normalized: Some("ann".into()),
             link: Some(("legacy".into(), "17".into())),
+            displaceable: false,
         };
         let q = explain_refusals(&p.rows, &[1], &[owner]).unwrap();
         assert_eq!(q.len(), 1);
@@ -1129,6 +1229,7 @@ mod tests {
             email_normalized: Some("b@x.io".into()),
             username_normalized: Some("bob".into()),
             link: None,
+            displaceable: false,
         };
         let (kept, refused) = check_updates(
             &p.rows,
@@ -1150,6 +1251,7 @@ mod tests {
             email_normalized: Some(email.into()),
             username_normalized: Some(username.into()),
             link: None,
+            displaceable: false,
         }
     }
 

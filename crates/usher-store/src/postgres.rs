@@ -338,6 +338,14 @@ impl PostgresStore {
                 }
                 let (emails, usernames) = plan::identifiers(rows, &refused);
                 let owners = owners(&mut tx, &emails, &usernames, OWNERS_OP).await?;
+                let gone = plan::displacements(rows, &refused, &owners, &chunk.source);
+                if !gone.is_empty() {
+                    tx.rollback()
+                        .await
+                        .map_err(db("write_chunk: rolling back"))?;
+                    self.displace(chunk, &gone, now).await?;
+                    return Ok(None);
+                }
                 let Some(explained) = plan::explain_refusals(rows, &refused, &owners) else {
                     tx.rollback()
                         .await
@@ -372,6 +380,78 @@ impl PostgresStore {
         save_checkpoint(&mut tx, chunk, &outcome, now).await?;
         tx.commit().await.map_err(db("write_chunk: committing"))?;
         Ok(Some(outcome))
+    }
+
+    /// Removes the users of `gone` that are still unchanged, each with its credential and
+    /// ledger row, and quarantines their records with the reason: they took an identifier
+    /// that a record with a lower key, refused in this chunk, should have had
+    /// ([`plan::displacements`]). The chunk's checkpoint counts them. A user changed
+    /// meanwhile is left alone (the retry quarantines the refused record instead).
+    async fn displace(
+        &self,
+        chunk: &ChunkWrite,
+        gone: &[plan::Displacement],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        const OP: &str = "write_chunk: removing a user for a record with a lower key";
+        let mut tx = self.begin(OP).await?;
+        let mut quarantine = Vec::with_capacity(gone.len());
+        for d in gone {
+            // The credential first: a login's re-hash writes it without the user row.
+            sqlx::query("SELECT 1 FROM credentials WHERE user_id = $1 FOR UPDATE")
+                .bind(d.user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db(OP))?;
+            let record: Option<Option<String>> = sqlx::query_scalar(DISPLACEABLE)
+                .bind(d.user_id)
+                .bind(&chunk.source)
+                .bind(&d.legacy_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db(OP))?;
+            let Some(record) = record else { continue };
+            sqlx::query("DELETE FROM ledger WHERE source = $1 AND legacy_id = $2")
+                .bind(&chunk.source)
+                .bind(&d.legacy_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(OP))?;
+            sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(d.user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(OP))?;
+            let subject = format!("{}/{}", chunk.source, d.legacy_id);
+            insert_event(
+                &mut tx,
+                ("user.displaced", &subject),
+                &plan::displaced_detail(d),
+                now,
+                OP,
+            )
+            .await?;
+            quarantine.push(plan::displaced_row(d, record));
+        }
+        if !quarantine.is_empty() {
+            upsert_quarantine(&mut tx, &chunk.source, &quarantine, now).await?;
+            sqlx::query(
+                "INSERT INTO checkpoints (job, source, partition, displaced, quarantined, \
+                 updated_at) VALUES ($1, $2, $3, $4, $4, $5) \
+                 ON CONFLICT (job, source, partition) DO UPDATE SET \
+                 displaced = checkpoints.displaced + excluded.displaced, \
+                 quarantined = checkpoints.quarantined + excluded.quarantined",
+            )
+            .bind(&chunk.job)
+            .bind(&chunk.source)
+            .bind(i32::try_from(chunk.partition).unwrap_or(i32::MAX))
+            .bind(i64::try_from(quarantine.len()).unwrap_or(i64::MAX))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(OP))?;
+        }
+        tx.commit().await.map_err(db(OP))
     }
 
     async fn begin(&self, op: &'static str) -> Result<Transaction<'static, Postgres>> {
@@ -966,6 +1046,16 @@ async fn insert_event(
     Ok(())
 }
 
+/// The record of a user that may still give way to a record with a lower key (locked), if it
+/// may: its only link is the bulk migration of this legacy id, and it has not changed since.
+const DISPLACEABLE: &str = "SELECT u.legacy_record::text FROM users u
+JOIN ledger l ON l.user_id = u.id LEFT JOIN credentials c ON c.user_id = u.id
+WHERE u.id = $1 AND l.source = $2 AND l.legacy_id = $3 AND l.method = 'bulk'
+    AND u.updated_at <= l.migrated_at AND (c.updated_at IS NULL OR c.updated_at <= l.migrated_at)
+    AND NOT EXISTS (SELECT 1 FROM ledger o WHERE o.user_id = u.id
+        AND (o.source, o.legacy_id) <> (l.source, l.legacy_id))
+FOR UPDATE OF u, l";
+
 const OWNERS_OP: &str = "write_chunk: finding who holds an email or username";
 
 /// The users holding any of these emails or usernames, each with its first ledger link.
@@ -976,8 +1066,11 @@ async fn owners(
     op: &'static str,
 ) -> Result<Vec<Owner>> {
     let found: Vec<decode::OwnerRow<Uuid>> = sqlx::query_as(
-        "SELECT u.id, u.email_normalized, u.username_normalized, l.source, l.legacy_id \
+        "SELECT u.id, u.email_normalized, u.username_normalized, l.source, l.legacy_id, \
+             l.method, u.updated_at <= l.migrated_at \
+                 AND (c.updated_at IS NULL OR c.updated_at <= l.migrated_at) \
              FROM users u LEFT JOIN ledger l ON l.user_id = u.id \
+             LEFT JOIN credentials c ON c.user_id = u.id \
              WHERE u.email_normalized = ANY($1) OR u.username_normalized = ANY($2)",
     )
     .bind(emails)
@@ -1111,10 +1204,11 @@ type CheckpointRow = (
     i64,
     DateTime<Utc>,
     i64,
+    i64,
 );
 
 const CHECKPOINT_COLUMNS: &str = "job, source, partition, cursor, until_key, done, read, \
-     migrated, skipped, updated, quarantined, updated_at, linked";
+     migrated, skipped, updated, quarantined, updated_at, linked, displaced";
 
 fn checkpoint(r: CheckpointRow) -> Result<Checkpoint> {
     let (
@@ -1131,6 +1225,7 @@ fn checkpoint(r: CheckpointRow) -> Result<Checkpoint> {
         quarantined,
         at,
         linked,
+        displaced,
     ) = r;
     let key = format!("{job}/{source}/{partition}");
     Ok(Checkpoint {
@@ -1140,7 +1235,15 @@ fn checkpoint(r: CheckpointRow) -> Result<Checkpoint> {
         done,
         counters: decode::counters(
             &key,
-            [read, migrated, skipped, updated, quarantined, linked],
+            [
+                read,
+                migrated,
+                skipped,
+                updated,
+                quarantined,
+                linked,
+                displaced,
+            ],
         )?,
         updated_at: at,
         job,

@@ -26,6 +26,7 @@ both!(migrating_twice_is_a_no_op);
 both!(a_replayed_chunk_writes_nothing_twice);
 both!(quarantine_is_replaced_on_rerun_and_cleared_once_the_record_migrates);
 both!(case_only_duplicates_keep_one_user_and_quarantine_the_other);
+both!(a_lower_key_takes_an_address_back_from_an_untouched_higher_one);
 both!(legacy_newer_records_update_users_in_place);
 both!(checkpoints_resume_where_the_last_chunk_ended);
 both!(users_read_back_equal_what_was_written);

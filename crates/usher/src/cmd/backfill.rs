@@ -110,7 +110,8 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
     if let Some(path) = args.json_summary {
         let summary = serde_json::json!({
             "read": report.run.read,
-            "migrated": report.run.migrated,
+            "migrated": report.run.migrated_now(),
+            "displaced": report.run.displaced,
             "quarantined": report.run.quarantined,
             "linked": report.run.linked,
             "warned": warnings.users,
@@ -290,7 +291,7 @@ fn print_summary(
     println!(
         "  this run: read {}  migrated {}{}  updated {}  skipped {}  quarantined {}  ({:.0} records/s)",
         r.run.read,
-        r.run.migrated,
+        r.run.migrated_now(),
         linked(r.run.linked),
         r.run.updated,
         r.run.skipped,
@@ -301,11 +302,18 @@ fn print_summary(
         println!(
             "  all runs: read {}  migrated {}{}  updated {}  skipped {}  quarantined {}",
             t.read,
-            t.migrated,
+            t.migrated_now(),
             linked(t.linked),
             t.updated,
             t.skipped,
             t.quarantined
+        );
+    }
+    if r.run.displaced > 0 {
+        println!(
+            "  {} users gave way to a record with a lower key and the same email or username \
+             (partitions finished out of key order); their records are in quarantine",
+            r.run.displaced
         );
     }
     if r.retries > 0 {

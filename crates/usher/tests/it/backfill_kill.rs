@@ -38,7 +38,9 @@ fn kill_points(n: usize) -> (u64, Vec<Duration>) {
     (seed, points)
 }
 
-async fn killed_and_resumed(store_toml: impl Fn(&std::path::Path) -> String, label: &str) {
+/// A PostgreSQL legacy table of the kill test's fake users: (url, database, source table,
+/// mapping).
+async fn fake_legacy() -> (String, String, String, String) {
     let (legacy_url, legacy_db) = support::create_database("usher_kill_legacy").await;
     let out = usher(
         &["fake", "--users", &USERS.to_string(), "--seed", "7"],
@@ -49,12 +51,15 @@ async fn killed_and_resumed(store_toml: impl Fn(&std::path::Path) -> String, lab
         "usher fake failed: {}",
         text(&out.stderr)
     );
-
-    let dir = tempfile::tempdir().unwrap();
     let source = format!(
         "[sources.legacy]\ntype = \"postgres\"\nurl = \"{legacy_url}\"\ntable = \"users\"\nkey = \"id\"\n"
     );
-    let mapping = text(&out.stdout);
+    (legacy_url, legacy_db, source, text(&out.stdout))
+}
+
+async fn killed_and_resumed(store_toml: impl Fn(&std::path::Path) -> String, label: &str) {
+    let (legacy_url, legacy_db, source, mapping) = fake_legacy().await;
+    let dir = tempfile::tempdir().unwrap();
     let config = support::write_config(
         dir.path(),
         &store_toml(dir.path()),
@@ -224,6 +229,12 @@ async fn killed_and_resumed(store_toml: impl Fn(&std::path::Path) -> String, lab
             1,
             "{label}: rows {keys:?} share {email}; migrated: {migrated:?}"
         );
+        // The first row wins: the lowest key (`keys` is in read order), whichever partition
+        // wrote first and wherever the kills fell.
+        assert_eq!(
+            migrated[0], &keys[0],
+            "{label}: rows {keys:?} share {email}; a higher key won"
+        );
         for key in keys.iter().filter(|k| !ledger.contains_key(*k)) {
             let reason = reasons.get(key).map(String::as_str).unwrap_or_default();
             assert!(
@@ -289,4 +300,110 @@ async fn killed_backfill_into_postgres_resumes_with_nothing_lost_or_duplicated()
     )
     .await;
     support::drop_database(&store_db).await;
+}
+
+/// Which record of a group sharing an address becomes the user depends on the data alone (the
+/// lowest key), not on how many partitions raced for it: runs with 1, 2 and 4 partitions over
+/// the kill test's data (whose far-apart duplicates fall in different partitions) migrate the
+/// same records and quarantine the same ones, each as the duplicate of the same record.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lowest_key_wins_an_address_whatever_the_partitions() {
+    let (_, legacy_db, source, mapping) = fake_legacy().await;
+    let mut outcomes = Vec::new();
+    for concurrency in [1, 2, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("usher.db");
+        let store_toml = format!("[store]\ntype = \"sqlite\"\npath = \"{}\"\n", db.display());
+        let config = support::write_config(
+            dir.path(),
+            &store_toml,
+            &source,
+            &mapping,
+            &format!("[backfill]\nbatch_size = 250\nconcurrency = {concurrency}\n"),
+        );
+        let summary = dir.path().join("summary.json");
+        let out = usher(
+            &[
+                "backfill",
+                "--config",
+                config.to_str().unwrap(),
+                "--json-summary",
+                summary.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(
+            out.status.success(),
+            "concurrency {concurrency}: {}",
+            text(&out.stderr)
+        );
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+
+        let store_config: usher_store::StoreConfig =
+            toml::from_str(&store_toml.replace("[store]", "")).unwrap();
+        let store = usher_store::open(&store_config).await.unwrap();
+        let mut migrated = BTreeSet::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .ledger_page("legacy", after.as_deref(), 5000)
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(last.legacy_id.to_string());
+            migrated.extend(page.into_iter().map(|e| e.legacy_id.to_string()));
+        }
+        let filter = QuarantineFilter {
+            source: Some("legacy".into()),
+        };
+        // Each quarantined record with the record it is a duplicate of, if it is one.
+        let quarantined: BTreeMap<String, Option<String>> = store
+            .quarantine_list(&filter, 100_000, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let of = e
+                    .reason
+                    .split_once("same address as legacy id ")
+                    .and_then(|(_, rest)| rest.split_whitespace().next())
+                    .map(str::to_owned);
+                (e.legacy_id.as_str().to_owned(), of)
+            })
+            .collect();
+        store.close().await;
+        assert_eq!(
+            summary["migrated"].as_u64(),
+            Some(migrated.len() as u64),
+            "concurrency {concurrency}: the summary's migrated count"
+        );
+        eprintln!(
+            "concurrency {concurrency}: {} migrated, {} quarantined, {} displaced",
+            migrated.len(),
+            quarantined.len(),
+            summary["displaced"]
+        );
+        outcomes.push((concurrency, migrated, quarantined));
+    }
+    let (_, one_migrated, one_quarantined) = &outcomes[0];
+    assert!(
+        one_quarantined.values().filter(|of| of.is_some()).count() > 0,
+        "the fake data has no duplicate addresses"
+    );
+    for (concurrency, migrated, quarantined) in &outcomes[1..] {
+        let differ: Vec<_> = one_migrated
+            .symmetric_difference(migrated)
+            .take(10)
+            .collect();
+        assert!(
+            differ.is_empty(),
+            "concurrency {concurrency} migrated other records than one partition: {differ:?}"
+        );
+        assert_eq!(
+            quarantined, one_quarantined,
+            "concurrency {concurrency}: the quarantine differs from one partition's"
+        );
+    }
+    support::drop_database(&legacy_db).await;
 }

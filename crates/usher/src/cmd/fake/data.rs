@@ -22,6 +22,17 @@ const AREA_CODES: &[&str] = &[
     "617", "702", "713", "718", "773", "804", "808", "818", "917", "919", "971",
 ];
 
+/// Area-code-shaped prefixes that are not area codes (N11 service codes): a number such as
+/// `(611) 840-2798` is well formed, but libphonenumber rightly refuses it.
+const UNASSIGNED_AREA_CODES: &[&str] = &["211", "311", "411", "511", "611", "711", "811", "911"];
+
+/// Every [`FAR_DUPLICATE_EVERY`]th row (at offset [`FAR_DUPLICATE_AT`]) takes the email of the
+/// row [`FAR_DUPLICATE_GAP`] before it, in other capitals: far enough apart that the two land in
+/// different partitions of a concurrent backfill.
+pub const FAR_DUPLICATE_EVERY: u64 = 1000;
+pub const FAR_DUPLICATE_AT: u64 = 777;
+pub const FAR_DUPLICATE_GAP: u64 = 10_007;
+
 /// A generated legacy row, in the column order of [`COLUMNS`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -91,6 +102,7 @@ split = {{ area_code = "attributes.area_code", number = "attributes.phone_number
 [mappings.{source}.password]
 hash = "password_hash"
 scheme_field = "hash_algo"   # NULL for self-describing hashes: the scheme is detected
+scheme_map = {{ SSHA = "salted-sha1" }}   # {{SSHA}} hashes carry their own salt
 salt = "password_salt"       # md5(salt || password) rows keep the salt in its own column
 salt_position = "prefix"
 "#
@@ -149,7 +161,10 @@ impl Pool {
         let entries = corpus
             .vectors
             .into_iter()
-            .filter(|v| v.force.is_none() && v.options.is_none() && !v.hash.starts_with('{'))
+            .filter(|v| v.force.is_none() && v.options.is_none())
+            // Of the `{…}` forms (LDAP schemes, JSON descriptors) only `{SSHA}`, which rows
+            // name in the scheme column.
+            .filter(|v| !v.hash.starts_with('{') || is_ssha(&v.hash))
             .filter_map(|v| {
                 let password = v.password?;
                 let typable = password.is_ascii()
@@ -170,6 +185,11 @@ impl Pool {
         let n = u64::try_from(matching.len()).ok().filter(|&n| n > 0)?;
         matching.get(usize::try_from(r % n).ok()?).copied()
     }
+}
+
+fn is_ssha(hash: &str) -> bool {
+    hash.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("{SSHA}"))
 }
 
 /// SplitMix64: tiny, fast, and stable across versions, so a seed always makes the same table.
@@ -316,9 +336,17 @@ pub fn row(pool: &Pool, seed: u64, i: u64) -> Row {
     let domain = r.pick(DOMAINS);
     let id = i64::try_from(i).unwrap_or(i64::MAX);
 
+    // The mess added for rehearsals comes from a stream of its own, so the other fields of a
+    // row stay what they were before it was added.
+    let mut mess = Rng::for_row(seed ^ 0x6d65_7373, i);
     // Every 250th user shares an email with the previous one, differing only in case: the
     // classic mess of a legacy table that compared emails case-sensitively.
-    let email = if i.is_multiple_of(250) && i > 1 {
+    let email = if i % FAR_DUPLICATE_EVERY == FAR_DUPLICATE_AT && i > FAR_DUPLICATE_GAP {
+        // ...and some share one with a row far away, in another partition.
+        row(pool, seed, i - FAR_DUPLICATE_GAP)
+            .email
+            .map(|e| capitalise(e.trim()))
+    } else if i.is_multiple_of(250) && i > 1 {
         let mut prev = Rng::for_row(seed, i - 1);
         let (pf, pl, pd) = (prev.pick(FIRST), prev.pick(LAST), prev.pick(DOMAINS));
         Some(format!("{}.{}{}@{}", ascii_fold(pf), ascii_fold(pl), i - 1, pd).to_uppercase())
@@ -341,7 +369,12 @@ pub fn row(pool: &Pool, seed: u64, i: u64) -> Row {
         } else {
             local
         };
-        Some(format!("{local}@{domain}"))
+        if mess.chance(40) {
+            // Stray spaces and capitals, as a form without trimming stored them.
+            Some(format!("  {local}@{} ", domain.to_uppercase()))
+        } else {
+            Some(format!("{local}@{domain}"))
+        }
     };
 
     let birthdate = match r.below(100) {
@@ -383,6 +416,13 @@ pub fn row(pool: &Pool, seed: u64, i: u64) -> Row {
         75..=77 => Some(format!("+49 30 901820{b:02}")),
         78..=79 => Some(r.pick(&["555-01", "n/a", "call me", "000"]).to_owned()),
         _ => None,
+    };
+    let phone = if phone.is_some() && mess.chance(30) {
+        // Well-formed, but the area code is not one.
+        let u = mess.pick(UNASSIGNED_AREA_CODES);
+        Some(format!("({u}) 840-{:04}", mess.below(10_000)))
+    } else {
+        phone
     };
 
     let mut row = Row {
@@ -446,8 +486,12 @@ pub fn row(pool: &Pool, seed: u64, i: u64) -> Row {
         }
         scheme => {
             if let Some(entry) = pool.pick(scheme, r.next()) {
-                // Self-describing formats: no algorithm column, the scheme is detected.
+                // Self-describing formats: no algorithm column, the scheme is detected; but
+                // `{SSHA}` rows name theirs, beside the (here empty) salt column.
                 row.password_hash = Some(entry.hash.clone());
+                if is_ssha(&entry.hash) {
+                    row.hash_algo = Some("SSHA".to_owned());
+                }
             }
         }
     }
@@ -492,6 +536,52 @@ mod tests {
         let (a, b) = (a.email.unwrap(), b.email.unwrap());
         assert_ne!(a, b);
         assert_eq!(a.to_lowercase(), b.to_lowercase());
+    }
+
+    #[test]
+    fn some_emails_collide_with_a_row_in_another_partition() {
+        let pool = Pool::load().unwrap();
+        let i = 13 * FAR_DUPLICATE_EVERY + FAR_DUPLICATE_AT;
+        let (a, b) = (row(&pool, 7, i - FAR_DUPLICATE_GAP), row(&pool, 7, i));
+        let (a, b) = (a.email.unwrap(), b.email.unwrap());
+        assert_eq!(
+            a.trim().to_lowercase(),
+            b.trim().to_lowercase(),
+            "{a:?} / {b:?}"
+        );
+    }
+
+    #[test]
+    fn the_mess_has_stray_spaces_unassigned_area_codes_and_named_self_salted_hashes() {
+        let pool = Pool::load().unwrap();
+        let rows: Vec<Row> = (1..=5000).map(|i| row(&pool, 7, i)).collect();
+        let spaced = rows
+            .iter()
+            .filter_map(|r| r.email.as_deref())
+            .filter(|e| e.contains('@') && e.trim() != *e && *e != e.to_lowercase())
+            .count();
+        let unassigned = rows
+            .iter()
+            .filter_map(|r| r.phone.as_deref())
+            .filter(|p| {
+                UNASSIGNED_AREA_CODES
+                    .iter()
+                    .any(|c| p.starts_with(&format!("({c})")))
+            })
+            .count();
+        let ssha = rows
+            .iter()
+            .filter(|r| r.hash_algo.as_deref() == Some("SSHA"))
+            .count();
+        assert!(
+            (100..300).contains(&spaced),
+            "{spaced} emails with stray spaces"
+        );
+        assert!(
+            (80..250).contains(&unassigned),
+            "{unassigned} unassigned area codes"
+        );
+        assert!(ssha > 20, "{ssha} {{SSHA}} rows with a scheme column");
     }
 
     #[test]

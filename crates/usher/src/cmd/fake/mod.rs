@@ -2,8 +2,11 @@
 //!
 //! The seed advice for a migration is to populate a million fake users and migrate them
 //! before touching real data. `usher fake` writes such a table into SQLite or PostgreSQL with
-//! the mess real tables have (see [`data`]): mixed hash formats with known passwords, emails
-//! that differ only in case, invalid emails, bad dates, phones in many formats, Unicode names.
+//! the mess real tables have (see [`data`]): mixed hash formats with known passwords
+//! (self-salted `{SSHA}` ones named in the scheme column beside a salt column), emails that
+//! differ only in case (next to each other, and far apart so they fall in different partitions),
+//! emails with stray spaces and capitals, invalid emails, bad dates, phones in many formats
+//! (some with an area code that is not one), Unicode names.
 
 pub mod data;
 
