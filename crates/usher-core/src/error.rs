@@ -72,3 +72,19 @@ impl fmt::Display for FieldWarning {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
 pub struct RecordErrors(pub Vec<FieldError>);
+
+impl RecordErrors {
+    /// Every problem, as a quarantine reason: "field `email` has no @; field `status` …".
+    pub fn reason(&self) -> String {
+        self.0
+            .iter()
+            .map(|e| format!("field `{}` {}", e.field, e.reason))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The field of the first problem.
+    pub fn first_field(&self) -> Option<&str> {
+        self.0.first().map(|e| e.field.as_str())
+    }
+}

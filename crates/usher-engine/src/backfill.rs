@@ -365,13 +365,8 @@ pub(crate) fn map_chunk(
             }),
             Err(errors) => rejected.push(Rejected {
                 key: record.key.clone(),
-                field: errors.0.first().map(|e| e.field.clone()),
-                reason: errors
-                    .0
-                    .iter()
-                    .map(|e| format!("field `{}` {}", e.field, e.reason))
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                field: errors.first_field().map(str::to_owned),
+                reason: errors.reason(),
                 record: mapper.scrub(record),
             }),
         }

@@ -25,8 +25,8 @@ use usher_core::{
 };
 use usher_hash::{ParseOptions, Password, PasswordHash, Policy, Scheme};
 use usher_store::{
-    LazyMigration, LinkOutcome, LinkWrite, MigrateOutcome, RegisterOutcome, Store, StoreError,
-    SystemOfRecord,
+    LazyMigration, LinkOutcome, LinkWrite, MigrateOutcome, RegisterOutcome, Rejected, Store,
+    StoreError, SystemOfRecord,
 };
 use zeroize::Zeroizing;
 
@@ -141,12 +141,17 @@ pub enum LoginError {
     /// A legacy source could not answer for a user not yet migrated; nothing was written.
     #[error("legacy source {0} is unavailable")]
     LegacyUnavailable(String),
-    /// The legacy record verified but cannot become a user (mapping error, or its email is
-    /// another user's); nothing was written.
-    #[error("the legacy record of source {source_name} cannot be migrated: {reason}")]
+    /// Legacy accepted the password but its record cannot become a user (it does not map, or
+    /// its address or username is another record's or user's). No user was written; the
+    /// record is in the quarantine with the reason.
+    #[error("legacy record {key} of source {source_name} cannot be migrated: {reason}")]
     Unmigratable {
         /// The source.
         source_name: String,
+        /// The record's key in its source.
+        key: String,
+        /// The field at fault, if one.
+        field: Option<String>,
         /// Why (names the field; never a secret).
         reason: String,
     },
@@ -668,42 +673,83 @@ impl Bridge {
         migrated: &mut Vec<UserId>,
     ) -> Result<Option<Proven<'a>>, LoginError> {
         let name = source.source.name();
-        let candidates = self.lookup_legacy(source, identifier, 2).await?;
-        // Two legacy rows answering to one identifier (emails differing only in case) are
-        // ambiguous: the password decides, and only a single match may log in.
+        // In key order, as the backfill reads them: several legacy rows answering to one
+        // identifier (emails differing only in case) are decided as the backfill decides
+        // them, never by who logs in first. The lowest key that maps holds the identifier.
+        let candidates = self.lookup_legacy(source, identifier, CANDIDATES).await?;
         let now = Utc::now();
-        let mut verified = Vec::new();
+        let mut holder: Option<LegacyKey> = None;
+        let mut proven = None;
+        let mut attention = None;
         for record in candidates {
             if let Some(user) = self.in_ledger(name, &record.key).await? {
                 migrated.push(user);
+                holder.get_or_insert_with(|| record.key.clone());
                 continue;
             }
-            let user = match source.mapper.map(name, &record, now) {
-                Ok(user) => user,
-                Err(_) => continue, // an unmappable record is in quarantine, not a login
+            let mapped = source.mapper.map(name, &record, now);
+            let credential = match &mapped {
+                Ok(user) => user.credential.clone(),
+                Err(_) => source.mapper.credential(&record),
             };
-            let Some(credential) = user.credential.clone() else {
-                continue;
-            };
-            let Ok(stored) = self.parse(&credential.hash, Some(credential.scheme)) else {
+            let first_mapped = mapped.is_ok() && holder.is_none();
+            if mapped.is_ok() {
+                holder.get_or_insert_with(|| record.key.clone());
+            }
+            if proven.is_some() || attention.is_some() {
+                continue; // decided; the rest only matter for who holds the identifier
+            }
+            let Some(stored) = credential.and_then(|c| self.parse(&c.hash, Some(c.scheme)).ok())
+            else {
                 continue;
             };
             let password = Arc::clone(password);
             *verified_any = true;
-            if self
+            if !self
                 .hash_job("legacy", move || stored.verify(&password).unwrap_or(false))
                 .await?
             {
-                verified.push((record, user));
+                continue;
+            }
+            match mapped {
+                Ok(user) if first_mapped => proven = Some((record, user)),
+                Ok(_) => attention = Some((record, None)),
+                Err(errors) => attention = Some((record, Some(errors))),
             }
         }
         tracing::trace!(
             source = name,
-            verified = verified.len(),
+            proven = proven.is_some(),
+            attention = attention.is_some(),
             "login: legacy hash verify"
         );
-        let mut verified = verified.into_iter();
-        let (Some((record, user)), None) = (verified.next(), verified.next()) else {
+        if let Some((record, errors)) = attention {
+            // The password is right, for a record that cannot become a user.
+            let (field, reason) = match (errors, &holder) {
+                (Some(errors), _) => (errors.first_field().map(str::to_owned), errors.reason()),
+                (None, Some(holder)) => {
+                    let (field, what) = match identifier {
+                        Identifier::Email(_) => ("email", "same address as"),
+                        Identifier::Username(_) => ("username", "same username as"),
+                    };
+                    (
+                        Some(field.to_owned()),
+                        format!("duplicate {field}: {what} legacy id {holder} (source {name})"),
+                    )
+                }
+                (None, None) => return Ok(None),
+            };
+            let error = self
+                .needs_attention(name, &source.mapper, &record, field, reason)
+                .await;
+            // A holder already in the store answers with its own password.
+            return if migrated.is_empty() {
+                Err(error)
+            } else {
+                Ok(None)
+            };
+        }
+        let Some((record, user)) = proven else {
             return Ok(None);
         };
         Ok(Some(Proven {
@@ -741,14 +787,15 @@ impl Bridge {
             migrated.push(user);
             return Ok(None);
         }
-        let user =
-            entry
-                .mapper
-                .map(name, &record, Utc::now())
-                .map_err(|e| LoginError::Unmigratable {
-                    source_name: name.to_owned(),
-                    reason: e.to_string(),
-                })?;
+        let user = match entry.mapper.map(name, &record, Utc::now()) {
+            Ok(user) => user,
+            Err(errors) => {
+                let field = errors.first_field().map(str::to_owned);
+                return Err(self
+                    .needs_attention(name, &entry.mapper, &record, field, errors.reason())
+                    .await);
+            }
+        };
         Ok(Some(Proven {
             name,
             mapper: &entry.mapper,
@@ -863,10 +910,30 @@ impl Bridge {
     ) -> Result<LoginOk, LoginError> {
         let name = proven.name;
         let fresh = self.rehash(Arc::clone(password)).await?;
-        let unlinkable = |reason: String| LoginError::Unmigratable {
-            source_name: name.to_owned(),
-            reason,
-        };
+        match self.link_once(holder, &proven, fresh).await? {
+            Ok(done) => Ok(done),
+            Err((field, reason)) => Err(self
+                .needs_attention(
+                    name,
+                    proven.mapper,
+                    &proven.record,
+                    Some(field.into()),
+                    reason,
+                )
+                .await),
+        }
+    }
+
+    /// [`Bridge::link`]'s transaction, retried while the user changes under it; `Ok(Err)`:
+    /// the record may not be linked, with the field at fault and the reason.
+    async fn link_once(
+        &self,
+        holder: UserId,
+        proven: &Proven<'_>,
+        fresh: Credential,
+    ) -> Result<Result<LoginOk, (&'static str, String)>, LoginError> {
+        let name = proven.name;
+        let unlinkable = |field: &'static str, reason: String| Ok(Err((field, reason)));
         // A concurrent change of the user makes the merge stale: read and merge again.
         for _ in 0..3 {
             let stored = self
@@ -874,16 +941,26 @@ impl Bridge {
                 .user(holder)
                 .await?
                 .ok_or_else(|| LoginError::Internal(format!("user {holder} vanished")))?;
-            self.link
-                .allows(&stored, &proven.user, name)
-                .map_err(|why| unlinkable(format!("its address is user {}'s; {why}", stored.id)))?;
+            if let Err(why) = self.link.allows(&stored, &proven.user, name) {
+                return unlinkable(
+                    "email",
+                    format!(
+                        "duplicate email: same address as user {}; not linked: {why}",
+                        stored.id
+                    ),
+                );
+            }
             if stored.legacy_links.iter().any(|l| l.source == name) {
                 // Two records of one source with one address: the backfill quarantines the
                 // second; a login must not slip it in either.
-                return Err(unlinkable(format!(
-                    "user {} already has a record of this source",
-                    stored.id
-                )));
+                return unlinkable(
+                    "email",
+                    format!(
+                        "duplicate email: same address as user {}, who already has a record \
+                         of this source",
+                        stored.id
+                    ),
+                );
             }
             if proven.user.status == Status::Disabled {
                 return Err(LoginError::Disabled);
@@ -920,19 +997,32 @@ impl Bridge {
                 LinkOutcome::Linked(id) => (id, LoginPath::Linked),
                 LinkOutcome::AlreadyLinked(id) if id == holder => (id, LoginPath::AlreadyMigrated),
                 LinkOutcome::AlreadyLinked(id) => {
-                    return Err(unlinkable(format!("the record is already user {id}'s")));
+                    // Another login moved this very record meanwhile: that user's password
+                    // decides from now on.
+                    return Err(LoginError::Internal(format!(
+                        "record {} of {name} became user {id} while linking it to {holder}",
+                        proven.record.key
+                    )));
                 }
                 LinkOutcome::Stale => continue,
                 LinkOutcome::IdentifierTaken { field, holder } => {
-                    return Err(unlinkable(format!("its {field} belongs to user {holder}")));
+                    return unlinkable(
+                        field,
+                        format!("duplicate {field}: the merged {field} belongs to user {holder}"),
+                    );
                 }
             };
             tracing::trace!(source = name, user = %id, path = path.as_str(), "login: linked");
             if path == LoginPath::Linked {
                 self.metrics.migrated(name);
-                self.write_back(name, proven.record.key.clone(), id, proven.write_back);
+                self.write_back(
+                    name,
+                    proven.record.key.clone(),
+                    id,
+                    proven.write_back.clone(),
+                );
             }
-            return self.finish(id, path).await;
+            return self.finish(id, path).await.map(Ok);
         }
         Err(LoginError::Internal(format!(
             "user {holder} kept changing while linking a record of {name}"
@@ -991,11 +1081,11 @@ impl Bridge {
                 };
                 return self.link(holder, proven, password).await;
             }
-            MigrateOutcome::IdentifierTaken { field, .. } => {
-                return Err(LoginError::Unmigratable {
-                    source_name: name.to_owned(),
-                    reason: format!("its {field} belongs to another user"),
-                });
+            MigrateOutcome::IdentifierTaken { field, holder } => {
+                let reason = format!("duplicate {field}: same {field} as user {holder}");
+                return Err(self
+                    .needs_attention(name, mapper, &record, Some(field.into()), reason)
+                    .await);
             }
         };
         tracing::trace!(source = name, user = %id, path = path.as_str(), "login: migrated");
@@ -1004,6 +1094,35 @@ impl Bridge {
             self.write_back(name, key, id, write_back);
         }
         self.finish(id, path).await
+    }
+
+    /// A record legacy vouched for (it accepted the password) that cannot become a user: it
+    /// goes to the quarantine with the reason, as the backfill would have put it there, and
+    /// the login is answered 409 `account_needs_attention`, never "wrong password". A failure
+    /// to quarantine is logged; the answer stands.
+    async fn needs_attention(
+        &self,
+        name: &str,
+        mapper: &Mapper,
+        record: &LegacyRecord,
+        field: Option<String>,
+        reason: String,
+    ) -> LoginError {
+        let rejected = Rejected {
+            key: record.key.clone(),
+            field: field.clone(),
+            reason: reason.clone(),
+            record: mapper.scrub(record),
+        };
+        if let Err(e) = self.store.quarantine_record(name, &rejected).await {
+            tracing::warn!(source = name, key = %record.key, error = %e, "login: could not quarantine a record that needs attention");
+        }
+        LoginError::Unmigratable {
+            source_name: name.to_owned(),
+            key: record.key.to_string(),
+            field,
+            reason,
+        }
     }
 
     /// Tells legacy, in the background, that `key` became user `id`; counted, never fatal.
@@ -1061,13 +1180,19 @@ struct Proven<'a> {
 }
 
 /// The source whose own write-back (a SQL `write_back` statement) runs first.
+#[derive(Clone)]
 enum Own {
     Hash(Arc<dyn Source>),
     Auth(Arc<dyn AuthSource>),
 }
 
+/// Legacy records tried for one identifier at a login: enough for the duplicates a legacy
+/// table that compared emails case-sensitively has, and a bound on the hashing one login causes.
+const CANDIDATES: usize = 3;
+
 /// Everything that tells legacy a user migrated: the source's own write-back, then the HTTP
 /// one. `Ok(true)` when at least one ran and none failed.
+#[derive(Clone)]
 struct WriteBack {
     own: Own,
     http: Option<Arc<HttpWriteBack>>,

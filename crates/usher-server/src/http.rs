@@ -265,9 +265,18 @@ async fn login(
         }
         Err(LoginError::Unmigratable {
             source_name,
+            key,
+            field,
             reason,
         }) => {
-            tracing::warn!(source = %source_name, %reason, "legacy record cannot be migrated");
+            tracing::warn!(
+                source = %source_name,
+                %key,
+                field = field.as_deref().unwrap_or("-"),
+                %reason,
+                "legacy accepted the password, but its record cannot become a user; it is in \
+                 the quarantine"
+            );
             (
                 "unmigratable",
                 error(StatusCode::CONFLICT, "account_needs_attention"),

@@ -54,6 +54,19 @@ async fn bridge_writing_back(
     policy: Policy,
     http_write_back: Option<Arc<usher_server::HttpWriteBack>>,
 ) -> Bridge {
+    legacy_table(
+        dir,
+        &[
+            (1, "Ann.Lee@Example.com", "ann", MD5_CRYPT),
+            (2, "bo@example.com", "bo", BCRYPT),
+        ],
+    )
+    .await;
+    open_bridge(dir, pool, policy, http_write_back).await
+}
+
+/// The legacy table `legacy.db` in `dir`: (id, email, username, pw) rows.
+async fn legacy_table(dir: &std::path::Path, rows: &[(i64, &str, &str, &str)]) {
     let legacy = dir.join("legacy.db");
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(&legacy)
@@ -65,10 +78,7 @@ async fn bridge_writing_back(
         .execute(&mut conn)
         .await
         .unwrap();
-    for (id, email, username, pw) in [
-        (1, "Ann.Lee@Example.com", "ann", MD5_CRYPT),
-        (2, "bo@example.com", "bo", BCRYPT),
-    ] {
+    for &(id, email, username, pw) in rows {
         sqlx::query("INSERT INTO users VALUES (?, ?, ?, ?)")
             .bind(id)
             .bind(email)
@@ -79,7 +89,6 @@ async fn bridge_writing_back(
             .unwrap();
     }
     conn.close().await.unwrap();
-    open_bridge(dir, pool, policy, http_write_back).await
 }
 
 /// A second bridge over the store and legacy table [`bridge`] made in `dir`.
@@ -1405,4 +1414,90 @@ async fn a_reset_required_user_moves_their_password_through_an_auth_source() {
             .id,
         id
     );
+}
+
+/// pyca bcrypt 4.0.1 of "p@ss w0rd!" (usher-hash's vector corpus).
+const BCRYPT_OTHER: &str = "$2b$04$o1NC9iaqOFGagecpp4LpHeOb.Ad9djnZ5HYc67li05LkGccxJjkQG";
+
+/// Issue 11 item 7: legacy accepts the password, but its record cannot become a user. The
+/// answer says so (409, never "wrong password"), and the record goes to the quarantine with
+/// the reason. Two records sharing an address are decided as the backfill decides them: the
+/// lowest key holds it, whoever logs in first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_legacy_vouches_for_that_cannot_become_a_user_needs_attention() {
+    let dir = tempfile::tempdir().unwrap();
+    legacy_table(
+        dir.path(),
+        &[
+            (3, "not-an-address", "cy", MD5_CRYPT),
+            (4, "Dee@Example.com", "dee", BCRYPT),
+            (5, "dee@example.COM", "dee5", BCRYPT_OTHER),
+        ],
+    )
+    .await;
+    let bridge = open_bridge(dir.path(), HashPool::new(2, 64), policy(), None).await;
+    let store = bridge.store();
+    let reason_of = |key: &'static str| async move {
+        let held = store
+            .quarantine_list(&usher_store::QuarantineFilter::default(), 10, 0)
+            .await
+            .unwrap();
+        held.into_iter()
+            .find(|e| e.legacy_id == key)
+            .map(|e| (e.reason, e.field, e.record))
+    };
+
+    // The right password for a record whose email does not map.
+    let cy = bridge.login("cy", Password::from("password")).await;
+    let Err(LoginError::Unmigratable {
+        source_name,
+        key,
+        field,
+        reason,
+    }) = cy
+    else {
+        panic!("{cy:?}");
+    };
+    assert_eq!((source_name.as_str(), key.as_str()), ("legacy", "3"));
+    assert_eq!(field.as_deref(), Some("email"));
+    assert!(reason.contains("field `email`"), "{reason}");
+    let (held, held_field, record) = reason_of("3").await.expect("record 3 is in quarantine");
+    assert_eq!(held, reason);
+    assert_eq!(held_field.as_deref(), Some("email"));
+    assert_eq!(record["username"], "cy");
+    assert!(
+        record.get("pw").is_none(),
+        "the hash reached the quarantine: {record}"
+    );
+    // A wrong password for it is still just a wrong password.
+    let wrong = bridge.login("cy", Password::from("nope")).await;
+    assert!(
+        matches!(wrong, Err(LoginError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+
+    // Record 5's password, by the address record 4 (the lower key) holds: 409, and 5 is
+    // quarantined as 4's duplicate, as the backfill would.
+    let five = bridge
+        .login("DEE@example.com", Password::from("p@ss w0rd!"))
+        .await;
+    let Err(LoginError::Unmigratable { key, field, .. }) = five else {
+        panic!("{five:?}");
+    };
+    assert_eq!((key.as_str(), field.as_deref()), ("5", Some("email")));
+    let (held, ..) = reason_of("5").await.expect("record 5 is in quarantine");
+    assert_eq!(
+        held,
+        "duplicate email: same address as legacy id 4 (source legacy)"
+    );
+    assert_eq!(store.counts().await.unwrap().users, 0);
+
+    // Record 4's own password migrates record 4.
+    let four = bridge
+        .login("dee@example.com", Password::from("password"))
+        .await
+        .unwrap();
+    assert_eq!(four.path, LoginPath::Migrated);
+    assert_eq!(four.user.legacy_links[0].legacy_id.as_str(), "4");
+    assert_eq!(store.counts().await.unwrap().users, 1);
 }

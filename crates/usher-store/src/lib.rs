@@ -104,6 +104,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// [`StoreError::Invalid`] naming the field, and nothing is written.
     async fn migrate_user(&self, m: &LazyMigration) -> Result<MigrateOutcome>;
 
+    /// Puts one record of `source` in the quarantine (or refreshes its row), with a
+    /// `record.quarantined` event (subject `source/legacy id`, detail `{reason, field}`): a
+    /// record the login bridge met that cannot become a user. Nothing is written, and `false`
+    /// returned, when the ledger already has the record.
+    async fn quarantine_record(&self, source: &str, rejected: &Rejected) -> Result<bool>;
+
     /// Links a legacy record to an existing user (the same person, brought by another source)
     /// in one transaction: the merged user's fields (identifiers, profile, attributes, status,
     /// times; the stored migration record stays), its credential when asked, the ledger row

@@ -29,7 +29,9 @@ use usher_core::{LegacyKey, Method, User};
 use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
-use crate::model::{ChunkOutcome, ChunkWrite, ConflictPolicy, Counters, LazyMigration, LinkWrite};
+use crate::model::{
+    ChunkOutcome, ChunkWrite, ConflictPolicy, Counters, LazyMigration, LinkWrite, Rejected,
+};
 
 /// The earliest instant both backends hold: PostgreSQL's `timestamptz` starts at 4713 BC.
 const MIN_MICROS: i64 = -210_866_803_200_000_000;
@@ -128,16 +130,14 @@ pub(crate) fn prepare(chunk: &ChunkWrite, now: DateTime<Utc>) -> Result<Prepared
     let mut quarantine = Vec::new();
 
     for rejected in &chunk.rejected {
-        let legacy_id = legacy_id(&rejected.key).map_err(&invalid)?;
-        if !keys.insert(legacy_id.clone()) {
-            return Err(invalid(format!("legacy id {legacy_id} appears twice")));
+        let row = rejected_row(rejected).map_err(&invalid)?;
+        if !keys.insert(row.legacy_id.clone()) {
+            return Err(invalid(format!(
+                "legacy id {} appears twice",
+                row.legacy_id
+            )));
         }
-        quarantine.push(QuarantineRow {
-            legacy_id,
-            reason: visible_nul(&rejected.reason),
-            field: rejected.field.as_deref().map(visible_nul),
-            record: json_text(&rejected.record),
-        });
+        quarantine.push(row);
     }
 
     for (ord, cu) in chunk.users.iter().enumerate() {
@@ -191,6 +191,31 @@ pub(crate) fn prepare(chunk: &ChunkWrite, now: DateTime<Utc>) -> Result<Prepared
         });
     }
     Ok(Prepared { rows, quarantine })
+}
+
+/// A record refused before it reached the store, as its quarantine row.
+pub(crate) fn rejected_row(rejected: &Rejected) -> Result<QuarantineRow, String> {
+    Ok(QuarantineRow {
+        legacy_id: legacy_id(&rejected.key)?,
+        reason: visible_nul(&rejected.reason),
+        field: rejected.field.as_deref().map(visible_nul),
+        record: json_text(&rejected.record),
+    })
+}
+
+/// [`Store::quarantine_record`](crate::Store::quarantine_record)'s row, subject and event
+/// detail (the reason and field; never the record).
+pub(crate) fn prepare_rejected(
+    source: &str,
+    rejected: &Rejected,
+) -> Result<(QuarantineRow, String, Value)> {
+    let row = rejected_row(rejected).map_err(|reason| StoreError::Invalid {
+        what: format!("quarantined record of source {source}"),
+        reason,
+    })?;
+    let subject = format!("{source}/{}", row.legacy_id);
+    let detail = serde_json::json!({ "reason": row.reason, "field": row.field });
+    Ok((row, subject, detail))
 }
 
 fn legacy_id(key: &LegacyKey) -> Result<String, String> {

@@ -1211,6 +1211,25 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn quarantine_record(&self, source: &str, rejected: &crate::Rejected) -> Result<bool> {
+        const OP: &str = "quarantine_record";
+        let now = plan::now();
+        let (row, subject, detail) = plan::prepare_rejected(source, rejected)?;
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.begin_write(OP).await?;
+        if ledger_user(&mut tx, source, &row.legacy_id)
+            .await?
+            .is_some()
+        {
+            tx.rollback().await.map_err(db(OP))?;
+            return Ok(false);
+        }
+        upsert_quarantine(&mut tx, source, std::slice::from_ref(&row), now).await?;
+        insert_event(&mut tx, ("record.quarantined", &subject), &detail, now, OP).await?;
+        tx.commit().await.map_err(db(OP))?;
+        Ok(true)
+    }
+
     async fn link_user(&self, l: &LinkWrite) -> Result<LinkOutcome> {
         let now = plan::now();
         let l = &plan::bump(l);

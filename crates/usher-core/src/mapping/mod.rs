@@ -66,7 +66,7 @@ pub use config::{
 use crate::error::{FieldError, FieldWarning, RecordErrors};
 use crate::ids::{Email, PhoneE164, Username};
 use crate::record::{INVALID_FIELD, LegacyRecord};
-use crate::user::{LegacyLink, Method, Migration, Profile, Status, User};
+use crate::user::{Credential, LegacyLink, Method, Migration, Profile, Status, User};
 use dates::{DEFAULT_DATE_FORMATS, DEFAULT_TIMESTAMP_FORMATS, DateSpec};
 use jq::Jq;
 use names::{NamePart, NameParts};
@@ -474,15 +474,7 @@ impl Mapper {
         };
 
         // Dropped fields go first: nothing below sees them.
-        let raw: Cow<'_, Map<String, Value>> = if self.drop.is_empty() {
-            Cow::Borrowed(&record.fields)
-        } else {
-            let mut m = record.fields.clone();
-            for p in &self.drop {
-                p.remove(&mut m);
-            }
-            Cow::Owned(m)
-        };
+        let raw = self.without_dropped(record);
         let outcome = self.password.read(&Fields::new(&raw, &self.nested_raw));
 
         // jq sees the record without its password fields.
@@ -611,6 +603,30 @@ impl Mapper {
                 warnings,
             }),
         })
+    }
+
+    /// The record's fields less the dropped ones.
+    fn without_dropped<'r>(&self, record: &'r LegacyRecord) -> Cow<'r, Map<String, Value>> {
+        if self.drop.is_empty() {
+            return Cow::Borrowed(&record.fields);
+        }
+        let mut m = record.fields.clone();
+        for p in &self.drop {
+            p.remove(&mut m);
+        }
+        Cow::Owned(m)
+    }
+
+    /// The credential of a record, read as [`Mapper::map`] reads it, whether or not the rest
+    /// of the record maps: the login bridge checks a password against a record that cannot
+    /// become a user, so that the user hears "your account needs attention" rather than
+    /// "wrong password". `None` when the record has no usable hash.
+    pub fn credential(&self, record: &LegacyRecord) -> Option<Credential> {
+        let raw = self.without_dropped(record);
+        match self.password.read(&Fields::new(&raw, &self.nested_raw)) {
+            Outcome::Credential(c) => Some(c),
+            Outcome::Missing | Outcome::Invalid(_) => None,
+        }
     }
 
     /// The record as it may be kept and shown (in `migration.original`, the quarantine and
