@@ -37,6 +37,7 @@ use usher_hash::Password;
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::bridge::{Bridge, Legacy, LoginError, RegisterError, Registration};
+use crate::conn::ConnectionLimits;
 use crate::metrics::Metrics;
 use crate::ratelimit::{Limited, RateLimits};
 use crate::session::SessionKeys;
@@ -59,6 +60,8 @@ pub struct AppState {
     /// How many reverse proxies in front of usher append to `X-Forwarded-For`; 0 means the
     /// client address is the peer's.
     pub trusted_proxy_hops: usize,
+    /// How many connections, and how long each may take.
+    pub connections: ConnectionLimits,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ impl AppState {
             admin_token: None,
             limits: RateLimits::new(&crate::ratelimit::RateLimitConfig::off()),
             trusted_proxy_hops: 0,
+            connections: ConnectionLimits::default(),
         }
     }
 
@@ -124,7 +128,141 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(|| async { "ok" }))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            guard,
+        ))
         .with_state(state)
+}
+
+/// The longest request target (path and query) accepted.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most header bytes accepted (names, values and separators).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Around every request: a request id (the `X-Request-Id` header of every answer, and the
+/// `request_id` of every error body), the size limits, the body read within its deadline, the
+/// answer within its own, and every error answer in one JSON shape, `{"error", "request_id",
+/// ...}`, whoever made it (a handler, axum's 404 and 405, or these limits).
+async fn guard(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = uuid::Uuid::now_v7().to_string();
+    let limits = &state.connections;
+    let response = match admit(request, limits).await {
+        Ok(request) => {
+            match tokio::time::timeout(limits.request_timeout(), next.run(request)).await {
+                Ok(response) => response,
+                Err(_) => {
+                    tracing::warn!(request_id = %id, "request timed out");
+                    retry_later("request_timeout")
+                }
+            }
+        }
+        Err(refused) => refused,
+    };
+    with_request_id(response, &id).await
+}
+
+/// The request, its body read in full within the body timeout; or the answer refusing it.
+async fn admit(
+    request: axum::extract::Request,
+    limits: &ConnectionLimits,
+) -> Result<axum::extract::Request, Response> {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Err(error(StatusCode::URI_TOO_LONG, "uri_too_long"));
+    }
+    let header_bytes = request.headers().iter().fold(0usize, |n, (name, value)| {
+        n.saturating_add(name.as_str().len())
+            .saturating_add(value.len())
+            .saturating_add(4)
+    });
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+        ));
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"));
+    }
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(
+        limits.body_timeout(),
+        axum::body::to_bytes(body, MAX_BODY_BYTES),
+    )
+    .await
+    {
+        Err(_) => Err(error(StatusCode::REQUEST_TIMEOUT, "body_timeout")),
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            Err(if too_large {
+                error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+            } else {
+                error(StatusCode::BAD_REQUEST, "unreadable_body")
+            })
+        }
+        Ok(Ok(bytes)) => Ok(axum::extract::Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes),
+        )),
+    }
+}
+
+/// `response` with the request id: as a header, and in the body of an error answer, which
+/// becomes `{"error": <code>, "request_id": <id>, ...}` if it was not that shape already.
+async fn with_request_id(response: Response, id: &str) -> Response {
+    let (mut parts, body) = response.into_parts();
+    if let Ok(value) = HeaderValue::from_str(id) {
+        parts.headers.insert("x-request-id", value);
+    }
+    let status = parts.status;
+    if !(status.is_client_error() || status.is_server_error()) {
+        return Response::from_parts(parts, body);
+    }
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let mut value = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .filter(|v| v.get("error").is_some_and(Value::is_string))
+        .unwrap_or_else(|| json!({ "error": status_code(status) }));
+    if let Some(object) = value.as_object_mut() {
+        object.insert("request_id".into(), Value::String(id.to_owned()));
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(value.to_string()))
+}
+
+/// An error code from a status: `method_not_allowed`, `not_found`.
+fn status_code(status: StatusCode) -> String {
+    status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_ascii_lowercase()
+        .replace(['-', ' '], "_")
+        .replace('\'', "")
+}
+
+/// The error body of an answer made outside the router (a connection over the cap).
+pub(crate) fn error_body(code: &str) -> Value {
+    json!({ "error": code, "request_id": uuid::Uuid::now_v7().to_string() })
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then finishes the requests in
@@ -142,10 +280,9 @@ pub async fn serve(
             limits.sweep();
         }
     });
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let connections = state.connections.clone();
+    let served =
+        crate::conn::serve_connections(listener, router(state), &connections, shutdown).await;
     sweeper.abort();
     served
 }

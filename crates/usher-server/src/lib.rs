@@ -4,6 +4,7 @@
 //! hashing runs on, rate limits, the admin API and `/metrics` ([`router`] lists the routes).
 
 pub mod bridge;
+pub mod conn;
 pub mod http;
 pub mod metrics;
 pub mod pool;
@@ -16,7 +17,8 @@ pub use bridge::{
     AuthSourceEntry, Bridge, HashSource, Legacy, LoginError, LoginOk, LoginPath, RegisterError,
     Registration,
 };
-pub use http::{AdminToken, AppState, router, serve, user_view};
+pub use conn::ConnectionLimits;
+pub use http::{AdminToken, AppState, MAX_HEADER_BYTES, MAX_URI_BYTES, router, serve, user_view};
 pub use metrics::Metrics;
 pub use pool::{HashPool, PoolError};
 pub use ratelimit::{Limit, RateLimitConfig, RateLimits};

@@ -1162,8 +1162,11 @@ mod http {
         let (status, body) = call(&app, "bo@example.com", "wrong").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["error"], "invalid_credentials");
-        let (status, unknown) = call(&app, "who@example.com", "password").await;
+        let (status, mut unknown) = call(&app, "who@example.com", "password").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // Alike but for the request id, which every answer has its own of.
+        assert_ne!(unknown["request_id"], body["request_id"]);
+        unknown["request_id"] = body["request_id"].clone();
         assert_eq!(unknown, body, "unknown and wrong answer alike");
 
         let (status, body) = call(&app, "bo@example.com", "password").await;

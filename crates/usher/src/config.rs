@@ -27,6 +27,7 @@
 //! admin_token_file = "/run/secrets/usher-admin-token"
 //! legacy = ["legacy"]           # login fallbacks, in order; default every source
 //! session = { issuer = "https://auth.example.com", key_file = "session-ed25519.pem" }
+//! connections = { max = 1024, header_timeout_seconds = 10, body_timeout_seconds = 10, request_timeout_seconds = 30, idle_timeout_seconds = 60 }  # the defaults
 //!
 //! [bridge.legacy]               # how a login identifier is looked up in a source
 //! email_fields = ["email"]      # default: the column the mapping reads `email` from
@@ -100,6 +101,9 @@ pub struct ServeConfig {
     /// Rate limits on login and registration.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// Connections at once, and how long each may take (`[serve.connections]`).
+    #[serde(default)]
+    pub connections: usher_server::ConnectionLimits,
     /// Argon2id parameters for new hashes; default OWASP's (m=19456 KiB, t=2, p=1).
     #[serde(default)]
     pub argon2: Argon2Config,
@@ -120,6 +124,7 @@ impl Default for ServeConfig {
             hash_queue: None,
             session: SessionConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            connections: usher_server::ConnectionLimits::default(),
             argon2: Argon2Config::default(),
         }
     }
@@ -413,6 +418,7 @@ impl Config {
                 }
             }
         }
+        problems.extend(self.serve.connections.problems());
         if self.serve.session.ttl_seconds <= 0 {
             problems.push("[serve.session] ttl_seconds must be positive".to_owned());
         }

@@ -205,6 +205,7 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>> {
         admin_token,
         limits: RateLimits::new(&config.serve.rate_limit),
         trusted_proxy_hops: config.serve.trusted_proxy_hops,
+        connections: config.serve.connections.clone(),
     }))
 }
 
