@@ -30,6 +30,7 @@ use usher_store::{
 };
 use zeroize::Zeroizing;
 
+use crate::breaker::{Breaker, OutageConfig};
 use crate::metrics::Metrics;
 use crate::pool::{HashPool, PoolError};
 use crate::write_back::HttpWriteBack;
@@ -218,6 +219,10 @@ pub struct Bridge {
     link: Arc<LinkConfig>,
     /// A Firebase project's signer key (see [`Bridge::with_firebase_signer_key`]).
     firebase_signer_key: Option<Zeroizing<Vec<u8>>>,
+    /// How long a legacy call may take, and when a source's breaker opens.
+    outage: OutageConfig,
+    /// Each legacy source's breaker, by name.
+    breakers: std::sync::Mutex<std::collections::HashMap<String, Arc<Breaker>>>,
 }
 
 /// A registration: a user new to both systems.
@@ -314,7 +319,17 @@ impl Bridge {
             metrics: Arc::new(Metrics::new()),
             link: Arc::new(LinkConfig::default()),
             firebase_signer_key: None,
+            outage: OutageConfig::default(),
+            breakers: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// Bounds legacy calls and opens each source's breaker by these settings (`[serve.outage]`)
+    /// instead of the defaults.
+    #[must_use]
+    pub fn with_outage(mut self, outage: OutageConfig) -> Self {
+        self.outage = outage;
+        self
     }
 
     /// Adds a legacy fallback after those already configured.
@@ -635,6 +650,47 @@ impl Bridge {
         })
     }
 
+    /// One call to legacy source `name`, bounded by the call timeout and refused at once
+    /// while its breaker is open; `probe` is what the breaker probes in the background.
+    async fn legacy_call<T>(
+        &self,
+        name: &str,
+        probe: Option<Arc<dyn Source>>,
+        call: impl Future<Output = Result<T, SourceError>>,
+    ) -> Result<T, LoginError> {
+        let breaker = self.breaker(name);
+        if !breaker.admit() {
+            return Err(LoginError::LegacyUnavailable(name.to_owned()));
+        }
+        let timeout = self.outage.call_timeout();
+        let result = tokio::time::timeout(timeout, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(SourceError::Unavailable {
+                    source_name: name.to_owned(),
+                    reason: format!("no answer within {} ms", timeout.as_millis()),
+                })
+            });
+        match &result {
+            Err(SourceError::Unavailable { .. }) => breaker.failure(probe),
+            _ => breaker.success(),
+        }
+        result.map_err(|e| legacy_error(name, e))
+    }
+
+    /// Source `name`'s breaker, made on first use.
+    fn breaker(&self, name: &str) -> Arc<Breaker> {
+        let mut breakers = self
+            .breakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(
+            breakers
+                .entry(name.to_owned())
+                .or_insert_with(|| Arc::new(Breaker::new(name, self.outage.clone()))),
+        )
+    }
+
     /// The records of `source` an identifier names (at most `limit`).
     async fn lookup_legacy(
         &self,
@@ -648,11 +704,10 @@ impl Bridge {
             Identifier::Username(u) => (&source.username_fields, u.as_str()),
         };
         for field in fields {
-            let found = source
-                .source
-                .lookup(field, value, limit)
-                .await
-                .map_err(|e| legacy_error(name, e))?;
+            let probe = Some(Arc::clone(&source.source));
+            let found = self
+                .legacy_call(name, probe, source.source.lookup(field, value, limit))
+                .await?;
             if !found.is_empty() {
                 return Ok(found);
             }
@@ -775,11 +830,9 @@ impl Bridge {
         migrated: &mut Vec<UserId>,
     ) -> Result<Option<Proven<'a>>, LoginError> {
         let name = entry.source.name();
-        let record = entry
-            .source
-            .authenticate(identifier, password)
-            .await
-            .map_err(|e| legacy_error(name, e))?;
+        let record = self
+            .legacy_call(name, None, entry.source.authenticate(identifier, password))
+            .await?;
         let Some(record) = record else {
             return Ok(None);
         };

@@ -3,6 +3,7 @@
 //! that lets any service check them without either database), the bounded pool password
 //! hashing runs on, rate limits, the admin API and `/metrics` ([`router`] lists the routes).
 
+pub mod breaker;
 pub mod bridge;
 pub mod conn;
 pub mod http;
@@ -13,6 +14,7 @@ pub mod session;
 pub mod status;
 pub mod write_back;
 
+pub use breaker::OutageConfig;
 pub use bridge::{
     AuthSourceEntry, Bridge, HashSource, Legacy, LoginError, LoginOk, LoginPath, RegisterError,
     Registration,

@@ -104,6 +104,10 @@ pub struct ServeConfig {
     /// Connections at once, and how long each may take (`[serve.connections]`).
     #[serde(default)]
     pub connections: usher_server::ConnectionLimits,
+    /// How long a call to legacy may take, and when a source's breaker opens
+    /// (`[serve.outage]`).
+    #[serde(default)]
+    pub outage: usher_server::OutageConfig,
     /// Argon2id parameters for new hashes; default OWASP's (m=19456 KiB, t=2, p=1).
     #[serde(default)]
     pub argon2: Argon2Config,
@@ -125,6 +129,7 @@ impl Default for ServeConfig {
             session: SessionConfig::default(),
             rate_limit: RateLimitConfig::default(),
             connections: usher_server::ConnectionLimits::default(),
+            outage: usher_server::OutageConfig::default(),
             argon2: Argon2Config::default(),
         }
     }
@@ -419,6 +424,7 @@ impl Config {
             }
         }
         problems.extend(self.serve.connections.problems());
+        problems.extend(self.serve.outage.problems());
         if self.serve.session.ttl_seconds <= 0 {
             problems.push("[serve.session] ttl_seconds must be positive".to_owned());
         }

@@ -593,6 +593,18 @@ impl Endpoint {
             sqlx::Error::Configuration(_) => {
                 self.config_error(format!("{context} at {}: {err}", self.redacted))
             }
+            // SQLite's primary result codes for a file that cannot be opened or read: 5 busy,
+            // 6 locked, 10 I/O error, 11 corrupt, 14 cannot open, 26 not a database. The
+            // extended code's low byte is the primary one.
+            sqlx::Error::Database(ref db)
+                if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+                    && db
+                        .code()
+                        .and_then(|c| c.parse::<i64>().ok())
+                        .is_some_and(|c| [5, 6, 10, 11, 14, 26].contains(&(c & 0xff))) =>
+            {
+                unavailable(err.to_string())
+            }
             sqlx::Error::Database(ref db) => {
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
                 // SQLSTATE classes: 08 connection exception, 28 invalid authorization,

@@ -181,7 +181,9 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>> {
     if let Some(link) = &config.link {
         bridge = bridge.with_link(Arc::new(link.clone()));
     }
-    bridge = bridge.with_firebase_signer_key(config.firebase_signer_key()?);
+    bridge = bridge
+        .with_firebase_signer_key(config.firebase_signer_key()?)
+        .with_outage(config.serve.outage.clone());
     let session = &config.serve.session;
     let pem = load_or_create_key(&session.key_file)?;
     let keys = SessionKeys::from_pkcs8_pem(&pem, &session.issuer, session.ttl_seconds)

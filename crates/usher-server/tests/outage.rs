@@ -1,0 +1,186 @@
+//! An outage of legacy is answered as one, and fast (issue 11 item 10): a missing SQLite file,
+//! a stopped server (nothing listens) and a paused one (it accepts, then never answers, as a
+//! SIGSTOPped PostgreSQL does) are each a 503-class `LegacyUnavailable`, bounded by the call
+//! timeout; once the breaker opens, the answer comes without asking legacy at all.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use usher_hash::{Password, Policy};
+use usher_server::{Bridge, HashPool, HashSource, LoginError, OutageConfig};
+
+const MAPPING: &str = r#"
+[fields]
+email = "email"
+
+[password]
+hash = "pw"
+"#;
+
+/// A login against a healthy legacy takes milliseconds; the outage answers below are bounded
+/// by the call timeout (500 ms). Anything past this was not bounded at all.
+const BOUND: Duration = Duration::from_secs(10);
+
+fn outage() -> OutageConfig {
+    OutageConfig {
+        call_timeout_ms: 500,
+        failures_to_open: 2,
+        // Long enough that the background probe does not close the breaker mid-test.
+        probe_interval_ms: 60_000,
+    }
+}
+
+async fn bridge(dir: &std::path::Path, source_toml: &str) -> Bridge {
+    let source: usher_connect::SourceConfig = toml::from_str(source_toml).unwrap();
+    let source = source.build("legacy").await.unwrap();
+    let mapping: usher_core::MappingConfig = toml::from_str(MAPPING).unwrap();
+    let store = usher_store::open(&usher_store::StoreConfig::Sqlite {
+        path: dir.join("usher.db"),
+    })
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let policy = Policy {
+        memory_kib: 256,
+        iterations: 1,
+        ..Policy::default()
+    };
+    Bridge::new(
+        Arc::from(store),
+        vec![HashSource {
+            source: Arc::from(source),
+            mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
+            email_fields: vec!["email".into()],
+            username_fields: vec![],
+            http_write_back: None,
+        }],
+        HashPool::new(1, 8),
+        policy,
+    )
+    .unwrap()
+    .with_outage(outage())
+}
+
+/// One login of a user not yet migrated: its answer and how long it took.
+async fn login(bridge: &Bridge) -> (Result<(), LoginError>, Duration) {
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        BOUND,
+        bridge.login("ann@example.com", Password::from("password")),
+    )
+    .await
+    .expect("the login was not bounded")
+    .map(|_| ());
+    (result, started.elapsed())
+}
+
+fn assert_unavailable(result: &Result<(), LoginError>) {
+    assert!(
+        matches!(result, Err(LoginError::LegacyUnavailable(name)) if name == "legacy"),
+        "{result:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_sqlite_file_is_an_outage_not_an_internal_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-legacy.db");
+    let bridge = bridge(
+        dir.path(),
+        &format!(
+            "type = \"sqlite\"\npath = {:?}\ntable = \"users\"\nkey = \"id\"\n",
+            missing.to_str().unwrap()
+        ),
+    )
+    .await;
+    let (result, _) = login(&bridge).await;
+    assert_unavailable(&result);
+    assert!(!missing.exists(), "the legacy file was created");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_postgres_is_answered_within_the_call_timeout_then_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound, then closed.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    // sqlx would keep retrying the connection for the whole 30 s connect timeout.
+    let bridge = bridge(
+        dir.path(),
+        &format!(
+            "type = \"postgres\"\nurl = \"postgres://usher:pw@127.0.0.1:{port}/legacy\"\n\
+             table = \"users\"\nkey = \"id\"\nconnect_timeout_seconds = 30\n"
+        ),
+    )
+    .await;
+    for _ in 0..2 {
+        let (result, _) = login(&bridge).await;
+        assert_unavailable(&result);
+    }
+    // The breaker is open: answered without waiting for the call timeout.
+    let (result, took) = login(&bridge).await;
+    assert_unavailable(&result);
+    assert!(took < Duration::from_millis(500), "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_postgres_is_answered_within_the_call_timeout_then_without_asking_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Accepts connections and never says a word, as a SIGSTOPped server does.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    let bridge = bridge(
+        dir.path(),
+        &format!(
+            "type = \"postgres\"\nurl = \"postgres://usher:pw@127.0.0.1:{port}/legacy\"\n\
+             table = \"users\"\nkey = \"id\"\nconnect_timeout_seconds = 30\n"
+        ),
+    )
+    .await;
+    for _ in 0..2 {
+        let (result, took) = login(&bridge).await;
+        assert_unavailable(&result);
+        assert!(
+            took >= Duration::from_millis(450),
+            "answered before the timeout: {took:?}"
+        );
+    }
+    assert!(
+        accepted.load(Ordering::SeqCst) >= 1,
+        "legacy was never asked"
+    );
+    let (result, took) = login(&bridge).await;
+    assert_unavailable(&result);
+    assert!(took < Duration::from_millis(500), "took {took:?}");
+    // While open, no login reaches legacy.
+    let before = accepted.load(Ordering::SeqCst);
+    for _ in 0..5 {
+        let (result, _) = login(&bridge).await;
+        assert_unavailable(&result);
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        before,
+        "legacy was asked while the breaker was open"
+    );
+}
