@@ -153,10 +153,15 @@ pub async fn backfill(
     let started = Instant::now();
     let name = source.name().to_owned();
     let limiter = options.rate.map(|rate| {
-        // A chunk takes `batch_size` permits at once, so the burst must hold one chunk.
+        // A chunk takes `batch_size` permits at once, so the burst holds one chunk, and no
+        // more: a bigger one would let the start of a run go faster than asked.
         let burst =
             NonZeroU32::new(u32::try_from(options.batch_size).unwrap_or(u32::MAX)).unwrap_or(rate);
-        RateLimiter::direct(Quota::per_second(rate).allow_burst(burst.max(rate)))
+        let limiter = RateLimiter::direct(Quota::per_second(rate).allow_burst(burst));
+        // The bucket starts full; emptied, every chunk (the first too) waits for its share,
+        // so N records take N / rate seconds.
+        let _ = limiter.check_n(burst);
+        limiter
     });
     let shared = Arc::new(Shared {
         source,

@@ -458,8 +458,8 @@ async fn rate_paces_the_reads_from_legacy() {
     let config = dir.path().join("usher.toml");
     let config = config.to_str().unwrap();
 
-    // 500 records/s with chunks of 100: the first 500 may go at once (one second's burst),
-    // the other 1000 take at least two seconds more.
+    // 500 records/s with chunks of 100: three seconds. Issue 11 item 21: within 10% of the
+    // rate asked, so not under 1500 / 550 = 2.73 s (the first second's worth once went at once).
     let started = Instant::now();
     let out = usher(
         &[
@@ -481,8 +481,8 @@ async fn rate_paces_the_reads_from_legacy() {
         text(&out.stdout)
     );
     assert!(
-        took.as_secs_f64() >= 1.8,
-        "1500 records at 500/s were read in {took:?}"
+        took.as_secs_f64() >= 1500.0 / 550.0,
+        "1500 records at 500/s were read in {took:?}: faster than 10% over the rate"
     );
 }
 
