@@ -81,6 +81,13 @@ pub trait Source: Send + Sync {
         })
     }
 
+    /// The statement [`Source::lookup`] runs for `field`, for `EXPLAIN` (an operator checking
+    /// that an index serves it, and the tests); `None` for a source without one.
+    async fn lookup_statement(&self, field: &str) -> Result<Option<String>, SourceError> {
+        let _ = field;
+        Ok(None)
+    }
+
     /// Marks the record `key` as migrated to user `user` in the legacy system, if the source
     /// was configured to (a SQL source's `write_back` statement). `Ok(false)` when it was not.
     /// The bridge calls this after a login migrated the record; the ledger, not this mark,

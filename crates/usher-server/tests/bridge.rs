@@ -828,7 +828,8 @@ mod http {
             (1..=10).contains(&retry_after(&headers)),
             "6 a minute: a token every 10 s"
         );
-        // From another address too: the limit is the account's.
+        // From another address too: the limit is the identifier's (its spelling, in any
+        // case, and the account it names), not the address's.
         let b = from([192, 0, 2, 2]);
         assert_eq!(
             login(&b, "ann", "password").await.0,

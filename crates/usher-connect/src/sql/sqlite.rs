@@ -400,16 +400,22 @@ impl Source for SqliteSource {
             return Ok(Vec::new());
         }
         let plan = self.plan().await?;
-        let statement = plan.lookups.get_or_build(&column, || {
-            let column = Selection::column_expr(&column, Q);
-            plan.reads.lookup(&column, "lower", "?1", "?2")
-        });
+        let statement = lookup_sql(plan, &column);
         let query = sqlx::query(statement)
             .bind(value.to_owned())
             .bind(limit_param(limit));
         let context = format!("looking up records by {field:?}");
         self.records(plan, query, limit, &KeyRange::default(), &context)
             .await
+    }
+
+    async fn lookup_statement(&self, field: &str) -> Result<Option<String>, SourceError> {
+        let column = self
+            .selection
+            .lookup_column(field)
+            .map_err(|e| e.into_source_error(self.name()))?;
+        let plan = self.plan().await?;
+        Ok(Some(lookup_sql(plan, &column).as_str().to_owned()))
     }
 
     async fn healthcheck(&self) -> Result<(), SourceError> {
@@ -444,4 +450,12 @@ impl Source for SqliteSource {
         let high = key_at(&row, 1).map_err(|e| self.endpoint.query_error(e))?;
         Ok(low.zip(high))
     }
+}
+
+/// The statement a lookup by `column` runs (built once per column).
+fn lookup_sql(plan: &Plan, column: &super::Ident) -> SqlStr {
+    plan.lookups.get_or_build(column, || {
+        let column = Selection::column_expr(column, Q);
+        plan.reads.lookup(&column, "lower", "?1", "?2")
+    })
 }
