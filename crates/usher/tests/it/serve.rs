@@ -217,7 +217,7 @@ argon2 = { memory_kib = 1024, iterations = 1 }
 /// The bridge end to end, with every log line at trace level kept: 50 parallel first logins
 /// of one user make one user; wrong, unknown, malformed and registration requests all carry
 /// a sentinel password; then nothing usher wrote — stdout, stderr at trace, the status
-/// output — contains it.
+/// output, the store's file and its WAL — contains it.
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_migrates_at_login_and_never_writes_the_password_anywhere() {
     let dir = tempfile::tempdir().unwrap();
@@ -345,6 +345,22 @@ async fn serve_migrates_at_login_and_never_writes_the_password_anywhere() {
             "the password appears in {name}"
         );
     }
+    // Nor is it in the store: its file, its write-ahead log (whatever has not been folded
+    // back into the file yet) and the shared-memory index, as bytes.
+    let mut files = 0;
+    for file in ["usher.db", "usher.db-wal", "usher.db-shm"] {
+        let Ok(bytes) = std::fs::read(dir.path().join(file)) else {
+            continue;
+        };
+        files += 1;
+        assert!(
+            !bytes
+                .windows(SENTINEL.len())
+                .any(|w| w == SENTINEL.as_bytes()),
+            "the password appears in the store's {file}"
+        );
+    }
+    assert!(files >= 1, "no store file to check");
 }
 
 /// The README's run command: `usher demo` makes its legacy database, backfills half, serves,
