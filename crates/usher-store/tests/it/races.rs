@@ -30,6 +30,31 @@ where
     }
 }
 
+/// Returns once a session of this database other than the caller's is waiting for a lock (the
+/// writer under test blocked behind the uncommitted transaction): the race is then really
+/// staged, however loaded the machine. Polls `pg_stat_activity`; panics after 30 s.
+async fn until_a_writer_waits_for_a_lock(url: &str) {
+    let mut watcher = PgConnection::connect(url).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no writer came to wait for the lock within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 const INSERT_USER: &str = "INSERT INTO users (id, email, email_normalized, status, created_at, \
      updated_at) VALUES ($1, $2, lower($2), 'active', now(), now())";
 
@@ -69,7 +94,7 @@ async fn a_key_migrated_concurrently_is_retried_and_skipped() {
                     .await
             }
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        until_a_writer_waits_for_a_lock(&url).await;
         assert!(
             !writer.is_finished(),
             "the chunk waits for the other writer"
@@ -113,7 +138,7 @@ async fn a_deadlocked_chunk_is_retried_and_loses_nothing() {
                     .await
             }
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        until_a_writer_waits_for_a_lock(&url).await;
         // The other writer now wants a@: a cycle. PostgreSQL breaks it after deadlock_timeout.
         let a = uuid::Uuid::now_v7();
         sqlx::query(INSERT_USER)
@@ -198,7 +223,7 @@ async fn a_chunk_racing_a_first_login_of_the_same_record_skips_it() {
                     .await
             }
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        until_a_writer_waits_for_a_lock(&url).await;
         assert!(!writer.is_finished(), "the chunk waits for the login");
         tx.commit().await.unwrap();
         let outcome = writer.await.unwrap().unwrap();
@@ -231,7 +256,7 @@ async fn a_first_login_behind_a_concurrent_one_returns_its_user() {
                     .await
             }
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        until_a_writer_waits_for_a_lock(&url).await;
         assert!(!login.is_finished(), "the login waits for the other one");
         tx.commit().await.unwrap();
         let outcome = login.await.unwrap().unwrap();
@@ -262,7 +287,7 @@ async fn a_first_login_refused_by_the_ledger_retries_and_returns_the_winner() {
                     .await
             }
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        until_a_writer_waits_for_a_lock(&url).await;
         assert!(
             !login.is_finished(),
             "the ledger insert waits for the other writer"
@@ -297,7 +322,7 @@ async fn a_first_login_behind_a_writer_that_rolls_back_migrates() {
             let store = store.clone();
             async move { store.migrate_user(&m).await }
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        until_a_writer_waits_for_a_lock(&url).await;
         assert!(!login.is_finished(), "the login waits for the other writer");
         tx.rollback().await.unwrap();
         let outcome = login.await.unwrap().unwrap();
@@ -332,7 +357,7 @@ async fn a_credential_upgrade_behind_a_password_change_replaces_nothing() {
             let old = old.hash.clone();
             async move { store.replace_credential(id, &old, &argon("upgraded")).await }
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        until_a_writer_waits_for_a_lock(&url).await;
         assert!(!upgrade.is_finished(), "the upgrade waits for the change");
         tx.commit().await.unwrap();
         assert!(!upgrade.await.unwrap().unwrap());
