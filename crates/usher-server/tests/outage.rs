@@ -70,6 +70,19 @@ async fn bridge(dir: &std::path::Path, source_toml: &str) -> Bridge {
     .with_outage(outage())
 }
 
+/// A bridge over a PostgreSQL legacy at `port`, with a connect timeout (30 s) far beyond the
+/// call timeout, so only the call timeout can bound a login.
+async fn postgres_bridge(dir: &std::path::Path, port: u16) -> Bridge {
+    bridge(
+        dir,
+        &format!(
+            "type = \"postgres\"\nurl = \"postgres://usher:pw@127.0.0.1:{port}/legacy\"\n\
+             table = \"users\"\nkey = \"id\"\nconnect_timeout_seconds = 30\n"
+        ),
+    )
+    .await
+}
+
 /// One login of a user not yet migrated: its answer and how long it took.
 async fn login(bridge: &Bridge) -> (Result<(), LoginError>, Duration) {
     let started = Instant::now();
@@ -115,15 +128,8 @@ async fn a_stopped_postgres_is_answered_within_the_call_timeout_then_at_once() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    // sqlx would keep retrying the connection for the whole 30 s connect timeout.
-    let bridge = bridge(
-        dir.path(),
-        &format!(
-            "type = \"postgres\"\nurl = \"postgres://usher:pw@127.0.0.1:{port}/legacy\"\n\
-             table = \"users\"\nkey = \"id\"\nconnect_timeout_seconds = 30\n"
-        ),
-    )
-    .await;
+    // sqlx would keep retrying the connection for the whole connect timeout.
+    let bridge = postgres_bridge(dir.path(), port).await;
     for _ in 0..2 {
         let (result, _) = login(&bridge).await;
         assert_unavailable(&result);
@@ -149,14 +155,7 @@ async fn a_paused_postgres_is_answered_within_the_call_timeout_then_without_aski
             held.push(stream);
         }
     });
-    let bridge = bridge(
-        dir.path(),
-        &format!(
-            "type = \"postgres\"\nurl = \"postgres://usher:pw@127.0.0.1:{port}/legacy\"\n\
-             table = \"users\"\nkey = \"id\"\nconnect_timeout_seconds = 30\n"
-        ),
-    )
-    .await;
+    let bridge = postgres_bridge(dir.path(), port).await;
     for _ in 0..2 {
         let (result, took) = login(&bridge).await;
         assert_unavailable(&result);
