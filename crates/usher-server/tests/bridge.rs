@@ -807,8 +807,11 @@ mod http {
                 per_minute: 6,
                 burst: 3,
             },
+            // One token a minute: none comes back while the test runs, however slow the
+            // machine (at 60 a minute one came back every second, and could let the last
+            // request through).
             per_address: Limit {
-                per_minute: 60,
+                per_minute: 1,
                 burst: 6,
             },
         });
