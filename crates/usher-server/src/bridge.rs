@@ -684,11 +684,12 @@ impl Bridge {
             .breakers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(
-            breakers
-                .entry(name.to_owned())
-                .or_insert_with(|| Arc::new(Breaker::new(name, self.outage.clone()))),
-        )
+        if let Some(breaker) = breakers.get(name) {
+            return Arc::clone(breaker);
+        }
+        let breaker = Arc::new(Breaker::new(name, self.outage.clone()));
+        breakers.insert(name.to_owned(), Arc::clone(&breaker));
+        breaker
     }
 
     /// The records of `source` an identifier names (at most `limit`).

@@ -901,23 +901,11 @@ pub(crate) fn displacements(
         let Ok(mine) = row.legacy_id.parse::<i64>() else {
             continue;
         };
-        let holder =
-            |field: &'static str, value: Option<&str>, theirs: fn(&Owner) -> Option<&str>| {
-                let value = value?;
-                owners
-                    .iter()
-                    .find(|o| theirs(o) == Some(value))
-                    .map(|o| (field, o))
-            };
-        let found = holder("email", row.email_normalized.as_deref(), |o| {
-            o.email_normalized.as_deref()
-        })
-        .or_else(|| {
-            holder("username", row.username_normalized.as_deref(), |o| {
-                o.username_normalized.as_deref()
-            })
-        });
-        let Some((field, owner)) = found else {
+        // The holder the indexes refused it for, the email's first (as the reason names it).
+        let Refusal::Taken(field, user_id) = refusal(row, owners, false) else {
+            continue;
+        };
+        let Some(owner) = owners.iter().find(|o| o.user_id == user_id) else {
             continue;
         };
         let Some((their_source, theirs)) = &owner.link else {
