@@ -289,6 +289,10 @@ pub async fn serve(
 
 /// The client's address: the peer's, or with `trusted_proxy_hops = n`, the n-th address from
 /// the right of `X-Forwarded-For` (the one the outermost trusted proxy saw).
+///
+/// Everything left of that entry is the client's to write, so it is never read. An entry the
+/// trusted proxy wrote that is not an address (`unknown`, a typo in its config) gives the peer:
+/// skipping it would shift the count onto an entry the client chose.
 struct ClientAddr(Option<IpAddr>);
 
 impl FromRequestParts<Arc<AppState>> for ClientAddr {
@@ -306,20 +310,30 @@ impl FromRequestParts<Arc<AppState>> for ClientAddr {
         if state.trusted_proxy_hops == 0 {
             return Ok(ClientAddr(peer));
         }
-        let forwarded: Vec<IpAddr> = parts
+        let entries: Vec<&str> = parts
             .headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.to_str().unwrap_or(""))
             .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse().ok())
+            .map(str::trim)
             .collect();
-        let from_right = forwarded
+        let seen_by_outermost = entries
             .len()
             .checked_sub(state.trusted_proxy_hops)
-            .and_then(|i| forwarded.get(i).copied());
-        Ok(ClientAddr(from_right.or(peer)))
+            .and_then(|i| entries.get(i))
+            .and_then(|a| forwarded_address(a));
+        Ok(ClientAddr(seen_by_outermost.or(peer)))
     }
+}
+
+/// One `X-Forwarded-For` entry: an address, or an address with a port (`192.0.2.1:443`,
+/// `[2001:db8::1]:443`), as some proxies write it.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// `POST /v1/login`.

@@ -901,6 +901,110 @@ mod http {
         );
     }
 
+    /// A login through a proxy, as the proxy forwards it: `forwarded` are the lines of
+    /// `X-Forwarded-For`.
+    async fn login_forwarded(app: &axum::Router, forwarded: &[&str]) -> StatusCode {
+        let mut request = Request::builder()
+            .method("POST")
+            .uri("/v1/login")
+            .header(header::CONTENT_TYPE, "application/json");
+        for f in forwarded {
+            request = request.header("x-forwarded-for", *f);
+        }
+        let body = json!({ "identifier": "nobody@example.com", "password": "wrong" });
+        let response = app
+            .clone()
+            .oneshot(request.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        response.status()
+    }
+
+    /// Issue 11 item 27: behind `trusted_proxy_hops` proxies the per-address limit keys the
+    /// address the outermost proxy saw. What the client writes into `X-Forwarded-For` earns it
+    /// no fresh limit, and an entry the proxy wrote that is not an address falls back to the
+    /// peer rather than to an entry the client chose.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_per_address_limit_keys_the_address_the_trusted_proxy_saw() {
+        let dir = tempfile::tempdir().unwrap();
+        let bridge = super::bridge(dir.path()).await;
+        let limits = || {
+            RateLimits::new(&RateLimitConfig {
+                per_identifier: Limit {
+                    per_minute: 6000,
+                    burst: 1000,
+                },
+                // One attempt per address, and none back while the test runs.
+                per_address: Limit {
+                    per_minute: 1,
+                    burst: 1,
+                },
+            })
+        };
+        let mut state = AppState::new(bridge, keys());
+        state.limits = limits();
+        state.trusted_proxy_hops = 1;
+        let state = Arc::new(state);
+        let proxy = SocketAddr::from(([10, 0, 0, 1], 40000));
+        let app = router(Arc::clone(&state)).layer(MockConnectInfo(proxy));
+        let client = "198.51.100.7";
+        assert_eq!(
+            login_forwarded(&app, &[client]).await,
+            StatusCode::UNAUTHORIZED
+        );
+        // The same client, claiming other addresses to the left of the proxy's entry, or
+        // seen with a port: still its limit.
+        for spoofed in [
+            "203.0.113.9, 198.51.100.7",
+            "203.0.113.10,198.51.100.7",
+            "198.51.100.7:52110",
+        ] {
+            assert_eq!(
+                login_forwarded(&app, &[spoofed]).await,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{spoofed}"
+            );
+        }
+        // Two header lines are one list: the proxy's line is the last.
+        assert_eq!(
+            login_forwarded(&app, &["203.0.113.11", client]).await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        // Another client has its own limit: the header is read.
+        assert_eq!(
+            login_forwarded(&app, &["198.51.100.8"]).await,
+            StatusCode::UNAUTHORIZED
+        );
+        // The proxy's entry is not an address: the peer's limit, whatever the client put in
+        // front of it. The first such request spends the proxy's token, the second is refused.
+        assert_eq!(
+            login_forwarded(&app, &["192.0.2.200, unknown"]).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            login_forwarded(&app, &["192.0.2.201, unknown"]).await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+
+        // Without trusted proxies the header is the client's to write and never read.
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = AppState::new(super::bridge(dir.path()).await, keys());
+        state.limits = limits();
+        let app = router(Arc::new(state)).layer(MockConnectInfo(proxy));
+        assert_eq!(
+            login_forwarded(&app, &["198.51.100.20"]).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            login_forwarded(&app, &["198.51.100.21"]).await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            login_forwarded(&app, &[]).await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+
     /// Issue 11 item 12: the `Bearer` scheme is matched in any case (RFC 7235 §2.1).
     #[tokio::test(flavor = "multi_thread")]
     async fn the_bearer_scheme_is_accepted_in_any_case() {
