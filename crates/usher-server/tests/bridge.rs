@@ -102,6 +102,17 @@ async fn open_bridge(
     policy: Policy,
     http_write_back: Option<Arc<usher_server::HttpWriteBack>>,
 ) -> Bridge {
+    open_bridge_mapped(dir, MAPPING, pool, policy, http_write_back).await
+}
+
+/// As [`open_bridge`], mapping legacy's rows with `mapping`.
+async fn open_bridge_mapped(
+    dir: &std::path::Path,
+    mapping: &str,
+    pool: HashPool,
+    policy: Policy,
+    http_write_back: Option<Arc<usher_server::HttpWriteBack>>,
+) -> Bridge {
     let legacy = dir.join("legacy.db");
     let source: usher_connect::SourceConfig = toml::from_str(&format!(
         "type = \"sqlite\"\npath = {:?}\ntable = \"users\"\nkey = \"id\"\n",
@@ -109,7 +120,7 @@ async fn open_bridge(
     ))
     .unwrap();
     let source = source.build("legacy").await.unwrap();
-    let mapping: usher_core::MappingConfig = toml::from_str(MAPPING).unwrap();
+    let mapping: usher_core::MappingConfig = toml::from_str(mapping).unwrap();
     let store = usher_store::open(&usher_store::StoreConfig::Sqlite {
         path: dir.join("usher.db"),
     })
@@ -1473,6 +1484,110 @@ async fn a_legacy_password_of_a_second_source_links_the_stored_user_once() {
         .await
         .unwrap();
     assert_eq!((fresh.user.id, fresh.path), (id, LoginPath::Store));
+}
+
+/// Issue 11 item 27: a user legacy disabled stays shut at every door. The right password at
+/// a lazy migration moves the account across as it is and answers "disabled"; so does every
+/// later login from the store; a disabled record never links to an open account; and a wrong
+/// password never tells anyone the account is disabled.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_user_stays_disabled_at_login_at_lazy_migration_and_at_link() {
+    let dir = tempfile::tempdir().unwrap();
+    legacy_table(
+        dir.path(),
+        &[
+            (1, "ann.lee@example.com", "ann", MD5_CRYPT),
+            (2, "bo@example.com", "bo", BCRYPT),
+            (3, "cy@example.com", "cy", MD5_CRYPT),
+        ],
+    )
+    .await;
+    let legacy = dir.path().join("legacy.db");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", legacy.display()))
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE users ADD COLUMN st TEXT NOT NULL DEFAULT 'A'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET st = 'L' WHERE id IN (1, 3)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let mapping = format!(
+        "{MAPPING}\n[fields.status]\nfrom = \"st\"\nmap = {{ A = \"active\", L = \"disabled\" }}\n"
+    );
+    let bridge = open_bridge_mapped(dir.path(), &mapping, HashPool::new(2, 64), policy(), None)
+        .await
+        .with_link(Arc::new(toml::from_str("allow_unverified = true").unwrap()));
+
+    // A wrong password is a wrong password, disabled or not, and moves nothing.
+    let wrong = bridge.login("ann", Password::from("not it")).await;
+    assert!(
+        matches!(wrong, Err(LoginError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+    assert_eq!(bridge.store().counts().await.unwrap().users, 0);
+
+    // Lazy migration: the account moves, disabled, and the login is refused.
+    let lazy = bridge.login("ann", Password::from("password")).await;
+    assert!(matches!(lazy, Err(LoginError::Disabled)), "{lazy:?}");
+    let ann = bridge
+        .store()
+        .user_by_legacy("legacy", "1")
+        .await
+        .unwrap()
+        .expect("ann moved across");
+    assert_eq!(ann.status, usher_core::Status::Disabled);
+    assert_eq!(ann.credential.as_ref().unwrap().scheme, Scheme::Argon2id);
+
+    // Login from the store: still refused, and a wrong password still only "invalid".
+    let again = bridge
+        .login("Ann.Lee@example.com", Password::from("password"))
+        .await;
+    assert!(matches!(again, Err(LoginError::Disabled)), "{again:?}");
+    let wrong = bridge.login("ann", Password::from("not it")).await;
+    assert!(
+        matches!(wrong, Err(LoginError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+
+    // An active user logs in as usual beside them.
+    assert_eq!(
+        bridge
+            .login("bo", Password::from("password"))
+            .await
+            .unwrap()
+            .path,
+        LoginPath::Migrated
+    );
+
+    // Link: cy signed up to the new app with the address legacy's disabled cy has. The legacy
+    // password is refused as disabled, and the record does not join the open account.
+    let cy = stored_from_app(&bridge, "cy@example.com", "cy.app", Some("app password")).await;
+    let link = bridge
+        .login("cy@example.com", Password::from("password"))
+        .await;
+    assert!(matches!(link, Err(LoginError::Disabled)), "{link:?}");
+    assert!(
+        bridge
+            .store()
+            .user_by_legacy("legacy", "3")
+            .await
+            .unwrap()
+            .is_none(),
+        "the disabled record was linked"
+    );
+    let stored = bridge.store().user(cy).await.unwrap().unwrap();
+    assert_eq!(stored.status, usher_core::Status::Active);
+    assert_eq!(stored.legacy_links.len(), 1);
+    let own = bridge
+        .login("cy@example.com", Password::from("app password"))
+        .await
+        .unwrap();
+    assert_eq!((own.user.id, own.path), (cy, LoginPath::Store));
+    assert_eq!(bridge.store().counts().await.unwrap().users, 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
