@@ -30,6 +30,10 @@
 //! itself is the link and is kept as stored; `email_verified` is true if either side says so;
 //! `created_at` is the earlier of the two, `updated_at` the later.
 //!
+//! Linking never changes whether an account is disabled: a disabled stored user stays disabled
+//! under every `status` rule, and a record disabled in its source is not linked to a user who
+//! is not (it is quarantined with the reason, for a person to decide).
+//!
 //! The name parts (`name`, `given_name`, `middle_name`, `family_name`) describe one person's
 //! name, so they merge as one group: the side that wins (by the `name` rule, else the default)
 //! gives all of them, and the other side's parts are used only when the winner has none. Rules
@@ -190,6 +194,13 @@ pub enum NotLinked {
         /// `"the stored user"` or `"the linked record"`.
         side: &'static str,
     },
+    /// The linked record is disabled in its source and the stored user is not: a merge would
+    /// either open an account legacy shut or shut one that is in use. A person decides.
+    #[error(
+        "the linked record is disabled in its source and the stored user is not (decide by \
+         hand: disable the user, or enable the record in legacy and run again)"
+    )]
+    Disabled,
 }
 
 /// Which side a merged value came from.
@@ -251,6 +262,9 @@ impl LinkConfig {
             return Err(NotLinked::Unverified {
                 side: "the linked record",
             });
+        }
+        if incoming.status == Status::Disabled && stored.status != Status::Disabled {
+            return Err(NotLinked::Disabled);
         }
         Ok(())
     }
@@ -339,6 +353,11 @@ impl LinkConfig {
         } else {
             stored.status
         };
+        // Linking never opens a shut account, whatever the rules say ([`LinkConfig::allows`]
+        // refuses the other way round: a shut record joining an open account).
+        if stored.status == Status::Disabled {
+            out.status = Status::Disabled;
+        }
         // A reset-required user that gained a credential from the linked side may log in.
         if out.status == Status::PasswordResetRequired
             && stored.credential.is_none()
@@ -420,6 +439,29 @@ mod tests {
             trusting.allows(&a, &user("bo@example.com", false, 2), "b"),
             Err(NotLinked::DifferentEmail)
         );
+    }
+
+    #[test]
+    fn a_disabled_record_links_only_to_a_disabled_user() {
+        let rules = LinkConfig::default();
+        let open = user("ann@example.com", true, 1);
+        let mut shut = user("ann@example.com", true, 2);
+        shut.status = Status::Disabled;
+        assert_eq!(rules.allows(&open, &shut, "b"), Err(NotLinked::Disabled));
+        // Both shut: nothing opens or closes by linking.
+        let mut stored = open.clone();
+        stored.status = Status::Disabled;
+        assert_eq!(rules.allows(&stored, &shut, "b"), Ok(()));
+        // An open record joins a shut user, who stays shut under every status rule.
+        assert_eq!(rules.allows(&stored, &open, "b"), Ok(()));
+        for rule in ["keep", "incoming", "newest", "prefer:b"] {
+            let rules = config(&format!("default = \"{rule}\""));
+            assert_eq!(
+                rules.merge(&stored, &open, "b").status,
+                Status::Disabled,
+                "{rule}"
+            );
+        }
     }
 
     #[test]

@@ -995,6 +995,11 @@ impl Bridge {
                 .user(holder)
                 .await?
                 .ok_or_else(|| LoginError::Internal(format!("user {holder} vanished")))?;
+            // The record is shut in legacy: the answer legacy would give, and no link (an
+            // open account must not take in a shut record, nor a shut one be reopened).
+            if proven.user.status == Status::Disabled {
+                return Err(LoginError::Disabled);
+            }
             if let Err(why) = self.link.allows(&stored, &proven.user, name) {
                 return unlinkable(
                     "email",
@@ -1015,9 +1020,6 @@ impl Bridge {
                         stored.id
                     ),
                 );
-            }
-            if proven.user.status == Status::Disabled {
-                return Err(LoginError::Disabled);
             }
             let mut merged = self.link.merge(&stored, &proven.user, name);
             // The user just proved this password: it is theirs now, whatever the rules say

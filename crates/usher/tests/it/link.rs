@@ -35,6 +35,7 @@ email_verified = { from = "email_confirmed", map = { "1" = true, "0" = false } }
 given_name = "first_name"
 phone = { from = "phone", region = "US" }
 updated_at = { from = "changed", formats = ["rfc3339"] }
+status = { from = "state", map = { open = "active", closed = "disabled" } }
 
 [link]
 default = "keep"
@@ -79,17 +80,21 @@ async fn a_second_source_links_verified_addresses_and_status_counts_them() {
     legacy(
         &dir.path().join("shop.db"),
         "CREATE TABLE customers (id TEXT PRIMARY KEY, email TEXT, email_confirmed INTEGER, \
-         first_name TEXT, phone TEXT, changed TEXT)",
+         first_name TEXT, phone TEXT, changed TEXT, state TEXT)",
         &[
             // Ann, in capitals, verified: the same person.
             "INSERT INTO customers VALUES ('s-1', 'ANN@Example.com', 1, 'Annie', \
-             '(415) 555-0132', '2024-06-01T00:00:00Z')",
+             '(415) 555-0132', '2024-06-01T00:00:00Z', 'open')",
             // Bo's address, never confirmed in the shop: not linked, quarantined.
             "INSERT INTO customers VALUES ('s-2', 'bo@example.com', 0, 'Bob', NULL, \
-             '2024-06-01T00:00:00Z')",
+             '2024-06-01T00:00:00Z', 'open')",
             // Only in the shop: a new user.
             "INSERT INTO customers VALUES ('s-3', 'dee@example.com', 1, 'Dee', NULL, \
-             '2024-06-01T00:00:00Z')",
+             '2024-06-01T00:00:00Z', 'open')",
+            // Cy's address, verified, but the shop closed the account: linking would reopen
+            // it or shut Cy out, so it is quarantined for a person to decide.
+            "INSERT INTO customers VALUES ('s-4', 'cy@example.com', 1, 'Cy', NULL, \
+             '2024-06-01T00:00:00Z', 'closed')",
         ],
     )
     .await;
@@ -103,7 +108,7 @@ async fn a_second_source_links_verified_addresses_and_status_counts_them() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("read 3  migrated 1  linked 1  updated 0  skipped 0  quarantined 1"),
+        stdout.contains("read 4  migrated 1  linked 1  updated 0  skipped 0  quarantined 2"),
         "{stdout}"
     );
 
@@ -113,7 +118,7 @@ async fn a_second_source_links_verified_addresses_and_status_counts_them() {
     assert_eq!(status["users"], 4, "ann, bo, cy and dee: no duplicate ann");
     assert_eq!(status["linked_users"], 1);
     // Per source: a linked record is not a migrated one, and a quarantined record is not
-    // remaining (it has its reason); the shop's three are one new, one linked, one held.
+    // remaining (it has its reason); the shop's four are one new, one linked, two held.
     let per_source = |name: &str| {
         let s = status["sources"]
             .as_array()
@@ -134,7 +139,7 @@ async fn a_second_source_links_verified_addresses_and_status_counts_them() {
         )
     };
     assert_eq!(per_source("app"), (3, 3, 0, 0, 0));
-    assert_eq!(per_source("shop"), (3, 1, 1, 1, 0));
+    assert_eq!(per_source("shop"), (4, 1, 1, 2, 0));
     let out = usher(&["status", "--config", config], &[]);
     let table = text(&out.stdout);
     assert!(
@@ -176,14 +181,27 @@ async fn a_second_source_links_verified_addresses_and_status_counts_them() {
         )
         .await
         .unwrap();
-    assert_eq!(quarantine.len(), 1);
-    assert_eq!(quarantine[0].legacy_id, "s-2");
+    let reasons: Vec<(&str, &str)> = quarantine
+        .iter()
+        .map(|q| (q.legacy_id.as_str(), q.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert!(
-        quarantine[0]
-            .reason
-            .contains("not verified in the linked record"),
-        "{}",
-        quarantine[0].reason
+        reasons[0].0 == "s-2" && reasons[0].1.contains("not verified in the linked record"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].0 == "s-4"
+            && reasons[1]
+                .1
+                .contains("the linked record is disabled in its source"),
+        "{reasons:?}"
+    );
+    let cy = store.user_by_legacy("app", "3").await.unwrap().unwrap();
+    // Cy keeps the status app gave (no password there: reset required), not the shop's.
+    assert_eq!(
+        (cy.status, cy.legacy_links.len()),
+        (usher_core::Status::PasswordResetRequired, 1)
     );
     store.close().await;
 
