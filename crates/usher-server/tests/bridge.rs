@@ -387,7 +387,8 @@ async fn an_auth_source_checks_the_password_and_its_user_migrates_once() {
 }
 
 /// A legacy API's "user migrated" endpoint, served for real on loopback: `/ok` wants
-/// `Authorization: Bearer legacy-secret` and answers 204, `/busy` answers 503, `/reject` 400.
+/// `Authorization: Bearer legacy-secret` and answers 204, `/busy` answers 503, `/reject` 400,
+/// and `/flaky` 503 to its first request and 204 after.
 /// Every request it got: (path, authorization, idempotency key, body).
 mod legacy_api {
     use std::sync::{Arc, Mutex};
@@ -411,6 +412,7 @@ mod legacy_api {
                     };
                     let authorization = header("authorization");
                     let path = uri.path().to_owned();
+                    let earlier = seen.lock().unwrap().iter().filter(|c| c.0 == path).count();
                     seen.lock().unwrap().push((
                         path.clone(),
                         authorization.clone(),
@@ -421,6 +423,8 @@ mod legacy_api {
                         "/ok" if authorization == "Bearer legacy-secret" => StatusCode::NO_CONTENT,
                         "/ok" => StatusCode::UNAUTHORIZED,
                         "/busy" => StatusCode::SERVICE_UNAVAILABLE,
+                        "/flaky" if earlier == 0 => StatusCode::SERVICE_UNAVAILABLE,
+                        "/flaky" => StatusCode::NO_CONTENT,
                         _ => StatusCode::BAD_REQUEST,
                     }
                 }
@@ -510,21 +514,36 @@ async fn an_http_write_back_tells_legacy_once_per_migration_and_failures_are_onl
         "{metrics}"
     );
 
-    // 503: retried twice, then counted as an error; 400: not retried.
-    for (path, attempts) in [("/busy", 3), ("/reject", 1)] {
+    // 503: retried twice, then counted as an error; 400: not retried; a 503 then a 204:
+    // retried once and counted as done. Every retry is the same call: the same idempotency
+    // key (the user id) and the same body, so legacy can tell it from a second migration.
+    for (path, attempts, result) in [
+        ("/busy", 3, "error"),
+        ("/reject", 1, "error"),
+        ("/flaky", 2, "ok"),
+    ] {
         calls.lock().unwrap().clear();
-        let (_dir, bridge, _) = run(path).await;
+        let (_dir, bridge, user) = run(path).await;
         wait_for_calls(&calls, attempts).await;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let error = "usher_write_back_total{source=\"legacy\",result=\"error\"} 1";
-        while !bridge.metrics().encode().contains(error) {
+        let counted = format!("usher_write_back_total{{source=\"legacy\",result=\"{result}\"}} 1");
+        while !bridge.metrics().encode().contains(&counted) {
             assert!(
                 std::time::Instant::now() < deadline,
-                "{path}: no error counted"
+                "{path}: no {result} counted"
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        assert_eq!(calls.lock().unwrap().len(), attempts, "{path}");
+        let got = calls.lock().unwrap().clone();
+        assert_eq!(got.len(), attempts, "{path}: {got:?}");
+        let expected = serde_json::json!({ "source": "legacy", "legacy_id": 1, "user_id": user });
+        for (_, authorization, idempotency, body) in &got {
+            assert_eq!(
+                (authorization.as_str(), idempotency, body),
+                ("Bearer legacy-secret", &user, &expected),
+                "{path}"
+            );
+        }
     }
 }
 
