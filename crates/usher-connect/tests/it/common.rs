@@ -477,3 +477,36 @@ pub async fn assert_write_back_to_a_down_server_is_unavailable(kind: &str, url: 
         "{result:?}"
     );
 }
+
+/// The test servers speak no TLS: `tls = "require"` and `"verify-full"` refuse to connect,
+/// naming TLS, rather than falling back to plaintext; `"prefer"` and `"disable"` connect.
+pub async fn assert_tls_required_is_refused_by_a_plain_server(kind: &str, url: &str) {
+    for mode in ["require", "verify-full"] {
+        let rest =
+            format!("table = 'users'\nkey = 'id'\nconnect_timeout_seconds = 5\ntls = '{mode}'");
+        let result = config(kind, url, &rest).healthcheck("legacy").await;
+        match result {
+            Err(SourceError::Unavailable { reason, .. }) => {
+                let lower = reason.to_lowercase();
+                assert!(
+                    lower.contains("tls") || lower.contains("ssl"),
+                    "tls = {mode}: the reason names TLS: {reason}"
+                );
+                assert!(
+                    reason.contains("***"),
+                    "tls = {mode}: redacted URL: {reason}"
+                );
+            }
+            other => {
+                panic!("tls = {mode} against a plain server: expected Unavailable, got {other:?}")
+            }
+        }
+    }
+    for mode in ["prefer", "disable"] {
+        let rest = format!("table = 'users'\nkey = 'id'\ntls = '{mode}'");
+        config(kind, url, &rest)
+            .healthcheck("legacy")
+            .await
+            .unwrap_or_else(|e| panic!("tls = {mode}: {e}"));
+    }
+}

@@ -676,6 +676,35 @@ async fn ldap_over_tls_trusts_the_configured_ca_and_only_it() {
         .unwrap_err();
     assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
 
+    // StartTLS on ldap:// with a CA that did not sign slapd's certificate: refused, for reads
+    // and for binds alike, and never carried on in plaintext (the bind answers an outage,
+    // not "wrong password", so no password was sent).
+    let other_ca = other_ca_pem();
+    let other_line = format!(
+        "tls_ca_file = {:?}\nstarttls = true\ntimeout_seconds = 5",
+        other_ca.path().to_str().unwrap()
+    );
+    let err = dir
+        .config(&other_line)
+        .build("corp")
+        .await
+        .unwrap()
+        .read(&KeyRange::default(), 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
+    for extra in [other_line.as_str(), "starttls = true\ntimeout_seconds = 5"] {
+        let bound = dir
+            .auth(extra)
+            .await
+            .authenticate("ann", &Password::from("any password"))
+            .await;
+        assert!(
+            matches!(bound, Err(SourceError::Unavailable { .. })),
+            "{extra}: {bound:?}"
+        );
+    }
+
     // A CA file that holds no certificate is refused when the source is built.
     let not_pem = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(not_pem.path(), "not a certificate\n").unwrap();
@@ -788,4 +817,12 @@ async fn ldap_entries_sharing_a_key_keep_the_first_by_dn() {
     assert_eq!(errors[0].field, "uid");
     // A lookup still answers only keyed entries.
     assert!(source.lookup("cn", "nokey", 5).await.unwrap().is_empty());
+}
+
+/// A PEM file holding a self-signed certificate that signed nothing slapd serves.
+fn other_ca_pem() -> tempfile::NamedTempFile {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), cert.cert.pem()).unwrap();
+    file
 }

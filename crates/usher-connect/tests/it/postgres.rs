@@ -395,3 +395,8 @@ async fn write_back_against_a_down_server_is_unavailable() {
     let url = with_dead_port(&fixture().await);
     assert_write_back_to_a_down_server_is_unavailable("postgres", &url).await;
 }
+
+#[tokio::test]
+async fn tls_that_a_plain_server_cannot_give_is_refused_not_skipped() {
+    assert_tls_required_is_refused_by_a_plain_server("postgres", &fixture().await).await;
+}
