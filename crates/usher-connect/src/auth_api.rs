@@ -241,31 +241,8 @@ impl AuthApiConfig {
             }
             _ => None,
         };
-        let timeout = Duration::from_secs(self.timeout_seconds);
-        let mut client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_millis(
-                self.timeout_seconds.saturating_mul(500),
-            ))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("usher/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &self.tls_ca_file {
-            let problem =
-                |e: String| ConfigError::new("tls_ca_file", format!("{}: {e}", path.display()));
-            let pem = std::fs::read(path).map_err(|e| config_error(problem(e.to_string())))?;
-            let roots = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| config_error(problem(e.to_string())))?;
-            if roots.is_empty() {
-                return Err(config_error(problem("holds no PEM certificate".to_owned())));
-            }
-            for root in roots {
-                client = client.add_root_certificate(root);
-            }
-        }
-        let client = client.build().map_err(|e| SourceError::Config {
-            source_name: name.to_owned(),
-            reason: format!("the HTTP client: {e}"),
-        })?;
+        let client =
+            http_client(self.timeout_seconds, self.tls_ca_file.as_deref()).map_err(config_error)?;
         let encryption = self
             .encrypt_public_key_file
             .as_deref()
@@ -280,7 +257,7 @@ impl AuthApiConfig {
             key: self.key.clone(),
             encryption,
             health_url,
-            timeout,
+            timeout: Duration::from_secs(self.timeout_seconds),
         })
     }
 }
@@ -674,4 +651,34 @@ impl AuthSource for AuthApiSource {
             .map(Some)
             .map_err(|reason| self.query(format!("{}: {reason}", self.url)))
     }
+}
+
+/// The HTTP client usher calls legacy with (its auth API, its "user migrated" endpoint):
+/// `timeout_seconds` per call (half of it to connect), no redirects, and, with `tls_ca_file`,
+/// the PEM certificates in that file trusted besides the system's roots.
+pub fn http_client(
+    timeout_seconds: u64,
+    tls_ca_file: Option<&Path>,
+) -> Result<reqwest::Client, ConfigError> {
+    let mut client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(timeout_seconds))
+        .connect_timeout(Duration::from_millis(timeout_seconds.saturating_mul(500)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("usher/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = tls_ca_file {
+        let problem =
+            |e: String| ConfigError::new("tls_ca_file", format!("{}: {e}", path.display()));
+        let pem = std::fs::read(path).map_err(|e| problem(e.to_string()))?;
+        let roots =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| problem(e.to_string()))?;
+        if roots.is_empty() {
+            return Err(problem("holds no PEM certificate".to_owned()));
+        }
+        for root in roots {
+            client = client.add_root_certificate(root);
+        }
+    }
+    client
+        .build()
+        .map_err(|e| ConfigError::new("url", format!("the HTTP client: {e}")))
 }

@@ -114,20 +114,11 @@ impl HttpWriteBack {
             }
             None => None,
         };
-        let mut client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(config.timeout_seconds))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("usher/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &config.tls_ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| config_error(format!("tls_ca_file {}: {e}", path.display())))?;
-            let ca = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| config_error(format!("tls_ca_file {}: {e}", path.display())))?;
-            client = client.add_root_certificate(ca);
-        }
-        let client = client
-            .build()
-            .map_err(|e| config_error(format!("the HTTP client: {e}")))?;
+        let client = usher_connect::auth_api::http_client(
+            config.timeout_seconds,
+            config.tls_ca_file.as_deref(),
+        )
+        .map_err(|e| config_error(e.to_string()))?;
         Ok(HttpWriteBack {
             source_name: source_name.to_owned(),
             client,

@@ -399,8 +399,54 @@ mod legacy_api {
 
     pub async fn start() -> (std::net::SocketAddr, Calls) {
         let calls = Calls::default();
-        let seen = Arc::clone(&calls);
-        let app = axum::Router::new().fallback(
+        let app = router(Arc::clone(&calls));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (addr, calls)
+    }
+
+    /// As [`start`], over TLS with a fresh self-signed certificate for 127.0.0.1; its PEM.
+    pub async fn start_tls() -> (std::net::SocketAddr, Calls, String) {
+        use tokio_rustls::rustls;
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let calls = Calls::default();
+        let app = router(Arc::clone(&calls));
+        // One connection at a time is plenty here; a failed handshake is dropped.
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = tcp.accept().await else {
+                    continue;
+                };
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    continue;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        (addr, calls, cert.cert.pem())
+    }
+
+    fn router(calls: Calls) -> axum::Router {
+        let seen = calls;
+        axum::Router::new().fallback(
             move |uri: Uri, headers: HeaderMap, body: axum::Json<serde_json::Value>| {
                 let seen = Arc::clone(&seen);
                 async move {
@@ -429,11 +475,7 @@ mod legacy_api {
                     }
                 }
             },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (addr, calls)
+        )
     }
 }
 
@@ -545,6 +587,48 @@ async fn an_http_write_back_tells_legacy_once_per_migration_and_failures_are_onl
             );
         }
     }
+}
+
+/// Issue 11 item 27: an `https://` write-back trusts the certificates in its `tls_ca_file`
+/// and, without it, only the system's roots: a legacy API with a private certificate is then
+/// an outage, and not one request reaches it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_write_back_trusts_its_tls_ca_file_and_only_it() {
+    let (addr, calls, pem) = legacy_api::start_tls().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("legacy-auth");
+    std::fs::write(&secret, "Bearer legacy-secret\n").unwrap();
+    let ca = dir.path().join("legacy-ca.pem");
+    std::fs::write(&ca, pem).unwrap();
+    let config = |tls_ca_file: Option<std::path::PathBuf>| usher_server::HttpWriteBackConfig {
+        url: format!("https://{addr}/ok"),
+        authorization_file: Some(secret.clone()),
+        timeout_seconds: 2,
+        tls_ca_file,
+    };
+    let key = usher_core::LegacyKey::Int(1);
+
+    let trusted = usher_server::HttpWriteBack::new("legacy", &config(Some(ca))).unwrap();
+    assert!(trusted.mark_migrated(&key, "user-1").await.unwrap());
+    assert_eq!(calls.lock().unwrap().len(), 1);
+
+    let untrusted = usher_server::HttpWriteBack::new("legacy", &config(None)).unwrap();
+    let err = untrusted.mark_migrated(&key, "user-1").await.unwrap_err();
+    assert!(
+        matches!(err, usher_core::SourceError::Unavailable { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        1,
+        "a request went out untrusted"
+    );
+
+    // A CA file without a certificate is refused when the write-back is built.
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let err = usher_server::HttpWriteBack::new("legacy", &config(Some(junk))).unwrap_err();
+    assert!(err.to_string().contains("tls_ca_file"), "{err}");
 }
 
 mod http {
