@@ -27,7 +27,10 @@ pub struct DryRunReport {
     /// Valid records whose email (lower-cased) another valid record already uses: the backfill
     /// would quarantine them rather than merge or drop them.
     pub duplicate_emails: u64,
-    /// The keys of the first such records.
+    /// Valid records with an address of their own whose username (normalized) another valid
+    /// record already uses: quarantined too.
+    pub duplicate_usernames: u64,
+    /// The keys of the first records of either kind.
     pub duplicate_examples: Vec<String>,
     /// Of the records that would migrate, those that would lose an optional field or keep it
     /// only as written (`on_invalid`), by field with examples.
@@ -73,7 +76,8 @@ pub async fn dry_run(
     // records stay near 200 MB. A collision (odds ~1e-6 at ten million) would only add one to
     // the count; the backfill itself compares the real addresses.
     let hasher = BuildHasherDefault::<DefaultHasher>::default();
-    let mut seen: HashSet<u64> = HashSet::new();
+    let mut seen_emails: HashSet<u64> = HashSet::new();
+    let mut seen_usernames: HashSet<u64> = HashSet::new();
     let mut after: Option<LegacyKey> = None;
     let pace = options
         .rate
@@ -117,15 +121,34 @@ pub async fn dry_run(
             }
         }
         for u in users {
-            if let Some(email) = &u.user.email
-                && !seen.insert(hasher.hash_one(email.normalized()))
-            {
-                report.duplicate_emails = report.duplicate_emails.saturating_add(1);
+            // As the store's unique indexes decide, in key order: a record refused for one
+            // identifier claims neither, so a later record may still have its other one.
+            let email = u
+                .user
+                .email
+                .as_ref()
+                .map(|e| hasher.hash_one(e.normalized()));
+            let username = u
+                .user
+                .username
+                .as_ref()
+                .map(|n| hasher.hash_one(n.normalized()));
+            let taken = if email.is_some_and(|e| seen_emails.contains(&e)) {
+                Some(&mut report.duplicate_emails)
+            } else if username.is_some_and(|n| seen_usernames.contains(&n)) {
+                Some(&mut report.duplicate_usernames)
+            } else {
+                None
+            };
+            if let Some(count) = taken {
+                *count = count.saturating_add(1);
                 if report.duplicate_examples.len() < EXAMPLES {
                     report.duplicate_examples.push(u.key.to_string());
                 }
                 continue;
             }
+            seen_emails.extend(email);
+            seen_usernames.extend(username);
             if let Some(m) = u.user.migration.filter(|m| !m.warnings.is_empty()) {
                 report.warnings.add(
                     &WarningFilter::default(),

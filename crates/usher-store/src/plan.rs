@@ -901,39 +901,64 @@ pub(crate) fn displacements(
         let Ok(mine) = row.legacy_id.parse::<i64>() else {
             continue;
         };
-        // The holder the indexes refused it for, the email's first (as the reason names it).
-        let Refusal::Taken(field, user_id) = refusal(row, owners, false) else {
-            continue;
+        // Every user holding one of the row's identifiers. The row takes its place only if
+        // all of them give way: one that keeps its claim (a lower key, a changed user, another
+        // source) refuses the row whatever the others do, and displacing those would undo
+        // their migration for nothing.
+        let mine_too = |field: &'static str, ours: Option<&str>, theirs: Option<&str>| {
+            (ours.is_some() && ours == theirs).then_some(field)
         };
-        let Some(owner) = owners.iter().find(|o| o.user_id == user_id) else {
-            continue;
+        let holders: Vec<(&'static str, &Owner)> = owners
+            .iter()
+            .filter(|o| o.user_id != row.id)
+            .filter_map(|o| {
+                mine_too(
+                    "email",
+                    row.email_normalized.as_deref(),
+                    o.email_normalized.as_deref(),
+                )
+                .or_else(|| {
+                    mine_too(
+                        "username",
+                        row.username_normalized.as_deref(),
+                        o.username_normalized.as_deref(),
+                    )
+                })
+                .map(|field| (field, o))
+            })
+            .collect();
+        let gives_way = |owner: &Owner| {
+            owner.displaceable
+                && owner.link.as_ref().is_some_and(|(their_source, theirs)| {
+                    their_source == source && theirs.parse::<i64>().is_ok_and(|t| t > mine)
+                })
         };
-        let Some((their_source, theirs)) = &owner.link else {
-            continue;
-        };
-        let higher = theirs.parse::<i64>().is_ok_and(|t| t > mine);
-        if !owner.displaceable
-            || their_source != source
-            || !higher
-            || out.iter().any(|d| d.user_id == owner.user_id)
-        {
+        if holders.is_empty() || !holders.iter().all(|(_, o)| gives_way(o)) {
             continue;
         }
-        let what = if field == "email" {
-            "duplicate email: same address as"
-        } else {
-            "duplicate username: same username as"
-        };
-        out.push(Displacement {
-            user_id: owner.user_id,
-            legacy_id: theirs.clone(),
-            reason: format!(
-                "{what} legacy id {} (source {source}), which has the lower key and so \
-                 keeps it (this record had migrated first, and gave way)",
-                row.legacy_id
-            ),
-            field: field.to_owned(),
-        });
+        for (field, owner) in holders {
+            let Some((_, theirs)) = &owner.link else {
+                continue;
+            };
+            if out.iter().any(|d| d.user_id == owner.user_id) {
+                continue;
+            }
+            let what = if field == "email" {
+                "duplicate email: same address as"
+            } else {
+                "duplicate username: same username as"
+            };
+            out.push(Displacement {
+                user_id: owner.user_id,
+                legacy_id: theirs.clone(),
+                reason: format!(
+                    "{what} legacy id {} (source {source}), which has the lower key and so \
+                     keeps it (this record had migrated first, and gave way)",
+                    row.legacy_id
+                ),
+                field: field.to_owned(),
+            });
+        }
     }
     out
 }

@@ -339,12 +339,15 @@ fn print_summary(
 fn print_dry_run(source: &str, r: &DryRunReport) {
     println!("Dry run of source `{source}`: nothing was written.");
     println!(
-        "  read {}  would migrate {}, with warnings on {}  would quarantine {} (mapping) + {} (email used by an earlier record)",
+        "  read {}  would migrate {}, with warnings on {}  would quarantine {} (mapping) + {} (email used by an earlier record) + {} (username used by an earlier record)",
         r.read,
-        r.valid.saturating_sub(r.duplicate_emails),
+        r.valid
+            .saturating_sub(r.duplicate_emails)
+            .saturating_sub(r.duplicate_usernames),
         r.warnings.users,
         r.invalid,
-        r.duplicate_emails
+        r.duplicate_emails,
+        r.duplicate_usernames
     );
     if r.warnings.users > 0 {
         super::warnings::print_by_field(&r.warnings, "  ");
@@ -361,7 +364,7 @@ fn print_dry_run(source: &str, r: &DryRunReport) {
     }
     if !r.duplicate_examples.is_empty() {
         println!(
-            "  records whose email (ignoring case) an earlier record already has: {}",
+            "  records whose email (ignoring case) or username an earlier record already has: {}",
             r.duplicate_examples.join(", ")
         );
     }

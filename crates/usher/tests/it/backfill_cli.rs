@@ -520,3 +520,79 @@ async fn a_run_without_a_terminal_prints_progress_lines() {
         "{lines:#?}"
     );
 }
+
+/// The numbers after `key` in `text`: `"migrated 3"` → 3.
+fn figure(text: &str, key: &str) -> u64 {
+    let at = text
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key:?} in {text}"));
+    text[at + key.len()..]
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no figure after {key:?} in {text}"))
+}
+
+/// Issue 11 item 27: the dry run says what the backfill then does, on data with username
+/// duplicates as well as email duplicates. A record refused for one identifier claims
+/// neither, so a later record with its other identifier still migrates.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dry_run_counts_what_the_backfill_then_does_with_username_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    support::sqlite_legacy(
+        &dir.path().join("legacy.db"),
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, login TEXT)",
+        &[
+            "INSERT INTO users VALUES (1, 'a@example.com', 'ann')",
+            // ann's username: quarantined; b@ stays free.
+            "INSERT INTO users VALUES (2, 'b@example.com', 'ann')",
+            // a@ in capitals: quarantined.
+            "INSERT INTO users VALUES (3, 'A@Example.com', 'cy')",
+            "INSERT INTO users VALUES (4, 'd@example.com', 'dee')",
+            // No address at all: the mapping refuses it.
+            "INSERT INTO users VALUES (5, 'not an address', 'eve')",
+            // ANN is ann: quarantined.
+            "INSERT INTO users VALUES (6, 'f@example.com', 'ANN')",
+            // b@ was never taken (record 2 was refused), nor is cy (record 3 was): migrates.
+            "INSERT INTO users VALUES (7, 'b@example.com', 'cy')",
+        ],
+    )
+    .await;
+    let config = support::write_config(
+        dir.path(),
+        "[store]\ntype = \"sqlite\"\npath = \"usher.db\"\n",
+        "[sources.legacy]\ntype = \"sqlite\"\npath = \"legacy.db\"\ntable = \"users\"\nkey = \"id\"\n",
+        "[mappings.legacy.fields]\nemail = \"email\"\nusername = \"login\"\n",
+        "",
+    );
+    let config = config.to_str().unwrap();
+
+    let out = usher(&["backfill", "--dry-run", "--config", config], &[]);
+    let dry = text(&out.stdout);
+    assert!(out.status.success(), "{dry}{}", text(&out.stderr));
+    let out = usher(&["backfill", "--config", config], &[]);
+    let real = text(&out.stdout);
+    assert!(out.status.success(), "{real}{}", text(&out.stderr));
+
+    assert_eq!(figure(&real, "migrated"), 3, "{real}");
+    assert_eq!(figure(&real, "quarantined"), 4, "{real}");
+    assert_eq!(
+        figure(&dry, "would migrate"),
+        figure(&real, "migrated"),
+        "dry run:\n{dry}\nbackfill:\n{real}"
+    );
+    let dry_quarantined = figure(&dry, "would quarantine")
+        + figure(&dry, "(mapping) +")
+        + figure(&dry, "(email used by an earlier record) +");
+    assert_eq!(
+        dry_quarantined,
+        figure(&real, "quarantined"),
+        "dry run:\n{dry}\nbackfill:\n{real}"
+    );
+    assert_eq!(
+        figure(&dry, "(email used by an earlier record) +"),
+        2,
+        "{dry}"
+    );
+}

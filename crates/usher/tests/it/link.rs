@@ -2,9 +2,7 @@
 //! whose verified address a user of the first already holds, by the `[link]` rules, and
 //! `usher status` counts them. Real SQLite legacy databases, the real binary.
 
-use sqlx::Connection as _;
-
-use crate::support::{text, usher};
+use crate::support::{sqlite_legacy as legacy, text, usher};
 
 const CONFIG: &str = r#"
 [store]
@@ -42,26 +40,6 @@ default = "keep"
 [link.fields]
 given_name = "prefer:shop"
 "#;
-
-async fn legacy(path: &std::path::Path, ddl: &str, rows: &[&str]) {
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(ddl.to_owned()))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    for row in rows {
-        sqlx::query(sqlx::AssertSqlSafe((*row).to_owned()))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-    conn.close().await.unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_source_links_verified_addresses_and_status_counts_them() {

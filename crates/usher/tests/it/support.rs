@@ -103,3 +103,24 @@ pub fn write_config(dir: &Path, store: &str, source: &str, mapping: &str, extra:
     std::fs::write(&path, format!("{store}\n{source}\n{mapping}\n{extra}\n")).unwrap();
     path
 }
+
+/// An SQLite legacy database at `path`: `ddl`, then each statement of `rows`.
+pub async fn sqlite_legacy(path: &std::path::Path, ddl: &str, rows: &[&str]) {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(ddl.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for row in rows {
+        sqlx::query(sqlx::AssertSqlSafe((*row).to_owned()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    sqlx::Connection::close(conn).await.unwrap();
+}
