@@ -275,15 +275,27 @@ default = "incoming"
     let out = usher(&["backfill", "--config", config, "--source", "app"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
+    // Each run is killed once it has visibly moved on (more shop records in the ledger than
+    // when it started), then a little later, at a different point each time: a loaded
+    // machine may make a run slow, but never makes it die before it did anything.
+    let db = dir.path().join("usher.db");
     let mut killed = 0;
-    for wait_ms in [150u64, 400, 250, 700, 300] {
+    for extra_ms in [0u64, 40, 15, 90, 5] {
+        let start = ledger_rows(&db, "shop").await;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_usher"))
             .args(["backfill", "--config", config, "--source", "shop"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none()
+            && ledger_rows(&db, "shop").await <= start
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(extra_ms));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             killed += 1;
@@ -388,4 +400,23 @@ default = "incoming"
          quarantined",
         quarantined.len()
     );
+}
+
+/// How many ledger rows `source` has in the SQLite store at `db`, read beside a running
+/// backfill (WAL: the reader never waits for the writer). A failed read counts as none.
+async fn ledger_rows(db: &std::path::Path, source: &str) -> i64 {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .read_only(true);
+    let Ok(mut conn) = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options).await
+    else {
+        return 0;
+    };
+    let n = sqlx::query_scalar("SELECT count(*) FROM ledger WHERE source = ?1")
+        .bind(source)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or(0);
+    sqlx::Connection::close(conn).await.ok();
+    n
 }

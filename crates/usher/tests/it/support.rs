@@ -105,19 +105,19 @@ pub fn write_config(dir: &Path, store: &str, source: &str, mapping: &str, extra:
 }
 
 /// An SQLite legacy database at `path`: `ddl`, then each statement of `rows`.
-pub async fn sqlite_legacy(path: &std::path::Path, ddl: &str, rows: &[&str]) {
+pub async fn sqlite_legacy(path: &Path, ddl: &str, rows: &[&str]) {
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true);
     let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
         .await
         .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(ddl.to_owned()))
+    sqlx::query(AssertSqlSafe(ddl.to_owned()))
         .execute(&mut conn)
         .await
         .unwrap();
     for row in rows {
-        sqlx::query(sqlx::AssertSqlSafe((*row).to_owned()))
+        sqlx::query(AssertSqlSafe((*row).to_owned()))
             .execute(&mut conn)
             .await
             .unwrap();
