@@ -444,8 +444,7 @@ mod legacy_api {
         (addr, calls, cert.cert.pem())
     }
 
-    fn router(calls: Calls) -> axum::Router {
-        let seen = calls;
+    fn router(seen: Calls) -> axum::Router {
         axum::Router::new().fallback(
             move |uri: Uri, headers: HeaderMap, body: axum::Json<serde_json::Value>| {
                 let seen = Arc::clone(&seen);
