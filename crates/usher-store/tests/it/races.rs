@@ -114,8 +114,34 @@ async fn a_key_migrated_concurrently_is_retried_and_skipped() {
 /// chunk's transaction, which retries, sees the other writer's users and quarantines its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadlocked_chunk_is_retried_and_loses_nothing() {
-    run(|url, store| async move {
+    run(|url, _| async move {
+        // PostgreSQL looks for a deadlock once per wait, deadlock_timeout after it began, and
+        // aborts the session that finds it. The chunk must be that session however late this
+        // test closes the cycle on a loaded machine: its sessions look after 10 s (a store
+        // opened after the setting, so its connections have it), this test's after 10 min.
+        let mut setup = PgConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET deadlock_timeout = %L', \
+             current_database(), '10s'); END $$",
+        )
+        .execute(&mut setup)
+        .await
+        .unwrap();
+        setup.close().await.unwrap();
+        let store: std::sync::Arc<dyn usher_store::Store> = std::sync::Arc::from(
+            usher_store::open(&usher_store::StoreConfig::Postgres {
+                url: Some(url.clone()),
+                url_file: None,
+                max_connections: Some(2),
+            })
+            .await
+            .unwrap(),
+        );
         let mut other = PgConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("SET deadlock_timeout = '10min'")
+            .execute(&mut other)
+            .await
+            .unwrap();
         let mut tx = other.begin().await.unwrap();
         let b = uuid::Uuid::now_v7();
         sqlx::query(INSERT_USER)
@@ -169,6 +195,7 @@ async fn a_deadlocked_chunk_is_retried_and_loses_nothing() {
             format!("duplicate email: same address as user {b}")
         );
         assert_eq!(store.counts().await.unwrap().users, 2);
+        store.close().await;
     })
     .await;
 }
