@@ -473,7 +473,7 @@ async fn link_chunk(
 }
 
 /// What became of one record [`link_chunk`] tried.
-enum Linked {
+pub(crate) enum Linked {
     /// Linked to the holder of its address.
     Yes,
     /// Not for linking: left to the chunk write.
@@ -495,43 +495,19 @@ async fn link_one(
         let Some(stored) = store.user(holder).await? else {
             return Ok(Linked::Leave);
         };
-        if stored.legacy_links.iter().any(|l| l.source == write.source) {
-            return Ok(Linked::Leave);
-        }
-        if let Err(why) = link.allows(&stored, &cu.user, &write.source) {
-            return Ok(Linked::Refused(format!(
-                "duplicate email: same address as user {} ({}); not linked: {why}",
-                stored.id,
-                describe(&stored)
-            )));
-        }
-        let merged = link.merge(&stored, &cu.user, &write.source);
-        let l = LinkWrite {
-            source: write.source.clone(),
-            key: cu.key.clone(),
-            replace_credential: merged.credential != stored.credential,
-            expected_credential: stored.credential.as_ref().map(|c| c.hash.clone()),
-            user: merged,
-            expected_updated_at: stored.updated_at,
-            original: cu
-                .user
-                .migration
-                .as_ref()
-                .map_or(serde_json::Value::Null, |m| m.original.clone()),
-            checksum: cu.checksum.clone(),
-            legacy_updated_at: cu.legacy_updated_at,
-            method: write.method,
-            system_of_record: write.system_of_record,
+        let l = match link_for(link, write, cu, &stored) {
+            Ok(l) => l,
+            Err(done) => return Ok(done),
         };
         match store.link_user(&l).await? {
             LinkOutcome::Linked(_) => return Ok(Linked::Yes),
             LinkOutcome::AlreadyLinked(_) => return Ok(Linked::Leave),
             LinkOutcome::Stale => continue,
             LinkOutcome::IdentifierTaken { field, holder } => {
-                return Ok(Linked::Refused(format!(
-                    "duplicate email: same address as user {}; not linked: the merged {field} \
-                     belongs to user {holder}",
-                    stored.id
+                return Ok(Linked::Refused(merged_taken(
+                    &stored,
+                    field,
+                    &format!("user {holder}"),
                 )));
             }
         }
@@ -540,6 +516,53 @@ async fn link_one(
         "duplicate email: same address as user {holder}; not linked: the user kept changing \
          while linking (run the backfill again)"
     )))
+}
+
+/// The link of `cu` to `stored` (the holder of its address), or why there is none: the holder
+/// already has a record of this source (left to the chunk write), or the rules refuse it.
+pub(crate) fn link_for(
+    link: &LinkConfig,
+    write: &ChunkWrite,
+    cu: &ChunkUser,
+    stored: &User,
+) -> Result<LinkWrite, Linked> {
+    if stored.legacy_links.iter().any(|l| l.source == write.source) {
+        return Err(Linked::Leave);
+    }
+    if let Err(why) = link.allows(stored, &cu.user, &write.source) {
+        return Err(Linked::Refused(format!(
+            "duplicate email: same address as user {} ({}); not linked: {why}",
+            stored.id,
+            describe(stored)
+        )));
+    }
+    let merged = link.merge(stored, &cu.user, &write.source);
+    Ok(LinkWrite {
+        source: write.source.clone(),
+        key: cu.key.clone(),
+        replace_credential: merged.credential != stored.credential,
+        expected_credential: stored.credential.as_ref().map(|c| c.hash.clone()),
+        user: merged,
+        expected_updated_at: stored.updated_at,
+        original: cu
+            .user
+            .migration
+            .as_ref()
+            .map_or(serde_json::Value::Null, |m| m.original.clone()),
+        checksum: cu.checksum.clone(),
+        legacy_updated_at: cu.legacy_updated_at,
+        method: write.method,
+        system_of_record: write.system_of_record,
+    })
+}
+
+/// The reason a link is refused because the merged user's `field` belongs to `holder`.
+pub(crate) fn merged_taken(stored: &User, field: &str, holder: &dyn std::fmt::Display) -> String {
+    format!(
+        "duplicate email: same address as user {}; not linked: the merged {field} belongs to \
+         {holder}",
+        stored.id
+    )
 }
 
 /// Where a stored user came from, for a quarantine reason.

@@ -55,10 +55,10 @@ use usher_core::{Credential, KeyRange, User, UserId};
 pub use config::{StoreConfig, redact_url};
 pub use error::{Result, StoreError};
 pub use model::{
-    Checkpoint, ChunkOutcome, ChunkUser, ChunkWrite, ConflictPolicy, Counters, Counts, Event,
-    FieldWarnings, LazyMigration, LedgerEntry, LinkOutcome, LinkWrite, MigrateOutcome,
-    QuarantineEntry, QuarantineFilter, RegisterOutcome, Rejected, SystemOfRecord, WarnedUser,
-    WarningFilter, WarningReport,
+    Checkpoint, ChunkOutcome, ChunkPreview, ChunkUser, ChunkWrite, Claims, ConflictPolicy,
+    Counters, Counts, Event, FieldWarnings, LazyMigration, LedgerEntry, LinkOutcome, LinkWrite,
+    MigrateOutcome, PreviewRefusal, QuarantineEntry, QuarantineFilter, RegisterOutcome, Rejected,
+    SystemOfRecord, WarnedUser, WarningFilter, WarningReport,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -88,6 +88,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// writes nothing twice. A transaction that loses a race with a concurrent writer is
     /// rolled back and retried, and the retry sees the winner's rows.
     async fn write_chunk(&self, chunk: &ChunkWrite) -> Result<ChunkOutcome>;
+
+    /// What [`Store::write_chunk`] would do with `chunk`, read in one read-only transaction and
+    /// written nowhere: the dry run's prediction. Records whose address or username `claims`
+    /// holds (taken by an earlier chunk of the same dry run, which wrote nothing) count as
+    /// duplicates; [`ChunkPreview::claims`] holds what the records that would be written take.
+    /// The chunk's checkpoint fields (`job`, `partition`, `cursor`, `done`) are ignored.
+    async fn preview_chunk(&self, chunk: &ChunkWrite, claims: &Claims) -> Result<ChunkPreview>;
 
     /// Writes a legacy user's first successful login (the bridge's lazy migration) in one
     /// transaction: the user with its credential (already re-hashed by the caller), the ledger
@@ -279,6 +286,19 @@ pub trait Store: Send + Sync + fmt::Debug {
         .try_flatten()
         .boxed()
     }
+}
+
+/// What [`Store::write_chunk`] would do with `chunk` in a store that holds nothing yet: a dry
+/// run's prediction before the store exists. The same decisions as [`Store::preview_chunk`].
+pub fn preview_first_run(chunk: &ChunkWrite, claims: &Claims) -> Result<ChunkPreview> {
+    let prepared = plan::prepare(chunk, plan::now())?;
+    Ok(plan::preview(
+        chunk,
+        &prepared,
+        &std::collections::HashMap::new(),
+        &[],
+        claims,
+    ))
 }
 
 /// Opens the store a config names. Does not migrate: call [`Store::migrate`] first.

@@ -2,7 +2,8 @@
 //! (lazy migration, registration), checkpoints, quarantine entries, ledger entries, counts and
 //! events.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -158,6 +159,95 @@ impl ChunkWrite {
             linked: 0,
         }
     }
+}
+
+/// The addresses and usernames a dry run's records would already have taken, as 64-bit hashes
+/// of their normalized forms: about 16 bytes a record, so ten million records stay near 200 MB.
+/// A collision (odds about 1e-6 at ten million) would count one record too many as a duplicate;
+/// the backfill itself compares the real values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claims {
+    emails: HashSet<u64>,
+    usernames: HashSet<u64>,
+    /// Legacy ids (of the dry run's source) whose users would give way to a lower key.
+    gave_way: HashSet<u64>,
+}
+
+fn claim_hash(normalized: &str) -> u64 {
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(normalized)
+}
+
+impl Claims {
+    /// Whether an earlier record took this address (given as [`usher_core::Email::normalized`]).
+    pub fn has_email(&self, normalized: &str) -> bool {
+        self.emails.contains(&claim_hash(normalized))
+    }
+
+    /// Whether an earlier record took this username (given as
+    /// [`usher_core::Username::normalized`]).
+    pub fn has_username(&self, normalized: &str) -> bool {
+        self.usernames.contains(&claim_hash(normalized))
+    }
+
+    /// Records that a record takes these identifiers.
+    pub fn claim(&mut self, email: Option<&str>, username: Option<&str>) {
+        self.emails.extend(email.map(claim_hash));
+        self.usernames.extend(username.map(claim_hash));
+    }
+
+    /// Records that the user migrated from this legacy id gives way to a record with a lower
+    /// key: later chunks find it neither in the ledger nor holding its identifiers.
+    pub fn give_way(&mut self, legacy_id: &str) {
+        self.gave_way.insert(claim_hash(legacy_id));
+    }
+
+    /// Whether the user migrated from this legacy id gave way.
+    pub fn gave_way(&self, legacy_id: &str) -> bool {
+        self.gave_way.contains(&claim_hash(legacy_id))
+    }
+
+    /// Adds the claims of `other` (a chunk's, once its preview is accepted).
+    pub fn extend(&mut self, other: Claims) {
+        self.emails.extend(other.emails);
+        self.usernames.extend(other.usernames);
+        self.gave_way.extend(other.gave_way);
+    }
+}
+
+/// What [`crate::Store::preview_chunk`] says a [`crate::Store::write_chunk`] of the chunk would
+/// do, written nowhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChunkPreview {
+    /// Users that would be created.
+    pub migrated: u64,
+    /// Records already migrated that would be left alone.
+    pub skipped: u64,
+    /// Users that would be updated in place (conflict policy `legacy-newer`).
+    pub updated: u64,
+    /// Users of earlier runs that would give way to a record of this chunk with a lower key,
+    /// as their records' quarantine rows (counted apart from `refused`, as the backfill's
+    /// checkpoints count them).
+    pub displaced: Vec<PreviewRefusal>,
+    /// The legacy ids of the records that would be created or updated, in the chunk's order.
+    pub written: Vec<String>,
+    /// The addresses and usernames those records would take: add them to the dry run's claims
+    /// before the next chunk.
+    pub claims: Claims,
+    /// The records the store would quarantine, in the chunk's order: duplicates of an
+    /// address or username and values no backend can hold. The chunk's own
+    /// [`ChunkWrite::rejected`] are not repeated here.
+    pub refused: Vec<PreviewRefusal>,
+}
+
+/// A record [`ChunkPreview`] says the store would quarantine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewRefusal {
+    /// The record's legacy id.
+    pub legacy_id: String,
+    /// The field at fault (`email`, `username`, …).
+    pub field: Option<String>,
+    /// The reason the quarantine would record.
+    pub reason: String,
 }
 
 /// What [`crate::Store::write_chunk`] did with a chunk.

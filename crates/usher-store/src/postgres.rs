@@ -31,9 +31,9 @@ use crate::config::{redact_url, scrub};
 use crate::decode::{self, USER_COLUMNS, UserRow};
 use crate::error::{Result, StoreError, db};
 use crate::model::{
-    Checkpoint, ChunkOutcome, ChunkWrite, Counts, Event, LazyMigration, LedgerEntry, LinkOutcome,
-    LinkWrite, MigrateOutcome, QuarantineEntry, QuarantineFilter, RegisterOutcome, WarningFilter,
-    WarningReport,
+    Checkpoint, ChunkOutcome, ChunkPreview, ChunkWrite, Claims, Counts, Event, LazyMigration,
+    LedgerEntry, LinkOutcome, LinkWrite, MigrateOutcome, QuarantineEntry, QuarantineFilter,
+    RegisterOutcome, WarningFilter, WarningReport,
 };
 use crate::pgcopy::{CopyBuf, EncodeError};
 use crate::plan::{self, LedgerHit, Owner, Prepared, QuarantineRow, Refusal, Row};
@@ -222,6 +222,20 @@ impl PostgresStore {
     /// The connection pool, for callers that need PostgreSQL itself (tests, benchmarks).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// A preview's reads, in one transaction that writes nothing.
+    async fn preview_reads(&self, source: &str, rows: &[Row<'_>]) -> Result<plan::PreviewReads> {
+        let (emails, usernames) = plan::all_identifiers(rows);
+        let mut tx = self.pool.begin().await.map_err(db(plan::PREVIEW_OP))?;
+        sqlx::query("SET TRANSACTION READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db(plan::PREVIEW_OP))?;
+        let hits = ledger_hits(&mut tx, source, rows).await?;
+        let owners = owners(&mut tx, &emails, &usernames, plan::PREVIEW_OP).await?;
+        tx.rollback().await.map_err(db(plan::PREVIEW_OP))?;
+        Ok((hits, owners))
     }
 
     /// One attempt at a chunk; `Ok(None)` when it rolled back to retry.
@@ -1314,6 +1328,12 @@ impl Store for PostgresStore {
         let now = plan::now();
         let prepared = plan::prepare(chunk, now)?;
         plan::with_retries(chunk, || self.try_write_chunk(chunk, &prepared, now)).await
+    }
+
+    async fn preview_chunk(&self, chunk: &ChunkWrite, claims: &Claims) -> Result<ChunkPreview> {
+        let prepared = plan::prepare(chunk, plan::now())?;
+        let (hits, owners) = self.preview_reads(&chunk.source, &prepared.rows).await?;
+        Ok(plan::preview(chunk, &prepared, &hits, &owners, claims))
     }
 
     async fn migrate_user(&self, m: &LazyMigration) -> Result<MigrateOutcome> {

@@ -924,3 +924,107 @@ pub async fn racing_planners_never_mix_their_plans(a: Arc<dyn Store>, b: Arc<dyn
         );
     }
 }
+
+/// Issue 11 item 27: `preview_chunk` is the dry run's prediction of `write_chunk`. For each
+/// chunk of a second run (skips, legacy-newer updates, an update taking another's address,
+/// case-only duplicates of stored users and within the chunk, a lower key taking an address
+/// back, a value no backend can hold, a mapping refusal), the preview says what the write then
+/// does, and the preview itself writes nothing.
+pub async fn a_preview_predicts_the_write_and_writes_nothing(store: &dyn Store) {
+    ready(store).await;
+    // Each chunk is written once previewed, so the store holds what earlier chunks took and
+    // the previews start from no claims.
+    let none = usher_store::Claims::default();
+    let mut claims = usher_store::Claims::default();
+    let mut preview_displaced = Vec::new();
+    let first = chunk(
+        1,
+        vec![
+            user(2000, "ann@example.com", "ann2000"),
+            user(2001, "bo@example.com", "bo2001"),
+            user(2002, "cy@example.com", "cy2002"),
+        ],
+        vec![],
+    );
+    let mut changed = user(2001, "bo.new@example.com", "bo2001");
+    changed.checksum = "changed".into();
+    changed.legacy_updated_at = Some(at(1000));
+    changed.user.updated_at = at(1000);
+    let mut grab = user(2002, "ANN@example.com", "cy2002");
+    grab.checksum = "grab".into();
+    grab.legacy_updated_at = Some(at(1000));
+    grab.user.updated_at = at(1000);
+    let mut nul = user(9, "nul@example.com", "nul");
+    nul.user.profile.nickname = Some("bad\0nick".into());
+    let mut second = chunk(
+        0,
+        vec![
+            // Takes ann@ back from 2000, still as the bulk migration wrote it.
+            user(5, "Ann@Example.com", "ann5"),
+            // cy2002's username: refused.
+            user(6, "dee@example.com", "CY2002"),
+            // dee@ again, in capitals, within the chunk: refused.
+            user(7, "DEE@example.com", "dee7"),
+            nul,
+            user(10, "new@example.com", "new10"),
+            user(2000, "ann@example.com", "ann2000"),
+            changed,
+            grab,
+        ],
+        vec![rejected(8, "field `email` has no @")],
+    );
+    second.policy = ConflictPolicy::LegacyNewer;
+    for c in [first, second] {
+        let before = (
+            store.counts().await.unwrap(),
+            store.events(0, 1000).await.unwrap(),
+            store.quarantine_list(&all(), 100, 0).await.unwrap(),
+        );
+        let preview = store.preview_chunk(&c, &none).await.unwrap();
+        let after = (
+            store.counts().await.unwrap(),
+            store.events(0, 1000).await.unwrap(),
+            store.quarantine_list(&all(), 100, 0).await.unwrap(),
+        );
+        assert_eq!(before, after, "a preview writes nothing");
+        claims = preview.claims.clone();
+        preview_displaced = preview.displaced.clone();
+        let outcome = store.write_chunk(&c).await.unwrap();
+        let refused = u64::try_from(preview.refused.len() + c.rejected.len()).unwrap();
+        assert_eq!(
+            (preview.migrated, preview.skipped, preview.updated, refused),
+            (
+                outcome.migrated,
+                outcome.skipped,
+                outcome.updated,
+                outcome.quarantined
+            ),
+            "{preview:?}"
+        );
+        let held: BTreeMap<String, (String, Option<String>)> = store
+            .quarantine_list(&all(), 100, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.legacy_id.as_str().to_owned(), (e.reason, e.field)))
+            .collect();
+        for r in &preview.refused {
+            let (_, field) = held
+                .get(&r.legacy_id)
+                .unwrap_or_else(|| panic!("{} predicted refused, not held: {held:?}", r.legacy_id));
+            assert_eq!(field, &r.field, "{r:?}");
+        }
+    }
+    // The second chunk, as the write decided it and the preview predicted: 5 and 6 take ann@
+    // and cy2002 back from 2000 and 2002 (untouched, higher keys), so 7 finds dee@ taken.
+    let cp = store.checkpoint(JOB, SOURCE, 0).await.unwrap().unwrap();
+    let displaced: Vec<&str> = preview_displaced
+        .iter()
+        .map(|r| r.legacy_id.as_str())
+        .collect();
+    assert_eq!(displaced, ["2000", "2002"]);
+    assert_eq!(cp.counters.displaced, 2, "{:?}", cp.counters);
+    assert!(claims.has_email("new@example.com") && claims.has_username("ann5"));
+    assert!(claims.has_username("cy2002") && !claims.has_username("dee7"));
+    assert!(claims.gave_way("2000") && !claims.gave_way("5"));
+}

@@ -81,9 +81,16 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
     let source: Arc<dyn usher_core::Source> = Arc::from(source_config.build(&name).await?);
     let bar = Arc::new(Bars::new(args.dry_run));
     if args.dry_run {
-        let report = usher_engine::dry_run(source, mapper, options, bar.clone()).await?;
+        let linking = options.link.is_some();
+        let job = options.job.clone();
+        let store = existing_store(&config.store).await?;
+        let result =
+            usher_engine::dry_run(source, mapper, store.clone(), options, bar.clone()).await;
         bar.finish();
-        print_dry_run(&name, &report);
+        if let Some(store) = store {
+            store.close().await;
+        }
+        print_dry_run(&name, &job, &result?, linking);
         return Ok(());
     }
     let store: Arc<dyn usher_store::Store> = Arc::from(usher_store::open(&config.store).await?);
@@ -336,19 +343,76 @@ fn print_summary(
     }
 }
 
-fn print_dry_run(source: &str, r: &DryRunReport) {
-    println!("Dry run of source `{source}`: nothing was written.");
+/// The store a dry run predicts against: `None` when it does not exist yet (an SQLite file
+/// that is not there is not created) or has no schema, so the run is a first one.
+async fn existing_store(
+    config: &usher_store::StoreConfig,
+) -> Result<Option<Arc<dyn usher_store::Store>>> {
+    if let usher_store::StoreConfig::Sqlite { path } = config
+        && !path.exists()
+    {
+        return Ok(None);
+    }
+    let store = usher_store::open(config)
+        .await
+        .context("the dry run reads the store to predict against what it holds")?;
+    if store.schema_version().await?.is_none() {
+        store.close().await;
+        return Ok(None);
+    }
+    Ok(Some(Arc::from(store)))
+}
+
+fn print_dry_run(source: &str, job: &str, r: &DryRunReport, linking: bool) {
     println!(
-        "  read {}  would migrate {}, with warnings on {}  would quarantine {} (mapping) + {} (email used by an earlier record) + {} (username used by an earlier record)",
+        "Dry run of source `{source}`, {}: nothing was written.",
+        if r.against_store {
+            "against what the store holds"
+        } else {
+            "as a first run (the store holds nothing yet)"
+        }
+    );
+    println!(
+        "  read {}  would migrate {}, with warnings on {}  would quarantine {} (mapping) + {} (email used by an earlier record) + {} (username used by an earlier record){}",
         r.read,
-        r.valid
-            .saturating_sub(r.duplicate_emails)
-            .saturating_sub(r.duplicate_usernames),
+        r.migrate,
         r.warnings.users,
         r.invalid,
         r.duplicate_emails,
-        r.duplicate_usernames
+        r.duplicate_usernames,
+        if linking {
+            format!(" + {} (link refused)", r.link_refused)
+        } else {
+            String::new()
+        }
     );
+    if r.resumed.read > 0 {
+        println!(
+            "  job `{job}` read {} records in earlier runs: it would read only the rest (a new --job sweeps the whole source)",
+            r.resumed.read
+        );
+    }
+    if r.against_store {
+        println!(
+            "  already migrated: would skip {}  would update {}",
+            r.skip, r.update
+        );
+    }
+    if linking {
+        println!(
+            "  would link {} to users of other sources, and refuse {} links",
+            r.link, r.link_refused
+        );
+        for (key, reason) in &r.link_examples {
+            println!("    record {key}: {reason}");
+        }
+    }
+    if r.displace > 0 {
+        println!(
+            "  {} users of earlier runs would give way to a record with a lower key (their records counted as duplicates above)",
+            r.displace
+        );
+    }
     if r.warnings.users > 0 {
         super::warnings::print_by_field(&r.warnings, "  ");
     }
