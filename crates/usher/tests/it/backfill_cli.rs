@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use sqlx::{Connection as _, Executor as _};
 
-use crate::support::{self, text, usher};
+use crate::support::{self, figure, text, usher};
 
 /// The seed example's columns (`fname`, `lname`, a string `birthdate`, `phone num`) and an
 /// `md5(salt || password)` hash with the salt beside it, as many homegrown systems stored it.
@@ -521,19 +521,6 @@ async fn a_run_without_a_terminal_prints_progress_lines() {
     );
 }
 
-/// The numbers after `key` in `text`: `"migrated 3"` → 3.
-fn figure(text: &str, key: &str) -> u64 {
-    let at = text
-        .find(key)
-        .unwrap_or_else(|| panic!("no {key:?} in {text}"));
-    text[at + key.len()..]
-        .trim_start()
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no figure after {key:?} in {text}"))
-}
-
 /// Issue 11 item 27: the dry run says what the backfill then does, on data with username
 /// duplicates as well as email duplicates. A record refused for one identifier claims
 /// neither, so a later record with its other identifier still migrates.
@@ -594,5 +581,128 @@ async fn the_dry_run_counts_what_the_backfill_then_does_with_username_duplicates
         figure(&dry, "(email used by an earlier record) +"),
         2,
         "{dry}"
+    );
+}
+
+/// A dry run's figures, as its first line and the "already migrated" line print them:
+/// (read, migrate, skip, update, quarantine).
+fn dry_figures(dry: &str) -> (u64, u64, u64, u64, u64) {
+    (
+        figure(dry, "  read"),
+        figure(dry, "would migrate"),
+        figure(dry, "would skip"),
+        figure(dry, "would update"),
+        figure(dry, "would quarantine")
+            + figure(dry, "(mapping) +")
+            + figure(dry, "(email used by an earlier record) +"),
+    )
+}
+
+/// The "this run" figures of a backfill summary, in the order of [`dry_figures`].
+fn run_figures(real: &str) -> (u64, u64, u64, u64, u64) {
+    let line = real
+        .lines()
+        .find(|l| l.trim_start().starts_with("this run:"))
+        .unwrap_or_else(|| panic!("no `this run` line in {real}"));
+    (
+        figure(line, "read"),
+        figure(line, "migrated"),
+        figure(line, "skipped"),
+        figure(line, "updated"),
+        figure(line, "quarantined"),
+    )
+}
+
+/// Issue 11 item 27: on a second run the dry run reads the store. Re-running the job reads
+/// only the rows added since, as the job would; a new job sweeps everything, skipping what is
+/// migrated, updating what legacy changed (`--conflict legacy-newer`), and counting addresses
+/// and usernames that stored users hold as duplicates. Each time the run that follows does
+/// exactly what the dry run said.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_second_run_the_dry_run_predicts_against_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = dir.path().join("legacy.db");
+    support::sqlite_legacy(
+        &legacy,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, login TEXT, name TEXT, \
+         updated TEXT)",
+        &[
+            "INSERT INTO users VALUES (1, 'a@example.com', 'ann', 'Ann', '2024-01-01T00:00:00Z')",
+            "INSERT INTO users VALUES (2, 'b@example.com', 'bo', 'Bo', '2024-01-01T00:00:00Z')",
+            "INSERT INTO users VALUES (3, 'c@example.com', 'cy', 'Cy', '2024-01-01T00:00:00Z')",
+            "INSERT INTO users VALUES (4, 'd@example.com', 'dee', 'Dee', '2024-01-01T00:00:00Z')",
+        ],
+    )
+    .await;
+    let config = support::write_config(
+        dir.path(),
+        "[store]\ntype = \"sqlite\"\npath = \"usher.db\"\n",
+        "[sources.legacy]\ntype = \"sqlite\"\npath = \"legacy.db\"\ntable = \"users\"\nkey = \"id\"\n",
+        "[mappings.legacy.fields]\nemail = \"email\"\nusername = \"login\"\ngiven_name = \"name\"\n\
+         updated_at = { from = \"updated\", formats = [\"rfc3339\"] }\n",
+        "",
+    );
+    let config = config.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["backfill", "--config", config];
+        all.extend_from_slice(args);
+        let out = usher(&all, &[]);
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{all:?}: {stdout}{}",
+            text(&out.stderr)
+        );
+        stdout
+    };
+    let first = run(&[]);
+    assert_eq!(run_figures(&first), (4, 4, 0, 0, 0), "{first}");
+
+    // Legacy moves on: two rows change, six are added.
+    support::sqlite_legacy(
+        &legacy,
+        "UPDATE users SET name = 'Bo Renamed', updated = '2025-01-01T00:00:00Z' WHERE id = 2",
+        &[
+            // Cy takes Ann's address in legacy: the update is refused.
+            "UPDATE users SET email = 'A@example.com', updated = '2025-01-01T00:00:00Z' \
+             WHERE id = 3",
+            "INSERT INTO users VALUES (5, 'e@example.com', 'eve', 'Eve', NULL)",
+            // Dee's address, stored: a duplicate.
+            "INSERT INTO users VALUES (6, 'D@EXAMPLE.com', 'fay', 'Fay', NULL)",
+            // Ann's username, stored: a duplicate.
+            "INSERT INTO users VALUES (7, 'g@example.com', 'ANN', 'Gus', NULL)",
+            "INSERT INTO users VALUES (8, 'h@example.com', 'hal', 'Hal', NULL)",
+            // Hal's address, taken earlier in this very run.
+            "INSERT INTO users VALUES (9, 'H@example.com', 'hal9', 'Hal', NULL)",
+            "INSERT INTO users VALUES (10, 'not an address', 'ivy', 'Ivy', NULL)",
+        ],
+    )
+    .await;
+
+    // The same job: only the rows after its cursor.
+    let dry = run(&["--dry-run"]);
+    assert!(dry.contains("against what the store holds"), "{dry}");
+    assert!(
+        dry.contains("job `backfill` read 4 records in earlier runs"),
+        "{dry}"
+    );
+    let real = run(&[]);
+    assert_eq!(run_figures(&real), (6, 2, 0, 0, 4), "{real}");
+    assert_eq!(
+        dry_figures(&dry),
+        run_figures(&real),
+        "dry run:\n{dry}\nrun:\n{real}"
+    );
+
+    // A new job sweeps all ten: 1, 4, 5 and 8 are migrated and unchanged; 2 changed; 3 would
+    // take Ann's address; 6, 7, 9 and 10 are refused again.
+    let args = ["--job", "sweep", "--conflict", "legacy-newer"];
+    let dry = run(&[&args[..], &["--dry-run"]].concat());
+    let real = run(&args);
+    assert_eq!(run_figures(&real), (10, 0, 4, 1, 5), "{real}");
+    assert_eq!(
+        dry_figures(&dry),
+        run_figures(&real),
+        "dry run:\n{dry}\nrun:\n{real}"
     );
 }

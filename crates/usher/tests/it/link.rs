@@ -82,12 +82,38 @@ async fn a_second_source_links_verified_addresses_and_status_counts_them() {
 
     let out = usher(&["backfill", "--config", config, "--source", "app"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // Issue 11 item 27: the dry run predicts the links and the refused links, with reasons.
+    let dry = usher(
+        &[
+            "backfill",
+            "--config",
+            config,
+            "--source",
+            "shop",
+            "--dry-run",
+        ],
+        &[],
+    );
+    let dry = text(&dry.stdout);
     let out = usher(&["backfill", "--config", config, "--source", "shop"], &[]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
         stdout.contains("read 4  migrated 1  linked 1  updated 0  skipped 0  quarantined 2"),
         "{stdout}"
+    );
+    assert!(
+        dry.contains("read 4  would migrate 1,")
+            && dry.contains("+ 0 (username used by an earlier record) + 2 (link refused)")
+            && dry.contains("would link 1 to users of other sources, and refuse 2 links"),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("record s-2: duplicate email")
+            && dry.contains("not verified in the linked record")
+            && dry.contains("record s-4: duplicate email")
+            && dry.contains("the linked record is disabled in its source"),
+        "{dry}"
     );
 
     let out = usher(&["status", "--config", config, "--json"], &[]);
@@ -183,9 +209,27 @@ async fn a_second_source_links_verified_addresses_and_status_counts_them() {
     );
     store.close().await;
 
-    // Again: nothing new, nothing doubled.
+    // Again: nothing new, nothing doubled; and a new job's sweep, predicted first: the linked
+    // and the migrated record are skipped, the two refusals stand.
     let out = usher(&["backfill", "--config", config, "--source", "shop"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let sweep = [
+        "backfill", "--config", config, "--source", "shop", "--job", "sweep",
+    ];
+    let dry = text(&usher(&[&sweep[..], &["--dry-run"]].concat(), &[]).stdout);
+    let out = usher(&sweep, &[]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("read 4  migrated 0  updated 0  skipped 2  quarantined 2"),
+        "{stdout}"
+    );
+    assert!(
+        dry.contains("read 4  would migrate 0,")
+            && dry.contains("+ 2 (link refused)")
+            && dry.contains("would skip 2  would update 0")
+            && dry.contains("would link 0 to users of other sources, and refuse 2 links"),
+        "{dry}"
+    );
     let out = usher(&["status", "--config", config, "--json"], &[]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(

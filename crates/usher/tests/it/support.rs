@@ -124,3 +124,16 @@ pub async fn sqlite_legacy(path: &Path, ddl: &str, rows: &[&str]) {
     }
     sqlx::Connection::close(conn).await.unwrap();
 }
+
+/// The numbers after `key` in `text`: `"migrated 3"` → 3.
+pub fn figure(text: &str, key: &str) -> u64 {
+    let at = text
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key:?} in {text}"));
+    text[at + key.len()..]
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no figure after {key:?} in {text}"))
+}
