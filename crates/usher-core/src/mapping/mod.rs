@@ -319,6 +319,16 @@ impl Mapper {
             .any(|r| matches!(r.target, Target::Field(Field::UpdatedAt)))
     }
 
+    /// Whether the mapping fills an identifier a user signs in with: email, username or phone.
+    fn maps_an_identifier(&self) -> bool {
+        self.rules.iter().any(|r| {
+            matches!(
+                r.target,
+                Target::Field(Field::Email | Field::Username | Field::Phone)
+            )
+        })
+    }
+
     /// Checks and compiles a mapping table. Every problem is reported, each with its key.
     pub fn new(config: &MappingConfig) -> Result<Self, MappingConfigError> {
         let mut problems = Problems::default();
@@ -547,6 +557,24 @@ impl Mapper {
             if let Err(reason) = draft.set(target, out) {
                 fail(&mut errors, &target_name(target), reason);
             }
+        }
+
+        // A user with no identifier could never sign in, whatever else the record holds: held
+        // back for a person to give it one, rather than migrated out of reach. (A mapping that
+        // names no identifier at all, such as the empty one, leaves that to its caller.)
+        if errors.is_empty()
+            && self.maps_an_identifier()
+            && draft.email.is_none()
+            && draft.username.is_none()
+            && draft.phone.is_none()
+        {
+            fail(
+                &mut errors,
+                "email",
+                "is empty, and so are the username and the phone: the user would have nothing \
+                 to sign in with"
+                    .into(),
+            );
         }
 
         let mut status = draft.status.unwrap_or(Status::Active);

@@ -253,6 +253,8 @@ fn phones_in_many_formats_normalise_or_fail_with_the_field_named() {
     let m = mapper(
         r#"
         phone_region = "US"
+        [fields.email]
+        from = "email"
         [fields.phone]
         from = "tel"
         on_invalid = "quarantine"
@@ -290,8 +292,11 @@ fn phones_in_many_formats_normalise_or_fail_with_the_field_named() {
             errs[0].reason
         );
     }
-    // Blank phones are missing, not errors.
-    let u = map_ok(&m, &record(3, json!({ "tel": "  " })));
+    // Blank phones are missing, not errors (the user has an address to sign in with).
+    let u = map_ok(
+        &m,
+        &record(3, json!({ "tel": "  ", "email": "a@example.com" })),
+    );
     assert_eq!(u.phone, None);
 }
 
@@ -366,6 +371,7 @@ fn on_invalid_chooses_per_rule() {
         r#"
         phone_region = "US"
         [fields]
+        email = "email"
         phone = { from = "tel", on_invalid = "drop" }
         birthdate = { from = "dob", on_invalid = "keep-raw" }
         "attributes.age" = { from = "age", as = "integer", on_invalid = "keep-raw" }
@@ -376,7 +382,7 @@ fn on_invalid_chooses_per_rule() {
         &m,
         &record(
             1,
-            json!({"tel": "(611) 840-2798", "dob": "yesterday", "age": "forty"}),
+            json!({"email": "a@example.com", "tel": "(611) 840-2798", "dob": "yesterday", "age": "forty"}),
         ),
     );
     assert_eq!(u.phone, None);
@@ -1369,4 +1375,40 @@ fn a_record_marked_invalid_by_its_source_fails_with_its_field_and_reason() {
         m.map("legacy_db", &record(1, json!({"email": "a@b.org"})), now())
             .is_ok()
     );
+}
+
+/// A record that leaves its user nothing to sign in with (no email, username or phone, here
+/// because the phone it had is invalid and dropped) is held back, not migrated out of reach;
+/// any one identifier is enough. The rehearsal on `usher fake` data found such users migrated.
+#[test]
+fn a_user_with_nothing_to_sign_in_with_is_held_back() {
+    let m = mapper(
+        r#"
+        phone_region = "US"
+        [fields]
+        email = { from = "email", transform = ["trim"] }
+        username = { from = "login", transform = ["trim"] }
+        phone = { from = "tel", on_invalid = "drop" }
+        given_name = "name"
+        "#,
+    );
+    for fields in [
+        json!({"email": " ", "login": "", "tel": null, "name": "Xóchitl"}),
+        json!({"email": null, "login": null, "tel": "(611) 840-2798", "name": "Yusuf"}),
+    ] {
+        let errs = map_err(&m, &record(729, fields.clone()));
+        assert_eq!(errs[0].field, "email", "{fields}");
+        assert!(
+            errs[0].reason.contains("nothing to sign in with"),
+            "{}",
+            errs[0].reason
+        );
+    }
+    for fields in [
+        json!({"email": "x@example.com"}),
+        json!({"login": "yusuf1679"}),
+        json!({"tel": "(415) 555-0132"}),
+    ] {
+        map_ok(&m, &record(1, fields));
+    }
 }

@@ -61,6 +61,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         seed,
         replace: true,
         write_config: Some(config_path.clone()),
+        logins: None,
     })
     .await?;
     let token = admin_token()?;

@@ -54,12 +54,25 @@ pub struct FakeArgs {
     /// `usher backfill`. Without it, only the mapping is printed.
     #[arg(long, value_name = "PATH")]
     pub write_config: Option<PathBuf>,
+    /// Also write every active fake user whose password is known to this file, one JSON object
+    /// a line (`id`, `email` exactly as the table stores it, `password`): a rehearsal can then
+    /// check that each migrated user logs in. Fake users only; never over an existing file
+    /// unless `--replace` is given.
+    #[arg(long, value_name = "PATH")]
+    pub logins: Option<PathBuf>,
 }
 
 const BATCH: u64 = 20_000;
 
 pub async fn run(args: FakeArgs) -> Result<()> {
     generate(&args).await?;
+    if let Some(path) = &args.logins {
+        let n = write_logins(path, &args)?;
+        eprintln!(
+            "Wrote {n} logins (fake users with a known password, the email as stored) to {}.",
+            path.display()
+        );
+    }
     let samples = samples(args.seed, 1..=args.users.min(500), 5)?;
     if !samples.is_empty() {
         eprintln!("Some of them, to try logging in as (fake users; their passwords are known):");
@@ -176,6 +189,40 @@ fn write_config(path: &Path, args: &FakeArgs) -> Result<()> {
         })?;
     std::io::Write::write_all(&mut file, text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes `--logins`: every active user with a known password, as JSON Lines. Returns how many.
+fn write_logins(path: &Path, args: &FakeArgs) -> Result<u64> {
+    let pool = Pool::load()?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(!args.replace)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .with_context(|| {
+            format!(
+                "writing {} (usher fake overwrites an existing file only with --replace)",
+                path.display()
+            )
+        })?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut n = 0u64;
+    for i in 1..=args.users {
+        let row = data::row(&pool, args.seed, i);
+        if row.status != "A" {
+            continue;
+        }
+        let (Some(password), Some(email)) = (data::password_of(&pool, &row), &row.email) else {
+            continue;
+        };
+        let line = serde_json::json!({ "id": row.id, "email": email, "password": password });
+        std::io::Write::write_all(&mut out, format!("{line}\n").as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        n = n.saturating_add(1);
+    }
+    std::io::Write::flush(&mut out).with_context(|| format!("writing {}", path.display()))?;
+    Ok(n)
 }
 
 /// A fake user whose password is known.
