@@ -860,3 +860,130 @@ async fn an_auth_api_refusing_usher_s_token_answers_503_logs_an_error_and_counts
     );
     assert!(!stderr.contains("John's Cognito password"), "{stderr}");
 }
+
+/// Issue 11, done when: a rehearsal on `usher fake` data loses no user to an optional field,
+/// and every user who migrated logs in through the bridge with the email as legacy stores it
+/// (stray spaces and capitals included), or with their username where legacy has no email.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rehearsal_on_fake_data_logs_every_migrated_user_in_with_their_legacy_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("usher.toml");
+    let logins = dir.path().join("logins.jsonl");
+    let out = usher(
+        &[
+            "fake",
+            "--users",
+            "400",
+            "--sqlite",
+            dir.path().join("legacy.db").to_str().unwrap(),
+            "--write-config",
+            config.to_str().unwrap(),
+            "--logins",
+            logins.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = usher(&["backfill", "--config", config.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Every record is a user or held back, and only for a name the user logs in with.
+    let store = usher_store::open(&usher_store::StoreConfig::Sqlite {
+        path: dir.path().join("usher.db"),
+    })
+    .await
+    .unwrap();
+    let held = store
+        .quarantine_list(&usher_store::QuarantineFilter::default(), 1000, 0)
+        .await
+        .unwrap();
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        counts.by_source["legacy"] + held.len() as u64,
+        400,
+        "{counts:?}"
+    );
+    for q in &held {
+        assert!(
+            matches!(q.field.as_deref(), Some("email" | "username")),
+            "record {} held back for an optional field: {:?} {}",
+            q.legacy_id,
+            q.field,
+            q.reason
+        );
+    }
+    let mut migrated = Vec::new();
+    for line in std::fs::read_to_string(&logins).unwrap().lines() {
+        let l: Value = serde_json::from_str(line).unwrap();
+        let id = l["id"].as_i64().unwrap().to_string();
+        if let Some(user) = store.user_by_legacy("legacy", &id).await.unwrap() {
+            // Nobody migrates out of reach: with no email or username, a phone to sign in by.
+            assert!(
+                user.email.is_some() || user.username.is_some() || user.phone.is_some(),
+                "record {id} migrated with nothing to sign in with"
+            );
+            migrated.push(l);
+        }
+    }
+    store.close().await;
+    assert!(migrated.len() > 300, "{} of 400 to log in", migrated.len());
+
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config).unwrap()
+            + "\n[serve]\nadmin_token_file = \"admin-token\"\n\
+               session = { issuer = \"rehearsal\", key_file = \"session-ed25519.pem\" }\n\
+               [serve.rate_limit]\n\
+               per_identifier = { per_minute = 0, burst = 1 }\n\
+               per_address = { per_minute = 0, burst = 1 }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("admin-token"),
+        "rehearsal-admin-token-0123456789",
+    )
+    .unwrap();
+    let server = Running::start(
+        dir.path(),
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let addr = server.addr;
+    let next = Arc::new(AtomicUsize::new(0));
+    let migrated = Arc::new(migrated);
+    let failures: Vec<String> = (0..4)
+        .map(|_| {
+            let (next, migrated) = (Arc::clone(&next), Arc::clone(&migrated));
+            std::thread::spawn(move || {
+                let mut failed = Vec::new();
+                while let Some(l) = migrated.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let given = |k: &str| l[k].as_str().filter(|v| !v.trim().is_empty());
+                    // A user with only a phone signs in by phone, not through the bridge.
+                    let Some(identifier) = given("email").or_else(|| given("username")) else {
+                        continue;
+                    };
+                    let (status, body) = login(addr, identifier, l["password"].as_str().unwrap());
+                    if status != 200 || body["path"] != "store_upgraded" {
+                        failed.push(format!("{identifier:?}: {status} {body}"));
+                    }
+                }
+                failed
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} could not log in: {failures:#?}",
+        failures.len()
+    );
+    server.stop();
+}

@@ -55,7 +55,8 @@ pub struct FakeArgs {
     #[arg(long, value_name = "PATH")]
     pub write_config: Option<PathBuf>,
     /// Also write every active fake user whose password is known to this file, one JSON object
-    /// a line (`id`, `email` exactly as the table stores it, `password`): a rehearsal can then
+    /// a line (`id`, `email` and `username` exactly as the table stores them, `password`): a
+    /// rehearsal can then
     /// check that each migrated user logs in. Fake users only; never over an existing file
     /// unless `--replace` is given.
     #[arg(long, value_name = "PATH")]
@@ -213,10 +214,12 @@ fn write_logins(path: &Path, args: &FakeArgs) -> Result<u64> {
         if row.status != "A" {
             continue;
         }
-        let (Some(password), Some(email)) = (data::password_of(&pool, &row), &row.email) else {
+        let Some(password) = data::password_of(&pool, &row) else {
             continue;
         };
-        let line = serde_json::json!({ "id": row.id, "email": email, "password": password });
+        let line = serde_json::json!({
+            "id": row.id, "email": row.email, "username": row.username, "password": password,
+        });
         std::io::Write::write_all(&mut out, format!("{line}\n").as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         n = n.saturating_add(1);
