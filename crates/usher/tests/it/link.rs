@@ -464,3 +464,109 @@ async fn ledger_rows(db: &std::path::Path, source: &str) -> i64 {
     sqlx::Connection::close(conn).await.ok();
     n
 }
+
+/// Issue 11 item 27: the dry run predicts a link the store would refuse because the merged
+/// username belongs to another user (`username = "prefer:shop"` gives Ann the shop's `bo`,
+/// which Bo holds), or that an earlier chunk of the same run took; the run then does what the
+/// dry run said.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dry_run_predicts_links_refused_for_a_merged_username() {
+    let dir = tempfile::tempdir().unwrap();
+    legacy(
+        &dir.path().join("app.db"),
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, verified INTEGER, login TEXT)",
+        &[
+            "INSERT INTO users VALUES (1, 'ann@example.com', 1, 'ann1')",
+            "INSERT INTO users VALUES (2, 'bo@example.com', 1, 'bo')",
+            "INSERT INTO users VALUES (3, 'cy@example.com', 1, 'cy')",
+        ],
+    )
+    .await;
+    legacy(
+        &dir.path().join("shop.db"),
+        "CREATE TABLE customers (id TEXT PRIMARY KEY, email TEXT, email_confirmed INTEGER, \
+         login TEXT)",
+        &[
+            // Ann would take Bo's username: refused.
+            "INSERT INTO customers VALUES ('s-1', 'ann@example.com', 1, 'bo')",
+            // A new user takes `dee`...
+            "INSERT INTO customers VALUES ('s-2', 'dee@example.com', 1, 'dee')",
+            // ...so Cy's link, which would rename Cy to `dee`, is refused.
+            "INSERT INTO customers VALUES ('s-3', 'cy@example.com', 1, 'dee')",
+            // And a link that keeps its username free goes through.
+            "INSERT INTO customers VALUES ('s-4', 'BO@example.com', 1, 'bo')",
+        ],
+    )
+    .await;
+    let config = dir.path().join("usher.toml");
+    std::fs::write(
+        &config,
+        r#"
+[store]
+type = "sqlite"
+path = "usher.db"
+
+[sources.app]
+type = "sqlite"
+path = "app.db"
+table = "users"
+key = "id"
+
+[sources.shop]
+type = "sqlite"
+path = "shop.db"
+table = "customers"
+key = "id"
+
+[mappings.app.fields]
+email = "email"
+email_verified = { from = "verified", map = { "1" = true, "0" = false } }
+username = "login"
+
+[mappings.shop.fields]
+email = "email"
+email_verified = { from = "email_confirmed", map = { "1" = true, "0" = false } }
+username = "login"
+
+[link]
+default = "keep"
+[link.fields]
+username = "prefer:shop"
+"#,
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let out = usher(&["backfill", "--config", config, "--source", "app"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // One record a chunk, so `dee` is written (or, in the dry run, claimed) before Cy's link.
+    let shop = [
+        "backfill",
+        "--config",
+        config,
+        "--source",
+        "shop",
+        "--batch-size",
+        "1",
+    ];
+    let dry = text(&usher(&[&shop[..], &["--dry-run"]].concat(), &[]).stdout);
+    let out = usher(&shop, &[]);
+    let real = text(&out.stdout);
+    assert!(out.status.success(), "{real}{}", text(&out.stderr));
+    assert!(
+        real.contains("read 4  migrated 1  linked 1  updated 0  skipped 0  quarantined 2"),
+        "{real}"
+    );
+    assert!(
+        dry.contains("read 4  would migrate 1,")
+            && dry.contains("+ 2 (link refused)")
+            && dry.contains("would link 1 to users of other sources, and refuse 2 links"),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("record s-1: duplicate email")
+            && dry.contains("not linked: the merged username belongs to user")
+            && dry.contains("record s-3: duplicate email")
+            && dry.contains("not linked: the merged username belongs to an earlier record"),
+        "{dry}"
+    );
+}
