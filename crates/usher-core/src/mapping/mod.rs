@@ -568,12 +568,18 @@ impl Mapper {
             && draft.username.is_none()
             && draft.phone.is_none()
         {
+            let phone = if warnings.iter().any(|w| w.field == "phone") {
+                "the phone did not validate"
+            } else {
+                "so is the phone"
+            };
             fail(
                 &mut errors,
                 "email",
-                "is empty, and so are the username and the phone: the user would have nothing \
-                 to sign in with"
-                    .into(),
+                format!(
+                    "is empty, and so is the username, and {phone}: the user would have \
+                     nothing to sign in with"
+                ),
             );
         }
 

@@ -1392,16 +1392,24 @@ fn a_user_with_nothing_to_sign_in_with_is_held_back() {
         given_name = "name"
         "#,
     );
-    for fields in [
-        json!({"email": " ", "login": "", "tel": null, "name": "Xóchitl"}),
-        json!({"email": null, "login": null, "tel": "(611) 840-2798", "name": "Yusuf"}),
+    for (fields, phone) in [
+        (
+            json!({"email": " ", "login": "", "tel": null, "name": "Xóchitl"}),
+            "so is the phone",
+        ),
+        (
+            json!({"email": null, "login": null, "tel": "(611) 840-2798", "name": "Yusuf"}),
+            "the phone did not validate",
+        ),
     ] {
         let errs = map_err(&m, &record(729, fields.clone()));
         assert_eq!(errs[0].field, "email", "{fields}");
-        assert!(
-            errs[0].reason.contains("nothing to sign in with"),
-            "{}",
-            errs[0].reason
+        assert_eq!(
+            errs[0].reason,
+            format!(
+                "is empty, and so is the username, and {phone}: the user would have nothing to \
+                 sign in with"
+            )
         );
     }
     for fields in [
