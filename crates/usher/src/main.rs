@@ -95,6 +95,16 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`usher quarantine list | head`): stop quietly, as other
+        // tools do.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("usher: {e:#}");
             ExitCode::FAILURE

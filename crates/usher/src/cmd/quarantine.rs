@@ -52,22 +52,28 @@ pub async fn run(command: QuarantineCommand) -> Result<()> {
             let filter = QuarantineFilter { source };
             let total = store.quarantine_count(&filter).await?;
             let entries = store.quarantine_list(&filter, limit, offset).await?;
-            println!(
+            store.close().await;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
                 "{:<12} {:<14} {:<16} reason",
                 "source", "legacy id", "field"
-            );
+            )?;
             for e in &entries {
-                println!(
+                writeln!(
+                    out,
                     "{:<12} {:<14} {:<16} {}",
                     e.source,
                     e.legacy_id,
                     e.field.as_deref().unwrap_or("-"),
                     e.reason
-                );
+                )?;
             }
             let shown = u64::try_from(entries.len()).unwrap_or(0);
-            println!("({shown} of {total} quarantined records, from {offset})");
-            store.close().await;
+            writeln!(
+                out,
+                "({shown} of {total} quarantined records, from {offset})"
+            )?;
         }
         QuarantineCommand::Export {
             source,

@@ -1,5 +1,6 @@
 //! `usher status`: where the migration stands, from the store and the legacy sources.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -33,11 +34,12 @@ pub async fn run(args: StatusArgs) -> Result<()> {
         });
     }
     let status = usher_server::status::gather(store.as_ref(), &sources).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
-    } else {
-        print!("{}", status.to_text());
-    }
     store.close().await;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&status)?)?;
+    } else {
+        write!(out, "{}", status.to_text())?;
+    }
     Ok(())
 }

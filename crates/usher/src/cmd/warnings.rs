@@ -1,6 +1,7 @@
 //! `usher warnings`: the migrated users whose optional fields were dropped or kept only as
 //! written (`on_invalid`), by field, with examples, and the users one by one.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -41,41 +42,62 @@ pub async fn run(args: WarningsArgs) -> Result<()> {
         })
         .await?;
     store.close().await;
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(());
     }
     if report.users == 0 {
-        println!("No migrated user carries a warning.");
+        writeln!(out, "No migrated user carries a warning.")?;
         return Ok(());
     }
-    println!("{} migrated users carry warnings.", report.users);
-    print_by_field(&report, "  ");
-    println!(
+    writeln!(out, "{} migrated users carry warnings.", report.users)?;
+    write_by_field(&mut out, &report, "  ")?;
+    writeln!(
+        out,
         "{:<36} {:<12} {:<14} warning",
         "user", "source", "legacy id"
-    );
+    )?;
     for u in &report.listed {
         for w in &u.warnings {
-            println!("{:<36} {:<12} {:<14} {w}", u.user_id, u.source, u.legacy_id);
+            writeln!(
+                out,
+                "{:<36} {:<12} {:<14} {w}",
+                u.user_id, u.source, u.legacy_id
+            )?;
         }
     }
     let shown = report.listed.len();
-    println!(
+    writeln!(
+        out,
         "({shown} of {} users listed; --limit shows more)",
         report.users
-    );
+    )?;
     Ok(())
 }
 
-/// The tally by source and field, each with its examples; shared by the backfill's summary,
-/// its dry run and `usher warnings`.
+/// The tally by field with a few examples each, as the backfill summary, its dry run and
+/// `usher warnings` print it.
 pub(crate) fn print_by_field(report: &WarningReport, indent: &str) {
-    println!("{indent}warnings by field:");
+    // Best effort: one part of a summary.
+    let _ = write_by_field(&mut std::io::stdout().lock(), report, indent);
+}
+
+fn write_by_field(
+    out: &mut impl Write,
+    report: &WarningReport,
+    indent: &str,
+) -> std::io::Result<()> {
+    writeln!(out, "{indent}warnings by field:")?;
     for f in &report.by_field {
-        println!("{indent}  {:<12} {:<20} {}", f.source, f.field, f.users);
+        writeln!(
+            out,
+            "{indent}  {:<12} {:<20} {}",
+            f.source, f.field, f.users
+        )?;
         for (key, reason) in &f.examples {
-            println!("{indent}      e.g. record {key}: {reason}");
+            writeln!(out, "{indent}      e.g. record {key}: {reason}")?;
         }
     }
+    Ok(())
 }

@@ -706,3 +706,40 @@ async fn on_a_second_run_the_dry_run_predicts_against_the_store() {
         "dry run:\n{dry}\nrun:\n{real}"
     );
 }
+
+/// `usher quarantine list | head` and the like: when the reader goes away, usher stops quietly
+/// instead of panicking on the closed pipe.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_pipe_ends_a_listing_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_legacy(dir.path(), 1500);
+    let config = dir.path().join("usher.toml");
+    let config = config.to_str().unwrap();
+    assert!(
+        usher(&["backfill", "--config", config], &[])
+            .status
+            .success()
+    );
+    for args in [
+        &["quarantine", "list", "--limit", "1000"][..],
+        &["quarantine", "export"],
+        &["warnings", "--limit", "1000"],
+        &["status"],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_usher"))
+            .args(args)
+            .args(["--config", config])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(
+            out.status.success() && !stderr.contains("panicked"),
+            "{args:?}: {}\n{stderr}",
+            out.status
+        );
+    }
+}
