@@ -4,7 +4,8 @@
 
 use crate::support::{sqlite_legacy as legacy, text, usher};
 
-const CONFIG: &str = r#"
+/// The store and the two products' tables; each test adds its mappings and `[link]` rules.
+const SOURCES: &str = r#"
 [store]
 type = "sqlite"
 path = "usher.db"
@@ -20,7 +21,9 @@ type = "sqlite"
 path = "shop.db"
 table = "customers"
 key = "id"
+"#;
 
+const MAPPINGS: &str = r#"
 [mappings.app.fields]
 email = "email"
 email_verified = { from = "verified", map = { "1" = true, "0" = false } }
@@ -77,7 +80,7 @@ async fn a_second_source_links_verified_addresses_and_status_counts_them() {
     )
     .await;
     let config = dir.path().join("usher.toml");
-    std::fs::write(&config, CONFIG).unwrap();
+    std::fs::write(&config, format!("{SOURCES}{MAPPINGS}")).unwrap();
     let config = config.to_str().unwrap();
 
     let out = usher(&["backfill", "--config", config, "--source", "app"], &[]);
@@ -501,23 +504,8 @@ async fn the_dry_run_predicts_links_refused_for_a_merged_username() {
     let config = dir.path().join("usher.toml");
     std::fs::write(
         &config,
-        r#"
-[store]
-type = "sqlite"
-path = "usher.db"
-
-[sources.app]
-type = "sqlite"
-path = "app.db"
-table = "users"
-key = "id"
-
-[sources.shop]
-type = "sqlite"
-path = "shop.db"
-table = "customers"
-key = "id"
-
+        SOURCES.to_owned()
+            + r#"
 [mappings.app.fields]
 email = "email"
 email_verified = { from = "verified", map = { "1" = true, "0" = false } }
