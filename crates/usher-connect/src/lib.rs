@@ -53,10 +53,9 @@ pub mod auth_api;
 pub mod config;
 pub mod file;
 pub mod ldap;
-mod redact;
 pub mod sql;
 
 pub use auth_api::{AuthApiConfig, AuthApiSource};
 pub use config::SourceConfig;
-pub use redact::redact_url;
 pub use sql::{ConfigError, Ident, TlsMode};
+pub use usher_core::redact_url;

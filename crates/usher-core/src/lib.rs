@@ -13,6 +13,8 @@
 //! * [`LinkConfig`] — when a record of a second source is the same person as a stored user
 //!   (the same verified email), and whose value survives each field (see [`link`]).
 //!
+//! * [`redact_url`] — a connection URL fit for a log line (see [`redact`]).
+//!
 //! Validation errors are [`FieldError`]s that name the record's key and the field.
 //!
 //! ```
@@ -29,6 +31,7 @@ pub mod ids;
 pub mod link;
 pub mod mapping;
 pub mod record;
+pub mod redact;
 pub mod source;
 pub mod user;
 
@@ -37,5 +40,6 @@ pub use ids::{Email, LegacyId, PhoneE164, UserId, Username};
 pub use link::{AllowUnverified, LinkConfig, NotLinked};
 pub use mapping::{ConfigProblem, Mapper, MappingConfig, MappingConfigError};
 pub use record::{INVALID_FIELD, LegacyKey, LegacyRecord};
+pub use redact::redact_url;
 pub use source::{AuthSource, KeyRange, Source, SourceError};
 pub use user::{Credential, LegacyLink, Method, Migration, Profile, Status, User};

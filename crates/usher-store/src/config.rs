@@ -17,6 +17,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+pub use usher_core::redact_url;
 
 use crate::error::{Result, StoreError};
 
@@ -134,103 +135,9 @@ pub(crate) fn check_url(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// The URL with its password (in the user info or a `password=` parameter) replaced by `***`,
-/// fit for logs and errors.
-pub fn redact_url(url: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (url, None),
-    };
-    let mut out = String::with_capacity(url.len());
-    match head.split_once("://") {
-        Some((scheme, rest)) => {
-            out.push_str(scheme);
-            out.push_str("://");
-            // The user info ends at the last '@' (a raw password may hold '/' or '@').
-            match rest.rsplit_once('@') {
-                Some((userinfo, host_and_path)) => {
-                    match userinfo.split_once(':') {
-                        Some((user, _password)) => {
-                            out.push_str(user);
-                            out.push_str(":***");
-                        }
-                        None => out.push_str(userinfo),
-                    }
-                    out.push('@');
-                    out.push_str(host_and_path);
-                }
-                None => out.push_str(rest),
-            }
-        }
-        None => out.push_str(head),
-    }
-    if let Some(query) = query {
-        out.push('?');
-        let params: Vec<String> = query
-            .split('&')
-            .map(|p| match p.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => p.to_owned(),
-            })
-            .collect();
-        out.push_str(&params.join("&"));
-    }
-    out
-}
-
-/// The password the URL carries, if any, so error texts can be scrubbed of it.
-pub(crate) fn url_password(url: &str) -> Option<String> {
-    let head = url.split_once('?').map_or(url, |(h, _)| h);
-    let from_userinfo = head.split_once("://").and_then(|(_, rest)| {
-        let (userinfo, _) = rest.rsplit_once('@')?;
-        let (_, password) = userinfo.split_once(':')?;
-        Some(password.to_owned())
-    });
-    let from_query = url.split_once('?').and_then(|(_, q)| {
-        q.split('&').find_map(|p| {
-            p.split_once('=')
-                .filter(|(k, _)| k.eq_ignore_ascii_case("password"))
-                .map(|(_, v)| v.to_owned())
-        })
-    });
-    from_userinfo.or(from_query).filter(|p| !p.is_empty())
-}
-
-/// `text` with every occurrence of the URL's password replaced by `***`.
-pub(crate) fn scrub(text: &str, url: &str) -> String {
-    match url_password(url) {
-        Some(password) => text.replace(&password, "***"),
-        None => text.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_url_loses_its_password_in_userinfo_and_in_parameters() {
-        assert_eq!(
-            redact_url("postgres://usher:s3cr3t@db:5432/usher?sslmode=require"),
-            "postgres://usher:***@db:5432/usher?sslmode=require"
-        );
-        assert_eq!(
-            redact_url("postgresql://db/usher?user=u&password=p@ss"),
-            "postgresql://db/usher?user=u&password=***"
-        );
-        assert_eq!(
-            redact_url("postgres://usher@db/usher"),
-            "postgres://usher@db/usher"
-        );
-        assert_eq!(
-            redact_url("postgres://u:p%40ss@word@db/x"),
-            "postgres://u:***@db/x"
-        );
-        assert_eq!(
-            redact_url("postgres://u:pa/ss@db/x"),
-            "postgres://u:***@db/x"
-        );
-    }
 
     #[test]
     fn the_debug_form_never_shows_the_password() {
@@ -242,13 +149,6 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("u:***@db"), "{shown}");
-    }
-
-    #[test]
-    fn errors_are_scrubbed_of_the_password() {
-        let url = "postgres://u:hunter2@db/x";
-        assert_eq!(scrub("bad hunter2 here", url), "bad *** here");
-        assert_eq!(scrub("nothing", "postgres://db/x"), "nothing");
     }
 
     #[test]

@@ -27,7 +27,6 @@ use sqlx::{AssertSqlSafe, Connection as _, Postgres, Row as _, Transaction};
 use usher_core::{Credential, KeyRange, User, UserId};
 use uuid::Uuid;
 
-use crate::config::{redact_url, scrub};
 use crate::decode::{self, USER_COLUMNS, UserRow};
 use crate::error::{Result, StoreError, db};
 use crate::model::{
@@ -38,6 +37,7 @@ use crate::model::{
 use crate::pgcopy::{CopyBuf, EncodeError};
 use crate::plan::{self, LedgerHit, Owner, Prepared, QuarantineRow, Refusal, Row};
 use crate::{QuarantineCursor, Store};
+use usher_core::redact::{redact_url, scrub, url_password};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -190,7 +190,7 @@ impl PostgresStore {
         let fail = |e: sqlx::Error| StoreError::Open {
             backend: "postgres",
             target: target.clone(),
-            reason: scrub(&e.to_string(), url),
+            reason: scrub(&e.to_string(), url_password(url)),
         };
         let options = PgConnectOptions::from_str(url).map_err(fail)?;
         // One direct attempt first: a pool retries a refused connection until its acquire

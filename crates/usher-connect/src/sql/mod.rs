@@ -58,7 +58,7 @@ use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 use usher_core::{KeyRange, LegacyKey, SourceError};
 
-use crate::redact::{redact_url, scrub, url_password};
+use usher_core::redact::{redact_url, scrub, url_password};
 
 /// A configuration mistake found without connecting: which option, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -142,7 +142,10 @@ impl MysqlConfig {
             MySqlConnectOptions::from_str(url).map_err(|e| {
                 ConfigError::new(
                     "url",
-                    crate::redact::scrub(&e.to_string(), crate::redact::url_password(url)),
+                    usher_core::redact::scrub(
+                        &e.to_string(),
+                        usher_core::redact::url_password(url),
+                    ),
                 )
             })?;
         }
