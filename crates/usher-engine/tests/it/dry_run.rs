@@ -1,0 +1,260 @@
+//! The dry run predicts the backfill: on a first run partitioned two ways (where partitions
+//! race for an address and the lower key must win), and on a second sweep against the store.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use usher_core::{KeyRange, LegacyKey, LegacyRecord, Mapper, MappingConfig, Source, SourceError};
+use usher_engine::{BackfillOptions, DryRunReport, Silent, backfill, dry_run};
+use usher_store::{ConflictPolicy, Counters, SqliteStore, Store};
+
+/// Records held in memory in key order, read as a keyset source reads them.
+struct Memory {
+    records: Vec<LegacyRecord>,
+}
+
+#[async_trait]
+impl Source for Memory {
+    fn name(&self) -> &str {
+        "legacy"
+    }
+
+    async fn read(&self, range: &KeyRange, limit: usize) -> Result<Vec<LegacyRecord>, SourceError> {
+        Ok(self
+            .records
+            .iter()
+            .filter(|r| range.after.as_ref().is_none_or(|a| int(&r.key) > int(a)))
+            .filter(|r| range.until.as_ref().is_none_or(|u| int(&r.key) <= int(u)))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn count(&self) -> Result<Option<u64>, SourceError> {
+        Ok(Some(self.records.len() as u64))
+    }
+
+    async fn key_bounds(&self) -> Result<Option<(LegacyKey, LegacyKey)>, SourceError> {
+        Ok(self
+            .records
+            .first()
+            .zip(self.records.last())
+            .map(|(a, b)| (a.key.clone(), b.key.clone())))
+    }
+}
+
+/// The integer of a key (these tests use no text keys).
+fn int(key: &LegacyKey) -> i64 {
+    match key {
+        LegacyKey::Int(i) => *i,
+        LegacyKey::Text(t) => panic!("a text key {t}"),
+    }
+}
+
+fn record(id: i64, email: &str, login: &str, updated: &str) -> LegacyRecord {
+    let Value::Object(fields) = json!({
+        "email": email, "login": login, "updated": updated, "pw": "$2b$04$abcdefghijklmnopqrstuu0ZyNkLV3ARsVuNYQ7c1Yw8lqvhzYkF2",
+    }) else {
+        unreachable!()
+    };
+    LegacyRecord {
+        key: LegacyKey::Int(id),
+        fields,
+    }
+}
+
+/// 600 records, some sharing an address (in any case) or a username with a record far away
+/// in key order, so that two partitions meet them in either order.
+fn records() -> Vec<LegacyRecord> {
+    (1..=600)
+        .map(|i| {
+            let email = match i {
+                // 301..=320 reuse 1..=20's addresses, in capitals.
+                301..=320 => format!("USER{}@EXAMPLE.COM", i - 300),
+                // 590..=599 reuse 21..=30's usernames with addresses of their own.
+                _ => format!("user{i}@example.com"),
+            };
+            let login = match i {
+                590..=599 => format!("login{}", i - 569),
+                _ => format!("login{i}"),
+            };
+            let email = if i % 97 == 0 {
+                "not an address".to_owned()
+            } else {
+                email
+            };
+            record(i, &email, &login, "2024-01-01T00:00:00Z")
+        })
+        .collect()
+}
+
+fn mapper() -> Arc<Mapper> {
+    let config: MappingConfig = serde_json::from_value(json!({
+        "fields": {
+            "email": "email",
+            "username": "login",
+            "updated_at": { "from": "updated", "formats": ["rfc3339"] },
+        },
+        "password": { "hash": "pw" },
+    }))
+    .unwrap();
+    Arc::new(Mapper::new(&config).unwrap())
+}
+
+fn options(job: &str, concurrency: u32, policy: ConflictPolicy) -> BackfillOptions {
+    BackfillOptions {
+        job: job.to_owned(),
+        batch_size: 50,
+        concurrency,
+        policy,
+        ..BackfillOptions::default()
+    }
+}
+
+/// The dry run's figures in the backfill's terms: (read, migrated, skipped, updated,
+/// quarantined).
+fn predicted(r: &DryRunReport) -> (u64, u64, u64, u64, u64) {
+    (
+        r.read,
+        r.migrate,
+        r.skip,
+        r.update,
+        r.invalid + r.duplicate_emails + r.duplicate_usernames + r.link_refused,
+    )
+}
+
+fn done(c: Counters) -> (u64, u64, u64, u64, u64) {
+    (
+        c.read,
+        c.migrated_now(),
+        c.skipped,
+        c.updated,
+        c.quarantined,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dry_run_predicts_a_partitioned_first_run_and_a_second_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("usher.db"))
+            .await
+            .unwrap(),
+    );
+    store.migrate().await.unwrap();
+    let source = Arc::new(Memory { records: records() });
+
+    // First run: predicted without the store (none written yet), run on two partitions.
+    let options1 = options("first", 2, ConflictPolicy::Skip);
+    let dry = dry_run(
+        source.clone(),
+        mapper(),
+        None,
+        options1.clone(),
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap();
+    let report = backfill(
+        source.clone(),
+        mapper(),
+        store.clone(),
+        options1,
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap();
+    // 600 read; 6 without an address; 20 address and 10 username duplicates.
+    assert_eq!(done(report.run), (600, 564, 0, 0, 36), "{:?}", report.run);
+    assert_eq!(predicted(&dry), done(report.run), "{dry:?}");
+    // Whichever partition got there first, the lower key holds the address.
+    let one = store
+        .user_by_email("user1@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(one.legacy_links[0].legacy_id.as_str(), "1");
+
+    // Legacy changes three records; a new job sweeps everything against the store.
+    let mut changed = records();
+    for i in [10usize, 11, 12] {
+        let r = &mut changed[i];
+        r.fields
+            .insert("updated".into(), json!("2025-01-01T00:00:00Z"));
+        r.fields
+            .insert("login".into(), json!(format!("renamed{i}")));
+    }
+    // And one takes another user's address: its update is refused.
+    changed[13]
+        .fields
+        .insert("email".into(), json!("user1@example.com"));
+    changed[13]
+        .fields
+        .insert("updated".into(), json!("2025-01-01T00:00:00Z"));
+    let source = Arc::new(Memory { records: changed });
+    let options2 = options("sweep", 1, ConflictPolicy::LegacyNewer);
+    let dry = dry_run(
+        source.clone(),
+        mapper(),
+        Some(store.clone()),
+        options2.clone(),
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap();
+    assert!(dry.against_store);
+    let report = backfill(source, mapper(), store.clone(), options2, Arc::new(Silent))
+        .await
+        .unwrap();
+    assert_eq!(done(report.run), (600, 0, 560, 3, 37), "{:?}", report.run);
+    assert_eq!(predicted(&dry), done(report.run), "{dry:?}");
+    store.close().await;
+}
+
+/// What the dry run reads of the store is nothing: no user, ledger row, quarantine row or
+/// event changes, and a dry run of a store-less first run opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_against_the_store_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("usher.db"))
+            .await
+            .unwrap(),
+    );
+    store.migrate().await.unwrap();
+    let source = Arc::new(Memory { records: records() });
+    let first = options("first", 1, ConflictPolicy::Skip);
+    backfill(
+        source.clone(),
+        mapper(),
+        store.clone(),
+        first,
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap();
+    let before = (
+        store.counts().await.unwrap(),
+        store.events(0, 10_000).await.unwrap().len(),
+        store.checkpoints("sweep", "legacy").await.unwrap(),
+    );
+    let dry = dry_run(
+        source,
+        mapper(),
+        Some(store.clone()),
+        options("sweep", 1, ConflictPolicy::LegacyNewer),
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap();
+    assert_eq!(dry.skip, 564, "{dry:?}");
+    let after = (
+        store.counts().await.unwrap(),
+        store.events(0, 10_000).await.unwrap().len(),
+        store.checkpoints("sweep", "legacy").await.unwrap(),
+    );
+    assert_eq!(before, after);
+    assert!(after.2.is_empty(), "the dry run planned no partitions");
+    store.close().await;
+}
