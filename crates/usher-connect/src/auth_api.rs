@@ -67,6 +67,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use usher_core::{AuthSource, LegacyKey, LegacyRecord, SourceError};
 use usher_hash::Password;
+use usher_runtime::{Retry, RetryPolicy};
 use zeroize::Zeroizing;
 
 use crate::sql::ConfigError;
@@ -77,8 +78,14 @@ pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// The longest `timeout_seconds` accepted: a login waits this long at most.
 const MAX_TIMEOUT_SECONDS: u64 = 300;
 
-/// The pause before the one retry of a connection that failed before anything was sent.
-const CONNECT_RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// One retry, 100 ms on, of a connection that failed before anything was sent (a login is
+/// never sent twice once it may have reached legacy).
+const CONNECT_RETRY: RetryPolicy = RetryPolicy {
+    attempts: 2,
+    first: Duration::from_millis(100),
+    max: Duration::from_millis(100),
+    jitter: Duration::ZERO,
+};
 
 /// The JWE protected header usher sends, always the same.
 const JWE_HEADER: &str = r#"{"alg":"RSA-OAEP-256","enc":"A256GCM"}"#;
@@ -443,8 +450,7 @@ impl AuthApiSource {
 
     /// POSTs `body`, retrying once a connection that failed before anything was sent.
     async fn post(&self, body: Bytes) -> Result<reqwest::Response, SourceError> {
-        let mut retried = false;
-        loop {
+        let attempt = || {
             let mut request = self
                 .client
                 .post(self.url.clone())
@@ -454,15 +460,22 @@ impl AuthApiSource {
             if let Some((name, value)) = &self.header {
                 request = request.header(name.clone(), value.clone());
             }
-            match request.send().await {
-                Ok(response) => return Ok(response),
-                Err(e) if e.is_connect() && !e.is_timeout() && !retried => {
-                    retried = true;
-                    tokio::time::sleep(CONNECT_RETRY_PAUSE).await;
-                }
-                Err(e) => return Err(self.unavailable(self.describe(&self.url, &e))),
-            }
-        }
+            request.send()
+        };
+        CONNECT_RETRY
+            .run(
+                attempt,
+                |e: &reqwest::Error| {
+                    if e.is_connect() && !e.is_timeout() {
+                        Retry::Again
+                    } else {
+                        Retry::Stop
+                    }
+                },
+                |_, _, _| {},
+            )
+            .await
+            .map_err(|gave_up| self.unavailable(self.describe(&self.url, &gave_up.into_error())))
     }
 
     /// The response body, at most [`MAX_RESPONSE_BYTES`].

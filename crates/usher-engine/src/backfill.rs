@@ -11,6 +11,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use usher_core::{KeyRange, LegacyRecord, LinkConfig, Mapper, Source, User};
+use usher_runtime::{Retry, RetryPolicy};
 use usher_store::{
     Checkpoint, ChunkUser, ChunkWrite, ConflictPolicy, Counters, LinkOutcome, LinkWrite, Rejected,
     Store, StoreError,
@@ -605,25 +606,31 @@ pub(crate) async fn retry<T, E, F, Fut>(
     options: &BackfillOptions,
     observer: &dyn Observer,
     what: &str,
-    mut op: F,
+    op: F,
 ) -> Result<T, EngineError>
 where
     E: Transient + Into<EngineError>,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let mut wait = options.retry_base;
-    let mut attempt = 1u32;
-    loop {
-        match op().await {
-            Ok(v) => return Ok(v),
-            Err(e) if e.transient() && attempt < options.max_attempts => {
-                observer.retrying(what, attempt, wait);
-                tokio::time::sleep(wait).await;
-                wait = wait.saturating_mul(2).min(Duration::from_secs(30));
-                attempt = attempt.saturating_add(1);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let policy = RetryPolicy {
+        attempts: options.max_attempts,
+        first: options.retry_base,
+        max: Duration::from_secs(30),
+        jitter: options.retry_base.checked_div(4).unwrap_or_default(),
+    };
+    policy
+        .run(
+            op,
+            |e: &E| {
+                if e.transient() {
+                    Retry::Again
+                } else {
+                    Retry::Stop
+                }
+            },
+            |_, attempt, wait| observer.retrying(what, attempt, wait),
+        )
+        .await
+        .map_err(|gave_up| gave_up.into_error().into())
 }

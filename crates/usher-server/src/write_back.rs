@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use usher_core::{LegacyKey, SourceError};
+use usher_runtime::{Retry, RetryPolicy};
 
 /// `[bridge.<source>.write_back]`.
 ///
@@ -82,8 +83,14 @@ impl std::fmt::Debug for HttpWriteBack {
     }
 }
 
-/// The pauses before the second and third attempt.
-const RETRY_AFTER: [Duration; 2] = [Duration::from_millis(200), Duration::from_secs(1)];
+/// Three attempts, 200 ms and then 400 ms apart (plus up to 100 ms), or as long as legacy's
+/// `Retry-After` asks within 2 s.
+const RETRY: RetryPolicy = RetryPolicy {
+    attempts: 3,
+    first: Duration::from_millis(200),
+    max: Duration::from_secs(2),
+    jitter: Duration::from_millis(100),
+};
 
 impl HttpWriteBack {
     /// Reads the authorization and CA files and builds the client; `source_name` names the
@@ -138,8 +145,7 @@ impl HttpWriteBack {
             "legacy_id": legacy_id,
             "user_id": user,
         });
-        let mut pauses = RETRY_AFTER.iter();
-        loop {
+        let attempt = || async {
             let mut request = self
                 .client
                 .post(self.url.clone())
@@ -148,8 +154,8 @@ impl HttpWriteBack {
             if let Some(authorization) = &self.authorization {
                 request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
             }
-            let error = match request.send().await {
-                Ok(response) if response.status().is_success() => return Ok(true),
+            match request.send().await {
+                Ok(response) if response.status().is_success() => Ok(true),
                 Ok(response) => {
                     let status = response.status();
                     let reason = format!(
@@ -158,22 +164,36 @@ impl HttpWriteBack {
                     );
                     if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
                     {
-                        self.unavailable(reason)
+                        Err((self.unavailable(reason), retry_after(&response)))
                     } else {
-                        return Err(SourceError::Query {
-                            source_name: self.source_name.clone(),
-                            reason,
-                        });
+                        Err((
+                            SourceError::Query {
+                                source_name: self.source_name.clone(),
+                                reason,
+                            },
+                            None,
+                        ))
                     }
                 }
                 // reqwest's errors name the URL, never the headers.
-                Err(e) => self.unavailable(format!("write_back for record {key}: {e}")),
-            };
-            match pauses.next() {
-                Some(pause) => tokio::time::sleep(*pause).await,
-                None => return Err(error),
+                Err(e) => Err((
+                    self.unavailable(format!("write_back for record {key}: {e}")),
+                    None,
+                )),
             }
-        }
+        };
+        RETRY
+            .run(
+                attempt,
+                |(e, after)| match (e, after) {
+                    (SourceError::Unavailable { .. }, Some(wait)) => Retry::After(*wait),
+                    (SourceError::Unavailable { .. }, None) => Retry::Again,
+                    _ => Retry::Stop,
+                },
+                |_, _, _| {},
+            )
+            .await
+            .map_err(|gave_up| gave_up.into_error().0)
     }
 
     fn unavailable(&self, reason: String) -> SourceError {
@@ -182,4 +202,16 @@ impl HttpWriteBack {
             reason,
         }
     }
+}
+
+/// The pause a `Retry-After` header asks for, in seconds (the HTTP-date form is not honoured).
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    value
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
 }

@@ -1,0 +1,39 @@
+//! # usher-runtime
+//!
+//! What usher's long-running parts share, so each is written once:
+//!
+//! * [`RetryPolicy`] — exponential backoff with jitter, honouring a `Retry-After` the other
+//!   side sent. The backfill's reads and writes, the store's contended transactions and the
+//!   HTTP write-back retry through it.
+//!
+//! ```
+//! use std::time::Duration;
+//! use usher_runtime::{GaveUp, Retry, RetryPolicy};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let policy = RetryPolicy {
+//!     attempts: 3,
+//!     first: Duration::from_millis(1),
+//!     max: Duration::from_millis(4),
+//!     jitter: Duration::ZERO,
+//! };
+//! let mut calls = 0;
+//! let result: Result<u32, GaveUp<&str>> = policy
+//!     .run(
+//!         || {
+//!             calls += 1;
+//!             let n = calls;
+//!             async move { if n < 3 { Err("busy") } else { Ok(n) } }
+//!         },
+//!         |_| Retry::Again,
+//!         |_, _, _| {},
+//!     )
+//!     .await;
+//! assert_eq!(result.ok(), Some(3));
+//! # }
+//! ```
+
+pub mod retry;
+
+pub use retry::{GaveUp, Retry, RetryPolicy};
