@@ -388,7 +388,8 @@ async fn an_auth_source_checks_the_password_and_its_user_migrates_once() {
 
 /// A legacy API's "user migrated" endpoint, served for real on loopback: `/ok` wants
 /// `Authorization: Bearer legacy-secret` and answers 204, `/busy` answers 503, `/reject` 400,
-/// and `/flaky` 503 to its first request and 204 after.
+/// `/flaky` 503 to its first request and 204 after, and `/slow-down` 429 with `Retry-After: 1`
+/// to its first request and 204 after.
 /// Every request it got: (path, authorization, idempotency key, body).
 mod legacy_api {
     use std::sync::{Arc, Mutex};
@@ -464,13 +465,20 @@ mod legacy_api {
                         header("idempotency-key"),
                         body.0,
                     ));
+                    use axum::response::IntoResponse as _;
                     match path.as_str() {
-                        "/ok" if authorization == "Bearer legacy-secret" => StatusCode::NO_CONTENT,
-                        "/ok" => StatusCode::UNAUTHORIZED,
-                        "/busy" => StatusCode::SERVICE_UNAVAILABLE,
-                        "/flaky" if earlier == 0 => StatusCode::SERVICE_UNAVAILABLE,
-                        "/flaky" => StatusCode::NO_CONTENT,
-                        _ => StatusCode::BAD_REQUEST,
+                        "/ok" if authorization == "Bearer legacy-secret" => {
+                            StatusCode::NO_CONTENT.into_response()
+                        }
+                        "/ok" => StatusCode::UNAUTHORIZED.into_response(),
+                        "/busy" => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                        "/flaky" if earlier == 0 => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                        "/flaky" => StatusCode::NO_CONTENT.into_response(),
+                        "/slow-down" if earlier == 0 => {
+                            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")]).into_response()
+                        }
+                        "/slow-down" => StatusCode::NO_CONTENT.into_response(),
+                        _ => StatusCode::BAD_REQUEST.into_response(),
                     }
                 }
             },
@@ -586,6 +594,32 @@ async fn an_http_write_back_tells_legacy_once_per_migration_and_failures_are_onl
             );
         }
     }
+}
+
+/// Legacy's `Retry-After` on a 429 or 503 is honoured (within the policy's longest pause): the
+/// second attempt waits the second it asks for, not the default 200 ms.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http_write_back_waits_as_long_as_retry_after_asks() {
+    let (addr, calls) = legacy_api::start().await;
+    let config = usher_server::HttpWriteBackConfig {
+        url: format!("http://{addr}/slow-down"),
+        authorization_file: None,
+        timeout_seconds: 2,
+        tls_ca_file: None,
+    };
+    let http = usher_server::HttpWriteBack::new("legacy", &config).unwrap();
+    let started = std::time::Instant::now();
+    assert!(
+        http.mark_migrated(&usher_core::LegacyKey::Int(1), "user-1")
+            .await
+            .unwrap()
+    );
+    assert_eq!(calls.lock().unwrap().len(), 2);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "retried after {:?}",
+        started.elapsed()
+    );
 }
 
 /// Issue 11 item 27: an `https://` write-back trusts the certificates in its `tls_ca_file`
