@@ -2,21 +2,12 @@
 //! connection for ever (issue 11 item 9), and every error answer is one JSON shape with a
 //! request id (item 13).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use usher_hash::Policy;
 use usher_server::{AppState, Bridge, ConnectionLimits, HashPool, SessionKeys};
 
 /// Far beyond every limit the servers below are given, and far below the 55 s the connections
@@ -25,17 +16,8 @@ const BOUND: Duration = Duration::from_secs(15);
 
 /// A server with no legacy source over a fresh SQLite store, within `limits`.
 async fn server(dir: &std::path::Path, limits: ConnectionLimits) -> SocketAddr {
-    let store = usher_store::open(&usher_store::StoreConfig::Sqlite {
-        path: dir.join("usher.db"),
-    })
-    .await
-    .unwrap();
-    store.migrate().await.unwrap();
-    let policy = Policy {
-        memory_kib: 256,
-        iterations: 1,
-        ..Policy::default()
-    };
+    let store = crate::support::store(dir).await;
+    let policy = crate::support::policy();
     let bridge = Bridge::new(Arc::from(store), vec![], HashPool::new(1, 8), policy).unwrap();
     let mut state = AppState::new(
         bridge,

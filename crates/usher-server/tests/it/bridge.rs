@@ -1,19 +1,13 @@
 //! The login flow against a real SQLite store and a real SQLite legacy table whose hashes come
 //! from independent implementations: libxcrypt's md5-crypt and PHP's `password_hash` bcrypt.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use std::sync::Arc;
 
 use sqlx::Connection as _;
 use usher_hash::{Password, Policy, Scheme};
 use usher_server::{Bridge, HashPool, HashSource, LoginError, LoginPath};
+
+use crate::support::{policy, store};
 
 /// libxcrypt's md5-crypt of "password".
 const MD5_CRYPT: &str = "$1$5pZSV9va$azfrPr6af3Fc7dLblQXVa0";
@@ -30,14 +24,6 @@ hash = "pw"
 "#;
 
 /// A cheap Argon2id policy, so the tests spend their time on the flow, not on hashing.
-fn policy() -> Policy {
-    Policy {
-        memory_kib: 256,
-        iterations: 1,
-        ..Policy::default()
-    }
-}
-
 async fn bridge(dir: &std::path::Path) -> Bridge {
     bridge_with(dir, HashPool::new(2, 64), policy()).await
 }
@@ -121,12 +107,7 @@ async fn open_bridge_mapped(
     .unwrap();
     let source = source.build("legacy").await.unwrap();
     let mapping: usher_core::MappingConfig = toml::from_str(mapping).unwrap();
-    let store = usher_store::open(&usher_store::StoreConfig::Sqlite {
-        path: dir.join("usher.db"),
-    })
-    .await
-    .unwrap();
-    store.migrate().await.unwrap();
+    let store = store(dir).await;
     Bridge::new(
         Arc::from(store),
         vec![HashSource {

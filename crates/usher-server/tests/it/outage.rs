@@ -3,19 +3,11 @@
 //! SIGSTOPped PostgreSQL does) are each a 503-class `LegacyUnavailable`, bounded by the call
 //! timeout; once the breaker opens, the answer comes without asking legacy at all.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use usher_hash::{Password, Policy};
+use usher_hash::Password;
 use usher_server::{Bridge, HashPool, HashSource, LoginError, OutageConfig};
 
 const MAPPING: &str = r#"
@@ -43,17 +35,8 @@ async fn bridge(dir: &std::path::Path, source_toml: &str) -> Bridge {
     let source: usher_connect::SourceConfig = toml::from_str(source_toml).unwrap();
     let source = source.build("legacy").await.unwrap();
     let mapping: usher_core::MappingConfig = toml::from_str(MAPPING).unwrap();
-    let store = usher_store::open(&usher_store::StoreConfig::Sqlite {
-        path: dir.join("usher.db"),
-    })
-    .await
-    .unwrap();
-    store.migrate().await.unwrap();
-    let policy = Policy {
-        memory_kib: 256,
-        iterations: 1,
-        ..Policy::default()
-    };
+    let store = crate::support::store(dir).await;
+    let policy = crate::support::policy();
     Bridge::new(
         Arc::from(store),
         vec![HashSource {
