@@ -134,15 +134,17 @@ fn done(c: Counters) -> (u64, u64, u64, u64, u64) {
     )
 }
 
+/// A fresh SQLite store in `dir`, migrated.
+async fn fresh_store(dir: &std::path::Path) -> Arc<dyn Store> {
+    let store = SqliteStore::open(&dir.join("usher.db")).await.unwrap();
+    store.migrate().await.unwrap();
+    Arc::new(store)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dry_run_predicts_a_partitioned_first_run_and_a_second_sweep() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("usher.db"))
-            .await
-            .unwrap(),
-    );
-    store.migrate().await.unwrap();
+    let store = fresh_store(dir.path()).await;
     let source = Arc::new(Memory { records: records() });
 
     // First run: predicted without the store (none written yet), run on two partitions.
@@ -213,16 +215,11 @@ async fn the_dry_run_predicts_a_partitioned_first_run_and_a_second_sweep() {
 }
 
 /// What the dry run reads of the store is nothing: no user, ledger row, quarantine row or
-/// event changes, and a dry run of a store-less first run opens nothing.
+/// event changes, and the dry run plans no partitions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_against_the_store_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("usher.db"))
-            .await
-            .unwrap(),
-    );
-    store.migrate().await.unwrap();
+    let store = fresh_store(dir.path()).await;
     let source = Arc::new(Memory { records: records() });
     let first = options("first", 1, ConflictPolicy::Skip);
     backfill(
