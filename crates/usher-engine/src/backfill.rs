@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use usher_core::{KeyRange, LegacyRecord, LinkConfig, Mapper, Source, User};
-use usher_runtime::{Retry, RetryPolicy};
+use usher_runtime::{Pacer, Retry, RetryPolicy};
 use usher_store::{
     Checkpoint, ChunkUser, ChunkWrite, ConflictPolicy, Counters, LinkOutcome, LinkWrite, Rejected,
     Store, StoreError,
@@ -135,7 +134,7 @@ struct Shared {
     store: Arc<dyn Store>,
     options: BackfillOptions,
     observer: Arc<dyn Observer>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    limiter: Option<Pacer>,
 }
 
 /// Runs (or resumes) a backfill of `source` into `store`.
@@ -153,17 +152,7 @@ pub async fn backfill(
     options.validate()?;
     let started = Instant::now();
     let name = source.name().to_owned();
-    let limiter = options.rate.map(|rate| {
-        // A chunk takes `batch_size` permits at once, so the burst holds one chunk, and no
-        // more: a bigger one would let the start of a run go faster than asked.
-        let burst =
-            NonZeroU32::new(u32::try_from(options.batch_size).unwrap_or(u32::MAX)).unwrap_or(rate);
-        let limiter = RateLimiter::direct(Quota::per_second(rate).allow_burst(burst));
-        // The bucket starts full; emptied, every chunk (the first too) waits for its share,
-        // so N records take N / rate seconds.
-        let _ = limiter.check_n(burst);
-        limiter
-    });
+    let limiter = options.rate.map(|rate| pacer(rate, options.batch_size));
     let shared = Arc::new(Shared {
         source,
         mapper,
@@ -303,11 +292,9 @@ async fn read_partition(
     let mut after = cp.cursor.clone();
     loop {
         if let Some(limiter) = &shared.limiter {
-            let n = NonZeroU32::new(u32::try_from(shared.options.batch_size).unwrap_or(u32::MAX));
-            if let Some(n) = n {
-                // `n` never exceeds the burst configured above.
-                let _ = limiter.until_n_ready(n).await;
-            }
+            limiter
+                .take(u32::try_from(shared.options.batch_size).unwrap_or(u32::MAX))
+                .await;
         }
         let range = KeyRange {
             after: after.clone(),
@@ -599,6 +586,13 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     retry(&shared.options, shared.observer.as_ref(), what, op).await
+}
+
+/// `--rate`'s pacer: a chunk takes `batch_size` units at once, so the burst holds one chunk,
+/// and no more (a bigger one would let the start of a run go faster than asked).
+pub(crate) fn pacer(rate: NonZeroU32, batch_size: usize) -> Pacer {
+    let burst = NonZeroU32::new(u32::try_from(batch_size).unwrap_or(u32::MAX)).unwrap_or(rate);
+    Pacer::new(rate, burst)
 }
 
 /// Runs `op`, retrying transient failures with exponential backoff up to 30 s between tries.

@@ -10,7 +10,9 @@ use usher_store::{
     WarningReport,
 };
 
-use crate::backfill::{BackfillOptions, Linked, add, link_for, map_chunk, merged_taken, retry};
+use crate::backfill::{
+    BackfillOptions, Linked, add, link_for, map_chunk, merged_taken, pacer, retry,
+};
 use crate::{EngineError, Observer};
 
 /// What a backfill would do.
@@ -138,9 +140,7 @@ pub async fn dry_run(
     let mut by_field: BTreeMap<String, u64> = BTreeMap::new();
     // What earlier chunks would have written, which the store does not hold.
     let mut claims = Claims::default();
-    let pace = options
-        .rate
-        .map(|r| Duration::from_secs_f64(1.0 / f64::from(r.get())));
+    let pace = options.rate.map(|rate| pacer(rate, options.batch_size));
     let mut mapping_time = Duration::ZERO;
     let mut ranges = ranges.into_iter().map(|(_, r)| r);
     let Some(mut range) = ranges.next() else {
@@ -154,6 +154,10 @@ pub async fn dry_run(
         ));
     };
     loop {
+        if let Some(pace) = &pace {
+            pace.take(u32::try_from(options.batch_size).unwrap_or(u32::MAX))
+                .await;
+        }
         let records = retry(&options, observer.as_ref(), "reading the source", || {
             source.read(&range, options.batch_size)
         })
@@ -252,12 +256,6 @@ pub async fn dry_run(
             read: n,
             ..Counters::default()
         });
-        if let Some(pace) = pace {
-            let due = pace.saturating_mul(u32::try_from(report.read).unwrap_or(u32::MAX));
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                tokio::time::sleep(wait).await;
-            }
-        }
     }
     Ok(finish(
         report,

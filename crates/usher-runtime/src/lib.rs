@@ -5,6 +5,8 @@
 //! * [`RetryPolicy`] — exponential backoff with jitter, honouring a `Retry-After` the other
 //!   side sent. The backfill's reads and writes, the store's contended transactions and the
 //!   HTTP write-back retry through it.
+//! * [`Pacer`] — work at a steady rate across tasks (the backfill's and the dry run's
+//!   `--rate`).
 //!
 //! ```
 //! use std::time::Duration;
@@ -34,6 +36,8 @@
 //! # }
 //! ```
 
+pub mod pace;
 pub mod retry;
 
+pub use pace::Pacer;
 pub use retry::{GaveUp, Retry, RetryPolicy};

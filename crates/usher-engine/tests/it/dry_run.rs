@@ -255,3 +255,23 @@ async fn a_dry_run_against_the_store_writes_nothing() {
     assert!(after.2.is_empty(), "the dry run planned no partitions");
     store.close().await;
 }
+
+/// `--rate` paces the dry run's reads as it paces the backfill's (one pacer for both): 600
+/// records at 1000/s take at least 0.6 s, the first chunk's share included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dry_run_reads_at_the_rate_asked() {
+    let source = Arc::new(Memory { records: records() });
+    let mut paced = options("paced", 1, ConflictPolicy::Skip);
+    paced.rate = std::num::NonZeroU32::new(1000);
+    let started = std::time::Instant::now();
+    let dry = dry_run(source, mapper(), None, paced, Arc::new(Silent))
+        .await
+        .unwrap();
+    assert_eq!(dry.read, 600);
+    // A loaded machine can only make it slower: the lower bound, less 10 %, is what is checked.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(540),
+        "600 records at 1000/s in {:?}",
+        started.elapsed()
+    );
+}
