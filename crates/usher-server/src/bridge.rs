@@ -864,11 +864,7 @@ impl Bridge {
 
     /// The user the ledger says `source`'s record `key` became, if it moved.
     async fn in_ledger(&self, source: &str, key: &LegacyKey) -> Result<Option<UserId>, LoginError> {
-        Ok(self
-            .store
-            .user_by_legacy(source, &key.to_string())
-            .await?
-            .map(|u| u.id))
+        Ok(self.store.ledger_user(source, &key.to_string()).await?)
     }
 
     /// Asks each legacy fallback, in order, which record `password` proves; never one of the

@@ -218,6 +218,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The user a legacy record became.
     async fn user_by_legacy(&self, source: &str, legacy_id: &str) -> Result<Option<User>>;
 
+    /// The id of the user a legacy record became, from the ledger alone: whether the record
+    /// is migrated (or linked), without reading the user.
+    async fn ledger_user(&self, source: &str, legacy_id: &str) -> Result<Option<UserId>>;
+
     /// The user holding this address, given as [`usher_core::Email::normalized`].
     async fn user_by_email(&self, normalized: &str) -> Result<Option<User>>;
 

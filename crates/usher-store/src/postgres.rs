@@ -1607,6 +1607,14 @@ impl Store for PostgresStore {
         self.user_where("u.id = $1", |q| q.bind(id)).await
     }
 
+    async fn ledger_user(&self, source: &str, legacy_id: &str) -> Result<Option<UserId>> {
+        const OP: &str = "ledger_user: reading the ledger";
+        let mut tx = self.pool.begin().await.map_err(db(OP))?;
+        let id = ledger_user(&mut tx, source, legacy_id).await?;
+        tx.rollback().await.map_err(db(OP))?;
+        Ok(id.map(UserId::from_uuid))
+    }
+
     async fn user_by_legacy(&self, source: &str, legacy_id: &str) -> Result<Option<User>> {
         let (source, legacy_id) = (source.to_owned(), legacy_id.to_owned());
         self.user_where(

@@ -1476,6 +1476,14 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn ledger_user(&self, source: &str, legacy_id: &str) -> Result<Option<UserId>> {
+        const OP: &str = "ledger_user: reading the ledger";
+        let mut tx = self.pool.begin().await.map_err(db(OP))?;
+        let id = ledger_user(&mut tx, source, legacy_id).await?;
+        tx.rollback().await.map_err(db(OP))?;
+        Ok(id.map(UserId::from_uuid))
+    }
+
     async fn user_by_legacy(&self, source: &str, legacy_id: &str) -> Result<Option<User>> {
         self.user_where(
             "u.id = (SELECT user_id FROM ledger WHERE source = ?1 AND legacy_id = ?2)",

@@ -37,6 +37,7 @@ both!(the_ledger_streams_in_legacy_id_order);
 both!(events_append_and_read_in_order);
 both!(a_partition_plan_is_stored_once_and_kept);
 both!(a_preview_predicts_the_write_and_writes_nothing);
+both!(the_ledger_alone_names_the_user_a_record_became);
 both_pair!(concurrent_writers_with_colliding_emails_lose_nothing);
 both_pair!(racing_planners_never_mix_their_plans);
 

@@ -1028,3 +1028,25 @@ pub async fn a_preview_predicts_the_write_and_writes_nothing(store: &dyn Store) 
     assert!(claims.has_username("cy2002") && !claims.has_username("dee7"));
     assert!(claims.gave_way("2000") && !claims.gave_way("5"));
 }
+
+/// Issue 12 item 2: the ledger alone says whether a record is migrated, and to whom, without
+/// reading the user: migrated records, a quarantined one, one never seen, another source.
+pub async fn the_ledger_alone_names_the_user_a_record_became(store: &dyn Store) {
+    ready(store).await;
+    store
+        .write_chunk(&chunk(
+            0,
+            users(1, 3),
+            vec![rejected(3, "field `email` has no @")],
+        ))
+        .await
+        .unwrap();
+    let one = store.user_by_legacy(SOURCE, "1").await.unwrap().unwrap();
+    assert_eq!(store.ledger_user(SOURCE, "1").await.unwrap(), Some(one.id));
+    let two = store.user_by_legacy(SOURCE, "2").await.unwrap().unwrap();
+    assert_eq!(store.ledger_user(SOURCE, "2").await.unwrap(), Some(two.id));
+    // Quarantined, never migrated, or of another source: not in the ledger.
+    assert_eq!(store.ledger_user(SOURCE, "3").await.unwrap(), None);
+    assert_eq!(store.ledger_user(SOURCE, "4").await.unwrap(), None);
+    assert_eq!(store.ledger_user("other", "1").await.unwrap(), None);
+}
