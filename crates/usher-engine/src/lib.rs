@@ -10,6 +10,10 @@
 //! * [`dry_run`] — the same reading and mapping, writing nothing: every record that would not
 //!   map and why, duplicates, and a projected duration.
 //!
+//! * [`status`] — where the migration stands: users by how they arrived, and per source how
+//!   many records are migrated, linked, quarantined and remaining (`usher status` and the
+//!   admin API's report).
+//!
 //! Progress is reported to an [`Observer`] (the CLI draws bars from it).
 
 mod backfill;
@@ -17,6 +21,7 @@ mod dry_run;
 mod error;
 mod observer;
 mod partition;
+pub mod status;
 
 pub use backfill::{BackfillOptions, BackfillReport, backfill};
 pub use dry_run::{DryRunReport, dry_run};

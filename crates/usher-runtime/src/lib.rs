@@ -7,6 +7,8 @@
 //!   HTTP write-back retry through it.
 //! * [`Pacer`] — work at a steady rate across tasks (the backfill's and the dry run's
 //!   `--rate`).
+//! * [`Metrics`] — the counters and histograms `/metrics` exposes (Prometheus text format),
+//!   recorded by the login service and the HTTP server alike.
 //!
 //! ```
 //! use std::time::Duration;
@@ -36,8 +38,10 @@
 //! # }
 //! ```
 
+pub mod metrics;
 pub mod pace;
 pub mod retry;
 
+pub use metrics::Metrics;
 pub use pace::Pacer;
 pub use retry::{GaveUp, Retry, RetryPolicy};

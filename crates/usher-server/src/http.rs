@@ -36,12 +36,12 @@ use usher_core::{Profile, User, UserId};
 use usher_hash::Password;
 use zeroize::{Zeroize as _, Zeroizing};
 
-use crate::bridge::{Bridge, Legacy, LoginError, RegisterError, Registration};
 use crate::conn::ConnectionLimits;
-use crate::metrics::Metrics;
 use crate::ratelimit::{Limited, RateLimits};
 use crate::session::SessionKeys;
-use crate::status;
+use usher_bridge::{Bridge, Legacy, LoginError, RegisterError, Registration};
+use usher_engine::status;
+use usher_runtime::Metrics;
 
 /// The largest request body accepted (a login is a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use usher_server::status::Configured;
+use usher_engine::status::Configured;
 
 use crate::config::{self, Config};
 
@@ -33,7 +33,7 @@ pub async fn run(args: StatusArgs) -> Result<()> {
             Configured::AuthOnly(name.clone())
         });
     }
-    let status = usher_server::status::gather(store.as_ref(), &sources).await?;
+    let status = usher_engine::status::gather(store.as_ref(), &sources).await?;
     store.close().await;
     let mut out = std::io::stdout().lock();
     if args.json {
