@@ -168,7 +168,7 @@ pub(crate) async fn serve_connections(
 
 /// Answers a connection over the cap with 503 and closes it, spending at most a second on it.
 async fn refuse(mut stream: TcpStream) {
-    let body = crate::http::error_body("too_many_connections").to_string();
+    let body = crate::error::error_body("too_many_connections").to_string();
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
          retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",

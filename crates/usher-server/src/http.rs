@@ -15,9 +15,6 @@
 //! the body buffer is wiped when axum holds the only reference to it. No route logs a
 //! password, an identifier with a password, or a hash.
 
-// Helpers return `Result<_, Response>`, axum's idiom: the error is the answer to send.
-#![allow(clippy::result_large_err)]
-
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -37,9 +34,10 @@ use usher_hash::Password;
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::conn::ConnectionLimits;
-use crate::ratelimit::{Limited, RateLimits};
+use crate::error::{ApiError, InternalCause};
+use crate::ratelimit::RateLimits;
 use crate::session::SessionKeys;
-use usher_bridge::{Bridge, Legacy, LoginError, RegisterError, Registration};
+use usher_bridge::{Bridge, Legacy, Registration};
 use usher_engine::status;
 use usher_runtime::Metrics;
 
@@ -157,12 +155,15 @@ async fn guard(
                 Ok(response) => response,
                 Err(_) => {
                     tracing::warn!(request_id = %id, "request timed out");
-                    retry_later("request_timeout")
+                    ApiError::Unavailable("request_timeout").into_response()
                 }
             }
         }
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     };
+    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        tracing::error!(request_id = %id, error = %cause, "internal error");
+    }
     with_request_id(response, &id).await
 }
 
@@ -170,13 +171,13 @@ async fn guard(
 async fn admit(
     request: axum::extract::Request,
     limits: &ConnectionLimits,
-) -> Result<axum::extract::Request, Response> {
+) -> Result<axum::extract::Request, ApiError> {
     let target = request
         .uri()
         .path_and_query()
         .map_or(0, |p| p.as_str().len());
     if target > MAX_URI_BYTES {
-        return Err(error(StatusCode::URI_TOO_LONG, "uri_too_long"));
+        return Err(ApiError::UriTooLong);
     }
     let header_bytes = request.headers().iter().fold(0usize, |n, (name, value)| {
         n.saturating_add(name.as_str().len())
@@ -184,10 +185,7 @@ async fn admit(
             .saturating_add(4)
     });
     if header_bytes > MAX_HEADER_BYTES {
-        return Err(error(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
-        ));
+        return Err(ApiError::HeadersTooLarge);
     }
     let declared = request
         .headers()
@@ -195,7 +193,7 @@ async fn admit(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"));
+        return Err(ApiError::BodyTooLarge);
     }
     let (parts, body) = request.into_parts();
     match tokio::time::timeout(
@@ -204,14 +202,14 @@ async fn admit(
     )
     .await
     {
-        Err(_) => Err(error(StatusCode::REQUEST_TIMEOUT, "body_timeout")),
+        Err(_) => Err(ApiError::BodyTimeout),
         Ok(Err(e)) => {
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             Err(if too_large {
-                error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+                ApiError::BodyTooLarge
             } else {
-                error(StatusCode::BAD_REQUEST, "unreadable_body")
+                ApiError::UnreadableBody
             })
         }
         Ok(Ok(bytes)) => Ok(axum::extract::Request::from_parts(
@@ -258,11 +256,6 @@ fn status_code(status: StatusCode) -> String {
         .to_ascii_lowercase()
         .replace(['-', ' '], "_")
         .replace('\'', "")
-}
-
-/// The error body of an answer made outside the router (a connection over the cap).
-pub(crate) fn error_body(code: &str) -> Value {
-    json!({ "error": code, "request_id": uuid::Uuid::now_v7().to_string() })
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then finishes the requests in
@@ -356,93 +349,41 @@ async fn login(
     State(state): State<Arc<AppState>>,
     ClientAddr(addr): ClientAddr,
     body: Bytes,
-) -> Response {
-    let Some(request) = parse_secret_body::<LoginRequest>(body) else {
-        return error(StatusCode::BAD_REQUEST, "malformed_request");
-    };
+) -> Result<Response, ApiError> {
+    let request = parse_secret_body::<LoginRequest>(body).ok_or(ApiError::Malformed)?;
     if let Err(limited) = state.limits.check(addr, Some(&request.identifier)) {
         state.metrics().login("rate_limited");
-        return too_many(limited);
+        return Err(ApiError::RateLimited(limited));
     }
     // The identifier's spelling is one key; the account it names is another, charged too.
     match state.bridge.account_of(&request.identifier).await {
         Ok(Some(id)) => {
             if let Err(limited) = state.limits.check_account(&id.to_string()) {
                 state.metrics().login("rate_limited");
-                return too_many(limited);
+                return Err(ApiError::RateLimited(limited));
             }
         }
         Ok(None) => {}
         Err(e) => {
-            tracing::error!(error = %e, "login: reading the store failed");
             state.metrics().login("error");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+            return Err(ApiError::Internal(format!(
+                "login: reading the store failed: {e}"
+            )));
         }
     }
     let password = Password::from(request.password.as_str());
-    let (outcome, response) = match state.bridge.login(&request.identifier, password).await {
+    let (outcome, answer) = match state.bridge.login(&request.identifier, password).await {
         Ok(ok) => {
             let path = ok.path.as_str();
             match session_response(&state, &ok.user, json!({ "path": path })) {
-                Ok(r) => (path, r),
-                Err(r) => ("error", r),
+                Ok(r) => (path, Ok(r)),
+                Err(e) => ("error", Err(e)),
             }
         }
-        Err(LoginError::InvalidCredentials) => (
-            "invalid_credentials",
-            error(StatusCode::UNAUTHORIZED, "invalid_credentials"),
-        ),
-        Err(LoginError::Disabled) => ("disabled", error(StatusCode::FORBIDDEN, "account_disabled")),
-        Err(LoginError::Busy) => ("busy", retry_later("busy")),
-        Err(LoginError::PasswordTooLong) => (
-            "password_too_long",
-            error(StatusCode::BAD_REQUEST, "password_too_long"),
-        ),
-        Err(LoginError::LegacyUnavailable(source)) => {
-            tracing::warn!(%source, "legacy source unavailable during login");
-            ("legacy_unavailable", retry_later("legacy_unavailable"))
-        }
-        Err(LoginError::LegacyMisconfigured {
-            source_name,
-            reason,
-        }) => {
-            tracing::error!(
-                source = %source_name,
-                %reason,
-                "legacy source refused usher's own credentials or is misconfigured; every \
-                 login that needs it fails until it is fixed"
-            );
-            ("legacy_misconfigured", retry_later("legacy_unavailable"))
-        }
-        Err(LoginError::Unmigratable {
-            source_name,
-            key,
-            field,
-            reason,
-        }) => {
-            tracing::warn!(
-                source = %source_name,
-                %key,
-                field = field.as_deref().unwrap_or("-"),
-                %reason,
-                "legacy accepted the password, but its record cannot become a user; it is in \
-                 the quarantine"
-            );
-            (
-                "unmigratable",
-                error(StatusCode::CONFLICT, "account_needs_attention"),
-            )
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "login failed");
-            (
-                "error",
-                error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-            )
-        }
+        Err(e) => (ApiError::login_outcome(&e), Err(ApiError::from(e))),
     };
     state.metrics().login(outcome);
-    response
+    answer
 }
 
 /// The user as the API shows it: never the credential or the legacy record.
@@ -464,14 +405,11 @@ pub fn user_view(user: &User) -> Value {
 }
 
 /// `{user, session, ...extra}` with a fresh session for `user`.
-fn session_response(state: &AppState, user: &User, extra: Value) -> Result<Response, Response> {
+fn session_response(state: &AppState, user: &User, extra: Value) -> Result<Response, ApiError> {
     let session = state
         .keys
         .issue(user.id.as_uuid(), chrono::Utc::now())
-        .map_err(|e| {
-            tracing::error!(error = %e, "issuing a session failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "internal")
-        })?;
+        .map_err(|e| ApiError::Internal(format!("issuing a session failed: {e}")))?;
     let mut body = json!({ "user": user_view(user), "session": session });
     if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
         body.extend(extra);
@@ -493,13 +431,11 @@ async fn register(
     State(state): State<Arc<AppState>>,
     ClientAddr(addr): ClientAddr,
     body: Bytes,
-) -> Response {
-    let Some(request) = parse_secret_body::<RegisterRequest>(body) else {
-        return error(StatusCode::BAD_REQUEST, "malformed_request");
-    };
+) -> Result<Response, ApiError> {
+    let request = parse_secret_body::<RegisterRequest>(body).ok_or(ApiError::Malformed)?;
     if let Err(limited) = state.limits.check(addr, None) {
         state.metrics().registration("rate_limited");
-        return too_many(limited);
+        return Err(ApiError::RateLimited(limited));
     }
     let registration = Registration {
         email: request.email,
@@ -507,41 +443,18 @@ async fn register(
         password: Password::from(request.password.as_str()),
         profile: request.profile,
     };
-    let (outcome, response) = match state.bridge.register(registration).await {
+    let (outcome, answer) = match state.bridge.register(registration).await {
         Ok(user) => match session_response(&state, &user, json!({})) {
             Ok(mut r) => {
                 *r.status_mut() = StatusCode::CREATED;
-                ("registered", r)
+                ("registered", Ok(r))
             }
-            Err(r) => ("error", r),
+            Err(e) => ("error", Err(e)),
         },
-        Err(RegisterError::Invalid { field, reason }) => (
-            "invalid",
-            (
-                StatusCode::BAD_REQUEST,
-                Json(json!({ "error": "invalid_field", "field": field, "reason": reason })),
-            )
-                .into_response(),
-        ),
-        Err(RegisterError::Taken(field)) => (
-            "taken",
-            error(StatusCode::CONFLICT, &format!("{field}_taken")),
-        ),
-        Err(RegisterError::Busy) => ("busy", retry_later("busy")),
-        Err(RegisterError::LegacyUnavailable(source)) => {
-            tracing::warn!(%source, "legacy source unavailable during registration");
-            ("legacy_unavailable", retry_later("legacy_unavailable"))
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "registration failed");
-            (
-                "error",
-                error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-            )
-        }
+        Err(e) => (ApiError::registration_outcome(&e), Err(ApiError::from(e))),
     };
     state.metrics().registration(outcome);
-    response
+    answer
 }
 
 /// Who is asking for a user: the admin, or a user with a session.
@@ -563,9 +476,9 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let Some(token) = bearer(headers) else {
-        return Err(unauthorized());
+        return Err(ApiError::Unauthorized);
     };
     if state.admin_token.as_ref().is_some_and(|t| t.matches(token)) {
         return Ok(Caller::Admin);
@@ -573,38 +486,30 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
     match state.keys.verify(token) {
         Ok(claims) => uuid::Uuid::parse_str(&claims.sub)
             .map(Caller::User)
-            .map_err(|_| unauthorized()),
-        Err(_) => Err(unauthorized()),
+            .map_err(|_| ApiError::Unauthorized),
+        Err(_) => Err(ApiError::Unauthorized),
     }
 }
 
-fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(admin) = &state.admin_token else {
-        return Err(error(StatusCode::FORBIDDEN, "admin_api_disabled"));
+        return Err(ApiError::AdminDisabled);
     };
     match bearer(headers) {
         Some(token) if admin.matches(token) => Ok(()),
-        _ => Err(unauthorized()),
+        _ => Err(ApiError::Unauthorized),
     }
-}
-
-fn unauthorized() -> Response {
-    let mut response = error(StatusCode::UNAUTHORIZED, "unauthorized");
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
 }
 
 /// The user, if `caller` may see them; a user asking about anyone else gets 404, exactly as
 /// for an id nobody has.
-fn visible(caller: &Caller, user: Option<User>) -> Response {
+fn visible(caller: &Caller, user: Option<User>) -> Result<Response, ApiError> {
     match (caller, user) {
-        (Caller::Admin, Some(user)) => Json(user_view(&user)).into_response(),
+        (Caller::Admin, Some(user)) => Ok(Json(user_view(&user)).into_response()),
         (Caller::User(sub), Some(user)) if user.id.as_uuid() == sub => {
-            Json(user_view(&user)).into_response()
+            Ok(Json(user_view(&user)).into_response())
         }
-        _ => error(StatusCode::NOT_FOUND, "not_found"),
+        _ => Err(ApiError::NotFound),
     }
 }
 
@@ -612,39 +517,28 @@ async fn user_by_id(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Response {
-    let caller = match caller(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let Ok(id) = uuid::Uuid::parse_str(&id) else {
-        return error(StatusCode::NOT_FOUND, "not_found");
-    };
-    match state.bridge.store().user(UserId::from_uuid(id)).await {
-        Ok(user) => visible(&caller, user),
-        Err(e) => store_error(&e),
-    }
+) -> Result<Response, ApiError> {
+    let caller = caller(&state, &headers)?;
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    let user = state.bridge.store().user(UserId::from_uuid(id)).await?;
+    visible(&caller, user)
 }
 
 async fn user_by_legacy(
     State(state): State<Arc<AppState>>,
     Path((source, id)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
-    let caller = match caller(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match state.bridge.store().user_by_legacy(&source, &id).await {
-        Ok(user) => visible(&caller, user),
-        Err(e) => store_error(&e),
-    }
+) -> Result<Response, ApiError> {
+    let caller = caller(&state, &headers)?;
+    let user = state.bridge.store().user_by_legacy(&source, &id).await?;
+    visible(&caller, user)
 }
 
-async fn admin_status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = require_admin(&state, &headers) {
-        return r;
-    }
+async fn admin_status(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
     let sources: Vec<status::Configured> = state
         .bridge
         .legacy()
@@ -654,56 +548,25 @@ async fn admin_status(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
             Legacy::Auth(a) => status::Configured::AuthOnly(a.source.name().to_owned()),
         })
         .collect();
-    match status::gather(state.bridge.store().as_ref(), &sources).await {
-        Ok(report) => Json(report).into_response(),
-        Err(e) => store_error(&e),
-    }
+    let report = status::gather(state.bridge.store().as_ref(), &sources).await?;
+    Ok(Json(report).into_response())
 }
 
-async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = require_admin(&state, &headers) {
-        return r;
-    }
-    (
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok((
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.metrics().encode(),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn jwks(State(state): State<Arc<AppState>>) -> Response {
     Json(state.keys.jwks()).into_response()
-}
-
-fn store_error(e: &usher_store::StoreError) -> Response {
-    tracing::error!(error = %e, "store failed");
-    retry_later("store_unavailable")
-}
-
-fn error(status: StatusCode, code: &str) -> Response {
-    (status, Json(json!({ "error": code }))).into_response()
-}
-
-fn retry_later(code: &str) -> Response {
-    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, code);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
-}
-
-fn too_many(limited: Limited) -> Response {
-    let mut response = (
-        StatusCode::TOO_MANY_REQUESTS,
-        Json(json!({ "error": "rate_limited", "scope": limited.scope })),
-    )
-        .into_response();
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from(limited.retry_after_seconds),
-    );
-    response
 }

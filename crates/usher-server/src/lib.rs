@@ -4,11 +4,13 @@
 //! hashing runs on, rate limits, the admin API and `/metrics` ([`router`] lists the routes).
 
 pub mod conn;
+pub mod error;
 pub mod http;
 pub mod ratelimit;
 pub mod session;
 
 pub use conn::ConnectionLimits;
+pub use error::ApiError;
 pub use http::{AdminToken, AppState, MAX_HEADER_BYTES, MAX_URI_BYTES, router, serve, user_view};
 pub use ratelimit::{Limit, RateLimitConfig, RateLimits};
 pub use session::{Claims, Session, SessionError, SessionKeys};
