@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use usher_core::{AuthSource, Source, SourceError};
 
+use crate::ConfigError;
 use crate::auth_api::AuthApiConfig;
 use crate::file::auth0::Auth0Config;
 use crate::file::cognito::CognitoConfig;
@@ -14,7 +15,6 @@ use crate::file::firebase::FirebaseConfig;
 use crate::file::jsonl::JsonlConfig;
 use crate::file::keycloak::KeycloakConfig;
 use crate::ldap::LdapConfig;
-use crate::sql::ConfigError;
 use crate::sql::mysql::MysqlConfig;
 use crate::sql::postgres::PostgresConfig;
 use crate::sql::sqlite::SqliteConfig;

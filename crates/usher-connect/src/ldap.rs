@@ -83,7 +83,8 @@ use usher_core::{
 };
 use usher_hash::Password;
 
-use crate::sql::{ConfigError, bytes_value};
+use crate::ConfigError;
+use crate::sql::bytes_value;
 
 /// The default `filter`: person entries.
 pub const DEFAULT_FILTER: &str = "(objectClass=inetOrgPerson)";

@@ -58,33 +58,9 @@ use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 use usher_core::{KeyRange, LegacyKey, SourceError};
 
+use crate::ConfigError;
+
 use usher_core::redact::{redact_url, scrub, url_password};
-
-/// A configuration mistake found without connecting: which option, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct ConfigError {
-    /// The option, as written in the configuration (`table`, `columns`, `url`...).
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        ConfigError {
-            field,
-            reason: reason.into(),
-        }
-    }
-
-    pub(crate) fn into_source_error(self, source_name: &str) -> SourceError {
-        SourceError::Config {
-            source_name: source_name.to_owned(),
-            reason: self.to_string(),
-        }
-    }
-}
 
 /// The longest identifier usher accepts, in bytes: PostgreSQL's limit (MySQL allows 64 chars).
 const MAX_IDENT_BYTES: usize = 63;
