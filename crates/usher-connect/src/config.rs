@@ -86,9 +86,9 @@ impl SourceConfig {
     /// `tls_ca_file`), but connects only on first use.
     pub async fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
         Ok(match self {
-            SourceConfig::Postgres(c) => Box::new(c.build(name).await?),
-            SourceConfig::Mysql(c) => Box::new(c.build(name).await?),
-            SourceConfig::Sqlite(c) => Box::new(c.build(name).await?),
+            SourceConfig::Postgres(c) => c.build(name).await?,
+            SourceConfig::Mysql(c) => c.build(name).await?,
+            SourceConfig::Sqlite(c) => c.build(name).await?,
             SourceConfig::Ldap(c) => Box::new(c.build(name).await?),
             SourceConfig::AuthApi(_) => {
                 return Err(SourceError::Config {
