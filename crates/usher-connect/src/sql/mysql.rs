@@ -29,16 +29,16 @@ use sqlx::{
     Column as _, Executor as _, MySql, MySqlPool, Row as _, SqlSafeStr as _, Statement as _,
     TypeInfo as _, ValueRef as _,
 };
-use usher_core::{LegacyKey, Source, SourceError};
+use usher_core::{LegacyKey, SourceError};
 
-use super::connection::SqlTable;
-use super::source::{Dialect, Endpoint, FieldsBuilder, KeyType, Options, Planned, Pools, Target};
+use super::source::{
+    Dialect, Endpoint, FieldsBuilder, KeyType, Planned, Pools, Target, sql_config,
+};
 use super::value::{
     bytes_value, date_value, float_value, float32_value, json_text_value, naive_datetime_value,
     utc_datetime_value,
 };
 use super::{Relation, Selection, SqlConnection, SqlSelection, TlsMode};
-use crate::ConfigError;
 
 const Q: char = '`';
 
@@ -60,7 +60,7 @@ const Q: char = '`';
 /// write_back = "UPDATE users SET migrated_at = NOW() WHERE id = :key"
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(try_from = "SqlTable")]
+#[serde(try_from = "super::connection::SqlTable")]
 pub struct MysqlConfig {
     /// Where and how to connect (`url` or `url_file`, pool, timeouts, TLS).
     pub connection: SqlConnection,
@@ -72,39 +72,7 @@ pub struct MysqlConfig {
     pub write_back: Option<String>,
 }
 
-impl TryFrom<SqlTable> for MysqlConfig {
-    type Error = String;
-
-    fn try_from(table: SqlTable) -> Result<Self, String> {
-        let parts = table.server()?;
-        Ok(MysqlConfig {
-            connection: parts.connection,
-            selection: parts.selection,
-            write_back: parts.write_back,
-        })
-    }
-}
-
-impl MysqlConfig {
-    fn options(&self) -> Options<'_> {
-        Options {
-            path: None,
-            connection: &self.connection,
-            selection: &self.selection,
-            write_back: self.write_back.as_deref(),
-        }
-    }
-
-    /// Checks the configuration without connecting or reading any file.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.options().validate::<My>()
-    }
-
-    /// The source, with a pool that connects on first use (so building needs no server).
-    pub async fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
-        self.options().build::<My>(name)
-    }
-}
+sql_config!(MysqlConfig, My, server);
 
 /// MySQL's and MariaDB's ways.
 #[derive(Debug)]

@@ -24,16 +24,16 @@ use sqlx::{
     Column as _, Executor as _, PgPool, Postgres, Row as _, SqlSafeStr as _, Statement as _,
     TypeInfo as _,
 };
-use usher_core::{LegacyKey, Source, SourceError};
+use usher_core::{LegacyKey, SourceError};
 
-use super::connection::SqlTable;
-use super::source::{Dialect, Endpoint, FieldsBuilder, KeyType, Options, Planned, Pools, Target};
+use super::source::{
+    Dialect, Endpoint, FieldsBuilder, KeyType, Planned, Pools, Target, sql_config,
+};
 use super::value::{
     bytes_value, date_value, float_value, float32_value, json_text_value, naive_datetime_value,
     time_value, utc_datetime_value,
 };
 use super::{ALIAS, Relation, Selection, SqlConnection, SqlSelection, TlsMode};
-use crate::ConfigError;
 
 const Q: char = '"';
 
@@ -55,7 +55,7 @@ const Q: char = '"';
 /// write_back = "UPDATE users SET migrated_at = now() WHERE id = :key"
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(try_from = "SqlTable")]
+#[serde(try_from = "super::connection::SqlTable")]
 pub struct PostgresConfig {
     /// Where and how to connect (`url` or `url_file`, pool, timeouts, TLS).
     pub connection: SqlConnection,
@@ -66,39 +66,7 @@ pub struct PostgresConfig {
     pub write_back: Option<String>,
 }
 
-impl TryFrom<SqlTable> for PostgresConfig {
-    type Error = String;
-
-    fn try_from(table: SqlTable) -> Result<Self, String> {
-        let parts = table.server()?;
-        Ok(PostgresConfig {
-            connection: parts.connection,
-            selection: parts.selection,
-            write_back: parts.write_back,
-        })
-    }
-}
-
-impl PostgresConfig {
-    fn options(&self) -> Options<'_> {
-        Options {
-            path: None,
-            connection: &self.connection,
-            selection: &self.selection,
-            write_back: self.write_back.as_deref(),
-        }
-    }
-
-    /// Checks the configuration without connecting or reading any file.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.options().validate::<Pg>()
-    }
-
-    /// The source, with a pool that connects on first use (so building needs no server).
-    pub async fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
-        self.options().build::<Pg>(name)
-    }
-}
+sql_config!(PostgresConfig, Pg, server);
 
 /// PostgreSQL's ways.
 #[derive(Debug)]

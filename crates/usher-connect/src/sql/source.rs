@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::TryStreamExt as _;
+use futures::stream::BoxStream;
 use serde_json::{Map, Value};
 use sqlx::pool::PoolOptions;
 use sqlx::{Database, Pool, SqlSafeStr as _, SqlStr};
@@ -191,6 +192,59 @@ impl Options<'_> {
     }
 }
 
+/// What every SQL config does the same way: `$config` is built from the flat
+/// [`SqlTable`](super::connection::SqlTable) (its `server` or `file` options, with `$path`
+/// for a file), and checked and built as [`Options`] of `$dialect`.
+macro_rules! sql_config {
+    (@path $self:ident) => {
+        None
+    };
+    (@path $self:ident, $path:ident) => {
+        Some($self.$path.as_path())
+    };
+    ($config:ident, $dialect:ty, $kind:ident $(, $path:ident)?) => {
+        impl TryFrom<$crate::sql::connection::SqlTable> for $config {
+            type Error = String;
+
+            fn try_from(table: $crate::sql::connection::SqlTable) -> Result<Self, String> {
+                let parts = table.$kind()?;
+                Ok($config {
+                    $($path: parts.path.unwrap_or_default(),)?
+                    connection: parts.connection,
+                    selection: parts.selection,
+                    write_back: parts.write_back,
+                })
+            }
+        }
+
+        impl $config {
+            fn options(&self) -> $crate::sql::source::Options<'_> {
+                $crate::sql::source::Options {
+                    path: $crate::sql::source::sql_config!(@path self $(, $path)?),
+                    connection: &self.connection,
+                    selection: &self.selection,
+                    write_back: self.write_back.as_deref(),
+                }
+            }
+
+            /// Checks the configuration without connecting or reading any file.
+            pub fn validate(&self) -> Result<(), $crate::ConfigError> {
+                self.options().validate::<$dialect>()
+            }
+
+            /// The source, with a pool that connects (or opens the file) on first use, so
+            /// building needs no server. Reads `url_file`.
+            pub async fn build(
+                &self,
+                name: &str,
+            ) -> Result<Box<dyn ::usher_core::Source>, ::usher_core::SourceError> {
+                self.options().build::<$dialect>(name)
+            }
+        }
+    };
+}
+pub(crate) use sql_config;
+
 /// A SQL table or query read as a [`Source`], the database's differences in `D`.
 #[derive(Debug)]
 pub(crate) struct SqlSource<D: Dialect> {
@@ -218,17 +272,7 @@ fn sql(text: String) -> SqlStr {
     sqlx::AssertSqlSafe(text).into_sql_str()
 }
 
-type Query<'q, D> =
-    sqlx::query::Query<'q, <D as Dialect>::Db, <<D as Dialect>::Db as Database>::Arguments>;
-
-impl<D: Dialect> SqlSource<D>
-where
-    for<'c> &'c mut <D::Db as Database>::Connection: sqlx::Executor<'c, Database = D::Db>,
-    <D::Db as Database>::Arguments: sqlx::IntoArguments<D::Db>,
-    for<'q> i64: sqlx::Encode<'q, D::Db> + sqlx::Type<D::Db>,
-    for<'q> String: sqlx::Encode<'q, D::Db> + sqlx::Type<D::Db>,
-    for<'r> (i64,): sqlx::FromRow<'r, Row<D>>,
-{
+impl<D: Dialect> SqlSource<D> {
     async fn plan(&self) -> Result<&Plan<D>, SourceError> {
         self.plan.get_or_try_init(|| self.make_plan()).await
     }
@@ -273,13 +317,12 @@ where
         })
     }
 
-    /// Binds a range bound as the key column's type.
-    fn bind_key<'q>(
+    /// A range bound, checked against the key column's type.
+    fn check_bound<'k>(
         &self,
-        query: Query<'q, D>,
         key_type: Option<KeyType>,
-        bound: &LegacyKey,
-    ) -> Result<Query<'q, D>, SourceError> {
+        bound: &'k LegacyKey,
+    ) -> Result<&'k LegacyKey, SourceError> {
         match (key_type, bound) {
             (Some(KeyType::Int), LegacyKey::Text(s)) => Err(self.endpoint.query_error(format!(
                 "range bound {s:?} is text but the key column is an integer"
@@ -287,8 +330,7 @@ where
             (Some(KeyType::Text), LegacyKey::Int(i)) => Err(self.endpoint.query_error(format!(
                 "range bound {i} is an integer but the key column is text"
             ))),
-            (_, LegacyKey::Int(i)) => Ok(query.bind(*i)),
-            (_, LegacyKey::Text(s)) => Ok(query.bind(s.clone())),
+            _ => Ok(bound),
         }
     }
 
@@ -297,12 +339,11 @@ where
     async fn records(
         &self,
         plan: &Plan<D>,
-        query: Query<'_, D>,
+        mut rows: BoxStream<'_, Result<Row<D>, sqlx::Error>>,
         limit: usize,
         range: &KeyRange,
         context: &str,
     ) -> Result<Vec<LegacyRecord>, SourceError> {
-        let mut rows = query.fetch(&self.pool);
         let mut records = Vec::with_capacity(limit.min(1024));
         while let Some(row) = rows
             .try_next()
@@ -353,10 +394,13 @@ where
         let plan = self.plan().await?;
         let mut query = sqlx::query(plan.reads.pick(range).clone());
         for bound in range_bounds(range) {
-            query = self.bind_key(query, plan.key_type, bound)?;
+            query = match self.check_bound(plan.key_type, bound)? {
+                LegacyKey::Int(i) => query.bind(*i),
+                LegacyKey::Text(s) => query.bind(s.clone()),
+            };
         }
-        query = query.bind(limit_param(limit));
-        self.records(plan, query, limit, range, "reading").await
+        let rows = query.bind(limit_param(limit)).fetch(&self.pool);
+        self.records(plan, rows, limit, range, "reading").await
     }
 
     async fn lookup(
@@ -377,7 +421,8 @@ where
             .bind(value.to_owned())
             .bind(limit_param(limit));
         let context = format!("looking up records by {field:?}");
-        self.records(plan, query, limit, &KeyRange::default(), &context)
+        let rows = query.fetch(&self.pool);
+        self.records(plan, rows, limit, &KeyRange::default(), &context)
             .await
     }
 

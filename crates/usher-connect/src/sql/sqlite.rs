@@ -24,13 +24,11 @@ use sqlx::{
     Column as _, Executor as _, Row as _, SqlSafeStr as _, Sqlite, SqlitePool, Statement as _,
     TypeInfo as _, ValueRef as _,
 };
-use usher_core::{LegacyKey, Source, SourceError};
+use usher_core::{LegacyKey, SourceError};
 
-use super::connection::SqlTable;
-use super::source::{Dialect, Endpoint, FieldsBuilder, Options, Planned, Pools, Target};
+use super::source::{Dialect, Endpoint, FieldsBuilder, Planned, Pools, Target, sql_config};
 use super::value::{bytes_value, float_value, json_text_value};
 use super::{Relation, Selection, SqlConnection, SqlSelection};
-use crate::ConfigError;
 
 const Q: char = '"';
 
@@ -49,7 +47,7 @@ const Q: char = '"';
 /// write_back = "UPDATE users SET migrated_at = datetime('now') WHERE id = :key"
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(try_from = "SqlTable")]
+#[serde(try_from = "super::connection::SqlTable")]
 pub struct SqliteConfig {
     /// The database file. It is opened read-only and never created.
     pub path: PathBuf,
@@ -64,40 +62,7 @@ pub struct SqliteConfig {
     pub write_back: Option<String>,
 }
 
-impl TryFrom<SqlTable> for SqliteConfig {
-    type Error = String;
-
-    fn try_from(table: SqlTable) -> Result<Self, String> {
-        let parts = table.file()?;
-        Ok(SqliteConfig {
-            path: parts.path.unwrap_or_default(),
-            connection: parts.connection,
-            selection: parts.selection,
-            write_back: parts.write_back,
-        })
-    }
-}
-
-impl SqliteConfig {
-    fn options(&self) -> Options<'_> {
-        Options {
-            path: Some(&self.path),
-            connection: &self.connection,
-            selection: &self.selection,
-            write_back: self.write_back.as_deref(),
-        }
-    }
-
-    /// Checks the configuration without opening the file.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.options().validate::<Lite>()
-    }
-
-    /// The source, with a pool that opens the file on first use.
-    pub async fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
-        self.options().build::<Lite>(name)
-    }
-}
+sql_config!(SqliteConfig, Lite, file, path);
 
 /// SQLite's ways.
 #[derive(Debug)]
