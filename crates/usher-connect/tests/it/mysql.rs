@@ -71,21 +71,8 @@ async fn fixture() -> Db {
     db
 }
 
-sql_cases!(fixture:
-    integer_keys_page_in_chunks_of_1_7_and_1000_each_row_once_in_order,
-    text_keys_page_in_the_column_collation_not_byte_order,
-    until_partitions_cover_the_table_without_overlap,
-    columns_limit_the_fields,
-    a_wrong_password_is_unavailable_and_the_password_never_shows,
-    a_down_server_is_unavailable_and_the_password_never_shows,
-    lookup_finds_rows_ignoring_case_in_key_order_and_refuses_hostile_fields,
-    lookup_through_a_query_source_sees_only_the_query,
-    lookup_by_a_field_outside_the_configured_columns_is_refused,
-    lookup_against_a_down_server_is_unavailable_but_limit_0_asks_nothing,
-    write_back_marks_exactly_the_migrated_record,
-    write_back_against_a_down_server_is_unavailable,
-    tls_that_a_plain_server_cannot_give_is_refused_not_skipped,
-);
+sql_cases!(fixture: every backend);
+sql_cases!(fixture: servers);
 
 #[tokio::test]
 async fn column_types_map_to_the_documented_json() {

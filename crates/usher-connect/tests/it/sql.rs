@@ -132,13 +132,35 @@ pub fn int(keys: &[i64]) -> Vec<LegacyKey> {
     keys.iter().copied().map(LegacyKey::Int).collect()
 }
 
-/// Declares each named case as a test of this backend, run over its `fixture()`.
+/// Declares each named case as a test of this backend, run over its `fixture()`; `every
+/// backend` names the cases all backends run, `servers` those of a database server.
 macro_rules! sql_cases {
+    ($fixture:ident: every backend) => {
+        $crate::sql::sql_cases!($fixture:
+            integer_keys_page_in_chunks_of_1_7_and_1000_each_row_once_in_order,
+            text_keys_page_in_the_column_collation_not_byte_order,
+            until_partitions_cover_the_table_without_overlap,
+            columns_limit_the_fields,
+            lookup_finds_rows_ignoring_case_in_key_order_and_refuses_hostile_fields,
+            lookup_through_a_query_source_sees_only_the_query,
+            lookup_by_a_field_outside_the_configured_columns_is_refused,
+            write_back_marks_exactly_the_migrated_record,
+        );
+    };
+    ($fixture:ident: servers) => {
+        $crate::sql::sql_cases!($fixture:
+            a_wrong_password_is_unavailable_and_the_password_never_shows,
+            a_down_server_is_unavailable_and_the_password_never_shows,
+            lookup_against_a_down_server_is_unavailable_but_limit_0_asks_nothing,
+            write_back_against_a_down_server_is_unavailable,
+            tls_that_a_plain_server_cannot_give_is_refused_not_skipped,
+        );
+    };
     ($fixture:ident: $($case:ident),+ $(,)?) => {
         $(
             #[tokio::test]
             async fn $case() {
-                crate::sql::$case($fixture().await).await;
+                $crate::sql::$case($fixture().await).await;
             }
         )+
     };

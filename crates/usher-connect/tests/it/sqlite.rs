@@ -62,16 +62,7 @@ async fn fixture() -> Db {
     db
 }
 
-sql_cases!(fixture:
-    integer_keys_page_in_chunks_of_1_7_and_1000_each_row_once_in_order,
-    text_keys_page_in_the_column_collation_not_byte_order,
-    until_partitions_cover_the_table_without_overlap,
-    columns_limit_the_fields,
-    lookup_finds_rows_ignoring_case_in_key_order_and_refuses_hostile_fields,
-    lookup_through_a_query_source_sees_only_the_query,
-    lookup_by_a_field_outside_the_configured_columns_is_refused,
-    write_back_marks_exactly_the_migrated_record,
-);
+sql_cases!(fixture: every backend);
 
 #[tokio::test]
 async fn values_map_to_json_by_what_they_hold() {
