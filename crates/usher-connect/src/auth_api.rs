@@ -70,7 +70,7 @@ use usher_hash::Password;
 use usher_runtime::{Retry, RetryPolicy};
 use zeroize::Zeroizing;
 
-use crate::sql::ConfigError;
+use crate::ConfigError;
 
 /// The most usher reads of a response body; a larger one is an error, not an allocation.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use usher_core::{AuthSource, Source, SourceError};
 
+use crate::ConfigError;
 use crate::auth_api::AuthApiConfig;
 use crate::file::auth0::Auth0Config;
 use crate::file::cognito::CognitoConfig;
@@ -14,7 +15,6 @@ use crate::file::firebase::FirebaseConfig;
 use crate::file::jsonl::JsonlConfig;
 use crate::file::keycloak::KeycloakConfig;
 use crate::ldap::LdapConfig;
-use crate::sql::ConfigError;
 use crate::sql::mysql::MysqlConfig;
 use crate::sql::postgres::PostgresConfig;
 use crate::sql::sqlite::SqliteConfig;
@@ -86,9 +86,9 @@ impl SourceConfig {
     /// `tls_ca_file`), but connects only on first use.
     pub async fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
         Ok(match self {
-            SourceConfig::Postgres(c) => Box::new(c.build(name).await?),
-            SourceConfig::Mysql(c) => Box::new(c.build(name).await?),
-            SourceConfig::Sqlite(c) => Box::new(c.build(name).await?),
+            SourceConfig::Postgres(c) => c.build(name).await?,
+            SourceConfig::Mysql(c) => c.build(name).await?,
+            SourceConfig::Sqlite(c) => c.build(name).await?,
             SourceConfig::Ldap(c) => Box::new(c.build(name).await?),
             SourceConfig::AuthApi(_) => {
                 return Err(SourceError::Config {

@@ -83,7 +83,7 @@ use usher_core::{
 };
 use usher_hash::Password;
 
-use crate::sql::{ConfigError, bytes_value};
+use crate::{ConfigError, sql::bytes_value};
 
 /// The default `filter`: person entries.
 pub const DEFAULT_FILTER: &str = "(objectClass=inetOrgPerson)";

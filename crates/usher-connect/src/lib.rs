@@ -57,5 +57,33 @@ pub mod sql;
 
 pub use auth_api::{AuthApiConfig, AuthApiSource};
 pub use config::SourceConfig;
-pub use sql::{ConfigError, Ident, TlsMode};
+pub use sql::{Ident, TlsMode};
 pub use usher_core::redact_url;
+
+use usher_core::SourceError;
+
+/// A configuration mistake found without connecting: which option, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ConfigError {
+    /// The option, as written in the configuration (`table`, `columns`, `url`...).
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn into_source_error(self, source_name: &str) -> SourceError {
+        SourceError::Config {
+            source_name: source_name.to_owned(),
+            reason: self.to_string(),
+        }
+    }
+}

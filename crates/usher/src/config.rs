@@ -310,12 +310,12 @@ impl Config {
             match source {
                 SourceConfig::Sqlite(c) => fix(&mut c.path),
                 SourceConfig::Postgres(c) => {
-                    c.url_file.iter_mut().for_each(fix);
-                    c.tls_ca_file.iter_mut().for_each(fix);
+                    c.connection.url_file.iter_mut().for_each(fix);
+                    c.connection.tls_ca_file.iter_mut().for_each(fix);
                 }
                 SourceConfig::Mysql(c) => {
-                    c.url_file.iter_mut().for_each(fix);
-                    c.tls_ca_file.iter_mut().for_each(fix);
+                    c.connection.url_file.iter_mut().for_each(fix);
+                    c.connection.tls_ca_file.iter_mut().for_each(fix);
                 }
                 SourceConfig::Ldap(c) => {
                     c.bind_password_file.iter_mut().for_each(fix);

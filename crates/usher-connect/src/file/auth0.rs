@@ -45,7 +45,7 @@ use super::{
     Entry, FileSource, Format, Slot, changed, check_path, invalid_fields, json_key, json_object,
     load_lines, scan_lines, too_long,
 };
-use crate::sql::ConfigError;
+use crate::ConfigError;
 
 /// The field holding the joined password hash.
 pub const HASH_FIELD: &str = "usher_password_hash";

@@ -26,7 +26,7 @@ use usher_core::{Source, SourceError};
 
 use super::FileSource;
 use super::csv::{Csv, KeyType};
-use crate::sql::ConfigError;
+use crate::ConfigError;
 
 /// `type = "cognito"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -30,7 +30,7 @@ use super::{
     Entry, FileSource, Format, MAX_LINE_BYTES, Slot, changed, check_path, open, too_long,
     unavailable,
 };
-use crate::sql::ConfigError;
+use crate::ConfigError;
 
 /// How a CSV source's keys are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

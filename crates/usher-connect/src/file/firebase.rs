@@ -38,7 +38,7 @@ use usher_core::{Source, SourceError};
 use zeroize::Zeroizing;
 
 use super::{Entry, FileSource, Format, b64_any, b64_encode, check_path, document_users, read_all};
-use crate::sql::ConfigError;
+use crate::ConfigError;
 
 /// The field holding the synthesized hash.
 pub const HASH_FIELD: &str = "usher_password_hash";

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use usher_core::{Source, SourceError};
 
 use super::{Entry, FileSource, Format, Slot, changed, check_path, json_key, json_object};
-use crate::sql::ConfigError;
+use crate::ConfigError;
 
 /// `type = "jsonl"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

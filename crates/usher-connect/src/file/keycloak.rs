@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 use usher_core::{Source, SourceError};
 
 use super::{Entry, FileSource, Format, Paths, b64_any, check_path, document_users, read_all};
-use crate::sql::ConfigError;
+use crate::ConfigError;
 
 /// The field holding the synthesized credential.
 pub const HASH_FIELD: &str = "usher_password_hash";

@@ -618,9 +618,9 @@ pub(crate) fn json_key(v: Option<&Value>) -> Result<LegacyKey, String> {
 }
 
 /// A path from the configuration, checked without touching it.
-pub(crate) fn check_path(field: &'static str, path: &Path) -> Result<(), crate::sql::ConfigError> {
+pub(crate) fn check_path(field: &'static str, path: &Path) -> Result<(), crate::ConfigError> {
     if path.as_os_str().is_empty() {
-        return Err(crate::sql::ConfigError::new(field, "is empty"));
+        return Err(crate::ConfigError::new(field, "is empty"));
     }
     Ok(())
 }

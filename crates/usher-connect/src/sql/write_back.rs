@@ -20,7 +20,9 @@
 
 use usher_core::{LegacyKey, SourceError};
 
-use super::{ConfigError, Endpoint, Ident};
+use super::Ident;
+use super::source::{Endpoint, null_keys_error};
+use crate::ConfigError;
 
 /// A bound value of the statement, in bind order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,7 +257,7 @@ where
         .await
         .map_err(|e| endpoint.error("looking for NULL keys", e))?;
     if null_key.is_some() {
-        return Err(super::null_keys_error(endpoint, key));
+        return Err(null_keys_error(endpoint, key));
     }
     if let Some(On { statement, pool }) = write_back {
         pool.prepare(statement.sql.clone())

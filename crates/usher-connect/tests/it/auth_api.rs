@@ -585,31 +585,41 @@ fn key_pair(secrets: &Secrets) -> (rsa::RsaPrivateKey, String, String) {
     (private, public, private_path)
 }
 
-#[tokio::test]
-async fn encrypted_mode_sends_a_jwe_the_server_opens_with_rustcrypto() {
-    let secrets = Secrets::new();
-    let (private, public, _) = key_pair(&secrets);
-    let (addr, seen) = start(Decrypt::RustCrypto(Box::new(private))).await;
+/// A source encrypting with `public` against a server that decrypts with `decrypt`: `login`
+/// with `right` is the record `key`, with `wrong` nothing. Returns what the server saw.
+async fn assert_encrypted_logins(
+    secrets: &Secrets,
+    public: &str,
+    decrypt: Decrypt,
+    (login, key): (&str, i64),
+    (right, wrong): (&str, &str),
+) -> Vec<Seen> {
+    let (addr, seen) = start(decrypt).await;
     let api = source(&plain_config(
         addr,
         "/authenticate",
-        &secrets,
+        secrets,
         &format!("encrypt_public_key_file = '{public}'"),
     ))
     .await;
     let record = api
-        .authenticate("grace@example.com", &pw(GRACE_PASSWORD))
+        .authenticate(login, &pw(right))
         .await
         .unwrap()
         .expect("the server decrypted the right password");
-    assert_eq!(record.key, LegacyKey::Int(7));
-    assert_eq!(
-        api.authenticate("grace@example.com", &pw(ADA_PASSWORD))
-            .await
-            .unwrap(),
-        None
-    );
-    let seen = seen.lock().unwrap().clone();
+    assert_eq!(record.key, LegacyKey::Int(key));
+    assert_eq!(api.authenticate(login, &pw(wrong)).await.unwrap(), None);
+    seen.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn encrypted_mode_sends_a_jwe_the_server_opens_with_rustcrypto() {
+    let secrets = Secrets::new();
+    let (private, public, _) = key_pair(&secrets);
+    let decrypt = Decrypt::RustCrypto(Box::new(private));
+    let login = ("grace@example.com", 7);
+    let passwords = (GRACE_PASSWORD, ADA_PASSWORD);
+    let seen = assert_encrypted_logins(&secrets, &public, decrypt, login, passwords).await;
     let body = seen[0].body.to_string();
     assert!(!body.contains(GRACE_PASSWORD), "{body}");
     // A fresh key and IV per login: the same password never gives the same JWE.
@@ -620,26 +630,9 @@ async fn encrypted_mode_sends_a_jwe_the_server_opens_with_rustcrypto() {
 async fn encrypted_mode_jwe_is_opened_by_python_cryptography() {
     let secrets = Secrets::new();
     let (_, public, private_path) = key_pair(&secrets);
-    let (addr, _) = start(Decrypt::Python(PathBuf::from(private_path))).await;
-    let api = source(&plain_config(
-        addr,
-        "/authenticate",
-        &secrets,
-        &format!("encrypt_public_key_file = '{public}'"),
-    ))
-    .await;
-    let record = api
-        .authenticate("ada", &pw(ADA_PASSWORD))
-        .await
-        .unwrap()
-        .expect("python decrypted the right password");
-    assert_eq!(record.key, LegacyKey::Int(42));
-    assert_eq!(
-        api.authenticate("ada", &pw("correct horse battery stapler"))
-            .await
-            .unwrap(),
-        None
-    );
+    let decrypt = Decrypt::Python(PathBuf::from(private_path));
+    let passwords = (ADA_PASSWORD, "correct horse battery stapler");
+    assert_encrypted_logins(&secrets, &public, decrypt, ("ada", 42), passwords).await;
 }
 
 #[tokio::test]

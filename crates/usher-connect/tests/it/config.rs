@@ -63,6 +63,38 @@ fn unknown_options_and_types_are_refused_when_parsed() {
 }
 
 #[test]
+fn an_unknown_option_is_named_in_the_error() {
+    for (text, key) in [
+        (
+            "type = 'postgres'\nurl = 'postgres://h/d'\ntable = 't'\nkey = 'id'\ntabel = 'x'",
+            "tabel",
+        ),
+        (
+            "type = 'mysql'\nurl = 'mysql://h/d'\ntable = 't'\nkey = 'id'\npath = 'a.db'",
+            "path",
+        ),
+        (
+            "type = 'sqlite'\npath = 'a.db'\ntable = 't'\nkey = 'id'\ntls = 'require'",
+            "tls",
+        ),
+        (
+            "type = 'sqlite'\npath = 'a.db'\nschema = 's'\ntable = 't'\nkey = 'id'",
+            "schema",
+        ),
+    ] {
+        let err = parse(text).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("unknown field `{key}`")),
+            "{text}: {err}"
+        );
+    }
+    let err = parse("type = 'sqlite'\ntable = 't'\nkey = 'id'")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing field `path`"), "{err}");
+}
+
+#[test]
 fn an_invalid_table_identifier_is_refused_by_validate() {
     for table in ["users; DROP TABLE users", "public.users", "us\"ers", ""] {
         let config = parse(&format!(

@@ -21,4 +21,5 @@ mod files;
 mod ldap;
 mod mysql;
 mod postgres;
+mod sql;
 mod sqlite;

@@ -124,8 +124,8 @@ async fn backfill_first_half(config: &Config, half: u64) -> Result<()> {
         bail!("the demo's legacy source is SQLite");
     };
     let mut first_half = sqlite.clone();
-    first_half.table = None;
-    first_half.query = Some(format!("SELECT * FROM users WHERE id <= {half}"));
+    first_half.selection.table = None;
+    first_half.selection.query = Some(format!("SELECT * FROM users WHERE id <= {half}"));
     // The same source name as the bridge's: the ledger knows these records as `legacy`.
     let source: Arc<dyn Source> = Arc::from(
         usher_connect::SourceConfig::Sqlite(first_half)
