@@ -22,7 +22,6 @@ use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -31,10 +30,14 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use usher_core::{Profile, User, UserId};
 use usher_hash::Password;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::conn::ConnectionLimits;
 use crate::error::{ApiError, InternalCause};
+use crate::openapi::{ErrorBody, LoginBody, RegisterBody, SessionAnswer, UserView};
 use crate::ratelimit::RateLimits;
 use crate::session::SessionKeys;
 use usher_bridge::{Bridge, Legacy, Registration};
@@ -114,17 +117,24 @@ impl AdminToken {
     }
 }
 
+/// The routes, each with its OpenAPI description ([`crate::openapi`]): one list serves the
+/// router and the document.
+pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(login))
+        .routes(routes!(register))
+        .routes(routes!(user_by_id))
+        .routes(routes!(user_by_legacy))
+        .routes(routes!(admin_status))
+        .routes(routes!(metrics))
+        .routes(routes!(jwks))
+        .routes(routes!(healthz))
+}
+
 /// The router.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/v1/login", post(login))
-        .route("/v1/users", post(register))
-        .route("/v1/users/{id}", get(user_by_id))
-        .route("/v1/users/by-legacy/{source}/{id}", get(user_by_legacy))
-        .route("/v1/admin/status", get(admin_status))
-        .route("/metrics", get(metrics))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/healthz", get(|| async { "ok" }))
+    let (router, _) = routes().split_for_parts();
+    router
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -345,6 +355,23 @@ fn parse_secret_body<T: serde::de::DeserializeOwned>(body: Bytes) -> Option<T> {
     parsed
 }
 
+/// Logs a user in: the new store first, then legacy; a user legacy vouches for is migrated
+/// by this very request.
+#[utoipa::path(
+    post,
+    path = "/v1/login",
+    tag = "login",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in", body = SessionAnswer),
+        (status = 400, description = "`malformed_request` or `password_too_long`", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`: unknown identifier and wrong password alike", body = ErrorBody),
+        (status = 403, description = "`account_disabled`", body = ErrorBody),
+        (status = 409, description = "`account_needs_attention`: legacy accepted the password, but its record cannot become a user", body = ErrorBody),
+        (status = 429, description = "`rate_limited`, with `Retry-After`", body = ErrorBody),
+        (status = 503, description = "`busy` or `legacy_unavailable`, with `Retry-After`", body = ErrorBody),
+    )
+)]
 async fn login(
     State(state): State<Arc<AppState>>,
     ClientAddr(addr): ClientAddr,
@@ -375,7 +402,7 @@ async fn login(
     let (outcome, answer) = match state.bridge.login(&request.identifier, password).await {
         Ok(ok) => {
             let path = ok.path.as_str();
-            match session_response(&state, &ok.user, json!({ "path": path })) {
+            match session_response(&state, &ok.user, Some(path)) {
                 Ok(r) => (path, Ok(r)),
                 Err(e) => ("error", Err(e)),
             }
@@ -388,33 +415,25 @@ async fn login(
 
 /// The user as the API shows it: never the credential or the legacy record.
 pub fn user_view(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "email": user.email,
-        "email_verified": user.email_verified,
-        "username": user.username,
-        "phone": user.phone,
-        "profile": user.profile,
-        "attributes": user.attributes,
-        "status": user.status,
-        "created_at": user.created_at,
-        "updated_at": user.updated_at,
-        "legacy_links": user.legacy_links,
-        "migration": user.migration,
-    })
+    serde_json::to_value(UserView::of(user)).unwrap_or(Value::Null)
 }
 
-/// `{user, session, ...extra}` with a fresh session for `user`.
-fn session_response(state: &AppState, user: &User, extra: Value) -> Result<Response, ApiError> {
+/// `{user, session, path?}` with a fresh session for `user`.
+fn session_response(
+    state: &AppState,
+    user: &User,
+    path: Option<&'static str>,
+) -> Result<Response, ApiError> {
     let session = state
         .keys
         .issue(user.id.as_uuid(), chrono::Utc::now())
         .map_err(|e| ApiError::Internal(format!("issuing a session failed: {e}")))?;
-    let mut body = json!({ "user": user_view(user), "session": session });
-    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
-        body.extend(extra);
-    }
-    Ok(Json(body).into_response())
+    Ok(Json(SessionAnswer {
+        user: UserView::of(user),
+        session,
+        path,
+    })
+    .into_response())
 }
 
 /// `POST /v1/users`.
@@ -427,6 +446,20 @@ struct RegisterRequest {
     profile: Profile,
 }
 
+/// Registers a user new to both systems.
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = "login",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Registered, with a session", body = SessionAnswer),
+        (status = 400, description = "`malformed_request`, or `invalid_field` naming the field", body = ErrorBody),
+        (status = 409, description = "`email_taken` or `username_taken`: a user holds it, in the store or in legacy", body = ErrorBody),
+        (status = 429, description = "`rate_limited`, with `Retry-After`", body = ErrorBody),
+        (status = 503, description = "`busy` or `legacy_unavailable`, with `Retry-After`", body = ErrorBody),
+    )
+)]
 async fn register(
     State(state): State<Arc<AppState>>,
     ClientAddr(addr): ClientAddr,
@@ -444,7 +477,7 @@ async fn register(
         profile: request.profile,
     };
     let (outcome, answer) = match state.bridge.register(registration).await {
-        Ok(user) => match session_response(&state, &user, json!({})) {
+        Ok(user) => match session_response(&state, &user, None) {
             Ok(mut r) => {
                 *r.status_mut() = StatusCode::CREATED;
                 ("registered", Ok(r))
@@ -505,14 +538,28 @@ fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> 
 /// for an id nobody has.
 fn visible(caller: &Caller, user: Option<User>) -> Result<Response, ApiError> {
     match (caller, user) {
-        (Caller::Admin, Some(user)) => Ok(Json(user_view(&user)).into_response()),
+        (Caller::Admin, Some(user)) => Ok(Json(UserView::of(&user)).into_response()),
         (Caller::User(sub), Some(user)) if user.id.as_uuid() == sub => {
-            Ok(Json(user_view(&user)).into_response())
+            Ok(Json(UserView::of(&user)).into_response())
         }
         _ => Err(ApiError::NotFound),
     }
 }
 
+/// A user, for the admin or the user themselves (anyone else gets 404, as for an id nobody has).
+#[utoipa::path(
+    get,
+    path = "/v1/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 401, description = "`unauthorized`: no admin token or session", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = ErrorBody),
+    )
+)]
 async fn user_by_id(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -524,6 +571,23 @@ async fn user_by_id(
     visible(&caller, user)
 }
 
+/// The user a legacy record became, for the admin or the user themselves.
+#[utoipa::path(
+    get,
+    path = "/v1/users/by-legacy/{source}/{id}",
+    tag = "users",
+    params(
+        ("source" = String, Path, description = "The legacy source's configured name"),
+        ("id" = String, Path, description = "The record's key in that source"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 401, description = "`unauthorized`: no admin token or session", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = ErrorBody),
+    )
+)]
 async fn user_by_legacy(
     State(state): State<Arc<AppState>>,
     Path((source, id)): Path<(String, String)>,
@@ -534,6 +598,20 @@ async fn user_by_legacy(
     visible(&caller, user)
 }
 
+/// Where the migration stands: users by how they arrived, and per legacy source how many
+/// records are migrated, linked, quarantined and remaining (what `usher status --json` prints).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/status",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report", body = Object),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`admin_api_disabled`: no admin token is configured", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = ErrorBody),
+    )
+)]
 async fn admin_status(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -552,6 +630,18 @@ async fn admin_status(
     Ok(Json(report).into_response())
 }
 
+/// The counters and histograms, in the OpenMetrics text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text"),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`admin_api_disabled`: no admin token is configured", body = ErrorBody),
+    )
+)]
 async fn metrics(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -567,6 +657,24 @@ async fn metrics(
         .into_response())
 }
 
+/// The public keys sessions are signed with (a JSON Web Key Set of Ed25519 keys).
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "keys",
+    responses((status = 200, description = "The key set", body = Object))
+)]
 async fn jwks(State(state): State<Arc<AppState>>) -> Response {
     Json(state.keys.jwks()).into_response()
+}
+
+/// 200 `ok` once serving.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "admin",
+    responses((status = 200, description = "Serving", body = String, content_type = "text/plain"))
+)]
+async fn healthz() -> &'static str {
+    "ok"
 }

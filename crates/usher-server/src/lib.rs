@@ -6,6 +6,7 @@
 pub mod conn;
 pub mod error;
 pub mod http;
+pub mod openapi;
 pub mod ratelimit;
 pub mod session;
 

@@ -36,11 +36,12 @@ pub struct Claims {
 }
 
 /// An issued session.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Session {
-    /// The compact JWT.
+    /// The compact JWT (EdDSA), checkable with the keys of `/.well-known/jwks.json`.
     pub token: String,
     /// When it expires.
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: DateTime<Utc>,
 }
 

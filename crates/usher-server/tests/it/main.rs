@@ -16,4 +16,5 @@ mod support;
 
 mod bridge;
 mod connections;
+mod openapi;
 mod outage;
