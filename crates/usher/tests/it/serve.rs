@@ -327,7 +327,7 @@ async fn serve_migrates_at_login_and_never_writes_the_password_anywhere() {
     let (stdout, stderr) = server.stop();
     let traced = stderr
         .lines()
-        .filter(|l| l.contains("TRACE") && l.contains("usher_bridge::login"))
+        .filter(|l| l.contains("TRACE") && l.contains("usher_bridge::"))
         .count();
     assert!(
         traced >= 100,
