@@ -36,7 +36,10 @@ use crate::model::{
 };
 use crate::pgcopy::{CopyBuf, EncodeError};
 use crate::plan::{self, LedgerHit, Owner, Prepared, QuarantineRow, Refusal, Row};
-use crate::{QuarantineCursor, Store};
+use crate::{
+    AdminStore, CheckpointStore, EventStore, MigrationStore, QuarantineCursor, QuarantineStore,
+    ReportStore, UserStore,
+};
 use usher_core::redact::{redact_url, scrub, url_password};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -1295,7 +1298,7 @@ fn quarantine_entry(r: QuarantineSqlRow) -> Result<QuarantineEntry> {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl AdminStore for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }
@@ -1324,6 +1327,67 @@ impl Store for PostgresStore {
             .map_err(db("reading the schema version"))
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl UserStore for PostgresStore {
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        let id = *id.as_uuid();
+        self.user_where("u.id = $1", |q| q.bind(id)).await
+    }
+
+    async fn user_by_legacy(&self, source: &str, legacy_id: &str) -> Result<Option<User>> {
+        let (source, legacy_id) = (source.to_owned(), legacy_id.to_owned());
+        self.user_where(
+            "u.id = (SELECT user_id FROM ledger WHERE source = $1 AND legacy_id = $2)",
+            |q| q.bind(source).bind(legacy_id),
+        )
+        .await
+    }
+
+    async fn ledger_user(&self, source: &str, legacy_id: &str) -> Result<Option<UserId>> {
+        const OP: &str = "ledger_user: reading the ledger";
+        let mut tx = self.pool.begin().await.map_err(db(OP))?;
+        let id = ledger_user(&mut tx, source, legacy_id).await?;
+        tx.rollback().await.map_err(db(OP))?;
+        Ok(id.map(UserId::from_uuid))
+    }
+
+    async fn user_by_email(&self, normalized: &str) -> Result<Option<User>> {
+        let normalized = normalized.to_owned();
+        self.user_where("u.email_normalized = $1", |q| q.bind(normalized))
+            .await
+    }
+
+    async fn user_by_username(&self, normalized: &str) -> Result<Option<User>> {
+        let normalized = normalized.to_owned();
+        self.user_where("u.username_normalized = $1", |q| q.bind(normalized))
+            .await
+    }
+
+    async fn email_holders(&self, normalized: &[String]) -> Result<Vec<(String, UserId)>> {
+        if normalized.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: Vec<(String, Uuid)> = sqlx::query_as(
+            "SELECT email_normalized, id FROM users WHERE email_normalized = ANY($1)",
+        )
+        .bind(normalized)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("finding who holds these addresses"))?;
+        Ok(found
+            .into_iter()
+            .map(|(email, id)| (email, UserId::from_uuid(id)))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl MigrationStore for PostgresStore {
     async fn write_chunk(&self, chunk: &ChunkWrite) -> Result<ChunkOutcome> {
         let now = plan::now();
         let prepared = plan::prepare(chunk, now)?;
@@ -1346,24 +1410,6 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn quarantine_record(&self, source: &str, rejected: &crate::Rejected) -> Result<bool> {
-        const OP: &str = "quarantine_record";
-        let now = plan::now();
-        let (row, subject, detail) = plan::prepare_rejected(source, rejected)?;
-        let mut tx = self.begin(OP).await?;
-        if ledger_user(&mut tx, source, &row.legacy_id)
-            .await?
-            .is_some()
-        {
-            tx.rollback().await.map_err(db(OP))?;
-            return Ok(false);
-        }
-        upsert_quarantine(&mut tx, source, std::slice::from_ref(&row), now).await?;
-        insert_event(&mut tx, ("record.quarantined", &subject), &detail, now, OP).await?;
-        tx.commit().await.map_err(db(OP))?;
-        Ok(true)
-    }
-
     async fn link_user(&self, l: &LinkWrite) -> Result<LinkOutcome> {
         let now = plan::now();
         let l = &plan::bump(l);
@@ -1373,23 +1419,6 @@ impl Store for PostgresStore {
             self.try_link_user(l, &row, &subject, now)
         })
         .await
-    }
-
-    async fn email_holders(&self, normalized: &[String]) -> Result<Vec<(String, UserId)>> {
-        if normalized.is_empty() {
-            return Ok(Vec::new());
-        }
-        let found: Vec<(String, Uuid)> = sqlx::query_as(
-            "SELECT email_normalized, id FROM users WHERE email_normalized = ANY($1)",
-        )
-        .bind(normalized)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("finding who holds these addresses"))?;
-        Ok(found
-            .into_iter()
-            .map(|(email, id)| (email, UserId::from_uuid(id)))
-            .collect())
     }
 
     async fn register_user(&self, user: &User) -> Result<RegisterOutcome> {
@@ -1421,6 +1450,27 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn quarantine_record(&self, source: &str, rejected: &crate::Rejected) -> Result<bool> {
+        const OP: &str = "quarantine_record";
+        let now = plan::now();
+        let (row, subject, detail) = plan::prepare_rejected(source, rejected)?;
+        let mut tx = self.begin(OP).await?;
+        if ledger_user(&mut tx, source, &row.legacy_id)
+            .await?
+            .is_some()
+        {
+            tx.rollback().await.map_err(db(OP))?;
+            return Ok(false);
+        }
+        upsert_quarantine(&mut tx, source, std::slice::from_ref(&row), now).await?;
+        insert_event(&mut tx, ("record.quarantined", &subject), &detail, now, OP).await?;
+        tx.commit().await.map_err(db(OP))?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for PostgresStore {
     async fn plan_partitions(
         &self,
         job: &str,
@@ -1516,7 +1566,10 @@ impl Store for PostgresStore {
             .map_err(db("listing checkpoints"))?;
         rows.into_iter().map(checkpoint).collect()
     }
+}
 
+#[async_trait]
+impl QuarantineStore for PostgresStore {
     async fn quarantine_list(
         &self,
         filter: &QuarantineFilter,
@@ -1571,71 +1624,10 @@ impl Store for PostgresStore {
         .map_err(db("counting the quarantine"))?;
         decode::non_negative("quarantine_count", n)
     }
+}
 
-    async fn counts(&self) -> Result<Counts> {
-        plan::counts(&self.pool).await
-    }
-
-    async fn warnings(&self, filter: &WarningFilter) -> Result<WarningReport> {
-        plan::warnings(&self.pool, filter).await
-    }
-
-    async fn ledger_page(
-        &self,
-        source: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<LedgerEntry>> {
-        let rows: Vec<(String, Uuid, String)> = sqlx::query_as(
-            "SELECT legacy_id, user_id, record_checksum FROM ledger \
-             WHERE source = $1 AND ($2::text IS NULL OR legacy_id > $2) \
-             ORDER BY legacy_id LIMIT $3",
-        )
-        .bind(source)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("reading a ledger page"))?;
-        rows.into_iter()
-            .map(|(legacy_id, user_id, sum)| decode::ledger_entry(&legacy_id, user_id, sum))
-            .collect()
-    }
-
-    async fn user(&self, id: UserId) -> Result<Option<User>> {
-        let id = *id.as_uuid();
-        self.user_where("u.id = $1", |q| q.bind(id)).await
-    }
-
-    async fn ledger_user(&self, source: &str, legacy_id: &str) -> Result<Option<UserId>> {
-        const OP: &str = "ledger_user: reading the ledger";
-        let mut tx = self.pool.begin().await.map_err(db(OP))?;
-        let id = ledger_user(&mut tx, source, legacy_id).await?;
-        tx.rollback().await.map_err(db(OP))?;
-        Ok(id.map(UserId::from_uuid))
-    }
-
-    async fn user_by_legacy(&self, source: &str, legacy_id: &str) -> Result<Option<User>> {
-        let (source, legacy_id) = (source.to_owned(), legacy_id.to_owned());
-        self.user_where(
-            "u.id = (SELECT user_id FROM ledger WHERE source = $1 AND legacy_id = $2)",
-            |q| q.bind(source).bind(legacy_id),
-        )
-        .await
-    }
-
-    async fn user_by_email(&self, normalized: &str) -> Result<Option<User>> {
-        let normalized = normalized.to_owned();
-        self.user_where("u.email_normalized = $1", |q| q.bind(normalized))
-            .await
-    }
-
-    async fn user_by_username(&self, normalized: &str) -> Result<Option<User>> {
-        let normalized = normalized.to_owned();
-        self.user_where("u.username_normalized = $1", |q| q.bind(normalized))
-            .await
-    }
-
+#[async_trait]
+impl EventStore for PostgresStore {
     async fn record_event(&self, kind: &str, subject: &str, detail: &Value) -> Result<i64> {
         sqlx::query_scalar(
             "INSERT INTO events (at, kind, subject, detail) VALUES ($1, $2, $3, $4) RETURNING id",
@@ -1669,8 +1661,37 @@ impl Store for PostgresStore {
             })
             .collect())
     }
+}
 
-    async fn close(&self) {
-        self.pool.close().await;
+#[async_trait]
+impl ReportStore for PostgresStore {
+    async fn counts(&self) -> Result<Counts> {
+        plan::counts(&self.pool).await
+    }
+
+    async fn warnings(&self, filter: &WarningFilter) -> Result<WarningReport> {
+        plan::warnings(&self.pool, filter).await
+    }
+
+    async fn ledger_page(
+        &self,
+        source: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>> {
+        let rows: Vec<(String, Uuid, String)> = sqlx::query_as(
+            "SELECT legacy_id, user_id, record_checksum FROM ledger \
+             WHERE source = $1 AND ($2::text IS NULL OR legacy_id > $2) \
+             ORDER BY legacy_id LIMIT $3",
+        )
+        .bind(source)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading a ledger page"))?;
+        rows.into_iter()
+            .map(|(legacy_id, user_id, sum)| decode::ledger_entry(&legacy_id, user_id, sum))
+            .collect()
     }
 }

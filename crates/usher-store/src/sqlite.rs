@@ -27,7 +27,10 @@ use crate::model::{
     RegisterOutcome, SystemOfRecord, WarningFilter, WarningReport,
 };
 use crate::plan::{self, LedgerHit, Owner, Prepared, QuarantineRow, Refusal, Row};
-use crate::{QuarantineCursor, Store};
+use crate::{
+    AdminStore, CheckpointStore, EventStore, MigrationStore, QuarantineCursor, QuarantineStore,
+    ReportStore, UserStore,
+};
 
 /// Rows per multi-row `INSERT` (24 columns × 512 rows stays below SQLite's 32766
 /// variables, and the statement is prepared once and cached).
@@ -1172,7 +1175,7 @@ fn quarantine_entry(r: QuarantineSqlRow) -> Result<QuarantineEntry> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl AdminStore for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
@@ -1203,6 +1206,65 @@ impl Store for SqliteStore {
             .map_err(db("reading the schema version"))
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        self.user_where("u.id = ?1", &[&uuid_text(id.as_uuid())])
+            .await
+    }
+
+    async fn user_by_legacy(&self, source: &str, legacy_id: &str) -> Result<Option<User>> {
+        self.user_where(
+            "u.id = (SELECT user_id FROM ledger WHERE source = ?1 AND legacy_id = ?2)",
+            &[source, legacy_id],
+        )
+        .await
+    }
+
+    async fn ledger_user(&self, source: &str, legacy_id: &str) -> Result<Option<UserId>> {
+        const OP: &str = "ledger_user: reading the ledger";
+        let mut tx = self.pool.begin().await.map_err(db(OP))?;
+        let id = ledger_user(&mut tx, source, legacy_id).await?;
+        tx.rollback().await.map_err(db(OP))?;
+        Ok(id.map(UserId::from_uuid))
+    }
+
+    async fn user_by_email(&self, normalized: &str) -> Result<Option<User>> {
+        self.user_where("u.email_normalized = ?1", &[normalized])
+            .await
+    }
+
+    async fn user_by_username(&self, normalized: &str) -> Result<Option<User>> {
+        self.user_where("u.username_normalized = ?1", &[normalized])
+            .await
+    }
+
+    async fn email_holders(&self, normalized: &[String]) -> Result<Vec<(String, UserId)>> {
+        if normalized.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: Vec<(String, String)> = sqlx::query_as(
+            "SELECT email_normalized, id FROM users \
+             WHERE email_normalized IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_array(normalized))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("finding who holds these addresses"))?;
+        found
+            .into_iter()
+            .map(|(email, id)| Ok((email, UserId::from_uuid(parse_uuid("users", "id", &id)?))))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl MigrationStore for SqliteStore {
     async fn write_chunk(&self, chunk: &ChunkWrite) -> Result<ChunkOutcome> {
         let now = plan::now();
         let prepared = plan::prepare(chunk, now)?;
@@ -1227,25 +1289,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn quarantine_record(&self, source: &str, rejected: &crate::Rejected) -> Result<bool> {
-        const OP: &str = "quarantine_record";
-        let now = plan::now();
-        let (row, subject, detail) = plan::prepare_rejected(source, rejected)?;
-        let _writer = self.write_lock.lock().await;
-        let mut tx = self.begin_write(OP).await?;
-        if ledger_user(&mut tx, source, &row.legacy_id)
-            .await?
-            .is_some()
-        {
-            tx.rollback().await.map_err(db(OP))?;
-            return Ok(false);
-        }
-        upsert_quarantine(&mut tx, source, std::slice::from_ref(&row), now).await?;
-        insert_event(&mut tx, ("record.quarantined", &subject), &detail, now, OP).await?;
-        tx.commit().await.map_err(db(OP))?;
-        Ok(true)
-    }
-
     async fn link_user(&self, l: &LinkWrite) -> Result<LinkOutcome> {
         let now = plan::now();
         let l = &plan::bump(l);
@@ -1257,24 +1300,6 @@ impl Store for SqliteStore {
             self.try_link_user(l, &row, &subject, now)
         })
         .await
-    }
-
-    async fn email_holders(&self, normalized: &[String]) -> Result<Vec<(String, UserId)>> {
-        if normalized.is_empty() {
-            return Ok(Vec::new());
-        }
-        let found: Vec<(String, String)> = sqlx::query_as(
-            "SELECT email_normalized, id FROM users \
-             WHERE email_normalized IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(json_array(normalized))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("finding who holds these addresses"))?;
-        found
-            .into_iter()
-            .map(|(email, id)| Ok((email, UserId::from_uuid(parse_uuid("users", "id", &id)?))))
-            .collect()
     }
 
     async fn register_user(&self, user: &User) -> Result<RegisterOutcome> {
@@ -1308,6 +1333,28 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn quarantine_record(&self, source: &str, rejected: &crate::Rejected) -> Result<bool> {
+        const OP: &str = "quarantine_record";
+        let now = plan::now();
+        let (row, subject, detail) = plan::prepare_rejected(source, rejected)?;
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.begin_write(OP).await?;
+        if ledger_user(&mut tx, source, &row.legacy_id)
+            .await?
+            .is_some()
+        {
+            tx.rollback().await.map_err(db(OP))?;
+            return Ok(false);
+        }
+        upsert_quarantine(&mut tx, source, std::slice::from_ref(&row), now).await?;
+        insert_event(&mut tx, ("record.quarantined", &subject), &detail, now, OP).await?;
+        tx.commit().await.map_err(db(OP))?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for SqliteStore {
     async fn plan_partitions(
         &self,
         job: &str,
@@ -1387,7 +1434,10 @@ impl Store for SqliteStore {
             .map_err(db("listing checkpoints"))?;
         rows.into_iter().map(checkpoint).collect()
     }
+}
 
+#[async_trait]
+impl QuarantineStore for SqliteStore {
     async fn quarantine_list(
         &self,
         filter: &QuarantineFilter,
@@ -1439,69 +1489,10 @@ impl Store for SqliteStore {
                 .map_err(db("counting the quarantine"))?;
         decode::non_negative("quarantine_count", n)
     }
+}
 
-    async fn counts(&self) -> Result<Counts> {
-        plan::counts(&self.pool).await
-    }
-
-    async fn warnings(&self, filter: &WarningFilter) -> Result<WarningReport> {
-        plan::warnings(&self.pool, filter).await
-    }
-
-    async fn ledger_page(
-        &self,
-        source: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<LedgerEntry>> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT legacy_id, user_id, record_checksum FROM ledger \
-             WHERE source = ?1 AND (?2 IS NULL OR legacy_id > ?2) ORDER BY legacy_id LIMIT ?3",
-        )
-        .bind(source)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("reading a ledger page"))?;
-        rows.into_iter()
-            .map(|(legacy_id, user_id, sum)| {
-                decode::ledger_entry(&legacy_id, parse_uuid("ledger", "user_id", &user_id)?, sum)
-            })
-            .collect()
-    }
-
-    async fn user(&self, id: UserId) -> Result<Option<User>> {
-        self.user_where("u.id = ?1", &[&uuid_text(id.as_uuid())])
-            .await
-    }
-
-    async fn ledger_user(&self, source: &str, legacy_id: &str) -> Result<Option<UserId>> {
-        const OP: &str = "ledger_user: reading the ledger";
-        let mut tx = self.pool.begin().await.map_err(db(OP))?;
-        let id = ledger_user(&mut tx, source, legacy_id).await?;
-        tx.rollback().await.map_err(db(OP))?;
-        Ok(id.map(UserId::from_uuid))
-    }
-
-    async fn user_by_legacy(&self, source: &str, legacy_id: &str) -> Result<Option<User>> {
-        self.user_where(
-            "u.id = (SELECT user_id FROM ledger WHERE source = ?1 AND legacy_id = ?2)",
-            &[source, legacy_id],
-        )
-        .await
-    }
-
-    async fn user_by_email(&self, normalized: &str) -> Result<Option<User>> {
-        self.user_where("u.email_normalized = ?1", &[normalized])
-            .await
-    }
-
-    async fn user_by_username(&self, normalized: &str) -> Result<Option<User>> {
-        self.user_where("u.username_normalized = ?1", &[normalized])
-            .await
-    }
-
+#[async_trait]
+impl EventStore for SqliteStore {
     async fn record_event(&self, kind: &str, subject: &str, detail: &Value) -> Result<i64> {
         sqlx::query_scalar(
             "INSERT INTO events (at, kind, subject, detail) VALUES (?1, ?2, ?3, ?4) RETURNING id",
@@ -1537,8 +1528,38 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+}
 
-    async fn close(&self) {
-        self.pool.close().await;
+#[async_trait]
+impl ReportStore for SqliteStore {
+    async fn counts(&self) -> Result<Counts> {
+        plan::counts(&self.pool).await
+    }
+
+    async fn warnings(&self, filter: &WarningFilter) -> Result<WarningReport> {
+        plan::warnings(&self.pool, filter).await
+    }
+
+    async fn ledger_page(
+        &self,
+        source: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT legacy_id, user_id, record_checksum FROM ledger \
+             WHERE source = ?1 AND (?2 IS NULL OR legacy_id > ?2) ORDER BY legacy_id LIMIT ?3",
+        )
+        .bind(source)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading a ledger page"))?;
+        rows.into_iter()
+            .map(|(legacy_id, user_id, sum)| {
+                decode::ledger_entry(&legacy_id, parse_uuid("ledger", "user_id", &user_id)?, sum)
+            })
+            .collect()
     }
 }

@@ -208,7 +208,7 @@ pub(crate) fn rejected_row(rejected: &Rejected) -> Result<QuarantineRow, String>
     })
 }
 
-/// [`Store::quarantine_record`](crate::Store::quarantine_record)'s row, subject and event
+/// [`MigrationStore::quarantine_record`](crate::MigrationStore::quarantine_record)'s row, subject and event
 /// detail (the reason and field; never the record).
 pub(crate) fn prepare_rejected(
     source: &str,
@@ -427,7 +427,7 @@ const WARNED_USERS: &str = "SELECT CAST(u.id AS TEXT), u.migration_source, l.leg
      LEFT JOIN ledger l ON l.user_id = u.id AND l.source = u.migration_source \
      WHERE u.migration_warnings IS NOT NULL";
 
-/// [`Store::warnings`](crate::Store::warnings), streamed with the same statement from either
+/// [`ReportStore::warnings`](crate::ReportStore::warnings), streamed with the same statement from either
 /// backend.
 pub(crate) async fn warnings<DB>(
     pool: &sqlx::Pool<DB>,
@@ -463,7 +463,7 @@ where
     Ok(report.finish())
 }
 
-/// The totals of [`Store::counts`](crate::Store::counts), read with the same statements from
+/// The totals of [`ReportStore::counts`](crate::ReportStore::counts), read with the same statements from
 /// either backend.
 pub(crate) async fn counts<DB>(pool: &sqlx::Pool<DB>) -> Result<crate::model::Counts>
 where
