@@ -36,15 +36,16 @@
 //! # }
 //! ```
 
+mod backend;
 pub mod config;
 mod decode;
 pub mod error;
 pub mod model;
-mod pgcopy;
+mod ops;
 mod plan;
-pub mod postgres;
-pub mod sqlite;
 mod store;
+
+pub use backend::{postgres, sqlite};
 
 pub use config::{StoreConfig, redact_url};
 pub use error::{Result, StoreError};

@@ -61,15 +61,12 @@ pub trait AdminStore: Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
-
     /// Creates or upgrades the schema. Idempotent: applied versions are recorded and skipped,
     /// and concurrent callers on PostgreSQL serialise on an advisory lock.
     async fn migrate(&self) -> Result<()>;
 
-
     /// The latest applied schema version, `None` before [`AdminStore::migrate`].
     async fn schema_version(&self) -> Result<Option<i64>>;
-
 
     /// Closes the connections (waiting for those in use to come back).
     async fn close(&self);
@@ -78,27 +75,21 @@ pub trait AdminStore: Send + Sync {
 /// Reads of users: by id, address, username or legacy record, and the ledger's answer to "which user did this record become".
 #[async_trait]
 pub trait UserStore: Send + Sync {
-
     /// The user with this id.
     async fn user(&self, id: UserId) -> Result<Option<User>>;
 
-
     /// The user a legacy record became.
     async fn user_by_legacy(&self, source: &str, legacy_id: &str) -> Result<Option<User>>;
-
 
     /// The id of the user a legacy record became, from the ledger alone: whether the record
     /// is migrated (or linked), without reading the user.
     async fn ledger_user(&self, source: &str, legacy_id: &str) -> Result<Option<UserId>>;
 
-
     /// The user holding this address, given as [`usher_core::Email::normalized`].
     async fn user_by_email(&self, normalized: &str) -> Result<Option<User>>;
 
-
     /// The user holding this username, given as [`usher_core::Username::normalized`].
     async fn user_by_username(&self, normalized: &str) -> Result<Option<User>>;
-
 
     /// The users holding these addresses (given as [`usher_core::Email::normalized`]): one
     /// (address, user) pair per address held, in no particular order. One query however many
@@ -109,7 +100,6 @@ pub trait UserStore: Send + Sync {
 /// The writes that move users: the backfill's chunk (and its dry-run preview) and the login bridge's single-user writes, each one transaction.
 #[async_trait]
 pub trait MigrationStore: Send + Sync {
-
     /// Writes one backfill chunk in one transaction: the new users with their credentials and
     /// ledger rows, updated users (under [`ConflictPolicy::LegacyNewer`]), quarantine rows for
     /// rejected records and for records whose email or username another record already holds,
@@ -120,14 +110,12 @@ pub trait MigrationStore: Send + Sync {
     /// rolled back and retried, and the retry sees the winner's rows.
     async fn write_chunk(&self, chunk: &ChunkWrite) -> Result<ChunkOutcome>;
 
-
     /// What [`MigrationStore::write_chunk`] would do with `chunk`, read in one read-only transaction and
     /// written nowhere: the dry run's prediction. Records whose address or username `claims`
     /// holds (taken by an earlier chunk of the same dry run, which wrote nothing) count as
     /// duplicates; [`ChunkPreview::claims`] holds what the records that would be written take.
     /// The chunk's checkpoint fields (`job`, `partition`, `cursor`, `done`) are ignored.
     async fn preview_chunk(&self, chunk: &ChunkWrite, claims: &Claims) -> Result<ChunkPreview>;
-
 
     /// Writes a legacy user's first successful login (the bridge's lazy migration) in one
     /// transaction: the user with its credential (already re-hashed by the caller), the ledger
@@ -144,7 +132,6 @@ pub trait MigrationStore: Send + Sync {
     /// [`StoreError::Invalid`] naming the field, and nothing is written.
     async fn migrate_user(&self, m: &LazyMigration) -> Result<MigrateOutcome>;
 
-
     /// Links a legacy record to an existing user (the same person, brought by another source)
     /// in one transaction: the merged user's fields (identifiers, profile, attributes, status,
     /// times; the stored migration record stays), its credential when asked, the ledger row
@@ -156,14 +143,12 @@ pub trait MigrationStore: Send + Sync {
     /// username belongs to another user ([`LinkOutcome::IdentifierTaken`]).
     async fn link_user(&self, link: &LinkWrite) -> Result<LinkOutcome>;
 
-
     /// Writes a user created in the new system (no legacy record, so no ledger row) with its
     /// credential, migration method `registered` at the time of writing, and a
     /// `user.registered` event (subject and detail the user id). The user's own `migration` and
     /// `legacy_links` are ignored. When another user holds the email or username, nothing is
     /// written ([`RegisterOutcome::IdentifierTaken`]).
     async fn register_user(&self, user: &User) -> Result<RegisterOutcome>;
-
 
     /// Replaces a user's credential only if its stored hash still equals `expected_hash`
     /// (compare-and-set: of two concurrent upgrades, or an upgrade racing a password change,
@@ -177,7 +162,6 @@ pub trait MigrationStore: Send + Sync {
         new: &Credential,
     ) -> Result<bool>;
 
-
     /// Puts one record of `source` in the quarantine (or refreshes its row), with a
     /// `record.quarantined` event (subject `source/legacy id`, detail `{reason, field}`): a
     /// record the login bridge met that cannot become a user. Nothing is written, and `false`
@@ -188,7 +172,6 @@ pub trait MigrationStore: Send + Sync {
 /// The backfill's partition plan and checkpoints.
 #[async_trait]
 pub trait CheckpointStore: Send + Sync {
-
     /// Stores a job's partition plan for a source, once: when the job has no checkpoint for the
     /// source yet, one per range (cursor at the range's `after`, `until` its end, nothing done);
     /// otherwise the stored plan stands. Returns the stored checkpoints by partition. Callers
@@ -200,7 +183,6 @@ pub trait CheckpointStore: Send + Sync {
         ranges: &[(u32, KeyRange)],
     ) -> Result<Vec<Checkpoint>>;
 
-
     /// One partition's checkpoint, `None` before its first chunk.
     async fn checkpoint(
         &self,
@@ -209,7 +191,6 @@ pub trait CheckpointStore: Send + Sync {
         partition: u32,
     ) -> Result<Option<Checkpoint>>;
 
-
     /// Every partition's checkpoint of a job and source, by partition.
     async fn checkpoints(&self, job: &str, source: &str) -> Result<Vec<Checkpoint>>;
 }
@@ -217,7 +198,6 @@ pub trait CheckpointStore: Send + Sync {
 /// Reads of the quarantine: records that could not become users.
 #[async_trait]
 pub trait QuarantineStore: Send + Sync {
-
     /// Quarantine entries ordered by (source, legacy id), `limit` from `offset`, for screens.
     async fn quarantine_list(
         &self,
@@ -225,7 +205,6 @@ pub trait QuarantineStore: Send + Sync {
         limit: u32,
         offset: u64,
     ) -> Result<Vec<QuarantineEntry>>;
-
 
     /// Up to `limit` quarantine entries after `after` in (source, legacy id) order: a keyset
     /// page, which costs the same however far along an export is.
@@ -236,10 +215,8 @@ pub trait QuarantineStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<QuarantineEntry>>;
 
-
     /// How many entries the quarantine holds.
     async fn quarantine_count(&self, filter: &QuarantineFilter) -> Result<u64>;
-
 
     /// Every quarantine entry matching `filter`, in (source, legacy id) order, read in keyset
     /// pages of `page_size`: the export path.
@@ -273,10 +250,8 @@ pub trait QuarantineStore: Send + Sync {
 /// The audit log.
 #[async_trait]
 pub trait EventStore: Send + Sync {
-
     /// Appends to the audit log and returns the event's id. `detail` must hold no secret.
     async fn record_event(&self, kind: &str, subject: &str, detail: &Value) -> Result<i64>;
-
 
     /// Up to `limit` events with an id above `after_id`, oldest first.
     async fn events(&self, after_id: i64, limit: u32) -> Result<Vec<Event>>;
@@ -285,17 +260,14 @@ pub trait EventStore: Send + Sync {
 /// What the store holds, for reports: totals, migration warnings, the ledger.
 #[async_trait]
 pub trait ReportStore: Send + Sync {
-
     /// Users in total, by migration method (`lazy`, `bulk`, `sync`, `registered`, and `none` for
     /// users without a migration record; methods with no user are absent), ledger rows by
     /// source, and quarantined records.
     async fn counts(&self) -> Result<Counts>;
 
-
     /// The warnings of migrated users (optional fields they lost or kept only as written),
     /// tallied by source and field, with the first `filter.limit` users in full.
     async fn warnings(&self, filter: &WarningFilter) -> Result<WarningReport>;
-
 
     /// Up to `limit` ledger entries of `source` with a legacy id after `after`, in legacy id
     /// order (bytewise: `"10"` sorts before `"9"`).
@@ -305,7 +277,6 @@ pub trait ReportStore: Send + Sync {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<LedgerEntry>>;
-
 
     /// Every ledger entry of `source` in legacy id order, read in keyset pages of `page_size`.
     fn ledger_entries<'a>(

@@ -36,7 +36,7 @@ mod preview;
 use crate::model::{
     ChunkOutcome, ChunkWrite, ConflictPolicy, Counters, LazyMigration, LinkWrite, Rejected,
 };
-pub(crate) use preview::{PREVIEW_OP, PreviewReads, all_identifiers, preview};
+pub(crate) use preview::{PREVIEW_OP, all_identifiers, preview};
 
 /// The earliest instant both backends hold: PostgreSQL's `timestamptz` starts at 4713 BC.
 const MIN_MICROS: i64 = -210_866_803_200_000_000;

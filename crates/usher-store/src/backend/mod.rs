@@ -1,0 +1,365 @@
+//! What differs between the two stores, behind one small trait: [`Backend`]. Every operation is
+//! written once, in [`crate::ops`], against it; each backend sits in a folder of its own and
+//! says only how it opens, how it binds and reads values (UUIDs, instants, JSON, dates, lists),
+//! which clauses its dialect needs (row locks, list membership, collation), how a write
+//! transaction begins, and how a chunk's rows go in (multi-row `INSERT`s on SQLite, binary
+//! `COPY` into a staging table on PostgreSQL).
+//!
+//! SQL is written once with `$N` placeholders, which both drivers accept.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use sqlx::error::BoxDynError;
+use sqlx::{Database, Pool, Transaction};
+use uuid::Uuid;
+
+use crate::error::{Result, StoreError, corrupt, db};
+use crate::model::{ChunkWrite, Counts, WarningFilter, WarningReport};
+use crate::plan::{QuarantineRow, Row};
+
+/// A connection of a backend's database.
+pub(crate) type Conn<B> = <<B as Backend>::DB as Database>::Connection;
+/// A row of a backend's database.
+pub(crate) type DbRow<B> = <<B as Backend>::DB as Database>::Row;
+/// A transaction on a backend's database.
+pub(crate) type Tx<B> = Transaction<'static, <B as Backend>::DB>;
+
+/// A value to bind, in neutral form; each backend encodes it in its own column types.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arg<'a> {
+    Text(Option<&'a str>),
+    Int(Option<i64>),
+    Bool(bool),
+    Uuid(&'a Uuid),
+    Instant(Option<DateTime<Utc>>),
+    /// JSON text.
+    Json(Option<&'a str>),
+    Date(Option<NaiveDate>),
+    /// A list of texts, for [`Backend::in_list`].
+    List(&'a [String]),
+}
+
+/// Why a column could not be read: the driver failed, or the value is not what usher writes.
+#[derive(Debug)]
+pub(crate) enum Bad {
+    Db(sqlx::Error),
+    Value(String),
+}
+
+impl From<sqlx::Error> for Bad {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+/// The backend-specific part of a store. The capability traits ([`crate::UserStore`], …) are
+/// implemented once for every `Backend`, in [`crate::ops`].
+#[async_trait]
+pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
+    /// The sqlx driver.
+    type DB: Database;
+
+    /// `sqlite` or `postgres`.
+    const NAME: &'static str;
+    /// The largest partition number the `checkpoints.partition` column holds.
+    const MAX_PARTITION: u32;
+    /// How a write transaction begins (`None`: the driver's plain `BEGIN`).
+    const BEGIN_WRITE: Option<&'static str>;
+    /// Run first in a read-only transaction (a preview), if anything.
+    const READ_ONLY: Option<&'static str>;
+    /// Appended to a `SELECT` that must lock the rows it reads until the commit ("" where a
+    /// write transaction already excludes every other writer).
+    const FOR_UPDATE: &'static str;
+    /// Whether the backend takes row locks ([`Backend::FOR_UPDATE`] is not empty).
+    const ROW_LOCKS: bool;
+    /// Whether the user tables exist: one row, one boolean.
+    const MIGRATIONS_TABLE_EXISTS: &'static str;
+
+    /// The connection pool.
+    fn pool(&self) -> &Pool<Self::DB>;
+
+    /// The in-process lock every writer takes first, where the backend serialises writers.
+    fn write_lock(&self) -> Option<&tokio::sync::Mutex<()>>;
+
+    /// Binds one value.
+    fn push(args: &mut <Self::DB as Database>::Arguments, arg: Arg<'_>) -> Result<(), BoxDynError>;
+
+    /// `column` is one of the texts of list parameter `param` (bound as [`Arg::List`]).
+    fn in_list(column: &str, param: &str) -> String;
+
+    /// A text parameter compared bytewise with a text column.
+    fn bytewise(param: &str) -> String;
+
+    /// Runs a statement; the rows it changed.
+    async fn execute(
+        conn: &mut Conn<Self>,
+        sql: Cow<'static, str>,
+        args: <Self::DB as Database>::Arguments,
+    ) -> sqlx::Result<u64>;
+
+    /// Runs a query; its rows.
+    async fn fetch_all(
+        conn: &mut Conn<Self>,
+        sql: Cow<'static, str>,
+        args: <Self::DB as Database>::Arguments,
+    ) -> sqlx::Result<Vec<DbRow<Self>>>;
+
+    /// Runs a query; its first row, if any.
+    async fn fetch_optional(
+        conn: &mut Conn<Self>,
+        sql: Cow<'static, str>,
+        args: <Self::DB as Database>::Arguments,
+    ) -> sqlx::Result<Option<DbRow<Self>>>;
+
+    /// A nullable text column.
+    fn text(row: &DbRow<Self>, i: usize) -> Result<Option<String>, Bad>;
+    /// A nullable integer column (`bigint`; cast narrower ones in the query).
+    fn int(row: &DbRow<Self>, i: usize) -> Result<Option<i64>, Bad>;
+    /// A nullable boolean column.
+    fn bool(row: &DbRow<Self>, i: usize) -> Result<Option<bool>, Bad>;
+    /// A nullable UUID column.
+    fn uuid(row: &DbRow<Self>, i: usize) -> Result<Option<Uuid>, Bad>;
+    /// A nullable instant column.
+    fn instant(row: &DbRow<Self>, i: usize) -> Result<Option<DateTime<Utc>>, Bad>;
+    /// A nullable JSON column.
+    fn json(row: &DbRow<Self>, i: usize) -> Result<Option<Value>, Bad>;
+    /// A nullable date column.
+    fn date(row: &DbRow<Self>, i: usize) -> Result<Option<NaiveDate>, Bad>;
+
+    /// Creates or upgrades the schema.
+    async fn migrate(&self) -> Result<()>;
+
+    /// [`crate::ReportStore::counts`].
+    async fn counts(&self) -> Result<Counts>;
+
+    /// [`crate::ReportStore::warnings`].
+    async fn warnings(&self, filter: &WarningFilter) -> Result<WarningReport>;
+
+    /// Takes the lock that makes planners of one job and source take turns, inside `tx`
+    /// (nothing where a write transaction already excludes every other writer).
+    async fn lock_plan(tx: &mut Tx<Self>, job: &str, source: &str) -> Result<()>;
+
+    /// Writes a chunk's accepted updates (`(row, stored user)`) and inserts (rows, in key
+    /// order; the unique indexes refuse later duplicates), the inserted users' credentials
+    /// and ledger rows included. Returns the ids inserted, or `None` when a ledger key was
+    /// taken by a concurrent writer meanwhile (the chunk rolls back and retries).
+    async fn write_rows(
+        tx: &mut Tx<Self>,
+        chunk: &ChunkWrite,
+        rows: &[Row<'_>],
+        inserts: &[usize],
+        updates: &[(usize, Uuid)],
+    ) -> Result<Option<HashSet<Uuid>>>;
+
+    /// Inserts or refreshes quarantine rows of `source`.
+    async fn upsert_quarantine(
+        tx: &mut Tx<Self>,
+        source: &str,
+        rows: &[QuarantineRow],
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+}
+
+/// The `ON CONFLICT` clause of every quarantine upsert: the newest reason and record, one more
+/// attempt.
+pub(crate) const QUARANTINE_UPSERT: &str = "ON CONFLICT (source, legacy_id) DO UPDATE SET \
+     reason = excluded.reason, field = excluded.field, record = excluded.record, \
+     last_seen = excluded.last_seen, attempts = quarantine.attempts + 1";
+
+/// A statement ready to run: its text, its arguments, and its name for errors.
+type Ready<B> = (
+    Cow<'static, str>,
+    <<B as Backend>::DB as Database>::Arguments,
+    &'static str,
+);
+
+/// One statement with its arguments, bound through the backend's encodings.
+pub(crate) struct Stmt<B: Backend> {
+    sql: Cow<'static, str>,
+    args: <B::DB as Database>::Arguments,
+    bad: Option<BoxDynError>,
+    op: &'static str,
+}
+
+impl<B: Backend> Stmt<B> {
+    /// A statement; `op` names it in errors.
+    pub(crate) fn new(sql: impl Into<Cow<'static, str>>, op: &'static str) -> Self {
+        Self {
+            sql: sql.into(),
+            args: Default::default(),
+            bad: None,
+            op,
+        }
+    }
+
+    /// Binds the next parameter.
+    pub(crate) fn arg(mut self, arg: Arg<'_>) -> Self {
+        if self.bad.is_none()
+            && let Err(e) = B::push(&mut self.args, arg)
+        {
+            self.bad = Some(e);
+        }
+        self
+    }
+
+    pub(crate) fn text<'a>(self, v: impl Into<Option<&'a str>>) -> Self {
+        self.arg(Arg::Text(v.into()))
+    }
+
+    pub(crate) fn int(self, v: i64) -> Self {
+        self.arg(Arg::Int(Some(v)))
+    }
+
+    pub(crate) fn bool(self, v: bool) -> Self {
+        self.arg(Arg::Bool(v))
+    }
+
+    pub(crate) fn uuid(self, v: &Uuid) -> Self {
+        self.arg(Arg::Uuid(v))
+    }
+
+    pub(crate) fn instant(self, v: impl Into<Option<DateTime<Utc>>>) -> Self {
+        self.arg(Arg::Instant(v.into()))
+    }
+
+    pub(crate) fn json<'a>(self, v: impl Into<Option<&'a str>>) -> Self {
+        self.arg(Arg::Json(v.into()))
+    }
+
+    pub(crate) fn date(self, v: Option<NaiveDate>) -> Self {
+        self.arg(Arg::Date(v))
+    }
+
+    pub(crate) fn list(self, v: &[String]) -> Self {
+        self.arg(Arg::List(v))
+    }
+
+    fn ready(self) -> Result<Ready<B>> {
+        match self.bad {
+            Some(e) => Err(StoreError::Database {
+                op: self.op,
+                source: sqlx::Error::Encode(e),
+            }),
+            None => Ok((self.sql, self.args, self.op)),
+        }
+    }
+
+    /// Runs the statement; the rows it changed.
+    pub(crate) async fn execute(self, conn: &mut Conn<B>) -> Result<u64> {
+        let (sql, args, op) = self.ready()?;
+        B::execute(conn, sql, args).await.map_err(db(op))
+    }
+
+    /// Runs the query; its rows.
+    pub(crate) async fn fetch_all(self, conn: &mut Conn<B>) -> Result<Vec<Got<B>>> {
+        let (sql, args, op) = self.ready()?;
+        let rows = B::fetch_all(conn, sql, args).await.map_err(db(op))?;
+        Ok(rows.into_iter().map(|row| Got { row, op }).collect())
+    }
+
+    /// Runs the query; its first row, if any.
+    pub(crate) async fn fetch_optional(self, conn: &mut Conn<B>) -> Result<Option<Got<B>>> {
+        let (sql, args, op) = self.ready()?;
+        let row = B::fetch_optional(conn, sql, args).await.map_err(db(op))?;
+        Ok(row.map(|row| Got { row, op }))
+    }
+
+    /// Runs the query; its one row.
+    pub(crate) async fn fetch_one(self, conn: &mut Conn<B>) -> Result<Got<B>> {
+        let op = self.op;
+        self.fetch_optional(conn)
+            .await?
+            .ok_or(StoreError::Database {
+                op,
+                source: sqlx::Error::RowNotFound,
+            })
+    }
+}
+
+/// A row read back, decoded column by column through the backend. Every getter names the
+/// table, column and row key for [`StoreError::Corrupt`].
+pub(crate) struct Got<B: Backend> {
+    row: DbRow<B>,
+    op: &'static str,
+}
+
+/// Where a value comes from: table, column, and the row's key.
+pub(crate) type At<'a> = (&'static str, &'static str, &'a str);
+
+impl<B: Backend> Got<B> {
+    fn fail(&self, (table, column, key): At<'_>, bad: Bad) -> StoreError {
+        match bad {
+            Bad::Db(source) => StoreError::Database {
+                op: self.op,
+                source,
+            },
+            Bad::Value(reason) => corrupt(table, column, key, reason),
+        }
+    }
+
+    fn required<T>(&self, at: At<'_>, v: Option<T>) -> Result<T> {
+        v.ok_or_else(|| corrupt(at.0, at.1, at.2, "is NULL"))
+    }
+
+    pub(crate) fn opt_text(&self, i: usize, at: At<'_>) -> Result<Option<String>> {
+        B::text(&self.row, i).map_err(|b| self.fail(at, b))
+    }
+
+    pub(crate) fn text(&self, i: usize, at: At<'_>) -> Result<String> {
+        let v = self.opt_text(i, at)?;
+        self.required(at, v)
+    }
+
+    pub(crate) fn opt_int(&self, i: usize, at: At<'_>) -> Result<Option<i64>> {
+        B::int(&self.row, i).map_err(|b| self.fail(at, b))
+    }
+
+    pub(crate) fn int(&self, i: usize, at: At<'_>) -> Result<i64> {
+        let v = self.opt_int(i, at)?;
+        self.required(at, v)
+    }
+
+    pub(crate) fn opt_bool(&self, i: usize, at: At<'_>) -> Result<Option<bool>> {
+        B::bool(&self.row, i).map_err(|b| self.fail(at, b))
+    }
+
+    pub(crate) fn bool(&self, i: usize, at: At<'_>) -> Result<bool> {
+        let v = self.opt_bool(i, at)?;
+        self.required(at, v)
+    }
+
+    pub(crate) fn uuid(&self, i: usize, at: At<'_>) -> Result<Uuid> {
+        let v = B::uuid(&self.row, i).map_err(|b| self.fail(at, b))?;
+        self.required(at, v)
+    }
+
+    pub(crate) fn opt_instant(&self, i: usize, at: At<'_>) -> Result<Option<DateTime<Utc>>> {
+        B::instant(&self.row, i).map_err(|b| self.fail(at, b))
+    }
+
+    pub(crate) fn instant(&self, i: usize, at: At<'_>) -> Result<DateTime<Utc>> {
+        let v = self.opt_instant(i, at)?;
+        self.required(at, v)
+    }
+
+    pub(crate) fn opt_json(&self, i: usize, at: At<'_>) -> Result<Option<Value>> {
+        B::json(&self.row, i).map_err(|b| self.fail(at, b))
+    }
+
+    pub(crate) fn json(&self, i: usize, at: At<'_>) -> Result<Value> {
+        let v = self.opt_json(i, at)?;
+        self.required(at, v)
+    }
+
+    pub(crate) fn date(&self, i: usize, at: At<'_>) -> Result<Option<NaiveDate>> {
+        B::date(&self.row, i).map_err(|b| self.fail(at, b))
+    }
+}
