@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use sqlx::error::BoxDynError;
-use sqlx::{Database, Pool, Transaction};
+use sqlx::{AssertSqlSafe, Database, Executor, IntoArguments, Pool, Transaction};
 use uuid::Uuid;
 
 use crate::error::{Result, StoreError, corrupt, db};
@@ -26,7 +26,7 @@ use crate::model::{ChunkWrite, Counts, WarningFilter, WarningReport};
 use crate::plan::{QuarantineRow, Row};
 
 /// A connection of a backend's database.
-pub(crate) type Conn<B> = <<B as Backend>::DB as Database>::Connection;
+pub(crate) type Conn<B> = <B as Backend>::Conn;
 /// A row of a backend's database.
 pub(crate) type DbRow<B> = <<B as Backend>::DB as Database>::Row;
 /// A transaction on a backend's database.
@@ -65,7 +65,9 @@ impl From<sqlx::Error> for Bad {
 #[async_trait]
 pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
     /// The sqlx driver.
-    type DB: Database;
+    type DB: Database<Connection = Self::Conn>;
+    /// Its connection, which [`Run`]s statements.
+    type Conn: Run<Self::DB> + sqlx::Connection<Database = Self::DB>;
 
     /// `sqlite` or `postgres`.
     const NAME: &'static str;
@@ -97,27 +99,6 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
 
     /// A text parameter compared bytewise with a text column.
     fn bytewise(param: &str) -> String;
-
-    /// Runs a statement; the rows it changed.
-    async fn execute(
-        conn: &mut Conn<Self>,
-        sql: Cow<'static, str>,
-        args: <Self::DB as Database>::Arguments,
-    ) -> sqlx::Result<u64>;
-
-    /// Runs a query; its rows.
-    async fn fetch_all(
-        conn: &mut Conn<Self>,
-        sql: Cow<'static, str>,
-        args: <Self::DB as Database>::Arguments,
-    ) -> sqlx::Result<Vec<DbRow<Self>>>;
-
-    /// Runs a query; its first row, if any.
-    async fn fetch_optional(
-        conn: &mut Conn<Self>,
-        sql: Cow<'static, str>,
-        args: <Self::DB as Database>::Arguments,
-    ) -> sqlx::Result<Option<DbRow<Self>>>;
 
     /// A nullable text column.
     fn text(row: &DbRow<Self>, i: usize) -> Result<Option<String>, Bad>;
@@ -166,6 +147,79 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
         rows: &[QuarantineRow],
         now: DateTime<Utc>,
     ) -> Result<()>;
+}
+
+/// A connection that runs statements, whichever the driver: implemented once, below, for every
+/// connection whose `&mut` is an executor of its database.
+#[async_trait]
+pub(crate) trait Run<DB: Database>: Send {
+    /// Runs a statement; the rows it changed.
+    async fn run_execute(
+        &mut self,
+        sql: Cow<'static, str>,
+        args: DB::Arguments,
+    ) -> sqlx::Result<u64>;
+
+    /// Runs a query; its rows.
+    async fn run_fetch_all(
+        &mut self,
+        sql: Cow<'static, str>,
+        args: DB::Arguments,
+    ) -> sqlx::Result<Vec<DB::Row>>;
+
+    /// Runs a query; its first row, if any.
+    async fn run_fetch_optional(
+        &mut self,
+        sql: Cow<'static, str>,
+        args: DB::Arguments,
+    ) -> sqlx::Result<Option<DB::Row>>;
+}
+
+/// How many rows a statement changed, whichever the driver.
+pub(crate) trait RowsAffected {
+    /// The count.
+    fn rows(&self) -> u64;
+}
+
+#[async_trait]
+impl<C, DB> Run<DB> for C
+where
+    C: Send,
+    DB: Database,
+    DB::QueryResult: RowsAffected,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut C: Executor<'c, Database = DB>,
+{
+    async fn run_execute(
+        &mut self,
+        sql: Cow<'static, str>,
+        args: DB::Arguments,
+    ) -> sqlx::Result<u64> {
+        let done = sqlx::query_with(AssertSqlSafe(sql), args)
+            .execute(self)
+            .await?;
+        Ok(done.rows())
+    }
+
+    async fn run_fetch_all(
+        &mut self,
+        sql: Cow<'static, str>,
+        args: DB::Arguments,
+    ) -> sqlx::Result<Vec<DB::Row>> {
+        sqlx::query_with(AssertSqlSafe(sql), args)
+            .fetch_all(self)
+            .await
+    }
+
+    async fn run_fetch_optional(
+        &mut self,
+        sql: Cow<'static, str>,
+        args: DB::Arguments,
+    ) -> sqlx::Result<Option<DB::Row>> {
+        sqlx::query_with(AssertSqlSafe(sql), args)
+            .fetch_optional(self)
+            .await
+    }
 }
 
 /// The `ON CONFLICT` clause of every quarantine upsert: the newest reason and record, one more
@@ -255,20 +309,20 @@ impl<B: Backend> Stmt<B> {
     /// Runs the statement; the rows it changed.
     pub(crate) async fn execute(self, conn: &mut Conn<B>) -> Result<u64> {
         let (sql, args, op) = self.ready()?;
-        B::execute(conn, sql, args).await.map_err(db(op))
+        conn.run_execute(sql, args).await.map_err(db(op))
     }
 
     /// Runs the query; its rows.
     pub(crate) async fn fetch_all(self, conn: &mut Conn<B>) -> Result<Vec<Got<B>>> {
         let (sql, args, op) = self.ready()?;
-        let rows = B::fetch_all(conn, sql, args).await.map_err(db(op))?;
+        let rows = conn.run_fetch_all(sql, args).await.map_err(db(op))?;
         Ok(rows.into_iter().map(|row| Got { row, op }).collect())
     }
 
     /// Runs the query; its first row, if any.
     pub(crate) async fn fetch_optional(self, conn: &mut Conn<B>) -> Result<Option<Got<B>>> {
         let (sql, args, op) = self.ready()?;
-        let row = B::fetch_optional(conn, sql, args).await.map_err(db(op))?;
+        let row = conn.run_fetch_optional(sql, args).await.map_err(db(op))?;
         Ok(row.map(|row| Got { row, op }))
     }
 

@@ -9,7 +9,6 @@
 mod pgcopy;
 mod stage;
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::str::FromStr as _;
 
@@ -19,14 +18,14 @@ use serde_json::Value;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{
-    PgArgumentBuffer, PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow,
-    PgTypeInfo,
+    PgArgumentBuffer, PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions,
+    PgQueryResult, PgRow, PgTypeInfo,
 };
-use sqlx::{Arguments as _, AssertSqlSafe, Connection as _, Pool, Postgres, Row as _};
+use sqlx::{Arguments as _, Connection as _, Pool, Postgres, Row as _};
 use usher_core::redact::{redact_url, scrub, url_password};
 use uuid::Uuid;
 
-use super::{Arg, Backend, Bad, Tx};
+use super::{Arg, Backend, Bad, RowsAffected, Tx};
 use crate::error::{Result, StoreError};
 use crate::model::{ChunkWrite, Counts, WarningFilter, WarningReport};
 use crate::plan::{self, QuarantineRow, Row};
@@ -110,8 +109,15 @@ where
     Ok(row.try_get::<Option<T>, _>(i)?)
 }
 
+impl RowsAffected for PgQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
 #[async_trait]
 impl Backend for PostgresStore {
+    type Conn = PgConnection;
     type DB = Postgres;
 
     const NAME: &'static str = "postgres";
@@ -150,37 +156,6 @@ impl Backend for PostgresStore {
 
     fn bytewise(param: &str) -> String {
         format!("CAST({param} AS TEXT) COLLATE \"C\"")
-    }
-
-    async fn execute(
-        conn: &mut PgConnection,
-        sql: Cow<'static, str>,
-        args: PgArguments,
-    ) -> sqlx::Result<u64> {
-        let done = sqlx::query_with(AssertSqlSafe(sql), args)
-            .execute(conn)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn fetch_all(
-        conn: &mut PgConnection,
-        sql: Cow<'static, str>,
-        args: PgArguments,
-    ) -> sqlx::Result<Vec<PgRow>> {
-        sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_all(conn)
-            .await
-    }
-
-    async fn fetch_optional(
-        conn: &mut PgConnection,
-        sql: Cow<'static, str>,
-        args: PgArguments,
-    ) -> sqlx::Result<Option<PgRow>> {
-        sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_optional(conn)
-            .await
     }
 
     fn text(row: &PgRow, i: usize) -> Result<Option<String>, Bad> {

@@ -11,7 +11,6 @@
 
 mod rows;
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,12 +21,12 @@ use serde_json::Value;
 use sqlx::error::BoxDynError;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqlitePoolOptions, SqliteQueryResult, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Arguments as _, AssertSqlSafe, Pool, Row as _, Sqlite};
+use sqlx::{Arguments as _, Pool, Row as _, Sqlite};
 use uuid::Uuid;
 
-use super::{Arg, Backend, Bad, Tx};
+use super::{Arg, Backend, Bad, RowsAffected, Tx};
 use crate::error::{Result, StoreError};
 use crate::model::{ChunkWrite, Counts, WarningFilter, WarningReport};
 use crate::plan::{self, QuarantineRow, Row};
@@ -100,8 +99,15 @@ where
     Ok(row.try_get::<Option<T>, _>(i)?)
 }
 
+impl RowsAffected for SqliteQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
 #[async_trait]
 impl Backend for SqliteStore {
+    type Conn = SqliteConnection;
     type DB = Sqlite;
 
     const NAME: &'static str = "sqlite";
@@ -142,37 +148,6 @@ impl Backend for SqliteStore {
     fn bytewise(param: &str) -> String {
         // Text compares by bytes (BINARY) already.
         param.to_owned()
-    }
-
-    async fn execute(
-        conn: &mut SqliteConnection,
-        sql: Cow<'static, str>,
-        args: SqliteArguments,
-    ) -> sqlx::Result<u64> {
-        let done = sqlx::query_with(AssertSqlSafe(sql), args)
-            .execute(conn)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn fetch_all(
-        conn: &mut SqliteConnection,
-        sql: Cow<'static, str>,
-        args: SqliteArguments,
-    ) -> sqlx::Result<Vec<SqliteRow>> {
-        sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_all(conn)
-            .await
-    }
-
-    async fn fetch_optional(
-        conn: &mut SqliteConnection,
-        sql: Cow<'static, str>,
-        args: SqliteArguments,
-    ) -> sqlx::Result<Option<SqliteRow>> {
-        sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_optional(conn)
-            .await
     }
 
     fn text(row: &SqliteRow, i: usize) -> Result<Option<String>, Bad> {
