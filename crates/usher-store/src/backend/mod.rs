@@ -16,13 +16,15 @@ use std::fmt;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::stream::{self, BoxStream, StreamExt as _};
 use serde_json::Value;
 use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migrate, Migrator};
 use sqlx::{AssertSqlSafe, Database, Executor, IntoArguments, Pool, Transaction};
 use uuid::Uuid;
 
 use crate::error::{Result, StoreError, corrupt, db};
-use crate::model::{ChunkWrite, Counts, WarningFilter, WarningReport};
+use crate::model::ChunkWrite;
 use crate::plan::{QuarantineRow, Row};
 
 /// A connection of a backend's database.
@@ -60,6 +62,50 @@ impl From<sqlx::Error> for Bad {
     }
 }
 
+/// How a backend keeps concurrent writers apart.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Locking {
+    /// One writer at a time: the in-process [`Backend::write_lock`], and `begin` to start a
+    /// write, which takes the file's write lock at once. A write's checks hold until its commit
+    /// without row locks.
+    Serialised {
+        /// The statement that begins a write transaction.
+        begin: &'static str,
+    },
+    /// Concurrent writers under READ COMMITTED: the rows a check depends on are locked
+    /// (`FOR UPDATE`) until the commit, and a preview runs `READ ONLY`.
+    RowLocks,
+}
+
+impl Locking {
+    /// How a write transaction begins (`None`: the driver's plain `BEGIN`).
+    pub(crate) const fn begin(self) -> Option<&'static str> {
+        match self {
+            Self::Serialised { begin } => Some(begin),
+            Self::RowLocks => None,
+        }
+    }
+
+    /// Whether rows a check depends on are locked.
+    pub(crate) const fn row_locks(self) -> bool {
+        matches!(self, Self::RowLocks)
+    }
+
+    /// Appended to a `SELECT` that must lock the rows it reads until the commit.
+    pub(crate) const fn for_update(self) -> &'static str {
+        if self.row_locks() { " FOR UPDATE" } else { "" }
+    }
+
+    /// Run first in a read-only transaction (a preview), if anything.
+    pub(crate) const fn read_only(self) -> Option<&'static str> {
+        if self.row_locks() {
+            Some("SET TRANSACTION READ ONLY")
+        } else {
+            None
+        }
+    }
+}
+
 /// The backend-specific part of a store. The capability traits ([`crate::UserStore`], …) are
 /// implemented once for every `Backend`, in [`crate::ops`].
 #[async_trait]
@@ -67,21 +113,14 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
     /// The sqlx driver.
     type DB: Database<Connection = Self::Conn>;
     /// Its connection, which [`Run`]s statements.
-    type Conn: Run<Self::DB> + sqlx::Connection<Database = Self::DB>;
+    type Conn: Run<Self::DB> + sqlx::Connection<Database = Self::DB> + Migrate;
 
     /// `sqlite` or `postgres`.
     const NAME: &'static str;
     /// The largest partition number the `checkpoints.partition` column holds.
     const MAX_PARTITION: u32;
-    /// How a write transaction begins (`None`: the driver's plain `BEGIN`).
-    const BEGIN_WRITE: Option<&'static str>;
-    /// Run first in a read-only transaction (a preview), if anything.
-    const READ_ONLY: Option<&'static str>;
-    /// Appended to a `SELECT` that must lock the rows it reads until the commit ("" where a
-    /// write transaction already excludes every other writer).
-    const FOR_UPDATE: &'static str;
-    /// Whether the backend takes row locks ([`Backend::FOR_UPDATE`] is not empty).
-    const ROW_LOCKS: bool;
+    /// How concurrent writers are kept apart.
+    const LOCKING: Locking;
     /// Whether the user tables exist: one row, one boolean.
     const MIGRATIONS_TABLE_EXISTS: &'static str;
 
@@ -115,19 +154,17 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
     /// A nullable date column.
     fn date(row: &DbRow<Self>, i: usize) -> Result<Option<NaiveDate>, Bad>;
 
-    /// Creates or upgrades the schema.
-    async fn migrate(&self) -> Result<()>;
-
-    /// [`crate::ReportStore::counts`].
-    async fn counts(&self) -> Result<Counts>;
-
-    /// [`crate::ReportStore::warnings`].
-    async fn warnings(&self, filter: &WarningFilter) -> Result<WarningReport>;
+    /// The schema migrations.
+    fn migrator() -> &'static Migrator;
 
     /// Takes the lock that makes planners of one job and source take turns, inside `tx`
     /// (nothing where a write transaction already excludes every other writer).
     async fn lock_plan(tx: &mut Tx<Self>, job: &str, source: &str) -> Result<()>;
+}
 
+/// How a backend writes many rows at once: a chunk's users and its quarantine rows.
+#[async_trait]
+pub(crate) trait BulkWrites: Backend {
     /// Writes a chunk's accepted updates (`(row, stored user)`) and inserts (rows, in key
     /// order; the unique indexes refuse later duplicates), the inserted users' credentials
     /// and ledger rows included. Returns the ids inserted, or `None` when a ledger key was
@@ -173,6 +210,13 @@ pub(crate) trait Run<DB: Database>: Send {
         sql: Cow<'static, str>,
         args: DB::Arguments,
     ) -> sqlx::Result<Option<DB::Row>>;
+
+    /// Runs a query; its rows as they come.
+    fn run_fetch(
+        &mut self,
+        sql: Cow<'static, str>,
+        args: DB::Arguments,
+    ) -> BoxStream<'_, sqlx::Result<DB::Row>>;
 }
 
 /// How many rows a statement changed, whichever the driver.
@@ -181,13 +225,35 @@ pub(crate) trait RowsAffected {
     fn rows(&self) -> u64;
 }
 
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+/// Column `i` of `row`, `None` for NULL.
+pub(crate) fn column<T, R>(row: &R, i: usize) -> Result<Option<T>, Bad>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    T: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(row.try_get::<Option<T>, _>(i)?)
+}
+
 #[async_trait]
 impl<C, DB> Run<DB> for C
 where
     C: Send,
     DB: Database,
     DB::QueryResult: RowsAffected,
-    DB::Arguments: IntoArguments<DB>,
+    DB::Arguments: IntoArguments<DB> + 'static,
     for<'c> &'c mut C: Executor<'c, Database = DB>,
 {
     async fn run_execute(
@@ -219,6 +285,14 @@ where
         sqlx::query_with(AssertSqlSafe(sql), args)
             .fetch_optional(self)
             .await
+    }
+
+    fn run_fetch(
+        &mut self,
+        sql: Cow<'static, str>,
+        args: DB::Arguments,
+    ) -> BoxStream<'_, sqlx::Result<DB::Row>> {
+        sqlx::query_with(AssertSqlSafe(sql), args).fetch(self)
     }
 }
 
@@ -324,6 +398,17 @@ impl<B: Backend> Stmt<B> {
         let (sql, args, op) = self.ready()?;
         let row = conn.run_fetch_optional(sql, args).await.map_err(db(op))?;
         Ok(row.map(|row| Got { row, op }))
+    }
+
+    /// Runs the query; its rows as they come.
+    pub(crate) fn fetch(self, conn: &mut Conn<B>) -> BoxStream<'_, Result<Got<B>>> {
+        match self.ready() {
+            Err(e) => stream::once(async move { Err(e) }).boxed(),
+            Ok((sql, args, op)) => conn
+                .run_fetch(sql, args)
+                .map(move |row| row.map(|row| Got { row, op }).map_err(db(op)))
+                .boxed(),
+        }
     }
 
     /// Runs the query; its one row.

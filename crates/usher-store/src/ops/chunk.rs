@@ -1,6 +1,6 @@
 //! The backfill's chunk write ([`crate::MigrationStore::write_chunk`]), its displacements and
 //! its preview, once for both backends. How the rows themselves go in is the backend's
-//! ([`Backend::write_rows`]): prepared multi-row `INSERT`s on SQLite, binary `COPY` into a
+//! ([`BulkWrites::write_rows`]): prepared multi-row `INSERT`s on SQLite, binary `COPY` into a
 //! staging table then `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING` on PostgreSQL.
 //!
 //! Concurrent writers (two partitions) are safe under PostgreSQL's READ COMMITTED: an insert
@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::write::insert_event;
 use super::{begin_write, rollback, writer};
-use crate::backend::{Backend, Conn, Stmt, Tx};
+use crate::backend::{Backend, BulkWrites, Conn, Stmt, Tx};
 use crate::decode;
 use crate::error::{Result, StoreError, db};
 use crate::model::{ChunkOutcome, ChunkPreview, ChunkWrite, Claims};
@@ -139,7 +139,10 @@ async fn migrated_meanwhile<B: Backend>(
 }
 
 /// [`crate::MigrationStore::write_chunk`].
-pub(super) async fn write_chunk<B: Backend>(store: &B, chunk: &ChunkWrite) -> Result<ChunkOutcome> {
+pub(super) async fn write_chunk<B: BulkWrites>(
+    store: &B,
+    chunk: &ChunkWrite,
+) -> Result<ChunkOutcome> {
     let now = plan::now();
     let prepared = plan::prepare(chunk, now)?;
     let _writer = writer(store).await;
@@ -147,7 +150,7 @@ pub(super) async fn write_chunk<B: Backend>(store: &B, chunk: &ChunkWrite) -> Re
 }
 
 /// One attempt at a chunk; `Ok(None)` when it rolled back to retry.
-async fn try_write_chunk<B: Backend>(
+async fn try_write_chunk<B: BulkWrites>(
     store: &B,
     chunk: &ChunkWrite,
     prepared: &Prepared<'_>,
@@ -284,7 +287,7 @@ async fn save_checkpoint<B: Backend>(
 /// only link is the bulk migration of this legacy id, and it has not changed since. Locked
 /// (`FOR UPDATE OF u, l`) where the backend locks rows.
 fn displaceable<B: Backend>() -> String {
-    let lock = if B::ROW_LOCKS {
+    let lock = if B::LOCKING.row_locks() {
         " FOR UPDATE OF u, l"
     } else {
         ""
@@ -305,7 +308,7 @@ fn displaceable<B: Backend>() -> String {
 /// that a record with a lower key, refused in this chunk, should have had
 /// ([`plan::displacements`]). The chunk's checkpoint counts them. A user changed
 /// meanwhile is left alone (the retry quarantines the refused record instead).
-async fn displace<B: Backend>(
+async fn displace<B: BulkWrites>(
     store: &B,
     chunk: &ChunkWrite,
     gone: &[plan::Displacement],
@@ -315,11 +318,11 @@ async fn displace<B: Backend>(
     let mut tx = begin_write(store, OP).await?;
     let mut quarantine = Vec::with_capacity(gone.len());
     for d in gone {
-        if B::ROW_LOCKS {
+        if B::LOCKING.row_locks() {
             // The credential first: a login's re-hash writes it without the user row.
             let sql = format!(
                 "SELECT 1 FROM credentials WHERE user_id = $1{}",
-                B::FOR_UPDATE
+                B::LOCKING.for_update()
             );
             Stmt::<B>::new(sql, OP)
                 .uuid(&d.user_id)
@@ -383,7 +386,7 @@ pub(super) async fn preview_chunk<B: Backend>(
     let rows = &prepared.rows;
     let (emails, usernames) = plan::all_identifiers(rows);
     let mut tx = store.pool().begin().await.map_err(db(plan::PREVIEW_OP))?;
-    if let Some(read_only) = B::READ_ONLY {
+    if let Some(read_only) = B::LOCKING.read_only() {
         Stmt::<B>::new(read_only, plan::PREVIEW_OP)
             .execute(&mut tx)
             .await?;

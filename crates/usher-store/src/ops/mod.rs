@@ -6,17 +6,19 @@
 //! * [`read`]: users, checkpoints, the quarantine, the ledger and the audit log.
 //! * [`write`]: the login bridge's single-user writes and the partition plan.
 //! * [`chunk`]: the backfill's chunk write, its displacements and its preview.
+//! * [`report`]: counts and migration warnings.
 
 mod chunk;
 mod read;
+mod report;
 mod write;
 
 use async_trait::async_trait;
 use serde_json::Value;
 use usher_core::{Credential, KeyRange, User, UserId};
 
-use crate::backend::{Backend, Stmt, Tx};
-use crate::error::{Result, db};
+use crate::backend::{Backend, BulkWrites, Stmt, Tx};
+use crate::error::{Result, StoreError, db};
 use crate::model::{
     Checkpoint, ChunkOutcome, ChunkPreview, ChunkWrite, Claims, Counts, Event, LazyMigration,
     LedgerEntry, LinkOutcome, LinkWrite, MigrateOutcome, QuarantineEntry, QuarantineFilter,
@@ -83,7 +85,7 @@ pub(crate) fn bind_user<B: Backend>(s: Stmt<B>, row: &Row<'_>) -> Stmt<B> {
 
 /// A write transaction, begun the backend's way.
 pub(crate) async fn begin_write<B: Backend>(store: &B, op: &'static str) -> Result<Tx<B>> {
-    match B::BEGIN_WRITE {
+    match B::LOCKING.begin() {
         Some(begin) => store.pool().begin_with(begin).await,
         None => store.pool().begin().await,
     }
@@ -112,7 +114,13 @@ impl<B: Backend> AdminStore for B {
     }
 
     async fn migrate(&self) -> Result<()> {
-        Backend::migrate(self).await
+        B::migrator()
+            .run(self.pool())
+            .await
+            .map_err(|source| StoreError::Migrate {
+                backend: B::NAME,
+                source,
+            })
     }
 
     async fn schema_version(&self) -> Result<Option<i64>> {
@@ -160,7 +168,7 @@ impl<B: Backend> UserStore for B {
 }
 
 #[async_trait]
-impl<B: Backend> MigrationStore for B {
+impl<B: BulkWrites> MigrationStore for B {
     async fn write_chunk(&self, chunk: &ChunkWrite) -> Result<ChunkOutcome> {
         chunk::write_chunk(self, chunk).await
     }
@@ -260,11 +268,11 @@ impl<B: Backend> EventStore for B {
 #[async_trait]
 impl<B: Backend> ReportStore for B {
     async fn counts(&self) -> Result<Counts> {
-        Backend::counts(self).await
+        report::counts(self).await
     }
 
     async fn warnings(&self, filter: &WarningFilter) -> Result<WarningReport> {
-        Backend::warnings(self, filter).await
+        report::warnings(self, filter).await
     }
 
     async fn ledger_page(

@@ -12,7 +12,7 @@ use crate::error::{Result, StoreError, db};
 use crate::model::{Checkpoint, Event, LedgerEntry, QuarantineEntry, QuarantineFilter};
 
 /// A connection from the pool for one read.
-async fn conn<B: Backend>(
+pub(super) async fn conn<B: Backend>(
     store: &B,
     op: &'static str,
 ) -> Result<sqlx::pool::PoolConnection<B::DB>> {

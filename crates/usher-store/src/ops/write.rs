@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::chunk::owners;
 use super::read::ledger_user;
 use super::{USER_FIELDS_SET, USER_INSERT, begin_write, bind_fields, bind_user, rollback, writer};
-use crate::backend::{Backend, Conn, Stmt, Tx};
+use crate::backend::{Backend, BulkWrites, Conn, Stmt, Tx};
 use crate::decode;
 use crate::error::{Result, StoreError, db};
 use crate::model::{
@@ -231,7 +231,7 @@ async fn try_migrate_user<B: Backend>(
 }
 
 /// [`crate::MigrationStore::quarantine_record`].
-pub(super) async fn quarantine_record<B: Backend>(
+pub(super) async fn quarantine_record<B: BulkWrites>(
     store: &B,
     source: &str,
     rejected: &Rejected,
@@ -353,7 +353,7 @@ async fn link_still_fresh<B: Backend>(
     let key = row.id.to_string();
     let sql = format!(
         "SELECT updated_at FROM users WHERE id = $1{}",
-        B::FOR_UPDATE
+        B::LOCKING.for_update()
     );
     let stored = match Stmt::<B>::new(sql, "link_user: reading the user")
         .uuid(&row.id)
@@ -462,7 +462,7 @@ async fn try_replace_credential<B: Backend>(
     let id: &Uuid = user.as_uuid();
     let sql = format!(
         "SELECT scheme FROM credentials WHERE user_id = $1 AND hash = $2{}",
-        B::FOR_UPDATE
+        B::LOCKING.for_update()
     );
     let old = Stmt::<B>::new(sql, "replace_credential: reading the credential")
         .uuid(id)

@@ -9,7 +9,6 @@
 mod pgcopy;
 mod stage;
 
-use std::collections::HashSet;
 use std::str::FromStr as _;
 
 use async_trait::async_trait;
@@ -17,20 +16,19 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{
-    PgArgumentBuffer, PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions,
-    PgQueryResult, PgRow, PgTypeInfo,
+    PgArgumentBuffer, PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow,
+    PgTypeInfo,
 };
-use sqlx::{Arguments as _, Connection as _, Pool, Postgres, Row as _};
+use sqlx::{Arguments as _, Connection as _, Pool, Postgres};
 use usher_core::redact::{redact_url, scrub, url_password};
 use uuid::Uuid;
 
-use super::{Arg, Backend, Bad, RowsAffected, Tx};
+use super::{Arg, Backend, Bad, Locking, Tx, column};
 use crate::error::{Result, StoreError};
-use crate::model::{ChunkWrite, Counts, WarningFilter, WarningReport};
-use crate::plan::{self, QuarantineRow, Row};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The user store in a PostgreSQL database.
 #[derive(Debug)]
@@ -102,19 +100,6 @@ impl sqlx::Encode<'_, Postgres> for JsonText<'_> {
     }
 }
 
-fn get<T>(row: &PgRow, i: usize) -> Result<Option<T>, Bad>
-where
-    T: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
-{
-    Ok(row.try_get::<Option<T>, _>(i)?)
-}
-
-impl RowsAffected for PgQueryResult {
-    fn rows(&self) -> u64 {
-        self.rows_affected()
-    }
-}
-
 #[async_trait]
 impl Backend for PostgresStore {
     type Conn = PgConnection;
@@ -122,10 +107,7 @@ impl Backend for PostgresStore {
 
     const NAME: &'static str = "postgres";
     const MAX_PARTITION: u32 = i32::MAX.unsigned_abs();
-    const BEGIN_WRITE: Option<&'static str> = None;
-    const READ_ONLY: Option<&'static str> = Some("SET TRANSACTION READ ONLY");
-    const FOR_UPDATE: &'static str = " FOR UPDATE";
-    const ROW_LOCKS: bool = true;
+    const LOCKING: Locking = Locking::RowLocks;
     const MIGRATIONS_TABLE_EXISTS: &'static str =
         "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
 
@@ -159,49 +141,35 @@ impl Backend for PostgresStore {
     }
 
     fn text(row: &PgRow, i: usize) -> Result<Option<String>, Bad> {
-        get(row, i)
+        column(row, i)
     }
 
     fn int(row: &PgRow, i: usize) -> Result<Option<i64>, Bad> {
-        get(row, i)
+        column(row, i)
     }
 
     fn bool(row: &PgRow, i: usize) -> Result<Option<bool>, Bad> {
-        get(row, i)
+        column(row, i)
     }
 
     fn uuid(row: &PgRow, i: usize) -> Result<Option<Uuid>, Bad> {
-        get(row, i)
+        column(row, i)
     }
 
     fn instant(row: &PgRow, i: usize) -> Result<Option<DateTime<Utc>>, Bad> {
-        get(row, i)
+        column(row, i)
     }
 
     fn json(row: &PgRow, i: usize) -> Result<Option<Value>, Bad> {
-        get(row, i)
+        column(row, i)
     }
 
     fn date(row: &PgRow, i: usize) -> Result<Option<NaiveDate>, Bad> {
-        get(row, i)
+        column(row, i)
     }
 
-    async fn migrate(&self) -> Result<()> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                backend: Self::NAME,
-                source,
-            })
-    }
-
-    async fn counts(&self) -> Result<Counts> {
-        plan::counts(&self.pool).await
-    }
-
-    async fn warnings(&self, filter: &WarningFilter) -> Result<WarningReport> {
-        plan::warnings(&self.pool, filter).await
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
     }
 
     async fn lock_plan(tx: &mut Tx<Self>, job: &str, source: &str) -> Result<()> {
@@ -212,24 +180,5 @@ impl Backend for PostgresStore {
             .await
             .map_err(crate::error::db("plan_partitions: locking the plan"))?;
         Ok(())
-    }
-
-    async fn write_rows(
-        tx: &mut Tx<Self>,
-        chunk: &ChunkWrite,
-        rows: &[Row<'_>],
-        inserts: &[usize],
-        updates: &[(usize, Uuid)],
-    ) -> Result<Option<HashSet<Uuid>>> {
-        stage::write(tx, chunk, rows, inserts, updates).await
-    }
-
-    async fn upsert_quarantine(
-        tx: &mut Tx<Self>,
-        source: &str,
-        rows: &[QuarantineRow],
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        stage::upsert_quarantine(tx, source, rows, now).await
     }
 }

@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 use super::PostgresStore;
 use super::pgcopy::{CopyBuf, EncodeError};
-use crate::backend::{QUARANTINE_UPSERT, Tx};
+use async_trait::async_trait;
+
+use crate::backend::{BulkWrites, QUARANTINE_UPSERT, Tx};
 use crate::decode;
 use crate::error::{Result, StoreError, db};
 use crate::model::ChunkWrite;
@@ -123,105 +125,110 @@ const UPDATE_STAGED_LEDGER: &str = "UPDATE ledger l SET record_checksum = s.reco
 FROM pg_temp.usher_stage s
 WHERE s.op = 'u' AND l.source = $1 AND l.legacy_id = s.legacy_id";
 
-/// [`crate::backend::Backend::write_rows`] for PostgreSQL: the accepted updates and the
-/// inserts staged with one `COPY`, then applied set-based.
-pub(super) async fn write(
-    tx: &mut Tx<PostgresStore>,
-    chunk: &ChunkWrite,
-    rows: &[Row<'_>],
-    inserts: &[usize],
-    updates: &[(usize, Uuid)],
-) -> Result<Option<HashSet<Uuid>>> {
-    if updates.is_empty() && inserts.is_empty() {
-        return Ok(Some(HashSet::new()));
-    }
-    let data = encode_stage(rows, inserts, updates).map_err(|e| StoreError::Invalid {
-        what: format!("chunk for source {}", chunk.source),
-        reason: e.to_string(),
-    })?;
-    let mut copy = tx
-        .copy_in_raw(COPY_STAGE)
-        .await
-        .map_err(db("write_chunk: starting COPY into the staging table"))?;
-    copy.send(data)
-        .await
-        .map_err(db("write_chunk: sending COPY data"))?;
-    copy.finish()
-        .await
-        .map_err(db("write_chunk: finishing COPY into the staging table"))?;
+#[async_trait]
+impl BulkWrites for PostgresStore {
+    /// [`BulkWrites::write_rows`] for PostgreSQL: the accepted updates and the
+    /// inserts staged with one `COPY`, then applied set-based.
+    async fn write_rows(
+        tx: &mut Tx<PostgresStore>,
+        chunk: &ChunkWrite,
+        rows: &[Row<'_>],
+        inserts: &[usize],
+        updates: &[(usize, Uuid)],
+    ) -> Result<Option<HashSet<Uuid>>> {
+        if updates.is_empty() && inserts.is_empty() {
+            return Ok(Some(HashSet::new()));
+        }
+        let data = encode_stage(rows, inserts, updates).map_err(|e| StoreError::Invalid {
+            what: format!("chunk for source {}", chunk.source),
+            reason: e.to_string(),
+        })?;
+        let mut copy = tx
+            .copy_in_raw(COPY_STAGE)
+            .await
+            .map_err(db("write_chunk: starting COPY into the staging table"))?;
+        copy.send(data)
+            .await
+            .map_err(db("write_chunk: sending COPY data"))?;
+        copy.finish()
+            .await
+            .map_err(db("write_chunk: finishing COPY into the staging table"))?;
 
-    if !updates.is_empty() {
-        sqlx::query(UPDATE_STAGED_USERS)
+        if !updates.is_empty() {
+            sqlx::query(UPDATE_STAGED_USERS)
+                .execute(&mut **tx)
+                .await
+                .map_err(db("write_chunk: updating users"))?;
+            sqlx::query(UPDATE_STAGED_CREDENTIALS)
+                .execute(&mut **tx)
+                .await
+                .map_err(db("write_chunk: updating credentials"))?;
+            sqlx::query(UPDATE_STAGED_LEDGER)
+                .bind(&chunk.source)
+                .execute(&mut **tx)
+                .await
+                .map_err(db("write_chunk: updating ledger rows"))?;
+        }
+        if inserts.is_empty() {
+            return Ok(Some(HashSet::new()));
+        }
+        // The staging table has no statistics, so the planner guesses a handful of rows and may
+        // join it to the inserted ids with a nested loop: quadratic at 5000 rows. Only hash (or
+        // merge) joins make sense for this statement.
+        sqlx::query("SET LOCAL enable_nestloop = off")
             .execute(&mut **tx)
             .await
-            .map_err(db("write_chunk: updating users"))?;
-        sqlx::query(UPDATE_STAGED_CREDENTIALS)
-            .execute(&mut **tx)
-            .await
-            .map_err(db("write_chunk: updating credentials"))?;
-        sqlx::query(UPDATE_STAGED_LEDGER)
+            .map_err(db("write_chunk: planning the insert"))?;
+        let (ids, ledgered): (Option<Vec<Uuid>>, Option<i64>) = sqlx::query_as(INSERT_STAGED)
             .bind(&chunk.source)
+            .bind(chunk.system_of_record.as_str())
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db(
+                "write_chunk: inserting users, credentials and ledger rows",
+            ))?;
+        sqlx::query("SET LOCAL enable_nestloop TO DEFAULT")
             .execute(&mut **tx)
             .await
-            .map_err(db("write_chunk: updating ledger rows"))?;
+            .map_err(db("write_chunk: planning the insert"))?;
+        let inserted: HashSet<Uuid> = ids.unwrap_or_default().into_iter().collect();
+        if decode::non_negative("write_chunk", ledgered.unwrap_or(0))?
+            != plan::count(inserted.len())
+        {
+            return Ok(None);
+        }
+        Ok(Some(inserted))
     }
-    if inserts.is_empty() {
-        return Ok(Some(HashSet::new()));
-    }
-    // The staging table has no statistics, so the planner guesses a handful of rows and may
-    // join it to the inserted ids with a nested loop: quadratic at 5000 rows. Only hash (or
-    // merge) joins make sense for this statement.
-    sqlx::query("SET LOCAL enable_nestloop = off")
-        .execute(&mut **tx)
-        .await
-        .map_err(db("write_chunk: planning the insert"))?;
-    let (ids, ledgered): (Option<Vec<Uuid>>, Option<i64>) = sqlx::query_as(INSERT_STAGED)
-        .bind(&chunk.source)
-        .bind(chunk.system_of_record.as_str())
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db(
-            "write_chunk: inserting users, credentials and ledger rows",
-        ))?;
-    sqlx::query("SET LOCAL enable_nestloop TO DEFAULT")
-        .execute(&mut **tx)
-        .await
-        .map_err(db("write_chunk: planning the insert"))?;
-    let inserted: HashSet<Uuid> = ids.unwrap_or_default().into_iter().collect();
-    if decode::non_negative("write_chunk", ledgered.unwrap_or(0))? != plan::count(inserted.len()) {
-        return Ok(None);
-    }
-    Ok(Some(inserted))
-}
 
-/// Inserts or refreshes quarantine rows, all in one statement.
-pub(super) async fn upsert_quarantine(
-    tx: &mut Tx<PostgresStore>,
-    source: &str,
-    rows: &[QuarantineRow],
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let ids: Vec<&str> = rows.iter().map(|r| r.legacy_id.as_str()).collect();
-    let reasons: Vec<&str> = rows.iter().map(|r| r.reason.as_str()).collect();
-    let fields: Vec<Option<&str>> = rows.iter().map(|r| r.field.as_deref()).collect();
-    let records: Vec<&str> = rows.iter().map(|r| r.record.as_str()).collect();
-    let sql = format!(
-        "INSERT INTO quarantine (source, legacy_id, reason, field, record, first_seen, last_seen) \
-         SELECT $1, q.legacy_id, q.reason, q.field, q.record::jsonb, $6, $6 \
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) \
-             AS q(legacy_id, reason, field, record) {QUARANTINE_UPSERT}"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(source)
-        .bind(&ids)
-        .bind(&reasons)
-        .bind(&fields)
-        .bind(&records)
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .map_err(db("write_chunk: writing quarantine rows"))?;
-    Ok(())
+    /// Inserts or refreshes quarantine rows, all in one statement.
+    async fn upsert_quarantine(
+        tx: &mut Tx<PostgresStore>,
+        source: &str,
+        rows: &[QuarantineRow],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let ids: Vec<&str> = rows.iter().map(|r| r.legacy_id.as_str()).collect();
+        let reasons: Vec<&str> = rows.iter().map(|r| r.reason.as_str()).collect();
+        let fields: Vec<Option<&str>> = rows.iter().map(|r| r.field.as_deref()).collect();
+        let records: Vec<&str> = rows.iter().map(|r| r.record.as_str()).collect();
+        let sql = format!(
+            "INSERT INTO quarantine (source, legacy_id, reason, field, record, first_seen, last_seen) \
+             SELECT $1, q.legacy_id, q.reason, q.field, q.record::jsonb, $6, $6 \
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) \
+                 AS q(legacy_id, reason, field, record) {QUARANTINE_UPSERT}"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(source)
+            .bind(&ids)
+            .bind(&reasons)
+            .bind(&fields)
+            .bind(&records)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(db("write_chunk: writing quarantine rows"))?;
+        Ok(())
+    }
 }
 
 /// The staging rows: accepted updates (`u`, with the stored user's id) and inserts (`i`).

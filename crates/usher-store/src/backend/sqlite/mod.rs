@@ -11,7 +11,6 @@
 
 mod rows;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -19,24 +18,23 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use sqlx::error::BoxDynError;
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteQueryResult, SqliteRow, SqliteSynchronous,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Arguments as _, Pool, Row as _, Sqlite};
+use sqlx::{Arguments as _, Pool, Sqlite};
 use uuid::Uuid;
 
-use super::{Arg, Backend, Bad, RowsAffected, Tx};
+use super::{Arg, Backend, Bad, Locking, Tx, column};
 use crate::error::{Result, StoreError};
-use crate::model::{ChunkWrite, Counts, WarningFilter, WarningReport};
-use crate::plan::{self, QuarantineRow, Row};
 
 pub use rows::INSERT_BATCH;
 
 /// How long a writer waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// The user store in a SQLite file.
 #[derive(Debug)]
@@ -92,19 +90,6 @@ fn json_array(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
-fn get<T>(row: &SqliteRow, i: usize) -> Result<Option<T>, Bad>
-where
-    T: for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
-{
-    Ok(row.try_get::<Option<T>, _>(i)?)
-}
-
-impl RowsAffected for SqliteQueryResult {
-    fn rows(&self) -> u64 {
-        self.rows_affected()
-    }
-}
-
 #[async_trait]
 impl Backend for SqliteStore {
     type Conn = SqliteConnection;
@@ -112,10 +97,9 @@ impl Backend for SqliteStore {
 
     const NAME: &'static str = "sqlite";
     const MAX_PARTITION: u32 = u32::MAX;
-    const BEGIN_WRITE: Option<&'static str> = Some("BEGIN IMMEDIATE");
-    const READ_ONLY: Option<&'static str> = None;
-    const FOR_UPDATE: &'static str = "";
-    const ROW_LOCKS: bool = false;
+    const LOCKING: Locking = Locking::Serialised {
+        begin: "BEGIN IMMEDIATE",
+    };
     const MIGRATIONS_TABLE_EXISTS: &'static str = "SELECT EXISTS (SELECT 1 FROM sqlite_master \
          WHERE type = 'table' AND name = '_sqlx_migrations')";
 
@@ -151,25 +135,25 @@ impl Backend for SqliteStore {
     }
 
     fn text(row: &SqliteRow, i: usize) -> Result<Option<String>, Bad> {
-        get(row, i)
+        column(row, i)
     }
 
     fn int(row: &SqliteRow, i: usize) -> Result<Option<i64>, Bad> {
-        get(row, i)
+        column(row, i)
     }
 
     fn bool(row: &SqliteRow, i: usize) -> Result<Option<bool>, Bad> {
-        get(row, i)
+        column(row, i)
     }
 
     fn uuid(row: &SqliteRow, i: usize) -> Result<Option<Uuid>, Bad> {
-        get::<String>(row, i)?
+        column::<String, _>(row, i)?
             .map(|t| Uuid::parse_str(&t).map_err(|e| Bad::Value(e.to_string())))
             .transpose()
     }
 
     fn instant(row: &SqliteRow, i: usize) -> Result<Option<DateTime<Utc>>, Bad> {
-        get::<i64>(row, i)?
+        column::<i64, _>(row, i)?
             .map(|m| {
                 DateTime::from_timestamp_micros(m)
                     .ok_or_else(|| Bad::Value(format!("{m} is out of range")))
@@ -178,58 +162,25 @@ impl Backend for SqliteStore {
     }
 
     fn json(row: &SqliteRow, i: usize) -> Result<Option<Value>, Bad> {
-        get::<String>(row, i)?
+        column::<String, _>(row, i)?
             .map(|t| serde_json::from_str(&t).map_err(|e| Bad::Value(e.to_string())))
             .transpose()
     }
 
     fn date(row: &SqliteRow, i: usize) -> Result<Option<NaiveDate>, Bad> {
-        get::<String>(row, i)?
+        column::<String, _>(row, i)?
             .map(|d| {
                 NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|e| Bad::Value(e.to_string()))
             })
             .transpose()
     }
 
-    async fn migrate(&self) -> Result<()> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                backend: Self::NAME,
-                source,
-            })
-    }
-
-    async fn counts(&self) -> Result<Counts> {
-        plan::counts(&self.pool).await
-    }
-
-    async fn warnings(&self, filter: &WarningFilter) -> Result<WarningReport> {
-        plan::warnings(&self.pool, filter).await
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
     }
 
     async fn lock_plan(_tx: &mut Tx<Self>, _job: &str, _source: &str) -> Result<()> {
         // The write lock and `BEGIN IMMEDIATE` already make planners take turns.
         Ok(())
-    }
-
-    async fn write_rows(
-        tx: &mut Tx<Self>,
-        chunk: &ChunkWrite,
-        rows: &[Row<'_>],
-        inserts: &[usize],
-        updates: &[(usize, Uuid)],
-    ) -> Result<Option<HashSet<Uuid>>> {
-        rows::write(tx, chunk, rows, inserts, updates).await
-    }
-
-    async fn upsert_quarantine(
-        tx: &mut Tx<Self>,
-        source: &str,
-        rows: &[QuarantineRow],
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        rows::upsert_quarantine(tx, source, rows, now).await
     }
 }

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::SqliteStore;
-use crate::backend::{QUARANTINE_UPSERT, Stmt, Tx};
+use async_trait::async_trait;
+
+use crate::backend::{BulkWrites, QUARANTINE_UPSERT, Stmt, Tx};
 use crate::error::Result;
 use crate::model::ChunkWrite;
 use crate::ops::{USER_FIELDS, USER_FIELDS_SET, USER_INSERT, bind_fields, bind_user};
@@ -25,39 +27,71 @@ fn placeholders(rows: usize, columns: usize) -> String {
     vec![one; rows].join(", ")
 }
 
-/// [`crate::backend::Backend::write_rows`] for SQLite: the updates, then the inserts in key
-/// order with the inserted users' credentials and ledger rows.
-pub(super) async fn write(
-    tx: &mut Tx<SqliteStore>,
-    chunk: &ChunkWrite,
-    rows: &[Row<'_>],
-    inserts: &[usize],
-    updates: &[(usize, Uuid)],
-) -> Result<Option<HashSet<Uuid>>> {
-    for (i, user_id) in updates {
-        if let Some(row) = rows.get(*i) {
-            update_user(tx, &chunk.source, row, *user_id).await?;
+#[async_trait]
+impl BulkWrites for SqliteStore {
+    /// [`BulkWrites::write_rows`] for SQLite: the updates, then the inserts in key
+    /// order with the inserted users' credentials and ledger rows.
+    async fn write_rows(
+        tx: &mut Tx<SqliteStore>,
+        chunk: &ChunkWrite,
+        rows: &[Row<'_>],
+        inserts: &[usize],
+        updates: &[(usize, Uuid)],
+    ) -> Result<Option<HashSet<Uuid>>> {
+        for (i, user_id) in updates {
+            if let Some(row) = rows.get(*i) {
+                update_user(tx, &chunk.source, row, *user_id).await?;
+            }
         }
-    }
-    let mut inserted: HashSet<Uuid> = HashSet::with_capacity(inserts.len());
-    for batch in inserts.chunks(INSERT_BATCH) {
-        let batch_rows: Vec<&Row<'_>> = batch.iter().filter_map(|&i| rows.get(i)).collect();
-        inserted.extend(insert_users(tx, &batch_rows).await?);
-    }
-    // Ledger rows next, so a refusal's holder from this chunk is named by its key.
-    let ok_rows: Vec<&Row<'_>> = inserts
-        .iter()
-        .filter_map(|&i| rows.get(i))
-        .filter(|r| inserted.contains(&r.id))
-        .collect();
-    for batch in ok_rows.chunks(INSERT_BATCH) {
-        insert_credentials(tx, batch).await?;
-        let n = insert_ledger(tx, chunk, batch).await?;
-        if n != plan::count(batch.len()) {
-            return Ok(None);
+        let mut inserted: HashSet<Uuid> = HashSet::with_capacity(inserts.len());
+        for batch in inserts.chunks(INSERT_BATCH) {
+            let batch_rows: Vec<&Row<'_>> = batch.iter().filter_map(|&i| rows.get(i)).collect();
+            inserted.extend(insert_users(tx, &batch_rows).await?);
         }
+        // Ledger rows next, so a refusal's holder from this chunk is named by its key.
+        let ok_rows: Vec<&Row<'_>> = inserts
+            .iter()
+            .filter_map(|&i| rows.get(i))
+            .filter(|r| inserted.contains(&r.id))
+            .collect();
+        for batch in ok_rows.chunks(INSERT_BATCH) {
+            insert_credentials(tx, batch).await?;
+            let n = insert_ledger(tx, chunk, batch).await?;
+            if n != plan::count(batch.len()) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(inserted))
     }
-    Ok(Some(inserted))
+
+    /// Inserts or refreshes quarantine rows, [`INSERT_BATCH`] per statement.
+    async fn upsert_quarantine(
+        tx: &mut Tx<SqliteStore>,
+        source: &str,
+        rows: &[QuarantineRow],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        for batch in rows.chunks(INSERT_BATCH) {
+            let sql = format!(
+                "INSERT INTO quarantine (source, legacy_id, reason, field, record, first_seen, \
+                 last_seen) VALUES {} {QUARANTINE_UPSERT}",
+                placeholders(batch.len(), 7)
+            );
+            let mut s = S::new(sql, "write_chunk: writing quarantine rows");
+            for r in batch {
+                s = s
+                    .text(source)
+                    .text(r.legacy_id.as_str())
+                    .text(r.reason.as_str())
+                    .text(r.field.as_deref())
+                    .json(r.record.as_str())
+                    .instant(now)
+                    .instant(now);
+            }
+            s.execute(tx).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Inserts users in the given order, skipping any a unique index refuses; returns the ids
@@ -182,34 +216,5 @@ async fn update_user(
     .text(row.legacy_id.as_str())
     .execute(tx)
     .await?;
-    Ok(())
-}
-
-/// Inserts or refreshes quarantine rows, [`INSERT_BATCH`] per statement.
-pub(super) async fn upsert_quarantine(
-    tx: &mut Tx<SqliteStore>,
-    source: &str,
-    rows: &[QuarantineRow],
-    now: DateTime<Utc>,
-) -> Result<()> {
-    for batch in rows.chunks(INSERT_BATCH) {
-        let sql = format!(
-            "INSERT INTO quarantine (source, legacy_id, reason, field, record, first_seen, \
-             last_seen) VALUES {} {QUARANTINE_UPSERT}",
-            placeholders(batch.len(), 7)
-        );
-        let mut s = S::new(sql, "write_chunk: writing quarantine rows");
-        for r in batch {
-            s = s
-                .text(source)
-                .text(r.legacy_id.as_str())
-                .text(r.reason.as_str())
-                .text(r.field.as_deref())
-                .json(r.record.as_str())
-                .instant(now)
-                .instant(now);
-        }
-        s.execute(tx).await?;
-    }
     Ok(())
 }
