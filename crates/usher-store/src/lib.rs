@@ -6,14 +6,28 @@
 //! log live side by side, so one transaction covers a chunk of users *and* the proof that they
 //! moved.
 //!
-//! * [`Store`] — the trait both backends implement, with the same test suite run against both.
-//!   Its centre is [`MigrationStore::write_chunk`], the backfill write: users, credentials, ledger rows,
-//!   quarantine rows and the new checkpoint in one transaction, idempotent under replay.
+//! * [`Store`] — the umbrella trait every store implements, joining one trait per capability
+//!   (in the shape of lldap's backend handlers): [`UserStore`] (reads of users),
+//!   [`MigrationStore`] (the writes that move users), [`CheckpointStore`], [`QuarantineStore`],
+//!   [`EventStore`] (the audit log), [`ReportStore`] (counts, warnings, the ledger) and
+//!   [`AdminStore`] (schema and connections). The same test suite runs against both backends.
+//!   Its centre is [`MigrationStore::write_chunk`], the backfill write: users, credentials,
+//!   ledger rows, quarantine rows and the new checkpoint in one transaction, idempotent under
+//!   replay.
+//! * Each operation is written once (`src/ops/`), as one SQL text with `$N` placeholders,
+//!   against a small backend trait; each backend sits in a folder of its own
+//!   (`src/backend/sqlite/`, `src/backend/postgres/`) and says only what differs: how values
+//!   are stored (UUID text, integer microseconds, JSON text and date text on SQLite; `uuid`,
+//!   `timestamptz`, `jsonb` and `date` on PostgreSQL), how writers are kept apart (`BEGIN
+//!   IMMEDIATE` and an in-process lock on SQLite; READ COMMITTED with `FOR UPDATE` on
+//!   PostgreSQL), and how a chunk's rows go in (multi-row `INSERT`s on SQLite; binary `COPY`
+//!   into a staging table, then `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`, on
+//!   PostgreSQL).
 //! * [`ChunkWrite`] / [`ChunkOutcome`] — what a chunk writes and what became of it.
-//! * The login bridge's writes, each one transaction: [`MigrationStore::migrate_user`] (a legacy user's
-//!   first login, [`LazyMigration`] → [`MigrateOutcome`]), [`MigrationStore::register_user`] (a user new
-//!   to both systems → [`RegisterOutcome`]) and [`MigrationStore::replace_credential`] (a re-hash at
-//!   login, compare-and-set).
+//! * The login bridge's writes, each one transaction: [`MigrationStore::migrate_user`] (a
+//!   legacy user's first login, [`LazyMigration`] → [`MigrateOutcome`]),
+//!   [`MigrationStore::register_user`] (a user new to both systems → [`RegisterOutcome`]) and
+//!   [`MigrationStore::replace_credential`] (a re-hash at login, compare-and-set).
 //! * [`StoreConfig`] and [`open`] — `sqlite { path }` or `postgres { url | url_file }`, checked
 //!   without I/O by [`StoreConfig::validate`]; URLs are redacted in every log line and error.
 //!
@@ -62,8 +76,9 @@ pub use store::{
     ReportStore, Store, UserStore,
 };
 
-/// What [`MigrationStore::write_chunk`] would do with `chunk` in a store that holds nothing yet: a dry
-/// run's prediction before the store exists. The same decisions as [`MigrationStore::preview_chunk`].
+/// What [`MigrationStore::write_chunk`] would do with `chunk` in a store that holds nothing yet: a
+/// dry run's prediction before the store exists. The same decisions as
+/// [`MigrationStore::preview_chunk`].
 pub fn preview_first_run(chunk: &ChunkWrite, claims: &Claims) -> Result<ChunkPreview> {
     let prepared = plan::prepare(chunk, plan::now())?;
     Ok(plan::preview(

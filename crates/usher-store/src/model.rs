@@ -136,7 +136,8 @@ pub struct ChunkWrite {
     /// The system of record of the users this chunk creates.
     pub system_of_record: SystemOfRecord,
     /// Records of this chunk the caller linked to existing users (each by
-    /// [`crate::MigrationStore::link_user`], before this write): added to the checkpoint's counters.
+    /// [`crate::MigrationStore::link_user`], before this write): added to the checkpoint's
+    /// counters.
     pub linked: u64,
 }
 
@@ -214,8 +215,8 @@ impl Claims {
     }
 }
 
-/// What [`crate::MigrationStore::preview_chunk`] says a [`crate::MigrationStore::write_chunk`] of the chunk would
-/// do, written nowhere.
+/// What [`crate::MigrationStore::preview_chunk`] says a [`crate::MigrationStore::write_chunk`] of
+/// the chunk would do, written nowhere.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChunkPreview {
     /// Users that would be created.
@@ -312,8 +313,8 @@ pub enum MigrateOutcome {
     },
 }
 
-/// A legacy record linked to a user that already exists (the same person, brought by
-/// another source): [`crate::MigrationStore::link_user`] writes the merged user, its ledger row and an
+/// A legacy record linked to a user that already exists (the same person, brought by another
+/// source): [`crate::MigrationStore::link_user`] writes the merged user, its ledger row and an
 /// event in one transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkWrite {

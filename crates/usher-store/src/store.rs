@@ -72,7 +72,8 @@ pub trait AdminStore: Send + Sync {
     async fn close(&self);
 }
 
-/// Reads of users: by id, address, username or legacy record, and the ledger's answer to "which user did this record become".
+/// Reads of users: by id, address, username or legacy record, and the ledger's answer to "which
+/// user did this record become".
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// The user with this id.
@@ -97,7 +98,8 @@ pub trait UserStore: Send + Sync {
     async fn email_holders(&self, normalized: &[String]) -> Result<Vec<(String, UserId)>>;
 }
 
-/// The writes that move users: the backfill's chunk (and its dry-run preview) and the login bridge's single-user writes, each one transaction.
+/// The writes that move users: the backfill's chunk (and its dry-run preview) and the login
+/// bridge's single-user writes, each one transaction.
 #[async_trait]
 pub trait MigrationStore: Send + Sync {
     /// Writes one backfill chunk in one transaction: the new users with their credentials and
@@ -110,11 +112,11 @@ pub trait MigrationStore: Send + Sync {
     /// rolled back and retried, and the retry sees the winner's rows.
     async fn write_chunk(&self, chunk: &ChunkWrite) -> Result<ChunkOutcome>;
 
-    /// What [`MigrationStore::write_chunk`] would do with `chunk`, read in one read-only transaction and
-    /// written nowhere: the dry run's prediction. Records whose address or username `claims`
-    /// holds (taken by an earlier chunk of the same dry run, which wrote nothing) count as
-    /// duplicates; [`ChunkPreview::claims`] holds what the records that would be written take.
-    /// The chunk's checkpoint fields (`job`, `partition`, `cursor`, `done`) are ignored.
+    /// What [`MigrationStore::write_chunk`] would do with `chunk`, read in one read-only
+    /// transaction and written nowhere: the dry run's prediction. Records whose address or username
+    /// `claims` holds (taken by an earlier chunk of the same dry run, which wrote nothing) count as
+    /// duplicates; [`ChunkPreview::claims`] holds what the records that would be written take. The
+    /// chunk's checkpoint fields (`job`, `partition`, `cursor`, `done`) are ignored.
     async fn preview_chunk(&self, chunk: &ChunkWrite, claims: &Claims) -> Result<ChunkPreview>;
 
     /// Writes a legacy user's first successful login (the bridge's lazy migration) in one
