@@ -9,6 +9,7 @@
 //! targets): each becomes one more capability trait and one more bound of [`Store`].
 
 use std::fmt;
+use std::future::Future;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
@@ -24,6 +25,39 @@ use crate::model::{
 
 /// Where a keyset read of the quarantine resumes: the last entry's (source, legacy id).
 pub type QuarantineCursor = (String, String);
+
+/// Every item of a keyset-paged read, in order: `page(after)` reads up to `page_size` items
+/// after the cursor (`None`: from the start), and `cursor(item)` is where the next page starts.
+fn keyset<'a, T, C, F, Fut>(
+    page_size: u32,
+    mut page: F,
+    cursor: fn(&T) -> C,
+) -> BoxStream<'a, Result<T>>
+where
+    T: Send + 'a,
+    C: Send + 'a,
+    F: FnMut(Option<C>) -> Fut + Send + 'a,
+    Fut: Future<Output = Result<Vec<T>>> + Send + 'a,
+{
+    stream::try_unfold(Some(None::<C>), move |state| {
+        let read = state.map(&mut page);
+        async move {
+            let Some(read) = read else {
+                return Ok(None);
+            };
+            let items = read.await?;
+            let next = if items.len() < page_size as usize {
+                None
+            } else {
+                items.last().map(|e| Some(cursor(e)))
+            };
+            Ok(Some((items, next)))
+        }
+    })
+    .map_ok(|items| stream::iter(items.into_iter().map(Ok)))
+    .try_flatten()
+    .boxed()
+}
 
 /// The user store and migration ledger: every capability at once. Both backends implement it
 /// (through the blanket impl below); see the crate docs.
@@ -228,24 +262,14 @@ pub trait QuarantineStore: Send + Sync {
         page_size: u32,
     ) -> BoxStream<'a, Result<QuarantineEntry>> {
         let page_size = page_size.max(1);
-        stream::try_unfold(Some(None::<QuarantineCursor>), move |state| async move {
-            let Some(after) = state else {
-                return Ok(None);
-            };
-            let page = self
-                .quarantine_page(filter, after.as_ref(), page_size)
-                .await?;
-            let next = if page.len() < page_size as usize {
-                None
-            } else {
-                page.last()
-                    .map(|e| Some((e.source.clone(), e.legacy_id.clone())))
-            };
-            Ok(Some((page, next)))
-        })
-        .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
-        .try_flatten()
-        .boxed()
+        keyset(
+            page_size,
+            move |after: Option<QuarantineCursor>| async move {
+                self.quarantine_page(filter, after.as_ref(), page_size)
+                    .await
+            },
+            |e: &QuarantineEntry| (e.source.clone(), e.legacy_id.clone()),
+        )
     }
 }
 
@@ -287,22 +311,12 @@ pub trait ReportStore: Send + Sync {
         page_size: u32,
     ) -> BoxStream<'a, Result<LedgerEntry>> {
         let page_size = page_size.max(1);
-        stream::try_unfold(Some(None::<String>), move |state| async move {
-            let Some(after) = state else {
-                return Ok(None);
-            };
-            let page = self
-                .ledger_page(source, after.as_deref(), page_size)
-                .await?;
-            let next = if page.len() < page_size as usize {
-                None
-            } else {
-                page.last().map(|e| Some(e.legacy_id.as_str().to_owned()))
-            };
-            Ok(Some((page, next)))
-        })
-        .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
-        .try_flatten()
-        .boxed()
+        keyset(
+            page_size,
+            move |after: Option<String>| async move {
+                self.ledger_page(source, after.as_deref(), page_size).await
+            },
+            |e: &LedgerEntry| e.legacy_id.as_str().to_owned(),
+        )
     }
 }

@@ -16,7 +16,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::stream::{self, BoxStream, StreamExt as _};
+use futures::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
 use serde_json::Value;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migrate, Migrator};
@@ -169,21 +169,28 @@ pub(crate) trait BulkWrites: Backend {
     /// order; the unique indexes refuse later duplicates), the inserted users' credentials
     /// and ledger rows included. Returns the ids inserted, or `None` when a ledger key was
     /// taken by a concurrent writer meanwhile (the chunk rolls back and retries).
-    async fn write_rows(
-        tx: &mut Tx<Self>,
-        chunk: &ChunkWrite,
-        rows: &[Row<'_>],
-        inserts: &[usize],
-        updates: &[(usize, Uuid)],
-    ) -> Result<Option<HashSet<Uuid>>>;
+    async fn write_rows(tx: &mut Tx<Self>, w: RowsWrite<'_, '_>) -> Result<Option<HashSet<Uuid>>>;
 
-    /// Inserts or refreshes quarantine rows of `source`.
-    async fn upsert_quarantine(
-        tx: &mut Tx<Self>,
-        source: &str,
-        rows: &[QuarantineRow],
-        now: DateTime<Utc>,
-    ) -> Result<()>;
+    /// Inserts or refreshes quarantine rows.
+    async fn upsert_quarantine(tx: &mut Tx<Self>, q: QuarantineWrite<'_>) -> Result<()>;
+}
+
+/// What [`BulkWrites::write_rows`] writes: a chunk's accepted updates (`(row, stored user)`)
+/// and its inserts (rows, in key order).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowsWrite<'a, 'r> {
+    pub chunk: &'a ChunkWrite,
+    pub rows: &'a [Row<'r>],
+    pub inserts: &'a [usize],
+    pub updates: &'a [(usize, Uuid)],
+}
+
+/// What [`BulkWrites::upsert_quarantine`] writes: quarantine rows of a source, seen now.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QuarantineWrite<'a> {
+    pub source: &'a str,
+    pub rows: &'a [QuarantineRow],
+    pub now: DateTime<Utc>,
 }
 
 /// A connection that runs statements, whichever the driver: implemented once, below, for every
@@ -196,13 +203,6 @@ pub(crate) trait Run<DB: Database>: Send {
         sql: Cow<'static, str>,
         args: DB::Arguments,
     ) -> sqlx::Result<u64>;
-
-    /// Runs a query; its rows.
-    async fn run_fetch_all(
-        &mut self,
-        sql: Cow<'static, str>,
-        args: DB::Arguments,
-    ) -> sqlx::Result<Vec<DB::Row>>;
 
     /// Runs a query; its first row, if any.
     async fn run_fetch_optional(
@@ -265,16 +265,6 @@ where
             .execute(self)
             .await?;
         Ok(done.rows())
-    }
-
-    async fn run_fetch_all(
-        &mut self,
-        sql: Cow<'static, str>,
-        args: DB::Arguments,
-    ) -> sqlx::Result<Vec<DB::Row>> {
-        sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_all(self)
-            .await
     }
 
     async fn run_fetch_optional(
@@ -388,9 +378,7 @@ impl<B: Backend> Stmt<B> {
 
     /// Runs the query; its rows.
     pub(crate) async fn fetch_all(self, conn: &mut Conn<B>) -> Result<Vec<Got<B>>> {
-        let (sql, args, op) = self.ready()?;
-        let rows = conn.run_fetch_all(sql, args).await.map_err(db(op))?;
-        Ok(rows.into_iter().map(|row| Got { row, op }).collect())
+        self.fetch(conn).try_collect().await
     }
 
     /// Runs the query; its first row, if any.
@@ -430,6 +418,39 @@ pub(crate) struct Got<B: Backend> {
     op: &'static str,
 }
 
+/// Getters of [`Got`], a pair per column type: `$opt` reads a nullable column through the
+/// backend's `$read`, `$req` one that must not be NULL.
+macro_rules! getters {
+    ($($opt:ident, $req:ident: $t:ty = $read:ident;)*) => {
+        $(
+            // A pair per column type; not every type is read both ways.
+            #[allow(dead_code)]
+            pub(crate) fn $opt(&self, i: usize, at: At<'_>) -> Result<Option<$t>> {
+                B::$read(&self.row, i).map_err(|b| self.fail(at, b))
+            }
+
+            // A pair per column type; not every type is read both ways.
+            #[allow(dead_code)]
+            pub(crate) fn $req(&self, i: usize, at: At<'_>) -> Result<$t> {
+                let v = self.$opt(i, at)?;
+                v.ok_or_else(|| corrupt(at.0, at.1, at.2, "is NULL"))
+            }
+        )*
+    };
+}
+
+/// Column getters of a [`Backend`] impl for the types its driver decodes natively.
+macro_rules! native_columns {
+    ($row:ty; $($name:ident: $t:ty),* $(,)?) => {
+        $(
+            fn $name(row: &$row, i: usize) -> Result<Option<$t>, Bad> {
+                column(row, i)
+            }
+        )*
+    };
+}
+pub(crate) use native_columns;
+
 /// Where a value comes from: table, column, and the row's key.
 pub(crate) type At<'a> = (&'static str, &'static str, &'a str);
 
@@ -444,61 +465,13 @@ impl<B: Backend> Got<B> {
         }
     }
 
-    fn required<T>(&self, at: At<'_>, v: Option<T>) -> Result<T> {
-        v.ok_or_else(|| corrupt(at.0, at.1, at.2, "is NULL"))
-    }
-
-    pub(crate) fn opt_text(&self, i: usize, at: At<'_>) -> Result<Option<String>> {
-        B::text(&self.row, i).map_err(|b| self.fail(at, b))
-    }
-
-    pub(crate) fn text(&self, i: usize, at: At<'_>) -> Result<String> {
-        let v = self.opt_text(i, at)?;
-        self.required(at, v)
-    }
-
-    pub(crate) fn opt_int(&self, i: usize, at: At<'_>) -> Result<Option<i64>> {
-        B::int(&self.row, i).map_err(|b| self.fail(at, b))
-    }
-
-    pub(crate) fn int(&self, i: usize, at: At<'_>) -> Result<i64> {
-        let v = self.opt_int(i, at)?;
-        self.required(at, v)
-    }
-
-    pub(crate) fn opt_bool(&self, i: usize, at: At<'_>) -> Result<Option<bool>> {
-        B::bool(&self.row, i).map_err(|b| self.fail(at, b))
-    }
-
-    pub(crate) fn bool(&self, i: usize, at: At<'_>) -> Result<bool> {
-        let v = self.opt_bool(i, at)?;
-        self.required(at, v)
-    }
-
-    pub(crate) fn uuid(&self, i: usize, at: At<'_>) -> Result<Uuid> {
-        let v = B::uuid(&self.row, i).map_err(|b| self.fail(at, b))?;
-        self.required(at, v)
-    }
-
-    pub(crate) fn opt_instant(&self, i: usize, at: At<'_>) -> Result<Option<DateTime<Utc>>> {
-        B::instant(&self.row, i).map_err(|b| self.fail(at, b))
-    }
-
-    pub(crate) fn instant(&self, i: usize, at: At<'_>) -> Result<DateTime<Utc>> {
-        let v = self.opt_instant(i, at)?;
-        self.required(at, v)
-    }
-
-    pub(crate) fn opt_json(&self, i: usize, at: At<'_>) -> Result<Option<Value>> {
-        B::json(&self.row, i).map_err(|b| self.fail(at, b))
-    }
-
-    pub(crate) fn json(&self, i: usize, at: At<'_>) -> Result<Value> {
-        let v = self.opt_json(i, at)?;
-        self.required(at, v)
-    }
-
-    pub(crate) fn date(&self, i: usize, at: At<'_>) -> Result<Option<NaiveDate>> {
-        B::date(&self.row, i).map_err(|b| self.fail(at, b))
+    getters! {
+        opt_text, text: String = text;
+        opt_int, int: i64 = int;
+        opt_bool, bool: bool = bool;
+        opt_uuid, uuid: Uuid = uuid;
+        opt_instant, instant: DateTime<Utc> = instant;
+        opt_json, json: Value = json;
+        opt_date, date: NaiveDate = date;
     }
 }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::write::insert_event;
 use super::{begin_write, rollback, writer};
-use crate::backend::{Backend, BulkWrites, Conn, Stmt, Tx};
+use crate::backend::{Backend, BulkWrites, Conn, QuarantineWrite, RowsWrite, Stmt, Tx};
 use crate::decode;
 use crate::error::{Result, StoreError, db};
 use crate::model::{ChunkOutcome, ChunkPreview, ChunkWrite, Claims};
@@ -31,11 +31,14 @@ async fn ledger_hits<B: Backend>(
     conn: &mut Conn<B>,
     source: &str,
     rows: &[Row<'_>],
+    indexes: impl Iterator<Item = usize> + Send,
 ) -> Result<HashMap<String, LedgerHit>> {
-    if rows.is_empty() {
+    let ids: Vec<String> = indexes
+        .filter_map(|i| rows.get(i).map(|r| r.legacy_id.clone()))
+        .collect();
+    if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let ids: Vec<String> = rows.iter().map(|r| r.legacy_id.clone()).collect();
     let sql = format!(
         "SELECT l.legacy_id, l.user_id, l.record_checksum, u.updated_at \
          FROM ledger l JOIN users u ON u.id = l.user_id \
@@ -114,28 +117,17 @@ pub(crate) async fn owners<B: Backend>(
     Ok(decode::owners(found))
 }
 
-/// Whether the ledger now has any of the `refused` rows' keys (committed by a concurrent
-/// writer after this chunk read the ledger).
-async fn migrated_meanwhile<B: Backend>(
-    conn: &mut Conn<B>,
+/// Puts `rows` of `source` in the quarantine (or refreshes them), if there are any.
+async fn upsert_quarantine<B: BulkWrites>(
+    tx: &mut Tx<B>,
     source: &str,
-    rows: &[Row<'_>],
-    refused: &[usize],
-) -> Result<bool> {
-    let ids: Vec<String> = refused
-        .iter()
-        .filter_map(|&i| rows.get(i).map(|r| r.legacy_id.clone()))
-        .collect();
-    let sql = format!(
-        "SELECT EXISTS (SELECT 1 FROM ledger WHERE source = $1 AND {})",
-        B::in_list("legacy_id", "$2")
-    );
-    Stmt::<B>::new(sql, "write_chunk: reading the ledger again")
-        .text(source)
-        .list(&ids)
-        .fetch_one(conn)
-        .await?
-        .bool(0, ("ledger", "legacy_id", source))
+    rows: &[QuarantineRow],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    B::upsert_quarantine(tx, QuarantineWrite { source, rows, now }).await
 }
 
 /// [`crate::MigrationStore::write_chunk`].
@@ -159,7 +151,7 @@ async fn try_write_chunk<B: BulkWrites>(
     let rows = &prepared.rows;
     let mut tx = begin_write(store, "write_chunk: beginning the transaction").await?;
 
-    let hits = ledger_hits::<B>(&mut tx, &chunk.source, rows).await?;
+    let hits = ledger_hits::<B>(&mut tx, &chunk.source, rows, 0..rows.len()).await?;
     let classified = plan::classify(rows, &hits, chunk.policy);
     let mut quarantine: Vec<QuarantineRow> = prepared.quarantine.clone();
 
@@ -176,7 +168,16 @@ async fn try_write_chunk<B: BulkWrites>(
     };
 
     // Inserts in key order; the unique indexes refuse later duplicates.
-    let Some(inserted) = B::write_rows(&mut tx, chunk, rows, &classified.inserts, &updates).await?
+    let Some(inserted) = B::write_rows(
+        &mut tx,
+        RowsWrite {
+            chunk,
+            rows,
+            inserts: &classified.inserts,
+            updates: &updates,
+        },
+    )
+    .await?
     else {
         return rollback::<B, _>(tx, BACK, None).await;
     };
@@ -188,7 +189,8 @@ async fn try_write_chunk<B: BulkWrites>(
     if !refused.is_empty() {
         // A record refused because a concurrent writer (the login bridge) migrated that very
         // record first is no duplicate: the retry's ledger read skips it.
-        if migrated_meanwhile::<B>(&mut tx, &chunk.source, rows, &refused).await? {
+        let meanwhile = ledger_hits::<B>(&mut tx, &chunk.source, rows, refused.iter().copied());
+        if !meanwhile.await?.is_empty() {
             return rollback::<B, _>(tx, BACK, None).await;
         }
         let (emails, usernames) = plan::identifiers(rows, &refused);
@@ -204,9 +206,7 @@ async fn try_write_chunk<B: BulkWrites>(
         };
         quarantine.extend(explained);
     }
-    if !quarantine.is_empty() {
-        B::upsert_quarantine(&mut tx, &chunk.source, &quarantine, now).await?;
-    }
+    upsert_quarantine::<B>(&mut tx, &chunk.source, &quarantine, now).await?;
     let migrated = plan::migrated_keys(rows, &ok, &updates, &classified.skipped);
     if !migrated.is_empty() {
         let sql = format!(
@@ -355,7 +355,7 @@ async fn displace<B: BulkWrites>(
         quarantine.push(plan::displaced_row(d, record));
     }
     if !quarantine.is_empty() {
-        B::upsert_quarantine(&mut tx, &chunk.source, &quarantine, now).await?;
+        upsert_quarantine::<B>(&mut tx, &chunk.source, &quarantine, now).await?;
         Stmt::<B>::new(
             "INSERT INTO checkpoints (job, source, partition, displaced, quarantined, \
              updated_at) VALUES ($1, $2, $3, $4, $4, $5) \
@@ -391,7 +391,7 @@ pub(super) async fn preview_chunk<B: Backend>(
             .execute(&mut tx)
             .await?;
     }
-    let hits = ledger_hits::<B>(&mut tx, &chunk.source, rows).await?;
+    let hits = ledger_hits::<B>(&mut tx, &chunk.source, rows, 0..rows.len()).await?;
     let owners = owners::<B>(&mut tx, &emails, &usernames, plan::PREVIEW_OP).await?;
     tx.rollback().await.map_err(db(plan::PREVIEW_OP))?;
     Ok(plan::preview(chunk, &prepared, &hits, &owners, claims))

@@ -3,14 +3,12 @@
 //! encodings, dialect clauses, how a write transaction begins, how a chunk's rows go in) is
 //! asked of the backend; the transactions' steps, their SQL and their decisions are not.
 //!
-//! * [`read`]: users, checkpoints, the quarantine, the ledger and the audit log.
+//! * [`read`]: users, checkpoints, the quarantine, the ledger, the audit log, and reports.
 //! * [`write`]: the login bridge's single-user writes and the partition plan.
 //! * [`chunk`]: the backfill's chunk write, its displacements and its preview.
-//! * [`report`]: counts and migration warnings.
 
 mod chunk;
 mod read;
-mod report;
 mod write;
 
 use async_trait::async_trait;
@@ -268,11 +266,11 @@ impl<B: Backend> EventStore for B {
 #[async_trait]
 impl<B: Backend> ReportStore for B {
     async fn counts(&self) -> Result<Counts> {
-        report::counts(self).await
+        read::counts(self).await
     }
 
     async fn warnings(&self, filter: &WarningFilter) -> Result<WarningReport> {
-        report::warnings(self, filter).await
+        read::warnings(self, filter).await
     }
 
     async fn ledger_page(

@@ -8,6 +8,8 @@
 //! refused the next statement sees the winner's committed ledger row or user. Rows that must
 //! not change between a check and a write are locked (`FOR UPDATE`).
 
+use std::future::Future;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use usher_core::{Credential, KeyRange, User, UserId};
@@ -16,7 +18,7 @@ use uuid::Uuid;
 use super::chunk::owners;
 use super::read::ledger_user;
 use super::{USER_FIELDS_SET, USER_INSERT, begin_write, bind_fields, bind_user, rollback, writer};
-use crate::backend::{Backend, BulkWrites, Conn, Stmt, Tx};
+use crate::backend::{Backend, BulkWrites, Conn, QuarantineWrite, Stmt, Tx};
 use crate::decode;
 use crate::error::{Result, StoreError, db};
 use crate::model::{
@@ -145,16 +147,27 @@ async fn refusal<B: Backend>(
     Ok(plan::refusal(row, &owners, id_in_use))
 }
 
+/// Runs a single-user write (`op` on `subject`) until it commits ([`plan::retry_write`]),
+/// holding the backend's writer lock, where it has one, throughout: retries included.
+async fn retried<B, T, F, Fut>(store: &B, op: &'static str, subject: &str, attempt: F) -> Result<T>
+where
+    B: Backend,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let _writer = writer(store).await;
+    plan::retry_write(op, subject, attempt).await
+}
+
 /// [`crate::MigrationStore::migrate_user`].
 pub(super) async fn migrate_user<B: Backend>(
     store: &B,
     m: &LazyMigration,
 ) -> Result<MigrateOutcome> {
+    let subject = plan::lazy_subject(m);
     let now = plan::now();
     let row = plan::prepare_lazy(m, now)?;
-    let subject = plan::lazy_subject(m);
-    let _writer = writer(store).await;
-    plan::retry_write("migrate_user", &subject, || {
+    retried(store, "migrate_user", &subject, || {
         try_migrate_user(store, m, &row, &subject, now)
     })
     .await
@@ -247,7 +260,8 @@ pub(super) async fn quarantine_record<B: BulkWrites>(
     {
         return rollback::<B, _>(tx, OP, false).await;
     }
-    B::upsert_quarantine(&mut tx, source, std::slice::from_ref(&row), now).await?;
+    let rows = std::slice::from_ref(&row);
+    B::upsert_quarantine(&mut tx, QuarantineWrite { source, rows, now }).await?;
     insert_event::<B>(&mut tx, ("record.quarantined", &subject), &detail, now, OP).await?;
     tx.commit().await.map_err(db(OP))?;
     Ok(true)
@@ -259,8 +273,7 @@ pub(super) async fn link_user<B: Backend>(store: &B, l: &LinkWrite) -> Result<Li
     let l = &plan::bump(l);
     let row = plan::prepare_link(l, now)?;
     let subject = plan::link_subject(l);
-    let _writer = writer(store).await;
-    plan::retry_write("link_user", &subject, || {
+    retried(store, "link_user", &subject, || {
         try_link_user(store, l, &row, &subject, now)
     })
     .await
@@ -382,8 +395,7 @@ pub(super) async fn register_user<B: Backend>(store: &B, user: &User) -> Result<
     let now = plan::now();
     let row = plan::prepare_registered(user, now)?;
     let subject = user.id.to_string();
-    let _writer = writer(store).await;
-    plan::retry_write("register_user", &subject, || {
+    retried(store, "register_user", &subject, || {
         try_register_user(store, &row, now)
     })
     .await
@@ -442,8 +454,7 @@ pub(super) async fn replace_credential<B: Backend>(
     }
     let now = plan::now();
     let subject = user.to_string();
-    let _writer = writer(store).await;
-    plan::retry_write("replace_credential", &subject, || {
+    retried(store, "replace_credential", &subject, || {
         try_replace_credential(store, user, expected_hash, new, now)
     })
     .await

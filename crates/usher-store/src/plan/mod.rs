@@ -421,6 +421,19 @@ fn quarantine_row(row: &Row<'_>, (reason, field): (String, Option<String>)) -> Q
     }
 }
 
+/// The owners by normalized email and by normalized username.
+fn by_identifier(owners: &[Owner]) -> (HashMap<&str, &Owner>, HashMap<&str, &Owner>) {
+    let by_email = owners
+        .iter()
+        .filter_map(|o| o.email_normalized.as_deref().map(|e| (e, o)))
+        .collect();
+    let by_username = owners
+        .iter()
+        .filter_map(|o| o.username_normalized.as_deref().map(|u| (u, o)))
+        .collect();
+    (by_email, by_username)
+}
+
 /// Keeps the updates that take no address or username held by another user (or by an earlier
 /// update of this chunk); the others are quarantined and their users left as they are.
 /// `owners` are the current holders of the updates' emails and usernames.
@@ -430,14 +443,7 @@ pub(crate) fn check_updates(
     owners: &[Owner],
     source: &str,
 ) -> (Vec<(usize, Uuid)>, Vec<QuarantineRow>) {
-    let by_email: HashMap<&str, &Owner> = owners
-        .iter()
-        .filter_map(|o| o.email_normalized.as_deref().map(|e| (e, o)))
-        .collect();
-    let by_username: HashMap<&str, &Owner> = owners
-        .iter()
-        .filter_map(|o| o.username_normalized.as_deref().map(|u| (u, o)))
-        .collect();
+    let (by_email, by_username) = by_identifier(owners);
     let mut claimed_email: HashMap<&str, &str> = HashMap::new();
     let mut claimed_username: HashMap<&str, &str> = HashMap::new();
     let mut kept = Vec::with_capacity(updates.len());
@@ -488,14 +494,7 @@ pub(crate) fn explain_refusals(
     refused: &[usize],
     owners: &[Owner],
 ) -> Option<Vec<QuarantineRow>> {
-    let by_email: HashMap<&str, &Owner> = owners
-        .iter()
-        .filter_map(|o| o.email_normalized.as_deref().map(|e| (e, o)))
-        .collect();
-    let by_username: HashMap<&str, &Owner> = owners
-        .iter()
-        .filter_map(|o| o.username_normalized.as_deref().map(|u| (u, o)))
-        .collect();
+    let (by_email, by_username) = by_identifier(owners);
     let mut out = Vec::with_capacity(refused.len());
     for &i in refused {
         let row = rows.get(i)?;

@@ -25,7 +25,7 @@ use sqlx::{Arguments as _, Connection as _, Pool, Postgres};
 use usher_core::redact::{redact_url, scrub, url_password};
 use uuid::Uuid;
 
-use super::{Arg, Backend, Bad, Locking, Tx, column};
+use super::{Arg, Backend, Bad, Locking, Tx, column, native_columns};
 use crate::error::{Result, StoreError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -140,33 +140,10 @@ impl Backend for PostgresStore {
         format!("CAST({param} AS TEXT) COLLATE \"C\"")
     }
 
-    fn text(row: &PgRow, i: usize) -> Result<Option<String>, Bad> {
-        column(row, i)
-    }
-
-    fn int(row: &PgRow, i: usize) -> Result<Option<i64>, Bad> {
-        column(row, i)
-    }
-
-    fn bool(row: &PgRow, i: usize) -> Result<Option<bool>, Bad> {
-        column(row, i)
-    }
-
-    fn uuid(row: &PgRow, i: usize) -> Result<Option<Uuid>, Bad> {
-        column(row, i)
-    }
-
-    fn instant(row: &PgRow, i: usize) -> Result<Option<DateTime<Utc>>, Bad> {
-        column(row, i)
-    }
-
-    fn json(row: &PgRow, i: usize) -> Result<Option<Value>, Bad> {
-        column(row, i)
-    }
-
-    fn date(row: &PgRow, i: usize) -> Result<Option<NaiveDate>, Bad> {
-        column(row, i)
-    }
+    native_columns!(PgRow;
+        text: String, int: i64, bool: bool, uuid: Uuid, instant: DateTime<Utc>, json: Value,
+        date: NaiveDate,
+    );
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR

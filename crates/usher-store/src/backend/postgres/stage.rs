@@ -6,18 +6,16 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::PostgresStore;
 use super::pgcopy::{CopyBuf, EncodeError};
 use async_trait::async_trait;
 
-use crate::backend::{BulkWrites, QUARANTINE_UPSERT, Tx};
+use crate::backend::{BulkWrites, QUARANTINE_UPSERT, QuarantineWrite, RowsWrite, Tx};
 use crate::decode;
 use crate::error::{Result, StoreError, db};
-use crate::model::ChunkWrite;
-use crate::plan::{self, QuarantineRow, Row};
+use crate::plan::{self, Row};
 
 /// Run on every new connection: the staging table lives in the session's temporary schema
 /// (never WAL-logged), and enough temporary buffers keep a 10k-user chunk in memory.
@@ -129,13 +127,8 @@ WHERE s.op = 'u' AND l.source = $1 AND l.legacy_id = s.legacy_id";
 impl BulkWrites for PostgresStore {
     /// [`BulkWrites::write_rows`] for PostgreSQL: the accepted updates and the
     /// inserts staged with one `COPY`, then applied set-based.
-    async fn write_rows(
-        tx: &mut Tx<PostgresStore>,
-        chunk: &ChunkWrite,
-        rows: &[Row<'_>],
-        inserts: &[usize],
-        updates: &[(usize, Uuid)],
-    ) -> Result<Option<HashSet<Uuid>>> {
+    async fn write_rows(tx: &mut Tx<Self>, w: RowsWrite<'_, '_>) -> Result<Option<HashSet<Uuid>>> {
+        let (chunk, rows, inserts, updates) = (w.chunk, w.rows, w.inserts, w.updates);
         if updates.is_empty() && inserts.is_empty() {
             return Ok(Some(HashSet::new()));
         }
@@ -201,12 +194,8 @@ impl BulkWrites for PostgresStore {
     }
 
     /// Inserts or refreshes quarantine rows, all in one statement.
-    async fn upsert_quarantine(
-        tx: &mut Tx<PostgresStore>,
-        source: &str,
-        rows: &[QuarantineRow],
-        now: DateTime<Utc>,
-    ) -> Result<()> {
+    async fn upsert_quarantine(tx: &mut Tx<Self>, q: QuarantineWrite<'_>) -> Result<()> {
+        let QuarantineWrite { source, rows, now } = q;
         let ids: Vec<&str> = rows.iter().map(|r| r.legacy_id.as_str()).collect();
         let reasons: Vec<&str> = rows.iter().map(|r| r.reason.as_str()).collect();
         let fields: Vec<Option<&str>> = rows.iter().map(|r| r.field.as_deref()).collect();

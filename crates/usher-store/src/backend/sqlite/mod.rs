@@ -26,7 +26,7 @@ use sqlx::sqlite::{
 use sqlx::{Arguments as _, Pool, Sqlite};
 use uuid::Uuid;
 
-use super::{Arg, Backend, Bad, Locking, Tx, column};
+use super::{Arg, Backend, Bad, Locking, Tx, column, native_columns};
 use crate::error::{Result, StoreError};
 
 pub use rows::INSERT_BATCH;
@@ -134,17 +134,7 @@ impl Backend for SqliteStore {
         param.to_owned()
     }
 
-    fn text(row: &SqliteRow, i: usize) -> Result<Option<String>, Bad> {
-        column(row, i)
-    }
-
-    fn int(row: &SqliteRow, i: usize) -> Result<Option<i64>, Bad> {
-        column(row, i)
-    }
-
-    fn bool(row: &SqliteRow, i: usize) -> Result<Option<bool>, Bad> {
-        column(row, i)
-    }
+    native_columns!(SqliteRow; text: String, int: i64, bool: bool);
 
     fn uuid(row: &SqliteRow, i: usize) -> Result<Option<Uuid>, Bad> {
         column::<String, _>(row, i)?

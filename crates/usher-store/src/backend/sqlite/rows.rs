@@ -3,17 +3,16 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::SqliteStore;
 use async_trait::async_trait;
 
-use crate::backend::{BulkWrites, QUARANTINE_UPSERT, Stmt, Tx};
+use crate::backend::{BulkWrites, QUARANTINE_UPSERT, QuarantineWrite, RowsWrite, Stmt, Tx};
 use crate::error::Result;
 use crate::model::ChunkWrite;
 use crate::ops::{USER_FIELDS, USER_FIELDS_SET, USER_INSERT, bind_fields, bind_user};
-use crate::plan::{self, QuarantineRow, Row};
+use crate::plan::{self, Row};
 
 /// Rows per multi-row `INSERT` (25 columns × 512 rows stays below SQLite's 32766
 /// variables, and the statement is prepared once and cached).
@@ -31,13 +30,8 @@ fn placeholders(rows: usize, columns: usize) -> String {
 impl BulkWrites for SqliteStore {
     /// [`BulkWrites::write_rows`] for SQLite: the updates, then the inserts in key
     /// order with the inserted users' credentials and ledger rows.
-    async fn write_rows(
-        tx: &mut Tx<SqliteStore>,
-        chunk: &ChunkWrite,
-        rows: &[Row<'_>],
-        inserts: &[usize],
-        updates: &[(usize, Uuid)],
-    ) -> Result<Option<HashSet<Uuid>>> {
+    async fn write_rows(tx: &mut Tx<Self>, w: RowsWrite<'_, '_>) -> Result<Option<HashSet<Uuid>>> {
+        let (chunk, rows, inserts, updates) = (w.chunk, w.rows, w.inserts, w.updates);
         for (i, user_id) in updates {
             if let Some(row) = rows.get(*i) {
                 update_user(tx, &chunk.source, row, *user_id).await?;
@@ -65,12 +59,8 @@ impl BulkWrites for SqliteStore {
     }
 
     /// Inserts or refreshes quarantine rows, [`INSERT_BATCH`] per statement.
-    async fn upsert_quarantine(
-        tx: &mut Tx<SqliteStore>,
-        source: &str,
-        rows: &[QuarantineRow],
-        now: DateTime<Utc>,
-    ) -> Result<()> {
+    async fn upsert_quarantine(tx: &mut Tx<Self>, q: QuarantineWrite<'_>) -> Result<()> {
+        let QuarantineWrite { source, rows, now } = q;
         for batch in rows.chunks(INSERT_BATCH) {
             let sql = format!(
                 "INSERT INTO quarantine (source, legacy_id, reason, field, record, first_seen, \
