@@ -16,8 +16,8 @@ const BOUND: Duration = Duration::from_secs(15);
 
 /// A server with no legacy source over a fresh SQLite store, within `limits`.
 async fn server(dir: &std::path::Path, limits: ConnectionLimits) -> SocketAddr {
-    let store = crate::support::store(dir).await;
-    let policy = crate::support::policy();
+    let store = usher_testkit::store(dir).await;
+    let policy = usher_testkit::policy();
     let bridge = Bridge::new(Arc::from(store), vec![], HashPool::new(1, 8), policy).unwrap();
     let mut state = AppState::new(
         bridge,

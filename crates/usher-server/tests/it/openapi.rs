@@ -37,12 +37,12 @@ fn the_committed_openapi_document_is_the_one_the_code_generates() {
 #[tokio::test]
 async fn every_documented_operation_is_a_route_the_router_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn usher_store::Store> = crate::support::store(dir.path()).await.into();
+    let store: Arc<dyn usher_store::Store> = usher_testkit::store(dir.path()).await.into();
     let bridge = Bridge::new(
         store,
         Vec::new(),
         HashPool::new(1, 4),
-        crate::support::policy(),
+        usher_testkit::policy(),
     )
     .unwrap();
     let keys = SessionKeys::generate("https://usher.test", 600).unwrap();

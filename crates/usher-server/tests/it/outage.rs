@@ -35,8 +35,8 @@ async fn bridge(dir: &std::path::Path, source_toml: &str) -> Bridge {
     let source: usher_connect::SourceConfig = toml::from_str(source_toml).unwrap();
     let source = source.build("legacy").await.unwrap();
     let mapping: usher_core::MappingConfig = toml::from_str(MAPPING).unwrap();
-    let store = crate::support::store(dir).await;
-    let policy = crate::support::policy();
+    let store = usher_testkit::store(dir).await;
+    let policy = usher_testkit::policy();
     Bridge::new(
         Arc::from(store),
         vec![HashSource {

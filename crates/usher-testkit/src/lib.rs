@@ -1,4 +1,14 @@
-//! What the test modules share.
+//! # usher-testkit
+//!
+//! What usher's integration tests share, written once: a cheap Argon2id [`policy`], a fresh
+//! migrated SQLite [`store`], and in [`bridge`] a legacy SQLite table whose hashes come from
+//! independent implementations, with login bridges over it. A dev-dependency only.
+
+// Test helpers state their expectations with unwrap: a panic here fails the test that called
+// it, which is what a broken fixture should do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod bridge;
 
 use std::path::Path;
 

@@ -1,0 +1,936 @@
+//! The login flow against a real SQLite store and a real SQLite legacy table whose hashes come
+//! from independent implementations (see `usher_testkit::bridge`), with no HTTP in between:
+//! the login service is called as the server and the hooks call it.
+
+use std::sync::Arc;
+
+use sqlx::Connection as _;
+use usher_bridge::{Bridge, HashPool, LoginError, LoginPath};
+use usher_hash::{Password, Policy, Scheme};
+use usher_testkit::bridge::{
+    BCRYPT, MAPPING, MD5_CRYPT, bridge, bridge_reopened, bridge_writing_back, legacy_table,
+    open_bridge, open_bridge_mapped,
+};
+use usher_testkit::policy;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_login_migrates_with_an_argon2id_hash_and_the_next_one_uses_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = bridge(dir.path()).await;
+
+    // Wrong password: refused, nothing written.
+    let wrong = bridge
+        .login("ann.lee@example.com", Password::from("passw0rd"))
+        .await;
+    assert!(
+        matches!(wrong, Err(LoginError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+    assert_eq!(bridge.store().counts().await.unwrap().users, 0);
+
+    // The legacy md5-crypt verifies (the identifier differs in case from the row); the user
+    // is moved across with an Argon2id hash of the same password.
+    let first = bridge
+        .login("ann.lee@example.com", Password::from("password"))
+        .await
+        .unwrap();
+    assert_eq!(first.path, LoginPath::Migrated);
+    let credential = first.user.credential.clone().unwrap();
+    assert_eq!(credential.scheme, Scheme::Argon2id);
+    assert!(credential.hash.starts_with("$argon2id$"));
+    assert_eq!(first.user.legacy_links[0].legacy_id.as_str(), "1");
+    let ledger = bridge
+        .store()
+        .user_by_legacy("legacy", "1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ledger.id, first.user.id);
+    assert_eq!(
+        ledger.migration.as_ref().map(|m| m.method),
+        Some(usher_core::Method::Lazy)
+    );
+
+    // The next login is answered by the store, by username too.
+    let again = bridge
+        .login("ann", Password::from("password"))
+        .await
+        .unwrap();
+    assert_eq!(again.path, LoginPath::Store);
+    assert_eq!(again.user.id, first.user.id);
+    let wrong = bridge.login("ann", Password::from("nope")).await;
+    assert!(matches!(wrong, Err(LoginError::InvalidCredentials)));
+
+    // Unknown identifiers get the same answer.
+    let unknown = bridge
+        .login("nobody@example.com", Password::from("password"))
+        .await;
+    assert!(matches!(unknown, Err(LoginError::InvalidCredentials)));
+    assert_eq!(bridge.store().counts().await.unwrap().users, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_concurrent_first_logins_make_one_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = Arc::new(bridge(dir.path()).await);
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let bridge = Arc::clone(&bridge);
+        tasks.push(tokio::spawn(async move {
+            bridge
+                .login("bo@example.com", Password::from("password"))
+                .await
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut migrated = 0;
+    for t in tasks {
+        let ok = t.await.unwrap().unwrap();
+        if ok.path == LoginPath::Migrated {
+            migrated += 1;
+        }
+        ids.insert(ok.user.id);
+    }
+    assert_eq!(migrated, 1, "exactly one login migrates");
+    assert_eq!(ids.len(), 1, "every login names the same user");
+    assert_eq!(bridge.store().counts().await.unwrap().users, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_weak_hash_in_the_store_is_upgraded_once_on_login() {
+    let dir = tempfile::tempdir().unwrap();
+    // A stricter policy than the one the user was migrated under: the next login upgrades.
+    let bridge = bridge(dir.path()).await;
+    bridge
+        .login("bo", Password::from("password"))
+        .await
+        .unwrap();
+    let user = bridge
+        .store()
+        .user_by_legacy("legacy", "2")
+        .await
+        .unwrap()
+        .unwrap();
+    let weak = user.credential.unwrap();
+    let stricter = Bridge::new(
+        Arc::clone(bridge.store()),
+        Vec::new(),
+        HashPool::new(2, 8),
+        Policy {
+            memory_kib: 512,
+            ..policy()
+        },
+    )
+    .unwrap();
+    let up = stricter
+        .login("bo", Password::from("password"))
+        .await
+        .unwrap();
+    assert_eq!(up.path, LoginPath::StoreUpgraded);
+    let stored = stricter.store().user(up.user.id).await.unwrap().unwrap();
+    let fresh = stored.credential.unwrap();
+    assert_ne!(fresh.hash, weak.hash);
+    assert!(fresh.hash.contains("m=512"), "{}", fresh.hash);
+    let again = stricter
+        .login("bo", Password::from("password"))
+        .await
+        .unwrap();
+    assert_eq!(again.path, LoginPath::Store);
+}
+
+/// An in-process stand-in for a legacy system that checks passwords itself (its own HTTP
+/// API or LDAP, which the next release brings): it accepts `carl` with `carl's password`.
+struct FakeAuthApi {
+    calls: std::sync::atomic::AtomicU32,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl usher_core::AuthSource for FakeAuthApi {
+    fn name(&self) -> &str {
+        "api"
+    }
+
+    async fn authenticate(
+        &self,
+        identifier: &str,
+        password: &Password,
+    ) -> Result<Option<usher_core::LegacyRecord>, usher_core::SourceError> {
+        use std::sync::atomic::Ordering;
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(usher_core::SourceError::Unavailable {
+                source_name: "api".into(),
+                reason: "connection refused".into(),
+            });
+        }
+        if identifier != "carl" || password.expose() != b"carl's password" {
+            return Ok(None);
+        }
+        let serde_json::Value::Object(fields) = serde_json::json!({
+            "login": "carl", "mail": "carl@example.com", "first": "Carl"
+        }) else {
+            unreachable!()
+        };
+        Ok(Some(usher_core::LegacyRecord {
+            key: usher_core::LegacyKey::Text("u-77".into()),
+            fields,
+        }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_auth_source_checks_the_password_and_its_user_migrates_once() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let api = Arc::new(FakeAuthApi {
+        calls: Default::default(),
+        down: Default::default(),
+    });
+    let mapping: usher_core::MappingConfig = toml::from_str(
+        "[fields]\nusername = \"login\"\nemail = \"mail\"\ngiven_name = \"first\"\n",
+    )
+    .unwrap();
+    let bridge = bridge(dir.path())
+        .await
+        .with_legacy(usher_bridge::Legacy::Auth(usher_bridge::AuthSourceEntry {
+            source: api.clone(),
+            mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
+            http_write_back: None,
+        }));
+
+    api.down.store(true, Ordering::SeqCst);
+    let down = bridge
+        .login("carl", Password::from("carl's password"))
+        .await;
+    assert!(
+        matches!(down, Err(LoginError::LegacyUnavailable(ref s)) if s == "api"),
+        "{down:?}"
+    );
+    api.down.store(false, Ordering::SeqCst);
+    let wrong = bridge.login("carl", Password::from("guess")).await;
+    assert!(
+        matches!(wrong, Err(LoginError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+    assert_eq!(
+        bridge.store().counts().await.unwrap().users,
+        0,
+        "nothing written"
+    );
+
+    let first = bridge
+        .login("carl", Password::from("carl's password"))
+        .await
+        .unwrap();
+    assert_eq!(first.path, LoginPath::Migrated);
+    assert_eq!(first.user.profile.given_name.as_deref(), Some("Carl"));
+    let credential = first.user.credential.clone().unwrap();
+    assert_eq!(credential.scheme, Scheme::Argon2id);
+    let linked = bridge
+        .store()
+        .user_by_legacy("api", "u-77")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(linked.id, first.user.id);
+    assert_eq!(
+        linked.migration.map(|m| m.method),
+        Some(usher_core::Method::Lazy)
+    );
+    // From now on the store answers, by username or email; legacy is not asked again.
+    let calls = api.calls.load(Ordering::SeqCst);
+    for identifier in ["carl", "CARL@example.com"] {
+        let again = bridge
+            .login(identifier, Password::from("carl's password"))
+            .await
+            .unwrap();
+        assert_eq!(again.path, LoginPath::Store);
+    }
+    assert_eq!(api.calls.load(Ordering::SeqCst), calls);
+    // Hash-source users still come first.
+    let ann = bridge
+        .login("ann", Password::from("password"))
+        .await
+        .unwrap();
+    assert_eq!(ann.path, LoginPath::Migrated);
+    assert_eq!(api.calls.load(Ordering::SeqCst), calls);
+}
+
+/// A legacy API's "user migrated" endpoint, served for real on loopback: `/ok` wants
+/// `Authorization: Bearer legacy-secret` and answers 204, `/busy` answers 503, `/reject` 400,
+/// `/flaky` 503 to its first request and 204 after, and `/slow-down` 429 with `Retry-After: 1`
+/// to its first request and 204 after.
+/// Every request it got: (path, authorization, idempotency key, body).
+mod legacy_api {
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::{HeaderMap, StatusCode, Uri};
+
+    pub type Calls = Arc<Mutex<Vec<(String, String, String, serde_json::Value)>>>;
+
+    pub async fn start() -> (std::net::SocketAddr, Calls) {
+        let calls = Calls::default();
+        let app = router(Arc::clone(&calls));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (addr, calls)
+    }
+
+    /// As [`start`], over TLS with a fresh self-signed certificate for 127.0.0.1; its PEM.
+    pub async fn start_tls() -> (std::net::SocketAddr, Calls, String) {
+        use tokio_rustls::rustls;
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let calls = Calls::default();
+        let app = router(Arc::clone(&calls));
+        // One connection at a time is plenty here; a failed handshake is dropped.
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = tcp.accept().await else {
+                    continue;
+                };
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    continue;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        (addr, calls, cert.cert.pem())
+    }
+
+    fn router(seen: Calls) -> axum::Router {
+        axum::Router::new().fallback(
+            move |uri: Uri, headers: HeaderMap, body: axum::Json<serde_json::Value>| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .map(|v| v.to_str().unwrap().to_owned())
+                            .unwrap_or_default()
+                    };
+                    let authorization = header("authorization");
+                    let path = uri.path().to_owned();
+                    let earlier = seen.lock().unwrap().iter().filter(|c| c.0 == path).count();
+                    seen.lock().unwrap().push((
+                        path.clone(),
+                        authorization.clone(),
+                        header("idempotency-key"),
+                        body.0,
+                    ));
+                    use axum::response::IntoResponse as _;
+                    match path.as_str() {
+                        "/ok" if authorization == "Bearer legacy-secret" => {
+                            StatusCode::NO_CONTENT.into_response()
+                        }
+                        "/ok" => StatusCode::UNAUTHORIZED.into_response(),
+                        "/busy" => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                        "/flaky" if earlier == 0 => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                        "/flaky" => StatusCode::NO_CONTENT.into_response(),
+                        "/slow-down" if earlier == 0 => {
+                            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")]).into_response()
+                        }
+                        "/slow-down" => StatusCode::NO_CONTENT.into_response(),
+                        _ => StatusCode::BAD_REQUEST.into_response(),
+                    }
+                }
+            },
+        )
+    }
+}
+
+/// Waits until `calls` holds `n` requests (the write-back runs after the login answered).
+async fn wait_for_calls(calls: &legacy_api::Calls, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while calls.lock().unwrap().len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} write-back calls never came"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http_write_back_tells_legacy_once_per_migration_and_failures_are_only_counted() {
+    let (addr, calls) = legacy_api::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("legacy-auth");
+    std::fs::write(&secret, "Bearer legacy-secret\n").unwrap();
+    let write_back = |path: &str| {
+        let config = usher_bridge::HttpWriteBackConfig {
+            url: format!("http://{addr}{path}"),
+            authorization_file: Some(secret.clone()),
+            timeout_seconds: 2,
+            tls_ca_file: None,
+        };
+        Arc::new(usher_bridge::HttpWriteBack::new("legacy", &config).unwrap())
+    };
+    let ok = write_back("/ok");
+    assert!(!format!("{ok:?}").contains("legacy-secret"), "{ok:?}");
+
+    let run = |path: &'static str| {
+        let http = write_back(path);
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            let bridge =
+                bridge_writing_back(dir.path(), HashPool::new(2, 64), policy(), Some(http)).await;
+            let first = bridge
+                .login("ann", Password::from("password"))
+                .await
+                .unwrap();
+            assert_eq!(
+                first.path,
+                LoginPath::Migrated,
+                "the write-back never fails a login"
+            );
+            (dir, bridge, first.user.id.to_string())
+        }
+    };
+
+    // Success: one POST naming the source, the legacy id and the new user, with the
+    // configured authorization and the user id as idempotency key; later logins send nothing.
+    let (_dir, bridge, ann) = run("/ok").await;
+    wait_for_calls(&calls, 1).await;
+    let again = bridge
+        .login("ann", Password::from("password"))
+        .await
+        .unwrap();
+    assert_eq!(again.path, LoginPath::Store);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    {
+        let got = calls.lock().unwrap().clone();
+        assert_eq!(got.len(), 1, "{got:?}");
+        let (path, authorization, idempotency, body) = &got[0];
+        assert_eq!(path, "/ok");
+        assert_eq!(authorization, "Bearer legacy-secret");
+        assert_eq!(idempotency, &ann);
+        assert_eq!(
+            body,
+            &serde_json::json!({ "source": "legacy", "legacy_id": 1, "user_id": ann })
+        );
+    }
+    let metrics = bridge.metrics().encode();
+    assert!(
+        metrics.contains("usher_write_back_total{source=\"legacy\",result=\"ok\"} 1"),
+        "{metrics}"
+    );
+
+    // 503: retried twice, then counted as an error; 400: not retried; a 503 then a 204:
+    // retried once and counted as done. Every retry is the same call: the same idempotency
+    // key (the user id) and the same body, so legacy can tell it from a second migration.
+    for (path, attempts, result) in [
+        ("/busy", 3, "error"),
+        ("/reject", 1, "error"),
+        ("/flaky", 2, "ok"),
+    ] {
+        calls.lock().unwrap().clear();
+        let (_dir, bridge, user) = run(path).await;
+        wait_for_calls(&calls, attempts).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let counted = format!("usher_write_back_total{{source=\"legacy\",result=\"{result}\"}} 1");
+        while !bridge.metrics().encode().contains(&counted) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path}: no {result} counted"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let got = calls.lock().unwrap().clone();
+        assert_eq!(got.len(), attempts, "{path}: {got:?}");
+        let expected = serde_json::json!({ "source": "legacy", "legacy_id": 1, "user_id": user });
+        for (_, authorization, idempotency, body) in &got {
+            assert_eq!(
+                (authorization.as_str(), idempotency, body),
+                ("Bearer legacy-secret", &user, &expected),
+                "{path}"
+            );
+        }
+    }
+}
+
+/// Legacy's `Retry-After` on a 429 or 503 is honoured (within the policy's longest pause): the
+/// second attempt waits the second it asks for, not the default 200 ms.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http_write_back_waits_as_long_as_retry_after_asks() {
+    let (addr, calls) = legacy_api::start().await;
+    let config = usher_bridge::HttpWriteBackConfig {
+        url: format!("http://{addr}/slow-down"),
+        authorization_file: None,
+        timeout_seconds: 2,
+        tls_ca_file: None,
+    };
+    let http = usher_bridge::HttpWriteBack::new("legacy", &config).unwrap();
+    let started = std::time::Instant::now();
+    assert!(
+        http.mark_migrated(&usher_core::LegacyKey::Int(1), "user-1")
+            .await
+            .unwrap()
+    );
+    assert_eq!(calls.lock().unwrap().len(), 2);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "retried after {:?}",
+        started.elapsed()
+    );
+}
+
+/// Issue 11 item 27: an `https://` write-back trusts the certificates in its `tls_ca_file`
+/// and, without it, only the system's roots: a legacy API with a private certificate is then
+/// an outage, and not one request reaches it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_write_back_trusts_its_tls_ca_file_and_only_it() {
+    let (addr, calls, pem) = legacy_api::start_tls().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("legacy-auth");
+    std::fs::write(&secret, "Bearer legacy-secret\n").unwrap();
+    let ca = dir.path().join("legacy-ca.pem");
+    std::fs::write(&ca, pem).unwrap();
+    let config = |tls_ca_file: Option<std::path::PathBuf>| usher_bridge::HttpWriteBackConfig {
+        url: format!("https://{addr}/ok"),
+        authorization_file: Some(secret.clone()),
+        timeout_seconds: 2,
+        tls_ca_file,
+    };
+    let key = usher_core::LegacyKey::Int(1);
+
+    let trusted = usher_bridge::HttpWriteBack::new("legacy", &config(Some(ca))).unwrap();
+    assert!(trusted.mark_migrated(&key, "user-1").await.unwrap());
+    assert_eq!(calls.lock().unwrap().len(), 1);
+
+    let untrusted = usher_bridge::HttpWriteBack::new("legacy", &config(None)).unwrap();
+    let err = untrusted.mark_migrated(&key, "user-1").await.unwrap_err();
+    assert!(
+        matches!(err, usher_core::SourceError::Unavailable { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        1,
+        "a request went out untrusted"
+    );
+
+    // A CA file without a certificate is refused when the write-back is built.
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let err = usher_bridge::HttpWriteBack::new("legacy", &config(Some(junk))).unwrap_err();
+    assert!(err.to_string().contains("tls_ca_file"), "{err}");
+}
+
+/// A user another source (`app`) already brought into the store: email verified there, a
+/// password of its own (an Argon2id hash of `app_password`), or none (imported
+/// reset-required, as from a Cognito export).
+async fn stored_from_app(
+    bridge: &Bridge,
+    email: &str,
+    username: &str,
+    app_password: Option<&str>,
+) -> usher_core::UserId {
+    let now = chrono::Utc::now();
+    let user = usher_core::User {
+        id: usher_core::UserId::new(),
+        email: Some(usher_core::Email::parse(email).unwrap()),
+        email_verified: true,
+        username: Some(usher_core::Username::parse(username).unwrap()),
+        phone: None,
+        profile: usher_core::Profile {
+            given_name: Some("From App".into()),
+            ..Default::default()
+        },
+        attributes: Default::default(),
+        credential: app_password.map(|p| usher_core::Credential {
+            hash: usher_hash::hash(&Password::from(p), &policy()).unwrap(),
+            scheme: Scheme::Argon2id,
+        }),
+        status: if app_password.is_some() {
+            usher_core::Status::Active
+        } else {
+            usher_core::Status::PasswordResetRequired
+        },
+        created_at: now,
+        updated_at: now,
+        legacy_links: vec![],
+        migration: None,
+    };
+    let mut chunk = usher_store::ChunkWrite::new("backfill", "app", 0);
+    chunk.users = vec![usher_store::ChunkUser {
+        key: usher_core::LegacyKey::Int(500),
+        user: user.clone(),
+        checksum: "app-500".into(),
+        legacy_updated_at: None,
+    }];
+    chunk.read = 1;
+    chunk.done = true;
+    let outcome = bridge.store().write_chunk(&chunk).await.unwrap();
+    assert_eq!(outcome.migrated, 1);
+    user.id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_password_of_a_second_source_links_the_stored_user_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let strict = bridge(dir.path()).await;
+    let id = stored_from_app(
+        &strict,
+        "ann.lee@example.com",
+        "ann.app",
+        Some("app password"),
+    )
+    .await;
+
+    // Legacy's ann has the same address but this mapping does not say it is verified: no
+    // link, and nothing written (someone who signed up to legacy with Ann's address must not
+    // get her account).
+    let refused = strict
+        .login("ann.lee@example.com", Password::from("password"))
+        .await;
+    assert!(
+        matches!(refused, Err(LoginError::Unmigratable { ref reason, .. }) if reason.contains("not verified")),
+        "{refused:?}"
+    );
+    assert!(
+        strict
+            .store()
+            .user_by_legacy("legacy", "1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    drop(strict);
+
+    // The operator trusts legacy's addresses.
+    let link: usher_core::LinkConfig = toml::from_str("allow_unverified = true").unwrap();
+    let bridge = bridge_reopened(dir.path()).await.with_link(Arc::new(link));
+    let linked = bridge
+        .login("Ann.Lee@example.com", Password::from("password"))
+        .await
+        .unwrap();
+    assert_eq!(linked.path, LoginPath::Linked);
+    assert_eq!(linked.user.id, id);
+    assert_eq!(linked.user.profile.given_name.as_deref(), Some("From App"));
+    assert_eq!(
+        linked.user.credential.as_ref().unwrap().scheme,
+        Scheme::Argon2id
+    );
+    let counts = bridge.store().counts().await.unwrap();
+    assert_eq!((counts.users, counts.linked_users), (1, 1));
+    assert_eq!(
+        bridge
+            .store()
+            .user_by_legacy("legacy", "1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        id
+    );
+    let mut links: Vec<String> = linked
+        .user
+        .legacy_links
+        .iter()
+        .map(|l| format!("{}/{}", l.source, l.legacy_id.as_str()))
+        .collect();
+    links.sort();
+    assert_eq!(links, ["app/500", "legacy/1"]);
+    // The password just proved is the account's now; the legacy hash is never asked again,
+    // so app's old password no longer opens it.
+    let again = bridge
+        .login("ann.lee@example.com", Password::from("password"))
+        .await
+        .unwrap();
+    assert_eq!(again.path, LoginPath::Store);
+    let old = bridge
+        .login("ann.lee@example.com", Password::from("app password"))
+        .await;
+    assert!(
+        matches!(old, Err(LoginError::InvalidCredentials)),
+        "{old:?}"
+    );
+    assert_eq!(bridge.store().counts().await.unwrap().users, 1);
+
+    // The user changes their password. Legacy's username `ann` is not the user's username in
+    // the store (`ann.app` was kept), so a login as `ann` finds the legacy record, which has
+    // moved: the user's own password decides, never the record's old legacy hash.
+    let current = bridge.store().user(id).await.unwrap().unwrap();
+    let new = usher_core::Credential {
+        hash: usher_hash::hash(&Password::from("new password"), &policy()).unwrap(),
+        scheme: Scheme::Argon2id,
+    };
+    assert!(
+        bridge
+            .store()
+            .replace_credential(id, &current.credential.unwrap().hash, &new)
+            .await
+            .unwrap()
+    );
+    let stale = bridge.login("ann", Password::from("password")).await;
+    assert!(
+        matches!(stale, Err(LoginError::InvalidCredentials)),
+        "{stale:?}"
+    );
+    let fresh = bridge
+        .login("ann", Password::from("new password"))
+        .await
+        .unwrap();
+    assert_eq!((fresh.user.id, fresh.path), (id, LoginPath::Store));
+}
+
+/// Issue 11 item 27: a user legacy disabled stays shut at every door. The right password at
+/// a lazy migration moves the account across as it is and answers "disabled"; so does every
+/// later login from the store; a disabled record never links to an open account; and a wrong
+/// password never tells anyone the account is disabled.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_user_stays_disabled_at_login_at_lazy_migration_and_at_link() {
+    let dir = tempfile::tempdir().unwrap();
+    legacy_table(
+        dir.path(),
+        &[
+            (1, "ann.lee@example.com", "ann", MD5_CRYPT),
+            (2, "bo@example.com", "bo", BCRYPT),
+            (3, "cy@example.com", "cy", MD5_CRYPT),
+        ],
+    )
+    .await;
+    let legacy = dir.path().join("legacy.db");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", legacy.display()))
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE users ADD COLUMN st TEXT NOT NULL DEFAULT 'A'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET st = 'L' WHERE id IN (1, 3)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let mapping = format!(
+        "{MAPPING}\n[fields.status]\nfrom = \"st\"\nmap = {{ A = \"active\", L = \"disabled\" }}\n"
+    );
+    let bridge = open_bridge_mapped(dir.path(), &mapping, HashPool::new(2, 64), policy(), None)
+        .await
+        .with_link(Arc::new(toml::from_str("allow_unverified = true").unwrap()));
+
+    // A wrong password is a wrong password, disabled or not, and moves nothing.
+    let wrong = bridge.login("ann", Password::from("not it")).await;
+    assert!(
+        matches!(wrong, Err(LoginError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+    assert_eq!(bridge.store().counts().await.unwrap().users, 0);
+
+    // Lazy migration: the account moves, disabled, and the login is refused.
+    let lazy = bridge.login("ann", Password::from("password")).await;
+    assert!(matches!(lazy, Err(LoginError::Disabled)), "{lazy:?}");
+    let ann = bridge
+        .store()
+        .user_by_legacy("legacy", "1")
+        .await
+        .unwrap()
+        .expect("ann moved across");
+    assert_eq!(ann.status, usher_core::Status::Disabled);
+    assert_eq!(ann.credential.as_ref().unwrap().scheme, Scheme::Argon2id);
+
+    // Login from the store: still refused, and a wrong password still only "invalid".
+    let again = bridge
+        .login("Ann.Lee@example.com", Password::from("password"))
+        .await;
+    assert!(matches!(again, Err(LoginError::Disabled)), "{again:?}");
+    let wrong = bridge.login("ann", Password::from("not it")).await;
+    assert!(
+        matches!(wrong, Err(LoginError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+
+    // An active user logs in as usual beside them.
+    assert_eq!(
+        bridge
+            .login("bo", Password::from("password"))
+            .await
+            .unwrap()
+            .path,
+        LoginPath::Migrated
+    );
+
+    // Link: cy signed up to the new app with the address legacy's disabled cy has. The legacy
+    // password is refused as disabled, and the record does not join the open account.
+    let cy = stored_from_app(&bridge, "cy@example.com", "cy.app", Some("app password")).await;
+    let link = bridge
+        .login("cy@example.com", Password::from("password"))
+        .await;
+    assert!(matches!(link, Err(LoginError::Disabled)), "{link:?}");
+    assert!(
+        bridge
+            .store()
+            .user_by_legacy("legacy", "3")
+            .await
+            .unwrap()
+            .is_none(),
+        "the disabled record was linked"
+    );
+    let stored = bridge.store().user(cy).await.unwrap().unwrap();
+    assert_eq!(stored.status, usher_core::Status::Active);
+    assert_eq!(stored.legacy_links.len(), 1);
+    let own = bridge
+        .login("cy@example.com", Password::from("app password"))
+        .await
+        .unwrap();
+    assert_eq!((own.user.id, own.path), (cy, LoginPath::Store));
+    assert_eq!(bridge.store().counts().await.unwrap().users, 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_required_user_moves_their_password_through_an_auth_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Arc::new(FakeAuthApi {
+        calls: Default::default(),
+        down: Default::default(),
+    });
+    let mapping: usher_core::MappingConfig = toml::from_str(
+        "[fields]\nusername = \"login\"\nemail = \"mail\"\ngiven_name = \"first\"\n\
+         email_verified = { const = true }\n",
+    )
+    .unwrap();
+    let bridge = bridge(dir.path())
+        .await
+        .with_legacy(usher_bridge::Legacy::Auth(usher_bridge::AuthSourceEntry {
+            source: api.clone(),
+            mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
+            http_write_back: None,
+        }));
+    // Imported from a Cognito export: no hash, reset required.
+    let id = stored_from_app(&bridge, "carl@example.com", "carl", None).await;
+    let wrong = bridge.login("carl", Password::from("guess")).await;
+    assert!(
+        matches!(wrong, Err(LoginError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+    let first = bridge
+        .login("carl", Password::from("carl's password"))
+        .await
+        .unwrap();
+    assert_eq!(first.path, LoginPath::Linked);
+    assert_eq!(first.user.id, id);
+    assert_eq!(first.user.status, usher_core::Status::Active);
+    let calls = api.calls.load(std::sync::atomic::Ordering::SeqCst);
+    let next = bridge
+        .login("carl@example.com", Password::from("carl's password"))
+        .await
+        .unwrap();
+    assert_eq!(next.path, LoginPath::Store);
+    assert_eq!(api.calls.load(std::sync::atomic::Ordering::SeqCst), calls);
+    assert_eq!(
+        bridge
+            .store()
+            .user_by_legacy("api", "u-77")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        id
+    );
+}
+
+/// pyca bcrypt 4.0.1 of "p@ss w0rd!" (usher-hash's vector corpus).
+const BCRYPT_OTHER: &str = "$2b$04$o1NC9iaqOFGagecpp4LpHeOb.Ad9djnZ5HYc67li05LkGccxJjkQG";
+
+/// Issue 11 item 7: legacy accepts the password, but its record cannot become a user. The
+/// answer says so (409, never "wrong password"), and the record goes to the quarantine with
+/// the reason. Two records sharing an address are decided as the backfill decides them: the
+/// lowest key holds it, whoever logs in first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_legacy_vouches_for_that_cannot_become_a_user_needs_attention() {
+    let dir = tempfile::tempdir().unwrap();
+    legacy_table(
+        dir.path(),
+        &[
+            (3, "not-an-address", "cy", MD5_CRYPT),
+            (4, "Dee@Example.com", "dee", BCRYPT),
+            (5, "dee@example.COM", "dee5", BCRYPT_OTHER),
+        ],
+    )
+    .await;
+    let bridge = open_bridge(dir.path(), HashPool::new(2, 64), policy(), None).await;
+    let store = bridge.store();
+    let reason_of = |key: &'static str| async move {
+        let held = store
+            .quarantine_list(&usher_store::QuarantineFilter::default(), 10, 0)
+            .await
+            .unwrap();
+        held.into_iter()
+            .find(|e| e.legacy_id == key)
+            .map(|e| (e.reason, e.field, e.record))
+    };
+
+    // The right password for a record whose email does not map.
+    let cy = bridge.login("cy", Password::from("password")).await;
+    let Err(LoginError::Unmigratable {
+        source_name,
+        key,
+        field,
+        reason,
+    }) = cy
+    else {
+        panic!("{cy:?}");
+    };
+    assert_eq!((source_name.as_str(), key.as_str()), ("legacy", "3"));
+    assert_eq!(field.as_deref(), Some("email"));
+    assert!(reason.contains("field `email`"), "{reason}");
+    let (held, held_field, record) = reason_of("3").await.expect("record 3 is in quarantine");
+    assert_eq!(held, reason);
+    assert_eq!(held_field.as_deref(), Some("email"));
+    assert_eq!(record["username"], "cy");
+    assert!(
+        record.get("pw").is_none(),
+        "the hash reached the quarantine: {record}"
+    );
+    // A wrong password for it is still just a wrong password.
+    let wrong = bridge.login("cy", Password::from("nope")).await;
+    assert!(
+        matches!(wrong, Err(LoginError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+
+    // Record 5's password, by the address record 4 (the lower key) holds: 409, and 5 is
+    // quarantined as 4's duplicate, as the backfill would.
+    let five = bridge
+        .login("DEE@example.com", Password::from("p@ss w0rd!"))
+        .await;
+    let Err(LoginError::Unmigratable { key, field, .. }) = five else {
+        panic!("{five:?}");
+    };
+    assert_eq!((key.as_str(), field.as_deref()), ("5", Some("email")));
+    let (held, ..) = reason_of("5").await.expect("record 5 is in quarantine");
+    assert_eq!(
+        held,
+        "duplicate email: same address as legacy id 4 (source legacy)"
+    );
+    assert_eq!(store.counts().await.unwrap().users, 0);
+
+    // Record 4's own password migrates record 4.
+    let four = bridge
+        .login("dee@example.com", Password::from("password"))
+        .await
+        .unwrap();
+    assert_eq!(four.path, LoginPath::Migrated);
+    assert_eq!(four.user.legacy_links[0].legacy_id.as_str(), "4");
+    assert_eq!(store.counts().await.unwrap().users, 1);
+}

@@ -1,0 +1,128 @@
+//! Login bridges over a fresh SQLite store and a legacy SQLite table `legacy.db` whose hashes
+//! come from independent implementations: libxcrypt's md5-crypt and PHP's `password_hash`
+//! bcrypt.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sqlx::Connection as _;
+use usher_bridge::{Bridge, HashPool, HashSource, HttpWriteBack};
+use usher_hash::Policy;
+
+use crate::{policy, store};
+
+/// libxcrypt's md5-crypt of "password".
+pub const MD5_CRYPT: &str = "$1$5pZSV9va$azfrPr6af3Fc7dLblQXVa0";
+/// PHP `password_hash("password", PASSWORD_BCRYPT)` as Laravel's docs print it.
+pub const BCRYPT: &str = "$2y$10$92IXUNpkjO0rOQ5byMi.Ye4oKoEa3Ro9llC/.og/at2.uheWG/igi";
+
+pub const MAPPING: &str = r#"
+[fields]
+email = "email"
+username = "username"
+
+[password]
+hash = "pw"
+"#;
+
+/// A bridge over a fresh store and the two-row legacy table (ann: md5-crypt, bo: bcrypt), with
+/// a cheap Argon2id policy, so the tests spend their time on the flow, not on hashing.
+pub async fn bridge(dir: &Path) -> Bridge {
+    bridge_with(dir, HashPool::new(2, 64), policy()).await
+}
+
+/// A bridge over a fresh SQLite store and legacy table, hashing on `pool` under `policy`.
+pub async fn bridge_with(dir: &Path, pool: HashPool, policy: Policy) -> Bridge {
+    bridge_writing_back(dir, pool, policy, None).await
+}
+
+/// As [`bridge_with`], telling legacy of each migration over HTTP with `http_write_back`.
+pub async fn bridge_writing_back(
+    dir: &Path,
+    pool: HashPool,
+    policy: Policy,
+    http_write_back: Option<Arc<HttpWriteBack>>,
+) -> Bridge {
+    legacy_table(
+        dir,
+        &[
+            (1, "Ann.Lee@Example.com", "ann", MD5_CRYPT),
+            (2, "bo@example.com", "bo", BCRYPT),
+        ],
+    )
+    .await;
+    open_bridge(dir, pool, policy, http_write_back).await
+}
+
+/// The legacy table `legacy.db` in `dir`: (id, email, username, pw) rows.
+pub async fn legacy_table(dir: &Path, rows: &[(i64, &str, &str, &str)]) {
+    let legacy = dir.join("legacy.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&legacy)
+        .create_if_missing(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, username TEXT, pw TEXT)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for &(id, email, username, pw) in rows {
+        sqlx::query("INSERT INTO users VALUES (?, ?, ?, ?)")
+            .bind(id)
+            .bind(email)
+            .bind(username)
+            .bind(pw)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
+/// A second bridge over the store and legacy table [`bridge`] made in `dir`.
+pub async fn bridge_reopened(dir: &Path) -> Bridge {
+    open_bridge(dir, HashPool::new(2, 64), policy(), None).await
+}
+
+/// A bridge over `dir`'s store and legacy table, mapped by [`MAPPING`].
+pub async fn open_bridge(
+    dir: &Path,
+    pool: HashPool,
+    policy: Policy,
+    http_write_back: Option<Arc<HttpWriteBack>>,
+) -> Bridge {
+    open_bridge_mapped(dir, MAPPING, pool, policy, http_write_back).await
+}
+
+/// As [`open_bridge`], mapping legacy's rows with `mapping`.
+pub async fn open_bridge_mapped(
+    dir: &Path,
+    mapping: &str,
+    pool: HashPool,
+    policy: Policy,
+    http_write_back: Option<Arc<HttpWriteBack>>,
+) -> Bridge {
+    let legacy = dir.join("legacy.db");
+    let source: usher_connect::SourceConfig = toml::from_str(&format!(
+        "type = \"sqlite\"\npath = {:?}\ntable = \"users\"\nkey = \"id\"\n",
+        legacy.to_str().unwrap()
+    ))
+    .unwrap();
+    let source = source.build("legacy").await.unwrap();
+    let mapping: usher_core::MappingConfig = toml::from_str(mapping).unwrap();
+    let store = store(dir).await;
+    Bridge::new(
+        Arc::from(store),
+        vec![HashSource {
+            source: Arc::from(source),
+            mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
+            email_fields: vec!["email".into()],
+            username_fields: vec!["username".into()],
+            http_write_back,
+        }],
+        pool,
+        policy,
+    )
+    .unwrap()
+}
