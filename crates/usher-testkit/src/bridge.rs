@@ -104,25 +104,30 @@ pub async fn open_bridge_mapped(
     http_write_back: Option<Arc<HttpWriteBack>>,
 ) -> Bridge {
     let legacy = dir.join("legacy.db");
-    let source: usher_connect::SourceConfig = toml::from_str(&format!(
+    let source = format!(
         "type = \"sqlite\"\npath = {:?}\ntable = \"users\"\nkey = \"id\"\n",
         legacy.to_str().unwrap()
-    ))
-    .unwrap();
+    );
+    let source = hash_source(&source, mapping, &["username"], http_write_back).await;
+    Bridge::new(Arc::from(store(dir).await), vec![source], pool, policy).unwrap()
+}
+
+/// The legacy source `source_toml` describes, named `legacy`, mapped with `mapping`; login
+/// identifiers are looked up in its `email` field, or in `username_fields`.
+pub async fn hash_source(
+    source_toml: &str,
+    mapping: &str,
+    username_fields: &[&str],
+    http_write_back: Option<Arc<HttpWriteBack>>,
+) -> HashSource {
+    let source: usher_connect::SourceConfig = toml::from_str(source_toml).unwrap();
     let source = source.build("legacy").await.unwrap();
     let mapping: usher_core::MappingConfig = toml::from_str(mapping).unwrap();
-    let store = store(dir).await;
-    Bridge::new(
-        Arc::from(store),
-        vec![HashSource {
-            source: Arc::from(source),
-            mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
-            email_fields: vec!["email".into()],
-            username_fields: vec!["username".into()],
-            http_write_back,
-        }],
-        pool,
-        policy,
-    )
-    .unwrap()
+    HashSource {
+        source: Arc::from(source),
+        mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
+        email_fields: vec!["email".into()],
+        username_fields: username_fields.iter().map(|f| (*f).to_owned()).collect(),
+        http_write_back,
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use usher_hash::Password;
-use usher_server::{Bridge, HashPool, HashSource, LoginError, OutageConfig};
+use usher_server::{Bridge, HashPool, LoginError, OutageConfig};
 
 const MAPPING: &str = r#"
 [fields]
@@ -32,22 +32,13 @@ fn outage() -> OutageConfig {
 }
 
 async fn bridge(dir: &std::path::Path, source_toml: &str) -> Bridge {
-    let source: usher_connect::SourceConfig = toml::from_str(source_toml).unwrap();
-    let source = source.build("legacy").await.unwrap();
-    let mapping: usher_core::MappingConfig = toml::from_str(MAPPING).unwrap();
+    let source = usher_testkit::bridge::hash_source(source_toml, MAPPING, &[], None).await;
     let store = usher_testkit::store(dir).await;
-    let policy = usher_testkit::policy();
     Bridge::new(
         Arc::from(store),
-        vec![HashSource {
-            source: Arc::from(source),
-            mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
-            email_fields: vec!["email".into()],
-            username_fields: vec![],
-            http_write_back: None,
-        }],
+        vec![source],
         HashPool::new(1, 8),
-        policy,
+        usher_testkit::policy(),
     )
     .unwrap()
     .with_outage(outage())
