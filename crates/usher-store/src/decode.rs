@@ -198,11 +198,6 @@ pub(crate) fn cursor_json(key: Option<&LegacyKey>) -> Option<Value> {
     key.and_then(|k| serde_json::to_value(k).ok())
 }
 
-/// A partition number read back.
-pub(crate) fn partition(row: &str, v: i32) -> Result<u32> {
-    u32::try_from(v).map_err(|_| corrupt("checkpoints", "partition", row, "is negative"))
-}
-
 /// A ledger entry read back.
 pub(crate) fn ledger_entry(
     legacy_id: &str,
@@ -238,27 +233,6 @@ pub(crate) fn first_links(
 /// An attempts column read back.
 pub(crate) fn attempts(row: &str, v: i64) -> Result<u32> {
     u32::try_from(v).map_err(|_| corrupt("quarantine", "attempts", row, format!("is {v}")))
-}
-
-/// A JSON text column (SQLite) parsed.
-pub(crate) fn json(
-    table: &'static str,
-    column: &'static str,
-    row: &str,
-    text: &str,
-) -> Result<Value> {
-    serde_json::from_str(text).map_err(|e| corrupt(table, column, row, e))
-}
-
-/// Microseconds since the epoch (SQLite) as an instant.
-pub(crate) fn instant(
-    table: &'static str,
-    column: &'static str,
-    row: &str,
-    micros: i64,
-) -> Result<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| corrupt(table, column, row, format!("{micros} is out of range")))
 }
 
 /// Guards against a result that should not be negative.

@@ -136,7 +136,8 @@ pub struct ChunkWrite {
     /// The system of record of the users this chunk creates.
     pub system_of_record: SystemOfRecord,
     /// Records of this chunk the caller linked to existing users (each by
-    /// [`crate::Store::link_user`], before this write): added to the checkpoint's counters.
+    /// [`crate::MigrationStore::link_user`], before this write): added to the checkpoint's
+    /// counters.
     pub linked: u64,
 }
 
@@ -214,8 +215,8 @@ impl Claims {
     }
 }
 
-/// What [`crate::Store::preview_chunk`] says a [`crate::Store::write_chunk`] of the chunk would
-/// do, written nowhere.
+/// What [`crate::MigrationStore::preview_chunk`] says a [`crate::MigrationStore::write_chunk`] of
+/// the chunk would do, written nowhere.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChunkPreview {
     /// Users that would be created.
@@ -250,7 +251,7 @@ pub struct PreviewRefusal {
     pub reason: String,
 }
 
-/// What [`crate::Store::write_chunk`] did with a chunk.
+/// What [`crate::MigrationStore::write_chunk`] did with a chunk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkOutcome {
     /// Users created.
@@ -269,7 +270,7 @@ pub struct ChunkOutcome {
 }
 
 /// A legacy user's first successful login through the bridge, to be written as a user by
-/// [`crate::Store::migrate_user`]: the user, its credential, its ledger row (method
+/// [`crate::MigrationStore::migrate_user`]: the user, its credential, its ledger row (method
 /// [`Method::Lazy`]) and an audit event, in one transaction.
 ///
 /// The fields are those of a [`ChunkUser`] plus the source and the system of record, kept flat
@@ -294,7 +295,7 @@ pub struct LazyMigration {
     pub system_of_record: SystemOfRecord,
 }
 
-/// What [`crate::Store::migrate_user`] did.
+/// What [`crate::MigrationStore::migrate_user`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MigrateOutcome {
     /// The user was written, with this id.
@@ -312,8 +313,8 @@ pub enum MigrateOutcome {
     },
 }
 
-/// A legacy record linked to a user that already exists (the same person, brought by
-/// another source): [`crate::Store::link_user`] writes the merged user, its ledger row and an
+/// A legacy record linked to a user that already exists (the same person, brought by another
+/// source): [`crate::MigrationStore::link_user`] writes the merged user, its ledger row and an
 /// event in one transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkWrite {
@@ -347,7 +348,7 @@ pub struct LinkWrite {
     pub system_of_record: SystemOfRecord,
 }
 
-/// What [`crate::Store::link_user`] did.
+/// What [`crate::MigrationStore::link_user`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkOutcome {
     /// The record is now linked to the user.
@@ -366,7 +367,7 @@ pub enum LinkOutcome {
     },
 }
 
-/// What [`crate::Store::register_user`] did.
+/// What [`crate::MigrationStore::register_user`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegisterOutcome {
     /// The user was written, with this id.
@@ -504,7 +505,7 @@ pub struct WarnedUser {
     pub warnings: Vec<usher_core::FieldWarning>,
 }
 
-/// What [`crate::Store::warnings`] reads.
+/// What [`crate::ReportStore::warnings`] reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WarningFilter {
     /// Only this source's users.

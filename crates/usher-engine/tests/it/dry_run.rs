@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use usher_core::{KeyRange, LegacyKey, LegacyRecord, Mapper, MappingConfig, Source, SourceError};
 use usher_engine::{BackfillOptions, DryRunReport, Silent, backfill, dry_run};
-use usher_store::{ConflictPolicy, Counters, SqliteStore, Store};
+use usher_store::{AdminStore, ConflictPolicy, Counters, SqliteStore, Store};
 
 /// Records held in memory in key order, read as a keyset source reads them.
 struct Memory {

@@ -18,9 +18,6 @@ pub(crate) fn all_identifiers(rows: &[Row<'_>]) -> (Vec<String>, Vec<String>) {
     identifiers(rows, &all)
 }
 
-/// What a preview reads: the ledger rows of the chunk's keys and the holders of its identifiers.
-pub(crate) type PreviewReads = (HashMap<String, LedgerHit>, Vec<Owner>);
-
 /// Operation name for a preview's reads, in errors.
 pub(crate) const PREVIEW_OP: &str = "preview_chunk: reading the ledger and identifier holders";
 

@@ -1,0 +1,210 @@
+//! How SQLite writes a chunk's rows: prepared multi-row `INSERT`s of [`INSERT_BATCH`] rows
+//! (the statement is prepared once and cached), and updates one user at a time.
+
+use std::collections::HashSet;
+
+use uuid::Uuid;
+
+use super::SqliteStore;
+use async_trait::async_trait;
+
+use crate::backend::{BulkWrites, QUARANTINE_UPSERT, QuarantineWrite, RowsWrite, Stmt, Tx};
+use crate::error::Result;
+use crate::model::ChunkWrite;
+use crate::ops::{USER_FIELDS, USER_FIELDS_SET, USER_INSERT, bind_fields, bind_user};
+use crate::plan::{self, Row};
+
+/// Rows per multi-row `INSERT` (25 columns × 512 rows stays below SQLite's 32766
+/// variables, and the statement is prepared once and cached).
+pub const INSERT_BATCH: usize = 512;
+
+type S = Stmt<SqliteStore>;
+
+/// `(?, ?, …), (…)` for `rows` rows of `columns` columns.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let one = format!("({})", vec!["?"; columns].join(", "));
+    vec![one; rows].join(", ")
+}
+
+#[async_trait]
+impl BulkWrites for SqliteStore {
+    /// [`BulkWrites::write_rows`] for SQLite: the updates, then the inserts in key
+    /// order with the inserted users' credentials and ledger rows.
+    async fn write_rows(tx: &mut Tx<Self>, w: RowsWrite<'_, '_>) -> Result<Option<HashSet<Uuid>>> {
+        let (chunk, rows, inserts, updates) = (w.chunk, w.rows, w.inserts, w.updates);
+        for (i, user_id) in updates {
+            if let Some(row) = rows.get(*i) {
+                update_user(tx, &chunk.source, row, *user_id).await?;
+            }
+        }
+        let mut inserted: HashSet<Uuid> = HashSet::with_capacity(inserts.len());
+        for batch in inserts.chunks(INSERT_BATCH) {
+            let batch_rows: Vec<&Row<'_>> = batch.iter().filter_map(|&i| rows.get(i)).collect();
+            inserted.extend(insert_users(tx, &batch_rows).await?);
+        }
+        // Ledger rows next, so a refusal's holder from this chunk is named by its key.
+        let ok_rows: Vec<&Row<'_>> = inserts
+            .iter()
+            .filter_map(|&i| rows.get(i))
+            .filter(|r| inserted.contains(&r.id))
+            .collect();
+        for batch in ok_rows.chunks(INSERT_BATCH) {
+            insert_credentials(tx, batch).await?;
+            let n = insert_ledger(tx, chunk, batch).await?;
+            if n != plan::count(batch.len()) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(inserted))
+    }
+
+    /// Inserts or refreshes quarantine rows, [`INSERT_BATCH`] per statement.
+    async fn upsert_quarantine(tx: &mut Tx<Self>, q: QuarantineWrite<'_>) -> Result<()> {
+        let QuarantineWrite { source, rows, now } = q;
+        for batch in rows.chunks(INSERT_BATCH) {
+            let sql = format!(
+                "INSERT INTO quarantine (source, legacy_id, reason, field, record, first_seen, \
+                 last_seen) VALUES {} {QUARANTINE_UPSERT}",
+                placeholders(batch.len(), 7)
+            );
+            let mut s = S::new(sql, "write_chunk: writing quarantine rows");
+            for r in batch {
+                s = s
+                    .text(source)
+                    .text(r.legacy_id.as_str())
+                    .text(r.reason.as_str())
+                    .text(r.field.as_deref())
+                    .json(r.record.as_str())
+                    .instant(now)
+                    .instant(now);
+            }
+            s.execute(tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Inserts users in the given order, skipping any a unique index refuses; returns the ids
+/// inserted.
+async fn insert_users(tx: &mut Tx<SqliteStore>, rows: &[&Row<'_>]) -> Result<Vec<Uuid>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "{USER_INSERT}{} ON CONFLICT DO NOTHING RETURNING id",
+        placeholders(rows.len(), USER_FIELDS)
+    );
+    let mut s = S::new(sql, "write_chunk: inserting users");
+    for row in rows {
+        s = bind_user(s, row);
+    }
+    s.fetch_all(tx)
+        .await?
+        .iter()
+        .map(|g| g.uuid(0, ("users", "id", "?")))
+        .collect()
+}
+
+async fn insert_credentials(tx: &mut Tx<SqliteStore>, rows: &[&Row<'_>]) -> Result<()> {
+    let with: Vec<(&Row<'_>, &usher_core::Credential)> = rows
+        .iter()
+        .filter_map(|r| r.user.credential.as_ref().map(|c| (*r, c)))
+        .collect();
+    if with.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO credentials (user_id, hash, scheme, updated_at) VALUES {}",
+        placeholders(with.len(), 4)
+    );
+    let mut s = S::new(sql, "write_chunk: inserting credentials");
+    for (row, c) in with {
+        s = s
+            .uuid(&row.id)
+            .text(c.hash.as_str())
+            .text(c.scheme.id())
+            .instant(row.credential_updated_at);
+    }
+    s.execute(tx).await?;
+    Ok(())
+}
+
+/// Inserts ledger rows; returns how many were new.
+async fn insert_ledger(
+    tx: &mut Tx<SqliteStore>,
+    chunk: &ChunkWrite,
+    rows: &[&Row<'_>],
+) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "INSERT INTO ledger (source, legacy_id, user_id, system_of_record, method, migrated_at, \
+         record_checksum, legacy_updated_at) VALUES {} ON CONFLICT DO NOTHING",
+        placeholders(rows.len(), 8)
+    );
+    let mut s = S::new(sql, "write_chunk: inserting ledger rows");
+    for row in rows {
+        s = s
+            .text(chunk.source.as_str())
+            .text(row.legacy_id.as_str())
+            .uuid(&row.id)
+            .text(chunk.system_of_record.as_str())
+            .text(row.ledger_method.as_str())
+            .instant(row.ledger_migrated_at)
+            .text(row.checksum)
+            .instant(row.legacy_updated_at);
+    }
+    s.execute(tx).await
+}
+
+/// Updates a migrated user in place from a newer legacy record: the user's fields, the
+/// credential when legacy changed after it was last written, and the ledger's checksum.
+async fn update_user(
+    tx: &mut Tx<SqliteStore>,
+    source: &str,
+    row: &Row<'_>,
+    user_id: Uuid,
+) -> Result<()> {
+    let sql = format!(
+        "UPDATE users SET {USER_FIELDS_SET}, legacy_record = COALESCE($21, legacy_record), \
+         migration_warnings = CASE WHEN $21 IS NULL THEN migration_warnings ELSE $22 END \
+         WHERE id = $1"
+    );
+    bind_fields(
+        S::new(sql, "write_chunk: updating a user").uuid(&user_id),
+        row,
+    )
+    .json(row.legacy_record.as_deref())
+    .json(row.migration_warnings.as_deref())
+    .execute(tx)
+    .await?;
+    if let (Some(c), Some(legacy_updated_at)) = (&row.user.credential, row.legacy_updated_at) {
+        S::new(
+            "INSERT INTO credentials (user_id, hash, scheme, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, scheme = excluded.scheme, \
+             updated_at = excluded.updated_at \
+             WHERE credentials.updated_at < excluded.updated_at \
+             AND (credentials.hash IS NOT excluded.hash OR credentials.scheme IS NOT excluded.scheme)",
+            "write_chunk: updating a credential",
+        )
+        .uuid(&user_id)
+        .text(c.hash.as_str())
+        .text(c.scheme.id())
+        .instant(legacy_updated_at)
+        .execute(tx)
+        .await?;
+    }
+    S::new(
+        "UPDATE ledger SET record_checksum = $1, legacy_updated_at = $2 \
+         WHERE source = $3 AND legacy_id = $4",
+        "write_chunk: updating a ledger row",
+    )
+    .text(row.checksum)
+    .instant(row.legacy_updated_at)
+    .text(source)
+    .text(row.legacy_id.as_str())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
