@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use usher_core::{Credential, Method, Status, User, UserId};
+use usher_core::link::refused_reason;
+use usher_core::{Credential, LinkDecision, Method, Status, User, UserId};
 use usher_hash::Password;
 use usher_store::{LazyMigration, LinkOutcome, LinkWrite, MigrateOutcome, SystemOfRecord};
 
@@ -97,41 +98,34 @@ impl Bridge {
             if proven.user.status == Status::Disabled {
                 return Err(LoginError::Disabled);
             }
-            if let Err(why) = self.link.allows(&stored, &proven.user, name) {
-                return unlinkable(
-                    "email",
-                    format!(
-                        "duplicate email: same address as user {}; not linked: {why}",
-                        stored.id
-                    ),
-                );
-            }
-            if stored.legacy_links.iter().any(|l| l.source == name) {
-                // Two records of one source with one address: the backfill quarantines the
-                // second; a login must not slip it in either.
-                return unlinkable(
-                    "email",
-                    format!(
-                        "duplicate email: same address as user {}, who already has a record \
-                         of this source",
-                        stored.id
-                    ),
-                );
-            }
-            let mut merged = self.link.merge(&stored, &proven.user, name);
-            // The user just proved this password: it is theirs now, whatever the rules say
-            // about stored values. It opens an account imported without a password, never one
-            // an operator made reset its password.
-            merged.credential = Some(fresh.clone());
-            if merged.status == Status::PasswordResetRequired && stored.credential.is_none() {
-                merged.status = Status::Active;
-            }
+            let (merged, replace_credential) =
+                match self.link.decide(&stored, &proven.user, name, Some(&fresh)) {
+                    LinkDecision::Link {
+                        user,
+                        replace_credential,
+                    } => (*user, replace_credential),
+                    LinkDecision::Refused(why) => {
+                        return unlinkable("email", refused_reason(&stored, &why));
+                    }
+                    // Two records of one source with one address: the backfill quarantines
+                    // the second; a login must not slip it in either.
+                    LinkDecision::SameSource => {
+                        return unlinkable(
+                            "email",
+                            format!(
+                                "duplicate email: same address as user {}, who already has a \
+                                 record of this source",
+                                stored.id
+                            ),
+                        );
+                    }
+                };
             let link = LinkWrite {
                 source: name.to_owned(),
                 key: proven.record.key.clone(),
                 user: merged,
                 expected_updated_at: stored.updated_at,
-                replace_credential: true,
+                replace_credential,
                 expected_credential: stored.credential.as_ref().map(|c| c.hash.clone()),
                 original: proven
                     .user

@@ -37,7 +37,7 @@ pub mod user;
 
 pub use error::{FieldError, FieldWarning, InvalidValue, RecordErrors};
 pub use ids::{Email, LegacyId, PhoneE164, UserId, Username};
-pub use link::{AllowUnverified, LinkConfig, NotLinked};
+pub use link::{AllowUnverified, LinkConfig, LinkDecision, NotLinked};
 pub use mapping::{ConfigProblem, Mapper, MappingConfig, MappingConfigError};
 pub use record::{INVALID_FIELD, LegacyKey, LegacyRecord};
 pub use redact::redact_url;

@@ -45,7 +45,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::user::{Status, User};
+use crate::user::{Credential, Status, User};
 
 /// The fields a rule may name.
 pub const FIELDS: &[&str] = &[
@@ -203,6 +203,48 @@ pub enum NotLinked {
     Disabled,
 }
 
+/// What the linking rules make of a record whose normalized email a stored user holds: the
+/// one decision the backfill (for a chunk's records) and the login bridge (for a record a
+/// password just proved) both take ([`LinkConfig::decide`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkDecision {
+    /// Link: the stored user becomes `user`, and its credential is written when
+    /// `replace_credential`.
+    Link {
+        /// The merged user (the stored id, email, migration record and legacy links).
+        user: Box<User>,
+        /// Whether the merged credential replaces the stored one.
+        replace_credential: bool,
+    },
+    /// The stored user already has a record of this source: not a second source of the same
+    /// person but a duplicate within one source (quarantined as such, never linked).
+    SameSource,
+    /// The rules refuse the link.
+    Refused(NotLinked),
+}
+
+/// The quarantine reason of a record whose link to `stored` the rules refused.
+pub fn refused_reason(stored: &User, why: &dyn fmt::Display) -> String {
+    let from = match stored.legacy_links.first() {
+        Some(l) => format!("legacy id {} of source {}", l.legacy_id.as_str(), l.source),
+        None => "registered in the new system".into(),
+    };
+    format!(
+        "duplicate email: same address as user {} ({from}); not linked: {why}",
+        stored.id
+    )
+}
+
+/// The quarantine reason of a record whose link to `stored` would give the merged user a
+/// `field` value that `holder` already has.
+pub fn taken_reason(stored: &User, field: &str, holder: &dyn fmt::Display) -> String {
+    format!(
+        "duplicate email: same address as user {}; not linked: the merged {field} belongs to \
+         {holder}",
+        stored.id
+    )
+}
+
 /// Which side a merged value came from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -235,6 +277,48 @@ impl LinkConfig {
             }
         }
         problems
+    }
+
+    /// The link rule: whether `incoming`, a record of `incoming_source` whose address `stored`
+    /// holds, is linked to `stored`, and as what user.
+    ///
+    /// `proven`: a credential the person has just proved with their password (a login); it
+    /// becomes the merged user's credential whatever the rules say about stored values, and
+    /// opens an account imported without a password (never one an operator made reset its
+    /// password). Without one (a backfill), the `credential` rule decides, and the merged
+    /// credential is written only when it differs from the stored one.
+    pub fn decide(
+        &self,
+        stored: &User,
+        incoming: &User,
+        incoming_source: &str,
+        proven: Option<&Credential>,
+    ) -> LinkDecision {
+        if stored
+            .legacy_links
+            .iter()
+            .any(|l| l.source == incoming_source)
+        {
+            return LinkDecision::SameSource;
+        }
+        if let Err(why) = self.allows(stored, incoming, incoming_source) {
+            return LinkDecision::Refused(why);
+        }
+        let mut user = self.merge(stored, incoming, incoming_source);
+        let replace_credential = match proven {
+            Some(fresh) => {
+                user.credential = Some(fresh.clone());
+                if user.status == Status::PasswordResetRequired && stored.credential.is_none() {
+                    user.status = Status::Active;
+                }
+                true
+            }
+            None => user.credential != stored.credential,
+        };
+        LinkDecision::Link {
+            user: Box::new(user),
+            replace_credential,
+        }
     }
 
     /// Whether `incoming`, a record of `incoming_source`, may be linked to `stored`.

@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use usher_core::{KeyRange, LegacyRecord, LinkConfig, Mapper, Source, User};
+use usher_core::{KeyRange, LegacyRecord, LinkConfig, Mapper, Source};
 use usher_runtime::{Pacer, Retry, RetryPolicy};
 use usher_store::{
-    Checkpoint, ChunkUser, ChunkWrite, ConflictPolicy, Counters, LinkOutcome, LinkWrite, Rejected,
-    Store, StoreError,
+    Checkpoint, ChunkUser, ChunkWrite, ConflictPolicy, Counters, Rejected, Store, StoreError,
 };
 
 use crate::partition::{self, Partition};
@@ -378,15 +377,8 @@ async fn run_partition(
     let mut counters = Counters::default();
     let mut retries = 0u64;
     while let Some(mut mapped) = rx.recv().await {
-        if let Some(link) = &shared.options.link {
-            // A retried attempt starts from the chunk as read; links an earlier attempt made
-            // are found in the ledger and left to the chunk write, which skips them.
-            let read = mapped.write.clone();
-            mapped.write = retrying(&shared, "linking a chunk", || {
-                link_chunk(&*shared.store, link, read.clone())
-            })
-            .await?;
-        }
+        // Linking happens in the chunk's own transaction, by the store.
+        mapped.write.link.clone_from(&shared.options.link);
         let outcome = retrying(&shared, "writing a chunk", || {
             shared.store.write_chunk(&mapped.write)
         })
@@ -408,157 +400,6 @@ async fn run_partition(
         .await
         .map_err(|e| EngineError::Worker(e.to_string()))??;
     Ok((counters, retries))
-}
-
-/// Links the chunk's records whose address a user brought by another source already holds
-/// (one address query per chunk, then one transaction per link), or rejects them with the
-/// reason linking was refused. What is left goes to [`Store::write_chunk`] as usual: records
-/// whose holder already has a link to this source are replays (skipped by the ledger) or
-/// same-source duplicates (quarantined there).
-async fn link_chunk(
-    store: &dyn Store,
-    link: &LinkConfig,
-    mut write: ChunkWrite,
-) -> Result<ChunkWrite, StoreError> {
-    let emails: Vec<String> = write
-        .users
-        .iter()
-        .filter_map(|u| u.user.email.as_ref().map(|e| e.normalized()))
-        .collect();
-    let holders: std::collections::HashMap<String, usher_core::UserId> =
-        store.email_holders(&emails).await?.into_iter().collect();
-    if holders.is_empty() {
-        return Ok(write);
-    }
-    let mut keep = Vec::with_capacity(write.users.len());
-    for cu in std::mem::take(&mut write.users) {
-        let holder = cu
-            .user
-            .email
-            .as_ref()
-            .and_then(|e| holders.get(&e.normalized()));
-        let Some(&holder) = holder else {
-            keep.push(cu);
-            continue;
-        };
-        match link_one(store, link, &write, &cu, holder).await? {
-            Linked::Yes => write.linked = write.linked.saturating_add(1),
-            Linked::Leave => keep.push(cu),
-            Linked::Refused(reason) => write.rejected.push(Rejected {
-                key: cu.key.clone(),
-                field: Some("email".into()),
-                reason,
-                record: cu
-                    .user
-                    .migration
-                    .as_ref()
-                    .map_or(serde_json::Value::Null, |m| m.original.clone()),
-            }),
-        }
-    }
-    write.users = keep;
-    Ok(write)
-}
-
-/// What became of one record [`link_chunk`] tried.
-pub(crate) enum Linked {
-    /// Linked to the holder of its address.
-    Yes,
-    /// Not for linking: left to the chunk write.
-    Leave,
-    /// Linking was refused: quarantined with this reason.
-    Refused(String),
-}
-
-async fn link_one(
-    store: &dyn Store,
-    link: &LinkConfig,
-    write: &ChunkWrite,
-    cu: &ChunkUser,
-    holder: usher_core::UserId,
-) -> Result<Linked, StoreError> {
-    // A concurrent change of the holder (a login, another link) makes the merge stale: read
-    // it again and merge again, a few times.
-    for _ in 0..5 {
-        let Some(stored) = store.user(holder).await? else {
-            return Ok(Linked::Leave);
-        };
-        let l = match link_for(link, write, cu, &stored) {
-            Ok(l) => l,
-            Err(done) => return Ok(done),
-        };
-        match store.link_user(&l).await? {
-            LinkOutcome::Linked(_) => return Ok(Linked::Yes),
-            LinkOutcome::AlreadyLinked(_) => return Ok(Linked::Leave),
-            LinkOutcome::Stale => continue,
-            LinkOutcome::IdentifierTaken { field, holder } => {
-                return Ok(Linked::Refused(merged_taken(
-                    &stored,
-                    field,
-                    &format!("user {holder}"),
-                )));
-            }
-        }
-    }
-    Ok(Linked::Refused(format!(
-        "duplicate email: same address as user {holder}; not linked: the user kept changing \
-         while linking (run the backfill again)"
-    )))
-}
-
-/// The link of `cu` to `stored` (the holder of its address), or why there is none: the holder
-/// already has a record of this source (left to the chunk write), or the rules refuse it.
-pub(crate) fn link_for(
-    link: &LinkConfig,
-    write: &ChunkWrite,
-    cu: &ChunkUser,
-    stored: &User,
-) -> Result<LinkWrite, Linked> {
-    if stored.legacy_links.iter().any(|l| l.source == write.source) {
-        return Err(Linked::Leave);
-    }
-    if let Err(why) = link.allows(stored, &cu.user, &write.source) {
-        return Err(Linked::Refused(format!(
-            "duplicate email: same address as user {} ({}); not linked: {why}",
-            stored.id,
-            describe(stored)
-        )));
-    }
-    let merged = link.merge(stored, &cu.user, &write.source);
-    Ok(LinkWrite {
-        source: write.source.clone(),
-        key: cu.key.clone(),
-        replace_credential: merged.credential != stored.credential,
-        expected_credential: stored.credential.as_ref().map(|c| c.hash.clone()),
-        user: merged,
-        expected_updated_at: stored.updated_at,
-        original: cu
-            .user
-            .migration
-            .as_ref()
-            .map_or(serde_json::Value::Null, |m| m.original.clone()),
-        checksum: cu.checksum.clone(),
-        legacy_updated_at: cu.legacy_updated_at,
-        method: write.method,
-        system_of_record: write.system_of_record,
-    })
-}
-
-/// The reason a link is refused because the merged user's `field` belongs to `holder`.
-pub(crate) fn merged_taken(stored: &User, field: &str, holder: &dyn std::fmt::Display) -> String {
-    format!(
-        "duplicate email: same address as user {}; not linked: the merged {field} belongs to \
-         {holder}",
-        stored.id
-    )
-}
-
-/// Where a stored user came from, for a quarantine reason.
-fn describe(user: &User) -> String {
-    match user.legacy_links.first() {
-        Some(l) => format!("legacy id {} of source {}", l.legacy_id.as_str(), l.source),
-        None => "registered in the new system".into(),
-    }
 }
 
 /// Whether a failure is worth retrying: the other side may come back.

@@ -4,15 +4,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use usher_core::{KeyRange, LinkConfig, Mapper, Source, User, UserId};
+use usher_core::link::{refused_reason, taken_reason};
+use usher_core::{KeyRange, LinkConfig, LinkDecision, Mapper, Source, User, UserId};
 use usher_store::{
     ChunkUser, ChunkWrite, Claims, Counters, Store, StoreError, WarnedUser, WarningFilter,
     WarningReport,
 };
 
-use crate::backfill::{
-    BackfillOptions, Linked, add, link_for, map_chunk, merged_taken, pacer, retry,
-};
+use crate::backfill::{BackfillOptions, add, map_chunk, pacer, retry};
 use crate::{EngineError, Observer};
 
 /// What a backfill would do.
@@ -359,7 +358,7 @@ impl LinkPreview {
     }
 }
 
-/// Predicts the backfill's linking step ([`link_for`] on the holder of each address, written
+/// Predicts the backfill's linking step ([`LinkConfig::decide`] on the holder of each address, written
 /// nowhere). A record whose address an earlier record of the dry run took is left to the chunk
 /// write, as the backfill would find that record's user there.
 async fn preview_links(
@@ -391,35 +390,39 @@ async fn preview_links(
         let Some(stored) = store.user(holder).await? else {
             continue;
         };
-        let outcome = match link_for(link, write, cu, &stored) {
-            Err(Linked::Refused(reason)) => Err(reason),
-            Err(Linked::Leave | Linked::Yes) => continue,
-            Ok(l) => {
-                let mine = |u: &User| u.username.as_ref().map(|n| n.normalized());
-                match mine(&l.user).filter(|u| Some(u) != mine(&stored).as_ref()) {
-                    Some(u) if claims.has_username(&u) || taken.has_username(&u) => Err(
-                        merged_taken(&stored, "username", &"an earlier record of this run"),
-                    ),
-                    Some(u) => match store.user_by_username(&u).await? {
-                        Some(other) if other.id != stored.id => Err(merged_taken(
-                            &stored,
-                            "username",
-                            &format!("user {}", other.id),
-                        )),
-                        _ => {
-                            taken.claim(None, Some(&u));
-                            Ok(ChunkUser {
-                                user: l.user,
-                                ..cu.clone()
-                            })
-                        }
-                    },
-                    None => Ok(ChunkUser {
-                        user: l.user,
-                        ..cu.clone()
-                    }),
-                }
+        let merged = match link.decide(&stored, &cu.user, &write.source, None) {
+            LinkDecision::SameSource => continue,
+            LinkDecision::Refused(why) => {
+                decided.insert(cu.key.to_string(), Err(refused_reason(&stored, &why)));
+                continue;
             }
+            LinkDecision::Link { user, .. } => *user,
+        };
+        let mine = |u: &User| u.username.as_ref().map(|n| n.normalized());
+        let outcome = match mine(&merged).filter(|u| Some(u) != mine(&stored).as_ref()) {
+            Some(u) if claims.has_username(&u) || taken.has_username(&u) => Err(taken_reason(
+                &stored,
+                "username",
+                &"an earlier record of this run",
+            )),
+            Some(u) => match store.user_by_username(&u).await? {
+                Some(other) if other.id != stored.id => Err(taken_reason(
+                    &stored,
+                    "username",
+                    &format!("user {}", other.id),
+                )),
+                _ => {
+                    taken.claim(None, Some(&u));
+                    Ok(ChunkUser {
+                        user: merged,
+                        ..cu.clone()
+                    })
+                }
+            },
+            None => Ok(ChunkUser {
+                user: merged,
+                ..cu.clone()
+            }),
         };
         decided.insert(cu.key.to_string(), outcome);
     }

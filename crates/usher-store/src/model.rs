@@ -135,10 +135,15 @@ pub struct ChunkWrite {
     pub method: Method,
     /// The system of record of the users this chunk creates.
     pub system_of_record: SystemOfRecord,
-    /// Records of this chunk the caller linked to existing users (each by
+    /// Records of this chunk the caller linked to existing users itself (each by
     /// [`crate::MigrationStore::link_user`], before this write): added to the checkpoint's
     /// counters.
     pub linked: u64,
+    /// `[link]`: a record whose normalized email a stored user of another source holds is
+    /// linked to that user in this chunk's own transaction, by
+    /// [`usher_core::LinkConfig::decide`], or quarantined with the reason the rules refuse.
+    /// `None`: never link (the record is a duplicate, quarantined as such).
+    pub link: Option<std::sync::Arc<usher_core::LinkConfig>>,
 }
 
 impl ChunkWrite {
@@ -158,6 +163,7 @@ impl ChunkWrite {
             method: Method::Bulk,
             system_of_record: SystemOfRecord::Legacy,
             linked: 0,
+            link: None,
         }
     }
 }

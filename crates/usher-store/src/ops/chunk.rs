@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::link::{self, LinkPlan};
 use super::write::insert_event;
 use super::{begin_write, rollback, writer};
 use crate::backend::{Backend, BulkWrites, Conn, QuarantineWrite, RowsWrite, Stmt, Tx};
@@ -152,7 +153,7 @@ async fn try_write_chunk<B: BulkWrites>(
     let mut tx = begin_write(store, "write_chunk: beginning the transaction").await?;
 
     let hits = ledger_hits::<B>(&mut tx, &chunk.source, rows, 0..rows.len()).await?;
-    let classified = plan::classify(rows, &hits, chunk.policy);
+    let mut classified = plan::classify(rows, &hits, chunk.policy);
     let mut quarantine: Vec<QuarantineRow> = prepared.quarantine.clone();
 
     // Updates first: an existing user keeps its claim on its new address over new records.
@@ -166,6 +167,15 @@ async fn try_write_chunk<B: BulkWrites>(
         quarantine.extend(refused);
         kept
     };
+
+    // New records whose address a user of another source holds: linked to that user, or
+    // refused by the rules; read (and locked) before anything is written.
+    let links = match &chunk.link {
+        Some(config) => link::plan::<B>(&mut tx, chunk, rows, &classified.inserts, config).await?,
+        None => LinkPlan::default(),
+    };
+    classified.inserts.retain(|i| !links.decided.contains(i));
+    quarantine.extend(links.refused.iter().cloned());
 
     // Inserts in key order; the unique indexes refuse later duplicates.
     let Some(inserted) = B::write_rows(
@@ -181,6 +191,10 @@ async fn try_write_chunk<B: BulkWrites>(
     else {
         return rollback::<B, _>(tx, BACK, None).await;
     };
+    let Some((linked, taken)) = link::write::<B>(&mut tx, rows, &links, now).await? else {
+        return rollback::<B, _>(tx, BACK, None).await;
+    };
+    quarantine.extend(taken);
     let (ok, refused): (Vec<usize>, Vec<usize>) = classified
         .inserts
         .iter()
@@ -228,7 +242,7 @@ async fn try_write_chunk<B: BulkWrites>(
         skipped: plan::count(classified.skipped.len()),
         updated: plan::count(updates.len()),
         quarantined: plan::count(quarantine.len()),
-        linked: chunk.linked,
+        linked: chunk.linked.saturating_add(linked),
         retries: 0,
     };
     save_checkpoint::<B>(&mut tx, chunk, &outcome, now).await?;

@@ -8,6 +8,7 @@
 //! * [`chunk`]: the backfill's chunk write, its displacements and its preview.
 
 mod chunk;
+mod link;
 mod read;
 mod write;
 

@@ -82,7 +82,7 @@ pub(super) async fn user_where<B: Backend>(
 }
 
 /// A row of [`USER_COLUMNS`] in neutral types.
-fn user_row<B: Backend>(g: &Got<B>) -> Result<UserRow> {
+pub(super) fn user_row<B: Backend>(g: &Got<B>) -> Result<UserRow> {
     let id = g.uuid(0, ("users", "id", "?"))?;
     let key = id.to_string();
     let at = |column| ("users", column, key.as_str());

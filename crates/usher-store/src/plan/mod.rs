@@ -412,7 +412,10 @@ fn username_reason(holder: &str) -> (String, Option<String>) {
     )
 }
 
-fn quarantine_row(row: &Row<'_>, (reason, field): (String, Option<String>)) -> QuarantineRow {
+pub(crate) fn quarantine_row(
+    row: &Row<'_>,
+    (reason, field): (String, Option<String>),
+) -> QuarantineRow {
     QuarantineRow {
         legacy_id: row.legacy_id.clone(),
         reason,
