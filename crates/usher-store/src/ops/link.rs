@@ -14,11 +14,11 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use usher_core::link::{refused_reason, taken_reason};
-use usher_core::{LegacyLink, LinkConfig, LinkDecision, User};
+use usher_core::{Credential, LegacyLink, LinkConfig, LinkDecision, User};
 use uuid::Uuid;
 
 use super::read::user_row;
-use super::write::{LinkWritten, write_link};
+use super::{USER_FIELDS_SET, bind_fields};
 use crate::backend::{Backend, Conn, Stmt};
 use crate::error::Result;
 use crate::model::{ChunkWrite, LinkWrite};
@@ -137,24 +137,213 @@ pub(super) async fn write<B: Backend>(
     links: &LinkPlan,
     now: DateTime<Utc>,
 ) -> Result<Option<(u64, Vec<QuarantineRow>)>> {
-    let mut linked = 0u64;
-    let mut refused = Vec::new();
-    for p in &links.links {
-        let l = plan::bump(&p.write);
-        let row = plan::prepare_link(&l, now)?;
-        let subject = plan::link_subject(&l);
-        match write_link::<B>(conn, &l, &row, &subject, now).await? {
-            LinkWritten::Done => linked = linked.saturating_add(1),
-            LinkWritten::UsernameTaken(holder) => {
-                let reason = taken_reason(&p.stored, "username", &format!("user {holder}"));
-                if let Some(row) = rows.get(p.index) {
-                    refused.push(plan::quarantine_row(row, (reason, Some("email".into()))));
-                }
+    if links.links.is_empty() {
+        return Ok(Some((0, Vec::new())));
+    }
+    let bumped: Vec<LinkWrite> = links.links.iter().map(|p| plan::bump(&p.write)).collect();
+    let link_rows = bumped
+        .iter()
+        .map(|l| plan::prepare_link(l, now))
+        .collect::<Result<Vec<_>>>()?;
+    let pairs: Vec<(&LinkWrite, &Row<'_>)> = bumped.iter().zip(&link_rows).collect();
+    let Some(taken) = write_links::<B>(conn, &pairs, now).await? else {
+        return Ok(None);
+    };
+    let mut refused = Vec::with_capacity(taken.len());
+    for (i, holder) in &taken {
+        let (Some(p), Some(row)) = (
+            links.links.get(*i),
+            links.links.get(*i).and_then(|p| rows.get(p.index)),
+        ) else {
+            continue;
+        };
+        let reason = taken_reason(&p.stored, "username", &format!("user {holder}"));
+        refused.push(plan::quarantine_row(row, (reason, Some("email".into()))));
+    }
+    Ok(Some((
+        plan::count(pairs.len().saturating_sub(taken.len())),
+        refused,
+    )))
+}
+
+/// Links per multi-row statement: 20 values a row stays well below SQLite's 32766 variables.
+const LINK_BATCH: usize = 256;
+
+/// `($n, $n+1, …), (…)`: `rows` rows of `columns` numbered placeholders from `$1`.
+fn values(rows: usize, columns: usize) -> String {
+    let mut n = 0usize;
+    let mut out = String::with_capacity(rows.saturating_mul(columns).saturating_mul(6));
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..columns {
+            n = n.saturating_add(1);
+            if c > 0 {
+                out.push_str(", ");
             }
-            LinkWritten::LedgerTaken => return Ok(None),
+            out.push('$');
+            out.push_str(&n.to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// Writes links whose users are known to be as the links saw them, set-based (a few
+/// statements per [`LINK_BATCH`] links, whatever their number): the merged users over the
+/// stored ones, the credentials the links replace, the ledger rows, the records' quarantine
+/// rows gone, and a `user.linked` event each. The single link
+/// ([`crate::MigrationStore::link_user`]) and a chunk's links both write this way.
+///
+/// A link whose merged username another user holds (or an earlier link of these took) is not
+/// written: its index comes back with the holder. `Ok(None)`: a concurrent writer put one of
+/// the records in the ledger first; nothing may be kept (the caller rolls back).
+pub(super) async fn write_links<B: Backend>(
+    conn: &mut Conn<B>,
+    links: &[(&LinkWrite, &Row<'_>)],
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<(usize, Uuid)>>> {
+    const OP: &str = "link_user: writing the links";
+    // Merged usernames already held by another user, or by an earlier link of these.
+    let usernames: Vec<String> = links
+        .iter()
+        .filter_map(|(_, r)| r.username_normalized.clone())
+        .collect();
+    let mut holders: HashMap<String, Uuid> = HashMap::new();
+    if !usernames.is_empty() {
+        let sql = format!(
+            "SELECT username_normalized, id FROM users WHERE {}",
+            B::in_list("username_normalized", "$1")
+        );
+        for g in Stmt::<B>::new(sql, OP)
+            .list(&usernames)
+            .fetch_all(conn)
+            .await?
+        {
+            let name = g.text(0, ("users", "username_normalized", "?"))?;
+            let id = g.uuid(1, ("users", "id", &name))?;
+            holders.insert(name, id);
         }
     }
-    Ok(Some((linked, refused)))
+    let mut taken = Vec::new();
+    let mut kept: Vec<(&LinkWrite, &Row<'_>)> = Vec::with_capacity(links.len());
+    for (i, &(l, row)) in links.iter().enumerate() {
+        if let Some(name) = &row.username_normalized {
+            match holders.get(name) {
+                Some(&holder) if holder != row.id => {
+                    taken.push((i, holder));
+                    continue;
+                }
+                _ => {
+                    holders.insert(name.clone(), row.id);
+                }
+            }
+        }
+        kept.push((l, row));
+    }
+    let set = USER_FIELDS_SET
+        .split(", ")
+        .filter_map(|p| p.split(" = ").next())
+        .enumerate()
+        .map(|(i, column)| format!("{column} = v.column{}", i.saturating_add(2)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for batch in kept.chunks(LINK_BATCH) {
+        let sql = format!(
+            "UPDATE users SET {set} FROM (VALUES {}) AS v WHERE users.id = v.column1",
+            values(batch.len(), 20)
+        );
+        let mut s = Stmt::<B>::new(sql, "link_user: updating the users");
+        for (_, row) in batch {
+            s = bind_fields(s.uuid(&row.id), row);
+        }
+        s.execute(conn).await?;
+
+        let credentials: Vec<(&Row<'_>, &Credential)> = batch
+            .iter()
+            .filter(|(l, _)| l.replace_credential)
+            .filter_map(|(l, row)| l.user.credential.as_ref().map(|c| (*row, c)))
+            .collect();
+        if !credentials.is_empty() {
+            let sql = format!(
+                "INSERT INTO credentials (user_id, hash, scheme, updated_at) VALUES {} \
+                 ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, \
+                 scheme = excluded.scheme, updated_at = excluded.updated_at",
+                values(credentials.len(), 4)
+            );
+            let mut s = Stmt::<B>::new(sql, "link_user: writing the credentials");
+            for (row, c) in credentials {
+                s = s
+                    .uuid(&row.id)
+                    .text(c.hash.as_str())
+                    .text(c.scheme.id())
+                    .instant(now);
+            }
+            s.execute(conn).await?;
+        }
+
+        let sql = format!(
+            "INSERT INTO ledger (source, legacy_id, user_id, system_of_record, method, \
+             migrated_at, record_checksum, legacy_updated_at) VALUES {} ON CONFLICT DO NOTHING",
+            values(batch.len(), 8)
+        );
+        let mut s = Stmt::<B>::new(sql, "link_user: inserting the ledger rows");
+        for (l, row) in batch {
+            s = s
+                .text(l.source.as_str())
+                .text(row.legacy_id.as_str())
+                .uuid(&row.id)
+                .text(l.system_of_record.as_str())
+                .text(row.ledger_method.as_str())
+                .instant(row.ledger_migrated_at)
+                .text(row.checksum)
+                .instant(row.legacy_updated_at);
+        }
+        if s.execute(conn).await? != plan::count(batch.len()) {
+            return Ok(None);
+        }
+
+        let sql = format!(
+            "INSERT INTO events (at, kind, subject, detail) VALUES {}",
+            values(batch.len(), 4)
+        );
+        let mut s = Stmt::<B>::new(sql, "link_user: recording the events");
+        let details: Vec<(String, String)> = batch
+            .iter()
+            .map(|(l, row)| {
+                let detail = plan::link_detail(l, &row.legacy_id).to_string();
+                (plan::link_subject(l), detail)
+            })
+            .collect();
+        for (subject, detail) in &details {
+            s = s
+                .instant(now)
+                .text("user.linked")
+                .text(subject.as_str())
+                .json(detail.as_str());
+        }
+        s.execute(conn).await?;
+
+        // One source per call in practice; grouped so any mix is right.
+        let mut by_source: HashMap<&str, Vec<String>> = HashMap::new();
+        for (l, row) in batch {
+            by_source
+                .entry(l.source.as_str())
+                .or_default()
+                .push(row.legacy_id.clone());
+        }
+        for (source, ids) in by_source {
+            let sql = format!(
+                "DELETE FROM quarantine WHERE source = $1 AND {}",
+                B::in_list("legacy_id", "$2")
+            );
+            Stmt::<B>::new(sql, "link_user: clearing the quarantine rows")
+                .text(source)
+                .list(&ids)
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(Some(taken))
 }
 
 /// The users holding these normalized addresses, each with its credential and legacy links,

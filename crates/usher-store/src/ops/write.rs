@@ -16,8 +16,9 @@ use usher_core::{Credential, KeyRange, User, UserId};
 use uuid::Uuid;
 
 use super::chunk::owners;
+use super::link::write_links;
 use super::read::ledger_user;
-use super::{USER_FIELDS_SET, USER_INSERT, begin_write, bind_fields, bind_user, rollback, writer};
+use super::{USER_INSERT, begin_write, bind_user, rollback, writer};
 use crate::backend::{Backend, BulkWrites, Conn, QuarantineWrite, Stmt, Tx};
 use crate::decode;
 use crate::error::{Result, StoreError, db};
@@ -274,7 +275,7 @@ pub(super) async fn link_user<B: Backend>(store: &B, l: &LinkWrite) -> Result<Li
     let row = plan::prepare_link(l, now)?;
     let subject = plan::link_subject(l);
     retried(store, "link_user", &subject, || {
-        try_link_user(store, l, &row, &subject, now)
+        try_link_user(store, l, &row, now)
     })
     .await
 }
@@ -287,7 +288,6 @@ async fn try_link_user<B: Backend>(
     store: &B,
     l: &LinkWrite,
     row: &Row<'_>,
-    subject: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<LinkOutcome>> {
     const BACK: &str = "link_user: rolling back";
@@ -299,94 +299,20 @@ async fn try_link_user<B: Backend>(
     if !link_still_fresh::<B>(&mut tx, l, row).await? {
         return rollback::<B, _>(tx, BACK, Some(LinkOutcome::Stale)).await;
     }
-    match write_link::<B>(&mut tx, l, row, subject, now).await? {
-        LinkWritten::Done => {}
-        LinkWritten::UsernameTaken(holder) => {
-            let outcome = LinkOutcome::IdentifierTaken {
-                field: "username",
-                holder: UserId::from_uuid(holder),
-            };
-            return rollback::<B, _>(tx, BACK, Some(outcome)).await;
+    match write_links::<B>(&mut tx, &[(l, row)], now).await? {
+        None => return rollback::<B, _>(tx, BACK, None).await,
+        Some(taken) => {
+            if let Some(&(_, holder)) = taken.first() {
+                let outcome = LinkOutcome::IdentifierTaken {
+                    field: "username",
+                    holder: UserId::from_uuid(holder),
+                };
+                return rollback::<B, _>(tx, BACK, Some(outcome)).await;
+            }
         }
-        LinkWritten::LedgerTaken => return rollback::<B, _>(tx, BACK, None).await,
     }
     tx.commit().await.map_err(db("link_user: committing"))?;
     Ok(Some(LinkOutcome::Linked(UserId::from_uuid(row.id))))
-}
-
-/// What [`write_link`] came to.
-pub(super) enum LinkWritten {
-    /// The user, its credential, the ledger row and the event are written.
-    Done,
-    /// Another user holds the merged username: nothing of the link may be kept.
-    UsernameTaken(Uuid),
-    /// A concurrent writer put the record in the ledger first: nothing of the link may be
-    /// kept (the retry finds its row).
-    LedgerTaken,
-}
-
-/// A link's writes, in the caller's transaction, once the user is known to be as the link
-/// saw it: the merged user over the stored one, the credential when the link replaces it, the
-/// ledger row, the record's quarantine row gone, and the `user.linked` event. The single link
-/// ([`link_user`]) and a chunk's links (`ops::link`) both write this way.
-pub(super) async fn write_link<B: Backend>(
-    conn: &mut Conn<B>,
-    l: &LinkWrite,
-    row: &Row<'_>,
-    subject: &str,
-    now: DateTime<Utc>,
-) -> Result<LinkWritten> {
-    if let Some(username) = &row.username_normalized {
-        let holder = Stmt::<B>::new(
-            "SELECT id FROM users WHERE username_normalized = $1 AND id <> $2",
-            "link_user: finding who holds the username",
-        )
-        .text(username.as_str())
-        .uuid(&row.id)
-        .fetch_optional(conn)
-        .await?;
-        if let Some(holder) = holder {
-            return Ok(LinkWritten::UsernameTaken(
-                holder.uuid(0, ("users", "id", username))?,
-            ));
-        }
-    }
-    let sql = format!("UPDATE users SET {USER_FIELDS_SET} WHERE id = $1");
-    bind_fields(
-        Stmt::<B>::new(sql, "link_user: updating the user").uuid(&row.id),
-        row,
-    )
-    .execute(conn)
-    .await?;
-    if let (true, Some(c)) = (l.replace_credential, &l.user.credential) {
-        Stmt::<B>::new(
-            "INSERT INTO credentials (user_id, hash, scheme, updated_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET \
-             hash = excluded.hash, scheme = excluded.scheme, updated_at = excluded.updated_at",
-            "link_user: writing the credential",
-        )
-        .uuid(&row.id)
-        .text(c.hash.as_str())
-        .text(c.scheme.id())
-        .instant(now)
-        .execute(conn)
-        .await?;
-    }
-    let key = (l.source.as_str(), l.system_of_record);
-    if !insert_ledger::<B>(conn, key, row, "link_user: inserting the ledger row").await? {
-        return Ok(LinkWritten::LedgerTaken);
-    }
-    let op = "link_user: clearing the quarantine row";
-    clear_quarantine::<B>(conn, &l.source, &row.legacy_id, op).await?;
-    insert_event::<B>(
-        conn,
-        ("user.linked", subject),
-        &plan::link_detail(l, &row.legacy_id),
-        now,
-        "link_user: recording the event",
-    )
-    .await?;
-    Ok(LinkWritten::Done)
 }
 
 /// Whether the user and its credential are still as the link saw them (locking the user row
