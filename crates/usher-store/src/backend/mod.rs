@@ -139,6 +139,27 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
     /// A text parameter compared bytewise with a text column.
     fn bytewise(param: &str) -> String;
 
+    /// The placeholders of a multi-row `VALUES` list, `(…), (…)`: `rows` rows of `columns`
+    /// parameters, the statement's only parameters, bound row by row. Numbered (`$1, $2, …`)
+    /// unless the backend says otherwise.
+    fn values(rows: usize, columns: usize) -> String {
+        let mut n = 0usize;
+        let mut out = String::with_capacity(rows.saturating_mul(columns).saturating_mul(6));
+        for r in 0..rows {
+            out.push_str(if r == 0 { "(" } else { ", (" });
+            for c in 0..columns {
+                n = n.saturating_add(1);
+                if c > 0 {
+                    out.push_str(", ");
+                }
+                out.push('$');
+                out.push_str(&n.to_string());
+            }
+            out.push(')');
+        }
+        out
+    }
+
     /// A nullable text column.
     fn text(row: &DbRow<Self>, i: usize) -> Result<Option<String>, Bad>;
     /// A nullable integer column (`bigint`; cast narrower ones in the query).

@@ -169,25 +169,6 @@ pub(super) async fn write<B: Backend>(
 /// Links per multi-row statement: 20 values a row stays well below SQLite's 32766 variables.
 const LINK_BATCH: usize = 256;
 
-/// `($n, $n+1, …), (…)`: `rows` rows of `columns` numbered placeholders from `$1`.
-fn values(rows: usize, columns: usize) -> String {
-    let mut n = 0usize;
-    let mut out = String::with_capacity(rows.saturating_mul(columns).saturating_mul(6));
-    for r in 0..rows {
-        out.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..columns {
-            n = n.saturating_add(1);
-            if c > 0 {
-                out.push_str(", ");
-            }
-            out.push('$');
-            out.push_str(&n.to_string());
-        }
-        out.push(')');
-    }
-    out
-}
-
 /// Writes links whose users are known to be as the links saw them, set-based (a few
 /// statements per [`LINK_BATCH`] links, whatever their number): the merged users over the
 /// stored ones, the credentials the links replace, the ledger rows, the records' quarantine
@@ -250,7 +231,7 @@ pub(super) async fn write_links<B: Backend>(
     for batch in kept.chunks(LINK_BATCH) {
         let sql = format!(
             "UPDATE users SET {set} FROM (VALUES {}) AS v WHERE users.id = v.column1",
-            values(batch.len(), 20)
+            B::values(batch.len(), 20)
         );
         let mut s = Stmt::<B>::new(sql, "link_user: updating the users");
         for (_, row) in batch {
@@ -268,7 +249,7 @@ pub(super) async fn write_links<B: Backend>(
                 "INSERT INTO credentials (user_id, hash, scheme, updated_at) VALUES {} \
                  ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, \
                  scheme = excluded.scheme, updated_at = excluded.updated_at",
-                values(credentials.len(), 4)
+                B::values(credentials.len(), 4)
             );
             let mut s = Stmt::<B>::new(sql, "link_user: writing the credentials");
             for (row, c) in credentials {
@@ -284,7 +265,7 @@ pub(super) async fn write_links<B: Backend>(
         let sql = format!(
             "INSERT INTO ledger (source, legacy_id, user_id, system_of_record, method, \
              migrated_at, record_checksum, legacy_updated_at) VALUES {} ON CONFLICT DO NOTHING",
-            values(batch.len(), 8)
+            B::values(batch.len(), 8)
         );
         let mut s = Stmt::<B>::new(sql, "link_user: inserting the ledger rows");
         for (l, row) in batch {
@@ -304,7 +285,7 @@ pub(super) async fn write_links<B: Backend>(
 
         let sql = format!(
             "INSERT INTO events (at, kind, subject, detail) VALUES {}",
-            values(batch.len(), 4)
+            B::values(batch.len(), 4)
         );
         let mut s = Stmt::<B>::new(sql, "link_user: recording the events");
         let details: Vec<(String, String)> = batch

@@ -8,7 +8,9 @@ use uuid::Uuid;
 use super::SqliteStore;
 use async_trait::async_trait;
 
-use crate::backend::{BulkWrites, QUARANTINE_UPSERT, QuarantineWrite, RowsWrite, Stmt, Tx};
+use crate::backend::{
+    Backend, BulkWrites, QUARANTINE_UPSERT, QuarantineWrite, RowsWrite, Stmt, Tx,
+};
 use crate::error::Result;
 use crate::model::ChunkWrite;
 use crate::ops::{USER_FIELDS, USER_FIELDS_SET, USER_INSERT, bind_fields, bind_user};
@@ -19,12 +21,6 @@ use crate::plan::{self, Row};
 pub const INSERT_BATCH: usize = 512;
 
 type S = Stmt<SqliteStore>;
-
-/// `(?, ?, …), (…)` for `rows` rows of `columns` columns.
-fn placeholders(rows: usize, columns: usize) -> String {
-    let one = format!("({})", vec!["?"; columns].join(", "));
-    vec![one; rows].join(", ")
-}
 
 #[async_trait]
 impl BulkWrites for SqliteStore {
@@ -65,7 +61,7 @@ impl BulkWrites for SqliteStore {
             let sql = format!(
                 "INSERT INTO quarantine (source, legacy_id, reason, field, record, first_seen, \
                  last_seen) VALUES {} {QUARANTINE_UPSERT}",
-                placeholders(batch.len(), 7)
+                <SqliteStore as Backend>::values(batch.len(), 7)
             );
             let mut s = S::new(sql, "write_chunk: writing quarantine rows");
             for r in batch {
@@ -92,7 +88,7 @@ async fn insert_users(tx: &mut Tx<SqliteStore>, rows: &[&Row<'_>]) -> Result<Vec
     }
     let sql = format!(
         "{USER_INSERT}{} ON CONFLICT DO NOTHING RETURNING id",
-        placeholders(rows.len(), USER_FIELDS)
+        <SqliteStore as Backend>::values(rows.len(), USER_FIELDS)
     );
     let mut s = S::new(sql, "write_chunk: inserting users");
     for row in rows {
@@ -115,7 +111,7 @@ async fn insert_credentials(tx: &mut Tx<SqliteStore>, rows: &[&Row<'_>]) -> Resu
     }
     let sql = format!(
         "INSERT INTO credentials (user_id, hash, scheme, updated_at) VALUES {}",
-        placeholders(with.len(), 4)
+        <SqliteStore as Backend>::values(with.len(), 4)
     );
     let mut s = S::new(sql, "write_chunk: inserting credentials");
     for (row, c) in with {
@@ -141,7 +137,7 @@ async fn insert_ledger(
     let sql = format!(
         "INSERT INTO ledger (source, legacy_id, user_id, system_of_record, method, migrated_at, \
          record_checksum, legacy_updated_at) VALUES {} ON CONFLICT DO NOTHING",
-        placeholders(rows.len(), 8)
+        <SqliteStore as Backend>::values(rows.len(), 8)
     );
     let mut s = S::new(sql, "write_chunk: inserting ledger rows");
     for row in rows {
