@@ -12,7 +12,7 @@ use usher_store::MigrateOutcome;
 
 use crate::bridge::{argon, lazy};
 use crate::data::{SOURCE, chunk, user};
-use crate::harness::PgDb;
+use usher_testkit::stores::PgDb;
 
 async fn run<F, Fut>(test: F)
 where
