@@ -57,13 +57,7 @@ pub async fn bridge_writing_back(
 
 /// The legacy table `legacy.db` in `dir`: (id, email, username, pw) rows.
 pub async fn legacy_table(dir: &Path, rows: &[(i64, &str, &str, &str)]) {
-    let legacy = dir.join("legacy.db");
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&legacy)
-        .create_if_missing(true);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .unwrap();
+    let mut conn = crate::databases::sqlite(&dir.join("legacy.db")).await;
     sqlx::query("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, username TEXT, pw TEXT)")
         .execute(&mut conn)
         .await

@@ -1,7 +1,10 @@
 //! A fresh, empty database per test on the PostgreSQL cluster or the MariaDB server of
-//! [`services`](crate::services), named so that tests running at once never share one.
+//! [`services`](crate::services), named so that tests running at once never share one; and
+//! SQLite files.
 
-use sqlx::{Connection, Executor as _, MySqlConnection, PgConnection};
+use std::path::Path;
+
+use sqlx::{Connection, Executor as _, MySqlConnection, PgConnection, SqliteConnection};
 
 use crate::services::{self, MYSQL_URL, POSTGRES_URL};
 
@@ -27,39 +30,36 @@ enum Server {
 impl Database {
     /// A fresh PostgreSQL database named `<prefix>_…` on the test cluster.
     pub async fn postgres(prefix: &str) -> Database {
-        let database = Database::named(Server::Postgres, prefix);
-        database
-            .admin(&format!("CREATE DATABASE \"{}\"", database.name))
-            .await;
-        database
+        Database::create(Server::Postgres, prefix).await
     }
 
     /// A fresh MariaDB database named `<prefix>_…` on the test server.
     pub async fn mysql(prefix: &str) -> Database {
-        let database = Database::named(Server::MySql, prefix);
-        database
-            .admin(&format!("CREATE DATABASE `{}`", database.name))
-            .await;
-        database
+        Database::create(Server::MySql, prefix).await
     }
 
-    fn named(server: Server, prefix: &str) -> Database {
+    async fn create(server: Server, prefix: &str) -> Database {
         let admin_url = services::var(server.var());
         let name = services::unique_name(prefix);
         let url = services::with_database(&admin_url, &name);
-        Database {
+        let database = Database {
             server,
             admin_url,
             name,
             url,
-        }
+        };
+        database
+            .admin(&format!("CREATE DATABASE {}", server.quote(&database.name)))
+            .await;
+        database
     }
 
     /// Drops the database (PostgreSQL: closing what is still connected to it).
     pub async fn remove(self) {
+        let name = self.server.quote(&self.name);
         let sql = match self.server {
-            Server::Postgres => format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
-            Server::MySql => format!("DROP DATABASE IF EXISTS `{}`", self.name),
+            Server::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            Server::MySql => format!("DROP DATABASE IF EXISTS {name}"),
         };
         self.admin(&sql).await;
     }
@@ -83,6 +83,22 @@ impl Server {
             Server::MySql => MYSQL_URL,
         }
     }
+
+    /// `name` quoted as an identifier.
+    fn quote(self, name: &str) -> String {
+        match self {
+            Server::Postgres => format!("\"{name}\""),
+            Server::MySql => format!("`{name}`"),
+        }
+    }
+}
+
+/// A connection to the SQLite file at `path`, which is created if missing.
+pub async fn sqlite(path: &Path) -> SqliteConnection {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    SqliteConnection::connect_with(&options).await.unwrap()
 }
 
 /// Runs `sql` on a connection of its own to the server at `url` (the value of `var`).

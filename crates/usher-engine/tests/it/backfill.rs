@@ -5,11 +5,28 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use tempfile::TempDir;
+
 use usher_core::{Method, Source};
 use usher_engine::{BackfillOptions, BackfillReport, Silent, backfill};
 use usher_hash::{Password, PasswordHash};
 use usher_store::{QuarantineFilter, Store};
 use usher_testkit::bridge::{self, BCRYPT, MAPPING, MD5_CRYPT, legacy_table};
+
+/// Three records that map cleanly, one of them with an address in capitals.
+const THREE: [(i64, &str, &str, &str); 3] = [
+    (1, "Ann.Lee@Example.com", "ann", MD5_CRYPT),
+    (2, "bo@example.com", "bo", BCRYPT),
+    (3, "cy@example.com", "cy", MD5_CRYPT),
+];
+
+/// A temporary directory holding a legacy table of `rows` and a fresh store.
+async fn fixture(rows: &[(i64, &str, &str, &str)]) -> (TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    legacy_table(dir.path(), rows).await;
+    let store = Arc::from(usher_testkit::store(dir.path()).await);
+    (dir, store)
+}
 
 /// The legacy table in `dir` as a source.
 async fn legacy(dir: &Path) -> Arc<dyn Source> {
@@ -50,17 +67,7 @@ async fn verifies(store: &Arc<dyn Store>, legacy_id: &str, password: &str) -> bo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_migrates_every_record_with_its_legacy_hash() {
-    let dir = tempfile::tempdir().unwrap();
-    legacy_table(
-        dir.path(),
-        &[
-            (1, "Ann.Lee@Example.com", "ann", MD5_CRYPT),
-            (2, "bo@example.com", "bo", BCRYPT),
-            (3, "cy@example.com", "cy", MD5_CRYPT),
-        ],
-    )
-    .await;
-    let store: Arc<dyn Store> = Arc::from(usher_testkit::store(dir.path()).await);
+    let (dir, store) = fixture(&THREE).await;
 
     let report = run(dir.path(), &store, "backfill").await;
     let c = report.run;
@@ -93,17 +100,7 @@ async fn a_backfill_migrates_every_record_with_its_legacy_hash() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_skips_what_the_first_migrated_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    legacy_table(
-        dir.path(),
-        &[
-            (1, "ann@example.com", "ann", MD5_CRYPT),
-            (2, "bo@example.com", "bo", BCRYPT),
-            (3, "cy@example.com", "cy", MD5_CRYPT),
-        ],
-    )
-    .await;
-    let store: Arc<dyn Store> = Arc::from(usher_testkit::store(dir.path()).await);
+    let (dir, store) = fixture(&THREE).await;
     let first = run(dir.path(), &store, "first").await;
     assert_eq!(first.run.migrated, 3, "{first:?}");
     let users = |store: Arc<dyn Store>| async move {
@@ -136,18 +133,13 @@ async fn a_second_run_skips_what_the_first_migrated_and_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_record_is_quarantined_with_its_reason_and_the_others_migrate() {
-    let dir = tempfile::tempdir().unwrap();
-    legacy_table(
-        dir.path(),
-        &[
-            (1, "ann@example.com", "ann", MD5_CRYPT),
-            (2, "not an address", "bo", BCRYPT),
-            (3, "cy@example.com", "cy", "$9$not-a-hash-any-scheme-knows"),
-            (4, "di@example.com", "di", BCRYPT),
-        ],
-    )
+    let (dir, store) = fixture(&[
+        (1, "ann@example.com", "ann", MD5_CRYPT),
+        (2, "not an address", "bo", BCRYPT),
+        (3, "cy@example.com", "cy", "$9$not-a-hash-any-scheme-knows"),
+        (4, "di@example.com", "di", BCRYPT),
+    ])
     .await;
-    let store: Arc<dyn Store> = Arc::from(usher_testkit::store(dir.path()).await);
 
     let report = run(dir.path(), &store, "backfill").await;
     let c = report.run;

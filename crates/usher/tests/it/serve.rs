@@ -130,12 +130,7 @@ fn login(addr: SocketAddr, identifier: &str, password: &str) -> (u16, Value) {
 /// A legacy SQLite table whose hashes are md5(salt || password), salt in its own column, and
 /// the table the write-back records migrated users in.
 async fn legacy_db(path: &Path, rows: &[(i64, &str, &str, &str, &str)]) {
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .unwrap();
+    let mut conn = usher_testkit::databases::sqlite(path).await;
     sqlx::raw_sql(
         "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, login TEXT, pw TEXT, salt TEXT);
          CREATE TABLE migrated (legacy_id INTEGER PRIMARY KEY, user_id TEXT NOT NULL)",

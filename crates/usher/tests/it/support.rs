@@ -30,12 +30,7 @@ pub fn write_config(dir: &Path, store: &str, source: &str, mapping: &str, extra:
 
 /// An SQLite legacy database at `path`: `ddl`, then each statement of `rows`.
 pub async fn sqlite_legacy(path: &Path, ddl: &str, rows: &[&str]) {
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true);
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
-        .await
-        .unwrap();
+    let mut conn = usher_testkit::databases::sqlite(path).await;
     sqlx::query(AssertSqlSafe(ddl.to_owned()))
         .execute(&mut conn)
         .await
