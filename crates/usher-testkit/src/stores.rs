@@ -2,8 +2,11 @@
 //! directory, or a database of its own on the test PostgreSQL cluster. Each can open second
 //! stores on the same database, as a second process would.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use futures::FutureExt as _;
 use tempfile::TempDir;
 use usher_store::{Store, StoreConfig};
 
@@ -92,6 +95,16 @@ impl PgDb {
         let store = Self::open(&self.url).await;
         self.others.push(store.clone());
         store
+    }
+
+    /// Runs `test`, then [`finish`](PgDb::finish)es even when the test panicked (the panic is
+    /// passed on once the database is dropped).
+    pub async fn finish_after(self, test: impl Future<Output = ()>) {
+        let result = AssertUnwindSafe(test).catch_unwind().await;
+        self.finish().await;
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
     }
 
     /// Closes every store on the database, then drops it.

@@ -70,8 +70,6 @@ pub struct Ctx {
 macro_rules! both {
     ($name:ident) => {
         mod $name {
-            use futures::FutureExt as _;
-
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let db = usher_testkit::stores::SqliteDb::new().await;
@@ -82,13 +80,9 @@ macro_rules! both {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let db = usher_testkit::stores::PgDb::new().await;
-                let result = std::panic::AssertUnwindSafe(crate::suite::$name(&*db.store))
-                    .catch_unwind()
+                let store = db.store.clone();
+                db.finish_after(async move { crate::suite::$name(&*store).await })
                     .await;
-                db.finish().await;
-                if let Err(panic) = result {
-                    std::panic::resume_unwind(panic);
-                }
             }
         }
     };
@@ -98,8 +92,6 @@ macro_rules! both {
 macro_rules! both_pair {
     ($name:ident) => {
         mod $name {
-            use futures::FutureExt as _;
-
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let db = usher_testkit::stores::SqliteDb::new().await;
@@ -113,14 +105,8 @@ macro_rules! both_pair {
             async fn postgres() {
                 let mut db = usher_testkit::stores::PgDb::new().await;
                 let other = db.another().await;
-                let result =
-                    std::panic::AssertUnwindSafe(crate::suite::$name(db.store.clone(), other))
-                        .catch_unwind()
-                        .await;
-                db.finish().await;
-                if let Err(panic) = result {
-                    std::panic::resume_unwind(panic);
-                }
+                let test = crate::suite::$name(db.store.clone(), other);
+                db.finish_after(test).await;
             }
         }
     };
@@ -130,8 +116,6 @@ macro_rules! both_pair {
 macro_rules! bridge {
     ($name:ident) => {
         mod $name {
-            use futures::FutureExt as _;
-
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let db = usher_testkit::stores::SqliteDb::new().await;
@@ -155,13 +139,7 @@ macro_rules! bridge {
                     other,
                     raw: crate::harness::Raw::Postgres(db.url.clone()),
                 };
-                let result = std::panic::AssertUnwindSafe(crate::bridge::$name(ctx))
-                    .catch_unwind()
-                    .await;
-                db.finish().await;
-                if let Err(panic) = result {
-                    std::panic::resume_unwind(panic);
-                }
+                db.finish_after(crate::bridge::$name(ctx)).await;
             }
         }
     };
