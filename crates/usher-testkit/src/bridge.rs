@@ -1,12 +1,13 @@
 //! Login bridges over a fresh SQLite store and a legacy SQLite table `legacy.db` whose hashes
 //! come from independent implementations: libxcrypt's md5-crypt and PHP's `password_hash`
-//! bcrypt.
+//! bcrypt; and the table as a plain source with its mapper, for a backfill.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use sqlx::Connection as _;
 use usher_bridge::{Bridge, HashPool, HashSource, HttpWriteBack};
+use usher_core::{Mapper, Source};
 use usher_hash::Policy;
 
 use crate::{policy, store};
@@ -56,13 +57,7 @@ pub async fn bridge_writing_back(
 
 /// The legacy table `legacy.db` in `dir`: (id, email, username, pw) rows.
 pub async fn legacy_table(dir: &Path, rows: &[(i64, &str, &str, &str)]) {
-    let legacy = dir.join("legacy.db");
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&legacy)
-        .create_if_missing(true);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .unwrap();
+    let mut conn = crate::databases::sqlite(&dir.join("legacy.db")).await;
     sqlx::query("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, username TEXT, pw TEXT)")
         .execute(&mut conn)
         .await
@@ -103,13 +98,28 @@ pub async fn open_bridge_mapped(
     policy: Policy,
     http_write_back: Option<Arc<HttpWriteBack>>,
 ) -> Bridge {
-    let legacy = dir.join("legacy.db");
-    let source = format!(
-        "type = \"sqlite\"\npath = {:?}\ntable = \"users\"\nkey = \"id\"\n",
-        legacy.to_str().unwrap()
-    );
-    let source = hash_source(&source, mapping, &["username"], http_write_back).await;
+    let source = hash_source(&legacy_toml(dir), mapping, &["username"], http_write_back).await;
     Bridge::new(Arc::from(store(dir).await), vec![source], pool, policy).unwrap()
+}
+
+/// The source table that reads [`legacy_table`]'s `users` in `dir`, keyed by `id`.
+pub fn legacy_toml(dir: &Path) -> String {
+    format!(
+        "type = \"sqlite\"\npath = {:?}\ntable = \"users\"\nkey = \"id\"\n",
+        dir.join("legacy.db").to_str().unwrap()
+    )
+}
+
+/// The source `source_toml` describes (a `[sources.<name>]` table), named `legacy`.
+pub async fn source(source_toml: &str) -> Box<dyn Source> {
+    let source: usher_connect::SourceConfig = toml::from_str(source_toml).unwrap();
+    source.build("legacy").await.unwrap()
+}
+
+/// The mapper of the `[mappings.<name>]` table `mapping`, such as [`MAPPING`].
+pub fn mapper(mapping: &str) -> Mapper {
+    let mapping: usher_core::MappingConfig = toml::from_str(mapping).unwrap();
+    Mapper::new(&mapping).unwrap()
 }
 
 /// The legacy source `source_toml` describes, named `legacy`, mapped with `mapping`; login
@@ -120,12 +130,9 @@ pub async fn hash_source(
     username_fields: &[&str],
     http_write_back: Option<Arc<HttpWriteBack>>,
 ) -> HashSource {
-    let source: usher_connect::SourceConfig = toml::from_str(source_toml).unwrap();
-    let source = source.build("legacy").await.unwrap();
-    let mapping: usher_core::MappingConfig = toml::from_str(mapping).unwrap();
     HashSource {
-        source: Arc::from(source),
-        mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
+        source: Arc::from(source(source_toml).await),
+        mapper: Arc::new(mapper(mapping)),
         email_fields: vec!["email".into()],
         username_fields: username_fields.iter().map(|f| (*f).to_owned()).collect(),
         http_write_back,

@@ -1,14 +1,38 @@
 //! # usher-testkit
 //!
-//! What usher's integration tests share, written once: a cheap Argon2id [`policy`], a fresh
-//! migrated SQLite [`store`], and in [`bridge`] a legacy SQLite table whose hashes come from
-//! independent implementations, with login bridges over it. A dev-dependency only.
+//! What usher's integration tests share, written once, a dev-dependency only:
+//!
+//! * [`services`]: the PostgreSQL, MariaDB and slapd that `scripts/test-services start` runs,
+//!   found through the variables it exports (a missing one fails the test: tests never skip),
+//!   and the URLs tests derive from theirs;
+//! * [`databases`]: a fresh database per test on either server;
+//! * [`stores`]: fresh, unmigrated SQLite and PostgreSQL stores, for the store's own tests; and
+//!   [`store`], a fresh migrated SQLite store for everyone else's;
+//! * [`ldap`]: the test directory's admin, and a subtree of its own per test;
+//! * [`tls`]: throwaway certificates, and loopback HTTP and HTTPS servers for a test's router;
+//! * [`bridge`]: a legacy SQLite table whose hashes come from independent implementations, with
+//!   login bridges over it; and [`policy`], a cheap Argon2id policy;
+//! * [`test_modules!`]: an integration-test binary's modules, with the lints that keep panics
+//!   out of library code allowed.
+//!
+//! Each crate has one integration-test binary, `tests/it/main.rs`, declaring its modules with
+//! [`test_modules!`].
+//!
+//! A crate this kit depends on (usher-store, usher-connect, usher-bridge...) may use it too: its
+//! integration tests link the one library both they and the kit are built against, so the kit's
+//! `Arc<dyn usher_store::Store>` is the test's. (Its unit tests, `#[cfg(test)]` in `src`, are a
+//! second build of the crate, whose types are not the kit's: they must not use it.)
 
-// Test helpers state their expectations with unwrap: a panic here fails the test that called
-// it, which is what a broken fixture should do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Test helpers state their expectations with unwrap, expect and panic: a panic here fails the
+// test that called it, which is what a broken fixture or a missing server should do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod bridge;
+pub mod databases;
+pub mod ldap;
+pub mod services;
+pub mod stores;
+pub mod tls;
 
 use std::path::Path;
 
@@ -33,4 +57,33 @@ pub async fn store(dir: &Path) -> Box<dyn Store> {
     .unwrap();
     store.migrate().await.unwrap();
     store
+}
+
+/// Declares the modules of an integration-test binary (`tests/it/main.rs`) with the lints that
+/// keep panics and unchecked arithmetic out of usher's library code allowed: a test states its
+/// expectations with unwrap, expect, panic and indexing, and its arithmetic is on small known
+/// numbers; a panic there is the test failing, which is what it should do.
+///
+/// ```ignore
+/// usher_testkit::test_modules! {
+///     mod login;
+///     mod registration;
+/// }
+/// ```
+#[macro_export]
+macro_rules! test_modules {
+    ($($(#[$attr:meta])* mod $name:ident;)*) => {
+        $(
+            $(#[$attr])*
+            #[allow(
+                clippy::unwrap_used,
+                clippy::expect_used,
+                clippy::panic,
+                clippy::indexing_slicing,
+                clippy::arithmetic_side_effects,
+                clippy::cast_possible_truncation
+            )]
+            mod $name;
+        )*
+    };
 }

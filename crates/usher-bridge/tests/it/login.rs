@@ -271,49 +271,15 @@ mod legacy_api {
 
     pub async fn start() -> (std::net::SocketAddr, Calls) {
         let calls = Calls::default();
-        let app = router(Arc::clone(&calls));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let addr = usher_testkit::tls::serve(router(Arc::clone(&calls))).await;
         (addr, calls)
     }
 
     /// As [`start`], over TLS with a fresh self-signed certificate for 127.0.0.1; its PEM.
     pub async fn start_tls() -> (std::net::SocketAddr, Calls, String) {
-        use tokio_rustls::rustls;
-        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key)
-        .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
-        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = tcp.local_addr().unwrap();
         let calls = Calls::default();
-        let app = router(Arc::clone(&calls));
-        // One connection at a time is plenty here; a failed handshake is dropped.
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = tcp.accept().await else {
-                    continue;
-                };
-                let Ok(tls) = acceptor.accept(stream).await else {
-                    continue;
-                };
-                let service = hyper_util::service::TowerToHyperService::new(app.clone());
-                tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                        .await;
-                });
-            }
-        });
-        (addr, calls, cert.cert.pem())
+        let (addr, pem) = usher_testkit::tls::serve_https(router(Arc::clone(&calls))).await;
+        (addr, calls, pem)
     }
 
     fn router(seen: Calls) -> axum::Router {

@@ -270,10 +270,7 @@ fn router(decrypt: Decrypt) -> (Router, Arc<Mutex<Vec<Seen>>>) {
 /// A legacy API on 127.0.0.1 over plain HTTP.
 async fn start(decrypt: Decrypt) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
     let (router, seen) = router(decrypt);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (addr, seen)
+    (usher_testkit::tls::serve(router).await, seen)
 }
 
 /// Files the config points at, in a temporary directory.
@@ -661,54 +658,10 @@ async fn a_short_or_unreadable_public_key_is_refused_when_built() {
     }
 }
 
-/// The listener of a TLS server: TCP, then a rustls handshake; failed handshakes are dropped.
-struct TlsListener {
-    tcp: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((stream, addr)) = self.tcp.accept().await else {
-                continue;
-            };
-            if let Ok(tls) = self.acceptor.accept(stream).await {
-                return (tls, addr);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
-}
-
 /// A legacy API over TLS with a fresh self-signed certificate for 127.0.0.1; its PEM.
 async fn start_tls() -> (SocketAddr, String) {
-    use tokio_rustls::rustls;
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.cert.der().clone()], key)
-    .unwrap();
-    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap();
-    let listener = TlsListener {
-        tcp,
-        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
-    };
     let (router, _) = router(Decrypt::Plain);
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (addr, cert.cert.pem())
+    usher_testkit::tls::serve_https(router).await
 }
 
 #[tokio::test]

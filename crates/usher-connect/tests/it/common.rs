@@ -1,60 +1,11 @@
 //! What every backend's tests share: the fixture keys, full reads in chunks, partitions, and
-//! the checks on connection errors.
+//! the checks on connection errors. The servers, their databases and URLs come from
+//! `usher_testkit`.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use usher_connect::SourceConfig;
 use usher_core::{KeyRange, LegacyKey, LegacyRecord, Source, SourceError};
-
-/// The URL of a service `scripts/test-services start` runs; fails the test when it is missing.
-pub fn service_url(var: &str) -> String {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "{var} is not set. These tests need real databases: run \
-             `eval \"$(scripts/test-services start)\"` first (scripts/test does this), \
-             and `scripts/test-services stop` afterwards"
-        ),
-    }
-}
-
-/// A database name no other test uses.
-pub fn unique_db_name(prefix: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}_{}_{n}_{nanos}", std::process::id())
-}
-
-/// `url` with its database path replaced by `db`.
-pub fn with_database(url: &str, db: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let authority = rest.split(['/', '?']).next().unwrap();
-    format!("{scheme}://{authority}/{db}")
-}
-
-/// `url` with its password replaced by `password`.
-pub fn with_password(url: &str, password: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (userinfo, host) = rest.split_once('@').unwrap();
-    let user = userinfo.split(':').next().unwrap();
-    format!("{scheme}://{user}:{password}@{host}")
-}
-
-/// `url` pointed at a port where nothing listens.
-pub fn with_dead_port(url: &str) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (userinfo, host_and_path) = rest.split_once('@').unwrap();
-    let path = host_and_path.find('/').map_or("", |i| &host_and_path[i..]);
-    format!("{scheme}://{userinfo}@127.0.0.1:{port}{path}")
-}
 
 /// A config from TOML, with `type` and `url` set here (URLs hold characters TOML would need
 /// escaped).

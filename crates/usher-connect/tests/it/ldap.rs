@@ -10,71 +10,27 @@
 //! attributes), the schema slapd loads from /etc/ldap/schema/inetorgperson.schema.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 
-use ldap3::{Ldap, LdapConnAsync};
 use usher_connect::SourceConfig;
 use usher_core::{AuthSource, KeyRange, LegacyKey, Mapper, MappingConfig, Source, SourceError};
 use usher_hash::{Password, PasswordHash};
+use usher_testkit::ldap::{Subtree, add, dead_url};
+use usher_testkit::services::{self, LDAP_CA_FILE, LDAPS_URL};
+use usher_testkit::tls::unrelated_ca_file;
 
-use crate::common::{keys, read_all, service_url, unique_db_name};
+use crate::common::{keys, read_all};
 
-/// The test's own subtree on the shared slapd, and an admin connection to fill it.
-struct Dir {
-    url: String,
-    /// `ou=<test>,<base>`.
-    base: String,
-    admin_dn: String,
-    admin_password_file: PathBuf,
-    ldap: Ldap,
+/// Each test's own subtree on the shared slapd (`usher_testkit::ldap`), and the source
+/// configs on it.
+trait Configs {
+    /// A source config on this subtree, bound as the admin, with `extra` TOML lines.
+    fn config(&self, extra: &str) -> SourceConfig;
+    fn config_at(&self, url: &str, extra: &str) -> SourceConfig;
+    async fn source(&self, extra: &str) -> Box<dyn Source>;
+    async fn auth(&self, extra: &str) -> Box<dyn AuthSource>;
 }
 
-impl Dir {
-    async fn new(test: &str) -> Dir {
-        let url = service_url("USHER_TEST_LDAP_URL");
-        let root = service_url("USHER_TEST_LDAP_BASE");
-        let admin_dn = service_url("USHER_TEST_LDAP_ADMIN_DN");
-        let admin_password_file = PathBuf::from(service_url("USHER_TEST_LDAP_ADMIN_PASSWORD_FILE"));
-        let password = std::fs::read_to_string(&admin_password_file).unwrap();
-        let (conn, mut ldap) = LdapConnAsync::new(&url).await.unwrap();
-        ldap3::drive!(conn);
-        ldap.simple_bind(&admin_dn, password.trim_end())
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
-        let ou = unique_db_name(test);
-        let base = format!("ou={ou},{root}");
-        add(
-            &mut ldap,
-            &base,
-            &[("objectClass", &["organizationalUnit"]), ("ou", &[&ou])],
-        )
-        .await;
-        Dir {
-            url,
-            base,
-            admin_dn,
-            admin_password_file,
-            ldap,
-        }
-    }
-
-    /// Adds `uid=<uid>,<base>` as an inetOrgPerson with `cn`, `sn`, `uid` and `extra`.
-    async fn person(&mut self, uid: &str, extra: &[(&str, &[&str])]) -> String {
-        let dn = format!("uid={},{}", ldap3::dn_escape(uid), self.base);
-        let mut attrs: Vec<(&str, &[&str])> = vec![
-            ("objectClass", &["inetOrgPerson"]),
-            ("uid", std::slice::from_ref(&uid)),
-            ("sn", &["Tester"]),
-            ("cn", std::slice::from_ref(&uid)),
-        ];
-        attrs.extend_from_slice(extra);
-        add(&mut self.ldap, &dn, &attrs).await;
-        dn
-    }
-
-    /// A source config on this subtree, bound as the admin, with `extra` TOML lines.
+impl Configs for Subtree {
     fn config(&self, extra: &str) -> SourceConfig {
         self.config_at(&self.url, extra)
     }
@@ -104,27 +60,6 @@ impl Dir {
             .unwrap()
             .unwrap()
     }
-}
-
-async fn add(ldap: &mut Ldap, dn: &str, attrs: &[(&str, &[&str])]) {
-    let attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = attrs
-        .iter()
-        .map(|(name, values)| {
-            (
-                name.as_bytes().to_vec(),
-                values.iter().map(|v| v.as_bytes().to_vec()).collect(),
-            )
-        })
-        .collect();
-    ldap.add(dn, attrs).await.unwrap().success().unwrap();
-}
-
-/// A port on 127.0.0.1 where nothing listens.
-fn dead_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("ldap://127.0.0.1:{port}")
 }
 
 /// `slappasswd -h <scheme> [-c <salt format>] -T <file>`: OpenLDAP's own hashing, an
@@ -161,7 +96,7 @@ fn text(key: &str) -> LegacyKey {
 
 #[tokio::test]
 async fn ldap_reads_every_entry_in_key_order_in_pages_with_keyset_resume() {
-    let mut dir = Dir::new("ldap_read").await;
+    let mut dir = Subtree::new("ldap_read").await;
     // Added out of order, mixed case: byte order puts "Bob" and "Zed" before "alice".
     let mut uids: Vec<String> = ["mallory", "alice", "Zed", "Bob", "carol", "émile"]
         .iter()
@@ -267,7 +202,7 @@ async fn ldap_reads_every_entry_in_key_order_in_pages_with_keyset_resume() {
 
 #[tokio::test]
 async fn ldap_records_hold_single_values_as_strings_multi_values_as_arrays_and_binary_as_base64() {
-    let mut dir = Dir::new("ldap_fields").await;
+    let mut dir = Subtree::new("ldap_fields").await;
     let dn = dir
         .person(
             "ann",
@@ -323,7 +258,7 @@ async fn ldap_records_hold_single_values_as_strings_multi_values_as_arrays_and_b
 
 #[tokio::test]
 async fn ldap_lookup_by_mail_ignores_case_and_escapes_the_value() {
-    let mut dir = Dir::new("ldap_lookup").await;
+    let mut dir = Subtree::new("ldap_lookup").await;
     dir.person("ann", &[("mail", &["ann@example.org"])]).await;
     dir.person("twin2", &[("mail", &["Twin@Example.org"])])
         .await;
@@ -394,7 +329,7 @@ hash = "userPassword"
 
 #[tokio::test]
 async fn ldap_user_password_from_slappasswd_maps_to_a_credential_usher_verifies() {
-    let mut dir = Dir::new("ldap_hashes").await;
+    let mut dir = Subtree::new("ldap_hashes").await;
     // Hashed by OpenLDAP's slappasswd at test time; {SSHA512} needs the pw-sha2 module, which
     // Debian's slappasswd does not load, so SHA-512 crypt stands in for it.
     let ssha = slappasswd("{SSHA}", None, "correct horse");
@@ -436,7 +371,7 @@ async fn ldap_user_password_from_slappasswd_maps_to_a_credential_usher_verifies(
 
 #[tokio::test]
 async fn ldap_bind_auth_answers_the_right_password_only() {
-    let mut dir = Dir::new("ldap_auth").await;
+    let mut dir = Subtree::new("ldap_auth").await;
     let hash = slappasswd("{SSHA}", None, "s3cret pass");
     let dn = dir
         .person(
@@ -526,7 +461,7 @@ async fn ldap_bind_auth_answers_the_right_password_only() {
 
 #[tokio::test]
 async fn ldap_empty_password_is_refused_before_any_connection() {
-    let dir = Dir::new("ldap_empty").await;
+    let dir = Subtree::new("ldap_empty").await;
     // Nobody listens at this port: anything that connects is Unavailable. An empty password
     // answers None, so it never got as far as a connection, let alone a bind.
     let auth = dir
@@ -548,7 +483,7 @@ async fn ldap_empty_password_is_refused_before_any_connection() {
 
 #[tokio::test]
 async fn ldap_unreachable_server_is_unavailable() {
-    let dir = Dir::new("ldap_down").await;
+    let dir = Subtree::new("ldap_down").await;
     let config = dir.config_at(&dead_url(), "timeout_seconds = 2");
     let source = config.build("corp").await.unwrap();
     let auth = config.build_auth("corp").await.unwrap().unwrap();
@@ -580,7 +515,7 @@ async fn ldap_unreachable_server_is_unavailable() {
 
 #[tokio::test]
 async fn ldap_wrong_service_password_is_an_error_naming_the_service_bind() {
-    let mut dir = Dir::new("ldap_badbind").await;
+    let mut dir = Subtree::new("ldap_badbind").await;
     let hash = slappasswd("{SSHA}", None, "user pw");
     dir.person("ann", &[("userPassword", &[&hash])]).await;
     let secret = "not-the-admin-password";
@@ -616,7 +551,7 @@ async fn ldap_wrong_service_password_is_an_error_naming_the_service_bind() {
 
 #[tokio::test]
 async fn ldap_healthcheck_refuses_a_missing_base_dn_and_build_refuses_a_missing_password_file() {
-    let dir = Dir::new("ldap_health").await;
+    let dir = Subtree::new("ldap_health").await;
     dir.source("").await.healthcheck().await.unwrap();
 
     let mut table: toml::Table = toml::from_str("").unwrap();
@@ -649,10 +584,10 @@ async fn ldap_healthcheck_refuses_a_missing_base_dn_and_build_refuses_a_missing_
 
 #[tokio::test]
 async fn ldap_over_tls_trusts_the_configured_ca_and_only_it() {
-    let mut dir = Dir::new("ldap_tls").await;
+    let mut dir = Subtree::new("ldap_tls").await;
     dir.person("ann", &[("mail", &["ann@example.org"])]).await;
-    let ldaps = service_url("USHER_TEST_LDAPS_URL");
-    let ca = service_url("USHER_TEST_LDAP_CA_FILE");
+    let ldaps = services::var(LDAPS_URL);
+    let ca = services::var(LDAP_CA_FILE);
     let ca_line = format!("tls_ca_file = {ca:?}");
 
     // ldaps:// and StartTLS on ldap://, both verifying slapd's certificate with the test CA.
@@ -669,7 +604,7 @@ async fn ldap_over_tls_trusts_the_configured_ca_and_only_it() {
     // that did not sign it, on StartTLS. Refused for reads and for binds alike, and never
     // carried on in plaintext (the bind answers an outage, not "wrong password", so no
     // password was sent).
-    let other_ca = other_ca_pem();
+    let other_ca = unrelated_ca_file();
     let other_line = format!(
         "tls_ca_file = {:?}\nstarttls = true\ntimeout_seconds = 5",
         other_ca.path().to_str().unwrap()
@@ -718,7 +653,7 @@ async fn ldap_over_tls_trusts_the_configured_ca_and_only_it() {
 /// the snapshot (keyed by its DN, or `<key>#<dn>`), so a backfill quarantines it.
 #[tokio::test]
 async fn ldap_entries_sharing_a_key_keep_the_first_by_dn() {
-    let mut dir = Dir::new("ldap_dupkey").await;
+    let mut dir = Subtree::new("ldap_dupkey").await;
     let base = dir.base.clone();
     for ou in ["a", "b"] {
         add(
@@ -811,12 +746,4 @@ async fn ldap_entries_sharing_a_key_keep_the_first_by_dn() {
     assert_eq!(errors[0].field, "uid");
     // A lookup still answers only keyed entries.
     assert!(source.lookup("cn", "nokey", 5).await.unwrap().is_empty());
-}
-
-/// A PEM file holding a self-signed certificate that signed nothing slapd serves.
-fn other_ca_pem() -> tempfile::NamedTempFile {
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), cert.cert.pem()).unwrap();
-    file
 }

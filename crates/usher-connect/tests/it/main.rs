@@ -3,23 +3,14 @@
 //! and USHER_TEST_LDAP_URL; a missing one fails the test, it never skips), and SQLite files; the
 //! legacy auth API client against an HTTP(S) server the tests start on 127.0.0.1.
 
-// Tests state their expectations with unwrap/expect/panic and index fixtures directly; a
-// failure should stop the test with the value in view.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
-
-mod auth_api;
-mod common;
-mod config;
-mod files;
-mod ldap;
-mod mysql;
-mod postgres;
-mod sql;
-mod sqlite;
+usher_testkit::test_modules! {
+    mod auth_api;
+    mod common;
+    mod config;
+    mod files;
+    mod ldap;
+    mod mysql;
+    mod postgres;
+    mod sql;
+    mod sqlite;
+}

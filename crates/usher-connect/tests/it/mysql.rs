@@ -2,15 +2,13 @@
 //! MariaDB have (their types, JSON as checked LONGTEXT).
 
 use serde_json::json;
-use sqlx::MySqlConnection;
+use usher_testkit::databases::Database;
 
 use crate::sql::{self, Db, sql_cases};
 
-const VAR: &str = "USHER_TEST_MYSQL_URL";
-
 /// A fresh database holding the fixture tables.
 async fn fixture() -> Db {
-    let url = sql::fresh_database::<MySqlConnection>(VAR, "usher_my").await;
+    let url = Database::mysql("usher_my").await.url;
     // The schema option names the database.
     let name = url.rsplit('/').next().unwrap().to_owned();
     let db = Db {

@@ -5,16 +5,16 @@ use serde_json::json;
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use usher_core::{KeyRange, SourceError};
 
+use usher_testkit::databases::Database;
+
 use crate::common::*;
 use crate::sql::{self, Db, sql_cases};
-
-const VAR: &str = "USHER_TEST_POSTGRES_URL";
 
 /// A fresh database holding the fixture tables.
 async fn fixture() -> Db {
     let db = Db {
         kind: "postgres",
-        url: sql::fresh_database::<PgConnection>(VAR, "usher_pg").await,
+        url: Database::postgres("usher_pg").await.url,
         schema: Some("public".to_owned()),
         dir: None,
     };

@@ -8,6 +8,8 @@ use sqlx::{Connection, Database, Executor as _, MySqlConnection, PgConnection, S
 use usher_connect::SourceConfig;
 use usher_core::{KeyRange, LegacyKey, Source, SourceError};
 
+use usher_testkit::services::{with_dead_port, with_password};
+
 use crate::common::*;
 
 /// One backend's fixture database: its kind (`type = ...`), where it is (a URL, or for SQLite
@@ -114,18 +116,6 @@ impl Db {
         self.execute(&format!("INSERT INTO accounts VALUES {}", rows.join(", ")))
             .await;
     }
-}
-
-/// A fresh, empty database on the server at `var`'s URL; returns its URL.
-pub async fn fresh_database<C>(var: &str, prefix: &str) -> String
-where
-    C: Connection,
-    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
-{
-    let admin = service_url(var);
-    let db = unique_db_name(prefix);
-    run::<C>(&admin, &format!("CREATE DATABASE {db}")).await;
-    with_database(&admin, &db)
 }
 
 pub fn int(keys: &[i64]) -> Vec<LegacyKey> {

@@ -2,7 +2,6 @@
 //! (values typed by what they hold, a file that must exist, ASCII-only `lower()`).
 
 use serde_json::json;
-use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection as _, Row as _, SqliteConnection};
 use usher_core::LegacyKey;
 
@@ -13,12 +12,8 @@ use crate::sql::{self, Db, sql_cases};
 async fn fixture() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("legacy.db");
-    let options = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true);
-    SqliteConnection::connect_with(&options)
+    usher_testkit::databases::sqlite(&path)
         .await
-        .unwrap()
         .close()
         .await
         .unwrap();

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use usher_core::{KeyRange, LegacyKey, LegacyRecord, Mapper, MappingConfig, Source, SourceError};
 use usher_engine::{BackfillOptions, DryRunReport, Silent, backfill, dry_run};
-use usher_store::{AdminStore, ConflictPolicy, Counters, SqliteStore, Store};
+use usher_store::{ConflictPolicy, Counters, Store};
 
 /// Records held in memory in key order, read as a keyset source reads them.
 struct Memory {
@@ -136,9 +136,7 @@ fn done(c: Counters) -> (u64, u64, u64, u64, u64) {
 
 /// A fresh SQLite store in `dir`, migrated.
 async fn fresh_store(dir: &std::path::Path) -> Arc<dyn Store> {
-    let store = SqliteStore::open(&dir.join("usher.db")).await.unwrap();
-    store.migrate().await.unwrap();
-    Arc::new(store)
+    Arc::from(usher_testkit::store(dir).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

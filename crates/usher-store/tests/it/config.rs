@@ -2,7 +2,8 @@
 
 use usher_store::{StoreConfig, open};
 
-use crate::harness::{PgDb, pg_admin_url};
+use usher_testkit::services::{self, POSTGRES_URL};
+use usher_testkit::stores::PgDb;
 
 #[tokio::test]
 async fn a_sqlite_config_opens_and_creates_the_file() {
@@ -65,7 +66,7 @@ async fn a_missing_url_file_is_a_config_error() {
 #[test]
 fn the_test_cluster_is_configured() {
     // Fails loudly, with instructions, when the PostgreSQL cluster is missing.
-    assert!(pg_admin_url().starts_with("postgres"));
+    assert!(services::var(POSTGRES_URL).starts_with("postgres"));
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! Where the suite runs: a fresh SQLite file, or a fresh database on a real PostgreSQL.
+//! Where the suite runs: a fresh SQLite file, or a fresh database on a real PostgreSQL (both
+//! from `usher_testkit::stores`), and a direct connection to check rows with.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,136 +7,7 @@ use std::sync::Arc;
 use sqlx::Connection as _;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use tempfile::TempDir;
-use usher_store::{Store, StoreConfig, open};
-
-/// The variable naming a superuser URL of a throwaway PostgreSQL cluster.
-pub const PG_ENV: &str = "USHER_TEST_POSTGRES_URL";
-
-/// The admin URL, or a loud failure saying how to get one. PostgreSQL tests never skip.
-pub fn pg_admin_url() -> String {
-    match std::env::var(PG_ENV) {
-        Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
-        _ => panic!(
-            "{PG_ENV} is not set: the usher-store tests run against a real PostgreSQL and never \
-             skip. Run them through `scripts/test`, or start the throwaway cluster yourself:\n\
-             \n  eval \"$(scripts/test-services start)\"   # exports {PG_ENV}\
-             \n  cargo test -p usher-store\
-             \n  scripts/test-services stop\n"
-        ),
-    }
-}
-
-/// `url` pointing at database `name` instead of its own.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (url, None),
-    };
-    let (scheme, rest) = head.split_once("://").expect("a URL with a scheme");
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let mut out = format!("{scheme}://{authority}/{name}");
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
-/// A fresh SQLite store in a temporary directory (not migrated).
-pub struct SqliteDb {
-    pub dir: TempDir,
-    pub store: Arc<dyn Store>,
-}
-
-impl SqliteDb {
-    pub async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Self::open(&dir).await;
-        Self { dir, store }
-    }
-
-    pub async fn open(dir: &TempDir) -> Arc<dyn Store> {
-        let config = StoreConfig::Sqlite {
-            path: dir.path().join("usher.db"),
-        };
-        Arc::from(open(&config).await.unwrap())
-    }
-
-    /// A second store on the same file, like a second process.
-    pub async fn another(&self) -> Arc<dyn Store> {
-        Self::open(&self.dir).await
-    }
-
-    pub async fn finish(self) {
-        self.store.close().await;
-    }
-}
-
-/// A fresh database on the test cluster (not migrated), dropped by [`PgDb::finish`].
-pub struct PgDb {
-    admin_url: String,
-    pub name: String,
-    pub url: String,
-    pub store: Arc<dyn Store>,
-    others: Vec<Arc<dyn Store>>,
-}
-
-impl PgDb {
-    pub async fn new() -> Self {
-        let admin_url = pg_admin_url();
-        let name = format!("usher_test_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach {PG_ENV}: {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        let url = with_database(&admin_url, &name);
-        let store = Self::open(&url).await;
-        Self {
-            admin_url,
-            name,
-            url,
-            store,
-            others: Vec::new(),
-        }
-    }
-
-    async fn open(url: &str) -> Arc<dyn Store> {
-        let config = StoreConfig::Postgres {
-            url: Some(url.to_owned()),
-            url_file: None,
-            max_connections: Some(4),
-        };
-        Arc::from(open(&config).await.unwrap())
-    }
-
-    /// A second store (its own pool) on the same database, like a second process.
-    pub async fn another(&mut self) -> Arc<dyn Store> {
-        let store = Self::open(&self.url).await;
-        self.others.push(store.clone());
-        store
-    }
-
-    pub async fn finish(self) {
-        self.store.close().await;
-        for other in &self.others {
-            other.close().await;
-        }
-        let mut admin = PgConnection::connect(&self.admin_url).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-        admin.close().await.unwrap();
-    }
-}
+use usher_store::Store;
 
 /// A direct connection to a test database, to check rows without going through the store.
 pub enum Raw {
@@ -198,25 +70,19 @@ pub struct Ctx {
 macro_rules! both {
     ($name:ident) => {
         mod $name {
-            use futures::FutureExt as _;
-
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let db = crate::harness::SqliteDb::new().await;
+                let db = usher_testkit::stores::SqliteDb::new().await;
                 crate::suite::$name(&*db.store).await;
                 db.finish().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let db = crate::harness::PgDb::new().await;
-                let result = std::panic::AssertUnwindSafe(crate::suite::$name(&*db.store))
-                    .catch_unwind()
+                let db = usher_testkit::stores::PgDb::new().await;
+                let store = db.store.clone();
+                db.finish_after(async move { crate::suite::$name(&*store).await })
                     .await;
-                db.finish().await;
-                if let Err(panic) = result {
-                    std::panic::resume_unwind(panic);
-                }
             }
         }
     };
@@ -226,11 +92,9 @@ macro_rules! both {
 macro_rules! both_pair {
     ($name:ident) => {
         mod $name {
-            use futures::FutureExt as _;
-
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let db = crate::harness::SqliteDb::new().await;
+                let db = usher_testkit::stores::SqliteDb::new().await;
                 let other = db.another().await;
                 crate::suite::$name(db.store.clone(), other.clone()).await;
                 other.close().await;
@@ -239,16 +103,10 @@ macro_rules! both_pair {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let mut db = crate::harness::PgDb::new().await;
+                let mut db = usher_testkit::stores::PgDb::new().await;
                 let other = db.another().await;
-                let result =
-                    std::panic::AssertUnwindSafe(crate::suite::$name(db.store.clone(), other))
-                        .catch_unwind()
-                        .await;
-                db.finish().await;
-                if let Err(panic) = result {
-                    std::panic::resume_unwind(panic);
-                }
+                let test = crate::suite::$name(db.store.clone(), other);
+                db.finish_after(test).await;
             }
         }
     };
@@ -258,11 +116,9 @@ macro_rules! both_pair {
 macro_rules! bridge {
     ($name:ident) => {
         mod $name {
-            use futures::FutureExt as _;
-
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let db = crate::harness::SqliteDb::new().await;
+                let db = usher_testkit::stores::SqliteDb::new().await;
                 let other = db.another().await;
                 let ctx = crate::harness::Ctx {
                     store: db.store.clone(),
@@ -276,20 +132,14 @@ macro_rules! bridge {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let mut db = crate::harness::PgDb::new().await;
+                let mut db = usher_testkit::stores::PgDb::new().await;
                 let other = db.another().await;
                 let ctx = crate::harness::Ctx {
                     store: db.store.clone(),
                     other,
                     raw: crate::harness::Raw::Postgres(db.url.clone()),
                 };
-                let result = std::panic::AssertUnwindSafe(crate::bridge::$name(ctx))
-                    .catch_unwind()
-                    .await;
-                db.finish().await;
-                if let Err(panic) = result {
-                    std::panic::resume_unwind(panic);
-                }
+                db.finish_after(crate::bridge::$name(ctx)).await;
             }
         }
     };

@@ -1,24 +1,15 @@
 //! usher-store's integration tests: one suite, written once against `dyn Store`, run on a
 //! fresh SQLite file and on a fresh database of a real PostgreSQL (`USHER_TEST_POSTGRES_URL`).
 
-// Tests state their expectations with unwrap/expect/indexing and plain arithmetic on small
-// known numbers: a panic there is a test failure, which is what we want.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
+usher_testkit::test_modules! {
+    mod harness;
 
-mod harness;
-
-mod bridge;
-mod config;
-mod data;
-mod races;
-mod suite;
+    mod bridge;
+    mod config;
+    mod data;
+    mod races;
+    mod suite;
+}
 
 use harness::{both, both_pair, bridge};
 

@@ -4,15 +4,14 @@
 use std::future::Future;
 use std::time::Duration;
 
-use futures::FutureExt as _;
 use sqlx::Connection as _;
 use sqlx::postgres::PgConnection;
 
 use usher_store::MigrateOutcome;
+use usher_testkit::stores::PgDb;
 
 use crate::bridge::{argon, lazy};
 use crate::data::{SOURCE, chunk, user};
-use crate::harness::PgDb;
 
 async fn run<F, Fut>(test: F)
 where
@@ -21,13 +20,8 @@ where
 {
     let db = PgDb::new().await;
     db.store.migrate().await.unwrap();
-    let result = std::panic::AssertUnwindSafe(test(db.url.clone(), db.store.clone()))
-        .catch_unwind()
-        .await;
-    db.finish().await;
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
+    let test = test(db.url.clone(), db.store.clone());
+    db.finish_after(test).await;
 }
 
 /// Returns once a session of this database other than the caller's is waiting for a lock (the

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use sqlx::{Connection as _, Executor as _};
+use usher_testkit::databases::Database;
 
 use crate::support::{self, figure, text, usher};
 
@@ -123,7 +124,7 @@ async fn stored_hashes(url: &str) -> Vec<String> {
 }
 
 async fn mariadb_legacy() -> String {
-    let url = support::create_mysql_database("usher_cli_legacy").await;
+    let url = Database::mysql("usher_cli_legacy").await.url;
     let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
     conn.execute(
         "CREATE TABLE members (

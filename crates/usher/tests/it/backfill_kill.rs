@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use usher_core::KeyRange;
 use usher_store::QuarantineFilter;
+use usher_testkit::databases::Database;
 
 use crate::support::{self, text, usher};
 
@@ -40,8 +41,9 @@ fn kill_points(n: usize) -> (u64, Vec<Duration>) {
 
 /// A PostgreSQL legacy table of the kill test's fake users: (url, database, source table,
 /// mapping).
-async fn fake_legacy() -> (String, String, String, String) {
-    let (legacy_url, legacy_db) = support::create_database("usher_kill_legacy").await;
+async fn fake_legacy() -> (String, Database, String, String) {
+    let legacy_db = Database::postgres("usher_kill_legacy").await;
+    let legacy_url = legacy_db.url.clone();
     let out = usher(
         &["fake", "--users", &USERS.to_string(), "--seed", "7"],
         &[("USHER_FAKE_POSTGRES_URL", &legacy_url)],
@@ -268,7 +270,7 @@ async fn killed_and_resumed(store_toml: impl Fn(&std::path::Path) -> String, lab
     assert_eq!(store.counts().await.unwrap().users, counts.users);
 
     store.close().await;
-    support::drop_database(&legacy_db).await;
+    legacy_db.remove().await;
     eprintln!(
         "{label}: {killed} kills, {} migrated, {} quarantined",
         ledger.len(),
@@ -292,14 +294,14 @@ async fn killed_backfill_into_sqlite_resumes_with_nothing_lost_or_duplicated() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_backfill_into_postgres_resumes_with_nothing_lost_or_duplicated() {
-    let (store_url, store_db) = support::create_database("usher_kill_store").await;
-    let url = store_url.clone();
+    let store_db = Database::postgres("usher_kill_store").await;
+    let url = store_db.url.clone();
     killed_and_resumed(
         move |_| format!("[store]\ntype = \"postgres\"\nurl = \"{url}\"\n"),
         "postgres store",
     )
     .await;
-    support::drop_database(&store_db).await;
+    store_db.remove().await;
 }
 
 /// Which record of a group sharing an address becomes the user depends on the data alone (the
@@ -405,5 +407,5 @@ async fn the_lowest_key_wins_an_address_whatever_the_partitions() {
             "concurrency {concurrency}: the quarantine differs from one partition's"
         );
     }
-    support::drop_database(&legacy_db).await;
+    legacy_db.remove().await;
 }

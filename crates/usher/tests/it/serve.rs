@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use md5::{Digest as _, Md5};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
+use usher_testkit::ldap::Directory;
 
 use crate::support::{text, usher};
 
@@ -129,12 +130,7 @@ fn login(addr: SocketAddr, identifier: &str, password: &str) -> (u16, Value) {
 /// A legacy SQLite table whose hashes are md5(salt || password), salt in its own column, and
 /// the table the write-back records migrated users in.
 async fn legacy_db(path: &Path, rows: &[(i64, &str, &str, &str, &str)]) {
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .unwrap();
+    let mut conn = usher_testkit::databases::sqlite(path).await;
     sqlx::raw_sql(
         "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, login TEXT, pw TEXT, salt TEXT);
          CREATE TABLE migrated (legacy_id INTEGER PRIMARY KEY, user_id TEXT NOT NULL)",
@@ -446,21 +442,18 @@ fn serve_sources(dir: &Path, sources: &str) -> Running {
     )
 }
 
-/// The test slapd's admin (scripts/test-services), required: a missing one fails the test.
-fn ldap_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through scripts/test (it starts slapd)")
-    })
-}
-
 /// An LDAP directory as the legacy system, the bridge binding as the user: the real binary, the
 /// real slapd that scripts/test-services starts, entries added with OpenLDAP's own ldapadd.
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_migrates_a_directory_user_by_binding_as_them() {
-    let url = ldap_env("USHER_TEST_LDAP_URL");
-    let admin = ldap_env("USHER_TEST_LDAP_ADMIN_DN");
-    let password_file = ldap_env("USHER_TEST_LDAP_ADMIN_PASSWORD_FILE");
-    let base = ldap_env("USHER_TEST_LDAP_BASE");
+    // The test slapd's admin (scripts/test-services), required: a missing one fails the test.
+    let Directory {
+        url,
+        base,
+        admin_dn: admin,
+        admin_password_file,
+    } = Directory::from_env();
+    let password_file = admin_password_file.to_str().unwrap();
     let ou = format!("ou=serve-{},{base}", std::process::id());
     let ldif = format!(
         "dn: {ou}\nobjectClass: organizationalUnit\nou: serve-{pid}\n\n\
@@ -469,7 +462,7 @@ async fn serve_migrates_a_directory_user_by_binding_as_them() {
         pid = std::process::id()
     );
     let mut add = Command::new("ldapadd")
-        .args(["-x", "-H", &url, "-D", &admin, "-y", &password_file])
+        .args(["-x", "-H", &url, "-D", &admin, "-y", password_file])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

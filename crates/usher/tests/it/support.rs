@@ -1,86 +1,10 @@
-//! Shared helpers: real databases from the test services, the binary, configs.
+//! Shared helpers: the binary, configs, SQLite legacy tables. The test services and their
+//! databases come from `usher_testkit`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sqlx::{AssertSqlSafe, Connection as _};
-
-/// The superuser URL of the throwaway PostgreSQL cluster `scripts/test-services` starts.
-/// Missing means the services are not running: fail loudly, never skip.
-pub fn postgres_admin_url() -> String {
-    std::env::var("USHER_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-        panic!("USHER_TEST_POSTGRES_URL is not set: run the tests with scripts/test, or start the databases with `eval \"$(scripts/test-services start)\"`")
-    })
-}
-
-/// A fresh, uniquely named PostgreSQL database; returns its URL. Dropped by [`drop_database`].
-pub async fn create_database(prefix: &str) -> (String, String) {
-    let admin = postgres_admin_url();
-    let name = format!("{prefix}_{}", uuid_suffix());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("connecting to the test cluster");
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.ok();
-    (with_database(&admin, &name), name)
-}
-
-/// A fresh MariaDB database from the test services; returns its URL. Missing services fail.
-pub async fn create_mysql_database(prefix: &str) -> String {
-    let admin = std::env::var("USHER_TEST_MYSQL_URL").unwrap_or_else(|_| {
-        panic!("USHER_TEST_MYSQL_URL is not set: run the tests with scripts/test, or start the databases with `eval \"$(scripts/test-services start)\"`")
-    });
-    let name = format!("{prefix}_{}", uuid_suffix());
-    let mut conn = sqlx::MySqlConnection::connect(&admin)
-        .await
-        .expect("connecting to the test MariaDB");
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.ok();
-    with_database(&admin, &name)
-}
-
-pub async fn drop_database(name: &str) {
-    let admin = postgres_admin_url();
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("connecting to the test cluster");
-    let _ = sqlx::query(AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await;
-}
-
-fn uuid_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{:x}{:x}", std::process::id(), nanos % 0xffff_ffff)
-}
-
-/// `admin` with its database path replaced by `db`.
-fn with_database(admin: &str, db: &str) -> String {
-    let (base, query) = admin
-        .split_once('?')
-        .map_or((admin, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    let mut url = format!("{}/{db}", &base[..path_start]);
-    if let Some(q) = query {
-        url.push('?');
-        url.push_str(q);
-    }
-    url
-}
+use sqlx::AssertSqlSafe;
 
 /// Runs the usher binary to completion.
 pub fn usher(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -106,12 +30,7 @@ pub fn write_config(dir: &Path, store: &str, source: &str, mapping: &str, extra:
 
 /// An SQLite legacy database at `path`: `ddl`, then each statement of `rows`.
 pub async fn sqlite_legacy(path: &Path, ddl: &str, rows: &[&str]) {
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true);
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
-        .await
-        .unwrap();
+    let mut conn = usher_testkit::databases::sqlite(path).await;
     sqlx::query(AssertSqlSafe(ddl.to_owned()))
         .execute(&mut conn)
         .await
