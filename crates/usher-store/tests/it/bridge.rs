@@ -987,3 +987,114 @@ pub async fn linking_a_second_source_keeps_one_user_with_every_legacy_id(ctx: Ct
         .unwrap();
     assert_eq!(cp.counters.linked, 3);
 }
+
+/// A chunk of a second source (`shop`) with `[link]`: the records whose address a user of the
+/// first source holds are linked in the chunk's own transaction, or quarantined with the rule
+/// that refused them; a second record of `shop` with the same address is a duplicate, not a
+/// second link; new addresses are inserted as usual. Running the chunk again changes nothing.
+pub async fn a_chunk_links_a_second_source_in_its_own_transaction(ctx: Ctx) {
+    let store = &*ctx.store;
+    store.migrate().await.unwrap();
+    // Keys are even (verified addresses) unless said otherwise.
+    let mut c = chunk(
+        0,
+        vec![
+            user(2, "ann@example.com", "ann"),
+            user(4, "cy@example.com", "cy"),
+            user(6, "dee@example.com", "dee"),
+        ],
+        vec![],
+    );
+    c.done = true;
+    store.write_chunk(&c).await.unwrap();
+    let ann = store.user_by_legacy(SOURCE, "2").await.unwrap().unwrap();
+    let dee = store.user_by_legacy(SOURCE, "6").await.unwrap().unwrap();
+    let bo = newcomer("bo@example.com", "bo");
+    store.register_user(&bo).await.unwrap();
+
+    let config = usher_core::LinkConfig {
+        fields: BTreeMap::from([("username".to_owned(), usher_core::link::Rule::Incoming)]),
+        ..Default::default()
+    };
+    let shop = |key: i64, email: &str, username: &str| {
+        let mut u = user(key, email, username);
+        u.key = usher_core::LegacyKey::Text(format!("s-{key}"));
+        u
+    };
+    let mut s = chunk(
+        0,
+        vec![
+            shop(10, "Ann@Example.com", "annshop"),
+            shop(11, "cy@example.com", "cyshop"),
+            shop(12, "ann@example.com", "ann2"),
+            shop(14, "new@example.com", "newbie"),
+            shop(16, "dee@example.com", "bo"),
+        ],
+        vec![],
+    );
+    s.source = "shop".into();
+    s.done = true;
+    s.link = Some(Arc::new(config));
+    let outcome = store.write_chunk(&s).await.unwrap();
+    assert_eq!(
+        (outcome.linked, outcome.migrated, outcome.quarantined),
+        (1, 1, 3),
+        "{outcome:?}"
+    );
+
+    let linked = store.user_by_legacy("shop", "s-10").await.unwrap().unwrap();
+    assert_eq!(linked.id, ann.id);
+    assert_eq!(linked.username.as_ref().map(|u| u.as_str()), Some("annshop"));
+    assert_eq!(linked.legacy_links.len(), 2);
+    let events = events_of(store, "user.linked").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].subject, "shop/s-10");
+    assert_eq!(events[0].detail["user_id"], json!(ann.id));
+    assert!(store.user_by_legacy("shop", "s-14").await.unwrap().is_some());
+    // Dee was not touched: her link would have taken Bo's username.
+    assert_eq!(store.user(dee.id).await.unwrap().unwrap(), dee);
+
+    let reasons = || async {
+        ctx.raw
+            .rows(
+                "SELECT legacy_id, reason FROM quarantine WHERE source = 'shop' \
+                 ORDER BY legacy_id",
+            )
+            .await
+            .into_iter()
+            .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let found = reasons().await;
+    let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["s-11", "s-12", "s-16"]);
+    assert!(
+        found[0].1.contains("not linked: the address is not verified in the linked record"),
+        "{found:?}"
+    );
+    assert!(found[1].1.starts_with("duplicate email"), "{found:?}");
+    assert!(
+        found[2]
+            .1
+            .contains(&format!("the merged username belongs to user {}", bo.id)),
+        "{found:?}"
+    );
+    let cp = store
+        .checkpoint(crate::data::JOB, "shop", 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cp.counters.linked, 1);
+
+    // Again: the link and the insert are in the ledger, the refusals stay refused.
+    let users_before = count(&ctx.raw, "users").await;
+    let again = store.write_chunk(&s).await.unwrap();
+    assert_eq!(
+        (again.linked, again.skipped, again.quarantined),
+        (0, 2, 3),
+        "{again:?}"
+    );
+    assert_eq!(count(&ctx.raw, "users").await, users_before);
+    assert_eq!(events_of(store, "user.linked").await.len(), 1);
+    assert_eq!(reasons().await, found);
+}
