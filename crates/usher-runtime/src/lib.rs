@@ -9,6 +9,10 @@
 //!   `--rate`).
 //! * [`Metrics`] — the counters and histograms `/metrics` exposes (Prometheus text format),
 //!   recorded by the login service and the HTTP server alike.
+//! * [`Worker`] — a background job's loop, in rounds until [`Shutdown`], finishing the round
+//!   in hand; with [`Worker::run_leased`], only while this process holds a [`Lease`] from
+//!   [`Leases`] (the store's table), so one of many processes works at a time and another
+//!   takes over when it stops renewing.
 //!
 //! ```
 //! use std::time::Duration;
@@ -41,7 +45,9 @@
 pub mod metrics;
 pub mod pace;
 pub mod retry;
+pub mod worker;
 
 pub use metrics::Metrics;
 pub use pace::Pacer;
 pub use retry::{GaveUp, Retry, RetryPolicy};
+pub use worker::{Lease, LeaseError, Leases, Shutdown, Stopped, Tick, Worker};

@@ -59,6 +59,11 @@ impl RetryPolicy {
         self.first.saturating_mul(1u32 << doublings).min(self.max)
     }
 
+    /// A random extra pause in `[0, jitter)`, added to each pause.
+    pub fn jitter_sample(&self) -> Duration {
+        random_below(self.jitter)
+    }
+
     /// Runs `op` until it succeeds, `judge` says an error is final, or the attempts run out.
     /// Before each new attempt `on_retry` hears the error, the number of the attempt that
     /// failed (from 1) and the pause about to be taken.

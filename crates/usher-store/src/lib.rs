@@ -72,8 +72,8 @@ pub use model::{
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::{
-    AdminStore, CheckpointStore, EventStore, MigrationStore, QuarantineCursor, QuarantineStore,
-    ReportStore, Store, UserStore,
+    AdminStore, CheckpointStore, EventStore, LeaseStore, MigrationStore, QuarantineCursor,
+    QuarantineStore, ReportStore, Store, StoreLeases, UserStore,
 };
 
 /// What [`MigrationStore::write_chunk`] would do with `chunk` in a store that holds nothing yet: a

@@ -6,12 +6,14 @@
 //! capability can ask for that trait alone.
 //!
 //! Room is left for the parts still to come (the dual write's outbox, the rollout's phases and
-//! targets): each becomes one more capability trait and one more bound of [`Store`].
+//! targets): each becomes one more capability trait and one more bound of [`Store`], as the
+//! workers' [`LeaseStore`] did.
 
 use std::fmt;
 use std::future::Future;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
 use serde_json::Value;
 use usher_core::{Credential, KeyRange, User, UserId};
@@ -69,6 +71,7 @@ pub trait Store:
     + QuarantineStore
     + EventStore
     + ReportStore
+    + LeaseStore
     + Send
     + Sync
     + fmt::Debug
@@ -83,6 +86,7 @@ impl<T> Store for T where
         + QuarantineStore
         + EventStore
         + ReportStore
+        + LeaseStore
         + Send
         + Sync
         + fmt::Debug
@@ -284,6 +288,64 @@ pub trait EventStore: Send + Sync {
 }
 
 /// What the store holds, for reports: totals, migration warnings, the ledger.
+/// Leases ([`usher_runtime::Leases`]): of the processes that may run a job, the one holding
+/// the job's lease works. Instants are this process's clock, to the microsecond.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes lease `name` for `holder` until `until`, if it is free, expired at `now` or
+    /// already `holder`'s; whether `holder` has it now.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Moves the expiry of `holder`'s lease `name` to `until`; `false` when `holder` no longer
+    /// has it.
+    async fn renew_lease(&self, name: &str, holder: &str, until: DateTime<Utc>) -> Result<bool>;
+
+    /// Gives lease `name` back, if `holder` has it.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+}
+
+/// The store's leases as the runtime's worker loop takes them ([`usher_runtime::Worker::run_leased`]).
+#[derive(Debug, Clone)]
+pub struct StoreLeases(pub std::sync::Arc<dyn Store>);
+
+#[async_trait]
+impl usher_runtime::Leases for StoreLeases {
+    async fn acquire(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> std::result::Result<bool, usher_runtime::LeaseError> {
+        let now = crate::plan::now();
+        let until = now + chrono::Duration::from_std(ttl)?;
+        Ok(self.0.acquire_lease(name, holder, now, until).await?)
+    }
+
+    async fn renew(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> std::result::Result<bool, usher_runtime::LeaseError> {
+        let until = crate::plan::now() + chrono::Duration::from_std(ttl)?;
+        Ok(self.0.renew_lease(name, holder, until).await?)
+    }
+
+    async fn release(
+        &self,
+        name: &str,
+        holder: &str,
+    ) -> std::result::Result<(), usher_runtime::LeaseError> {
+        Ok(self.0.release_lease(name, holder).await?)
+    }
+}
+
 #[async_trait]
 pub trait ReportStore: Send + Sync {
     /// Users in total, by migration method (`lazy`, `bulk`, `sync`, `registered`, and `none` for

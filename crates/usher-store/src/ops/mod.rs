@@ -8,6 +8,7 @@
 //! * [`chunk`]: the backfill's chunk write, its displacements and its preview.
 
 mod chunk;
+mod lease;
 mod link;
 mod read;
 mod write;
@@ -25,8 +26,8 @@ use crate::model::{
 };
 use crate::plan::Row;
 use crate::{
-    AdminStore, CheckpointStore, EventStore, MigrationStore, QuarantineCursor, QuarantineStore,
-    ReportStore, UserStore,
+    AdminStore, CheckpointStore, EventStore, LeaseStore, MigrationStore, QuarantineCursor,
+    QuarantineStore, ReportStore, UserStore,
 };
 
 /// The columns of a user row as [`bind_user`] binds them.
@@ -281,5 +282,31 @@ impl<B: Backend> ReportStore for B {
         limit: u32,
     ) -> Result<Vec<LedgerEntry>> {
         read::ledger_page(self, source, after, limit).await
+    }
+}
+
+#[async_trait]
+impl<B: Backend> LeaseStore for B {
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        lease::acquire(self, name, holder, now, until).await
+    }
+
+    async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        lease::renew(self, name, holder, until).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        lease::release(self, name, holder).await
     }
 }

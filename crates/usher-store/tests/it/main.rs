@@ -7,6 +7,7 @@ usher_testkit::test_modules! {
     mod bridge;
     mod config;
     mod data;
+    mod leases;
     mod races;
     mod suite;
 }
@@ -31,6 +32,8 @@ both!(a_preview_predicts_the_write_and_writes_nothing);
 both!(the_ledger_alone_names_the_user_a_record_became);
 both_pair!(concurrent_writers_with_colliding_emails_lose_nothing);
 both_pair!(racing_planners_never_mix_their_plans);
+both_pair!(a_lease_is_held_by_one_holder_until_it_expires_or_is_given_back);
+both_pair!(two_workers_of_one_job_take_turns_through_the_lease);
 
 bridge!(a_first_login_writes_user_credential_ledger_and_event_and_clears_quarantine);
 bridge!(a_second_first_login_is_already_migrated_and_writes_nothing);

@@ -1,0 +1,7 @@
+-- Leases: of the processes that may run a job (the outbox's deliverers, the backfill's
+-- workers), the one holding the job's lease works; another takes it once it expires.
+CREATE TABLE leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
