@@ -113,7 +113,7 @@ impl Worker {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Tick, E>>,
     {
-        let beat = lease.ttl / 3;
+        let beat = lease.ttl.checked_div(3).unwrap_or_default();
         let mut failures = 0u32;
         let mut renew_at: Option<tokio::time::Instant> = None;
         while !shutdown.is_cancelled() {
@@ -142,7 +142,8 @@ impl Worker {
                 continue;
             }
             if renew_at.is_none_or(|at| tokio::time::Instant::now() >= at) {
-                renew_at = Some(tokio::time::Instant::now() + beat);
+                let now = tokio::time::Instant::now();
+                renew_at = Some(now.checked_add(beat).unwrap_or(now));
             }
             let pause = self.after(round().await, &mut failures);
             let until_beat = renew_at
@@ -198,5 +199,83 @@ impl Worker {
             () = shutdown.cancelled() => false,
             () = tokio::time::sleep(pause) => true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    fn worker() -> Worker {
+        Worker {
+            name: "test".into(),
+            idle: Duration::from_secs(10),
+            backoff: RetryPolicy {
+                attempts: 1,
+                first: Duration::from_secs(1),
+                max: Duration::from_secs(4),
+                jitter: Duration::ZERO,
+            },
+        }
+    }
+
+    /// Busy rounds follow at once, an idle round waits `idle`, failures back off doubling, and
+    /// a shutdown asked for during a round lets that round finish and starts no other.
+    #[tokio::test(start_paused = true)]
+    async fn rounds_pace_themselves_and_a_shutdown_finishes_the_round_in_hand() {
+        let shutdown = Shutdown::new();
+        let start = tokio::time::Instant::now();
+        let log = std::cell::RefCell::new(Vec::new());
+        let n = Cell::new(0u32);
+        let stopped = worker()
+            .run(&shutdown, || {
+                n.set(n.get() + 1);
+                let i = n.get();
+                log.borrow_mut().push((i, start.elapsed().as_secs()));
+                let shutdown = shutdown.clone();
+                async move {
+                    match i {
+                        1 | 2 => Ok(Tick::Busy),
+                        3 => Ok(Tick::Idle),
+                        4..=6 => Err("legacy is down"),
+                        _ => {
+                            // Asked to stop mid-round: the round still ends normally.
+                            shutdown.cancel();
+                            tokio::time::sleep(Duration::from_secs(3)).await;
+                            Ok(Tick::Busy)
+                        }
+                    }
+                }
+            })
+            .await;
+        assert_eq!(stopped, Stopped::Shutdown);
+        // Rounds 1–3 at 0 s; idle 10 s; failures at 10, 11 (+1), 13 (+2); +4 → round 7 at 17.
+        assert_eq!(
+            log.into_inner(),
+            [(1, 0), (2, 0), (3, 0), (4, 10), (5, 11), (6, 13), (7, 17)]
+        );
+        assert_eq!(
+            start.elapsed().as_secs(),
+            20,
+            "the last round was cut short"
+        );
+    }
+
+    /// A pause ends at shutdown, not when it would have.
+    #[tokio::test(start_paused = true)]
+    async fn a_shutdown_during_a_pause_ends_the_loop_at_once() {
+        let shutdown = Shutdown::new();
+        let start = tokio::time::Instant::now();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            stop.cancel();
+        });
+        worker()
+            .run(&shutdown, || async { Ok::<_, &str>(Tick::Idle) })
+            .await;
+        assert_eq!(start.elapsed().as_secs(), 2);
     }
 }

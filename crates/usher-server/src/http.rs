@@ -276,17 +276,34 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.limits.clone();
-    let sweeper = tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            every.tick().await;
-            limits.sweep();
+    let stop = usher_runtime::Shutdown::new();
+    let sweeper = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let worker = usher_runtime::Worker {
+                name: "rate-limit sweeper".into(),
+                idle: std::time::Duration::from_secs(60),
+                // Sweeping cannot fail; the policy is never used.
+                backoff: usher_runtime::RetryPolicy {
+                    attempts: 1,
+                    first: std::time::Duration::from_secs(60),
+                    max: std::time::Duration::from_secs(60),
+                    jitter: std::time::Duration::ZERO,
+                },
+            };
+            worker
+                .run(&stop, || {
+                    limits.sweep();
+                    std::future::ready(Ok::<_, std::convert::Infallible>(usher_runtime::Tick::Idle))
+                })
+                .await
         }
     });
     let connections = state.connections.clone();
     let served =
         crate::conn::serve_connections(listener, router(state), &connections, shutdown).await;
-    sweeper.abort();
+    stop.cancel();
+    let _ = sweeper.await;
     served
 }
 

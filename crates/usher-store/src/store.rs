@@ -323,7 +323,9 @@ impl usher_runtime::Leases for StoreLeases {
         ttl: std::time::Duration,
     ) -> std::result::Result<bool, usher_runtime::LeaseError> {
         let now = crate::plan::now();
-        let until = now + chrono::Duration::from_std(ttl)?;
+        let until = now
+            .checked_add_signed(chrono::Duration::from_std(ttl)?)
+            .ok_or("the lease's expiry is out of range")?;
         Ok(self.0.acquire_lease(name, holder, now, until).await?)
     }
 
@@ -333,7 +335,9 @@ impl usher_runtime::Leases for StoreLeases {
         holder: &str,
         ttl: std::time::Duration,
     ) -> std::result::Result<bool, usher_runtime::LeaseError> {
-        let until = crate::plan::now() + chrono::Duration::from_std(ttl)?;
+        let until = crate::plan::now()
+            .checked_add_signed(chrono::Duration::from_std(ttl)?)
+            .ok_or("the lease's expiry is out of range")?;
         Ok(self.0.renew_lease(name, holder, until).await?)
     }
 
