@@ -14,6 +14,8 @@
 //!   (the same verified email), and whose value survives each field (see [`link`]).
 //!
 //! * [`redact_url`] — a connection URL fit for a log line (see [`redact`]).
+//! * [`ConfigProblem`] — a mistake in `usher.toml`, naming its key: what every section's
+//!   `validate` reports, all at once (see [`problem`]).
 //!
 //! Validation errors are [`FieldError`]s that name the record's key and the field.
 //!
@@ -30,6 +32,7 @@ pub mod error;
 pub mod ids;
 pub mod link;
 pub mod mapping;
+pub mod problem;
 pub mod record;
 pub mod redact;
 pub mod source;
@@ -38,7 +41,8 @@ pub mod user;
 pub use error::{FieldError, FieldWarning, InvalidValue, RecordErrors};
 pub use ids::{Email, LegacyId, PhoneE164, UserId, Username};
 pub use link::{AllowUnverified, LinkConfig, LinkDecision, NotLinked};
-pub use mapping::{ConfigProblem, Mapper, MappingConfig, MappingConfigError};
+pub use mapping::{Mapper, MappingConfig, MappingConfigError};
+pub use problem::ConfigProblem;
 pub use record::{INVALID_FIELD, LegacyKey, LegacyRecord};
 pub use redact::redact_url;
 pub use source::{AuthSource, KeyRange, Source, SourceError};

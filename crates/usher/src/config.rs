@@ -371,7 +371,11 @@ impl Config {
             ));
         }
         if let Some(link) = &self.link {
-            problems.extend(link.problems(self.sources.keys().map(String::as_str)));
+            problems.extend(
+                link.validate(self.sources.keys().map(String::as_str))
+                    .into_iter()
+                    .map(|p| p.under("link").to_string()),
+            );
         }
         if self.backfill.rate == Some(0) {
             problems.push("[backfill] rate must be at least 1 record per second".to_owned());

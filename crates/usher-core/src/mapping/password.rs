@@ -14,13 +14,13 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 use usher_hash::{ParseOptions, PasswordHash, Scheme};
 
-use super::Problems;
 use super::config::{
     BytesEncoding, HashEncoding, InvalidHash, MissingHash, PasswordConfig, PasswordEncoding,
     SaltPosition,
 };
 use super::path::{Fields, SourcePath, is_blank};
 use super::value::{quote, text_of};
+use crate::problem::{Problems, toml_key};
 use crate::user::Credential;
 
 /// How the scheme of each record's hash is known.
@@ -130,7 +130,7 @@ impl PasswordRule {
                     map.insert(legacy.clone(), s);
                 }
                 Err(_) => problems.push(
-                    format!("password.scheme_map.{}", super::toml_key(legacy)),
+                    format!("password.scheme_map.{}", toml_key(legacy)),
                     unknown_scheme(id),
                 ),
             }
