@@ -43,7 +43,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use serde::Deserialize;
 use usher_connect::SourceConfig;
-use usher_core::{Mapper, MappingConfig};
+use usher_core::problem::under;
+use usher_core::{ConfigProblem, Mapper, MappingConfig};
 use usher_server::RateLimitConfig;
 use usher_store::{ConflictPolicy, StoreConfig};
 
@@ -261,6 +262,23 @@ impl Default for BackfillDefaults {
     }
 }
 
+/// `Ok` when there is no problem; else every problem, one a line, each naming its key.
+pub fn report(problems: &[ConfigProblem]) -> Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{} problem{} in the config:\n  {}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    )
+}
+
 /// The config file to read: `--config`, else `$USHER_CONFIG`, else `./usher.toml`.
 pub fn path(flag: Option<&Path>) -> PathBuf {
     flag.map(Path::to_path_buf)
@@ -292,10 +310,7 @@ impl Config {
                 *p = dir.join(&*p);
             }
         };
-        match &mut self.store {
-            StoreConfig::Sqlite { path } => fix(path),
-            StoreConfig::Postgres { url_file, .. } => url_file.iter_mut().for_each(fix),
-        }
+        self.store.resolve_paths(dir);
         self.serve.admin_token_file.iter_mut().for_each(fix);
         fix(&mut self.serve.session.key_file);
         for write_back in self
@@ -332,12 +347,15 @@ impl Config {
         }
     }
 
+    /// Checks `[store]` alone, for the commands that only read the store.
+    pub fn check_store(&self) -> Result<()> {
+        report(&under("store", self.store.validate()).collect::<Vec<_>>())
+    }
+
     /// Checks everything that can be checked without connecting, and reports every problem.
     pub fn check(&self) -> Result<()> {
         let mut problems = Vec::new();
-        if let Err(e) = self.store.validate() {
-            problems.push(format!("[store]: {e}"));
-        }
+        problems.extend(under("store", self.store.validate()).map(|p| p.to_string()));
         for (name, source) in &self.sources {
             if let Err(e) = source.validate() {
                 problems.push(format!("[sources.{name}]: {e}"));
