@@ -15,7 +15,7 @@
 //!
 //! * [`redact_url`] — a connection URL fit for a log line (see [`redact`]).
 //! * [`ConfigProblem`] — a mistake in `usher.toml`, naming its key: what every section's
-//!   `validate` reports, all at once (see [`problem`]).
+//!   `validate` reports, all at once (see [`config`]).
 //!
 //! Validation errors are [`FieldError`]s that name the record's key and the field.
 //!
@@ -28,21 +28,21 @@
 //! # Ok::<(), usher_core::InvalidValue>(())
 //! ```
 
+pub mod config;
 pub mod error;
 pub mod ids;
 pub mod link;
 pub mod mapping;
-pub mod problem;
 pub mod record;
 pub mod redact;
 pub mod source;
 pub mod user;
 
+pub use config::ConfigProblem;
 pub use error::{FieldError, FieldWarning, InvalidValue, RecordErrors};
 pub use ids::{Email, LegacyId, PhoneE164, UserId, Username};
 pub use link::{AllowUnverified, LinkConfig, LinkDecision, NotLinked};
 pub use mapping::{Mapper, MappingConfig, MappingConfigError};
-pub use problem::ConfigProblem;
 pub use record::{INVALID_FIELD, LegacyKey, LegacyRecord};
 pub use redact::redact_url;
 pub use source::{AuthSource, KeyRange, Source, SourceError};

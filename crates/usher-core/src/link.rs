@@ -45,7 +45,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::problem::{ConfigProblem, toml_key};
+use crate::config::{ConfigProblem, toml_key};
 use crate::user::{Credential, Status, User};
 
 /// The fields a rule may name.

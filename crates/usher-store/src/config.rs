@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use usher_core::ConfigProblem;
-use usher_core::problem;
+use usher_core::config;
 pub use usher_core::redact_url;
 
 use crate::error::{Result, StoreError};
@@ -95,7 +95,7 @@ impl StoreConfig {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(StoreError::Config(problem::one_line(&problems)))
+            Err(StoreError::Config(config::one_line(&problems)))
         }
     }
 
@@ -106,8 +106,8 @@ impl StoreConfig {
             StoreConfig::Sqlite { path } => Some(path),
             StoreConfig::Postgres { url_file, .. } => url_file.as_mut(),
         };
-        if let Some(path) = path.filter(|p| p.is_relative()) {
-            *path = base.join(&*path);
+        if let Some(path) = path {
+            config::resolve_path(path, base);
         }
     }
 

@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use serde::Deserialize;
 use usher_connect::SourceConfig;
-use usher_core::problem::under;
+use usher_core::config::under;
 use usher_core::{ConfigProblem, Mapper, MappingConfig};
 use usher_server::RateLimitConfig;
 use usher_store::{ConflictPolicy, StoreConfig};

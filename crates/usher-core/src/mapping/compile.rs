@@ -16,7 +16,7 @@ use super::phone::{self, PhonePart};
 use super::target::{Field, Target};
 use super::value::Kind;
 use super::{Converter, Mapper, Rule, RuleSource, Split, Unmapped, target_name};
-use crate::problem::{self, ConfigProblem, Problems, toml_key};
+use crate::config::{self as problem, ConfigProblem, Problems, toml_key};
 
 /// Every problem [`Mapper::new`] found in a mapping table (all of them, not just the first).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

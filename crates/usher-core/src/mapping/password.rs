@@ -20,7 +20,7 @@ use super::config::{
 };
 use super::path::{Fields, SourcePath, is_blank};
 use super::value::{quote, text_of};
-use crate::problem::{Problems, toml_key};
+use crate::config::{Problems, toml_key};
 use crate::user::Credential;
 
 /// How the scheme of each record's hash is known.

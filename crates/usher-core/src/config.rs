@@ -1,5 +1,6 @@
-//! Configuration problems: the one shape every section of `usher.toml` reports its mistakes
-//! in, found without I/O.
+//! What every section of `usher.toml` does the same way: report its mistakes as
+//! [`ConfigProblem`]s, found without I/O, and make its relative file paths relative to the
+//! config file's directory ([`resolve_path`]).
 //!
 //! Each section's `validate` returns every problem it has at once, each naming its TOML key
 //! relative to the section (`tls_ca_file`, `fields.birthdate.formats[0]`); the table that
@@ -16,6 +17,7 @@
 //! ```
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// One problem in a configuration table: the key that holds it and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +105,15 @@ pub fn entry(table: &str, name: &str) -> String {
     format!("{table}.{}", toml_key(name))
 }
 
+/// Makes `path` relative to `base` (the config file's directory) when it is relative, so that
+/// a config means the same files wherever usher is started. Each section calls it on each
+/// file path it holds, in its own `resolve_paths`.
+pub fn resolve_path(path: &mut PathBuf, base: &Path) {
+    if path.is_relative() {
+        *path = base.join(&*path);
+    }
+}
+
 /// Collects problems while a table is checked.
 #[derive(Debug, Default)]
 pub(crate) struct Problems(pub(crate) Vec<ConfigProblem>);
@@ -138,5 +149,16 @@ mod tests {
         )
         .collect();
         assert_eq!(one_line(&all), "[serve.listen] a; [serve] b");
+    }
+
+    #[test]
+    fn only_relative_paths_move() {
+        let base = Path::new("/etc/usher");
+        let mut relative = PathBuf::from("secrets/key");
+        resolve_path(&mut relative, base);
+        assert_eq!(relative, Path::new("/etc/usher/secrets/key"));
+        let mut absolute = PathBuf::from("/run/key");
+        resolve_path(&mut absolute, base);
+        assert_eq!(absolute, Path::new("/run/key"));
     }
 }
