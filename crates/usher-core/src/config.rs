@@ -86,6 +86,12 @@ pub fn one_line(problems: &[ConfigProblem]) -> String {
         .join("; ")
 }
 
+/// The value of `result`, or `None` with its problem added to `problems`: for a check that
+/// yields something later checks need, while every problem is still reported.
+pub fn keep<T>(problems: &mut Vec<ConfigProblem>, result: Result<T, ConfigProblem>) -> Option<T> {
+    result.map_err(|p| problems.push(p)).ok()
+}
+
 /// A TOML key as written in a dotted key path: bare when it can be, else quoted
 /// (`app`, `"legacy db"`).
 pub fn toml_key(k: &str) -> String {

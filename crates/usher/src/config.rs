@@ -322,28 +322,7 @@ impl Config {
             write_back.tls_ca_file.iter_mut().for_each(fix);
         }
         for source in self.sources.values_mut() {
-            match source {
-                SourceConfig::Sqlite(c) => fix(&mut c.path),
-                SourceConfig::Postgres(c) => {
-                    c.connection.url_file.iter_mut().for_each(fix);
-                    c.connection.tls_ca_file.iter_mut().for_each(fix);
-                }
-                SourceConfig::Mysql(c) => {
-                    c.connection.url_file.iter_mut().for_each(fix);
-                    c.connection.tls_ca_file.iter_mut().for_each(fix);
-                }
-                SourceConfig::Ldap(c) => {
-                    c.bind_password_file.iter_mut().for_each(fix);
-                    c.tls_ca_file.iter_mut().for_each(fix);
-                }
-                SourceConfig::AuthApi(c) => {
-                    c.authorization_file.iter_mut().for_each(fix);
-                    c.tls_ca_file.iter_mut().for_each(fix);
-                    c.encrypt_public_key_file.iter_mut().for_each(fix);
-                }
-                // Export files (Auth0, Firebase, Cognito, Keycloak, CSV, NDJSON).
-                other => other.file_paths_mut().into_iter().for_each(fix),
-            }
+            source.resolve_paths(dir);
         }
     }
 
@@ -357,9 +336,8 @@ impl Config {
         let mut problems = Vec::new();
         problems.extend(under("store", self.store.validate()).map(|p| p.to_string()));
         for (name, source) in &self.sources {
-            if let Err(e) = source.validate() {
-                problems.push(format!("[sources.{name}]: {e}"));
-            }
+            let at = usher_core::config::entry("sources", name);
+            problems.extend(under(&at, source.validate()).map(|p| p.to_string()));
             if !self.mappings.contains_key(name) {
                 problems.push(format!(
                     "[sources.{name}] has no [mappings.{name}] saying how its records map to users"

@@ -24,7 +24,7 @@ fn fixture(rel: &str) -> String {
 
 async fn source(toml_text: &str) -> Box<dyn Source> {
     let config: SourceConfig = toml::from_str(toml_text).expect("config parses");
-    config.validate().expect("config validates");
+    assert_eq!(config.validate(), [], "config validates");
     config.build("files").await.expect("source builds")
 }
 

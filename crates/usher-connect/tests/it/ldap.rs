@@ -89,7 +89,7 @@ impl Dir {
             .entry("bind_password_file")
             .or_insert_with(|| self.admin_password_file.to_str().unwrap().into());
         let config: SourceConfig = toml::Value::Table(table).try_into().unwrap();
-        config.validate().unwrap();
+        assert_eq!(config.validate(), []);
         config
     }
 
