@@ -318,8 +318,7 @@ impl Config {
             .values_mut()
             .filter_map(|b| b.write_back.as_mut())
         {
-            write_back.authorization_file.iter_mut().for_each(fix);
-            write_back.tls_ca_file.iter_mut().for_each(fix);
+            write_back.resolve_paths(dir);
         }
         for source in self.sources.values_mut() {
             source.resolve_paths(dir);
@@ -407,8 +406,9 @@ impl Config {
             if !self.sources.contains_key(name) {
                 problems.push(format!("[bridge.{name}] names no source"));
             }
-            for problem in bridge.write_back.iter().flat_map(|w| w.problems()) {
-                problems.push(format!("[bridge.{name}.write_back] {problem}"));
+            let at = format!("{}.write_back", usher_core::config::entry("bridge", name));
+            if let Some(write_back) = &bridge.write_back {
+                problems.extend(under(&at, write_back.validate()).map(|p| p.to_string()));
             }
         }
         for name in self.bridge_sources() {
@@ -423,8 +423,10 @@ impl Config {
                 }
             }
         }
-        problems.extend(self.serve.connections.problems());
-        problems.extend(self.serve.outage.problems());
+        problems.extend(
+            under("serve.connections", self.serve.connections.validate()).map(|p| p.to_string()),
+        );
+        problems.extend(under("serve.outage", self.serve.outage.validate()).map(|p| p.to_string()));
         if self.serve.session.ttl_seconds <= 0 {
             problems.push("[serve.session] ttl_seconds must be positive".to_owned());
         }
@@ -554,18 +556,18 @@ email = "email"
         let bad = "[bridge.app.write_back]\nurl = \"ftp://legacy\"\ntimeout_seconds = 0\n";
         let found = problems(bad);
         assert!(
-            found.contains("[bridge.app.write_back] url: ftp is not http or https"),
+            found.contains("[bridge.app.write_back.url] ftp is not http or https"),
             "{found}"
         );
         assert!(
-            found.contains("[bridge.app.write_back] timeout_seconds"),
+            found.contains("[bridge.app.write_back.timeout_seconds]"),
             "{found}"
         );
         let no_key = "key = \"id\"\nwrite_back = \"UPDATE users SET m = 1\"\n";
         let config: Config = toml::from_str(&BASE.replace("key = \"id\"\n", no_key)).unwrap();
         let found = config.check().unwrap_err().to_string();
         assert!(
-            found.contains("[sources.app]: write_back: must name the record with :key"),
+            found.contains("[sources.app.write_back] must name the record with :key"),
             "{found}"
         );
     }
