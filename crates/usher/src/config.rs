@@ -45,6 +45,7 @@ use serde::Deserialize;
 use usher_connect::SourceConfig;
 use usher_core::config::under;
 use usher_core::{ConfigProblem, Mapper, MappingConfig};
+use usher_hash::HashContext;
 use usher_server::RateLimitConfig;
 use usher_store::{ConflictPolicy, StoreConfig};
 
@@ -446,11 +447,12 @@ impl Config {
             .unwrap_or_else(|| self.sources.keys().cloned().collect())
     }
 
-    /// The Firebase project's signer key, if a Firebase source has one: the mappings and the
-    /// bridge verify Firebase hashes with it (imported hashes do not carry it). One project
-    /// per store: two sources with different keys are refused, since a stored hash does not
-    /// say which project it came from.
-    pub fn firebase_signer_key(&self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
+    /// The hash context every mapping and the bridge parse hashes in, built once: the
+    /// Firebase project's signer key, if a Firebase source has one (imported hashes do not
+    /// carry it). Reads the signer-key files. One project per store: two sources with
+    /// different keys are refused, since a stored hash does not say which project it came
+    /// from.
+    pub fn hash_context(&self) -> Result<HashContext> {
         let mut found: Option<(String, zeroize::Zeroizing<Vec<u8>>)> = None;
         for (name, source) in &self.sources {
             let Some(key) = source.firebase_signer_key(name)? else {
@@ -465,7 +467,10 @@ impl Config {
                 None => found = Some((name.clone(), key)),
             }
         }
-        Ok(found.map(|(_, key)| key))
+        Ok(match found {
+            Some((_, key)) => HashContext::default().with_firebase_signer_key(key),
+            None => HashContext::default(),
+        })
     }
 
     /// The fields a login identifier is looked up in, in source `name`: as configured in

@@ -234,12 +234,13 @@ fn looks_secret(column: &str) -> bool {
 }
 
 impl Mapper {
-    /// Parses this source's Firebase hashes with the project's signer key: the export gives
-    /// hashes without it (it is the project's pepper, kept out of every record and out of the
-    /// new store), and the key comes from a secret file.
+    /// Parses this source's hashes in `context`: with the Firebase project's signer key, for
+    /// one (an export gives hashes without it: it is the project's pepper, kept out of every
+    /// record and out of the new store, and comes from a secret file). Build the context once
+    /// and give every mapper and the bridge the same one.
     #[must_use]
-    pub fn with_firebase_signer_key(mut self, key: Option<zeroize::Zeroizing<Vec<u8>>>) -> Self {
-        self.password.firebase_signer_key = key;
+    pub fn with_hash_context(mut self, context: usher_hash::HashContext) -> Self {
+        self.password.hash_context = context;
         self
     }
 
