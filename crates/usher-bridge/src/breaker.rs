@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::time::Instant;
-use usher_core::{Source, SourceError};
+use usher_core::{ConfigProblem, Source, SourceError};
 
 /// `[serve.outage]`: how long a legacy call may take, and when the breaker opens.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -36,17 +36,23 @@ impl Default for OutageConfig {
 }
 
 impl OutageConfig {
-    /// What is wrong with it, for `usher config check`.
-    pub fn problems(&self) -> Vec<String> {
+    /// Every problem with it, each keyed within `[serve.outage]`, for `usher config check`.
+    pub fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if !(1..=600_000).contains(&self.call_timeout_ms) {
-            problems.push("[serve.outage] call_timeout_ms must be within 1..=600000".to_owned());
+            problems.push(ConfigProblem::new(
+                "call_timeout_ms",
+                "must be within 1..=600000",
+            ));
         }
         if self.failures_to_open == 0 {
-            problems.push("[serve.outage] failures_to_open must be at least 1".to_owned());
+            problems.push(ConfigProblem::new("failures_to_open", "must be at least 1"));
         }
         if !(1..=600_000).contains(&self.probe_interval_ms) {
-            problems.push("[serve.outage] probe_interval_ms must be within 1..=600000".to_owned());
+            problems.push(ConfigProblem::new(
+                "probe_interval_ms",
+                "must be within 1..=600000",
+            ));
         }
         problems
     }
@@ -192,5 +198,20 @@ mod tests {
         assert!(!b.admit(), "and only one");
         b.success();
         assert!(b.admit());
+    }
+
+    #[test]
+    fn every_problem_is_reported_keyed_within_the_table() {
+        assert_eq!(config().validate(), []);
+        let bad = OutageConfig {
+            call_timeout_ms: 0,
+            failures_to_open: 0,
+            probe_interval_ms: 600_001,
+        };
+        let keys: Vec<String> = bad.validate().into_iter().map(|p| p.key).collect();
+        assert_eq!(
+            keys,
+            ["call_timeout_ms", "failures_to_open", "probe_interval_ms"]
+        );
     }
 }

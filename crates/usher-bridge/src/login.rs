@@ -19,10 +19,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use usher_core::{Credential, Email, LinkConfig, Status, User, UserId, Username};
-use usher_hash::{ParseOptions, Password, PasswordHash, Policy, Scheme};
+use usher_hash::{HashContext, Password, PasswordHash, Policy, Scheme};
 use usher_runtime::Metrics;
 use usher_store::Store;
-use zeroize::Zeroizing;
 
 use crate::breaker::{Breaker, OutageConfig};
 use crate::legacy::Answer;
@@ -52,8 +51,8 @@ pub struct Bridge {
     pub(crate) metrics: Arc<Metrics>,
     /// When a legacy record of another source is the same person as a stored user.
     pub(crate) link: Arc<LinkConfig>,
-    /// A Firebase project's signer key (see [`Bridge::with_firebase_signer_key`]).
-    pub(crate) firebase_signer_key: Option<Zeroizing<Vec<u8>>>,
+    /// What stored hashes do not carry (see [`Bridge::with_hash_context`]).
+    pub(crate) hash_context: HashContext,
     /// How long a legacy call may take, and when a source's breaker opens.
     pub(crate) outage: OutageConfig,
     /// Each legacy source's breaker, by name.
@@ -100,7 +99,7 @@ impl Bridge {
             dummy: Arc::new(dummy),
             metrics: Arc::new(Metrics::new()),
             link: Arc::new(LinkConfig::default()),
-            firebase_signer_key: None,
+            hash_context: HashContext::default(),
             outage: OutageConfig::default(),
             breakers: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
@@ -129,22 +128,19 @@ impl Bridge {
         self
     }
 
-    /// Verifies Firebase hashes (in the store, imported by a backfill, and in a Firebase
-    /// export) with the project's signer key, which they do not carry.
+    /// Parses hashes (in the store, imported by a backfill, and in a legacy source) in
+    /// `context`: with a Firebase project's signer key, which its hashes do not carry. The
+    /// same context the mappings were given.
     #[must_use]
-    pub fn with_firebase_signer_key(mut self, key: Option<Zeroizing<Vec<u8>>>) -> Self {
-        self.firebase_signer_key = key;
+    pub fn with_hash_context(mut self, context: HashContext) -> Self {
+        self.hash_context = context;
         self
     }
 
-    /// Parses a stored or legacy hash as `scheme`, with the bridge's Firebase signer key.
+    /// Parses a stored or legacy hash as `scheme`, in the bridge's hash context.
     pub(crate) fn parse(&self, hash: &str, scheme: Option<Scheme>) -> Result<PasswordHash, String> {
-        let options = ParseOptions {
-            scheme,
-            firebase_signer_key: self.firebase_signer_key.clone(),
-            ..ParseOptions::default()
-        };
-        PasswordHash::parse_with(hash, &options).map_err(|e| e.to_string())
+        PasswordHash::parse_with(hash, &self.hash_context.options(scheme))
+            .map_err(|e| e.to_string())
     }
 
     /// Records into `metrics` instead of the bridge's own.

@@ -14,11 +14,11 @@
 //! unavailable; any other status is reported at once. A failure is counted and logged, never
 //! fatal: the ledger, not legacy's mark, is the record of truth.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use usher_core::{LegacyKey, SourceError};
+use usher_core::{ConfigProblem, LegacyKey, SourceError, config};
 use usher_runtime::{Retry, RetryPolicy};
 
 /// `[bridge.<source>.write_back]`.
@@ -50,18 +50,33 @@ fn default_timeout_seconds() -> u64 {
 }
 
 impl HttpWriteBackConfig {
-    /// The problems with it found without I/O, as `field: reason`.
-    pub fn problems(&self) -> Vec<String> {
+    /// Every problem with it found without I/O, each keyed within the table (`url`,
+    /// `timeout_seconds`).
+    pub fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         match reqwest::Url::parse(&self.url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") => {}
-            Ok(url) => problems.push(format!("url: {} is not http or https", url.scheme())),
-            Err(e) => problems.push(format!("url: {e}")),
+            Ok(url) => problems.push(ConfigProblem::new(
+                "url",
+                format!("{} is not http or https", url.scheme()),
+            )),
+            Err(e) => problems.push(ConfigProblem::new("url", e.to_string())),
         }
         if self.timeout_seconds == 0 {
-            problems.push("timeout_seconds: must be at least 1".to_owned());
+            problems.push(ConfigProblem::new("timeout_seconds", "must be at least 1"));
         }
         problems
+    }
+
+    /// Makes `authorization_file` and `tls_ca_file` relative to `base` (the config file's
+    /// directory) if they are relative.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for path in [&mut self.authorization_file, &mut self.tls_ca_file]
+            .into_iter()
+            .flatten()
+        {
+            config::resolve_path(path, base);
+        }
     }
 }
 
@@ -96,25 +111,28 @@ impl HttpWriteBack {
     /// Reads the authorization and CA files and builds the client; `source_name` names the
     /// source in errors.
     pub fn new(source_name: &str, config: &HttpWriteBackConfig) -> Result<Self, SourceError> {
-        let config_error = |reason: String| SourceError::Config {
+        // Keys within `[bridge.<source>]`, where the table is `write_back`.
+        let refuse = |problems: Vec<ConfigProblem>| SourceError::Config {
             source_name: source_name.to_owned(),
-            reason: format!("write_back: {reason}"),
+            reason: config::one_line(&config::under("write_back", problems).collect::<Vec<_>>()),
         };
-        if let Some(problem) = config.problems().into_iter().next() {
-            return Err(config_error(problem));
+        let problem = |key: &str, reason: String| refuse(vec![ConfigProblem::new(key, reason)]);
+        let problems = config.validate();
+        if !problems.is_empty() {
+            return Err(refuse(problems));
         }
-        let url = reqwest::Url::parse(&config.url).map_err(|e| config_error(e.to_string()))?;
+        let url = reqwest::Url::parse(&config.url).map_err(|e| problem("url", e.to_string()))?;
         let authorization = match &config.authorization_file {
             Some(path) => {
                 let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                    config_error(format!("authorization_file {}: {e}", path.display()))
+                    problem("authorization_file", format!("{}: {e}", path.display()))
                 })?);
                 let mut value =
                     reqwest::header::HeaderValue::from_str(text.trim()).map_err(|_| {
-                        config_error(format!(
-                            "authorization_file {}: not a valid header value",
-                            path.display()
-                        ))
+                        problem(
+                            "authorization_file",
+                            format!("{}: not a valid header value", path.display()),
+                        )
                     })?;
                 value.set_sensitive(true);
                 Some(value)
@@ -125,7 +143,7 @@ impl HttpWriteBack {
             config.timeout_seconds,
             config.tls_ca_file.as_deref(),
         )
-        .map_err(|e| config_error(e.to_string()))?;
+        .map_err(|p| refuse(vec![p]))?;
         Ok(HttpWriteBack {
             source_name: source_name.to_owned(),
             client,
@@ -214,4 +232,46 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> HttpWriteBackConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn every_problem_is_reported_keyed_within_the_table() {
+        let ok = config("url = \"https://legacy.internal/migrated\"");
+        assert_eq!(ok.validate(), []);
+        let bad = config("url = \"ftp://legacy\"\ntimeout_seconds = 0");
+        let keys: Vec<String> = bad.validate().into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["url", "timeout_seconds"]);
+    }
+
+    #[test]
+    fn its_files_are_resolved_against_the_base() {
+        let mut c = config(
+            "url = \"https://l/m\"\nauthorization_file = \"secrets/auth\"\ntls_ca_file = \"/etc/ssl/ca.pem\"",
+        );
+        c.resolve_paths(Path::new("/etc/usher"));
+        assert_eq!(
+            c.authorization_file.as_deref(),
+            Some(Path::new("/etc/usher/secrets/auth"))
+        );
+        assert_eq!(c.tls_ca_file.as_deref(), Some(Path::new("/etc/ssl/ca.pem")));
+    }
+
+    #[test]
+    fn building_refuses_with_every_problem_under_write_back() {
+        let bad = config("url = \"ftp://legacy\"\ntimeout_seconds = 0");
+        let err = HttpWriteBack::new("app", &bad).unwrap_err().to_string();
+        assert!(
+            err.contains("[write_back.url] ftp is not http or https"),
+            "{err}"
+        );
+        assert!(err.contains("[write_back.timeout_seconds]"), "{err}");
+    }
 }

@@ -65,12 +65,11 @@ use reqwest::{StatusCode, Url};
 use rsa::traits::PublicKeyParts as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use usher_core::{AuthSource, LegacyKey, LegacyRecord, SourceError};
+use usher_core::config::{keep, resolve_path};
+use usher_core::{AuthSource, ConfigProblem, LegacyKey, LegacyRecord, SourceError};
 use usher_hash::Password;
 use usher_runtime::{Retry, RetryPolicy};
 use zeroize::Zeroizing;
-
-use crate::ConfigError;
 
 /// The most usher reads of a response body; a larger one is an error, not an allocation.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -137,22 +136,22 @@ fn default_timeout_seconds() -> u64 {
 }
 
 /// Parses an `http(s)` URL without credentials in it.
-fn parse_http_url(field: &'static str, text: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(text).map_err(|e| ConfigError::new(field, e.to_string()))?;
+fn parse_http_url(field: &str, text: &str) -> Result<Url, ConfigProblem> {
+    let url = Url::parse(text).map_err(|e| ConfigProblem::new(field, e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConfigError::new(
+        return Err(ConfigProblem::new(
             field,
             format!("{} is not http or https", url.scheme()),
         ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError::new(
+        return Err(ConfigProblem::new(
             field,
             "has credentials in it; put the header value in authorization_file instead",
         ));
     }
     if url.host().is_none() {
-        return Err(ConfigError::new(field, "has no host"));
+        return Err(ConfigProblem::new(field, "has no host"));
     }
     Ok(url)
 }
@@ -170,77 +169,118 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
 }
 
 impl AuthApiConfig {
-    /// Checks the configuration without reading any file or connecting.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.checked().map(|_| ())
+    /// Checks the configuration without reading any file or connecting: every problem, each
+    /// keyed within the source's table (`url`, `header`, `timeout_seconds`...).
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        self.checked().err().unwrap_or_default()
     }
 
-    /// The validated URL, header name and health URL.
-    fn checked(&self) -> Result<(Url, Option<HeaderName>, Option<Url>), ConfigError> {
-        let url = parse_http_url("url", &self.url)?;
-        // Even with the password as a JWE, plain http lets anyone on the path forge legacy's
-        // 200 answer (and so log in as anyone): the answer needs TLS as much as the password.
-        if url.scheme() == "http" && !is_loopback(&url) {
-            return Err(ConfigError::new(
-                "url",
-                "is plain http to another host: passwords or legacy's answers could be read or \
-                 forged on the way; use https (with tls_ca_file for a private CA)",
-            ));
+    /// Makes `authorization_file`, `tls_ca_file` and `encrypt_public_key_file` relative to
+    /// `base` (the config file's directory) if they are relative.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for path in [
+            &mut self.authorization_file,
+            &mut self.tls_ca_file,
+            &mut self.encrypt_public_key_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            resolve_path(path, base);
         }
-        let header = match (&self.header, &self.authorization_file) {
-            (Some(_), None) => {
-                return Err(ConfigError::new(
-                    "header",
-                    "names the header authorization_file's text is sent in; give \
-                     authorization_file too",
+    }
+
+    /// The validated URL, header name and health URL, or every problem.
+    fn checked(&self) -> Result<(Url, Option<HeaderName>, Option<Url>), Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let url = keep(&mut problems, parse_http_url("url", &self.url).and_then(|url| {
+            // Even with the password as a JWE, plain http lets anyone on the path forge
+            // legacy's 200 answer (and so log in as anyone): the answer needs TLS as much as
+            // the password.
+            if url.scheme() == "http" && !is_loopback(&url) {
+                return Err(ConfigProblem::new(
+                    "url",
+                    "is plain http to another host: passwords or legacy's answers could be read \
+                     or forged on the way; use https (with tls_ca_file for a private CA)",
                 ));
             }
-            (_, None) => None,
+            Ok(url)
+        }));
+        let header = keep(&mut problems, self.header_name());
+        keep(
+            &mut problems,
+            if (1..=MAX_TIMEOUT_SECONDS).contains(&self.timeout_seconds) {
+                Ok(())
+            } else {
+                Err(ConfigProblem::new(
+                    "timeout_seconds",
+                    format!("must be 1 to {MAX_TIMEOUT_SECONDS}"),
+                ))
+            },
+        );
+        keep(
+            &mut problems,
+            if self.key.is_empty() {
+                Err(ConfigProblem::new("key", "is empty"))
+            } else if self.key.trim() != self.key {
+                Err(ConfigProblem::new(
+                    "key",
+                    format!("{:?} starts or ends with whitespace", self.key),
+                ))
+            } else {
+                Ok(())
+            },
+        );
+        let health_url = keep(
+            &mut problems,
+            self.health_url
+                .as_deref()
+                .map(|u| parse_http_url("health_url", u))
+                .transpose(),
+        );
+        match (url, header, health_url) {
+            (Some(url), Some(header), Some(health_url)) if problems.is_empty() => {
+                Ok((url, header, health_url))
+            }
+            _ => Err(problems),
+        }
+    }
+
+    /// The header `authorization_file`'s text is sent in, if there is one.
+    fn header_name(&self) -> Result<Option<HeaderName>, ConfigProblem> {
+        match (&self.header, &self.authorization_file) {
+            (Some(_), None) => Err(ConfigProblem::new(
+                "header",
+                "names the header authorization_file's text is sent in; give \
+                 authorization_file too",
+            )),
+            (_, None) => Ok(None),
             (header, Some(_)) => {
                 let text = header.as_deref().unwrap_or("Authorization");
                 let name = HeaderName::from_bytes(text.as_bytes()).map_err(|_| {
-                    ConfigError::new("header", format!("{text:?} is not a header name"))
+                    ConfigProblem::new("header", format!("{text:?} is not a header name"))
                 })?;
                 if matches!(
                     name.as_str(),
                     "content-type" | "content-length" | "host" | "transfer-encoding" | "connection"
                 ) {
-                    return Err(ConfigError::new(
+                    return Err(ConfigProblem::new(
                         "header",
                         format!("{text:?} is set by usher itself; name another header"),
                     ));
                 }
-                Some(name)
+                Ok(Some(name))
             }
-        };
-        if !(1..=MAX_TIMEOUT_SECONDS).contains(&self.timeout_seconds) {
-            return Err(ConfigError::new(
-                "timeout_seconds",
-                format!("must be 1 to {MAX_TIMEOUT_SECONDS}"),
-            ));
         }
-        if self.key.is_empty() {
-            return Err(ConfigError::new("key", "is empty"));
-        }
-        if self.key.trim() != self.key {
-            return Err(ConfigError::new(
-                "key",
-                format!("{:?} starts or ends with whitespace", self.key),
-            ));
-        }
-        let health_url = self
-            .health_url
-            .as_deref()
-            .map(|u| parse_http_url("health_url", u))
-            .transpose()?;
-        Ok((url, header, health_url))
     }
 
     /// The client for the source named `name`: reads `authorization_file`, `tls_ca_file` and
     /// `encrypt_public_key_file`, connects only on first use.
     pub fn build(&self, name: &str) -> Result<AuthApiSource, SourceError> {
-        let config_error = |e: ConfigError| e.into_source_error(name);
-        let (url, header_name, health_url) = self.checked().map_err(config_error)?;
+        let config_error = |p: ConfigProblem| crate::config_error(name, p);
+        let (url, header_name, health_url) = self
+            .checked()
+            .map_err(|problems| crate::misconfigured(name, &problems))?;
         let header = match (header_name, &self.authorization_file) {
             (Some(header_name), Some(path)) => {
                 let value = read_header_value(path).map_err(config_error)?;
@@ -270,9 +310,9 @@ impl AuthApiConfig {
 }
 
 /// The trimmed text of `authorization_file`, as a sensitive header value.
-fn read_header_value(path: &Path) -> Result<HeaderValue, ConfigError> {
+fn read_header_value(path: &Path) -> Result<HeaderValue, ConfigProblem> {
     let problem = |reason: String| {
-        ConfigError::new(
+        ConfigProblem::new(
             "authorization_file",
             format!("{}: {reason}", path.display()),
         )
@@ -306,11 +346,11 @@ impl fmt::Debug for JweEncrypter {
 }
 
 impl JweEncrypter {
-    fn from_pem_file(path: &Path) -> Result<Self, ConfigError> {
+    fn from_pem_file(path: &Path) -> Result<Self, ConfigProblem> {
         use rsa::pkcs1::DecodeRsaPublicKey as _;
         use rsa::pkcs8::DecodePublicKey as _;
         let problem = |reason: String| {
-            ConfigError::new(
+            ConfigProblem::new(
                 "encrypt_public_key_file",
                 format!("{}: {reason}", path.display()),
             )
@@ -672,7 +712,7 @@ impl AuthSource for AuthApiSource {
 pub fn http_client(
     timeout_seconds: u64,
     tls_ca_file: Option<&Path>,
-) -> Result<reqwest::Client, ConfigError> {
+) -> Result<reqwest::Client, ConfigProblem> {
     let mut client = reqwest::Client::builder()
         .timeout(Duration::from_secs(timeout_seconds))
         .connect_timeout(Duration::from_millis(timeout_seconds.saturating_mul(500)))
@@ -680,7 +720,7 @@ pub fn http_client(
         .user_agent(concat!("usher/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = tls_ca_file {
         let problem =
-            |e: String| ConfigError::new("tls_ca_file", format!("{}: {e}", path.display()));
+            |e: String| ConfigProblem::new("tls_ca_file", format!("{}: {e}", path.display()));
         let pem = std::fs::read(path).map_err(|e| problem(e.to_string()))?;
         let roots =
             reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| problem(e.to_string()))?;
@@ -693,5 +733,5 @@ pub fn http_client(
     }
     client
         .build()
-        .map_err(|e| ConfigError::new("url", format!("the HTTP client: {e}")))
+        .map_err(|e| ConfigProblem::new("url", format!("the HTTP client: {e}")))
 }

@@ -1,12 +1,8 @@
 //! The `[sources.<name>]` tables of usher.toml: one closed, tagged enum, each variant its own
-//! factory (validate without I/O, build, healthcheck).
+//! factory (validate without I/O, resolve its relative paths, build, healthcheck).
 
-use std::path::PathBuf;
+use std::path::Path;
 
-use serde::Deserialize;
-use usher_core::{AuthSource, Source, SourceError};
-
-use crate::ConfigError;
 use crate::auth_api::AuthApiConfig;
 use crate::file::auth0::Auth0Config;
 use crate::file::cognito::CognitoConfig;
@@ -18,6 +14,8 @@ use crate::ldap::LdapConfig;
 use crate::sql::mysql::MysqlConfig;
 use crate::sql::postgres::PostgresConfig;
 use crate::sql::sqlite::SqliteConfig;
+use serde::Deserialize;
+use usher_core::{AuthSource, ConfigProblem, Source, SourceError};
 
 /// One legacy source as configured, tagged by `type`.
 ///
@@ -30,7 +28,7 @@ use crate::sql::sqlite::SqliteConfig;
 ///     table = "users"
 ///     key = "id"
 /// "#)?;
-/// config.validate()?;
+/// assert!(config.validate().is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -65,8 +63,10 @@ pub enum SourceConfig {
 
 impl SourceConfig {
     /// Checks the configuration without connecting or reading any file: options that belong
-    /// together, identifiers, limits.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// together, identifiers, limits. Every problem, each keyed within the source's table
+    /// (`url`, `hash.rounds`); the caller puts `sources.<name>` in front
+    /// ([`ConfigProblem::under`]).
+    pub fn validate(&self) -> Vec<ConfigProblem> {
         match self {
             SourceConfig::Postgres(c) => c.validate(),
             SourceConfig::Mysql(c) => c.validate(),
@@ -144,32 +144,22 @@ impl SourceConfig {
         !matches!(self, SourceConfig::AuthApi(_))
     }
 
-    /// The files a file source reads (its exports and its secret files), so that a caller can
-    /// resolve relative paths against the configuration file's directory. Empty for SQL, LDAP
-    /// and auth API sources, whose files their own options name.
-    pub fn file_paths_mut(&mut self) -> Vec<&mut PathBuf> {
+    /// Makes every file path the source names (its database file or exports, `url_file`,
+    /// `tls_ca_file`, secret files) relative to `base`, the config file's directory, if it is
+    /// relative: a config means the same files wherever usher is started.
+    pub fn resolve_paths(&mut self, base: &Path) {
         match self {
-            SourceConfig::Postgres(_)
-            | SourceConfig::Mysql(_)
-            | SourceConfig::Sqlite(_)
-            | SourceConfig::Ldap(_)
-            | SourceConfig::AuthApi(_) => Vec::new(),
-            SourceConfig::Auth0(c) => {
-                let mut v = vec![&mut c.path];
-                v.extend(c.hashes_path.as_mut());
-                v
-            }
-            SourceConfig::Firebase(c) => {
-                let mut v = vec![&mut c.path];
-                if let Some(h) = c.hash.as_mut() {
-                    v.push(&mut h.signer_key_file);
-                }
-                v
-            }
-            SourceConfig::Keycloak(c) => c.path.as_mut_slice().iter_mut().collect(),
-            SourceConfig::Cognito(c) => vec![&mut c.path],
-            SourceConfig::Csv(c) => vec![&mut c.path],
-            SourceConfig::Jsonl(c) => vec![&mut c.path],
+            SourceConfig::Postgres(c) => c.resolve_paths(base),
+            SourceConfig::Mysql(c) => c.resolve_paths(base),
+            SourceConfig::Sqlite(c) => c.resolve_paths(base),
+            SourceConfig::Ldap(c) => c.resolve_paths(base),
+            SourceConfig::AuthApi(c) => c.resolve_paths(base),
+            SourceConfig::Auth0(c) => c.resolve_paths(base),
+            SourceConfig::Firebase(c) => c.resolve_paths(base),
+            SourceConfig::Cognito(c) => c.resolve_paths(base),
+            SourceConfig::Keycloak(c) => c.resolve_paths(base),
+            SourceConfig::Csv(c) => c.resolve_paths(base),
+            SourceConfig::Jsonl(c) => c.resolve_paths(base),
         }
     }
 

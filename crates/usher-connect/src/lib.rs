@@ -9,7 +9,9 @@
 //!
 //! * [`SourceConfig`] — a `[sources.<name>]` table of usher.toml (`type = "postgres"`,
 //!   `"mysql"`, `"sqlite"`, `"ldap"`, `"auth-api"`, or an export file: `"auth0"`, `"firebase"`,
-//!   `"cognito"`, `"keycloak"`, `"csv"`, `"jsonl"`): [`validate`](SourceConfig::validate) without I/O, then
+//!   `"cognito"`, `"keycloak"`, `"csv"`, `"jsonl"`): [`validate`](SourceConfig::validate) without I/O
+//!   (every problem at once, as [`ConfigProblem`]s keyed within the table), resolve its
+//!   relative file paths ([`resolve_paths`](SourceConfig::resolve_paths)), then
 //!   [`build`](SourceConfig::build) a boxed [`Source`](usher_core::Source).
 //! * [`ldap`] — an LDAP directory (`type = "ldap"`): a source read from a sorted snapshot of a
 //!   paged search, and an auth source that binds as the user.
@@ -60,30 +62,28 @@ pub use config::SourceConfig;
 pub use sql::{Ident, TlsMode};
 pub use usher_core::redact_url;
 
-use usher_core::SourceError;
+use usher_core::{ConfigProblem, SourceError};
 
-/// A configuration mistake found without connecting: which option, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct ConfigError {
-    /// The option, as written in the configuration (`table`, `columns`, `url`...).
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub reason: String,
+/// The error building the source named `source_name` fails with when its configuration has
+/// `problems` (each shown as `[key] reason`, the key within `[sources.<name>]`).
+pub(crate) fn misconfigured(source_name: &str, problems: &[ConfigProblem]) -> SourceError {
+    SourceError::Config {
+        source_name: source_name.to_owned(),
+        reason: usher_core::config::one_line(problems),
+    }
 }
 
-impl ConfigError {
-    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        ConfigError {
-            field,
-            reason: reason.into(),
-        }
-    }
+/// [`misconfigured`] with one problem.
+pub(crate) fn config_error(source_name: &str, problem: ConfigProblem) -> SourceError {
+    misconfigured(source_name, std::slice::from_ref(&problem))
+}
 
-    pub(crate) fn into_source_error(self, source_name: &str) -> SourceError {
-        SourceError::Config {
-            source_name: source_name.to_owned(),
-            reason: self.to_string(),
-        }
+/// `Err` with every problem, or `Ok` when there is none: how a source's `build` refuses a
+/// configuration `validate` finds problems in.
+pub(crate) fn refuse(source_name: &str, problems: Vec<ConfigProblem>) -> Result<(), SourceError> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(misconfigured(source_name, &problems))
     }
 }

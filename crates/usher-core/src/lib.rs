@@ -14,6 +14,8 @@
 //!   (the same verified email), and whose value survives each field (see [`link`]).
 //!
 //! * [`redact_url`] — a connection URL fit for a log line (see [`redact`]).
+//! * [`ConfigProblem`] — a mistake in `usher.toml`, naming its key: what every section's
+//!   `validate` reports, all at once (see [`config`]).
 //!
 //! Validation errors are [`FieldError`]s that name the record's key and the field.
 //!
@@ -26,6 +28,7 @@
 //! # Ok::<(), usher_core::InvalidValue>(())
 //! ```
 
+pub mod config;
 pub mod error;
 pub mod ids;
 pub mod link;
@@ -35,10 +38,11 @@ pub mod redact;
 pub mod source;
 pub mod user;
 
+pub use config::ConfigProblem;
 pub use error::{FieldError, FieldWarning, InvalidValue, RecordErrors};
 pub use ids::{Email, LegacyId, PhoneE164, UserId, Username};
 pub use link::{AllowUnverified, LinkConfig, LinkDecision, NotLinked};
-pub use mapping::{ConfigProblem, Mapper, MappingConfig, MappingConfigError};
+pub use mapping::{Mapper, MappingConfig, MappingConfigError};
 pub use record::{INVALID_FIELD, LegacyKey, LegacyRecord};
 pub use redact::redact_url;
 pub use source::{AuthSource, KeyRange, Source, SourceError};

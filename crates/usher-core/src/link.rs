@@ -45,6 +45,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::config::{ConfigProblem, toml_key};
 use crate::user::{Credential, Status, User};
 
 /// The fields a rule may name.
@@ -253,25 +254,30 @@ enum Side {
 }
 
 impl LinkConfig {
-    /// Checks the rules name known fields, and `allow_unverified` names configured `sources`;
-    /// every problem, one line each.
-    pub fn problems<'a>(&self, sources: impl IntoIterator<Item = &'a str> + Clone) -> Vec<String> {
-        let mut problems: Vec<String> = self
+    /// Checks the rules name known fields, and `allow_unverified` names configured `sources`:
+    /// every problem, each naming its key relative to `[link]` (`fields.emial`,
+    /// `allow_unverified[0]`).
+    pub fn validate<'a>(
+        &self,
+        sources: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Vec<ConfigProblem> {
+        let mut problems: Vec<ConfigProblem> = self
             .fields
             .keys()
             .filter(|f| !FIELDS.contains(&f.as_str()))
             .map(|f| {
-                format!(
-                    "[link.fields] {f}: unknown field (known: {})",
-                    FIELDS.join(", ")
+                ConfigProblem::new(
+                    format!("fields.{}", toml_key(f)),
+                    format!("unknown field (known: {})", FIELDS.join(", ")),
                 )
             })
             .collect();
         if let AllowUnverified::Sources(names) = &self.allow_unverified {
-            for name in names {
+            for (i, name) in names.iter().enumerate() {
                 if !sources.clone().into_iter().any(|s| s == name) {
-                    problems.push(format!(
-                        "[link] allow_unverified names {name:?}, which is not a [sources.*] table"
+                    problems.push(ConfigProblem::new(
+                        format!("allow_unverified[{i}]"),
+                        format!("names {name:?}, which is not a [sources.*] table"),
                     ));
                 }
             }
@@ -578,10 +584,11 @@ mod tests {
         });
         assert_eq!(rules.allows(&stored, &verified, "shop"), Ok(()));
         // Names are checked against the configured sources.
-        assert_eq!(rules.problems(["hr", "shop"]), Vec::<String>::new());
-        let problems = rules.problems(["shop"]);
+        assert_eq!(rules.validate(["hr", "shop"]), Vec::new());
+        let problems = rules.validate(["shop"]);
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].contains("\"hr\""), "{problems:?}");
+        assert!(problems[0].to_string().contains("\"hr\""), "{problems:?}");
+        assert_eq!(problems[0].key, "allow_unverified[0]");
         assert!(toml::from_str::<LinkConfig>("allow_unverified = 3").is_err());
         assert_eq!(
             config("allow_unverified = true").allow_unverified,
@@ -738,8 +745,9 @@ mod tests {
             emial = "keep"
             "#,
         );
-        assert_eq!(bad.problems(["a"]).len(), 1);
-        assert!(bad.problems(["a"])[0].contains("emial"));
+        assert_eq!(bad.validate(["a"]).len(), 1);
+        assert!(bad.validate(["a"])[0].to_string().contains("emial"));
+        assert_eq!(bad.validate(["a"])[0].key, "fields.emial");
         assert!(toml::from_str::<LinkConfig>("default = \"oldest\"").is_err());
     }
 }

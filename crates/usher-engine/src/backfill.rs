@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use usher_core::{KeyRange, LegacyRecord, LinkConfig, Mapper, Source};
+use usher_core::{ConfigProblem, KeyRange, LegacyRecord, LinkConfig, Mapper, Source, config};
 use usher_runtime::{Pacer, Retry, RetryPolicy};
 use usher_store::{
     Checkpoint, ChunkUser, ChunkWrite, ConflictPolicy, Counters, Rejected, Store, StoreError,
@@ -57,25 +57,37 @@ impl Default for BackfillOptions {
 }
 
 impl BackfillOptions {
-    pub(crate) fn validate(&self) -> Result<(), EngineError> {
+    /// Every problem with the options, each keyed as `[backfill]` in usher.toml names it
+    /// (`batch_size`, `concurrency`); `usher config check` reports them, and a job refuses to
+    /// start with any.
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
         if !(1..=100_000).contains(&self.batch_size) {
-            return Err(EngineError::Options(format!(
-                "batch size {} is outside 1..=100000",
-                self.batch_size
-            )));
-        }
-        if !(1..=64).contains(&self.concurrency) {
-            return Err(EngineError::Options(format!(
-                "concurrency {} is outside 1..=64",
-                self.concurrency
-            )));
-        }
-        if self.max_attempts == 0 {
-            return Err(EngineError::Options(
-                "max_attempts must be at least 1".into(),
+            problems.push(ConfigProblem::new(
+                "batch_size",
+                format!("{} is outside 1..=100000", self.batch_size),
             ));
         }
-        Ok(())
+        if !(1..=64).contains(&self.concurrency) {
+            problems.push(ConfigProblem::new(
+                "concurrency",
+                format!("{} is outside 1..=64", self.concurrency),
+            ));
+        }
+        if self.max_attempts == 0 {
+            problems.push(ConfigProblem::new("max_attempts", "must be at least 1"));
+        }
+        problems
+    }
+
+    /// `Ok` when [`validate`](Self::validate) finds nothing.
+    pub(crate) fn checked(&self) -> Result<(), EngineError> {
+        let problems = self.validate();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::Options(config::one_line(&problems)))
+        }
     }
 }
 
@@ -148,7 +160,7 @@ pub async fn backfill(
     options: BackfillOptions,
     observer: Arc<dyn Observer>,
 ) -> Result<BackfillReport, EngineError> {
-    options.validate()?;
+    options.checked()?;
     let started = Instant::now();
     let name = source.name().to_owned();
     let limiter = options.rate.map(|rate| pacer(rate, options.batch_size));

@@ -84,7 +84,7 @@ pub async fn dry_run(
     options: BackfillOptions,
     observer: Arc<dyn Observer>,
 ) -> Result<DryRunReport, EngineError> {
-    options.validate()?;
+    options.checked()?;
     let started = Instant::now();
     let name = source.name().to_owned();
     let count = retry(

@@ -48,6 +48,55 @@ impl ParseOptions {
     }
 }
 
+/// What a stored hash does not carry but reading it needs, per scheme: today the Firebase
+/// project's signer key (the pepper of `$fbscrypt$`/`$f_scrypt$` hashes without `sk=`). usher
+/// builds one from its configuration, once, and hands the same value to everything that
+/// parses hashes (the mappings, the login bridge), so that they all read a hash alike.
+///
+/// ```
+/// use usher_hash::{HashContext, Scheme};
+/// use zeroize::Zeroizing;
+///
+/// let context = HashContext::default().with_firebase_signer_key(Zeroizing::new(b"key".to_vec()));
+/// let options = context.options(Some(Scheme::Md5));
+/// assert_eq!(options.scheme, Some(Scheme::Md5));
+/// assert!(options.firebase_signer_key.is_some());
+/// assert!(!format!("{context:?}").contains("107"), "the key never shows");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct HashContext {
+    firebase_signer_key: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl fmt::Debug for HashContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HashContext")
+            .field(
+                "firebase_signer_key",
+                &self.firebase_signer_key.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+impl HashContext {
+    /// The context with the Firebase project's base64-decoded signer key.
+    #[must_use]
+    pub fn with_firebase_signer_key(mut self, key: Zeroizing<Vec<u8>>) -> Self {
+        self.firebase_signer_key = Some(key);
+        self
+    }
+
+    /// How to read a hash in this context: as `scheme` if given, else detected.
+    pub fn options(&self, scheme: Option<Scheme>) -> ParseOptions {
+        ParseOptions {
+            scheme,
+            firebase_signer_key: self.firebase_signer_key.clone(),
+            ..ParseOptions::default()
+        }
+    }
+}
+
 /// What every format family implements.
 pub(crate) trait Verify {
     /// The scheme id.

@@ -43,7 +43,7 @@ mod policy;
 mod scheme;
 
 pub use error::HashError;
-pub use hash::{ParseOptions, PasswordHash, identify, verify};
+pub use hash::{HashContext, ParseOptions, PasswordHash, identify, verify};
 pub use limits::Limits;
 pub use password::Password;
 pub use policy::{Policy, hash};

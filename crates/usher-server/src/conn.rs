@@ -27,6 +27,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 use tower::ServiceExt as _;
+use usher_core::ConfigProblem;
 
 /// `[serve.connections]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -59,11 +60,12 @@ impl Default for ConnectionLimits {
 }
 
 impl ConnectionLimits {
-    /// What is wrong with these limits, for `usher config check`.
-    pub fn problems(&self) -> Vec<String> {
+    /// Every problem with these limits, each keyed within `[serve.connections]`, for
+    /// `usher config check`.
+    pub fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if self.max == 0 {
-            problems.push("[serve.connections] max must be at least 1".to_owned());
+            problems.push(ConfigProblem::new("max", "must be at least 1"));
         }
         for (name, v) in [
             ("header_timeout_seconds", self.header_timeout_seconds),
@@ -72,17 +74,14 @@ impl ConnectionLimits {
             ("idle_timeout_seconds", self.idle_timeout_seconds),
         ] {
             if !(1..=3600).contains(&v) {
-                problems.push(format!(
-                    "[serve.connections] {name} must be within 1..=3600"
-                ));
+                problems.push(ConfigProblem::new(name, "must be within 1..=3600"));
             }
         }
         if self.idle_timeout_seconds < self.request_timeout_seconds {
-            problems.push(
-                "[serve.connections] idle_timeout_seconds must be at least \
-                 request_timeout_seconds, or a slow answer is cut off"
-                    .to_owned(),
-            );
+            problems.push(ConfigProblem::new(
+                "idle_timeout_seconds",
+                "must be at least request_timeout_seconds, or a slow answer is cut off",
+            ));
         }
         problems
     }
@@ -295,5 +294,27 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleStream<S> {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_reported_keyed_within_the_table() {
+        assert_eq!(ConnectionLimits::default().validate(), []);
+        let bad = ConnectionLimits {
+            max: 0,
+            header_timeout_seconds: 0,
+            request_timeout_seconds: 60,
+            idle_timeout_seconds: 30,
+            ..ConnectionLimits::default()
+        };
+        let keys: Vec<String> = bad.validate().into_iter().map(|p| p.key).collect();
+        assert_eq!(
+            keys,
+            ["max", "header_timeout_seconds", "idle_timeout_seconds"]
+        );
     }
 }

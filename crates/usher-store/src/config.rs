@@ -14,9 +14,11 @@
 //! ```
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use usher_core::ConfigProblem;
+use usher_core::config;
 pub use usher_core::redact_url;
 
 use crate::error::{Result, StoreError};
@@ -49,14 +51,15 @@ pub enum StoreConfig {
 }
 
 impl StoreConfig {
-    /// Checks the config without touching the file system or the network.
-    pub fn validate(&self) -> Result<()> {
+    /// Checks the config without touching the file system or the network: every problem,
+    /// each naming its key relative to `[store]` (`url`, `max_connections`).
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
         match self {
             StoreConfig::Sqlite { path } => {
                 if path.as_os_str().is_empty() {
-                    return Err(StoreError::Config("sqlite: `path` is empty".into()));
+                    problems.push(ConfigProblem::new("path", "is empty"));
                 }
-                Ok(())
             }
             StoreConfig::Postgres {
                 url,
@@ -64,30 +67,47 @@ impl StoreConfig {
                 max_connections,
             } => {
                 match (url, url_file) {
-                    (Some(_), Some(_)) => {
-                        return Err(StoreError::Config(
-                            "postgres: set one of `url` and `url_file`, not both".into(),
-                        ));
-                    }
+                    (Some(_), Some(_)) => problems.push(ConfigProblem::new(
+                        "url",
+                        "set one of `url` and `url_file`, not both",
+                    )),
                     (None, None) => {
-                        return Err(StoreError::Config(
-                            "postgres: set `url` or `url_file`".into(),
-                        ));
+                        problems.push(ConfigProblem::new("url", "set `url` or `url_file`"));
                     }
-                    (Some(url), None) => check_url(url)?,
+                    (Some(url), None) => problems.extend(check_url("url", url).err()),
                     (None, Some(file)) => {
                         if file.as_os_str().is_empty() {
-                            return Err(StoreError::Config("postgres: `url_file` is empty".into()));
+                            problems.push(ConfigProblem::new("url_file", "is empty"));
                         }
                     }
                 }
                 if *max_connections == Some(0) {
-                    return Err(StoreError::Config(
-                        "postgres: `max_connections` must be at least 1".into(),
-                    ));
+                    problems.push(ConfigProblem::new("max_connections", "must be at least 1"));
                 }
-                Ok(())
             }
+        }
+        problems
+    }
+
+    /// [`validate`](Self::validate), as the crate's error: `Ok` when there is no problem.
+    pub(crate) fn checked(&self) -> Result<()> {
+        let problems = self.validate();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Config(config::one_line(&problems)))
+        }
+    }
+
+    /// Makes the file paths it names (the SQLite file, `url_file`) relative to `base` (the
+    /// config file's directory) when they are relative.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let path = match self {
+            StoreConfig::Sqlite { path } => Some(path),
+            StoreConfig::Postgres { url_file, .. } => url_file.as_mut(),
+        };
+        if let Some(path) = path {
+            config::resolve_path(path, base);
         }
     }
 
@@ -119,18 +139,17 @@ impl fmt::Debug for StoreConfig {
     }
 }
 
-/// Checks a PostgreSQL URL's shape. The error never repeats the URL.
-pub(crate) fn check_url(url: &str) -> Result<()> {
+/// Checks a PostgreSQL URL's shape, the one in `key`. The problem never repeats the URL.
+pub(crate) fn check_url(key: &str, url: &str) -> std::result::Result<(), ConfigProblem> {
     let url = url.trim();
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(StoreError::Config(
-            "postgres: the URL must start with postgres:// or postgresql://".into(),
+        return Err(ConfigProblem::new(
+            key,
+            "the URL must start with postgres:// or postgresql://",
         ));
     }
     if url.chars().any(char::is_whitespace) {
-        return Err(StoreError::Config(
-            "postgres: the URL contains whitespace".into(),
-        ));
+        return Err(ConfigProblem::new(key, "the URL contains whitespace"));
     }
     Ok(())
 }
@@ -161,12 +180,12 @@ mod tests {
                 path: "usher.db".into()
             }
         );
-        c.validate().unwrap();
+        assert_eq!(c.validate(), Vec::new());
         let p: StoreConfig = serde_json::from_str(
             r#"{"type":"postgres","url":"postgres://u@db/x","max_connections":4}"#,
         )
         .unwrap();
-        p.validate().unwrap();
+        assert_eq!(p.validate(), Vec::new());
         assert_eq!(p.backend(), "postgres");
         let unknown =
             serde_json::from_str::<StoreConfig>(r#"{"type":"sqlite","path":"a","pth":"b"}"#);
@@ -182,24 +201,20 @@ mod tests {
             url_file: Some("/run/url".into()),
             max_connections: None,
         };
-        assert!(
-            both.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("not both")
-        );
+        assert!(both.checked().unwrap_err().to_string().contains("not both"));
+        assert_eq!(both.validate()[0].key, "url");
         let neither = StoreConfig::Postgres {
             url: None,
             url_file: None,
             max_connections: None,
         };
-        assert!(neither.validate().is_err());
+        assert!(neither.checked().is_err());
         let scheme = StoreConfig::Postgres {
             url: Some("mysql://u:hunter2@db/x".into()),
             url_file: None,
             max_connections: None,
         };
-        let err = scheme.validate().unwrap_err().to_string();
+        let err = scheme.checked().unwrap_err().to_string();
         assert!(err.contains("postgres://"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
         let zero = StoreConfig::Postgres {
@@ -207,8 +222,59 @@ mod tests {
             url_file: None,
             max_connections: Some(0),
         };
-        assert!(zero.validate().is_err());
+        assert!(zero.checked().is_err());
+        assert_eq!(zero.validate()[0].key, "max_connections");
         let empty = StoreConfig::Sqlite { path: "".into() };
-        assert!(empty.validate().is_err());
+        assert!(empty.checked().is_err());
+        assert_eq!(empty.validate()[0].key, "path");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let c = StoreConfig::Postgres {
+            url: Some("mysql://u:hunter2@db/x".into()),
+            url_file: None,
+            max_connections: Some(0),
+        };
+        let problems = c.validate();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["url", "max_connections"], "{problems:?}");
+        let text = c.checked().unwrap_err().to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_base() {
+        let base = Path::new("/etc/usher");
+        let mut lite = StoreConfig::Sqlite {
+            path: "usher.db".into(),
+        };
+        lite.resolve_paths(base);
+        assert_eq!(
+            lite,
+            StoreConfig::Sqlite {
+                path: "/etc/usher/usher.db".into()
+            }
+        );
+        let mut absolute = StoreConfig::Sqlite {
+            path: "/var/lib/usher.db".into(),
+        };
+        absolute.resolve_paths(base);
+        assert_eq!(
+            absolute,
+            StoreConfig::Sqlite {
+                path: "/var/lib/usher.db".into()
+            }
+        );
+        let mut pg = StoreConfig::Postgres {
+            url: None,
+            url_file: Some("secrets/url".into()),
+            max_connections: None,
+        };
+        pg.resolve_paths(base);
+        let StoreConfig::Postgres { url_file, .. } = pg else {
+            panic!("{pg:?}")
+        };
+        assert_eq!(url_file, Some("/etc/usher/secrets/url".into()));
     }
 }

@@ -39,7 +39,7 @@
 //!
 //! # async fn demo() -> Result<(), usher_store::StoreError> {
 //! let config = StoreConfig::Sqlite { path: "usher.db".into() };
-//! config.validate()?;
+//! assert!(config.validate().is_empty());
 //! let store = open(&config).await?;
 //! store.migrate().await?;
 //! let mut chunk = ChunkWrite::new("backfill", "legacy", 0);
@@ -92,7 +92,7 @@ pub fn preview_first_run(chunk: &ChunkWrite, claims: &Claims) -> Result<ChunkPre
 
 /// Opens the store a config names. Does not migrate: call [`AdminStore::migrate`] first.
 pub async fn open(config: &StoreConfig) -> Result<Box<dyn Store>> {
-    config.validate()?;
+    config.checked()?;
     match config {
         StoreConfig::Sqlite { path } => Ok(Box::new(SqliteStore::open(path).await?)),
         StoreConfig::Postgres {
@@ -110,7 +110,8 @@ pub async fn open(config: &StoreConfig) -> Result<Box<dyn Store>> {
                         ))
                     })?;
                     let url = text.trim().to_owned();
-                    config::check_url(&url)?;
+                    config::check_url("url_file", &url)
+                        .map_err(|p| StoreError::Config(p.to_string()))?;
                     url
                 }
                 (None, None) => {

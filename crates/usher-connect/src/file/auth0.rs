@@ -39,13 +39,12 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use usher_core::{LegacyKey, Source, SourceError};
+use usher_core::{ConfigProblem, LegacyKey, Source, SourceError, config::resolve_path};
 
 use super::{
     Entry, FileSource, Format, Slot, changed, check_path, invalid_fields, json_key, json_object,
     load_lines, scan_lines, too_long,
 };
-use crate::ConfigError;
 
 /// The field holding the joined password hash.
 pub const HASH_FIELD: &str = "usher_password_hash";
@@ -65,17 +64,26 @@ pub struct Auth0Config {
 
 impl Auth0Config {
     /// Checks the options without reading the files.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        check_path("path", &self.path)?;
-        if let Some(p) = &self.hashes_path {
-            check_path("hashes_path", p)?;
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        let hashes = self.hashes_path.as_deref();
+        check_path("path", &self.path)
+            .into_iter()
+            .chain(hashes.and_then(|p| check_path("hashes_path", p)))
+            .collect()
+    }
+
+    /// Makes the user export and `hashes_path` relative to `base` (the config file's
+    /// directory) if they are relative.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        resolve_path(&mut self.path, base);
+        if let Some(p) = &mut self.hashes_path {
+            resolve_path(p, base);
         }
-        Ok(())
     }
 
     /// The source named `name`; the files are read on first use.
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
-        self.validate().map_err(|e| e.into_source_error(name))?;
+        crate::refuse(name, self.validate())?;
         Ok(Box::new(FileSource::new(
             name,
             Auth0 {

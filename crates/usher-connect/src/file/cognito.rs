@@ -19,14 +19,13 @@
 //! source* for the bridge (a legacy auth API that checks the password against Cognito) and let
 //! them migrate lazily on their next login.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use usher_core::{Source, SourceError};
+use usher_core::{ConfigProblem, Source, SourceError, config::resolve_path};
 
 use super::FileSource;
 use super::csv::{Csv, KeyType};
-use crate::ConfigError;
 
 /// `type = "cognito"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -38,13 +37,18 @@ pub struct CognitoConfig {
 
 impl CognitoConfig {
     /// Checks the options without reading the file.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        super::check_path("path", &self.path)
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        super::check_path("path", &self.path).into_iter().collect()
+    }
+
+    /// Makes `path` relative to `base` (the config file's directory) if it is relative.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        resolve_path(&mut self.path, base);
     }
 
     /// The source named `name`; the file is read on first use.
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
-        self.validate().map_err(|e| e.into_source_error(name))?;
+        crate::refuse(name, self.validate())?;
         Ok(Box::new(FileSource::new(
             name,
             Csv {

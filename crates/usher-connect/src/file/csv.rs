@@ -24,13 +24,12 @@ use std::path::{Path, PathBuf};
 use ::csv::{Position, ReaderBuilder, StringRecord};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use usher_core::{LegacyKey, Source, SourceError};
+use usher_core::{ConfigProblem, LegacyKey, Source, SourceError, config::resolve_path};
 
 use super::{
     Entry, FileSource, Format, MAX_LINE_BYTES, Slot, changed, check_path, open, too_long,
     unavailable,
 };
-use crate::ConfigError;
 
 /// How a CSV source's keys are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -60,12 +59,12 @@ pub struct CsvConfig {
 }
 
 impl CsvConfig {
-    fn delimiter(&self) -> Result<u8, ConfigError> {
+    fn delimiter(&self) -> Result<u8, ConfigProblem> {
         match self.delimiter.as_deref() {
             None => Ok(b','),
             Some(d) => match d.as_bytes() {
                 [b] if b.is_ascii() && !matches!(b, b'"' | b'\n' | b'\r') => Ok(*b),
-                _ => Err(ConfigError::new(
+                _ => Err(ConfigProblem::new(
                     "delimiter",
                     format!("{d:?} is not one ASCII character (other than a quote or newline)"),
                 )),
@@ -74,18 +73,24 @@ impl CsvConfig {
     }
 
     /// Checks the options without reading the file.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        check_path("path", &self.path)?;
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems: Vec<ConfigProblem> = check_path("path", &self.path).into_iter().collect();
         if self.key.is_empty() {
-            return Err(ConfigError::new("key", "is empty"));
+            problems.push(ConfigProblem::new("key", "is empty"));
         }
-        self.delimiter().map(|_| ())
+        problems.extend(self.delimiter().err());
+        problems
+    }
+
+    /// Makes `path` relative to `base` (the config file's directory) if it is relative.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        resolve_path(&mut self.path, base);
     }
 
     /// The source named `name`; the file is read on first use.
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
-        self.validate().map_err(|e| e.into_source_error(name))?;
-        let delimiter = self.delimiter().map_err(|e| e.into_source_error(name))?;
+        crate::refuse(name, self.validate())?;
+        let delimiter = self.delimiter().map_err(|p| crate::config_error(name, p))?;
         Ok(Box::new(FileSource::new(
             name,
             Csv {

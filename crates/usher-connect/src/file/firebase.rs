@@ -30,15 +30,14 @@
 //! invalid record naming `users[<i>]` and the field. Memory: the whole document is parsed and
 //! held, about 1–2 KB per user.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use usher_core::{Source, SourceError};
+use usher_core::{ConfigProblem, Source, SourceError, config::resolve_path};
 use zeroize::Zeroizing;
 
 use super::{Entry, FileSource, Format, b64_any, b64_encode, check_path, document_users, read_all};
-use crate::ConfigError;
 
 /// The field holding the synthesized hash.
 pub const HASH_FIELD: &str = "usher_password_hash";
@@ -70,30 +69,39 @@ pub struct FirebaseHashConfig {
 
 impl FirebaseConfig {
     /// Checks the options without reading any file.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        check_path("path", &self.path)?;
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems: Vec<ConfigProblem> = check_path("path", &self.path).into_iter().collect();
         if let Some(h) = &self.hash {
-            check_path("hash.signer_key_file", &h.signer_key_file)?;
+            problems.extend(check_path("hash.signer_key_file", &h.signer_key_file));
             if b64_any(&h.salt_separator).is_none() {
-                return Err(ConfigError::new(
+                problems.push(ConfigProblem::new(
                     "hash.salt_separator",
                     "is not base64 (copy base64_salt_separator from the Firebase console)",
                 ));
             }
             if !(1..=8).contains(&h.rounds) {
-                return Err(ConfigError::new(
+                problems.push(ConfigProblem::new(
                     "hash.rounds",
                     format!("{} is outside Firebase's 1 to 8", h.rounds),
                 ));
             }
             if !(1..=14).contains(&h.mem_cost) {
-                return Err(ConfigError::new(
+                problems.push(ConfigProblem::new(
                     "hash.mem_cost",
                     format!("{} is outside Firebase's 1 to 14", h.mem_cost),
                 ));
             }
         }
-        Ok(())
+        problems
+    }
+
+    /// Makes the export file and `hash.signer_key_file` relative to `base` (the config
+    /// file's directory) if they are relative.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        resolve_path(&mut self.path, base);
+        if let Some(h) = &mut self.hash {
+            resolve_path(&mut h.signer_key_file, base);
+        }
     }
 
     /// The project's signer key, read from `hash.signer_key_file` and decoded; `None` without
@@ -118,7 +126,7 @@ impl FirebaseConfig {
 
     /// The source named `name`. Checks the signer key file now; reads the export on first use.
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
-        self.validate().map_err(|e| e.into_source_error(name))?;
+        crate::refuse(name, self.validate())?;
         // A missing or unreadable key is reported now, not at the first login.
         self.signer_key(name)?;
         let params = self.hash.as_ref().map(|h| {

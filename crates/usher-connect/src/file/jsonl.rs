@@ -14,14 +14,13 @@
 //! record's key and byte offset (about 80 bytes plus the key per user); lines are re-read on
 //! each read.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use usher_core::{Source, SourceError};
+use usher_core::{ConfigProblem, Source, SourceError, config::resolve_path};
 
 use super::{Entry, FileSource, Format, Slot, changed, check_path, json_key, json_object};
-use crate::ConfigError;
 
 /// `type = "jsonl"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -35,17 +34,22 @@ pub struct JsonlConfig {
 
 impl JsonlConfig {
     /// Checks the options without reading the file.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        check_path("path", &self.path)?;
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems: Vec<ConfigProblem> = check_path("path", &self.path).into_iter().collect();
         if self.key.trim().is_empty() {
-            return Err(ConfigError::new("key", "is empty"));
+            problems.push(ConfigProblem::new("key", "is empty"));
         }
-        Ok(())
+        problems
+    }
+
+    /// Makes `path` relative to `base` (the config file's directory) if it is relative.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        resolve_path(&mut self.path, base);
     }
 
     /// The source named `name`; the file is read on first use.
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
-        self.validate().map_err(|e| e.into_source_error(name))?;
+        crate::refuse(name, self.validate())?;
         Ok(Box::new(FileSource::new(
             name,
             Jsonl {

@@ -24,12 +24,13 @@
 //! `salt`/`value` is not base64, becomes an invalid record naming the file, `users[<i>]` and
 //! the field. Memory: every file is parsed and its users held, about 1–2 KB per user.
 
+use std::path::Path;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use usher_core::{Source, SourceError};
+use usher_core::{ConfigProblem, Source, SourceError, config::resolve_path};
 
 use super::{Entry, FileSource, Format, Paths, b64_any, check_path, document_users, read_all};
-use crate::ConfigError;
 
 /// The field holding the synthesized credential.
 pub const HASH_FIELD: &str = "usher_password_hash";
@@ -44,19 +45,29 @@ pub struct KeycloakConfig {
 
 impl KeycloakConfig {
     /// Checks the options without reading the files.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Vec<ConfigProblem> {
         if self.path.as_slice().is_empty() {
-            return Err(ConfigError::new("path", "lists no file"));
+            return vec![ConfigProblem::new("path", "lists no file")];
         }
         self.path
             .as_slice()
             .iter()
-            .try_for_each(|p| check_path("path", p))
+            .enumerate()
+            .filter_map(|(i, p)| check_path(&self.path.key("path", i), p))
+            .collect()
+    }
+
+    /// Makes each of the files relative to `base` (the config file's directory) if it is
+    /// relative.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for path in self.path.as_mut_slice() {
+            resolve_path(path, base);
+        }
     }
 
     /// The source named `name`; the files are read on first use.
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
-        self.validate().map_err(|e| e.into_source_error(name))?;
+        crate::refuse(name, self.validate())?;
         Ok(Box::new(FileSource::new(
             name,
             Keycloak {

@@ -56,7 +56,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
-use usher_core::{INVALID_FIELD, KeyRange, LegacyKey, LegacyRecord, Source, SourceError};
+use usher_core::{
+    ConfigProblem, INVALID_FIELD, KeyRange, LegacyKey, LegacyRecord, Source, SourceError,
+};
 
 /// Orders keys as file sources do: integers numerically, text by bytes, every integer before
 /// every text key.
@@ -618,11 +620,10 @@ pub(crate) fn json_key(v: Option<&Value>) -> Result<LegacyKey, String> {
 }
 
 /// A path from the configuration, checked without touching it.
-pub(crate) fn check_path(field: &'static str, path: &Path) -> Result<(), crate::ConfigError> {
-    if path.as_os_str().is_empty() {
-        return Err(crate::ConfigError::new(field, "is empty"));
-    }
-    Ok(())
+pub(crate) fn check_path(key: &str, path: &Path) -> Option<ConfigProblem> {
+    path.as_os_str()
+        .is_empty()
+        .then(|| ConfigProblem::new(key, "is empty"))
 }
 
 /// Re-reading a record found it different from the index (the file changed under usher).
@@ -657,6 +658,15 @@ impl Paths {
         match self {
             Paths::One(p) => std::slice::from_mut(p),
             Paths::Many(v) => v,
+        }
+    }
+
+    /// The key of the `i`-th file within a table holding it as `key`: `path`, or `path[1]`
+    /// in a list.
+    fn key(&self, key: &str, i: usize) -> String {
+        match self {
+            Paths::One(_) => key.to_owned(),
+            Paths::Many(_) => format!("{key}[{i}]"),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The `type = "ldap"` source table: its options, their checks, and building the source.
+//! `[sources.<name>]` with `type = "ldap"`: the options, checked without connecting, and the
+//! source built from them.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -6,11 +7,10 @@ use std::time::Duration;
 
 use ldap3::LdapConnSettings;
 use serde::Deserialize;
-use usher_core::SourceError;
+use usher_core::{ConfigProblem, SourceError, config::resolve_path};
 use usher_hash::Password;
 
 use super::{DEFAULT_FILTER, DEFAULT_USER_FILTER, IDENTIFIER_PLACEHOLDER, LdapSource};
-use crate::ConfigError;
 
 /// A `[sources.<name>]` table with `type = "ldap"`.
 ///
@@ -112,128 +112,133 @@ fn is_loopback_url(url: &str) -> bool {
     reqwest::Url::parse(url).is_ok_and(|u| crate::auth_api::is_loopback(&u))
 }
 
-fn check_filter(field: &'static str, filter: &str) -> Result<(), ConfigError> {
+fn check_filter(field: &str, filter: &str) -> Option<ConfigProblem> {
     if !filter.starts_with('(') || !filter.ends_with(')') {
-        return Err(ConfigError::new(
+        return Some(ConfigProblem::new(
             field,
             format!("{filter:?} is not a parenthesized LDAP filter"),
         ));
     }
     ldap3::parse_filter(filter)
-        .map(|_| ())
-        .map_err(|()| ConfigError::new(field, format!("{filter:?} is not a valid LDAP filter")))
+        .err()
+        .map(|()| ConfigProblem::new(field, format!("{filter:?} is not a valid LDAP filter")))
 }
 
 impl LdapConfig {
-    /// Checks the configuration without connecting or reading any file.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the configuration without connecting or reading any file: every problem, each
+    /// keyed within the source's table (`url`, `base_dn`, `attributes`...).
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let mut problem =
+            |key: &str, reason: String| problems.push(ConfigProblem::new(key, reason));
         let lower = self.url.to_ascii_lowercase();
         let ldaps = lower.starts_with("ldaps://");
-        if !ldaps && !lower.starts_with("ldap://") {
-            return Err(ConfigError::new(
-                "url",
-                "must start with ldap:// or ldaps://",
-            ));
+        let ldap_url = ldaps || lower.starts_with("ldap://");
+        if !ldap_url {
+            problem("url", "must start with ldap:// or ldaps://".into());
         }
         if self.url.contains('@') {
-            return Err(ConfigError::new(
+            problem(
                 "url",
-                "must not hold credentials; use bind_dn and bind_password_file",
-            ));
+                "must not hold credentials; use bind_dn and bind_password_file".into(),
+            );
         }
         if ldaps && self.starttls {
-            return Err(ConfigError::new(
+            problem(
                 "starttls",
-                "an ldaps:// connection is already TLS; StartTLS is for ldap://",
-            ));
+                "an ldaps:// connection is already TLS; StartTLS is for ldap://".into(),
+            );
         }
         if self.tls_ca_file.is_some() && !ldaps && !self.starttls {
-            return Err(ConfigError::new(
+            problem(
                 "tls_ca_file",
-                "needs an ldaps:// url or starttls = true",
-            ));
+                "needs an ldaps:// url or starttls = true".into(),
+            );
         }
         match (&self.bind_dn, &self.bind_password_file) {
-            (Some(dn), Some(_)) if dn.trim().is_empty() => {
-                return Err(ConfigError::new("bind_dn", "is empty"));
-            }
-            (Some(_), None) => {
-                return Err(ConfigError::new(
-                    "bind_password_file",
-                    "is required with bind_dn",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::new(
-                    "bind_dn",
-                    "is required with bind_password_file",
-                ));
-            }
+            (Some(dn), Some(_)) if dn.trim().is_empty() => problem("bind_dn", "is empty".into()),
+            (Some(_), None) => problem("bind_password_file", "is required with bind_dn".into()),
+            (None, Some(_)) => problem("bind_dn", "is required with bind_password_file".into()),
             _ => {}
         }
         if self.base_dn.trim().is_empty() {
-            return Err(ConfigError::new("base_dn", "is empty"));
+            problem("base_dn", "is empty".into());
         }
-        check_filter("filter", &self.filter)?;
+        if let Some(p) = check_filter("filter", &self.filter) {
+            problem(&p.key, p.reason);
+        }
         if !is_attribute_name(&self.key) {
-            return Err(ConfigError::new(
-                "key",
-                format!("{:?} is not an attribute name", self.key),
-            ));
+            problem("key", format!("{:?} is not an attribute name", self.key));
         }
-        if let Some(attributes) = &self.attributes {
-            if attributes.is_empty() {
-                return Err(ConfigError::new(
-                    "attributes",
-                    "is empty; leave it out to read all attributes",
-                ));
-            }
-            for a in attributes {
-                if a != "*" && a != "+" && !is_attribute_name(a) {
-                    return Err(ConfigError::new(
-                        "attributes",
-                        format!("{a:?} is not an attribute name"),
-                    ));
+        match &self.attributes {
+            Some(attributes) if attributes.is_empty() => problem(
+                "attributes",
+                "is empty; leave it out to read all attributes".into(),
+            ),
+            Some(attributes) => {
+                for a in attributes {
+                    if a != "*" && a != "+" && !is_attribute_name(a) {
+                        problem("attributes", format!("{a:?} is not an attribute name"));
+                    }
                 }
             }
+            None => {}
         }
         if !self.user_filter.contains(IDENTIFIER_PLACEHOLDER) {
-            return Err(ConfigError::new(
+            problem(
                 "user_filter",
                 format!("must contain {IDENTIFIER_PLACEHOLDER}"),
-            ));
-        }
-        check_filter(
+            );
+        } else if let Some(p) = check_filter(
             "user_filter",
             &self.user_filter.replace(IDENTIFIER_PLACEHOLDER, "x"),
-        )?;
+        ) {
+            problem(&p.key, p.reason);
+        }
         if self.page_size == 0 || self.page_size > MAX_PAGE_SIZE {
-            return Err(ConfigError::new(
+            problem(
                 "page_size",
                 format!("must be between 1 and {MAX_PAGE_SIZE}"),
-            ));
+            );
         }
         if self.timeout_seconds == 0 || self.timeout_seconds > MAX_TIMEOUT_SECONDS {
-            return Err(ConfigError::new(
+            problem(
                 "timeout_seconds",
                 format!("must be between 1 and {MAX_TIMEOUT_SECONDS}"),
-            ));
+            );
         }
-        if !ldaps && !self.starttls && !self.allow_plaintext && !is_loopback_url(&self.url) {
-            return Err(ConfigError::new(
+        if ldap_url
+            && !ldaps
+            && !self.starttls
+            && !self.allow_plaintext
+            && !is_loopback_url(&self.url)
+        {
+            problem(
                 "url",
-                "is plain ldap:// to another host, which sends every password in clear at bind; \
-                 use ldaps:// or starttls = true (allow_plaintext = true only on an isolated \
-                 network)",
-            ));
+                "is plain ldap:// to another host, which sends every password in clear at \
+                 bind; use ldaps:// or starttls = true (allow_plaintext = true only on an \
+                 isolated network)"
+                    .into(),
+            );
         }
-        Ok(())
+        problems
+    }
+
+    /// Makes `bind_password_file` and `tls_ca_file` relative to `base` (the config file's
+    /// directory) if they are relative.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for path in [&mut self.bind_password_file, &mut self.tls_ca_file]
+            .into_iter()
+            .flatten()
+        {
+            resolve_path(path, base);
+        }
     }
 
     /// The source named `name`: validates, reads `bind_password_file` and `tls_ca_file`;
     /// connects only on first use.
     pub async fn build(&self, name: &str) -> Result<LdapSource, SourceError> {
-        self.validate().map_err(|e| e.into_source_error(name))?;
+        crate::refuse(name, self.validate())?;
         let config_error = |reason: String| SourceError::Config {
             source_name: name.to_owned(),
             reason,

@@ -66,27 +66,22 @@
 //!
 //! Each operation opens its own connection (connect, optional StartTLS, service bind), so a
 //! directory restart never leaves a stale connection behind; a login costs two connections.
-//!
-//! [`Source`]: usher_core::Source
-//! [`Source::count`]: usher_core::Source::count
-//! [`Source::key_bounds`]: usher_core::Source::key_bounds
-//! [`Source::lookup`]: usher_core::Source::lookup
-//! [`AuthSource`]: usher_core::AuthSource
-//! [`AuthSource::authenticate`]: usher_core::AuthSource::authenticate
-
-mod config;
-mod search;
-mod source;
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult};
-use usher_core::{LegacyRecord, SourceError};
+use async_trait::async_trait;
+use ldap3::adapters::PagedResults;
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Scope, SearchEntry};
+use serde_json::{Map, Value};
+use usher_core::{
+    AuthSource, INVALID_FIELD, KeyRange, LegacyKey, LegacyRecord, Source, SourceError,
+};
 use usher_hash::Password;
 
-pub use config::LdapConfig;
+use crate::sql::bytes_value;
 
 /// The default `filter`: person entries.
 pub const DEFAULT_FILTER: &str = "(objectClass=inetOrgPerson)";
@@ -94,6 +89,11 @@ pub const DEFAULT_FILTER: &str = "(objectClass=inetOrgPerson)";
 pub const DEFAULT_USER_FILTER: &str = "(|(uid={identifier})(mail={identifier}))";
 /// The placeholder `user_filter` must contain.
 pub const IDENTIFIER_PLACEHOLDER: &str = "{identifier}";
+
+mod config;
+
+pub use config::LdapConfig;
+use config::is_attribute_name;
 
 /// LDAP result codes (RFC 4511 appendix A) this module tells apart.
 mod rc {
@@ -201,6 +201,217 @@ impl LdapSource {
             }),
         }
     }
+
+    /// Every entry under `base_dn` matching `filter`, page by page: each a record, or (for an
+    /// entry that cannot be keyed) its DN and why.
+    async fn search(&self, ldap: &mut Ldap, filter: &str) -> Result<Vec<Searched>, SourceError> {
+        let page_size = i32::try_from(self.config.page_size).unwrap_or(i32::MAX);
+        let mut stream = tokio::time::timeout(
+            self.timeout,
+            ldap.with_timeout(self.timeout).streaming_search_with(
+                PagedResults::new(page_size),
+                &self.config.base_dn,
+                Scope::Subtree,
+                filter,
+                self.attributes.clone(),
+            ),
+        )
+        .await
+        .map_err(|_| self.unavailable(format!("searching {} timed out", self.config.base_dn)))?
+        .map_err(|e| self.client_error("searching", &e))?;
+        let mut records = Vec::new();
+        loop {
+            let next = tokio::time::timeout(self.timeout, stream.next())
+                .await
+                .map_err(|_| {
+                    self.unavailable(format!("searching {} timed out", self.config.base_dn))
+                })?
+                .map_err(|e| self.client_error("searching", &e))?;
+            let Some(entry) = next else { break };
+            if entry.is_ref() || entry.is_intermediate() {
+                continue;
+            }
+            // ldap3 panics on an entry that is not well-formed BER; a broken server must not
+            // take usher down with it.
+            let entry =
+                std::panic::catch_unwind(AssertUnwindSafe(|| SearchEntry::construct(entry)))
+                    .map_err(|_| self.query_error("the directory sent a malformed search entry"))?;
+            records.push(self.record(entry));
+        }
+        let result = stream.finish().await;
+        match result.rc {
+            rc::SUCCESS => Ok(records),
+            rc::BUSY | rc::UNAVAILABLE => Err(self.unavailable(format!(
+                "searching {}: {}",
+                self.config.base_dn,
+                describe(&result)
+            ))),
+            _ => Err(self.query_error(format!(
+                "searching {} with {filter}: {}",
+                self.config.base_dn,
+                describe(&result)
+            ))),
+        }
+    }
+
+    /// An entry as a record; the error is the entry's DN and why it has no key (naming the
+    /// key attribute).
+    fn record(&self, entry: SearchEntry) -> Searched {
+        let mut fields = Map::new();
+        for (attribute, values) in entry.attrs {
+            let values: Vec<Value> = values.into_iter().map(Value::String).collect();
+            fields.insert(attribute, Value::Array(values));
+        }
+        for (attribute, values) in entry.bin_attrs {
+            let binary = values.iter().map(|v| bytes_value(v));
+            match fields.get_mut(&attribute) {
+                Some(Value::Array(values)) => values.extend(binary),
+                _ => {
+                    fields.insert(attribute, Value::Array(binary.collect()));
+                }
+            }
+        }
+        let mut key = None;
+        for (attribute, value) in &mut fields {
+            let Value::Array(values) = value else {
+                continue;
+            };
+            if attribute.eq_ignore_ascii_case(&self.config.key) {
+                key = Some(match values.as_slice() {
+                    [Value::String(k)] => Ok(k.clone()),
+                    [] => Err(0),
+                    more => Err(more.len()),
+                });
+            }
+            if let [single] = values.as_mut_slice() {
+                *value = single.take();
+            }
+        }
+        let dn = entry.dn;
+        let key = match key {
+            Some(Ok(key)) => key,
+            None | Some(Err(0)) => {
+                let reason = format!("has no {} attribute (the key)", self.config.key);
+                return Err((dn, reason));
+            }
+            Some(Err(n)) => {
+                let reason = format!(
+                    "has {n} values of {} (the key needs exactly one)",
+                    self.config.key
+                );
+                return Err((dn, reason));
+            }
+        };
+        fields.insert("dn".to_owned(), Value::String(dn));
+        Ok(LegacyRecord {
+            key: LegacyKey::Text(key),
+            fields,
+        })
+    }
+
+    /// The records of a search that a lookup or a login may answer: entries that cannot be
+    /// keyed are left out with a warning (a backfill sees them as invalid records).
+    fn keyed(&self, found: Vec<Searched>) -> Vec<LegacyRecord> {
+        found
+            .into_iter()
+            .filter_map(|r| {
+                r.map_err(|(dn, reason)| {
+                    tracing::warn!(source = %self.name, "entry {dn:?} {reason}; entry left out");
+                })
+                .ok()
+            })
+            .collect()
+    }
+
+    /// An invalid record for an entry the snapshot cannot take as it is.
+    fn invalid(&self, key: String, dn: &str, reason: &str) -> LegacyRecord {
+        let mut fields = Map::new();
+        fields.insert(
+            INVALID_FIELD.to_owned(),
+            serde_json::json!({"field": self.config.key, "reason": format!("entry {dn}: {reason}")}),
+        );
+        LegacyRecord {
+            key: LegacyKey::Text(key),
+            fields,
+        }
+    }
+
+    /// Searches the whole subtree and keeps it sorted by key as the snapshot. An entry without
+    /// a single key value becomes an invalid record keyed by its DN; of entries sharing a key,
+    /// the first by DN is kept and the others become invalid records keyed `<key>#<dn>`.
+    async fn take_snapshot(&self) -> Result<Arc<Vec<LegacyRecord>>, SourceError> {
+        let mut ldap = self.service_connection().await?;
+        let found = self.search(&mut ldap, &self.config.filter).await;
+        let _ = ldap.unbind().await;
+        let mut records = Vec::new();
+        for r in found? {
+            match r {
+                Ok(record) => records.push(record),
+                Err((dn, reason)) => records.push(self.invalid(dn.clone(), &dn, &reason)),
+            }
+        }
+        records.sort_by(|a, b| {
+            key_text(&a.key)
+                .cmp(&key_text(&b.key))
+                .then_with(|| dn_of(a).cmp(dn_of(b)))
+        });
+        let mut seen: Option<(String, String)> = None;
+        let mut dups = false;
+        for r in &mut records {
+            let key = key_text(&r.key);
+            let dn = dn_of(r).to_owned();
+            match &seen {
+                Some((k, first_dn)) if *k == key => {
+                    let reason = format!(
+                        "duplicate {} {key:?} (the entry {first_dn} is kept)",
+                        self.config.key
+                    );
+                    *r = self.invalid(format!("{key}#{dn}"), &dn, &reason);
+                    dups = true;
+                }
+                _ => seen = Some((key, dn)),
+            }
+        }
+        if dups {
+            records.sort_by_key(|r| key_text(&r.key));
+        }
+        let snapshot = Arc::new(records);
+        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = Some(snapshot.clone());
+        Ok(snapshot)
+    }
+
+    fn current_snapshot(&self) -> Option<Arc<Vec<LegacyRecord>>> {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// A record without its `userPassword` (any case, any option such as `;binary`, or by its OID
+/// 2.5.4.35): the legacy hash must not travel with a login's record.
+fn without_password(mut record: LegacyRecord) -> LegacyRecord {
+    record.fields.retain(|name, _| {
+        let base = name.split(';').next().unwrap_or_default();
+        !(base.eq_ignore_ascii_case("userPassword") || base == "2.5.4.35")
+    });
+    record
+}
+
+/// A searched entry: its record, or its DN and why it cannot be keyed.
+type Searched = Result<LegacyRecord, (String, String)>;
+
+/// A key as text (the snapshot's order).
+fn key_text(key: &LegacyKey) -> String {
+    key.to_string()
+}
+
+fn dn_of(record: &LegacyRecord) -> &str {
+    record
+        .fields
+        .get("dn")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// A result code with its diagnostic text.
@@ -219,5 +430,176 @@ fn describe(result: &LdapResult) -> String {
         format!("result code {}{name}", result.rc)
     } else {
         format!("result code {}{name}: {}", result.rc, result.text)
+    }
+}
+
+#[async_trait]
+impl Source for LdapSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn read(&self, range: &KeyRange, limit: usize) -> Result<Vec<LegacyRecord>, SourceError> {
+        let snapshot = match (&range.after, self.current_snapshot()) {
+            (Some(_), Some(snapshot)) => snapshot,
+            _ => self.take_snapshot().await?,
+        };
+        let start = match &range.after {
+            Some(after) => {
+                let after = key_text(after);
+                snapshot.partition_point(|r| key_text(&r.key) <= after)
+            }
+            None => 0,
+        };
+        let until = range.until.as_ref().map(key_text);
+        Ok(snapshot
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|r| until.as_ref().is_none_or(|u| key_text(&r.key) <= *u))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn count(&self) -> Result<Option<u64>, SourceError> {
+        let snapshot = match self.current_snapshot() {
+            Some(snapshot) => snapshot,
+            None => self.take_snapshot().await?,
+        };
+        Ok(Some(u64::try_from(snapshot.len()).unwrap_or(u64::MAX)))
+    }
+
+    async fn key_bounds(&self) -> Result<Option<(LegacyKey, LegacyKey)>, SourceError> {
+        let snapshot = match self.current_snapshot() {
+            Some(snapshot) => snapshot,
+            None => self.take_snapshot().await?,
+        };
+        Ok(snapshot
+            .first()
+            .zip(snapshot.last())
+            .map(|(first, last)| (first.key.clone(), last.key.clone())))
+    }
+
+    async fn lookup(
+        &self,
+        field: &str,
+        value: &str,
+        limit: usize,
+    ) -> Result<Vec<LegacyRecord>, SourceError> {
+        if !is_attribute_name(field) {
+            return Err(SourceError::Config {
+                source_name: self.name.clone(),
+                reason: format!("lookup field {field:?} is not an LDAP attribute name"),
+            });
+        }
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let filter = format!(
+            "(&{}({field}={}))",
+            self.config.filter,
+            ldap3::ldap_escape(value)
+        );
+        let mut ldap = self.service_connection().await?;
+        let records = self.search(&mut ldap, &filter).await;
+        let _ = ldap.unbind().await;
+        let mut records = self.keyed(records?);
+        records.sort_by_key(|r| key_text(&r.key));
+        records.truncate(limit);
+        Ok(records)
+    }
+
+    async fn healthcheck(&self) -> Result<(), SourceError> {
+        // Connect, bind as the service account and read the base entry: no snapshot.
+        let mut ldap = self.service_connection().await?;
+        let result = tokio::time::timeout(
+            self.timeout,
+            ldap.with_timeout(self.timeout).search(
+                &self.config.base_dn,
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["1.1"],
+            ),
+        )
+        .await
+        .map_err(|_| self.unavailable(format!("reading {} timed out", self.config.base_dn)))?
+        .map_err(|e| self.client_error("reading base_dn", &e))?;
+        let _ = ldap.unbind().await;
+        match result.1.rc {
+            rc::SUCCESS => Ok(()),
+            _ => Err(self.query_error(format!(
+                "reading base_dn {:?}: {}",
+                self.config.base_dn,
+                describe(&result.1)
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl AuthSource for LdapSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn authenticate(
+        &self,
+        identifier: &str,
+        password: &Password,
+    ) -> Result<Option<LegacyRecord>, SourceError> {
+        // RFC 4513 5.1.2: a simple bind with a DN and an empty password is an unauthenticated
+        // bind, which servers answer with success. Refused before any connection.
+        if password.is_empty() || identifier.is_empty() {
+            return Ok(None);
+        }
+        let Some(password) = password.as_str() else {
+            // LDAP passwords are octets, but ldap3 binds with text only.
+            tracing::debug!(source = %self.name, "a password that is not UTF-8 cannot be bound with");
+            return Ok(None);
+        };
+        let user_filter = self
+            .config
+            .user_filter
+            .replace(IDENTIFIER_PLACEHOLDER, &ldap3::ldap_escape(identifier));
+        let filter = format!("(&{}{user_filter})", self.config.filter);
+        let mut service = self.service_connection().await?;
+        let found = self.search(&mut service, &filter).await;
+        let _ = service.unbind().await;
+        let mut found = self.keyed(found?);
+        let record = match found.len() {
+            0 => return Ok(None),
+            1 => found.swap_remove(0),
+            n => {
+                tracing::warn!(
+                    source = %self.name,
+                    entries = n,
+                    "{n} directory entries match one login identifier; refusing the login"
+                );
+                return Ok(None);
+            }
+        };
+        let dn = dn_of(&record).to_owned();
+        let mut user = self.connect().await?;
+        let bound = user
+            .with_timeout(self.timeout)
+            .simple_bind(&dn, password)
+            .await
+            .map_err(|e| self.client_error("the user bind", &e));
+        let _ = user.unbind().await;
+        let result = bound?;
+        match result.rc {
+            rc::SUCCESS => Ok(Some(without_password(record))),
+            rc::INVALID_CREDENTIALS => Ok(None),
+            rc::INAPPROPRIATE_AUTHENTICATION | rc::UNWILLING_TO_PERFORM => {
+                // A locked account, a password policy refusing the bind.
+                tracing::info!(source = %self.name, dn = %dn, "the directory refused the bind: {}", describe(&result));
+                Ok(None)
+            }
+            rc::BUSY | rc::UNAVAILABLE => {
+                Err(self.unavailable(format!("binding as {dn:?}: {}", describe(&result))))
+            }
+            _ => Err(self.query_error(format!("binding as {dn:?}: {}", describe(&result)))),
+        }
     }
 }

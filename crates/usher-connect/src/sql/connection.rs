@@ -5,10 +5,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use usher_core::ConfigProblem;
+use usher_core::config::resolve_path;
 use usher_core::redact::{redact_url, scrub, url_password};
 
 use super::SqlSelection;
-use crate::ConfigError;
 
 /// How a SQL source connects: the URL (or the file holding it), the pool, the timeouts and
 /// TLS. Written flat under `[sources.<name>]` (`url`, `max_connections`, `tls`...), as every
@@ -52,26 +53,49 @@ impl SqlConnection {
     /// Checks the options without connecting or reading any file. `schemes` are the URL
     /// schemes of the source's database; none for a database file (SQLite), which takes no
     /// URL, TLS or statement timeout.
-    pub fn validate(&self, schemes: &[&str]) -> Result<(), ConfigError> {
+    pub fn validate(&self, schemes: &[&str]) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
         if schemes.is_empty() {
             if let Some(field) = self.network_option() {
-                return Err(ConfigError::new(
+                problems.push(ConfigProblem::new(
                     field,
                     "is not an option of a database file",
                 ));
             }
         } else {
-            check_url_choice(self.url.as_deref(), self.url_file.as_deref())?;
-            if let Some(url) = &self.url {
-                check_scheme("url", url, schemes)?;
+            match check_url_choice(self.url.as_deref(), self.url_file.as_deref()) {
+                Err(p) => problems.push(p),
+                Ok(()) => {
+                    if let Some(url) = &self.url {
+                        problems.extend(check_scheme("url", url, schemes).err());
+                    }
+                }
             }
         }
-        check_positive("max_connections", u64::from(self.max_connections))?;
-        check_positive("connect_timeout_seconds", self.connect_timeout_seconds)?;
+        problems.extend(check_positive(
+            "max_connections",
+            u64::from(self.max_connections),
+        ));
+        problems.extend(check_positive(
+            "connect_timeout_seconds",
+            self.connect_timeout_seconds,
+        ));
         if let Some(t) = self.statement_timeout_seconds {
-            check_positive("statement_timeout_seconds", t)?;
+            problems.extend(check_positive("statement_timeout_seconds", t));
         }
-        check_tls_ca(self.tls, self.tls_ca_file.as_ref())
+        problems.extend(check_tls_ca(self.tls, self.tls_ca_file.as_ref()));
+        problems
+    }
+
+    /// Makes `url_file` and `tls_ca_file` relative to `base` (the config file's directory)
+    /// if they are relative.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for path in [&mut self.url_file, &mut self.tls_ca_file]
+            .into_iter()
+            .flatten()
+        {
+            resolve_path(path, base);
+        }
     }
 
     /// The first network option set (URL, statement timeout, TLS), which a file has none of.
@@ -91,15 +115,15 @@ impl SqlConnection {
     }
 
     /// The URL, read from `url_file` if need be, for a database of `schemes`.
-    pub(crate) fn resolve_url(&self, schemes: &[&str]) -> Result<String, ConfigError> {
+    pub(crate) fn resolve_url(&self, schemes: &[&str]) -> Result<String, ConfigProblem> {
         let url = resolve_url(self.url.as_deref(), self.url_file.as_deref())?;
         check_scheme("url_file", &url, schemes)?;
         Ok(url)
     }
 
     /// A driver's complaint about `url`, as a configuration error without the password.
-    pub(crate) fn url_error(url: &str, err: impl fmt::Display) -> ConfigError {
-        ConfigError::new("url", scrub(&err.to_string(), url_password(url)))
+    pub(crate) fn url_error(url: &str, err: impl fmt::Display) -> ConfigProblem {
+        ConfigProblem::new("url", scrub(&err.to_string(), url_password(url)))
     }
 }
 
@@ -250,16 +274,16 @@ pub enum TlsMode {
 }
 
 /// Where the connection URL comes from: inline, or a file holding only the secret URL.
-fn resolve_url(url: Option<&str>, url_file: Option<&Path>) -> Result<String, ConfigError> {
+fn resolve_url(url: Option<&str>, url_file: Option<&Path>) -> Result<String, ConfigProblem> {
     match (url, url_file) {
         (Some(url), None) => Ok(url.to_owned()),
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
-                ConfigError::new("url_file", format!("cannot read {}: {e}", path.display()))
+                ConfigProblem::new("url_file", format!("cannot read {}: {e}", path.display()))
             })?;
             let url = text.trim();
             if url.is_empty() {
-                return Err(ConfigError::new(
+                return Err(ConfigProblem::new(
                     "url_file",
                     format!("{} is empty", path.display()),
                 ));
@@ -270,46 +294,38 @@ fn resolve_url(url: Option<&str>, url_file: Option<&Path>) -> Result<String, Con
     }
 }
 
-fn check_url_choice(url: Option<&str>, url_file: Option<&Path>) -> Result<(), ConfigError> {
+fn check_url_choice(url: Option<&str>, url_file: Option<&Path>) -> Result<(), ConfigProblem> {
     match (url, url_file) {
-        (Some(url), None) if url.trim().is_empty() => Err(ConfigError::new("url", "is empty")),
+        (Some(url), None) if url.trim().is_empty() => Err(ConfigProblem::new("url", "is empty")),
         (Some(_), None) | (None, Some(_)) => Ok(()),
         _ => Err(url_choice_error()),
     }
 }
 
 /// Refuses a URL for another database (`http://`, a MySQL URL in a postgres source...).
-fn check_scheme(field: &'static str, url: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+fn check_scheme(field: &'static str, url: &str, schemes: &[&str]) -> Result<(), ConfigProblem> {
     let scheme = url.split_once("://").map(|(scheme, _)| scheme);
     if scheme.is_some_and(|s| schemes.iter().any(|want| s.eq_ignore_ascii_case(want))) {
         return Ok(());
     }
-    Err(ConfigError::new(
+    Err(ConfigProblem::new(
         field,
         format!("must start with {}://", schemes.join(":// or ")),
     ))
 }
 
-fn url_choice_error() -> ConfigError {
-    ConfigError::new(
+fn url_choice_error() -> ConfigProblem {
+    ConfigProblem::new(
         "url",
         "give exactly one of `url` and `url_file` (a file holding the URL, to keep the password out of the config)",
     )
 }
 
-fn check_positive(field: &'static str, value: u64) -> Result<(), ConfigError> {
-    if value == 0 {
-        return Err(ConfigError::new(field, "must be at least 1"));
-    }
-    Ok(())
+fn check_positive(field: &str, value: u64) -> Option<ConfigProblem> {
+    (value == 0).then(|| ConfigProblem::new(field, "must be at least 1"))
 }
 
-fn check_tls_ca(tls: Option<TlsMode>, tls_ca_file: Option<&PathBuf>) -> Result<(), ConfigError> {
-    if tls_ca_file.is_some() && matches!(tls, Some(TlsMode::Disable)) {
-        return Err(ConfigError::new(
-            "tls_ca_file",
-            "is set but `tls` is \"disable\"",
-        ));
-    }
-    Ok(())
+fn check_tls_ca(tls: Option<TlsMode>, tls_ca_file: Option<&PathBuf>) -> Option<ConfigProblem> {
+    (tls_ca_file.is_some() && matches!(tls, Some(TlsMode::Disable)))
+        .then(|| ConfigProblem::new("tls_ca_file", "is set but `tls` is \"disable\""))
 }

@@ -64,9 +64,8 @@ pub mod write_back;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use usher_core::KeyRange;
-
-use crate::ConfigError;
+use usher_core::config::keep;
+use usher_core::{ConfigProblem, KeyRange};
 
 pub use connection::{SqlConnection, TlsMode};
 pub(crate) use value::bytes_value;
@@ -83,10 +82,10 @@ impl Ident {
     /// Accepts 1 to 63 bytes of printable text (spaces and non-ASCII letters included) without
     /// quotes, backslashes, semicolons, dots or surrounding whitespace. A dot is refused rather
     /// than read as `schema.table`: the schema has its own option.
-    pub fn parse(field: &'static str, name: &str) -> Result<Self, ConfigError> {
-        let bad = |why: &str| Err(ConfigError::new(field, format!("{name:?} {why}")));
+    pub fn parse(field: &'static str, name: &str) -> Result<Self, ConfigProblem> {
+        let bad = |why: &str| Err(ConfigProblem::new(field, format!("{name:?} {why}")));
         if name.is_empty() {
-            return Err(ConfigError::new(field, "is empty"));
+            return Err(ConfigProblem::new(field, "is empty"));
         }
         if name.len() > MAX_IDENT_BYTES {
             return bad("is longer than 63 bytes");
@@ -161,8 +160,57 @@ pub struct SqlSelection {
 pub(crate) const ALIAS: &str = "usher_src";
 
 impl Selection {
-    pub(crate) fn parse(spec: &SqlSelection) -> Result<Self, ConfigError> {
-        let relation = match (spec.table.as_deref(), spec.query.as_deref()) {
+    /// The selection `spec` describes, or every problem it has (keyed within the source's
+    /// table: `table`, `key`, `columns`...).
+    pub(crate) fn parse(spec: &SqlSelection) -> Result<Self, Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let relation = keep(&mut problems, Self::relation(spec));
+        let key = keep(&mut problems, Ident::parse("key", &spec.key));
+        let columns = match spec.columns.as_deref() {
+            None => Some(None),
+            Some([]) => keep(
+                &mut problems,
+                Err(ConfigProblem::new(
+                    "columns",
+                    "is empty; leave it out to read every column",
+                )),
+            ),
+            Some(names) => keep(&mut problems, unique_idents("columns", names)).map(Some),
+        };
+        let json_columns = keep(
+            &mut problems,
+            unique_idents("json_columns", &spec.json_columns),
+        );
+        let unselected = match (&columns, &json_columns) {
+            (Some(Some(columns)), Some(json_columns)) => {
+                json_columns.iter().find(|j| !columns.contains(j))
+            }
+            _ => None,
+        };
+        if let Some(missing) = unselected {
+            problems.push(ConfigProblem::new(
+                "json_columns",
+                format!("{:?} is not in `columns`", missing.as_str()),
+            ));
+        }
+        match (relation, key, columns, json_columns) {
+            (Some(relation), Some(key), Some(columns), Some(json_columns))
+                if problems.is_empty() =>
+            {
+                Ok(Selection {
+                    relation,
+                    key,
+                    columns,
+                    json_columns,
+                })
+            }
+            _ => Err(problems),
+        }
+    }
+
+    /// The table (in its schema) or the query.
+    fn relation(spec: &SqlSelection) -> Result<Relation, ConfigProblem> {
+        Ok(match (spec.table.as_deref(), spec.query.as_deref()) {
             (Some(table), None) => Relation::Table {
                 schema: (spec.schema.as_deref())
                     .map(|s| Ident::parse("schema", s))
@@ -171,17 +219,17 @@ impl Selection {
             },
             (None, Some(query)) => {
                 if spec.schema.is_some() {
-                    return Err(ConfigError::new(
+                    return Err(ConfigProblem::new(
                         "schema",
                         "goes with `table`; qualify the names inside `query` instead",
                     ));
                 }
                 let query = query.trim();
                 if query.is_empty() {
-                    return Err(ConfigError::new("query", "is empty"));
+                    return Err(ConfigProblem::new("query", "is empty"));
                 }
                 if query.ends_with(';') {
-                    return Err(ConfigError::new(
+                    return Err(ConfigProblem::new(
                         "query",
                         "ends with ';'; give one SELECT without it (usher wraps it as a subquery)",
                     ));
@@ -189,44 +237,17 @@ impl Selection {
                 Relation::Query(query.to_owned())
             }
             (Some(_), Some(_)) => {
-                return Err(ConfigError::new(
+                return Err(ConfigProblem::new(
                     "table",
                     "give `table` or `query`, not both",
                 ));
             }
             (None, None) => {
-                return Err(ConfigError::new(
+                return Err(ConfigProblem::new(
                     "table",
                     "missing: give `table` (and optionally `schema`) or `query`",
                 ));
             }
-        };
-        let key = Ident::parse("key", &spec.key)?;
-        let columns = match spec.columns.as_deref() {
-            None => None,
-            Some([]) => {
-                return Err(ConfigError::new(
-                    "columns",
-                    "is empty; leave it out to read every column",
-                ));
-            }
-            Some(names) => Some(unique_idents("columns", names)?),
-        };
-        let json_columns = unique_idents("json_columns", &spec.json_columns)?;
-        let unselected = columns
-            .as_ref()
-            .and_then(|columns| json_columns.iter().find(|j| !columns.contains(j)));
-        if let Some(missing) = unselected {
-            return Err(ConfigError::new(
-                "json_columns",
-                format!("{:?} is not in `columns`", missing.as_str()),
-            ));
-        }
-        Ok(Selection {
-            relation,
-            key,
-            columns,
-            json_columns,
         })
     }
 
@@ -269,11 +290,11 @@ impl Selection {
     /// The column a lookup filters on: a plain column name, and with a `columns` list one of
     /// them or the key. Checked without connecting; the database reports a column that does
     /// not exist.
-    pub(crate) fn lookup_column(&self, field: &str) -> Result<Ident, ConfigError> {
+    pub(crate) fn lookup_column(&self, field: &str) -> Result<Ident, ConfigProblem> {
         let column = Ident::parse("lookup field", field)?;
         match &self.columns {
             Some(columns) if column != self.key && !columns.contains(&column) => {
-                Err(ConfigError::new(
+                Err(ConfigProblem::new(
                     "lookup field",
                     format!("{field:?} is neither the key nor one of the configured `columns`"),
                 ))
@@ -288,12 +309,15 @@ impl Selection {
     }
 }
 
-fn unique_idents(field: &'static str, names: &[String]) -> Result<Vec<Ident>, ConfigError> {
+fn unique_idents(field: &'static str, names: &[String]) -> Result<Vec<Ident>, ConfigProblem> {
     let mut out: Vec<Ident> = Vec::with_capacity(names.len());
     for name in names {
         let ident = Ident::parse(field, name)?;
         if out.contains(&ident) {
-            return Err(ConfigError::new(field, format!("{name:?} is listed twice")));
+            return Err(ConfigProblem::new(
+                field,
+                format!("{name:?} is listed twice"),
+            ));
         }
         out.push(ident);
     }
@@ -477,11 +501,11 @@ mod tests {
         let mut s = spec(Some("users"), None);
         s.columns = Some(columns);
         s.json_columns = json;
-        assert_eq!(Selection::parse(&s).unwrap_err().field, "json_columns");
+        assert_eq!(Selection::parse(&s).unwrap_err()[0].key, "json_columns");
         let twice = vec!["id".to_owned(), "id".to_owned()];
         let mut s = spec(Some("users"), None);
         s.columns = Some(twice);
-        assert_eq!(Selection::parse(&s).unwrap_err().field, "columns");
+        assert_eq!(Selection::parse(&s).unwrap_err()[0].key, "columns");
     }
 
     #[test]
@@ -535,7 +559,7 @@ mod tests {
         let sel = Selection::parse(&spec(Some("users"), None)).unwrap();
         for bad in ["email; DROP TABLE users", "\"email\"", "a.email", "", "x'y"] {
             let err = sel.lookup_column(bad).unwrap_err();
-            assert_eq!(err.field, "lookup field", "{bad:?}");
+            assert_eq!(err.key, "lookup field", "{bad:?}");
         }
         assert!(sel.lookup_column("anything").is_ok());
         let columns = vec!["email".to_owned()];

@@ -15,10 +15,9 @@ use sqlx::pool::PoolOptions;
 use sqlx::{Database, Pool, SqlSafeStr as _, SqlStr};
 use tokio::sync::OnceCell;
 use usher_core::redact::{redact_url, scrub, url_password};
-use usher_core::{KeyRange, LegacyKey, LegacyRecord, Source, SourceError};
+use usher_core::{ConfigProblem, KeyRange, LegacyKey, LegacyRecord, Source, SourceError};
 
 use super::{Ident, LookupCache, ReadSql, Selection, SqlConnection, SqlSelection, write_back};
-use crate::ConfigError;
 
 /// Where a source's database is: a server's URL, or a file.
 #[derive(Debug, Clone, Copy)]
@@ -132,21 +131,29 @@ pub(crate) struct Options<'a> {
 
 impl Options<'_> {
     /// Checks the options of a `D` source without connecting or reading any file.
-    pub(crate) fn validate<D: Dialect>(&self) -> Result<(), ConfigError> {
+    /// Every problem of a `D` source's options, found without connecting or reading any
+    /// file, each keyed within the source's table.
+    pub(crate) fn validate<D: Dialect>(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
         if self.path.is_some_and(|p| p.as_os_str().is_empty()) {
-            return Err(ConfigError::new("path", "is empty"));
+            problems.push(ConfigProblem::new("path", "is empty"));
         }
-        self.connection.validate(D::SCHEMES)?;
+        problems.extend(self.connection.validate(D::SCHEMES));
         if let Some(url) = &self.connection.url {
-            D::check_url(url).map_err(|e| SqlConnection::url_error(url, e))?;
+            // The driver's own check, unless the URL is already refused.
+            if !problems.iter().any(|p| p.key == "url") {
+                let driver = D::check_url(url).map_err(|e| SqlConnection::url_error(url, e));
+                problems.extend(driver.err());
+            }
         }
-        Selection::parse(self.selection)?;
-        self.write_back_statement::<D>().map(drop)
+        problems.extend(Selection::parse(self.selection).err().into_iter().flatten());
+        problems.extend(self.write_back_statement::<D>().err());
+        problems
     }
 
     fn write_back_statement<D: Dialect>(
         &self,
-    ) -> Result<Option<write_back::Statement>, ConfigError> {
+    ) -> Result<Option<write_back::Statement>, ConfigProblem> {
         write_back::Statement::new(self.write_back, D::placeholder)
     }
 
@@ -156,8 +163,8 @@ impl Options<'_> {
     where
         SqlSource<D>: Source,
     {
-        let config_error = |e: ConfigError| e.into_source_error(name);
-        self.validate::<D>().map_err(config_error)?;
+        let config_error = |p: ConfigProblem| crate::config_error(name, p);
+        crate::refuse(name, self.validate::<D>())?;
         let url;
         let target = match self.path {
             Some(path) => Target::File(path),
@@ -185,7 +192,8 @@ impl Options<'_> {
         Ok(Box::new(SqlSource::<D> {
             endpoint,
             pool,
-            selection: Selection::parse(self.selection).map_err(config_error)?,
+            selection: Selection::parse(self.selection)
+                .map_err(|problems| crate::misconfigured(name, &problems))?,
             plan: OnceCell::new(),
             write_back,
         }))
@@ -201,6 +209,10 @@ macro_rules! sql_config {
     };
     (@path $self:ident, $path:ident) => {
         Some($self.$path.as_path())
+    };
+    (@resolve $self:ident, $base:ident) => {};
+    (@resolve $self:ident, $base:ident, $path:ident) => {
+        ::usher_core::config::resolve_path(&mut $self.$path, $base);
     };
     ($config:ident, $dialect:ty, $kind:ident $(, $path:ident)?) => {
         impl TryFrom<$crate::sql::connection::SqlTable> for $config {
@@ -227,9 +239,17 @@ macro_rules! sql_config {
                 }
             }
 
-            /// Checks the configuration without connecting or reading any file.
-            pub fn validate(&self) -> Result<(), $crate::ConfigError> {
+            /// Checks the configuration without connecting or reading any file: every
+            /// problem, each keyed within the source's table (`url`, `table`, `key`...).
+            pub fn validate(&self) -> Vec<::usher_core::ConfigProblem> {
                 self.options().validate::<$dialect>()
+            }
+
+            /// Makes the file paths it names (the database file, `url_file`, `tls_ca_file`)
+            /// relative to `base` (the config file's directory) if they are relative.
+            pub fn resolve_paths(&mut self, base: &::std::path::Path) {
+                $crate::sql::source::sql_config!(@resolve self, base $(, $path)?);
+                self.connection.resolve_paths(base);
             }
 
             /// The source, with a pool that connects (or opens the file) on first use, so
@@ -412,7 +432,7 @@ where
         let column = self
             .selection
             .lookup_column(field)
-            .map_err(|e| e.into_source_error(self.name()))?;
+            .map_err(|p| crate::config_error(self.name(), p))?;
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -430,7 +450,7 @@ where
         let column = self
             .selection
             .lookup_column(field)
-            .map_err(|e| e.into_source_error(self.name()))?;
+            .map_err(|p| crate::config_error(self.name(), p))?;
         let plan = self.plan().await?;
         Ok(Some(Self::lookup_sql(plan, &column).as_str().to_owned()))
     }

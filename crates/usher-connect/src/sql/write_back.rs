@@ -18,11 +18,10 @@
 //! PostgreSQL the parameters are typed `int8` and `text`: cast where the column is another
 //! type (`WHERE id = CAST(:key AS uuid)`).
 
-use usher_core::{LegacyKey, SourceError};
+use usher_core::{ConfigProblem, LegacyKey, SourceError};
 
 use super::Ident;
 use super::source::{Endpoint, null_keys_error};
-use crate::ConfigError;
 
 /// A bound value of the statement, in bind order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,13 +42,13 @@ pub(crate) struct WriteBack {
 const FIELD: &str = "write_back";
 
 impl WriteBack {
-    pub(crate) fn parse(text: &str) -> Result<Self, ConfigError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, ConfigProblem> {
         let text = text.trim();
         if text.is_empty() {
-            return Err(ConfigError::new(FIELD, "is empty"));
+            return Err(ConfigProblem::new(FIELD, "is empty"));
         }
         if text.ends_with(';') {
-            return Err(ConfigError::new(
+            return Err(ConfigProblem::new(
                 FIELD,
                 "ends with ';'; give one statement without it",
             ));
@@ -72,20 +71,20 @@ impl WriteBack {
                         }
                     }
                     if !closed {
-                        return Err(ConfigError::new(
+                        return Err(ConfigProblem::new(
                             FIELD,
                             format!("has an unclosed {c} starting at byte {at}"),
                         ));
                     }
                 }
                 '-' if chars.peek().is_some_and(|(_, n)| *n == '-') => {
-                    return Err(ConfigError::new(
+                    return Err(ConfigProblem::new(
                         FIELD,
                         "contains a comment (--); remove it",
                     ));
                 }
                 '/' if chars.peek().is_some_and(|(_, n)| *n == '*') => {
-                    return Err(ConfigError::new(
+                    return Err(ConfigProblem::new(
                         FIELD,
                         "contains a comment (/* */); remove it",
                     ));
@@ -111,7 +110,7 @@ impl WriteBack {
                         "key" => Param::Key,
                         "user_id" => Param::UserId,
                         other => {
-                            return Err(ConfigError::new(
+                            return Err(ConfigProblem::new(
                                 FIELD,
                                 format!(
                                     "has an unknown placeholder :{other}; the placeholders are :key and :user_id"
@@ -127,7 +126,7 @@ impl WriteBack {
         }
         pieces.push(piece);
         if !params.contains(&Param::Key) {
-            return Err(ConfigError::new(
+            return Err(ConfigProblem::new(
                 FIELD,
                 "must name the record with :key (WHERE <key column> = :key); without it the statement would change every row",
             ));
@@ -168,7 +167,7 @@ impl Statement {
     pub(crate) fn new(
         text: Option<&str>,
         placeholder: impl Fn(usize) -> String,
-    ) -> Result<Option<Self>, ConfigError> {
+    ) -> Result<Option<Self>, ConfigProblem> {
         text.map(|text| {
             let parsed = WriteBack::parse(text)?;
             Ok(Statement {
@@ -321,7 +320,7 @@ mod tests {
             ("   ", "empty"),
         ] {
             let err = WriteBack::parse(bad).unwrap_err();
-            assert_eq!(err.field, "write_back");
+            assert_eq!(err.key, "write_back");
             assert!(err.reason.contains(says), "{bad:?}: {err}");
         }
     }

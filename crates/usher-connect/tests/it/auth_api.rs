@@ -301,7 +301,7 @@ impl Secrets {
 
 fn config(toml_text: &str) -> SourceConfig {
     let config: SourceConfig = toml::from_str(toml_text).unwrap();
-    config.validate().unwrap();
+    assert_eq!(config.validate(), []);
     config
 }
 

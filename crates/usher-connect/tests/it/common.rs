@@ -21,7 +21,7 @@ pub fn config(kind: &str, url: &str, rest: &str) -> SourceConfig {
 }
 
 pub async fn build(config: &SourceConfig) -> Box<dyn Source> {
-    config.validate().unwrap();
+    assert_eq!(config.validate(), []);
     config.build("legacy").await.unwrap()
 }
 

@@ -1,9 +1,26 @@
 //! The configuration surface, as a user writes it in usher.toml: no database needed.
 
+use std::path::{Path, PathBuf};
+
 use usher_connect::{SourceConfig, redact_url};
+use usher_core::ConfigProblem;
 
 fn parse(text: &str) -> Result<SourceConfig, toml::de::Error> {
     toml::from_str(text)
+}
+
+/// The first problem `validate` reports (it reports every one, in the order of the checks).
+trait FirstProblem {
+    fn first_problem(&self) -> ConfigProblem;
+}
+
+impl FirstProblem for SourceConfig {
+    fn first_problem(&self) -> ConfigProblem {
+        self.validate()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no problem in {self:?}"))
+    }
 }
 
 #[test]
@@ -25,7 +42,7 @@ fn each_backend_parses_from_its_toml_table() {
         "#,
     )
     .unwrap();
-    pg.validate().unwrap();
+    assert_eq!(pg.validate(), []);
     let my = parse(
         r#"
         type = "mariadb"
@@ -37,10 +54,10 @@ fn each_backend_parses_from_its_toml_table() {
     )
     .unwrap();
     assert!(matches!(my, SourceConfig::Mysql(_)));
-    my.validate().unwrap();
+    assert_eq!(my.validate(), []);
     let lite =
         parse("type = 'sqlite'\npath = 'app.db'\ntable = 'users'\nkey = 'username'").unwrap();
-    lite.validate().unwrap();
+    assert_eq!(lite.validate(), []);
 }
 
 #[test]
@@ -101,17 +118,17 @@ fn an_invalid_table_identifier_is_refused_by_validate() {
             "type = 'postgres'\nurl = 'postgres://h/d'\ntable = '{table}'\nkey = 'id'"
         ))
         .unwrap();
-        let err = config.validate().unwrap_err();
-        assert_eq!(err.field, "table", "{table:?}: {err}");
+        let err = config.first_problem();
+        assert_eq!(err.key, "table", "{table:?}: {err}");
     }
     let config =
         parse("type = 'mysql'\nurl = 'mysql://h/d'\ntable = 'users'\nkey = 'id`x'").unwrap();
-    assert_eq!(config.validate().unwrap_err().field, "key");
+    assert_eq!(config.first_problem().key, "key");
     let config = parse(
         "type = 'sqlite'\npath = 'a.db'\ntable = 'users'\nkey = 'id'\ncolumns = ['a', 'b;c']",
     )
     .unwrap();
-    assert_eq!(config.validate().unwrap_err().field, "columns");
+    assert_eq!(config.first_problem().key, "columns");
 }
 
 #[test]
@@ -151,7 +168,7 @@ fn options_that_belong_together_are_checked() {
     ];
     for (body, field) in cases {
         let config = parse(&format!("type = 'postgres'\n{body}")).unwrap();
-        assert_eq!(config.validate().unwrap_err().field, field, "{body}");
+        assert_eq!(config.first_problem().key, field, "{body}");
     }
 }
 
@@ -211,7 +228,7 @@ timeout_seconds = 10
 #[test]
 fn ldap_parses_from_its_toml_table_with_defaults() {
     let config = parse(LDAP_EXAMPLE).unwrap();
-    config.validate().unwrap();
+    assert_eq!(config.validate(), []);
     let SourceConfig::Ldap(ldap) = config else {
         panic!("an ldap config")
     };
@@ -220,7 +237,7 @@ fn ldap_parses_from_its_toml_table_with_defaults() {
         "type = 'ldap'\nurl = 'ldaps://ldap.internal'\nbase_dn = 'ou=people,dc=example,dc=org'",
     )
     .unwrap();
-    minimal.validate().unwrap();
+    assert_eq!(minimal.validate(), []);
     let SourceConfig::Ldap(minimal) = minimal else {
         panic!("an ldap config")
     };
@@ -275,11 +292,11 @@ fn ldap_mistakes_are_refused_by_validate_naming_the_option() {
         ("url = 'ldap://h'\ntimeout_seconds = 0", "timeout_seconds"),
     ] {
         let config = parse(&format!("{base}{extra}")).unwrap();
-        let err = config.validate().unwrap_err();
-        assert_eq!(err.field, field, "{extra}: {err}");
+        let err = config.first_problem();
+        assert_eq!(err.key, field, "{extra}: {err}");
     }
     let config = parse("type = 'ldap'\nurl = 'ldap://h'\nbase_dn = ''").unwrap();
-    assert_eq!(config.validate().unwrap_err().field, "base_dn");
+    assert_eq!(config.first_problem().key, "base_dn");
 }
 
 /// A simple bind on plain `ldap://` sends the user's password in clear: to a host that is not
@@ -295,15 +312,12 @@ fn ldap_plaintext_to_another_host_needs_starttls_or_allow_plaintext() {
     ] {
         let err = parse(&format!("{base}url = '{url}'"))
             .unwrap()
-            .validate()
-            .unwrap_err();
-        assert_eq!(err.field, "url", "{url}: {err}");
+            .first_problem();
+        assert_eq!(err.key, "url", "{url}: {err}");
         assert!(err.to_string().contains("allow_plaintext"), "{err}");
         for ok in ["starttls = true", "allow_plaintext = true"] {
-            parse(&format!("{base}url = '{url}'\n{ok}"))
-                .unwrap()
-                .validate()
-                .unwrap_or_else(|e| panic!("{url} with {ok}: {e}"));
+            let config = parse(&format!("{base}url = '{url}'\n{ok}")).unwrap();
+            assert_eq!(config.validate(), [], "{url} with {ok}");
         }
     }
     for url in [
@@ -312,10 +326,8 @@ fn ldap_plaintext_to_another_host_needs_starttls_or_allow_plaintext() {
         "ldap://[::1]:389",
         "ldaps://ldap.internal",
     ] {
-        parse(&format!("{base}url = '{url}'"))
-            .unwrap()
-            .validate()
-            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        let config = parse(&format!("{base}url = '{url}'")).unwrap();
+        assert_eq!(config.validate(), [], "{url}");
     }
 }
 
@@ -339,24 +351,23 @@ fn an_auth_api_parses_with_every_option_and_alone() {
         "#,
     )
     .unwrap();
-    full.validate().unwrap();
+    assert_eq!(full.validate(), []);
     let SourceConfig::AuthApi(c) = &full else {
         panic!("{full:?}")
     };
     assert_eq!(c.timeout_seconds, 5);
     assert_eq!(c.key, "id");
     let bare = auth_api("").unwrap();
-    bare.validate().unwrap();
+    assert_eq!(bare.validate(), []);
     let SourceConfig::AuthApi(c) = &bare else {
         panic!("{bare:?}")
     };
     assert_eq!(c.timeout_seconds, 5, "the default");
     assert_eq!(c.header, None);
     // Plain http to a loopback host is fine.
-    parse("type = 'auth-api'\nurl = 'http://127.0.0.1:8080/auth'\nkey = 'id'")
-        .unwrap()
-        .validate()
-        .unwrap();
+    let loopback =
+        parse("type = 'auth-api'\nurl = 'http://127.0.0.1:8080/auth'\nkey = 'id'").unwrap();
+    assert_eq!(loopback.validate(), []);
 }
 
 #[test]
@@ -387,14 +398,13 @@ fn auth_api_mistakes_are_refused_naming_the_option() {
         } else {
             format!("type = 'auth-api'\nurl = 'https://legacy.internal/auth'\nkey = 'id'\n{extra}")
         };
-        let err = parse(&text).unwrap().validate().unwrap_err();
-        assert_eq!(err.field, field, "{extra}: {err}");
+        let err = parse(&text).unwrap().first_problem();
+        assert_eq!(err.key, field, "{extra}: {err}");
     }
     let err = parse("type = 'auth-api'\nurl = 'https://l/a'\nkey = ''")
         .unwrap()
-        .validate()
-        .unwrap_err();
-    assert_eq!(err.field, "key");
+        .first_problem();
+    assert_eq!(err.key, "key");
     // Plain http to another host is refused even when the password travels as a JWE: the JWE
     // does not stop an on-path attacker forging legacy's 200 answer.
     for url in ["http://legacy.internal/auth", "http://10.0.0.7:8080/auth"] {
@@ -402,18 +412,16 @@ fn auth_api_mistakes_are_refused_naming_the_option() {
             "type = 'auth-api'\nurl = '{url}'\nkey = 'id'\nencrypt_public_key_file = 'k.pem'"
         ))
         .unwrap()
-        .validate()
-        .unwrap_err();
-        assert_eq!(err.field, "url", "{url}: {err}");
+        .first_problem();
+        assert_eq!(err.key, "url", "{url}: {err}");
         assert!(err.to_string().contains("https"), "{err}");
     }
     // Loopback stays allowed with encryption too.
-    parse(
+    let loopback = parse(
         "type = 'auth-api'\nurl = 'http://[::1]:8080/auth'\nkey = 'id'\nencrypt_public_key_file = 'k.pem'",
     )
-    .unwrap()
-    .validate()
     .unwrap();
+    assert_eq!(loopback.validate(), []);
 }
 
 #[tokio::test]
@@ -458,7 +466,7 @@ fn each_file_source_parses_and_validates_without_reading_its_files() {
     ];
     for text in ok {
         let config = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
-        config.validate().unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(config.validate(), [], "{text}");
     }
     let kinds: Vec<String> = ok
         .iter()
@@ -517,32 +525,160 @@ fn file_source_mistakes_are_found_without_io() {
             "hash.mem_cost",
         ),
     ] {
-        let err = parse(text).unwrap().validate().expect_err(text);
-        assert_eq!(err.field, field, "{text}: {err}");
+        let err = parse(text).unwrap().first_problem();
+        assert_eq!(err.key, field, "{text}: {err}");
     }
 }
 
+/// Each kind of source resolves its own relative paths against the config's directory, and
+/// leaves absolute ones alone.
 #[test]
-fn file_sources_list_their_files_for_path_resolution() {
-    let mut fb = parse(
-        "type = 'firebase'\npath = 'users.json'\nhash = { signer_key_file = 'key', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }",
-    )
-    .unwrap();
-    for p in fb.file_paths_mut() {
-        *p = std::path::Path::new("/etc/usher").join(&*p);
-    }
-    let SourceConfig::Firebase(c) = &fb else {
-        panic!("{fb:?}")
+fn each_source_kind_resolves_its_own_relative_paths() {
+    let base = Path::new("/etc/usher");
+    let resolved = |text: &str| {
+        let mut config = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        config.resolve_paths(base);
+        config
     };
-    assert_eq!(c.path, std::path::Path::new("/etc/usher/users.json"));
+    let at = |p: &str| PathBuf::from("/etc/usher").join(p);
+
+    let SourceConfig::Firebase(c) = resolved(
+        "type = 'firebase'\npath = 'users.json'\nhash = { signer_key_file = 'key', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }",
+    ) else {
+        panic!("firebase")
+    };
+    assert_eq!(c.path, at("users.json"));
+    assert_eq!(c.hash.unwrap().signer_key_file, at("key"));
+
+    let SourceConfig::Keycloak(c) = resolved("type = 'keycloak'\npath = ['a.json', '/abs/b.json']")
+    else {
+        panic!("keycloak")
+    };
     assert_eq!(
-        c.hash.as_ref().unwrap().signer_key_file,
-        std::path::Path::new("/etc/usher/key")
+        c.path.as_slice(),
+        [at("a.json"), PathBuf::from("/abs/b.json")]
     );
-    let mut kc = parse("type = 'keycloak'\npath = ['a.json', 'b.json']").unwrap();
-    assert_eq!(kc.file_paths_mut().len(), 2);
-    let mut auth0 = parse("type = 'auth0'\npath = 'u.ndjson'\nhashes_path = 'h.ndjson'").unwrap();
-    assert_eq!(auth0.file_paths_mut().len(), 2);
-    let mut lite = parse("type = 'sqlite'\npath = 'app.db'\ntable = 'users'\nkey = 'id'").unwrap();
-    assert!(lite.file_paths_mut().is_empty());
+
+    let SourceConfig::Auth0(c) =
+        resolved("type = 'auth0'\npath = 'u.ndjson'\nhashes_path = 'h.ndjson'")
+    else {
+        panic!("auth0")
+    };
+    assert_eq!(
+        (c.path, c.hashes_path),
+        (at("u.ndjson"), Some(at("h.ndjson")))
+    );
+
+    let SourceConfig::Cognito(c) = resolved("type = 'cognito'\npath = 'pool.csv'") else {
+        panic!("cognito")
+    };
+    assert_eq!(c.path, at("pool.csv"));
+    let SourceConfig::Csv(c) = resolved("type = 'csv'\npath = 'u.csv'\nkey = 'id'") else {
+        panic!("csv")
+    };
+    assert_eq!(c.path, at("u.csv"));
+    let SourceConfig::Jsonl(c) = resolved("type = 'jsonl'\npath = 'u.jsonl'\nkey = 'id'") else {
+        panic!("jsonl")
+    };
+    assert_eq!(c.path, at("u.jsonl"));
+
+    let SourceConfig::Sqlite(c) =
+        resolved("type = 'sqlite'\npath = 'app.db'\ntable = 'users'\nkey = 'id'")
+    else {
+        panic!("sqlite")
+    };
+    assert_eq!(c.path, at("app.db"));
+    let SourceConfig::Postgres(c) = resolved(
+        "type = 'postgres'\nurl_file = 'secrets/url'\ntable = 't'\nkey = 'id'\ntls = 'verify-ca'\ntls_ca_file = 'ca.pem'",
+    ) else {
+        panic!("postgres")
+    };
+    assert_eq!(c.connection.url_file, Some(at("secrets/url")));
+    assert_eq!(c.connection.tls_ca_file, Some(at("ca.pem")));
+    let SourceConfig::Mysql(c) = resolved(
+        "type = 'mysql'\nurl_file = '/run/secrets/url'\ntable = 't'\nkey = 'id'\ntls_ca_file = 'ca.pem'",
+    ) else {
+        panic!("mysql")
+    };
+    assert_eq!(
+        c.connection.url_file,
+        Some(PathBuf::from("/run/secrets/url"))
+    );
+    assert_eq!(c.connection.tls_ca_file, Some(at("ca.pem")));
+
+    let SourceConfig::Ldap(c) = resolved(LDAP_EXAMPLE) else {
+        panic!("ldap")
+    };
+    assert_eq!(c.tls_ca_file, Some(at("secrets/ldap-ca.pem")));
+    assert_eq!(c.bind_password_file, Some(at("secrets/ldap-bind-password")));
+
+    let SourceConfig::AuthApi(c) = resolved(
+        "type = 'auth-api'\nurl = 'https://l/a'\nkey = 'id'\nauthorization_file = 'token'\ntls_ca_file = 'ca.pem'\nencrypt_public_key_file = 'rsa.pem'",
+    ) else {
+        panic!("auth-api")
+    };
+    assert_eq!(
+        (
+            c.authorization_file,
+            c.tls_ca_file,
+            c.encrypt_public_key_file
+        ),
+        (Some(at("token")), Some(at("ca.pem")), Some(at("rsa.pem")))
+    );
+}
+
+/// Every problem of a source is reported at once, each naming its key within the table.
+#[test]
+fn every_problem_of_a_source_is_reported_at_once() {
+    let keys = |text: &str| -> Vec<String> {
+        parse(text)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .validate()
+            .into_iter()
+            .map(|p| p.key)
+            .collect()
+    };
+    assert_eq!(
+        keys(
+            "type = 'postgres'\nurl = 'http://h/d'\ntable = 'a.b'\nkey = 'id;'\nmax_connections = 0\ntls = 'disable'\ntls_ca_file = 'ca.pem'\nwrite_back = 'UPDATE t SET m = 1'"
+        ),
+        [
+            "url",
+            "max_connections",
+            "tls_ca_file",
+            "table",
+            "key",
+            "write_back"
+        ]
+    );
+    assert_eq!(
+        keys(
+            "type = 'ldap'\nurl = 'ldaps://h'\nstarttls = true\nbase_dn = ''\npage_size = 0\ntimeout_seconds = 0"
+        ),
+        ["starttls", "base_dn", "page_size", "timeout_seconds"]
+    );
+    assert_eq!(
+        keys("type = 'auth-api'\nurl = 'ftp://l/a'\nkey = ''\ntimeout_seconds = 0\nheader = 'X'"),
+        ["url", "header", "timeout_seconds", "key"]
+    );
+    assert_eq!(
+        keys(
+            "type = 'firebase'\npath = ''\nhash = { signer_key_file = '', salt_separator = '!', rounds = 9, mem_cost = 15 }"
+        ),
+        [
+            "path",
+            "hash.signer_key_file",
+            "hash.salt_separator",
+            "hash.rounds",
+            "hash.mem_cost"
+        ]
+    );
+    assert_eq!(
+        keys("type = 'keycloak'\npath = ['a.json', '', '']"),
+        ["path[1]", "path[2]"]
+    );
+    assert_eq!(
+        keys("type = 'csv'\npath = ''\nkey = ''\ndelimiter = ';;'"),
+        ["path", "key", "delimiter"]
+    );
 }

@@ -24,7 +24,7 @@ fn fixture(rel: &str) -> String {
 
 async fn source(toml_text: &str) -> Box<dyn Source> {
     let config: SourceConfig = toml::from_str(toml_text).expect("config parses");
-    config.validate().expect("config validates");
+    assert_eq!(config.validate(), [], "config validates");
     config.build("files").await.expect("source builds")
 }
 
@@ -434,7 +434,8 @@ async fn firebase_export_synthesizes_a_firebase_scrypt_hash_that_verifies() {
         .firebase_signer_key("files")
         .unwrap()
         .unwrap();
-    let m = mapper(mapping).with_firebase_signer_key(Some(key.clone()));
+    let context = usher_hash::HashContext::default().with_firebase_signer_key(key.clone());
+    let m = mapper(mapping).with_hash_context(context);
     let user = m.map("files", r, Utc::now()).unwrap();
     assert_eq!(
         user.credential.as_ref().unwrap().scheme.id(),
@@ -991,7 +992,10 @@ async fn the_mappings_in_the_docs_map_the_fixtures() {
             .unwrap()
             .firebase_signer_key(name)
             .unwrap();
-        let m = doc_mapping(name).with_firebase_signer_key(signer_key);
+        let context = signer_key
+            .map(|key| usher_hash::HashContext::default().with_firebase_signer_key(key))
+            .unwrap_or_default();
+        let m = doc_mapping(name).with_hash_context(context);
         let s = source(&config).await;
         let all = read_all(s.as_ref(), 100).await;
         let user = m

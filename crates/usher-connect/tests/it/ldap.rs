@@ -45,7 +45,7 @@ impl Configs for Subtree {
             .entry("bind_password_file")
             .or_insert_with(|| self.admin_password_file.to_str().unwrap().into());
         let config: SourceConfig = toml::Value::Table(table).try_into().unwrap();
-        config.validate().unwrap();
+        assert_eq!(config.validate(), []);
         config
     }
 

@@ -37,6 +37,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod compile;
 mod config;
 mod dates;
 mod jq;
@@ -54,9 +55,10 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use chrono::{DateTime, FixedOffset, Offset as _, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+pub use compile::MappingConfigError;
 pub use config::{
     BytesEncoding, Epoch, FieldRule, HashEncoding, InvalidHash, MappingConfig, MissingHash,
     NameOrder, OnInvalid, PasswordConfig, PasswordEncoding, SaltPosition, SourcePaths, Transform,
@@ -67,7 +69,7 @@ use crate::error::{FieldError, FieldWarning, RecordErrors};
 use crate::ids::{Email, PhoneE164, Username};
 use crate::record::{INVALID_FIELD, LegacyRecord};
 use crate::user::{Credential, LegacyLink, Method, Migration, Profile, Status, User};
-use dates::{DEFAULT_DATE_FORMATS, DEFAULT_TIMESTAMP_FORMATS, DateSpec};
+use dates::DateSpec;
 use jq::Jq;
 use names::{NamePart, NameParts};
 use password::{Outcome, PasswordRule};
@@ -75,69 +77,6 @@ use path::{Fields, SourcePath, is_blank};
 use phone::{Phone, PhonePart};
 use target::{Field, Target, set_attribute};
 use value::{Kind, Out};
-
-/// One problem in a mapping table: the key that holds it and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
-    /// The key, relative to the mapping table (`fields.birthdate.formats[0]`), or absolute
-    /// after [`MappingConfigError::in_source`].
-    pub key: String,
-    /// What is wrong, phrased to follow the key.
-    pub reason: String,
-}
-
-impl fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` {}", self.key, self.reason)
-    }
-}
-
-/// Every problem [`Mapper::new`] found in a mapping table (all of them, not just the first).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-pub struct MappingConfigError {
-    problems: Vec<ConfigProblem>,
-}
-
-impl MappingConfigError {
-    /// The problems, in the order of the table.
-    pub fn problems(&self) -> &[ConfigProblem] {
-        &self.problems
-    }
-
-    /// Prefixes every key with `mappings.<source>.`, as the key appears in `usher.toml`.
-    pub fn in_source(mut self, source: &str) -> Self {
-        for p in &mut self.problems {
-            p.key = format!("mappings.{}.{}", toml_key(source), p.key);
-        }
-        self
-    }
-}
-
-/// Collects problems while a table is checked.
-#[derive(Debug, Default)]
-pub(crate) struct Problems(Vec<ConfigProblem>);
-
-impl Problems {
-    pub(crate) fn push(&mut self, key: impl Into<String>, reason: impl Into<String>) {
-        self.0.push(ConfigProblem {
-            key: key.into(),
-            reason: reason.into(),
-        });
-    }
-}
-
-/// A TOML key as written in a dotted key path: bare when it can be, else quoted.
-pub(crate) fn toml_key(k: &str) -> String {
-    if !k.is_empty()
-        && k.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        k.to_owned()
-    } else {
-        format!("\"{}\"", k.replace('\\', "\\\\").replace('"', "\\\""))
-    }
-}
 
 /// How a rule's value is parsed for its target.
 #[derive(Debug)]
@@ -294,19 +233,14 @@ fn looks_secret(column: &str) -> bool {
             .any(|w| SECRET_WORDS.contains(&w))
 }
 
-/// Whether one source path may read what another names (one is the other or inside it).
-fn paths_touch(a: &str, b: &str) -> bool {
-    let inside = |x: &str, y: &str| x.strip_prefix(y).is_some_and(|r| r.starts_with('.'));
-    a == b || inside(a, b) || inside(b, a)
-}
-
 impl Mapper {
-    /// Parses this source's Firebase hashes with the project's signer key: the export gives
-    /// hashes without it (it is the project's pepper, kept out of every record and out of the
-    /// new store), and the key comes from a secret file.
+    /// Parses this source's hashes in `context`: with the Firebase project's signer key, for
+    /// one (an export gives hashes without it: it is the project's pepper, kept out of every
+    /// record and out of the new store, and comes from a secret file). Build the context once
+    /// and give every mapper and the bridge the same one.
     #[must_use]
-    pub fn with_firebase_signer_key(mut self, key: Option<zeroize::Zeroizing<Vec<u8>>>) -> Self {
-        self.password.firebase_signer_key = key;
+    pub fn with_hash_context(mut self, context: usher_hash::HashContext) -> Self {
+        self.password.hash_context = context;
         self
     }
 
@@ -326,124 +260,6 @@ impl Mapper {
                 r.target,
                 Target::Field(Field::Email | Field::Username | Field::Phone)
             )
-        })
-    }
-
-    /// Checks and compiles a mapping table. Every problem is reported, each with its key.
-    pub fn new(config: &MappingConfig) -> Result<Self, MappingConfigError> {
-        let mut problems = Problems::default();
-
-        let pre = config
-            .pre
-            .as_deref()
-            .and_then(|code| Jq::compile(code).map_err(|e| problems.push("pre", e)).ok());
-        let paths = |key: &str, list: &[String], problems: &mut Problems| {
-            list.iter()
-                .enumerate()
-                .filter_map(|(i, p)| {
-                    SourcePath::parse(p)
-                        .map_err(|e| problems.push(format!("{key}[{i}]"), e))
-                        .ok()
-                })
-                .collect::<Vec<_>>()
-        };
-        let drop = paths("drop", &config.drop, &mut problems);
-        let redact = paths("redact", &config.redact, &mut problems);
-
-        let region = config.phone_region.as_deref().and_then(|r| {
-            phone::parse_region(r)
-                .map_err(|e| problems.push("phone_region", e))
-                .ok()
-        });
-        let offset = match config.timezone.as_deref() {
-            Some(tz) => dates::parse_offset(tz)
-                .map_err(|e| problems.push("timezone", e))
-                .unwrap_or(Utc.fix()),
-            None => Utc.fix(),
-        };
-
-        let password = PasswordRule::new(&config.password, &mut problems);
-        if config.password.missing == MissingHash::Error && config.password.hash.is_none() {
-            problems.push(
-                "password.missing",
-                "is `error`, but the table sets no `hash`, so every record would fail",
-            );
-        }
-        // Without a pre-transform, rules read the same record as the password table: refuse
-        // rules that would copy the hash or the salt into a profile field or an attribute.
-        // Nor may they read what `drop` removed: they would never find it.
-        let mut unreadable: Vec<(String, &str)> = Vec::new();
-        if pre.is_none() {
-            unreadable.extend(password.paths().into_iter().map(|p| {
-                (
-                    p.as_str().to_owned(),
-                    "a password field: the hash, salt and scheme go only into the credential",
-                )
-            }));
-            unreadable.extend(
-                config
-                    .drop
-                    .iter()
-                    .map(|p| (p.clone(), "which `drop` removes before any rule runs")),
-            );
-        }
-
-        let mut rules = Vec::with_capacity(config.fields.len());
-        for (name, rule) in &config.fields {
-            if let Some(r) = compile_rule(name, rule, region, offset, &unreadable, &mut problems) {
-                rules.push(r);
-            }
-        }
-        check_overlaps(&rules, &mut problems);
-
-        let u = &config.unmapped;
-        let unmapped = if u.keep {
-            let into = match u.into.as_deref() {
-                None | Some("") => Vec::new(),
-                Some(into) => {
-                    let segs: Vec<String> = into.split('.').map(str::to_owned).collect();
-                    if segs.iter().any(String::is_empty) {
-                        problems.push("unmapped.into", "has an empty segment");
-                    }
-                    segs
-                }
-            };
-            Some(Unmapped {
-                into,
-                exclude: u.exclude.iter().cloned().collect(),
-            })
-        } else {
-            if u.into.is_some() {
-                problems.push("unmapped.into", "has no effect unless `keep = true`");
-            }
-            if !u.exclude.is_empty() {
-                problems.push("unmapped.exclude", "has no effect unless `keep = true`");
-            }
-            None
-        };
-
-        if !problems.0.is_empty() {
-            return Err(MappingConfigError {
-                problems: problems.0,
-            });
-        }
-
-        let nested_raw = nested_columns(password.paths());
-        let nested_working = nested_columns(rules.iter().flat_map(|r| match &r.source {
-            RuleSource::Paths(ps) => ps.as_slice(),
-            _ => &[],
-        }));
-        let uses_jq = rules.iter().any(|r| matches!(r.source, RuleSource::Jq(_)));
-        Ok(Self {
-            pre,
-            drop,
-            redact,
-            rules,
-            password,
-            unmapped,
-            nested_raw,
-            nested_working,
-            uses_jq,
         })
     }
 
@@ -958,368 +774,5 @@ impl Draft {
             (f, _) => return Err(format!("cannot hold this value ({} expected)", f.name())),
         }
         Ok(())
-    }
-}
-
-/// Compiles one `fields.<target>` rule, adding every problem it has.
-fn compile_rule(
-    name: &str,
-    r: &FieldRule,
-    region: Option<phonenumber::country::Id>,
-    offset: FixedOffset,
-    unreadable: &[(String, &str)],
-    problems: &mut Problems,
-) -> Option<Rule> {
-    let key = format!("fields.{}", toml_key(name));
-    let before = problems.0.len();
-    let target = match Target::parse(name) {
-        Ok(t) => t,
-        Err(e) => {
-            problems.push(key, e);
-            return None;
-        }
-    };
-
-    let kind = match (r.parse_as, &target) {
-        (None, t) => t.kind(),
-        (Some(a), Target::Attributes(p)) if !p.is_empty() => Kind::from(a),
-        (Some(_), Target::Attributes(_)) => {
-            problems.push(
-                format!("{key}.as"),
-                "has no effect on the whole `attributes` object",
-            );
-            Kind::Json
-        }
-        (Some(_), t) => {
-            problems.push(
-                format!("{key}.as"),
-                format!(
-                    "only applies to attributes.* targets; `{name}` always holds {}",
-                    kind_name(t.kind())
-                ),
-            );
-            t.kind()
-        }
-    };
-
-    // Where the value comes from.
-    let set = [r.from.is_some(), r.jq.is_some(), r.constant.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
-    if set > 1 {
-        problems.push(
-            key.clone(),
-            "sets more than one of `from`, `jq` and `const`",
-        );
-    }
-    if set == 0 && r.default.is_none() {
-        problems.push(key.clone(), "needs `from`, `jq`, `const` or `default`");
-    }
-    let source = if let Some(from) = &r.from {
-        let list = from.as_slice();
-        if list.is_empty() {
-            problems.push(format!("{key}.from"), "is an empty list");
-        }
-        let mut paths = Vec::with_capacity(list.len());
-        for (i, text) in list.iter().enumerate() {
-            let pkey = match from {
-                SourcePaths::One(_) => format!("{key}.from"),
-                SourcePaths::FirstOf(_) => format!("{key}.from[{i}]"),
-            };
-            match SourcePath::parse(text) {
-                Ok(p) => {
-                    if let Some((s, why)) = unreadable.iter().find(|(s, _)| paths_touch(text, s)) {
-                        problems.push(pkey, format!("reads `{s}`, {why}"));
-                    }
-                    paths.push(p);
-                }
-                Err(e) => problems.push(pkey, e),
-            }
-        }
-        RuleSource::Paths(paths)
-    } else if let Some(code) = &r.jq {
-        match Jq::compile(code) {
-            Ok(j) => RuleSource::Jq(j),
-            Err(e) => {
-                problems.push(format!("{key}.jq"), e);
-                RuleSource::Nothing
-            }
-        }
-    } else if let Some(c) = &r.constant {
-        if !r.transform.is_empty() || r.map.is_some() {
-            problems.push(
-                key.clone(),
-                "has `transform` or `map` with `const`, where they do nothing",
-            );
-        }
-        RuleSource::Const(c.clone())
-    } else {
-        RuleSource::Nothing
-    };
-
-    // Dates and timestamps.
-    let is_date = matches!(kind, Kind::Date | Kind::Timestamp);
-    for (set, sub) in [
-        (r.formats.is_some(), "formats"),
-        (r.epoch.is_some(), "epoch"),
-        (r.timezone.is_some(), "timezone"),
-    ] {
-        if set && !is_date {
-            problems.push(
-                format!("{key}.{sub}"),
-                "only applies to dates and timestamps",
-            );
-        }
-    }
-    let dates = if is_date {
-        let rule_offset = match r.timezone.as_deref() {
-            Some(tz) => dates::parse_offset(tz)
-                .map_err(|e| problems.push(format!("{key}.timezone"), e))
-                .unwrap_or(offset),
-            None => offset,
-        };
-        let defaults = if kind == Kind::Date {
-            DEFAULT_DATE_FORMATS
-        } else {
-            DEFAULT_TIMESTAMP_FORMATS
-        };
-        let formats: Vec<String> = match &r.formats {
-            Some(f) if f.is_empty() && r.epoch.is_none() => {
-                problems.push(format!("{key}.formats"), "is empty (and no `epoch` is set)");
-                Vec::new()
-            }
-            Some(f) => f.clone(),
-            None => defaults.iter().map(|s| (*s).to_owned()).collect(),
-        };
-        match DateSpec::new(&formats, r.epoch, rule_offset) {
-            Ok(d) => Some(d),
-            Err((i, e)) => {
-                problems.push(format!("{key}.formats[{i}]"), e);
-                None
-            }
-        }
-    } else {
-        None
-    };
-
-    // Phones.
-    let rule_region = match &r.region {
-        Some(_) if kind != Kind::Phone => {
-            problems.push(format!("{key}.region"), "only applies to phone numbers");
-            None
-        }
-        Some(reg) => phone::parse_region(reg)
-            .map_err(|e| problems.push(format!("{key}.region"), e))
-            .ok(),
-        None => region,
-    };
-
-    // Splits.
-    let split = if r.split.is_empty() {
-        if r.name_order.is_some() {
-            problems.push(format!("{key}.name_order"), "has no effect without `split`");
-        }
-        Split::None
-    } else {
-        match kind {
-            Kind::Phone => {
-                let mut parts = Vec::new();
-                for (part, to) in &r.split {
-                    match PhonePart::parse(part) {
-                        Some(p) => {
-                            if let Some(t) = part_target(&key, part, to, problems) {
-                                parts.push((p, t));
-                            }
-                        }
-                        None => problems.push(
-                            format!("{key}.split.{}", toml_key(part)),
-                            format!("is not a part of a phone number ({})", PhonePart::NAMES),
-                        ),
-                    }
-                }
-                if r.name_order.is_some() {
-                    problems.push(format!("{key}.name_order"), "only applies to names");
-                }
-                Split::Phone(parts)
-            }
-            Kind::Text | Kind::Json => {
-                let mut parts = Vec::new();
-                for (part, to) in &r.split {
-                    match NamePart::parse(part) {
-                        Some(p) => {
-                            if let Some(t) = part_target(&key, part, to, problems) {
-                                parts.push((p, t));
-                            }
-                        }
-                        None => problems.push(
-                            format!("{key}.split.{}", toml_key(part)),
-                            format!("is not a part of a name ({})", NamePart::NAMES),
-                        ),
-                    }
-                }
-                Split::Name {
-                    order: r.name_order.unwrap_or_default(),
-                    parts,
-                }
-            }
-            _ => {
-                problems.push(
-                    format!("{key}.split"),
-                    "applies to phone numbers and names only",
-                );
-                Split::None
-            }
-        }
-    };
-
-    let conv = Converter {
-        kind,
-        dates,
-        region: rule_region,
-        birthdate: target == Target::Field(Field::Birthdate),
-    };
-
-    // Values written in the config are checked now, not on the first record.
-    let check = |v: &Value, k: String, problems: &mut Problems| {
-        if is_blank(v) {
-            return;
-        }
-        if let Err(e) = conv.convert(Cow::Borrowed(v), None) {
-            problems.push(k, e);
-        }
-    };
-    if let Some(c) = &r.constant {
-        check(c, format!("{key}.const"), problems);
-    }
-    if let Some(d) = &r.default {
-        check(d, format!("{key}.default"), problems);
-    }
-    if let Some(map) = &r.map {
-        for (k, v) in map {
-            check(v, format!("{key}.map.{}", toml_key(k)), problems);
-        }
-    }
-    if r.unmatched.is_some() && r.map.is_none() {
-        problems.push(format!("{key}.unmatched"), "has no effect without `map`");
-    }
-    let on_invalid = match (r.on_invalid, r.required) {
-        (Some(OnInvalid::Quarantine), _) => OnInvalid::Quarantine,
-        (Some(other), true) => {
-            problems.push(
-                format!("{key}.on_invalid"),
-                format!(
-                    "is `{}` on a required rule, which would leave it empty; an invalid \
-                     value of a required field always quarantines the record",
-                    other.as_str()
-                ),
-            );
-            other
-        }
-        (Some(other), false) => other,
-        (None, true) => OnInvalid::Quarantine,
-        // The address or name the user logs in with is not an optional field.
-        (None, false) if matches!(target, Target::Field(Field::Email | Field::Username)) => {
-            OnInvalid::Quarantine
-        }
-        (None, false) if kind == Kind::Phone => OnInvalid::KeepRaw,
-        (None, false) => OnInvalid::Drop,
-    };
-    let raw_target = match &target {
-        Target::Attributes(p) if !p.is_empty() => target.clone(),
-        Target::Attributes(_) => Target::Attributes(vec!["attributes".to_owned()]),
-        Target::Field(f) => Target::Attributes(vec![format!("{}_raw", f.name())]),
-    };
-
-    if problems.0.len() > before {
-        return None;
-    }
-    Some(Rule {
-        name: name.to_owned(),
-        target,
-        source,
-        transforms: r.transform.clone(),
-        map: r
-            .map
-            .as_ref()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-        unmatched: r.unmatched.unwrap_or_default(),
-        default: r.default.clone(),
-        required: r.required,
-        on_invalid,
-        raw_target,
-        conv,
-        split,
-    })
-}
-
-/// The target a split part writes, if it can hold text.
-fn part_target(key: &str, part: &str, to: &str, problems: &mut Problems) -> Option<Target> {
-    let pkey = format!("{key}.split.{}", toml_key(part));
-    match Target::parse(to) {
-        Ok(Target::Attributes(p)) if !p.is_empty() => Some(Target::Attributes(p)),
-        Ok(Target::Field(f)) if f.kind() == Kind::Text => Some(Target::Field(f)),
-        Ok(_) => {
-            problems.push(pkey, format!("writes `{to}`, which cannot hold a {part}"));
-            None
-        }
-        Err(e) => {
-            problems.push(pkey, format!("`{to}` {e}"));
-            None
-        }
-    }
-}
-
-/// The text columns some path reads into, sorted and unique.
-fn nested_columns<'p>(paths: impl IntoIterator<Item = &'p SourcePath>) -> Vec<String> {
-    let mut cols: Vec<String> = paths
-        .into_iter()
-        .flat_map(|p| p.nested_columns().map(str::to_owned))
-        .collect();
-    cols.sort();
-    cols.dedup();
-    cols
-}
-
-fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Text => "text",
-        Kind::Email => "an email address",
-        Kind::Username => "a username",
-        Kind::Phone => "a phone number",
-        Kind::Bool => "a boolean",
-        Kind::Status => "a status",
-        Kind::Date => "a date",
-        Kind::Timestamp => "a timestamp",
-        Kind::Integer => "an integer",
-        Kind::Number => "a number",
-        Kind::Json => "JSON",
-    }
-}
-
-/// Refuses two rules (or split parts) that write the same place.
-fn check_overlaps(rules: &[Rule], problems: &mut Problems) {
-    let mut written: Vec<(&Target, String)> = Vec::new();
-    for r in rules {
-        let key = format!("fields.{}", toml_key(&r.name));
-        let mut mine: Vec<(&Target, String)> = vec![(&r.target, key.clone())];
-        let parts: Vec<&Target> = match &r.split {
-            Split::None => Vec::new(),
-            Split::Name { parts, .. } => parts.iter().map(|(_, t)| t).collect(),
-            Split::Phone(parts) => parts.iter().map(|(_, t)| t).collect(),
-        };
-        mine.extend(parts.into_iter().map(|t| (t, format!("{key}.split"))));
-        if r.on_invalid == OnInvalid::KeepRaw && r.raw_target != r.target {
-            mine.push((&r.raw_target, format!("{key}.on_invalid")));
-        }
-        for (t, k) in mine {
-            if let Some((_, other)) = written.iter().find(|(w, _)| w.overlaps(t)) {
-                problems.push(
-                    k.clone(),
-                    format!("writes `{}`, which `{other}` also writes", target_name(t)),
-                );
-            }
-            written.push((t, k));
-        }
     }
 }

@@ -12,15 +12,15 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
-use usher_hash::{ParseOptions, PasswordHash, Scheme};
+use usher_hash::{HashContext, PasswordHash, Scheme};
 
-use super::Problems;
 use super::config::{
     BytesEncoding, HashEncoding, InvalidHash, MissingHash, PasswordConfig, PasswordEncoding,
     SaltPosition,
 };
 use super::path::{Fields, SourcePath, is_blank};
 use super::value::{quote, text_of};
+use crate::config::{Problems, toml_key};
 use crate::user::Credential;
 
 /// How the scheme of each record's hash is known.
@@ -100,8 +100,8 @@ pub(crate) struct PasswordRule {
     password_encoding: PasswordEncoding,
     pub(crate) missing: MissingHash,
     pub(crate) invalid: InvalidHash,
-    /// A Firebase project's signer key, for hashes that do not carry it.
-    pub(crate) firebase_signer_key: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// What the hashes do not carry (a Firebase project's signer key).
+    pub(crate) hash_context: HashContext,
 }
 
 impl PasswordRule {
@@ -130,7 +130,7 @@ impl PasswordRule {
                     map.insert(legacy.clone(), s);
                 }
                 Err(_) => problems.push(
-                    format!("password.scheme_map.{}", super::toml_key(legacy)),
+                    format!("password.scheme_map.{}", toml_key(legacy)),
                     unknown_scheme(id),
                 ),
             }
@@ -224,7 +224,7 @@ impl PasswordRule {
             password_encoding: c.password_encoding.unwrap_or(PasswordEncoding::Utf8),
             missing: c.missing,
             invalid: c.invalid,
-            firebase_signer_key: None,
+            hash_context: HashContext::default(),
         }
     }
 
@@ -285,11 +285,7 @@ impl PasswordRule {
             None => (stored.into_owned(), None),
             Some(s) => self.compose(s, &stored, salt.as_deref())?,
         };
-        let mut options = force.map(ParseOptions::forcing).unwrap_or_default();
-        options
-            .firebase_signer_key
-            .clone_from(&self.firebase_signer_key);
-        match PasswordHash::parse_with(&stored, &options) {
+        match PasswordHash::parse_with(&stored, &self.hash_context.options(force)) {
             Ok(parsed) => Ok(Some(Credential {
                 hash: stored,
                 scheme: parsed.scheme(),

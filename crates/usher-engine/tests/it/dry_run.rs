@@ -273,3 +273,33 @@ async fn the_dry_run_reads_at_the_rate_asked() {
         started.elapsed()
     );
 }
+
+/// Options that cannot work are refused before anything is read, every problem at once, each
+/// named as `[backfill]` names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_that_cannot_work_are_refused_naming_every_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = BackfillOptions {
+        batch_size: 0,
+        concurrency: 65,
+        max_attempts: 0,
+        ..BackfillOptions::default()
+    };
+    let keys: Vec<String> = bad.validate().into_iter().map(|p| p.key).collect();
+    assert_eq!(keys, ["batch_size", "concurrency", "max_attempts"]);
+    assert_eq!(BackfillOptions::default().validate(), []);
+    let source = Arc::new(Memory { records: records() });
+    let store = fresh_store(dir.path()).await;
+    let err = backfill(source, mapper(), store.clone(), bad, Arc::new(Silent))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[batch_size] 0 is outside 1..=100000"),
+        "{err}"
+    );
+    assert!(err.contains("[concurrency] 65 is outside 1..=64"), "{err}");
+    assert!(err.contains("[max_attempts]"), "{err}");
+    assert_eq!(store.checkpoints("backfill", "legacy").await.unwrap(), []);
+    store.close().await;
+}

@@ -66,7 +66,7 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
     let mapper = Arc::new(
         Mapper::new(mapping)
             .map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?
-            .with_firebase_signer_key(config.firebase_signer_key()?),
+            .with_hash_context(config.hash_context()?),
     );
     let defaults = &config.backfill;
     let options = BackfillOptions {

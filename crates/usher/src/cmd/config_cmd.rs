@@ -24,7 +24,7 @@ pub fn run(command: ConfigCommand) -> Result<()> {
     config.check()?;
     // The signer-key files too: two Firebase sources with different keys are refused here,
     // not first by the backfill (the key itself is dropped at once).
-    drop(config.firebase_signer_key()?);
+    drop(config.hash_context()?);
     println!(
         "{} is valid: a {} store, {} source{} ({}).",
         path.display(),

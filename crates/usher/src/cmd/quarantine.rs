@@ -113,7 +113,7 @@ pub async fn run(command: QuarantineCommand) -> Result<()> {
 
 async fn open(config_path: Option<PathBuf>) -> Result<Box<dyn usher_store::Store>> {
     let config = Config::load(&config::path(config_path.as_deref()))?;
-    config.store.validate()?;
+    config.check_store()?;
     let store = usher_store::open(&config.store).await?;
     store.migrate().await?;
     Ok(store)

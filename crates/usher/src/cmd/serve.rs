@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use usher_core::{Mapper, Source};
+use usher_hash::HashContext;
 use usher_server::{
     AdminToken, AppState, AuthSourceEntry, Bridge, HashPool, HashSource, HttpWriteBack, Legacy,
     RateLimits, SessionKeys,
@@ -99,12 +100,11 @@ pub(crate) async fn shutdown_signal() {
     tracing::info!("shutting down: finishing the requests in flight");
 }
 
-/// The legacy fallbacks of the bridge, built and mapped, in the configured order: hash
-/// sources usher verifies, and auth sources (an auth API, an LDAP bind) that check passwords
-/// themselves (`[bridge.<source>] verify`).
-pub async fn legacy_sources(config: &Config) -> Result<Vec<Legacy>> {
+/// The legacy fallbacks of the bridge, built and mapped (their hashes read in `hash_context`),
+/// in the configured order: hash sources usher verifies, and auth sources (an auth API, an
+/// LDAP bind) that check passwords themselves (`[bridge.<source>] verify`).
+pub async fn legacy_sources(config: &Config, hash_context: &HashContext) -> Result<Vec<Legacy>> {
     let mut legacy = Vec::new();
-    let firebase_key = config.firebase_signer_key()?;
     for name in config.bridge_sources() {
         let source_config = config
             .sources
@@ -117,7 +117,7 @@ pub async fn legacy_sources(config: &Config) -> Result<Vec<Legacy>> {
         let mapper = Arc::new(
             Mapper::new(mapping)
                 .map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?
-                .with_firebase_signer_key(firebase_key.clone()),
+                .with_hash_context(hash_context.clone()),
         );
         let bridge = config.bridge.get(&name);
         let http_write_back = match bridge.and_then(|b| b.write_back.as_ref()) {
@@ -162,7 +162,9 @@ pub async fn legacy_sources(config: &Config) -> Result<Vec<Legacy>> {
 pub async fn build_state(config: &Config) -> Result<Arc<AppState>> {
     let store = usher_store::open(&config.store).await?;
     store.migrate().await?;
-    let legacy = legacy_sources(config).await?;
+    // Built once: the mappings and the bridge read hashes in the same context.
+    let hash_context = config.hash_context()?;
+    let legacy = legacy_sources(config, &hash_context).await?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let workers = config.serve.hash_workers.unwrap_or(cores);
     let queue = config
@@ -182,7 +184,7 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>> {
         bridge = bridge.with_link(Arc::new(link.clone()));
     }
     bridge = bridge
-        .with_firebase_signer_key(config.firebase_signer_key()?)
+        .with_hash_context(hash_context)
         .with_outage(config.serve.outage.clone());
     let session = &config.serve.session;
     let pem = load_or_create_key(&session.key_file)?;

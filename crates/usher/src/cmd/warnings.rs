@@ -31,7 +31,7 @@ pub struct WarningsArgs {
 
 pub async fn run(args: WarningsArgs) -> Result<()> {
     let config = Config::load(&config::path(args.config.as_deref()))?;
-    config.store.validate()?;
+    config.check_store()?;
     let store = usher_store::open(&config.store).await?;
     store.migrate().await?;
     let report = store

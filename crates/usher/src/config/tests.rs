@@ -1,0 +1,220 @@
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use super::*;
+
+const BASE: &str = r#"
+[store]
+type = "sqlite"
+path = "usher.db"
+
+[sources.app]
+type = "sqlite"
+path = "legacy.db"
+table = "users"
+key = "id"
+
+[mappings.app.fields]
+email = "email"
+"#;
+
+fn problems(extra: &str) -> String {
+    let config: Config = toml::from_str(&format!("{BASE}{extra}")).unwrap();
+    config
+        .check()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn write_backs_are_checked_without_connecting() {
+    assert_eq!(problems(""), "");
+    let ok = "[bridge.app.write_back]\nurl = \"https://legacy.internal/migrated\"\n";
+    assert_eq!(problems(ok), "");
+    let bad = "[bridge.app.write_back]\nurl = \"ftp://legacy\"\ntimeout_seconds = 0\n";
+    let found = problems(bad);
+    assert!(
+        found.contains("[bridge.app.write_back.url] ftp is not http or https"),
+        "{found}"
+    );
+    assert!(
+        found.contains("[bridge.app.write_back.timeout_seconds]"),
+        "{found}"
+    );
+    let no_key = "key = \"id\"\nwrite_back = \"UPDATE users SET m = 1\"\n";
+    let config: Config = toml::from_str(&BASE.replace("key = \"id\"\n", no_key)).unwrap();
+    let found = config.check().unwrap_err().to_string();
+    assert!(
+        found.contains("[sources.app.write_back] must name the record with :key"),
+        "{found}"
+    );
+}
+
+/// Mistakes in every section at once: each is reported, one a line, naming its full key.
+#[test]
+fn every_problem_in_every_section_is_reported_at_once_with_its_key() {
+    let text = r#"
+[store]
+type = "postgres"
+url = "mysql://u:hunter2@db/x"
+max_connections = 0
+
+[sources.app]
+type = "postgres"
+url = "postgres://h/d"
+table = "users"
+key = "id"
+tls = "disable"
+tls_ca_file = "ca.pem"
+
+[sources."old db"]
+type = "firebase"
+path = "users.json"
+hash = { signer_key_file = "key", salt_separator = "Bw==", rounds = 9, mem_cost = 14 }
+
+[mappings.app.fields]
+email = "email"
+birthdate = { from = "dob", formats = ["%Q"] }
+
+[mappings.ghost.fields]
+email = "email"
+
+[backfill]
+batch_size = 0
+concurrency = 65
+rate = 0
+
+[link]
+allow_unverified = ["app", "nobody"]
+fields = { emial = "keep" }
+
+[serve]
+listen = "localhost"
+legacy = ["app", "gone"]
+hash_workers = 0
+session = { ttl_seconds = 0 }
+connections = { max = 0 }
+outage = { failures_to_open = 0 }
+argon2 = { memory_kib = 1 }
+
+[bridge.nowhere]
+write_back = { url = "ftp://legacy" }
+"#;
+    let config: Config = toml::from_str(text).unwrap();
+    let keys: Vec<String> = config.validate().into_iter().map(|p| p.key).collect();
+    assert_eq!(
+        keys,
+        [
+            "store.url",
+            "store.max_connections",
+            "sources.app.tls_ca_file",
+            "sources.\"old db\".hash.rounds",
+            "sources.\"old db\"",
+            "mappings.app.fields.birthdate.formats[0]",
+            "mappings.ghost",
+            "backfill.batch_size",
+            "backfill.concurrency",
+            "backfill.rate",
+            "link.fields.emial",
+            "link.allow_unverified[1]",
+            "serve.listen",
+            "serve.legacy[1]",
+            "serve.hash_workers",
+            "serve.session.ttl_seconds",
+            "serve.connections.max",
+            "serve.outage.failures_to_open",
+            "serve.argon2",
+            "bridge.nowhere",
+            "bridge.nowhere.write_back.url",
+        ]
+    );
+    let text = config.check().unwrap_err().to_string();
+    assert!(
+        text.starts_with("21 problems in the config:\n  [store.url] "),
+        "{text}"
+    );
+    for line in [
+        "[sources.app.tls_ca_file] is set but `tls` is \"disable\"",
+        "[sources.\"old db\"] has no [mappings.\"old db\"] saying how its records map to users",
+        "[mappings.ghost] names no source: there is no [sources.ghost]",
+        "[backfill.batch_size] 0 is outside 1..=100000",
+        "[backfill.rate] must be at least 1 record per second",
+        "[serve.legacy[1]] names \"gone\", which is not a source",
+        "[serve.session.ttl_seconds] must be positive",
+        "[bridge.nowhere] names no source",
+    ] {
+        assert!(
+            text.contains(&format!("\n  {line}")),
+            "{line:?} not in {text}"
+        );
+    }
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+/// Each section resolves its own relative paths against the config file's directory; an
+/// absolute path stays as it is.
+#[test]
+fn each_section_resolves_its_relative_paths_against_the_config_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("usher.toml");
+    std::fs::write(
+        &file,
+        r#"
+[store]
+type = "sqlite"
+path = "data/usher.db"
+
+[sources.app]
+type = "postgres"
+url_file = "secrets/url"
+table = "users"
+key = "id"
+tls = "verify-ca"
+tls_ca_file = "/etc/ssl/ca.pem"
+
+[sources.export]
+type = "jsonl"
+path = "users.jsonl"
+key = "id"
+
+[mappings.app.fields]
+email = "email"
+
+[mappings.export.fields]
+email = "email"
+
+[serve]
+admin_token_file = "secrets/admin"
+
+[bridge.app.write_back]
+url = "https://legacy.internal/migrated"
+authorization_file = "secrets/legacy-auth"
+"#,
+    )
+    .unwrap();
+    let config = Config::load(&file).unwrap();
+    let at = |p: &str| dir.path().join(p);
+    let StoreConfig::Sqlite { path } = &config.store else {
+        panic!("{:?}", config.store)
+    };
+    assert_eq!(path, &at("data/usher.db"));
+    let SourceConfig::Postgres(app) = &config.sources["app"] else {
+        panic!("postgres")
+    };
+    assert_eq!(app.connection.url_file, Some(at("secrets/url")));
+    assert_eq!(
+        app.connection.tls_ca_file,
+        Some(PathBuf::from("/etc/ssl/ca.pem"))
+    );
+    let SourceConfig::Jsonl(export) = &config.sources["export"] else {
+        panic!("jsonl")
+    };
+    assert_eq!(export.path, at("users.jsonl"));
+    assert_eq!(config.serve.admin_token_file, Some(at("secrets/admin")));
+    assert_eq!(config.serve.session.key_file, at("session-ed25519.pem"));
+    let write_back = config.bridge["app"].write_back.as_ref().unwrap();
+    assert_eq!(
+        write_back.authorization_file,
+        Some(at("secrets/legacy-auth"))
+    );
+}
