@@ -341,12 +341,14 @@ async fn holders<B: Backend>(
         // The credentials first: a login's re-hash writes one without the user row.
         let sql = format!(
             "SELECT 1 FROM credentials c JOIN users u ON u.id = c.user_id WHERE {held} \
-             FOR UPDATE OF c"
+             ORDER BY c.user_id FOR UPDATE OF c"
         );
         Stmt::<B>::new(sql, OP).list(emails).execute(conn).await?;
     }
+    // In id order, as the credentials above: two chunks locking the same holders take them in
+    // one order and wait for each other instead of deadlocking.
     let lock = if B::LOCKING.row_locks() {
-        " FOR UPDATE OF u"
+        " ORDER BY u.id FOR UPDATE OF u"
     } else {
         ""
     };
