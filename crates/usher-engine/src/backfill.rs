@@ -396,15 +396,7 @@ async fn run_partition(
         })
         .await?;
         retries = retries.saturating_add(u64::from(outcome.retries));
-        let delta = Counters {
-            read: mapped.delta_read,
-            migrated: outcome.migrated,
-            skipped: outcome.skipped,
-            updated: outcome.updated,
-            quarantined: outcome.quarantined,
-            linked: outcome.linked,
-            displaced: 0,
-        };
+        let delta = outcome.counters(mapped.delta_read);
         counters = add(counters, delta);
         shared.observer.chunk(delta);
     }

@@ -269,10 +269,28 @@ pub struct ChunkOutcome {
     /// Records quarantined: refused by the mapping, or refused by the store (duplicate
     /// address or username, a value the database cannot hold).
     pub quarantined: u64,
-    /// The chunk's [`ChunkWrite::linked`], as counted into the checkpoint.
+    /// Records linked to a stored user: the chunk's [`ChunkWrite::linked`] and those the
+    /// chunk linked itself ([`ChunkWrite::link`]), as counted into the checkpoint.
     pub linked: u64,
     /// Transactions rolled back and retried because a concurrent writer won a race.
     pub retries: u32,
+}
+
+impl ChunkOutcome {
+    /// The counters of a chunk of `read` records that came to this (nothing displaced: users
+    /// removed for a record with a lower key are counted by the displacement's own
+    /// transaction).
+    pub fn counters(&self, read: u64) -> Counters {
+        Counters {
+            read,
+            migrated: self.migrated,
+            skipped: self.skipped,
+            updated: self.updated,
+            quarantined: self.quarantined,
+            linked: self.linked,
+            displaced: 0,
+        }
+    }
 }
 
 /// A legacy user's first successful login through the bridge, to be written as a user by

@@ -257,7 +257,7 @@ async fn save_checkpoint<B: Backend>(
     outcome: &ChunkOutcome,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let c = plan::counters(chunk.read, outcome);
+    let c = outcome.counters(chunk.read);
     let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     if chunk.partition > B::MAX_PARTITION {
         return Err(StoreError::Invalid {

@@ -18,7 +18,7 @@ use usher_core::{Credential, LegacyLink, LinkConfig, LinkDecision, User};
 use uuid::Uuid;
 
 use super::read::user_row;
-use super::{USER_FIELDS_SET, bind_fields};
+use super::{USER_FIELDS_SET, bind_fields, insert_ledger_rows};
 use crate::backend::{Backend, Conn, Stmt};
 use crate::error::Result;
 use crate::model::{ChunkWrite, LinkWrite};
@@ -262,24 +262,12 @@ pub(super) async fn write_links<B: Backend>(
             s.execute(conn).await?;
         }
 
-        let sql = format!(
-            "INSERT INTO ledger (source, legacy_id, user_id, system_of_record, method, \
-             migrated_at, record_checksum, legacy_updated_at) VALUES {} ON CONFLICT DO NOTHING",
-            B::values(batch.len(), 8)
-        );
-        let mut s = Stmt::<B>::new(sql, "link_user: inserting the ledger rows");
-        for (l, row) in batch {
-            s = s
-                .text(l.source.as_str())
-                .text(row.legacy_id.as_str())
-                .uuid(&row.id)
-                .text(l.system_of_record.as_str())
-                .text(row.ledger_method.as_str())
-                .instant(row.ledger_migrated_at)
-                .text(row.checksum)
-                .instant(row.legacy_updated_at);
-        }
-        if s.execute(conn).await? != plan::count(batch.len()) {
+        let ledger: Vec<_> = batch
+            .iter()
+            .map(|(l, row)| (l.source.as_str(), l.system_of_record, *row))
+            .collect();
+        let op = "link_user: inserting the ledger rows";
+        if insert_ledger_rows::<B>(conn, &ledger, op).await? != plan::count(batch.len()) {
             return Ok(None);
         }
 

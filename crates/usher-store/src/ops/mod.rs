@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use usher_core::{Credential, KeyRange, User, UserId};
 
-use crate::backend::{Backend, BulkWrites, Stmt, Tx};
+use crate::backend::{Backend, BulkWrites, Conn, Stmt, Tx};
 use crate::error::{Result, StoreError, db};
 use crate::model::{
     Checkpoint, ChunkOutcome, ChunkPreview, ChunkWrite, Claims, Counts, Event, LazyMigration,
@@ -81,6 +81,37 @@ pub(crate) fn bind_user<B: Backend>(s: Stmt<B>, row: &Row<'_>) -> Stmt<B> {
         .text(row.migration_source)
         .json(row.legacy_record.as_deref())
         .json(row.migration_warnings.as_deref())
+}
+
+/// Inserts ledger rows, each `(source, system of record, row)`, in one statement, leaving
+/// any whose key is already in the ledger (`ON CONFLICT DO NOTHING`); how many were new. The
+/// single-user writes, SQLite's chunk writer and the links all write the ledger this way.
+pub(crate) async fn insert_ledger_rows<B: Backend>(
+    conn: &mut Conn<B>,
+    rows: &[(&str, crate::model::SystemOfRecord, &Row<'_>)],
+    op: &'static str,
+) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "INSERT INTO ledger (source, legacy_id, user_id, system_of_record, method, migrated_at, \
+         record_checksum, legacy_updated_at) VALUES {} ON CONFLICT DO NOTHING",
+        B::values(rows.len(), 8)
+    );
+    let mut s = Stmt::<B>::new(sql, op);
+    for (source, system_of_record, row) in rows {
+        s = s
+            .text(*source)
+            .text(row.legacy_id.as_str())
+            .uuid(&row.id)
+            .text(system_of_record.as_str())
+            .text(row.ledger_method.as_str())
+            .instant(row.ledger_migrated_at)
+            .text(row.checksum)
+            .instant(row.legacy_updated_at);
+    }
+    s.execute(conn).await
 }
 
 /// A write transaction, begun the backend's way.

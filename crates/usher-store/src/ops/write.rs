@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::chunk::owners;
 use super::link::write_links;
 use super::read::ledger_user;
-use super::{USER_INSERT, begin_write, bind_user, rollback, writer};
+use super::{USER_INSERT, begin_write, bind_user, insert_ledger_rows, rollback, writer};
 use crate::backend::{Backend, BulkWrites, Conn, QuarantineWrite, Stmt, Tx};
 use crate::decode;
 use crate::error::{Result, StoreError, db};
@@ -95,23 +95,7 @@ async fn insert_ledger<B: Backend>(
     row: &Row<'_>,
     op: &'static str,
 ) -> Result<bool> {
-    let n = Stmt::<B>::new(
-        "INSERT INTO ledger (source, legacy_id, user_id, system_of_record, method, \
-         migrated_at, record_checksum, legacy_updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-        op,
-    )
-    .text(source)
-    .text(row.legacy_id.as_str())
-    .uuid(&row.id)
-    .text(system_of_record.as_str())
-    .text(row.ledger_method.as_str())
-    .instant(row.ledger_migrated_at)
-    .text(row.checksum)
-    .instant(row.legacy_updated_at)
-    .execute(conn)
-    .await?;
-    Ok(n == 1)
+    Ok(insert_ledger_rows::<B>(conn, &[(source, system_of_record, row)], op).await? == 1)
 }
 
 /// Removes a record's quarantine row (it is migrated or linked now).

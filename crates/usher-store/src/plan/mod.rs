@@ -32,9 +32,7 @@ use crate::error::{Result, StoreError};
 mod preview;
 mod retry;
 mod single;
-use crate::model::{
-    ChunkOutcome, ChunkWrite, ConflictPolicy, Counters, LazyMigration, LinkWrite, Rejected,
-};
+use crate::model::{ChunkWrite, ConflictPolicy, LazyMigration, LinkWrite, Rejected};
 pub(crate) use preview::{PREVIEW_OP, all_identifiers, preview};
 pub(crate) use retry::{retry_write, with_retries};
 pub(crate) use single::*;
@@ -638,20 +636,6 @@ pub(crate) fn identifiers(rows: &[Row<'_>], indexes: &[usize]) -> (Vec<String>, 
         }
     }
     (emails, usernames)
-}
-
-/// This chunk's share of the partition's counters (users it displaced are counted when they
-/// go, by the displacement's own transaction).
-pub(crate) fn counters(read: u64, outcome: &ChunkOutcome) -> Counters {
-    Counters {
-        read,
-        migrated: outcome.migrated,
-        skipped: outcome.skipped,
-        updated: outcome.updated,
-        quarantined: outcome.quarantined,
-        linked: outcome.linked,
-        displaced: 0,
-    }
 }
 
 /// `n` as a counter.

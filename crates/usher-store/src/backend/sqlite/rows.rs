@@ -12,8 +12,9 @@ use crate::backend::{
     Backend, BulkWrites, QUARANTINE_UPSERT, QuarantineWrite, RowsWrite, Stmt, Tx,
 };
 use crate::error::Result;
-use crate::model::ChunkWrite;
-use crate::ops::{USER_FIELDS, USER_FIELDS_SET, USER_INSERT, bind_fields, bind_user};
+use crate::ops::{
+    USER_FIELDS, USER_FIELDS_SET, USER_INSERT, bind_fields, bind_user, insert_ledger_rows,
+};
 use crate::plan::{self, Row};
 
 /// Rows per multi-row `INSERT` (25 columns × 512 rows stays below SQLite's 32766
@@ -46,7 +47,12 @@ impl BulkWrites for SqliteStore {
             .collect();
         for batch in ok_rows.chunks(INSERT_BATCH) {
             insert_credentials(tx, batch).await?;
-            let n = insert_ledger(tx, chunk, batch).await?;
+            let ledger: Vec<_> = batch
+                .iter()
+                .map(|r| (chunk.source.as_str(), chunk.system_of_record, *r))
+                .collect();
+            let n = insert_ledger_rows::<Self>(tx, &ledger, "write_chunk: inserting ledger rows")
+                .await?;
             if n != plan::count(batch.len()) {
                 return Ok(None);
             }
@@ -123,35 +129,6 @@ async fn insert_credentials(tx: &mut Tx<SqliteStore>, rows: &[&Row<'_>]) -> Resu
     }
     s.execute(tx).await?;
     Ok(())
-}
-
-/// Inserts ledger rows; returns how many were new.
-async fn insert_ledger(
-    tx: &mut Tx<SqliteStore>,
-    chunk: &ChunkWrite,
-    rows: &[&Row<'_>],
-) -> Result<u64> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let sql = format!(
-        "INSERT INTO ledger (source, legacy_id, user_id, system_of_record, method, migrated_at, \
-         record_checksum, legacy_updated_at) VALUES {} ON CONFLICT DO NOTHING",
-        <SqliteStore as Backend>::values(rows.len(), 8)
-    );
-    let mut s = S::new(sql, "write_chunk: inserting ledger rows");
-    for row in rows {
-        s = s
-            .text(chunk.source.as_str())
-            .text(row.legacy_id.as_str())
-            .uuid(&row.id)
-            .text(chunk.system_of_record.as_str())
-            .text(row.ledger_method.as_str())
-            .instant(row.ledger_migrated_at)
-            .text(row.checksum)
-            .instant(row.legacy_updated_at);
-    }
-    s.execute(tx).await
 }
 
 /// Updates a migrated user in place from a newer legacy record: the user's fields, the
