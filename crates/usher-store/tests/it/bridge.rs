@@ -1098,3 +1098,134 @@ pub async fn a_chunk_links_a_second_source_in_its_own_transaction(ctx: Ctx) {
     assert_eq!(events_of(store, "user.linked").await.len(), 1);
     assert_eq!(reasons().await, found);
 }
+
+/// Logins linking records of a second source (`link_user`, as the bridge does, re-reading the
+/// holder when its merge went stale) race a chunk of the same records linking them in its own
+/// transaction, from a second process: every record ends linked once, to its holder, by one
+/// side or the other; nothing is quarantined, no user is added, and each link has one event.
+pub async fn logins_racing_a_linking_chunk_link_each_record_once(ctx: Ctx) {
+    use usher_store::LinkOutcome;
+    ctx.store.migrate().await.unwrap();
+    const N: i64 = 40;
+    // Even keys: addresses verified on both sides.
+    let keys: Vec<i64> = (0..N).map(|k| k * 2).collect();
+    let email = |k: i64| format!("race{k}@example.com");
+    let mut first = chunk(
+        0,
+        keys.iter().map(|&k| user(k, &email(k), &format!("race{k}"))).collect(),
+        vec![],
+    );
+    first.done = true;
+    ctx.store.write_chunk(&first).await.unwrap();
+    let config = Arc::new(usher_core::LinkConfig::default());
+    let shop_user = |k: i64| {
+        let mut u = user(k, &email(k), &format!("race{k}"));
+        u.key = usher_core::LegacyKey::Text(format!("s-{k}"));
+        u
+    };
+    let mut shop = chunk(0, keys.iter().map(|&k| shop_user(k)).collect(), vec![]);
+    shop.source = "shop".into();
+    shop.done = true;
+    shop.link = Some(config.clone());
+
+    let logins: Vec<_> = keys
+        .iter()
+        .map(|&k| {
+            let store = ctx.other.clone();
+            let config = config.clone();
+            let cu = shop_user(k);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(u64::try_from(k).unwrap())).await;
+                loop {
+                    let holder = store
+                        .user_by_legacy(SOURCE, &k.to_string())
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    let usher_core::LinkDecision::Link {
+                        user,
+                        replace_credential,
+                    } = config.decide(&holder, &cu.user, "shop", None)
+                    else {
+                        // The chunk linked it first: the holder has a record of shop now.
+                        return (k, None);
+                    };
+                    let link = usher_store::LinkWrite {
+                        source: "shop".into(),
+                        key: cu.key.clone(),
+                        user: *user,
+                        expected_updated_at: holder.updated_at,
+                        replace_credential,
+                        expected_credential: holder.credential.as_ref().map(|c| c.hash.clone()),
+                        original: json!({"id": format!("s-{k}")}),
+                        checksum: cu.checksum.clone(),
+                        legacy_updated_at: None,
+                        method: Method::Lazy,
+                        system_of_record: SystemOfRecord::New,
+                    };
+                    match store.link_user(&link).await.unwrap() {
+                        LinkOutcome::Stale => continue,
+                        outcome => return (k, Some(outcome)),
+                    }
+                }
+            })
+        })
+        .collect();
+    let chunk_task = tokio::spawn({
+        let store = ctx.store.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            store.write_chunk(&shop).await.unwrap()
+        }
+    });
+    let mut by_login = 0u64;
+    for l in logins {
+        let (k, outcome) = l.await.unwrap();
+        let holder = ctx
+            .store
+            .user_by_legacy(SOURCE, &k.to_string())
+            .await
+            .unwrap()
+            .unwrap();
+        match outcome {
+            Some(LinkOutcome::Linked(id)) => {
+                assert_eq!(id, holder.id);
+                by_login += 1;
+            }
+            Some(LinkOutcome::AlreadyLinked(id)) | Some(LinkOutcome::IdentifierTaken { holder: id, .. }) => {
+                assert_eq!(id, holder.id, "record {k}");
+            }
+            None => {}
+            Some(other) => panic!("record {k}: {other:?}"),
+        }
+    }
+    let outcome = chunk_task.await.unwrap();
+    assert_eq!(
+        outcome.linked + outcome.skipped,
+        u64::try_from(N).unwrap(),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.quarantined, 0, "{outcome:?}");
+    assert_eq!(outcome.linked + by_login, u64::try_from(N).unwrap());
+    for &k in &keys {
+        let holder = ctx
+            .store
+            .user_by_legacy(SOURCE, &k.to_string())
+            .await
+            .unwrap()
+            .unwrap();
+        let linked = ctx
+            .store
+            .user_by_legacy("shop", &format!("s-{k}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(linked.id, holder.id, "record s-{k}");
+    }
+    assert_eq!(count(&ctx.raw, "users").await, N);
+    assert_eq!(count(&ctx.raw, "quarantine").await, 0);
+    assert_eq!(
+        events_of(&*ctx.store, "user.linked").await.len(),
+        usize::try_from(N).unwrap()
+    );
+}

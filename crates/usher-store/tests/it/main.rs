@@ -46,3 +46,4 @@ bridge!(replacing_a_credential_is_compare_and_set);
 bridge!(counts_report_users_by_every_method);
 bridge!(linking_a_second_source_keeps_one_user_with_every_legacy_id);
 bridge!(a_chunk_links_a_second_source_in_its_own_transaction);
+bridge!(logins_racing_a_linking_chunk_link_each_record_once);
