@@ -83,6 +83,17 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// Refuses an empty value, or one whose length `len` (in `unit`) is over `max`.
+fn check_length(s: &str, len: usize, max: usize, unit: &str) -> Result<(), InvalidValue> {
+    if s.is_empty() {
+        return Err(InvalidValue::new("is empty"));
+    }
+    if len > max {
+        return Err(InvalidValue::new(format!("is longer than {max} {unit}")));
+    }
+    Ok(())
+}
+
 /// The id a legacy system gave a user, as text (integer keys are written in decimal).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LegacyId(String);
@@ -93,15 +104,7 @@ impl LegacyId {
 
     /// A non-empty id of at most 255 bytes without control characters.
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-        if s.is_empty() {
-            return Err(InvalidValue::new("is empty"));
-        }
-        if s.len() > Self::MAX_LEN {
-            return Err(InvalidValue::new(format!(
-                "is longer than {} bytes",
-                Self::MAX_LEN
-            )));
-        }
+        check_length(s, s.len(), Self::MAX_LEN, "bytes")?;
         if has_control(s) {
             return Err(InvalidValue::new("contains a control character"));
         }
@@ -124,15 +127,7 @@ impl Email {
     /// (internationalised labels as Unicode letters), and no whitespace or control characters.
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
         let s = s.trim();
-        if s.is_empty() {
-            return Err(InvalidValue::new("is empty"));
-        }
-        if s.len() > Self::MAX_LEN {
-            return Err(InvalidValue::new(format!(
-                "is longer than {} bytes",
-                Self::MAX_LEN
-            )));
-        }
+        check_length(s, s.len(), Self::MAX_LEN, "bytes")?;
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(InvalidValue::new(
                 "contains whitespace or a control character",
@@ -183,15 +178,7 @@ impl Username {
     /// Validates a username.
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
         let s = s.trim();
-        if s.is_empty() {
-            return Err(InvalidValue::new("is empty"));
-        }
-        if s.chars().count() > Self::MAX_CHARS {
-            return Err(InvalidValue::new(format!(
-                "is longer than {} characters",
-                Self::MAX_CHARS
-            )));
-        }
+        check_length(s, s.chars().count(), Self::MAX_CHARS, "characters")?;
         if has_control(s) {
             return Err(InvalidValue::new("contains a control character"));
         }

@@ -250,14 +250,7 @@ impl Format for Auth0 {
                             }
                             None => by_email.extend(join.by_user_email(&obj)),
                         }
-                        Entry {
-                            key,
-                            slot: Slot::At {
-                                offset: line.offset,
-                                line: n,
-                            },
-                            origin: super::Origin::Line(n),
-                        }
+                        Entry::at_line(key, line.offset, n)
                     }
                 },
             };

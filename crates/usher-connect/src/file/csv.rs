@@ -27,8 +27,7 @@ use serde_json::{Map, Value};
 use usher_core::{ConfigProblem, LegacyKey, Source, SourceError, config::resolve_path};
 
 use super::{
-    Entry, FileSource, Format, MAX_LINE_BYTES, Slot, changed, check_path, open, too_long,
-    unavailable,
+    Entry, FileSource, Format, MAX_LINE_BYTES, changed, check_path, open, too_long, unavailable,
 };
 
 /// How a CSV source's keys are ordered.
@@ -234,14 +233,7 @@ impl Format for Csv {
                     };
                     match key {
                         Err(reason) => Entry::invalid(None, n, &key_name, reason),
-                        Ok(key) => Entry {
-                            key,
-                            slot: Slot::At {
-                                offset: row.offset,
-                                line: n,
-                            },
-                            origin: super::Origin::Line(n),
-                        },
+                        Ok(key) => Entry::at_line(key, row.offset, n),
                     }
                 }
             };

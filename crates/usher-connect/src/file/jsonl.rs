@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use usher_core::{ConfigProblem, Source, SourceError, config::resolve_path};
 
-use super::{Entry, FileSource, Format, Slot, changed, check_path, json_key, json_object};
+use super::{Entry, FileSource, Format, changed, check_path, json_key, json_object};
 
 /// `type = "jsonl"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -78,14 +78,7 @@ impl Format for Jsonl {
                     Err(why) => {
                         Entry::invalid(None, n, &self.key, format!("line {n}: the key {why}"))
                     }
-                    Ok(key) => Entry {
-                        key,
-                        slot: Slot::At {
-                            offset: line.offset,
-                            line: n,
-                        },
-                        origin: super::Origin::Line(n),
-                    },
+                    Ok(key) => Entry::at_line(key, line.offset, n),
                 },
             };
             entries.push(entry);

@@ -138,6 +138,16 @@ impl Origin {
 }
 
 impl Entry {
+    /// A record at byte `offset` of the file, on line `line`, read again from there when asked
+    /// for.
+    pub(crate) fn at_line(key: LegacyKey, offset: u64, line: u64) -> Self {
+        Entry {
+            key,
+            slot: Slot::At { offset, line },
+            origin: Origin::Line(line),
+        }
+    }
+
     /// A record the source could not read, keyed by `key` (or `line-<line>`).
     pub(crate) fn invalid(
         key: Option<LegacyKey>,
