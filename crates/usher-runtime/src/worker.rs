@@ -141,14 +141,15 @@ impl Worker {
                 }
                 continue;
             }
-            if renew_at.is_none_or(|at| tokio::time::Instant::now() >= at) {
-                let now = tokio::time::Instant::now();
-                renew_at = Some(now.checked_add(beat).unwrap_or(now));
-            }
+            // Taken or renewed just now: the next renewal is a beat away.
+            let now = tokio::time::Instant::now();
+            let next_beat = match renew_at {
+                Some(at) if now < at => at,
+                _ => now.checked_add(beat).unwrap_or(now),
+            };
+            renew_at = Some(next_beat);
             let pause = self.after(round().await, &mut failures);
-            let until_beat = renew_at
-                .map(|at| at.saturating_duration_since(tokio::time::Instant::now()))
-                .unwrap_or(beat);
+            let until_beat = next_beat.saturating_duration_since(tokio::time::Instant::now());
             let pause = pause.min(until_beat);
             if !pause.is_zero() && !self.pause(shutdown, pause).await {
                 break;

@@ -151,10 +151,11 @@ pub(super) async fn write<B: Backend>(
     };
     let mut refused = Vec::with_capacity(taken.len());
     for (i, holder) in &taken {
-        let (Some(p), Some(row)) = (
-            links.links.get(*i),
-            links.links.get(*i).and_then(|p| rows.get(p.index)),
-        ) else {
+        let Some((p, row)) = links
+            .links
+            .get(*i)
+            .and_then(|p| Some((p, rows.get(p.index)?)))
+        else {
             continue;
         };
         let reason = taken_reason(&p.stored, "username", &format!("user {holder}"));
@@ -165,6 +166,18 @@ pub(super) async fn write<B: Backend>(
         refused,
     )))
 }
+
+/// [`USER_FIELDS_SET`] read from a `VALUES` list instead of parameters: `email = v.column2,
+/// …` (the id is `column1`), derived once so the two stay in one order.
+static SET_FROM_VALUES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    USER_FIELDS_SET
+        .split(", ")
+        .filter_map(|p| p.split(" = ").next())
+        .enumerate()
+        .map(|(i, column)| format!("{column} = v.column{}", i.saturating_add(2)))
+        .collect::<Vec<_>>()
+        .join(", ")
+});
 
 /// Links per multi-row statement: 20 values a row stays well below SQLite's 32766 variables.
 const LINK_BATCH: usize = 256;
@@ -221,16 +234,10 @@ pub(super) async fn write_links<B: Backend>(
         }
         kept.push((l, row));
     }
-    let set = USER_FIELDS_SET
-        .split(", ")
-        .filter_map(|p| p.split(" = ").next())
-        .enumerate()
-        .map(|(i, column)| format!("{column} = v.column{}", i.saturating_add(2)))
-        .collect::<Vec<_>>()
-        .join(", ");
     for batch in kept.chunks(LINK_BATCH) {
         let sql = format!(
-            "UPDATE users SET {set} FROM (VALUES {}) AS v WHERE users.id = v.column1",
+            "UPDATE users SET {} FROM (VALUES {}) AS v WHERE users.id = v.column1",
+            *SET_FROM_VALUES,
             B::values(batch.len(), 20)
         );
         let mut s = Stmt::<B>::new(sql, "link_user: updating the users");
