@@ -37,7 +37,10 @@ use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::conn::ConnectionLimits;
 use crate::error::{ApiError, InternalCause};
-use crate::openapi::{ErrorBody, LoginBody, RegisterBody, SessionAnswer, UserView};
+use crate::openapi::{
+    AdminDisabled, ErrorBody, LoginBody, NotFound, RateLimited, RegisterBody, SessionAnswer,
+    StoreUnavailable, Unauthorized, Unavailable, UserView,
+};
 use crate::ratelimit::RateLimits;
 use crate::session::SessionKeys;
 use usher_bridge::{Bridge, Legacy, Registration};
@@ -385,8 +388,8 @@ fn parse_secret_body<T: serde::de::DeserializeOwned>(body: Bytes) -> Option<T> {
         (status = 401, description = "`invalid_credentials`: unknown identifier and wrong password alike", body = ErrorBody),
         (status = 403, description = "`account_disabled`", body = ErrorBody),
         (status = 409, description = "`account_needs_attention`: legacy accepted the password, but its record cannot become a user", body = ErrorBody),
-        (status = 429, description = "`rate_limited`, with `Retry-After`", body = ErrorBody),
-        (status = 503, description = "`busy` or `legacy_unavailable`, with `Retry-After`", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 async fn login(
@@ -473,8 +476,8 @@ struct RegisterRequest {
         (status = 201, description = "Registered, with a session", body = SessionAnswer),
         (status = 400, description = "`malformed_request`, or `invalid_field` naming the field", body = ErrorBody),
         (status = 409, description = "`email_taken` or `username_taken`: a user holds it, in the store or in legacy", body = ErrorBody),
-        (status = 429, description = "`rate_limited`, with `Retry-After`", body = ErrorBody),
-        (status = 503, description = "`busy` or `legacy_unavailable`, with `Retry-After`", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 async fn register(
@@ -572,9 +575,9 @@ fn visible(caller: &Caller, user: Option<User>) -> Result<Response, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 401, description = "`unauthorized`: no admin token or session", body = ErrorBody),
-        (status = 404, description = "`not_found`", body = ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = StoreUnavailable),
     )
 )]
 async fn user_by_id(
@@ -600,9 +603,9 @@ async fn user_by_id(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 401, description = "`unauthorized`: no admin token or session", body = ErrorBody),
-        (status = 404, description = "`not_found`", body = ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = StoreUnavailable),
     )
 )]
 async fn user_by_legacy(
@@ -624,9 +627,9 @@ async fn user_by_legacy(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The report", body = Object),
-        (status = 401, description = "`unauthorized`", body = ErrorBody),
-        (status = 403, description = "`admin_api_disabled`: no admin token is configured", body = ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminDisabled),
+        (status = 503, response = StoreUnavailable),
     )
 )]
 async fn admin_status(
@@ -655,8 +658,8 @@ async fn admin_status(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text"),
-        (status = 401, description = "`unauthorized`", body = ErrorBody),
-        (status = 403, description = "`admin_api_disabled`: no admin token is configured", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminDisabled),
     )
 )]
 async fn metrics(

@@ -10,7 +10,7 @@ use usher_core::{
     Email, LegacyLink, Migration, PhoneE164, Profile, Status, User, UserId, Username,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
 
 use crate::session::Session;
 
@@ -24,7 +24,10 @@ use crate::session::Session;
                        sessions (EdDSA JWTs, with a JWKS); the admin API.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
-    components(schemas(ErrorBody)),
+    components(
+        schemas(ErrorBody),
+        responses(Unauthorized, AdminDisabled, NotFound, RateLimited, Unavailable, StoreUnavailable)
+    ),
     modifiers(&BearerAuth),
     tags(
         (name = "login", description = "Logins and registration"),
@@ -80,6 +83,33 @@ pub(crate) struct ErrorBody {
     /// `rate_limited`: which limit, `identifier` or `address`.
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+}
+
+/// The error answers several routes share, each described once: a route lists them as
+/// `(status = 401, response = Unauthorized)`.
+macro_rules! error_responses {
+    ($($(#[$doc:meta])* $name:ident = $description:literal;)*) => {$(
+        $(#[$doc])*
+        #[derive(ToResponse)]
+        #[response(description = $description)]
+        #[allow(dead_code)] // a description: the answer itself is built by `ApiError`
+        pub(crate) struct $name(ErrorBody);
+    )*};
+}
+
+error_responses! {
+    /// 401.
+    Unauthorized = "`unauthorized`: no credentials, or not the right ones";
+    /// 403 on the admin routes.
+    AdminDisabled = "`admin_api_disabled`: no admin token is configured";
+    /// 404.
+    NotFound = "`not_found`";
+    /// 429.
+    RateLimited = "`rate_limited`, with `Retry-After`";
+    /// 503 where legacy is consulted.
+    Unavailable = "`busy` or `legacy_unavailable`, with `Retry-After`";
+    /// 503 where only the store is read.
+    StoreUnavailable = "`store_unavailable`";
 }
 
 /// `POST /v1/login`'s body.
