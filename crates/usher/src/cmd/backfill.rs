@@ -13,7 +13,7 @@ use usher_core::Mapper;
 use usher_engine::{BackfillOptions, BackfillReport, DryRunReport, Observer};
 use usher_store::{ConflictPolicy, Counters};
 
-use crate::config::{self, Config};
+use crate::config::ConfigArg;
 
 #[derive(Args)]
 pub struct BackfillArgs {
@@ -41,9 +41,8 @@ pub struct BackfillArgs {
     /// legacy-newer`, to bring over rows changed in legacy).
     #[arg(long, default_value = "backfill")]
     pub job: String,
-    /// The config file (default: $USHER_CONFIG, then ./usher.toml).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// Also write the run's figures (records, seconds, peak RSS) as JSON here.
     #[arg(long, hide = true)]
     pub json_summary: Option<PathBuf>,
@@ -58,7 +57,7 @@ fn parse_conflict(s: &str) -> Result<ConflictPolicy, String> {
 }
 
 pub async fn run(args: BackfillArgs) -> Result<()> {
-    let config = Config::load(&config::path(args.config.as_deref()))?;
+    let config = args.config.load()?;
     config.check()?;
     let name = config.source_name(args.source.as_deref())?;
     let source_config = config.sources.get(&name).context("source vanished")?;
@@ -93,8 +92,7 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
         print_dry_run(&name, &job, &result?, linking);
         return Ok(());
     }
-    let store: Arc<dyn usher_store::Store> = Arc::from(usher_store::open(&config.store).await?);
-    store.migrate().await?;
+    let store: Arc<dyn usher_store::Store> = Arc::from(config.open_store().await?);
     let result =
         usher_engine::backfill(source, mapper, Arc::clone(&store), options, bar.clone()).await;
     bar.finish();

@@ -1,25 +1,23 @@
 //! `usher config check`: validate usher.toml without connecting to anything.
 
-use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Subcommand;
 
-use crate::config::{self, Config};
+use crate::config::{Config, ConfigArg};
 
 #[derive(Subcommand)]
 pub enum ConfigCommand {
     /// Check the whole config (store, sources, mappings, backfill) without connecting.
     Check {
-        /// The config file (default: $USHER_CONFIG, then ./usher.toml).
-        #[arg(long)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
     },
 }
 
 pub fn run(command: ConfigCommand) -> Result<()> {
-    let ConfigCommand::Check { config: path } = command;
-    let path = config::path(path.as_deref());
+    let ConfigCommand::Check { config: arg } = command;
+    let path = arg.path();
     let config = Config::load(&path)?;
     config.check()?;
     // The signer-key files too: two Firebase sources with different keys are refused here,

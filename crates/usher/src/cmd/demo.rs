@@ -137,8 +137,7 @@ async fn backfill_first_half(config: &Config, half: u64) -> Result<()> {
         .get("legacy")
         .context("no [mappings.legacy]")?;
     let mapper = Arc::new(Mapper::new(mapping).map_err(|e| anyhow::anyhow!("{e}"))?);
-    let store: Arc<dyn usher_store::Store> = Arc::from(usher_store::open(&config.store).await?);
-    store.migrate().await?;
+    let store: Arc<dyn usher_store::Store> = Arc::from(config.open_store().await?);
     let bar = Arc::new(Bars::new(false));
     let report = usher_engine::backfill(
         source,

@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use clap::Subcommand;
 use usher_store::QuarantineFilter;
 
-use crate::config::{self, Config};
+use crate::config::ConfigArg;
 
 #[derive(Subcommand)]
 pub enum QuarantineCommand {
@@ -22,9 +22,8 @@ pub enum QuarantineCommand {
         /// Skip this many.
         #[arg(long, default_value_t = 0)]
         offset: u64,
-        /// The config file (default: $USHER_CONFIG, then ./usher.toml).
-        #[arg(long)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Every quarantined record with the record itself, as JSON Lines (to fix and re-run).
     Export {
@@ -34,9 +33,8 @@ pub enum QuarantineCommand {
         /// Write here instead of stdout.
         #[arg(long)]
         output: Option<PathBuf>,
-        /// The config file (default: $USHER_CONFIG, then ./usher.toml).
-        #[arg(long)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
     },
 }
 
@@ -111,10 +109,8 @@ pub async fn run(command: QuarantineCommand) -> Result<()> {
     Ok(())
 }
 
-async fn open(config_path: Option<PathBuf>) -> Result<Box<dyn usher_store::Store>> {
-    let config = Config::load(&config::path(config_path.as_deref()))?;
+async fn open(config: ConfigArg) -> Result<Box<dyn usher_store::Store>> {
+    let config = config.load()?;
     config.check_store()?;
-    let store = usher_store::open(&config.store).await?;
-    store.migrate().await?;
-    Ok(store)
+    config.open_store().await
 }

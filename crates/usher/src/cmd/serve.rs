@@ -1,6 +1,6 @@
 //! `usher serve`: the login bridge in front of the new store and the legacy sources.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
@@ -12,13 +12,12 @@ use usher_server::{
     RateLimits, SessionKeys,
 };
 
-use crate::config::{self, Config, Verify};
+use crate::config::{Config, ConfigArg, Verify};
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// The config file (default: $USHER_CONFIG, then ./usher.toml).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// Listen here instead of [serve] listen (`127.0.0.1:0` picks a free port).
     #[arg(long)]
     pub listen: Option<String>,
@@ -26,7 +25,7 @@ pub struct ServeArgs {
 
 pub async fn run(args: ServeArgs) -> Result<()> {
     init_tracing("info");
-    let config = Config::load(&config::path(args.config.as_deref()))?;
+    let config = args.config.load()?;
     config.check()?;
     let state = build_state(&config).await?;
     let listen = args.listen.unwrap_or_else(|| config.serve.listen.clone());
@@ -160,8 +159,7 @@ pub async fn legacy_sources(config: &Config, hash_context: &HashContext) -> Resu
 /// Everything `usher serve` serves: the store (migrated to the current schema), the bridge,
 /// the session key (created on first start), the admin token and the rate limits.
 pub async fn build_state(config: &Config) -> Result<Arc<AppState>> {
-    let store = usher_store::open(&config.store).await?;
-    store.migrate().await?;
+    let store = config.open_store().await?;
     // Built once: the mappings and the bridge read hashes in the same context.
     let hash_context = config.hash_context()?;
     let legacy = legacy_sources(config, &hash_context).await?;

@@ -1,30 +1,27 @@
 //! `usher status`: where the migration stands, from the store and the legacy sources.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
 
 use usher_engine::status::Configured;
 
-use crate::config::{self, Config};
+use crate::config::ConfigArg;
 
 #[derive(Args)]
 pub struct StatusArgs {
-    /// The config file (default: $USHER_CONFIG, then ./usher.toml).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// Print JSON (what `GET /v1/admin/status` answers) instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
 pub async fn run(args: StatusArgs) -> Result<()> {
-    let config = Config::load(&config::path(args.config.as_deref()))?;
+    let config = args.config.load()?;
     config.check()?;
-    let store = usher_store::open(&config.store).await?;
-    store.migrate().await?;
+    let store = config.open_store().await?;
     let mut sources = Vec::new();
     for (name, source) in &config.sources {
         sources.push(if source.readable() {

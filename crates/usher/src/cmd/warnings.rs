@@ -2,13 +2,12 @@
 //! written (`on_invalid`), by field, with examples, and the users one by one.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
 use usher_store::{WarningFilter, WarningReport};
 
-use crate::config::{self, Config};
+use crate::config::ConfigArg;
 
 #[derive(Args)]
 pub struct WarningsArgs {
@@ -24,16 +23,14 @@ pub struct WarningsArgs {
     /// Print the report as JSON instead.
     #[arg(long)]
     pub json: bool,
-    /// The config file (default: $USHER_CONFIG, then ./usher.toml).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 pub async fn run(args: WarningsArgs) -> Result<()> {
-    let config = Config::load(&config::path(args.config.as_deref()))?;
+    let config = args.config.load()?;
     config.check_store()?;
-    let store = usher_store::open(&config.store).await?;
-    store.migrate().await?;
+    let store = config.open_store().await?;
     let report = store
         .warnings(&WarningFilter {
             source: args.source,

@@ -161,11 +161,27 @@ pub fn report(problems: &[ConfigProblem]) -> Result<()> {
     )
 }
 
-/// The config file to read: `--config`, else `$USHER_CONFIG`, else `./usher.toml`.
-pub fn path(flag: Option<&Path>) -> PathBuf {
-    flag.map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("USHER_CONFIG").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("usher.toml"))
+/// `--config FILE`: how every command that reads usher.toml is told where it is.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ConfigArg {
+    /// The config file (default: $USHER_CONFIG, then ./usher.toml).
+    #[arg(long = "config", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// The config file to read: `--config`, else `$USHER_CONFIG`, else `./usher.toml`.
+    pub fn path(&self) -> PathBuf {
+        self.file
+            .clone()
+            .or_else(|| std::env::var_os("USHER_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("usher.toml"))
+    }
+
+    /// Reads and parses that file (no other I/O).
+    pub fn load(&self) -> Result<Config> {
+        Config::load(&self.path())
+    }
 }
 
 impl Config {
@@ -201,6 +217,13 @@ impl Config {
     /// Checks `[store]` alone, for the commands that only read the store.
     pub fn check_store(&self) -> Result<()> {
         report(&under("store", self.store.validate()).collect::<Vec<_>>())
+    }
+
+    /// Opens `[store]`, brought to the current schema.
+    pub async fn open_store(&self) -> Result<Box<dyn usher_store::Store>> {
+        let store = usher_store::open(&self.store).await?;
+        store.migrate().await?;
+        Ok(store)
     }
 
     /// Checks everything that can be checked without connecting, and reports every problem.
