@@ -176,28 +176,16 @@ fn write_config(path: &Path, args: &FakeArgs) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(!args.replace)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .with_context(|| {
-            format!(
-                "writing {} (usher fake overwrites an existing config only with --replace)",
-                path.display()
-            )
-        })?;
+    let mut file = create(path, args.replace)?;
     std::io::Write::write_all(&mut file, text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Writes `--logins`: every active user with a known password, as JSON Lines. Returns how many.
-fn write_logins(path: &Path, args: &FakeArgs) -> Result<u64> {
-    let pool = Pool::load()?;
-    let file = std::fs::OpenOptions::new()
+/// Creates the file at `path`; one already there is overwritten only with `--replace`.
+fn create(path: &Path, replace: bool) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
         .write(true)
-        .create_new(!args.replace)
+        .create_new(!replace)
         .create(true)
         .truncate(true)
         .open(path)
@@ -206,7 +194,13 @@ fn write_logins(path: &Path, args: &FakeArgs) -> Result<u64> {
                 "writing {} (usher fake overwrites an existing file only with --replace)",
                 path.display()
             )
-        })?;
+        })
+}
+
+/// Writes `--logins`: every active user with a known password, as JSON Lines. Returns how many.
+fn write_logins(path: &Path, args: &FakeArgs) -> Result<u64> {
+    let pool = Pool::load()?;
+    let file = create(path, args.replace)?;
     let mut out = std::io::BufWriter::new(file);
     let mut n = 0u64;
     for i in 1..=args.users {
@@ -309,20 +303,16 @@ async fn write_sqlite(
     sqlx::query("PRAGMA synchronous = NORMAL")
         .execute(&mut conn)
         .await?;
-    if replace {
-        sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
-            .execute(&mut conn)
-            .await?;
-    }
-    sqlx::query(AssertSqlSafe(format!(
-        "CREATE TABLE {table} (id INTEGER PRIMARY KEY, email TEXT, username TEXT, fname TEXT, lname TEXT, \
+    create_table(
+        &mut conn,
+        table,
+        replace,
+        "id INTEGER PRIMARY KEY, email TEXT, username TEXT, fname TEXT, lname TEXT, \
          birthdate TEXT, \"phone num\" TEXT, password_hash TEXT, password_salt TEXT, hash_algo TEXT, \
          status TEXT NOT NULL, email_verified INTEGER NOT NULL, locale TEXT, created_at TEXT NOT NULL, \
-         updated_at TEXT NOT NULL, profile TEXT NOT NULL)"
-    )))
-    .execute(&mut conn)
-    .await
-    .with_context(|| format!("creating table {table} (use --replace to drop an existing one)"))?;
+         updated_at TEXT NOT NULL, profile TEXT NOT NULL",
+    )
+    .await?;
     // 16 columns × 500 rows stays under SQLite's 32,766 bound parameters.
     let placeholders = format!("({})", vec!["?"; COLUMNS.len()].join(", "));
     while let Some(batch) = next() {
@@ -408,6 +398,24 @@ fn copy_line(out: &mut String, r: &Row) {
     out.push('\n');
 }
 
+/// Creates the legacy table from its columns in one dialect's DDL, dropping an old one first
+/// with `--replace`.
+async fn create_table<C>(conn: &mut C, table: &str, replace: bool, columns: &str) -> Result<()>
+where
+    for<'e> &'e mut C: sqlx::Executor<'e>,
+{
+    if replace {
+        sqlx::raw_sql(AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE TABLE {table} ({columns})")))
+        .execute(&mut *conn)
+        .await
+        .with_context(|| format!("creating table {table} (use --replace to drop an existing one)"))?;
+    Ok(())
+}
+
 async fn write_postgres(
     url: &str,
     table: &str,
@@ -418,20 +426,16 @@ async fn write_postgres(
     let mut conn = sqlx::PgConnection::connect(url)
         .await
         .context("connecting to PostgreSQL")?;
-    if replace {
-        sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
-            .execute(&mut conn)
-            .await?;
-    }
-    sqlx::query(AssertSqlSafe(format!(
-        "CREATE TABLE {table} (id bigint NOT NULL, email text, username text, fname text, lname text, \
+    create_table(
+        &mut conn,
+        table,
+        replace,
+        "id bigint NOT NULL, email text, username text, fname text, lname text, \
          birthdate text, \"phone num\" text, password_hash text, password_salt text, hash_algo text, \
          status char(1) NOT NULL, email_verified boolean NOT NULL, locale text, \
-         created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, profile jsonb NOT NULL)"
-    )))
-    .execute(&mut conn)
-    .await
-    .with_context(|| format!("creating table {table} (use --replace to drop an existing one)"))?;
+         created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, profile jsonb NOT NULL",
+    )
+    .await?;
     let mut copy = conn
         .copy_in_raw(&format!("COPY {table} ({}) FROM STDIN", quoted_columns()))
         .await?;
