@@ -37,7 +37,8 @@ pub mod tls;
 use std::path::Path;
 
 use usher_hash::Policy;
-use usher_store::Store;
+use futures::TryStreamExt as _;
+use usher_store::{LedgerEntry, QuarantineEntry, QuarantineFilter, Store};
 
 /// Argon2id at its cheapest, so tests spend their time on what they test.
 pub fn policy() -> Policy {
@@ -57,6 +58,27 @@ pub async fn store(dir: &Path) -> Box<dyn Store> {
     .unwrap();
     store.migrate().await.unwrap();
     store
+}
+
+/// Every ledger entry of `source`, in legacy id order.
+pub async fn ledger(store: &dyn Store, source: &str) -> Vec<LedgerEntry> {
+    store
+        .ledger_entries(source, 5000)
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+/// Every quarantined record of `source`.
+pub async fn quarantined(store: &dyn Store, source: &str) -> Vec<QuarantineEntry> {
+    let filter = QuarantineFilter {
+        source: Some(source.to_owned()),
+    };
+    store
+        .quarantine_entries(&filter, 5000)
+        .try_collect()
+        .await
+        .unwrap()
 }
 
 /// Declares the modules of an integration-test binary (`tests/it/main.rs`) with the lints that

@@ -143,43 +143,23 @@ async fn killed_and_resumed(store_toml: impl Fn(&std::path::Path) -> String, lab
         toml::from_str(&store_toml(dir.path()).replace("[store]", "")).unwrap();
     let store = usher_store::open(&store_config).await.unwrap();
     let mut ledger = BTreeMap::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = store
-            .ledger_page("legacy", after.as_deref(), 5000)
-            .await
-            .unwrap();
-        let Some(last) = page.last() else { break };
-        after = Some(last.legacy_id.to_string());
-        for e in page {
-            assert!(
-                ledger
-                    .insert(e.legacy_id.to_string(), (e.user_id, e.record_checksum))
-                    .is_none(),
-                "ledger twice"
-            );
-        }
+    for e in usher_testkit::ledger(store.as_ref(), "legacy").await {
+        assert!(
+            ledger
+                .insert(e.legacy_id.to_string(), (e.user_id, e.record_checksum))
+                .is_none(),
+            "ledger twice"
+        );
     }
-    let filter = QuarantineFilter {
-        source: Some("legacy".into()),
-    };
+    let all = usher_testkit::quarantined(store.as_ref(), "legacy").await;
     let mut quarantined = BTreeSet::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .quarantine_page(&filter, cursor.as_ref(), 5000)
-            .await
-            .unwrap();
-        let Some(last) = page.last() else { break };
-        cursor = Some((last.source.clone(), last.legacy_id.clone()));
-        for e in page {
-            assert!(
-                !e.reason.is_empty(),
-                "{label}: quarantined without a reason: {}",
-                e.legacy_id
-            );
-            assert!(quarantined.insert(e.legacy_id), "quarantined twice");
-        }
+    for e in &all {
+        assert!(
+            !e.reason.is_empty(),
+            "{label}: quarantined without a reason: {}",
+            e.legacy_id
+        );
+        assert!(quarantined.insert(&e.legacy_id), "quarantined twice");
     }
 
     // Every record is in exactly one place.
@@ -218,7 +198,6 @@ async fn killed_and_resumed(store_toml: impl Fn(&std::path::Path) -> String, lab
     }
     // Valid rows sharing an email (ignoring case) are never merged and never dropped: exactly
     // one of each group is migrated, every other one is quarantined as a duplicate, named.
-    let all = store.quarantine_list(&filter, 100_000, 0).await.unwrap();
     let reasons: BTreeMap<_, _> = all
         .iter()
         .map(|e| (e.legacy_id.as_str().to_owned(), e.reason.clone()))
@@ -345,17 +324,11 @@ async fn the_lowest_key_wins_an_address_whatever_the_partitions() {
         let store_config: usher_store::StoreConfig =
             toml::from_str(&store_toml.replace("[store]", "")).unwrap();
         let store = usher_store::open(&store_config).await.unwrap();
-        let mut migrated = BTreeSet::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = store
-                .ledger_page("legacy", after.as_deref(), 5000)
-                .await
-                .unwrap();
-            let Some(last) = page.last() else { break };
-            after = Some(last.legacy_id.to_string());
-            migrated.extend(page.into_iter().map(|e| e.legacy_id.to_string()));
-        }
+        let migrated: BTreeSet<String> = usher_testkit::ledger(store.as_ref(), "legacy")
+            .await
+            .into_iter()
+            .map(|e| e.legacy_id.to_string())
+            .collect();
         let filter = QuarantineFilter {
             source: Some("legacy".into()),
         };

@@ -374,17 +374,8 @@ default = "incoming"
         let store = &store;
         async move {
             let mut rows = std::collections::BTreeMap::new();
-            let mut after: Option<String> = None;
-            loop {
-                let page = store
-                    .ledger_page(source, after.as_deref(), 5000)
-                    .await
-                    .unwrap();
-                let Some(last) = page.last() else { break };
-                after = Some(last.legacy_id.to_string());
-                for e in page {
-                    assert!(rows.insert(e.legacy_id.to_string(), e.user_id).is_none());
-                }
+            for e in usher_testkit::ledger(store.as_ref(), source).await {
+                assert!(rows.insert(e.legacy_id.to_string(), e.user_id).is_none());
             }
             rows
         }
