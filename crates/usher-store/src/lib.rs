@@ -73,7 +73,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::{
     AdminStore, CheckpointStore, EventStore, LeaseStore, MigrationStore, QuarantineCursor,
-    QuarantineStore, ReportStore, Store, StoreLeases, UserStore,
+    QuarantineStore, ReportStore, Store, StoreLeases, TargetStore, UserStore,
 };
 
 /// What [`MigrationStore::write_chunk`] would do with `chunk` in a store that holds nothing yet: a

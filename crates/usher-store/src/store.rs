@@ -72,6 +72,7 @@ pub trait Store:
     + EventStore
     + ReportStore
     + LeaseStore
+    + TargetStore
     + Send
     + Sync
     + fmt::Debug
@@ -87,6 +88,7 @@ impl<T> Store for T where
         + EventStore
         + ReportStore
         + LeaseStore
+        + TargetStore
         + Send
         + Sync
         + fmt::Debug
@@ -308,6 +310,21 @@ pub trait LeaseStore: Send + Sync {
 
     /// Gives lease `name` back, if `holder` has it.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+}
+
+/// Targets: the identity providers that took a user (their lazy-migration hook verified the
+/// user through usher), so that reports cover users who moved on into a provider.
+#[async_trait]
+pub trait TargetStore: Send + Sync {
+    /// Records that `target` took `user` at `at`; whether this is the first time (a repeat,
+    /// such as a provider's retry, changes nothing).
+    async fn record_target(&self, user: UserId, target: &str, at: DateTime<Utc>) -> Result<bool>;
+
+    /// Users each target has taken.
+    async fn target_counts(&self) -> Result<std::collections::BTreeMap<String, u64>>;
+
+    /// The targets that took `user`, by name.
+    async fn targets_of(&self, user: UserId) -> Result<Vec<String>>;
 }
 
 /// The store's leases as the runtime's worker loop takes them ([`usher_runtime::Worker::run_leased`]).

@@ -11,6 +11,7 @@ mod chunk;
 mod lease;
 mod link;
 mod read;
+mod target;
 mod write;
 
 use async_trait::async_trait;
@@ -27,7 +28,7 @@ use crate::model::{
 use crate::plan::Row;
 use crate::{
     AdminStore, CheckpointStore, EventStore, LeaseStore, MigrationStore, QuarantineCursor,
-    QuarantineStore, ReportStore, UserStore,
+    QuarantineStore, ReportStore, TargetStore, UserStore,
 };
 
 /// The columns of a user row as [`bind_user`] binds them.
@@ -339,5 +340,25 @@ impl<B: Backend> LeaseStore for B {
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
         lease::release(self, name, holder).await
+    }
+}
+
+#[async_trait]
+impl<B: Backend> TargetStore for B {
+    async fn record_target(
+        &self,
+        user: UserId,
+        target: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        target::record(self, user, target, at).await
+    }
+
+    async fn target_counts(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        target::counts(self).await
+    }
+
+    async fn targets_of(&self, user: UserId) -> Result<Vec<String>> {
+        target::of(self, user).await
     }
 }

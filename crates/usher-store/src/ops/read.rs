@@ -486,7 +486,7 @@ async fn by_key<B: Backend>(
 }
 
 /// (key, count) rows of a `GROUP BY` over a column that is never NULL.
-async fn by_source<B: Backend>(
+pub(super) async fn by_source<B: Backend>(
     c: &mut B::Conn,
     sql: &'static str,
     op: &'static str,

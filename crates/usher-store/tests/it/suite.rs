@@ -14,6 +14,7 @@ pub use crate::leases::{
     a_lease_is_held_by_one_holder_until_it_expires_or_is_given_back,
     two_workers_of_one_job_take_turns_through_the_lease,
 };
+pub use crate::targets::a_target_takes_a_user_once;
 
 async fn ready(store: &dyn Store) {
     store.migrate().await.unwrap();
@@ -26,13 +27,13 @@ fn all() -> QuarantineFilter {
 pub async fn migrating_twice_is_a_no_op(store: &dyn Store) {
     assert_eq!(store.schema_version().await.unwrap(), None);
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(5));
+    assert_eq!(store.schema_version().await.unwrap(), Some(6));
     store
         .write_chunk(&chunk(0, users(1, 4), vec![]))
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(5));
+    assert_eq!(store.schema_version().await.unwrap(), Some(6));
     assert_eq!(store.counts().await.unwrap().users, 3);
 }
 
