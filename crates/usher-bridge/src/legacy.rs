@@ -397,7 +397,7 @@ enum Own {
 
 /// Legacy records tried for one identifier at a login: enough for the duplicates a legacy
 /// table that compared emails case-sensitively has, and a bound on the hashing one login causes.
-const CANDIDATES: usize = 3;
+pub(crate) const CANDIDATES: usize = 3;
 
 /// Everything that tells legacy a user migrated: the source's own write-back, then the HTTP
 /// one. `Ok(true)` when at least one ran and none failed.

@@ -20,6 +20,7 @@ pub mod breaker;
 mod legacy;
 mod link;
 mod login;
+mod lookup;
 mod model;
 pub mod pool;
 mod register;
@@ -27,6 +28,7 @@ pub mod write_back;
 
 pub use breaker::OutageConfig;
 pub use login::Bridge;
+pub use lookup::Found;
 pub use model::{
     AuthSourceEntry, HashSource, Legacy, LoginError, LoginOk, LoginPath, MAX_PASSWORD_BYTES,
     MIN_PASSWORD_CHARS, RegisterError, Registration,

@@ -10,6 +10,7 @@
 //! | `usher_legacy_misconfigured_total` | `source` | of those, legacy refusing usher's own credentials (a 403 to its token) or another misconfiguration |
 //! | `usher_write_back_total` | `source`, `result` | marks written back to legacy (`ok`, `error`) |
 //! | `usher_registrations_total` | `outcome` | `POST /v1/users` answers |
+//! | `usher_hook_requests_total` | `provider`, `outcome` | identity providers' hook calls: `verified`, `refused`, `found`, `not_found`, `unauthorized`, `malformed`, `rate_limited`, `unavailable`, `over_budget` |
 
 use std::time::Duration;
 
@@ -32,6 +33,12 @@ struct Kind {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabel {
     source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HookLabel {
+    provider: &'static str,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -58,6 +65,7 @@ pub struct Metrics {
     legacy_misconfigured: Family<SourceLabel, Counter>,
     write_back: Family<WriteBackLabel, Counter>,
     registrations: Family<Outcome, Counter>,
+    hooks: Family<HookLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -77,6 +85,7 @@ impl Metrics {
         let legacy_misconfigured = Family::<SourceLabel, Counter>::default();
         let write_back = Family::<WriteBackLabel, Counter>::default();
         let registrations = Family::<Outcome, Counter>::default();
+        let hooks = Family::<HookLabel, Counter>::default();
         registry.register("logins", "Login answers by outcome", logins.clone());
         registry.register(
             "verify_seconds",
@@ -108,6 +117,11 @@ impl Metrics {
             "Registration answers by outcome",
             registrations.clone(),
         );
+        registry.register(
+            "hook_requests",
+            "Identity providers' hook calls, by provider and outcome",
+            hooks.clone(),
+        );
         Self {
             registry,
             logins,
@@ -117,7 +131,15 @@ impl Metrics {
             legacy_misconfigured,
             write_back,
             registrations,
+            hooks,
         }
+    }
+
+    /// Counts an identity provider's hook call.
+    pub fn hook(&self, provider: &'static str, outcome: &'static str) {
+        self.hooks
+            .get_or_create(&HookLabel { provider, outcome })
+            .inc();
     }
 
     /// Counts a login answer.

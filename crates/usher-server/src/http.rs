@@ -37,6 +37,7 @@ use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::conn::ConnectionLimits;
 use crate::error::{ApiError, InternalCause};
+use crate::hooks::Hooks;
 use crate::openapi::{
     AdminDisabled, ErrorBody, LoginBody, NotFound, RateLimited, RegisterBody, SessionAnswer,
     StoreUnavailable, Unauthorized, Unavailable, UserView,
@@ -66,6 +67,8 @@ pub struct AppState {
     pub trusted_proxy_hops: usize,
     /// How many connections, and how long each may take.
     pub connections: ConnectionLimits,
+    /// The identity providers' hooks that are on.
+    pub hooks: Hooks,
 }
 
 impl AppState {
@@ -78,10 +81,11 @@ impl AppState {
             limits: RateLimits::new(&crate::ratelimit::RateLimitConfig::off()),
             trusted_proxy_hops: 0,
             connections: ConnectionLimits::default(),
+            hooks: Hooks::default(),
         }
     }
 
-    fn metrics(&self) -> &Metrics {
+    pub(crate) fn metrics(&self) -> &Metrics {
         self.bridge.metrics()
     }
 }
@@ -132,6 +136,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(metrics))
         .routes(routes!(jwks))
         .routes(routes!(healthz))
+        .merge(crate::hooks::routes())
 }
 
 /// The router.
@@ -367,7 +372,7 @@ struct LoginRequest {
 }
 
 /// Parses a JSON body holding a password, then wipes the body buffer if nothing else holds it.
-fn parse_secret_body<T: serde::de::DeserializeOwned>(body: Bytes) -> Option<T> {
+pub(crate) fn parse_secret_body<T: serde::de::DeserializeOwned>(body: Bytes) -> Option<T> {
     let parsed = serde_json::from_slice(&body).ok();
     if let Ok(mut owned) = body.try_into_mut() {
         owned.as_mut().zeroize();
@@ -398,25 +403,12 @@ async fn login(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request = parse_secret_body::<LoginRequest>(body).ok_or(ApiError::Malformed)?;
-    if let Err(limited) = state.limits.check(addr, Some(&request.identifier)) {
-        state.metrics().login("rate_limited");
-        return Err(ApiError::RateLimited(limited));
-    }
-    // The identifier's spelling is one key; the account it names is another, charged too.
-    match state.bridge.account_of(&request.identifier).await {
-        Ok(Some(id)) => {
-            if let Err(limited) = state.limits.check_account(&id.to_string()) {
-                state.metrics().login("rate_limited");
-                return Err(ApiError::RateLimited(limited));
-            }
-        }
-        Ok(None) => {}
-        Err(e) => {
-            state.metrics().login("error");
-            return Err(ApiError::Internal(format!(
-                "login: reading the store failed: {e}"
-            )));
-        }
+    if let Err(e) = charge_login(&state, addr, &request.identifier).await {
+        state.metrics().login(match e {
+            ApiError::RateLimited(_) => "rate_limited",
+            _ => "error",
+        });
+        return Err(e);
     }
     let password = Password::from(request.password.as_str());
     let (outcome, answer) = match state.bridge.login(&request.identifier, password).await {
@@ -431,6 +423,30 @@ async fn login(
     };
     state.metrics().login(outcome);
     answer
+}
+
+/// Charges a login attempt on `identifier` to the rate limits: the client's address (when
+/// the caller is a client, not a provider's hook), the identifier's spelling, and the account
+/// it names, so that an account's email and username share one budget.
+pub(crate) async fn charge_login(
+    state: &AppState,
+    addr: Option<IpAddr>,
+    identifier: &str,
+) -> Result<(), ApiError> {
+    state
+        .limits
+        .check(addr, Some(identifier))
+        .map_err(ApiError::RateLimited)?;
+    match state.bridge.account_of(identifier).await {
+        Ok(Some(id)) => state
+            .limits
+            .check_account(&id.to_string())
+            .map_err(ApiError::RateLimited),
+        Ok(None) => Ok(()),
+        Err(e) => Err(ApiError::Internal(format!(
+            "login: reading the store failed: {e}"
+        ))),
+    }
 }
 
 /// The user as the API shows it: never the credential or the legacy record.

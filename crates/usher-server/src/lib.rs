@@ -5,6 +5,7 @@
 
 pub mod conn;
 pub mod error;
+pub mod hooks;
 pub mod http;
 pub mod openapi;
 pub mod ratelimit;
@@ -12,6 +13,7 @@ pub mod session;
 
 pub use conn::ConnectionLimits;
 pub use error::ApiError;
+pub use hooks::{Hook, HookAuth, HookAuthConfig, HookConfig, Hooks, HooksConfig, Provider};
 pub use http::{AdminToken, AppState, MAX_HEADER_BYTES, MAX_URI_BYTES, router, serve, user_view};
 pub use ratelimit::{Limit, RateLimitConfig, RateLimits};
 pub use session::{Claims, Session, SessionError, SessionKeys};

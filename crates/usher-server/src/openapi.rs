@@ -33,7 +33,8 @@ use crate::session::Session;
         (name = "login", description = "Logins and registration"),
         (name = "users", description = "Users, for the admin or the user themselves"),
         (name = "admin", description = "Operator routes, behind the admin token"),
-        (name = "keys", description = "What other services check sessions with")
+        (name = "keys", description = "What other services check sessions with"),
+        (name = "hooks", description = "What identity providers call during their lazy migration, in each provider's own shapes (`[serve.hooks]`)")
     )
 )]
 pub(crate) struct ApiDoc;
@@ -52,6 +53,19 @@ impl Modify for BearerAuth {
                     .description(Some(
                         "The admin token (`serve.admin_token_file`), or a user's session JWT \
                          where the route says so.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "hook",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "The credential `[serve.hooks.<provider>.auth]` names: a shared secret \
+                         in a header, HTTP Basic, a bearer token, or an HMAC signature of the \
+                         body in `X-Usher-Signature`, as the provider can send it.",
                     ))
                     .build(),
             ),

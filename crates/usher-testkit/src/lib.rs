@@ -36,8 +36,8 @@ pub mod tls;
 
 use std::path::Path;
 
-use usher_hash::Policy;
 use futures::TryStreamExt as _;
+use usher_hash::Policy;
 use usher_store::{LedgerEntry, QuarantineEntry, QuarantineFilter, Store};
 
 /// Argon2id at its cheapest, so tests spend their time on what they test.

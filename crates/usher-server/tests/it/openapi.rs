@@ -11,7 +11,10 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt as _;
-use usher_server::{AppState, Bridge, HashPool, SessionKeys, router};
+use usher_server::{
+    AppState, Bridge, HashPool, Hook, HookAuth, HookAuthConfig, Hooks, Provider, SessionKeys,
+    router,
+};
 
 fn committed() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json")
@@ -46,7 +49,23 @@ async fn every_documented_operation_is_a_route_the_router_answers() {
     )
     .unwrap();
     let keys = SessionKeys::generate("https://usher.test", 600).unwrap();
-    let app = router(Arc::new(AppState::new(bridge, keys))).layer(MockConnectInfo(
+    // Every hook on, so that each answers (401, without a credential) rather than 404.
+    let auth: HookAuthConfig = toml::from_str("type = \"bearer\"\nsecret_file = \"-\"").unwrap();
+    let mut hooks = Hooks::default();
+    for provider in [
+        Provider::Okta,
+        Provider::Auth0,
+        Provider::Cognito,
+        Provider::FusionAuth,
+        Provider::Keycloak,
+        Provider::Kratos,
+    ] {
+        let auth = HookAuth::new(&auth, "a-hook-secret-of-24-chars-or-more").unwrap();
+        hooks = hooks.with(Hook::new(provider, auth));
+    }
+    let mut state = AppState::new(bridge, keys);
+    state.hooks = hooks;
+    let app = router(Arc::new(state)).layer(MockConnectInfo(
         std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
     ));
 
@@ -56,6 +75,7 @@ async fn every_documented_operation_is_a_route_the_router_answers() {
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys() {
             let uri = path
+                .replace("{identifier}", "ann@example.com")
                 .replace("{source}", "legacy")
                 .replace("{id}", "0199a7c2-5e1f-7cc3-9b7a-3f2d8e6a1b04");
             let request = Request::builder()
@@ -81,5 +101,8 @@ async fn every_documented_operation_is_a_route_the_router_answers() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 8, "the eight routes of usher serve: {paths:?}");
+    assert_eq!(
+        operations, 16,
+        "the eight routes of usher serve and the eight of its hooks: {paths:?}"
+    );
 }

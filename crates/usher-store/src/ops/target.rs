@@ -25,7 +25,7 @@ pub(super) async fn record<B: Backend>(
          ON CONFLICT (user_id, target) DO NOTHING",
         OP,
     )
-    .uuid(&user.as_uuid())
+    .uuid(user.as_uuid())
     .text(target)
     .instant(at)
     .execute(&mut c)
@@ -57,7 +57,7 @@ pub(super) async fn of<B: Backend>(store: &B, user: UserId) -> Result<Vec<String
         "SELECT target FROM user_targets WHERE user_id = $1 ORDER BY target",
         OP,
     )
-    .uuid(&user.as_uuid())
+    .uuid(user.as_uuid())
     .fetch_all(&mut c)
     .await?
     .iter()

@@ -1,6 +1,5 @@
 //! `usher config check`: validate usher.toml without connecting to anything.
 
-
 use anyhow::Result;
 use clap::Subcommand;
 

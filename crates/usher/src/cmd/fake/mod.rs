@@ -412,7 +412,9 @@ where
     sqlx::raw_sql(AssertSqlSafe(format!("CREATE TABLE {table} ({columns})")))
         .execute(&mut *conn)
         .await
-        .with_context(|| format!("creating table {table} (use --replace to drop an existing one)"))?;
+        .with_context(|| {
+            format!("creating table {table} (use --replace to drop an existing one)")
+        })?;
     Ok(())
 }
 
