@@ -208,6 +208,11 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>> {
         limits: RateLimits::new(&config.serve.rate_limit),
         trusted_proxy_hops: config.serve.trusted_proxy_hops,
         connections: config.serve.connections.clone(),
+        hooks: config
+            .serve
+            .hooks
+            .build()
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
     }))
 }
 

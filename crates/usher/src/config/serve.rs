@@ -44,6 +44,9 @@ pub struct ServeConfig {
     /// Argon2id parameters for new hashes; default OWASP's (m=19456 KiB, t=2, p=1).
     #[serde(default)]
     pub argon2: Argon2Config,
+    /// The identity providers' hooks that are on (`[serve.hooks.<provider>]`).
+    #[serde(default)]
+    pub hooks: usher_server::HooksConfig,
 }
 
 impl ServeConfig {
@@ -75,6 +78,7 @@ impl ServeConfig {
         problems.extend(under("connections", self.connections.validate()));
         problems.extend(under("outage", self.outage.validate()));
         problems.extend(under("argon2", self.argon2.validate()));
+        problems.extend(under("hooks", self.hooks.validate()));
         problems
     }
 
@@ -85,6 +89,7 @@ impl ServeConfig {
             resolve_path(path, base);
         }
         resolve_path(&mut self.session.key_file, base);
+        self.hooks.resolve_paths(base);
     }
 }
 
@@ -106,6 +111,7 @@ impl Default for ServeConfig {
             connections: usher_server::ConnectionLimits::default(),
             outage: usher_server::OutageConfig::default(),
             argon2: Argon2Config::default(),
+            hooks: usher_server::HooksConfig::default(),
         }
     }
 }

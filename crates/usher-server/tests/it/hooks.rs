@@ -1,0 +1,569 @@
+//! The identity providers' hooks, each called with the requests its provider documents and
+//! answered in its shapes, over a real login bridge (legacy: ann, md5-crypt; bo, bcrypt; both
+//! with the password "password"). Each request and answer is also written to
+//! `target/contract-samples/`, where `scripts/check-contracts` validates it against the
+//! vendor's own schema in `contracts/`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+use usher_server::hooks::auth::{SIGNATURE_HEADER, sign};
+use usher_server::{
+    AppState, Bridge, HashPool, Hook, HookAuth, HookAuthConfig, Hooks, OutageConfig, Provider,
+    SessionKeys, router,
+};
+use usher_testkit::bridge as kit;
+
+const SECRET: &str = "a-hook-secret-of-24-chars-or-more";
+
+fn hook(provider: Provider, auth: &str) -> Hook {
+    let config: HookAuthConfig = toml::from_str(auth).unwrap();
+    Hook::new(provider, HookAuth::new(&config, SECRET).unwrap())
+}
+
+fn serve(bridge: Bridge, hook: Hook) -> (axum::Router, Arc<AppState>) {
+    let mut state = AppState::new(
+        bridge,
+        SessionKeys::generate("https://usher.test", 600).unwrap(),
+    );
+    state.hooks = Hooks::default().with(hook);
+    let state = Arc::new(state);
+    let app = router(Arc::clone(&state)).layer(MockConnectInfo(std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        1,
+    ))));
+    (app, state)
+}
+
+/// One call: the answer's status and JSON body (`Null` when empty).
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let body = match body {
+        Some(b) => {
+            request = request.header("content-type", "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    let response = app
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Writes `instance` for `scripts/check-contracts` to validate against `contract`
+/// (`<file under contracts/>#<JSON pointer>`).
+fn sample(name: &str, contract: &str, instance: &Value) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/contract-samples");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = serde_json::to_string_pretty(&json!({ "contract": contract, "instance": instance }))
+        .unwrap();
+    std::fs::write(dir.join(format!("{name}.json")), text).unwrap();
+}
+
+async fn targets(state: &AppState, email: &str) -> Vec<String> {
+    let store = state.bridge.store();
+    let user = store.user_by_email(email).await.unwrap().expect("migrated");
+    store.targets_of(user.id).await.unwrap()
+}
+
+/// Okta's own sample event (the password import hook reference), with ann's credential.
+fn okta_event(username: &str, password: &str) -> Value {
+    json!({
+        "eventId": "3o9jBzq1SmOGmmsDsqyyeQ",
+        "eventTime": "2020-01-17T21:23:56.000Z",
+        "eventType": "com.okta.user.credential.password.import",
+        "eventTypeVersion": "1.0",
+        "contentType": "application/json",
+        "cloudEventVersion": "0.1",
+        "source": "https://example.okta.com/api/v1/inlineHooks/cal2xd5phv9fsPLcF0g7",
+        "data": {
+            "context": {
+                "request": {
+                    "id": "XiIl6wn7005Rr@fjYqeC7AAABxw",
+                    "method": "POST",
+                    "url": { "value": "/api/v1/authn" },
+                    "ipAddress": "98.124.153.138"
+                },
+                "credential": { "username": username, "password": password }
+            },
+            "action": { "credential": "UNVERIFIED" }
+        }
+    })
+}
+
+const OKTA_AUTH: &str = "type = \"header\"\nname = \"Authorization\"\nsecret_file = \"-\"";
+
+fn credential(answer: &Value) -> &str {
+    answer["commands"][0]["value"]["credential"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn okta_verifies_a_legacy_password_once_and_refuses_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, state) = serve(kit::bridge(dir.path()).await, hook(Provider::Okta, OKTA_AUTH));
+    let auth = [("authorization", SECRET)];
+
+    let event = okta_event("Ann.Lee@Example.com", "password");
+    sample("okta-request", "okta/management-minimal.excerpt.yaml#/components/schemas/PasswordImportRequestExecute", &event);
+    let (status, answer) = call(&app, "POST", "/hooks/okta", &auth, Some(&event)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["commands"][0]["type"], "com.okta.action.update");
+    assert_eq!(credential(&answer), "VERIFIED", "{answer}");
+    assert!(answer.get("error").is_none(), "{answer}");
+    sample("okta-verified", "okta/management-minimal.excerpt.yaml#/components/schemas/PasswordImportResponse", &answer);
+    // Migrated into usher's store, with Okta as the user's target.
+    assert_eq!(targets(&state, "ann.lee@example.com").await, ["okta"]);
+
+    // Okta retries once on a timeout: the same answer, and the target is not counted twice.
+    let (_, again) = call(&app, "POST", "/hooks/okta", &auth, Some(&event)).await;
+    assert_eq!(credential(&again), "VERIFIED");
+    let counts = state.bridge.store().target_counts().await.unwrap();
+    assert_eq!(counts.get("okta"), Some(&1));
+
+    // The prose's placement of the credential (`data.credential`) is read too; bo by username.
+    let prose = json!({
+        "eventType": "com.okta.user.credential.password.import",
+        "data": { "credential": { "username": "bo", "password": "password" } }
+    });
+    let (_, answer) = call(&app, "POST", "/hooks/okta", &auth, Some(&prose)).await;
+    assert_eq!(credential(&answer), "VERIFIED", "{answer}");
+
+    // A wrong password and an unknown user: 200 UNVERIFIED, alike, and nothing migrated.
+    for (who, password) in [("ann", "wrong"), ("nobody@example.com", "password")] {
+        let (status, answer) = call(
+            &app,
+            "POST",
+            "/hooks/okta",
+            &auth,
+            Some(&okta_event(who, password)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(credential(&answer), "UNVERIFIED", "{who}: {answer}");
+        assert!(answer.get("error").is_none(), "{answer}");
+        sample("okta-unverified", "okta/management-minimal.excerpt.yaml#/components/schemas/PasswordImportResponse", &answer);
+    }
+    assert_eq!(state.bridge.store().counts().await.unwrap().users, 2);
+}
+
+#[tokio::test]
+async fn every_hook_refuses_a_caller_without_its_credential_and_is_off_unless_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, state) = serve(kit::bridge(dir.path()).await, hook(Provider::Okta, OKTA_AUTH));
+    let event = okta_event("ann", "password");
+    for headers in [
+        vec![],
+        vec![("authorization", "not-the-secret-not-the-secret")],
+        vec![("authorization", "Bearer a-hook-secret-of-24-chars-or-more")],
+    ] {
+        let (status, answer) = call(&app, "POST", "/hooks/okta", &headers, Some(&event)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{headers:?}: {answer}");
+        assert_eq!(answer["error"], "unauthorized");
+    }
+    // Refused before anything else: nobody was migrated.
+    assert_eq!(state.bridge.store().counts().await.unwrap().users, 0);
+    // The other hooks are off: 404, as for a route that does not exist.
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/hooks/kratos",
+        &[("authorization", SECRET)],
+        Some(&json!({"identifier": "ann", "password": "password"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Not Okta's event: 400, and a body over the limit is refused before the hook runs.
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/hooks/okta",
+        &[("authorization", SECRET)],
+        Some(&json!({"data": {}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// A legacy that accepts connections and never answers (a paused database).
+async fn silent_legacy(dir: &std::path::Path) -> (Bridge, tokio::net::TcpListener) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let source = kit::hash_source(
+        &format!(
+            "type = \"postgres\"\nurl = \"postgres://usher:pw@127.0.0.1:{port}/legacy\"\n\
+             table = \"users\"\nkey = \"id\"\nconnect_timeout_seconds = 30\n"
+        ),
+        kit::MAPPING,
+        &["username"],
+        None,
+    )
+    .await;
+    let bridge = Bridge::new(
+        Arc::from(usher_testkit::store(dir).await),
+        vec![source],
+        HashPool::new(1, 8),
+        usher_testkit::policy(),
+    )
+    .unwrap()
+    .with_outage(OutageConfig {
+        call_timeout_ms: 20_000,
+        failures_to_open: 5,
+        probe_interval_ms: 60_000,
+    });
+    (bridge, listener)
+}
+
+#[tokio::test]
+async fn a_hook_answers_within_its_budget_when_legacy_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bridge, _listener) = silent_legacy(dir.path()).await;
+    let mut okta = hook(Provider::Okta, OKTA_AUTH);
+    okta.budget = Duration::from_millis(300);
+    let (app, _) = serve(bridge, okta);
+    let started = Instant::now();
+    let (status, answer) = call(
+        &app,
+        "POST",
+        "/hooks/okta",
+        &[("authorization", SECRET)],
+        Some(&okta_event("ann", "password")),
+    )
+    .await;
+    let took = started.elapsed();
+    // Okta waits 3 s: usher says UNVERIFIED, with the reason for Okta's log, well before.
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(credential(&answer), "UNVERIFIED", "{answer}");
+    let summary = answer["error"]["errorSummary"].as_str().unwrap_or_default();
+    assert!(summary.contains("over_budget"), "{answer}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    sample("okta-over-budget", "okta/management-minimal.excerpt.yaml#/components/schemas/PasswordImportResponse", &answer);
+}
+
+#[tokio::test]
+async fn kratos_matches_refuses_with_403_and_answers_an_outage_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = "type = \"header\"\nname = \"X-Api-Key\"\nsecret_file = \"-\"";
+    let (app, state) = serve(kit::bridge(dir.path()).await, hook(Provider::Kratos, auth));
+    let key = [("x-api-key", SECRET)];
+    let request = json!({ "identifier": "ann.lee@example.com", "password": "password" });
+    sample("kratos-request", "kratos/password-migration-hook.schema.json#/$defs/request", &request);
+    let (status, answer) = call(&app, "POST", "/hooks/kratos", &key, Some(&request)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer, json!({ "status": "password_match" }));
+    sample("kratos-match", "kratos/password-migration-hook.schema.json#/$defs/response_ok", &answer);
+    assert_eq!(targets(&state, "ann.lee@example.com").await, ["kratos"]);
+
+    let wrong = json!({ "identifier": "bo", "password": "Password" });
+    let (status, answer) = call(&app, "POST", "/hooks/kratos", &key, Some(&wrong)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_ne!(answer["status"], "password_match");
+
+    // Legacy down: 503, which Kratos reports as an upstream error, not as a wrong password.
+    let dir = tempfile::tempdir().unwrap();
+    let (bridge, _listener) = silent_legacy(dir.path()).await;
+    let mut kratos = hook(Provider::Kratos, auth);
+    kratos.budget = Duration::from_millis(300);
+    let (app, _) = serve(bridge, kratos);
+    let request = json!({ "identifier": "ann", "password": "password" });
+    let (status, answer) = call(&app, "POST", "/hooks/kratos", &key, Some(&request)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+}
+
+#[tokio::test]
+async fn fusionauth_answers_a_user_with_a_stable_uuid_or_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = "type = \"basic\"\nusername = \"fusionauth\"\nsecret_file = \"-\"";
+    let (app, state) = serve(kit::bridge(dir.path()).await, hook(Provider::FusionAuth, auth));
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("fusionauth:{SECRET}"))
+    );
+    let headers = [("authorization", basic.as_str())];
+    // FusionAuth's Login API request, as its docs print it.
+    let request = json!({
+        "loginId": "ann",
+        "password": "password",
+        "applicationId": "10000000-0000-0002-0000-000000000001",
+        "noJWT": false,
+        "ipAddress": "192.168.1.42"
+    });
+    sample("fusionauth-request", "fusionauth/openapi.yaml#/components/schemas/LoginRequest", &request);
+    let (status, first) = call(&app, "POST", "/hooks/fusionauth", &headers, Some(&request)).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    sample("fusionauth-user", "fusionauth/openapi.yaml#/components/schemas/LoginResponse", &first);
+    let user = &first["user"];
+    let id = user["id"].as_str().unwrap();
+    uuid::Uuid::parse_str(id).expect("FusionAuth needs a UUID");
+    assert_eq!(user["email"], "Ann.Lee@Example.com");
+    assert_eq!(user["username"], "ann");
+    assert_eq!(user["active"], true);
+    assert_eq!(
+        user["registrations"][0]["applicationId"],
+        "10000000-0000-0002-0000-000000000001"
+    );
+    assert_eq!(user["data"]["usher"]["legacy"][0]["legacy_id"], "1");
+    // The same id at the next login, now from the store (a non-migrating connector needs it).
+    let (_, second) = call(&app, "POST", "/hooks/fusionauth", &headers, Some(&request)).await;
+    assert_eq!(second["user"]["id"], id);
+    assert_eq!(targets(&state, "ann.lee@example.com").await, ["fusionauth"]);
+
+    for login_id in ["ann", "nobody"] {
+        let wrong = json!({ "loginId": login_id, "password": "nope" });
+        let (status, _) = call(&app, "POST", "/hooks/fusionauth", &headers, Some(&wrong)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{login_id}");
+    }
+}
+
+#[tokio::test]
+async fn keycloak_looks_up_by_username_or_email_then_checks_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = "type = \"bearer\"\nsecret_file = \"-\"";
+    let (app, state) = serve(kit::bridge(dir.path()).await, hook(Provider::Keycloak, auth));
+    let bearer = format!("Bearer {SECRET}");
+    let headers = [("authorization", bearer.as_str())];
+
+    // Before any login: found in legacy, nothing written.
+    let (status, user) = call(&app, "GET", "/hooks/keycloak/bo", &headers, None).await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["username"], "bo");
+    assert_eq!(user["email"], "bo@example.com");
+    assert_eq!(user["enabled"], true);
+    sample("keycloak-user", "keycloak/keycloak-user-migration/legacy-rest-contract.schema.json#/$defs/legacyUser", &user);
+    assert_eq!(state.bridge.store().counts().await.unwrap().users, 0);
+    // By email, URL-encoded as the plugin sends it; its case as the plugin compares it.
+    let (status, user) = call(
+        &app,
+        "GET",
+        "/hooks/keycloak/ann.lee%40example.com",
+        &headers,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        user["email"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case("ann.lee@example.com")
+    );
+    let (status, _) = call(&app, "GET", "/hooks/keycloak/nobody", &headers, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let password = json!({ "password": "password" });
+    sample("keycloak-password", "keycloak/keycloak-user-migration/legacy-rest-contract.schema.json#/$defs/passwordRequest", &password);
+    let (status, _) = call(&app, "POST", "/hooks/keycloak/bo", &headers, Some(&password)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(targets(&state, "bo@example.com").await, ["keycloak"]);
+    let wrong = json!({ "password": "passw0rd" });
+    let (status, _) = call(&app, "POST", "/hooks/keycloak/ann", &headers, Some(&wrong)).await;
+    assert_ne!(status, StatusCode::OK);
+    // After the migration the lookup answers from the store, with the same user.
+    let (status, user) = call(&app, "GET", "/hooks/keycloak/bo", &headers, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(user["username"], "bo");
+}
+
+#[tokio::test]
+async fn auth0_get_user_and_login_give_one_user_id_before_and_after_migrating() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = "type = \"header\"\nname = \"x-api-key\"\nsecret_file = \"-\"";
+    let (app, state) = serve(kit::bridge(dir.path()).await, hook(Provider::Auth0, auth));
+    let key = [("x-api-key", SECRET)];
+
+    let (status, before) = call(
+        &app,
+        "POST",
+        "/hooks/auth0/get-user",
+        &key,
+        Some(&json!({ "email": "ann.lee@example.com" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    assert_eq!(before["user_id"], "legacy:1");
+    assert_eq!(before["email"], "Ann.Lee@Example.com");
+
+    let (status, after) = call(
+        &app,
+        "POST",
+        "/hooks/auth0/login",
+        &key,
+        Some(&json!({ "email": "ann.lee@example.com", "password": "password" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_eq!(after["user_id"], before["user_id"]);
+    assert_eq!(after["username"], "ann");
+    assert_eq!(targets(&state, "ann.lee@example.com").await, ["auth0"]);
+
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/hooks/auth0/login",
+        &key,
+        Some(&json!({ "email": "bo", "password": "wrong" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/hooks/auth0/get-user",
+        &key,
+        Some(&json!({ "email": "nobody@example.com" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Cognito's documented migrate-user event, for `user_name`.
+fn cognito_event(trigger: &str, user_name: &str, password: Option<&str>) -> Value {
+    let mut request = json!({
+        "validationData": { "exampleMetadataKey": "example metadata value" },
+        "clientMetadata": { "exampleMetadataKey": "example metadata value" }
+    });
+    if let Some(password) = password {
+        request["password"] = json!(password);
+    }
+    json!({
+        "version": "1",
+        "triggerSource": trigger,
+        "region": "eu-west-1",
+        "userPoolId": "eu-west-1_AbCdEfGhI",
+        "userName": user_name,
+        "callerContext": { "awsSdkVersion": "aws-sdk-js-3.0.0", "clientId": "1example23456789" },
+        "request": request,
+        "response": {}
+    })
+}
+
+async fn signed_call(app: &axum::Router, event: &Value) -> (StatusCode, Value) {
+    let body = event.to_string();
+    let signature = sign(
+        SECRET.as_bytes(),
+        chrono::Utc::now().timestamp(),
+        body.as_bytes(),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/hooks/cognito")
+        .header("content-type", "application/json")
+        .header(SIGNATURE_HEADER, signature)
+        .body(Body::from(body))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+const VERIFIED_MAPPING: &str = r#"
+[fields]
+email = "email"
+username = "username"
+email_verified = { const = true }
+
+[password]
+hash = "pw"
+"#;
+
+#[tokio::test]
+async fn cognito_authentication_and_forgot_password_fill_the_event_response() {
+    let dir = tempfile::tempdir().unwrap();
+    kit::legacy_table(
+        dir.path(),
+        &[
+            (1, "Ann.Lee@Example.com", "ann", kit::MD5_CRYPT),
+            (2, "bo@example.com", "bo", kit::BCRYPT),
+        ],
+    )
+    .await;
+    let bridge = kit::open_bridge_mapped(
+        dir.path(),
+        VERIFIED_MAPPING,
+        HashPool::new(2, 64),
+        usher_testkit::policy(),
+        None,
+    )
+    .await;
+    let (app, state) = serve(
+        bridge,
+        hook(Provider::Cognito, "type = \"hmac\"\nsecret_file = \"-\""),
+    );
+
+    let event = cognito_event("UserMigration_Authentication", "ann", Some("password"));
+    let (status, answer) = signed_call(&app, &event).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let response = &answer["response"];
+    assert_eq!(response["userAttributes"]["email"], "Ann.Lee@Example.com");
+    assert_eq!(response["userAttributes"]["email_verified"], "true");
+    assert_eq!(response["userAttributes"]["preferred_username"], "ann");
+    assert_eq!(response["finalUserStatus"], "CONFIRMED");
+    assert_eq!(response["messageAction"], "SUPPRESS");
+    // The rest of the event comes back as it came; the password does not.
+    assert_eq!(answer["userPoolId"], "eu-west-1_AbCdEfGhI");
+    assert_eq!(answer["callerContext"]["clientId"], "1example23456789");
+    assert!(answer["request"].get("password").is_none(), "{answer}");
+    // Every attribute value is a string, as Cognito takes them.
+    assert!(
+        response["userAttributes"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(Value::is_string)
+    );
+    assert_eq!(targets(&state, "ann.lee@example.com").await, ["cognito"]);
+
+    let (status, _) = signed_call(
+        &app,
+        &cognito_event("UserMigration_Authentication", "bo", Some("wrong")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Forgot password, before bo ever logged in: found in legacy with a verified address.
+    let (status, answer) = signed_call(
+        &app,
+        &cognito_event("UserMigration_ForgotPassword", "bo@example.com", None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["response"]["userAttributes"]["email"], "bo@example.com");
+    assert_eq!(answer["response"]["messageAction"], "SUPPRESS");
+    let (status, _) = signed_call(
+        &app,
+        &cognito_event("UserMigration_ForgotPassword", "nobody", None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Unsigned, or signed over another body: refused.
+    let (status, _) = call(&app, "POST", "/hooks/cognito", &[], Some(&event)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
