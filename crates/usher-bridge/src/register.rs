@@ -2,7 +2,7 @@
 //! username, in the store or in a legacy hash source.
 
 use chrono::Utc;
-use usher_core::{Credential, Email, Status, User, UserId, Username};
+use usher_core::{Credential, Email, InvalidValue, Status, User, UserId, Username};
 use usher_hash::Scheme;
 use usher_store::RegisterOutcome;
 
@@ -11,6 +11,21 @@ use crate::model::{
     Legacy, LoginError, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, RegisterError, Registration,
 };
 
+/// An optional field of a registration parsed into its type, or the error naming the field.
+fn parsed<T>(
+    value: Option<&str>,
+    field: &'static str,
+    parse: fn(&str) -> Result<T, InvalidValue>,
+) -> Result<Option<T>, RegisterError> {
+    value
+        .map(parse)
+        .transpose()
+        .map_err(|e| RegisterError::Invalid {
+            field,
+            reason: e.to_string(),
+        })
+}
+
 impl Bridge {
     /// Registers a user new to both systems: refused if the email or username belongs to
     /// anyone, in the store or in a legacy hash source (a legacy user not yet migrated would
@@ -18,18 +33,12 @@ impl Bridge {
     pub async fn register(&self, registration: Registration) -> Result<User, RegisterError> {
         let invalid =
             |field: &'static str, reason: String| RegisterError::Invalid { field, reason };
-        let email = registration
-            .email
-            .as_deref()
-            .map(Email::parse)
-            .transpose()
-            .map_err(|e| invalid("email", e.to_string()))?;
-        let username = registration
-            .username
-            .as_deref()
-            .map(Username::parse)
-            .transpose()
-            .map_err(|e| invalid("username", e.to_string()))?;
+        let email = parsed(registration.email.as_deref(), "email", Email::parse)?;
+        let username = parsed(
+            registration.username.as_deref(),
+            "username",
+            Username::parse,
+        )?;
         if email.is_none() && username.is_none() {
             return Err(invalid(
                 "email",

@@ -57,24 +57,18 @@ impl UserRow {
         let bad = |column: &'static str, reason: &dyn std::fmt::Display| {
             corrupt("users", column, &row, reason.to_string())
         };
-        let email = self
-            .email
-            .as_deref()
-            .map(Email::parse)
-            .transpose()
-            .map_err(|e| bad("email", &e))?;
-        let username = self
-            .username
-            .as_deref()
-            .map(Username::parse)
-            .transpose()
-            .map_err(|e| bad("username", &e))?;
-        let phone = self
-            .phone
-            .as_deref()
-            .map(PhoneE164::parse)
-            .transpose()
-            .map_err(|e| bad("phone", &e))?;
+        // An optional column parsed into its type, or the error naming the column.
+        fn parsed<T, E: std::fmt::Display>(
+            value: Option<&str>,
+            parse: impl FnOnce(&str) -> std::result::Result<T, E>,
+            column: &'static str,
+            bad: &impl Fn(&'static str, &dyn std::fmt::Display) -> StoreError,
+        ) -> Result<Option<T>> {
+            value.map(parse).transpose().map_err(|e| bad(column, &e))
+        }
+        let email = parsed(self.email.as_deref(), Email::parse, "email", &bad)?;
+        let username = parsed(self.username.as_deref(), Username::parse, "username", &bad)?;
+        let phone = parsed(self.phone.as_deref(), PhoneE164::parse, "phone", &bad)?;
         let attributes: Map<String, Value> = match self.attributes {
             Value::Object(map) => map,
             other => return Err(bad("attributes", &format!("is not an object: {other}"))),

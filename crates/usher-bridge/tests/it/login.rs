@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use sqlx::Connection as _;
-use usher_bridge::{Bridge, HashPool, LoginError, LoginPath};
+use usher_bridge::{Bridge, HashPool, LoginError, LoginOk, LoginPath};
 use usher_hash::{Password, Policy, Scheme};
 use usher_testkit::bridge::{
     BCRYPT, MAPPING, MD5_CRYPT, bridge, bridge_reopened, bridge_writing_back, legacy_table,
@@ -13,38 +13,53 @@ use usher_testkit::bridge::{
 };
 use usher_testkit::policy;
 
+/// Logs in as `identifier` with `password`, which must succeed.
+async fn logs_in(bridge: &Bridge, identifier: &str, password: &str) -> LoginOk {
+    bridge
+        .login(identifier, Password::from(password))
+        .await
+        .unwrap()
+}
+
+/// Logs in as `identifier` with `password`, which must be refused as invalid credentials.
+async fn refused_as_invalid(bridge: &Bridge, identifier: &str, password: &str) {
+    let refused = bridge.login(identifier, Password::from(password)).await;
+    assert!(
+        matches!(refused, Err(LoginError::InvalidCredentials)),
+        "{identifier}: {refused:?}"
+    );
+}
+
+/// The user legacy record `key` of `source` became, who must exist.
+async fn user_of_record(bridge: &Bridge, source: &str, key: &str) -> usher_core::User {
+    let user = bridge.store().user_by_legacy(source, key).await.unwrap();
+    user.unwrap()
+}
+
+/// Whether no user has legacy record `key` of `source`.
+async fn no_user_of_record(bridge: &Bridge, source: &str, key: &str) -> bool {
+    let user = bridge.store().user_by_legacy(source, key).await.unwrap();
+    user.is_none()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_first_login_migrates_with_an_argon2id_hash_and_the_next_one_uses_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let bridge = bridge(dir.path()).await;
 
     // Wrong password: refused, nothing written.
-    let wrong = bridge
-        .login("ann.lee@example.com", Password::from("passw0rd"))
-        .await;
-    assert!(
-        matches!(wrong, Err(LoginError::InvalidCredentials)),
-        "{wrong:?}"
-    );
+    refused_as_invalid(&bridge, "ann.lee@example.com", "passw0rd").await;
     assert_eq!(bridge.store().counts().await.unwrap().users, 0);
 
     // The legacy md5-crypt verifies (the identifier differs in case from the row); the user
     // is moved across with an Argon2id hash of the same password.
-    let first = bridge
-        .login("ann.lee@example.com", Password::from("password"))
-        .await
-        .unwrap();
+    let first = logs_in(&bridge, "ann.lee@example.com", "password").await;
     assert_eq!(first.path, LoginPath::Migrated);
     let credential = first.user.credential.clone().unwrap();
     assert_eq!(credential.scheme, Scheme::Argon2id);
     assert!(credential.hash.starts_with("$argon2id$"));
     assert_eq!(first.user.legacy_links[0].legacy_id.as_str(), "1");
-    let ledger = bridge
-        .store()
-        .user_by_legacy("legacy", "1")
-        .await
-        .unwrap()
-        .unwrap();
+    let ledger = user_of_record(&bridge, "legacy", "1").await;
     assert_eq!(ledger.id, first.user.id);
     assert_eq!(
         ledger.migration.as_ref().map(|m| m.method),
@@ -52,20 +67,13 @@ async fn a_first_login_migrates_with_an_argon2id_hash_and_the_next_one_uses_the_
     );
 
     // The next login is answered by the store, by username too.
-    let again = bridge
-        .login("ann", Password::from("password"))
-        .await
-        .unwrap();
+    let again = logs_in(&bridge, "ann", "password").await;
     assert_eq!(again.path, LoginPath::Store);
     assert_eq!(again.user.id, first.user.id);
-    let wrong = bridge.login("ann", Password::from("nope")).await;
-    assert!(matches!(wrong, Err(LoginError::InvalidCredentials)));
+    refused_as_invalid(&bridge, "ann", "nope").await;
 
     // Unknown identifiers get the same answer.
-    let unknown = bridge
-        .login("nobody@example.com", Password::from("password"))
-        .await;
-    assert!(matches!(unknown, Err(LoginError::InvalidCredentials)));
+    refused_as_invalid(&bridge, "nobody@example.com", "password").await;
     assert_eq!(bridge.store().counts().await.unwrap().users, 1);
 }
 
@@ -101,16 +109,8 @@ async fn a_weak_hash_in_the_store_is_upgraded_once_on_login() {
     let dir = tempfile::tempdir().unwrap();
     // A stricter policy than the one the user was migrated under: the next login upgrades.
     let bridge = bridge(dir.path()).await;
-    bridge
-        .login("bo", Password::from("password"))
-        .await
-        .unwrap();
-    let user = bridge
-        .store()
-        .user_by_legacy("legacy", "2")
-        .await
-        .unwrap()
-        .unwrap();
+    logs_in(&bridge, "bo", "password").await;
+    let user = user_of_record(&bridge, "legacy", "2").await;
     let weak = user.credential.unwrap();
     let stricter = Bridge::new(
         Arc::clone(bridge.store()),
@@ -122,19 +122,13 @@ async fn a_weak_hash_in_the_store_is_upgraded_once_on_login() {
         },
     )
     .unwrap();
-    let up = stricter
-        .login("bo", Password::from("password"))
-        .await
-        .unwrap();
+    let up = logs_in(&stricter, "bo", "password").await;
     assert_eq!(up.path, LoginPath::StoreUpgraded);
     let stored = stricter.store().user(up.user.id).await.unwrap().unwrap();
     let fresh = stored.credential.unwrap();
     assert_ne!(fresh.hash, weak.hash);
     assert!(fresh.hash.contains("m=512"), "{}", fresh.hash);
-    let again = stricter
-        .login("bo", Password::from("password"))
-        .await
-        .unwrap();
+    let again = logs_in(&stricter, "bo", "password").await;
     assert_eq!(again.path, LoginPath::Store);
 }
 
@@ -179,25 +173,37 @@ impl usher_core::AuthSource for FakeAuthApi {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_auth_source_checks_the_password_and_its_user_migrates_once() {
-    use std::sync::atomic::Ordering;
-    let dir = tempfile::tempdir().unwrap();
+/// A bridge (see [`bridge`]) whose legacy is a [`FakeAuthApi`], its fields mapped from
+/// `login`, `mail` and `first`, and `more_fields` (TOML lines of the `[fields]` table); and the
+/// API.
+async fn bridge_with_auth_api(
+    dir: &std::path::Path,
+    more_fields: &str,
+) -> (Bridge, Arc<FakeAuthApi>) {
     let api = Arc::new(FakeAuthApi {
         calls: Default::default(),
         down: Default::default(),
     });
-    let mapping: usher_core::MappingConfig = toml::from_str(
-        "[fields]\nusername = \"login\"\nemail = \"mail\"\ngiven_name = \"first\"\n",
-    )
+    let mapping: usher_core::MappingConfig = toml::from_str(&format!(
+        "[fields]\nusername = \"login\"\nemail = \"mail\"\ngiven_name = \"first\"\n{more_fields}"
+    ))
     .unwrap();
-    let bridge = bridge(dir.path())
-        .await
-        .with_legacy(usher_bridge::Legacy::Auth(usher_bridge::AuthSourceEntry {
-            source: api.clone(),
-            mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
-            http_write_back: None,
-        }));
+    let bridge =
+        bridge(dir)
+            .await
+            .with_legacy(usher_bridge::Legacy::Auth(usher_bridge::AuthSourceEntry {
+                source: api.clone(),
+                mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
+                http_write_back: None,
+            }));
+    (bridge, api)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_auth_source_checks_the_password_and_its_user_migrates_once() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let (bridge, api) = bridge_with_auth_api(dir.path(), "").await;
 
     api.down.store(true, Ordering::SeqCst);
     let down = bridge
@@ -208,31 +214,19 @@ async fn an_auth_source_checks_the_password_and_its_user_migrates_once() {
         "{down:?}"
     );
     api.down.store(false, Ordering::SeqCst);
-    let wrong = bridge.login("carl", Password::from("guess")).await;
-    assert!(
-        matches!(wrong, Err(LoginError::InvalidCredentials)),
-        "{wrong:?}"
-    );
+    refused_as_invalid(&bridge, "carl", "guess").await;
     assert_eq!(
         bridge.store().counts().await.unwrap().users,
         0,
         "nothing written"
     );
 
-    let first = bridge
-        .login("carl", Password::from("carl's password"))
-        .await
-        .unwrap();
+    let first = logs_in(&bridge, "carl", "carl's password").await;
     assert_eq!(first.path, LoginPath::Migrated);
     assert_eq!(first.user.profile.given_name.as_deref(), Some("Carl"));
     let credential = first.user.credential.clone().unwrap();
     assert_eq!(credential.scheme, Scheme::Argon2id);
-    let linked = bridge
-        .store()
-        .user_by_legacy("api", "u-77")
-        .await
-        .unwrap()
-        .unwrap();
+    let linked = user_of_record(&bridge, "api", "u-77").await;
     assert_eq!(linked.id, first.user.id);
     assert_eq!(
         linked.migration.map(|m| m.method),
@@ -241,18 +235,12 @@ async fn an_auth_source_checks_the_password_and_its_user_migrates_once() {
     // From now on the store answers, by username or email; legacy is not asked again.
     let calls = api.calls.load(Ordering::SeqCst);
     for identifier in ["carl", "CARL@example.com"] {
-        let again = bridge
-            .login(identifier, Password::from("carl's password"))
-            .await
-            .unwrap();
+        let again = logs_in(&bridge, identifier, "carl's password").await;
         assert_eq!(again.path, LoginPath::Store);
     }
     assert_eq!(api.calls.load(Ordering::SeqCst), calls);
     // Hash-source users still come first.
-    let ann = bridge
-        .login("ann", Password::from("password"))
-        .await
-        .unwrap();
+    let ann = logs_in(&bridge, "ann", "password").await;
     assert_eq!(ann.path, LoginPath::Migrated);
     assert_eq!(api.calls.load(Ordering::SeqCst), calls);
 }
@@ -359,10 +347,7 @@ async fn an_http_write_back_tells_legacy_once_per_migration_and_failures_are_onl
             let dir = tempfile::tempdir().unwrap();
             let bridge =
                 bridge_writing_back(dir.path(), HashPool::new(2, 64), policy(), Some(http)).await;
-            let first = bridge
-                .login("ann", Password::from("password"))
-                .await
-                .unwrap();
+            let first = logs_in(&bridge, "ann", "password").await;
             assert_eq!(
                 first.path,
                 LoginPath::Migrated,
@@ -376,10 +361,7 @@ async fn an_http_write_back_tells_legacy_once_per_migration_and_failures_are_onl
     // configured authorization and the user id as idempotency key; later logins send nothing.
     let (_dir, bridge, ann) = run("/ok").await;
     wait_for_calls(&calls, 1).await;
-    let again = bridge
-        .login("ann", Password::from("password"))
-        .await
-        .unwrap();
+    let again = logs_in(&bridge, "ann", "password").await;
     assert_eq!(again.path, LoginPath::Store);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     {
@@ -572,23 +554,13 @@ async fn a_legacy_password_of_a_second_source_links_the_stored_user_once() {
         matches!(refused, Err(LoginError::Unmigratable { ref reason, .. }) if reason.contains("not verified")),
         "{refused:?}"
     );
-    assert!(
-        strict
-            .store()
-            .user_by_legacy("legacy", "1")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(no_user_of_record(&strict, "legacy", "1").await);
     drop(strict);
 
     // The operator trusts legacy's addresses.
     let link: usher_core::LinkConfig = toml::from_str("allow_unverified = true").unwrap();
     let bridge = bridge_reopened(dir.path()).await.with_link(Arc::new(link));
-    let linked = bridge
-        .login("Ann.Lee@example.com", Password::from("password"))
-        .await
-        .unwrap();
+    let linked = logs_in(&bridge, "Ann.Lee@example.com", "password").await;
     assert_eq!(linked.path, LoginPath::Linked);
     assert_eq!(linked.user.id, id);
     assert_eq!(linked.user.profile.given_name.as_deref(), Some("From App"));
@@ -598,16 +570,7 @@ async fn a_legacy_password_of_a_second_source_links_the_stored_user_once() {
     );
     let counts = bridge.store().counts().await.unwrap();
     assert_eq!((counts.users, counts.linked_users), (1, 1));
-    assert_eq!(
-        bridge
-            .store()
-            .user_by_legacy("legacy", "1")
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        id
-    );
+    assert_eq!(user_of_record(&bridge, "legacy", "1").await.id, id);
     let mut links: Vec<String> = linked
         .user
         .legacy_links
@@ -618,18 +581,9 @@ async fn a_legacy_password_of_a_second_source_links_the_stored_user_once() {
     assert_eq!(links, ["app/500", "legacy/1"]);
     // The password just proved is the account's now; the legacy hash is never asked again,
     // so app's old password no longer opens it.
-    let again = bridge
-        .login("ann.lee@example.com", Password::from("password"))
-        .await
-        .unwrap();
+    let again = logs_in(&bridge, "ann.lee@example.com", "password").await;
     assert_eq!(again.path, LoginPath::Store);
-    let old = bridge
-        .login("ann.lee@example.com", Password::from("app password"))
-        .await;
-    assert!(
-        matches!(old, Err(LoginError::InvalidCredentials)),
-        "{old:?}"
-    );
+    refused_as_invalid(&bridge, "ann.lee@example.com", "app password").await;
     assert_eq!(bridge.store().counts().await.unwrap().users, 1);
 
     // The user changes their password. Legacy's username `ann` is not the user's username in
@@ -647,15 +601,8 @@ async fn a_legacy_password_of_a_second_source_links_the_stored_user_once() {
             .await
             .unwrap()
     );
-    let stale = bridge.login("ann", Password::from("password")).await;
-    assert!(
-        matches!(stale, Err(LoginError::InvalidCredentials)),
-        "{stale:?}"
-    );
-    let fresh = bridge
-        .login("ann", Password::from("new password"))
-        .await
-        .unwrap();
+    refused_as_invalid(&bridge, "ann", "password").await;
+    let fresh = logs_in(&bridge, "ann", "new password").await;
     assert_eq!((fresh.user.id, fresh.path), (id, LoginPath::Store));
 }
 
@@ -696,11 +643,7 @@ async fn a_disabled_user_stays_disabled_at_login_at_lazy_migration_and_at_link()
         .with_link(Arc::new(toml::from_str("allow_unverified = true").unwrap()));
 
     // A wrong password is a wrong password, disabled or not, and moves nothing.
-    let wrong = bridge.login("ann", Password::from("not it")).await;
-    assert!(
-        matches!(wrong, Err(LoginError::InvalidCredentials)),
-        "{wrong:?}"
-    );
+    refused_as_invalid(&bridge, "ann", "not it").await;
     assert_eq!(bridge.store().counts().await.unwrap().users, 0);
 
     // Lazy migration: the account moves, disabled, and the login is refused.
@@ -720,19 +663,11 @@ async fn a_disabled_user_stays_disabled_at_login_at_lazy_migration_and_at_link()
         .login("Ann.Lee@example.com", Password::from("password"))
         .await;
     assert!(matches!(again, Err(LoginError::Disabled)), "{again:?}");
-    let wrong = bridge.login("ann", Password::from("not it")).await;
-    assert!(
-        matches!(wrong, Err(LoginError::InvalidCredentials)),
-        "{wrong:?}"
-    );
+    refused_as_invalid(&bridge, "ann", "not it").await;
 
     // An active user logs in as usual beside them.
     assert_eq!(
-        bridge
-            .login("bo", Password::from("password"))
-            .await
-            .unwrap()
-            .path,
+        logs_in(&bridge, "bo", "password").await.path,
         LoginPath::Migrated
     );
 
@@ -744,21 +679,13 @@ async fn a_disabled_user_stays_disabled_at_login_at_lazy_migration_and_at_link()
         .await;
     assert!(matches!(link, Err(LoginError::Disabled)), "{link:?}");
     assert!(
-        bridge
-            .store()
-            .user_by_legacy("legacy", "3")
-            .await
-            .unwrap()
-            .is_none(),
+        no_user_of_record(&bridge, "legacy", "3").await,
         "the disabled record was linked"
     );
     let stored = bridge.store().user(cy).await.unwrap().unwrap();
     assert_eq!(stored.status, usher_core::Status::Active);
     assert_eq!(stored.legacy_links.len(), 1);
-    let own = bridge
-        .login("cy@example.com", Password::from("app password"))
-        .await
-        .unwrap();
+    let own = logs_in(&bridge, "cy@example.com", "app password").await;
     assert_eq!((own.user.id, own.path), (cy, LoginPath::Store));
     assert_eq!(bridge.store().counts().await.unwrap().users, 3);
 }
@@ -766,53 +693,20 @@ async fn a_disabled_user_stays_disabled_at_login_at_lazy_migration_and_at_link()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reset_required_user_moves_their_password_through_an_auth_source() {
     let dir = tempfile::tempdir().unwrap();
-    let api = Arc::new(FakeAuthApi {
-        calls: Default::default(),
-        down: Default::default(),
-    });
-    let mapping: usher_core::MappingConfig = toml::from_str(
-        "[fields]\nusername = \"login\"\nemail = \"mail\"\ngiven_name = \"first\"\n\
-         email_verified = { const = true }\n",
-    )
-    .unwrap();
-    let bridge = bridge(dir.path())
-        .await
-        .with_legacy(usher_bridge::Legacy::Auth(usher_bridge::AuthSourceEntry {
-            source: api.clone(),
-            mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
-            http_write_back: None,
-        }));
+    let (bridge, api) =
+        bridge_with_auth_api(dir.path(), "email_verified = { const = true }\n").await;
     // Imported from a Cognito export: no hash, reset required.
     let id = stored_from_app(&bridge, "carl@example.com", "carl", None).await;
-    let wrong = bridge.login("carl", Password::from("guess")).await;
-    assert!(
-        matches!(wrong, Err(LoginError::InvalidCredentials)),
-        "{wrong:?}"
-    );
-    let first = bridge
-        .login("carl", Password::from("carl's password"))
-        .await
-        .unwrap();
+    refused_as_invalid(&bridge, "carl", "guess").await;
+    let first = logs_in(&bridge, "carl", "carl's password").await;
     assert_eq!(first.path, LoginPath::Linked);
     assert_eq!(first.user.id, id);
     assert_eq!(first.user.status, usher_core::Status::Active);
     let calls = api.calls.load(std::sync::atomic::Ordering::SeqCst);
-    let next = bridge
-        .login("carl@example.com", Password::from("carl's password"))
-        .await
-        .unwrap();
+    let next = logs_in(&bridge, "carl@example.com", "carl's password").await;
     assert_eq!(next.path, LoginPath::Store);
     assert_eq!(api.calls.load(std::sync::atomic::Ordering::SeqCst), calls);
-    assert_eq!(
-        bridge
-            .store()
-            .user_by_legacy("api", "u-77")
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        id
-    );
+    assert_eq!(user_of_record(&bridge, "api", "u-77").await.id, id);
 }
 
 /// pyca bcrypt 4.0.1 of "p@ss w0rd!" (usher-hash's vector corpus).
@@ -869,11 +763,7 @@ async fn a_record_legacy_vouches_for_that_cannot_become_a_user_needs_attention()
         "the hash reached the quarantine: {record}"
     );
     // A wrong password for it is still just a wrong password.
-    let wrong = bridge.login("cy", Password::from("nope")).await;
-    assert!(
-        matches!(wrong, Err(LoginError::InvalidCredentials)),
-        "{wrong:?}"
-    );
+    refused_as_invalid(&bridge, "cy", "nope").await;
 
     // Record 5's password, by the address record 4 (the lower key) holds: 409, and 5 is
     // quarantined as 4's duplicate, as the backfill would.
@@ -892,10 +782,7 @@ async fn a_record_legacy_vouches_for_that_cannot_become_a_user_needs_attention()
     assert_eq!(store.counts().await.unwrap().users, 0);
 
     // Record 4's own password migrates record 4.
-    let four = bridge
-        .login("dee@example.com", Password::from("password"))
-        .await
-        .unwrap();
+    let four = logs_in(&bridge, "dee@example.com", "password").await;
     assert_eq!(four.path, LoginPath::Migrated);
     assert_eq!(four.user.legacy_links[0].legacy_id.as_str(), "4");
     assert_eq!(store.counts().await.unwrap().users, 1);

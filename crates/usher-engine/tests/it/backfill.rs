@@ -51,6 +51,11 @@ async fn run(dir: &Path, store: &Arc<dyn Store>, job: &str) -> BackfillReport {
     .unwrap()
 }
 
+/// The user holding `email`, who must exist.
+pub async fn user_holding(store: &Arc<dyn Store>, email: &str) -> usher_core::User {
+    store.user_by_email(email).await.unwrap().unwrap()
+}
+
 /// The legacy hash a migrated record's user holds, and whether it verifies `password`.
 async fn verifies(store: &Arc<dyn Store>, legacy_id: &str, password: &str) -> bool {
     let user = store
@@ -83,11 +88,7 @@ async fn a_backfill_migrates_every_record_with_its_legacy_hash() {
 
     // Each record became the user it describes, under the address as legacy wrote it but
     // found in any case, holding the legacy hash as it was: the password still verifies.
-    let ann = store
-        .user_by_email("ann.lee@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let ann = user_holding(&store, "ann.lee@example.com").await;
     assert_eq!(ann.legacy_links[0].legacy_id.as_str(), "1");
     assert_eq!(ann.credential.as_ref().unwrap().hash, MD5_CRYPT);
     assert_eq!(ann.migration.as_ref().map(|m| m.method), Some(Method::Bulk));
@@ -143,11 +144,7 @@ async fn a_bad_record_is_quarantined_with_its_reason_and_the_others_migrate() {
 
     let report = run(dir.path(), &store, "backfill").await;
     let c = report.run;
-    assert_eq!(
-        (c.read, c.migrated, c.quarantined),
-        (4, 2, 2),
-        "{report:?}"
-    );
+    assert_eq!((c.read, c.migrated, c.quarantined), (4, 2, 2), "{report:?}");
     for id in ["1", "4"] {
         assert!(verifies(&store, id, "password").await, "record {id}");
     }

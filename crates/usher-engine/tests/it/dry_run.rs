@@ -6,7 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use usher_core::{KeyRange, LegacyKey, LegacyRecord, Mapper, MappingConfig, Source, SourceError};
-use usher_engine::{BackfillOptions, DryRunReport, Silent, backfill, dry_run};
+use usher_engine::{BackfillOptions, BackfillReport, DryRunReport, Silent, backfill, dry_run};
+
+use crate::backfill::user_holding;
 use usher_store::{ConflictPolicy, Counters, Store};
 
 /// Records held in memory in key order, read as a keyset source reads them.
@@ -134,46 +136,66 @@ fn done(c: Counters) -> (u64, u64, u64, u64, u64) {
     )
 }
 
+/// The dry run of `source` with the test mapping, against `store` if given.
+async fn predict(
+    source: &Arc<Memory>,
+    store: Option<&Arc<dyn Store>>,
+    options: BackfillOptions,
+) -> DryRunReport {
+    let (source, store) = (source.clone(), store.cloned());
+    dry_run(source, mapper(), store, options, Arc::new(Silent))
+        .await
+        .unwrap()
+}
+
+/// The backfill of `source` into `store` with the test mapping.
+async fn run(
+    source: &Arc<Memory>,
+    store: &Arc<dyn Store>,
+    options: BackfillOptions,
+) -> BackfillReport {
+    backfill(
+        source.clone(),
+        mapper(),
+        store.clone(),
+        options,
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap()
+}
+
 /// A fresh SQLite store in `dir`, migrated.
 async fn fresh_store(dir: &std::path::Path) -> Arc<dyn Store> {
     Arc::from(usher_testkit::store(dir).await)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dry_run_predicts_a_partitioned_first_run_and_a_second_sweep() {
+/// [`records`] as a source.
+fn memory() -> Arc<Memory> {
+    Arc::new(Memory { records: records() })
+}
+
+/// A fresh store in a temporary directory (kept as long as the store is used), and
+/// [`records`] as a source.
+async fn store_and_source() -> (tempfile::TempDir, Arc<dyn Store>, Arc<Memory>) {
     let dir = tempfile::tempdir().unwrap();
     let store = fresh_store(dir.path()).await;
-    let source = Arc::new(Memory { records: records() });
+    (dir, store, memory())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dry_run_predicts_a_partitioned_first_run_and_a_second_sweep() {
+    let (_dir, store, source) = store_and_source().await;
 
     // First run: predicted without the store (none written yet), run on two partitions.
     let options1 = options("first", 2, ConflictPolicy::Skip);
-    let dry = dry_run(
-        source.clone(),
-        mapper(),
-        None,
-        options1.clone(),
-        Arc::new(Silent),
-    )
-    .await
-    .unwrap();
-    let report = backfill(
-        source.clone(),
-        mapper(),
-        store.clone(),
-        options1,
-        Arc::new(Silent),
-    )
-    .await
-    .unwrap();
+    let dry = predict(&source, None, options1.clone()).await;
+    let report = run(&source, &store, options1).await;
     // 600 read; 6 without an address; 20 address and 10 username duplicates.
     assert_eq!(done(report.run), (600, 564, 0, 0, 36), "{:?}", report.run);
     assert_eq!(predicted(&dry), done(report.run), "{dry:?}");
     // Whichever partition got there first, the lower key holds the address.
-    let one = store
-        .user_by_email("user1@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let one = user_holding(&store, "user1@example.com").await;
     assert_eq!(one.legacy_links[0].legacy_id.as_str(), "1");
 
     // Legacy changes three records; a new job sweeps everything against the store.
@@ -194,19 +216,9 @@ async fn the_dry_run_predicts_a_partitioned_first_run_and_a_second_sweep() {
         .insert("updated".into(), json!("2025-01-01T00:00:00Z"));
     let source = Arc::new(Memory { records: changed });
     let options2 = options("sweep", 1, ConflictPolicy::LegacyNewer);
-    let dry = dry_run(
-        source.clone(),
-        mapper(),
-        Some(store.clone()),
-        options2.clone(),
-        Arc::new(Silent),
-    )
-    .await
-    .unwrap();
+    let dry = predict(&source, Some(&store), options2.clone()).await;
     assert!(dry.against_store);
-    let report = backfill(source, mapper(), store.clone(), options2, Arc::new(Silent))
-        .await
-        .unwrap();
+    let report = run(&source, &store, options2).await;
     assert_eq!(done(report.run), (600, 0, 560, 3, 37), "{:?}", report.run);
     assert_eq!(predicted(&dry), done(report.run), "{dry:?}");
     store.close().await;
@@ -216,39 +228,21 @@ async fn the_dry_run_predicts_a_partitioned_first_run_and_a_second_sweep() {
 /// event changes, and the dry run plans no partitions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_against_the_store_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = fresh_store(dir.path()).await;
-    let source = Arc::new(Memory { records: records() });
+    let (_dir, store, source) = store_and_source().await;
     let first = options("first", 1, ConflictPolicy::Skip);
-    backfill(
-        source.clone(),
-        mapper(),
-        store.clone(),
-        first,
-        Arc::new(Silent),
-    )
-    .await
-    .unwrap();
-    let before = (
-        store.counts().await.unwrap(),
-        store.events(0, 10_000).await.unwrap().len(),
-        store.checkpoints("sweep", "legacy").await.unwrap(),
-    );
-    let dry = dry_run(
-        source,
-        mapper(),
-        Some(store.clone()),
-        options("sweep", 1, ConflictPolicy::LegacyNewer),
-        Arc::new(Silent),
-    )
-    .await
-    .unwrap();
+    run(&source, &store, first).await;
+    let written = || async {
+        (
+            store.counts().await.unwrap(),
+            store.events(0, 10_000).await.unwrap().len(),
+            store.checkpoints("sweep", "legacy").await.unwrap(),
+        )
+    };
+    let before = written().await;
+    let sweep = options("sweep", 1, ConflictPolicy::LegacyNewer);
+    let dry = predict(&source, Some(&store), sweep).await;
     assert_eq!(dry.skip, 564, "{dry:?}");
-    let after = (
-        store.counts().await.unwrap(),
-        store.events(0, 10_000).await.unwrap().len(),
-        store.checkpoints("sweep", "legacy").await.unwrap(),
-    );
+    let after = written().await;
     assert_eq!(before, after);
     assert!(after.2.is_empty(), "the dry run planned no partitions");
     store.close().await;
@@ -258,13 +252,11 @@ async fn a_dry_run_against_the_store_writes_nothing() {
 /// records at 1000/s take at least 0.6 s, the first chunk's share included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dry_run_reads_at_the_rate_asked() {
-    let source = Arc::new(Memory { records: records() });
+    let source = memory();
     let mut paced = options("paced", 1, ConflictPolicy::Skip);
     paced.rate = std::num::NonZeroU32::new(1000);
     let started = std::time::Instant::now();
-    let dry = dry_run(source, mapper(), None, paced, Arc::new(Silent))
-        .await
-        .unwrap();
+    let dry = predict(&source, None, paced).await;
     assert_eq!(dry.read, 600);
     // A loaded machine can only make it slower: the lower bound, less 10 %, is what is checked.
     assert!(
@@ -278,7 +270,6 @@ async fn the_dry_run_reads_at_the_rate_asked() {
 /// named as `[backfill]` names it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn options_that_cannot_work_are_refused_naming_every_key() {
-    let dir = tempfile::tempdir().unwrap();
     let bad = BackfillOptions {
         batch_size: 0,
         concurrency: 65,
@@ -288,8 +279,7 @@ async fn options_that_cannot_work_are_refused_naming_every_key() {
     let keys: Vec<String> = bad.validate().into_iter().map(|p| p.key).collect();
     assert_eq!(keys, ["batch_size", "concurrency", "max_attempts"]);
     assert_eq!(BackfillOptions::default().validate(), []);
-    let source = Arc::new(Memory { records: records() });
-    let store = fresh_store(dir.path()).await;
+    let (_dir, store, source) = store_and_source().await;
     let err = backfill(source, mapper(), store.clone(), bad, Arc::new(Silent))
         .await
         .unwrap_err()

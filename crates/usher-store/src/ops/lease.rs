@@ -8,6 +8,14 @@ use super::writer;
 use crate::backend::{Backend, Stmt};
 use crate::error::{Result, db};
 
+/// Runs one write to the leases (`op`, for errors) on a connection of its own, holding the
+/// writer; the rows it changed.
+async fn write<B: Backend>(store: &B, op: &'static str, stmt: Stmt<B>) -> Result<u64> {
+    let _writer = writer(store).await;
+    let mut c = store.pool().acquire().await.map_err(db(op))?;
+    stmt.execute(&mut c).await
+}
+
 /// [`crate::LeaseStore::acquire_lease`].
 pub(super) async fn acquire<B: Backend>(
     store: &B,
@@ -17,9 +25,7 @@ pub(super) async fn acquire<B: Backend>(
     until: DateTime<Utc>,
 ) -> Result<bool> {
     const OP: &str = "taking a lease";
-    let _writer = writer(store).await;
-    let mut c = store.pool().acquire().await.map_err(db(OP))?;
-    let n = Stmt::<B>::new(
+    let upsert = Stmt::<B>::new(
         "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
          ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
              expires_at = excluded.expires_at \
@@ -29,10 +35,8 @@ pub(super) async fn acquire<B: Backend>(
     .text(name)
     .text(holder)
     .instant(until)
-    .instant(now)
-    .execute(&mut c)
-    .await?;
-    Ok(n == 1)
+    .instant(now);
+    Ok(write(store, OP, upsert).await? == 1)
 }
 
 /// [`crate::LeaseStore::renew_lease`].
@@ -43,29 +47,22 @@ pub(super) async fn renew<B: Backend>(
     until: DateTime<Utc>,
 ) -> Result<bool> {
     const OP: &str = "renewing a lease";
-    let _writer = writer(store).await;
-    let mut c = store.pool().acquire().await.map_err(db(OP))?;
-    let n = Stmt::<B>::new(
+    let update = Stmt::<B>::new(
         "UPDATE leases SET expires_at = $3 WHERE name = $1 AND holder = $2",
         OP,
     )
     .text(name)
     .text(holder)
-    .instant(until)
-    .execute(&mut c)
-    .await?;
-    Ok(n == 1)
+    .instant(until);
+    Ok(write(store, OP, update).await? == 1)
 }
 
 /// [`crate::LeaseStore::release_lease`].
 pub(super) async fn release<B: Backend>(store: &B, name: &str, holder: &str) -> Result<()> {
     const OP: &str = "giving a lease back";
-    let _writer = writer(store).await;
-    let mut c = store.pool().acquire().await.map_err(db(OP))?;
-    Stmt::<B>::new("DELETE FROM leases WHERE name = $1 AND holder = $2", OP)
+    let delete = Stmt::<B>::new("DELETE FROM leases WHERE name = $1 AND holder = $2", OP)
         .text(name)
-        .text(holder)
-        .execute(&mut c)
-        .await?;
+        .text(holder);
+    write(store, OP, delete).await?;
     Ok(())
 }

@@ -116,10 +116,8 @@ fn a_refused_insert_is_explained_by_the_holder_of_its_address() {
     let p = prepare(&c, now()).unwrap();
     let owner = Owner {
         user_id: p.rows[0].id,
-        email_normalized: Some("ann@x.io".into()),
-        username_normalized: Some("ann".into()),
         link: Some(("legacy".into(), "17".into())),
-        displaceable: false,
+        ..owner("ann@x.io", "ann")
     };
     let q = explain_refusals(&p.rows, &[1], &[owner]).unwrap();
     assert_eq!(q.len(), 1);
@@ -146,13 +144,7 @@ fn an_update_may_not_take_another_users_username() {
     ]);
     let p = prepare(&c, now()).unwrap();
     let me = Uuid::now_v7();
-    let bob = Owner {
-        user_id: Uuid::now_v7(),
-        email_normalized: Some("b@x.io".into()),
-        username_normalized: Some("bob".into()),
-        link: None,
-        displaceable: false,
-    };
+    let bob = owner("b@x.io", "bob");
     let (kept, refused) = check_updates(
         &p.rows,
         vec![(0, me), (1, me)],

@@ -77,6 +77,15 @@ async fn credential_row(raw: &Raw, id: UserId) -> Vec<Vec<Option<String>>> {
     .await
 }
 
+/// The user legacy record `legacy_id` of `source` became, who must exist.
+async fn user_of_record(store: &dyn Store, source: &str, legacy_id: &str) -> User {
+    store
+        .user_by_legacy(source, legacy_id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 async fn events_of(store: &dyn Store, kind: &str) -> Vec<usher_store::Event> {
     store
         .events(0, 10_000)
@@ -111,7 +120,7 @@ pub async fn a_first_login_writes_user_credential_ledger_and_event_and_clears_qu
         method: Method::Lazy,
         ..m.user.migration.clone().unwrap()
     });
-    let u = store.user_by_legacy(SOURCE, "42").await.unwrap().unwrap();
+    let u = user_of_record(store, SOURCE, "42").await;
     assert_eq!(u, expected);
     assert_eq!(
         store
@@ -125,42 +134,25 @@ pub async fn a_first_login_writes_user_credential_ledger_and_event_and_clears_qu
 
     // The rows themselves.
     let id = m.user.id.to_string();
-    assert_eq!(
-        ctx.raw
-            .rows(
-                "SELECT CAST(user_id AS TEXT), source, legacy_id, method, system_of_record, \
-                 record_checksum FROM ledger"
-            )
-            .await,
-        vec![vec![
-            Some(id.clone()),
-            Some(SOURCE.into()),
-            Some("42".into()),
-            Some("lazy".into()),
-            Some("new".into()),
-            Some(m.checksum.clone()),
-        ]]
-    );
-    assert_eq!(
-        ctx.raw
-            .rows("SELECT CAST(user_id AS TEXT), hash, scheme FROM credentials")
-            .await,
-        vec![vec![
-            Some(id.clone()),
-            Some(argon("k42").hash),
-            Some("argon2id".into()),
-        ]]
-    );
-    assert_eq!(
-        ctx.raw
-            .rows("SELECT CAST(id AS TEXT), migration_method, migration_source FROM users")
-            .await,
-        vec![vec![
-            Some(id.clone()),
-            Some("lazy".into()),
-            Some(SOURCE.into())
-        ]]
-    );
+    let tables: [(&str, &[&str]); 3] = [
+        (
+            "SELECT CAST(user_id AS TEXT), source, legacy_id, method, system_of_record, \
+             record_checksum FROM ledger",
+            &[&id, SOURCE, "42", "lazy", "new", &m.checksum],
+        ),
+        (
+            "SELECT CAST(user_id AS TEXT), hash, scheme FROM credentials",
+            &[&id, &argon("k42").hash, "argon2id"],
+        ),
+        (
+            "SELECT CAST(id AS TEXT), migration_method, migration_source FROM users",
+            &[&id, "lazy", SOURCE],
+        ),
+    ];
+    for (sql, row) in tables {
+        let row: Vec<_> = row.iter().map(|c| Some(c.to_string())).collect();
+        assert_eq!(ctx.raw.rows(sql).await, vec![row], "{sql}");
+    }
     assert_eq!(count(&ctx.raw, "quarantine").await, 0);
     assert_eq!(
         store.quarantine_count(&Default::default()).await.unwrap(),
@@ -308,34 +300,20 @@ pub async fn fifty_concurrent_first_logins_make_one_user(ctx: Ctx) {
             .count();
         assert_eq!(already, CALLERS - 1, "{outcomes:?}");
 
+        // The record's ledger row, its address and its credential: the winner's, once.
         let id = Some(winner.to_string());
         let legacy_id = key.to_string();
-        assert_eq!(
-            ctx.raw
-                .rows(&format!(
-                    "SELECT CAST(user_id AS TEXT) FROM ledger WHERE legacy_id = '{legacy_id}'"
-                ))
-                .await,
-            vec![vec![id.clone()]]
-        );
         let email = email.to_lowercase();
-        assert_eq!(
-            ctx.raw
-                .rows(&format!(
-                    "SELECT CAST(id AS TEXT) FROM users WHERE email_normalized = '{email}'"
-                ))
-                .await,
-            vec![vec![id.clone()]]
-        );
-        assert_eq!(
-            ctx.raw
-                .rows(&format!(
-                    "SELECT CAST(user_id AS TEXT) FROM credentials \
-                     WHERE CAST(user_id AS TEXT) = '{winner}'"
-                ))
-                .await,
-            vec![vec![id]]
-        );
+        for sql in [
+            format!("SELECT CAST(user_id AS TEXT) FROM ledger WHERE legacy_id = '{legacy_id}'"),
+            format!("SELECT CAST(id AS TEXT) FROM users WHERE email_normalized = '{email}'"),
+            format!(
+                "SELECT CAST(user_id AS TEXT) FROM credentials \
+                 WHERE CAST(user_id AS TEXT) = '{winner}'"
+            ),
+        ] {
+            assert_eq!(ctx.raw.rows(&sql).await, vec![vec![id.clone()]], "{sql}");
+        }
     }
     let rounds = ROUNDS;
     assert_eq!(count(&ctx.raw, "users").await, rounds);
@@ -425,12 +403,7 @@ pub async fn a_backfill_racing_first_logins_leaves_one_user_per_record(ctx: Ctx)
         assert_eq!(outcome.migrated + outcome.skipped, PER_ROUND as u64);
         by_chunk += outcome.migrated;
         for (k, o) in results {
-            let stored = ctx
-                .store
-                .user_by_legacy(SOURCE, &k.to_string())
-                .await
-                .unwrap()
-                .unwrap();
+            let stored = user_of_record(&*ctx.store, SOURCE, &k.to_string()).await;
             match o {
                 MigrateOutcome::Migrated(id) => {
                     by_login += 1;
@@ -476,33 +449,27 @@ pub async fn a_first_login_whose_identifier_another_user_holds_writes_nothing(ct
         .unwrap();
     let before_events = store.events(0, 100).await.unwrap().len();
 
-    // Another legacy record with the same address, case aside.
-    let m = lazy(2, "TAKEN@Example.com", "someone");
-    assert_eq!(
-        store.migrate_user(&m).await.unwrap(),
-        MigrateOutcome::IdentifierTaken {
-            field: "email",
-            holder: holder.user.id
-        }
-    );
-    // The username, case aside.
-    let m = lazy(3, "fresh@example.com", "HOLDER");
-    assert_eq!(
-        ctx.other.migrate_user(&m).await.unwrap(),
-        MigrateOutcome::IdentifierTaken {
-            field: "username",
-            holder: holder.user.id
-        }
-    );
-    // Both: the email is named.
-    let m = lazy(4, "taken@example.com", "holder");
-    assert_eq!(
-        store.migrate_user(&m).await.unwrap(),
-        MigrateOutcome::IdentifierTaken {
-            field: "email",
-            holder: holder.user.id
-        }
-    );
+    for (writer, m, field) in [
+        // Another legacy record with the same address, case aside.
+        (store, lazy(2, "TAKEN@Example.com", "someone"), "email"),
+        // The username, case aside.
+        (
+            &*ctx.other,
+            lazy(3, "fresh@example.com", "HOLDER"),
+            "username",
+        ),
+        // Both: the email is named.
+        (store, lazy(4, "taken@example.com", "holder"), "email"),
+    ] {
+        assert_eq!(
+            writer.migrate_user(&m).await.unwrap(),
+            MigrateOutcome::IdentifierTaken {
+                field,
+                holder: holder.user.id
+            },
+            "{m:?}"
+        );
+    }
 
     assert_eq!(count(&ctx.raw, "users").await, 1);
     assert_eq!(count(&ctx.raw, "ledger").await, 1);
@@ -831,7 +798,7 @@ pub async fn linking_a_second_source_keeps_one_user_with_every_legacy_id(ctx: Ct
     let mut c = chunk(0, vec![user(2, "Ann@Example.com", "ann")], vec![]);
     c.done = true;
     store.write_chunk(&c).await.unwrap();
-    let stored = store.user_by_legacy(SOURCE, "2").await.unwrap().unwrap();
+    let stored = user_of_record(store, SOURCE, "2").await;
     let before_credential = credential_row(&ctx.raw, stored.id).await;
     // The shop record was quarantined as a duplicate address by an earlier run.
     let mut q = chunk(0, vec![], vec![rejected(77, "duplicate email")]);
@@ -844,7 +811,7 @@ pub async fn linking_a_second_source_keeps_one_user_with_every_legacy_id(ctx: Ct
         store.link_user(&link).await.unwrap(),
         LinkOutcome::Linked(stored.id)
     );
-    let linked = store.user_by_legacy("shop", "s-9").await.unwrap().unwrap();
+    let linked = user_of_record(store, "shop", "s-9").await;
     assert_eq!(linked.id, stored.id);
     assert_eq!(linked.profile.given_name.as_deref(), Some("Annie"));
     assert_eq!(linked.attributes["shop_id"], json!("s-9"));
@@ -1007,8 +974,8 @@ pub async fn a_chunk_links_a_second_source_in_its_own_transaction(ctx: Ctx) {
     );
     c.done = true;
     store.write_chunk(&c).await.unwrap();
-    let ann = store.user_by_legacy(SOURCE, "2").await.unwrap().unwrap();
-    let dee = store.user_by_legacy(SOURCE, "6").await.unwrap().unwrap();
+    let ann = user_of_record(store, SOURCE, "2").await;
+    let dee = user_of_record(store, SOURCE, "6").await;
     let bo = newcomer("bo@example.com", "bo");
     store.register_user(&bo).await.unwrap();
 
@@ -1042,15 +1009,24 @@ pub async fn a_chunk_links_a_second_source_in_its_own_transaction(ctx: Ctx) {
         "{outcome:?}"
     );
 
-    let linked = store.user_by_legacy("shop", "s-10").await.unwrap().unwrap();
+    let linked = user_of_record(store, "shop", "s-10").await;
     assert_eq!(linked.id, ann.id);
-    assert_eq!(linked.username.as_ref().map(|u| u.as_str()), Some("annshop"));
+    assert_eq!(
+        linked.username.as_ref().map(|u| u.as_str()),
+        Some("annshop")
+    );
     assert_eq!(linked.legacy_links.len(), 2);
     let events = events_of(store, "user.linked").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].subject, "shop/s-10");
     assert_eq!(events[0].detail["user_id"], json!(ann.id));
-    assert!(store.user_by_legacy("shop", "s-14").await.unwrap().is_some());
+    assert!(
+        store
+            .user_by_legacy("shop", "s-14")
+            .await
+            .unwrap()
+            .is_some()
+    );
     // Dee was not touched: her link would have taken Bo's username.
     assert_eq!(store.user(dee.id).await.unwrap().unwrap(), dee);
 
@@ -1069,7 +1045,9 @@ pub async fn a_chunk_links_a_second_source_in_its_own_transaction(ctx: Ctx) {
     let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["s-11", "s-12", "s-16"]);
     assert!(
-        found[0].1.contains("not linked: the address is not verified in the linked record"),
+        found[0]
+            .1
+            .contains("not linked: the address is not verified in the linked record"),
         "{found:?}"
     );
     assert!(found[1].1.starts_with("duplicate email"), "{found:?}");
@@ -1112,7 +1090,9 @@ pub async fn logins_racing_a_linking_chunk_link_each_record_once(ctx: Ctx) {
     let email = |k: i64| format!("race{k}@example.com");
     let mut first = chunk(
         0,
-        keys.iter().map(|&k| user(k, &email(k), &format!("race{k}"))).collect(),
+        keys.iter()
+            .map(|&k| user(k, &email(k), &format!("race{k}")))
+            .collect(),
         vec![],
     );
     first.done = true;
@@ -1137,11 +1117,7 @@ pub async fn logins_racing_a_linking_chunk_link_each_record_once(ctx: Ctx) {
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(u64::try_from(k).unwrap())).await;
                 loop {
-                    let holder = store
-                        .user_by_legacy(SOURCE, &k.to_string())
-                        .await
-                        .unwrap()
-                        .unwrap();
+                    let holder = user_of_record(&*store, SOURCE, &k.to_string()).await;
                     let usher_core::LinkDecision::Link {
                         user,
                         replace_credential,
@@ -1181,18 +1157,14 @@ pub async fn logins_racing_a_linking_chunk_link_each_record_once(ctx: Ctx) {
     let mut by_login = 0u64;
     for l in logins {
         let (k, outcome) = l.await.unwrap();
-        let holder = ctx
-            .store
-            .user_by_legacy(SOURCE, &k.to_string())
-            .await
-            .unwrap()
-            .unwrap();
+        let holder = user_of_record(&*ctx.store, SOURCE, &k.to_string()).await;
         match outcome {
             Some(LinkOutcome::Linked(id)) => {
                 assert_eq!(id, holder.id);
                 by_login += 1;
             }
-            Some(LinkOutcome::AlreadyLinked(id)) | Some(LinkOutcome::IdentifierTaken { holder: id, .. }) => {
+            Some(LinkOutcome::AlreadyLinked(id))
+            | Some(LinkOutcome::IdentifierTaken { holder: id, .. }) => {
                 assert_eq!(id, holder.id, "record {k}");
             }
             None => {}
@@ -1208,18 +1180,8 @@ pub async fn logins_racing_a_linking_chunk_link_each_record_once(ctx: Ctx) {
     assert_eq!(outcome.quarantined, 0, "{outcome:?}");
     assert_eq!(outcome.linked + by_login, u64::try_from(N).unwrap());
     for &k in &keys {
-        let holder = ctx
-            .store
-            .user_by_legacy(SOURCE, &k.to_string())
-            .await
-            .unwrap()
-            .unwrap();
-        let linked = ctx
-            .store
-            .user_by_legacy("shop", &format!("s-{k}"))
-            .await
-            .unwrap()
-            .unwrap();
+        let holder = user_of_record(&*ctx.store, SOURCE, &k.to_string()).await;
+        let linked = user_of_record(&*ctx.store, "shop", &format!("s-{k}")).await;
         assert_eq!(linked.id, holder.id, "record s-{k}");
     }
     assert_eq!(count(&ctx.raw, "users").await, N);

@@ -88,15 +88,21 @@ macro_rules! both {
     };
 }
 
-/// Like [`both!`] for suite functions that take two stores on the same database.
-macro_rules! both_pair {
-    ($name:ident) => {
+/// Runs a test on both backends with two stores on one database (like two processes) and a
+/// direct connection: `two_stores!(name, |store, other, raw| test)` makes `name::sqlite` and
+/// `name::postgres`, each awaiting `test`. The second store is closed and the database dropped
+/// after it (the PostgreSQL database even when the test fails).
+macro_rules! two_stores {
+    ($name:ident, |$store:ident, $other:ident, $raw:ident| $test:expr) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let db = usher_testkit::stores::SqliteDb::new().await;
                 let other = db.another().await;
-                crate::suite::$name(db.store.clone(), other.clone()).await;
+                let $store = db.store.clone();
+                let $other = other.clone();
+                let $raw = crate::harness::Raw::Sqlite(db.dir.path().join("usher.db"));
+                $test.await;
                 other.close().await;
                 db.finish().await;
             }
@@ -104,45 +110,31 @@ macro_rules! both_pair {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let mut db = usher_testkit::stores::PgDb::new().await;
-                let other = db.another().await;
-                let test = crate::suite::$name(db.store.clone(), other);
-                db.finish_after(test).await;
+                let $other = db.another().await;
+                let $store = db.store.clone();
+                let $raw = crate::harness::Raw::Postgres(db.url.clone());
+                db.finish_after($test).await;
             }
         }
+    };
+}
+
+/// Like [`both!`] for suite functions that take two stores on the same database.
+macro_rules! both_pair {
+    ($name:ident) => {
+        crate::harness::two_stores!($name, |store, other, _raw| crate::suite::$name(
+            store, other
+        ));
     };
 }
 
 /// Like [`both!`] for the login bridge's writes (`crate::bridge`), which take a [`Ctx`].
 macro_rules! bridge {
     ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let db = usher_testkit::stores::SqliteDb::new().await;
-                let other = db.another().await;
-                let ctx = crate::harness::Ctx {
-                    store: db.store.clone(),
-                    other: other.clone(),
-                    raw: crate::harness::Raw::Sqlite(db.dir.path().join("usher.db")),
-                };
-                crate::bridge::$name(ctx).await;
-                other.close().await;
-                db.finish().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let mut db = usher_testkit::stores::PgDb::new().await;
-                let other = db.another().await;
-                let ctx = crate::harness::Ctx {
-                    store: db.store.clone(),
-                    other,
-                    raw: crate::harness::Raw::Postgres(db.url.clone()),
-                };
-                db.finish_after(crate::bridge::$name(ctx)).await;
-            }
-        }
+        crate::harness::two_stores!($name, |store, other, raw| crate::bridge::$name(
+            crate::harness::Ctx { store, other, raw }
+        ));
     };
 }
 
-pub(crate) use {both, both_pair, bridge};
+pub(crate) use {both, both_pair, bridge, two_stores};

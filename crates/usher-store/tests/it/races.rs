@@ -2,12 +2,13 @@
 //! deterministically with a second connection holding an uncommitted transaction.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Connection as _;
 use sqlx::postgres::PgConnection;
 
-use usher_store::MigrateOutcome;
+use usher_store::{MigrateOutcome, Store};
 use usher_testkit::stores::PgDb;
 
 use crate::bridge::{argon, lazy};
@@ -15,7 +16,7 @@ use crate::data::{SOURCE, chunk, user};
 
 async fn run<F, Fut>(test: F)
 where
-    F: FnOnce(String, std::sync::Arc<dyn usher_store::Store>) -> Fut,
+    F: FnOnce(String, Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
     let db = PgDb::new().await;
@@ -52,53 +53,70 @@ async fn until_a_writer_waits_for_a_lock(url: &str) {
 const INSERT_USER: &str = "INSERT INTO users (id, email, email_normalized, status, created_at, \
      updated_at) VALUES ($1, $2, lower($2), 'active', now(), now())";
 
+/// Inserts an active user with `email` on `conn` (the other writer's); its id.
+async fn insert_user(conn: &mut PgConnection, email: &str) -> uuid::Uuid {
+    let id = uuid::Uuid::now_v7();
+    sqlx::query(INSERT_USER)
+        .bind(id)
+        .bind(email)
+        .execute(conn)
+        .await
+        .unwrap();
+    id
+}
+
+/// Runs `write` on a task of its own and returns once it waits for a lock behind the other
+/// connection's transaction.
+async fn spawn_blocked<T: Send + 'static>(
+    url: &str,
+    write: impl Future<Output = T> + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    let writer = tokio::spawn(write);
+    until_a_writer_waits_for_a_lock(url).await;
+    writer
+}
+
+/// Runs `write` until it waits behind the other connection's transaction, checks it is still
+/// waiting (`waits` says for what), ends that transaction with `release` (its commit or
+/// rollback) and returns what the write then did.
+async fn behind_the_other_writer<T: Send + 'static>(
+    url: &str,
+    waits: &str,
+    write: impl Future<Output = T> + Send + 'static,
+    release: impl Future<Output = Result<(), sqlx::Error>>,
+) -> T {
+    let writer = spawn_blocked(url, write).await;
+    assert!(!writer.is_finished(), "{waits}");
+    release.await.unwrap();
+    writer.await.unwrap()
+}
+
+/// Writes partition 0's chunk of `users` into `store`.
+fn write_chunk(
+    store: &Arc<dyn Store>,
+    users: Vec<usher_store::ChunkUser>,
+) -> impl Future<Output = usher_store::Result<usher_store::ChunkOutcome>> + Send + 'static {
+    let store = store.clone();
+    async move { store.write_chunk(&chunk(0, users, vec![])).await }
+}
+
+/// Migrates `m` into `store` at a first login.
+fn migrate_user(
+    store: &Arc<dyn Store>,
+    m: usher_store::LazyMigration,
+) -> impl Future<Output = usher_store::Result<MigrateOutcome>> + Send + 'static {
+    let store = store.clone();
+    async move { store.migrate_user(&m).await }
+}
+
 /// A chunk whose key another writer is migrating at the same moment (the login bridge, say)
 /// waits for it, finds its ledger row refused, rolls back, retries, and skips the record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_migrated_concurrently_is_retried_and_skipped() {
     run(|url, store| async move {
-        let mut other = PgConnection::connect(&url).await.unwrap();
-        let mut tx = other.begin().await.unwrap();
-        let id = uuid::Uuid::now_v7();
-        sqlx::query(INSERT_USER)
-            .bind(id)
-            .bind("lazy@example.com")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        sqlx::query(
-            "INSERT INTO ledger (source, legacy_id, user_id, system_of_record, method, \
-             migrated_at, record_checksum) VALUES ($1, '900', $2, 'new', 'lazy', now(), 'x')",
-        )
-        .bind(SOURCE)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-
-        let writer = tokio::spawn({
-            let store = store.clone();
-            async move {
-                store
-                    .write_chunk(&chunk(
-                        0,
-                        vec![user(900, "bulk@example.com", "bulk")],
-                        vec![],
-                    ))
-                    .await
-            }
-        });
-        until_a_writer_waits_for_a_lock(&url).await;
-        assert!(
-            !writer.is_finished(),
-            "the chunk waits for the other writer"
-        );
-        tx.commit().await.unwrap();
-        let outcome = writer.await.unwrap().unwrap();
-        assert_eq!((outcome.migrated, outcome.skipped), (0, 1), "{outcome:?}");
-        assert!(outcome.retries >= 1, "{outcome:?}");
-        let u = store.user_by_legacy(SOURCE, "900").await.unwrap().unwrap();
-        assert_eq!(*u.id.as_uuid(), id);
+        let bulk = user(900, "bulk@example.com", "bulk");
+        let waits = "the chunk waits for the other writer";
+        a_chunk_behind_a_committed_login(&url, &store, "lazy@example.com", bulk, waits).await;
         assert_eq!(store.counts().await.unwrap().users, 1);
     })
     .await;
@@ -122,7 +140,7 @@ async fn a_deadlocked_chunk_is_retried_and_loses_nothing() {
         .await
         .unwrap();
         setup.close().await.unwrap();
-        let store: std::sync::Arc<dyn usher_store::Store> = std::sync::Arc::from(
+        let store: Arc<dyn Store> = Arc::from(
             usher_store::open(&usher_store::StoreConfig::Postgres {
                 url: Some(url.clone()),
                 url_file: None,
@@ -137,36 +155,13 @@ async fn a_deadlocked_chunk_is_retried_and_loses_nothing() {
             .await
             .unwrap();
         let mut tx = other.begin().await.unwrap();
-        let b = uuid::Uuid::now_v7();
-        sqlx::query(INSERT_USER)
-            .bind(b)
-            .bind("B@example.com")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        let b = insert_user(&mut tx, "B@example.com").await;
 
         // The chunk inserts a@ then blocks on b@, held by the other writer.
-        let writer = tokio::spawn({
-            let store = store.clone();
-            async move {
-                store
-                    .write_chunk(&chunk(
-                        0,
-                        vec![user(1, "a@example.com", "a"), user(2, "b@example.com", "b")],
-                        vec![],
-                    ))
-                    .await
-            }
-        });
-        until_a_writer_waits_for_a_lock(&url).await;
+        let users = vec![user(1, "a@example.com", "a"), user(2, "b@example.com", "b")];
+        let writer = spawn_blocked(&url, write_chunk(&store, users)).await;
         // The other writer now wants a@: a cycle. PostgreSQL breaks it after deadlock_timeout.
-        let a = uuid::Uuid::now_v7();
-        sqlx::query(INSERT_USER)
-            .bind(a)
-            .bind("A@example.com")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        let a = insert_user(&mut tx, "A@example.com").await;
         tx.commit().await.unwrap();
 
         let outcome = writer.await.unwrap().unwrap();
@@ -205,13 +200,7 @@ async fn pending_login<'c>(
     ledger: bool,
 ) -> (sqlx::Transaction<'c, sqlx::Postgres>, uuid::Uuid) {
     let mut tx = other.begin().await.unwrap();
-    let id = uuid::Uuid::now_v7();
-    sqlx::query(INSERT_USER)
-        .bind(id)
-        .bind(email)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let id = insert_user(&mut tx, email).await;
     if ledger {
         sqlx::query(INSERT_LEDGER)
             .bind(SOURCE)
@@ -224,40 +213,85 @@ async fn pending_login<'c>(
     (tx, id)
 }
 
+/// How the other connection ends its transaction.
+enum Then {
+    Commit,
+    RollBack,
+}
+
+/// Runs `write` behind another connection's uncommitted first login of record 900 (see
+/// [`pending_login`]), checks it waits (`waits` says for what), ends the login as `then` says
+/// and returns what the write did and the login's user id.
+async fn behind_a_pending_login<T: Send + 'static>(
+    url: &str,
+    (email, ledger): (&str, bool),
+    then: Then,
+    waits: &str,
+    write: impl Future<Output = T> + Send + 'static,
+) -> (T, uuid::Uuid) {
+    let mut other = PgConnection::connect(url).await.unwrap();
+    let (tx, id) = pending_login(&mut other, email, ledger).await;
+    let done = match then {
+        Then::Commit => behind_the_other_writer(url, waits, write, tx.commit()).await,
+        Then::RollBack => behind_the_other_writer(url, waits, write, tx.rollback()).await,
+    };
+    (done, id)
+}
+
+/// A chunk writing record 900 with `user` behind another connection's first login of it (with
+/// `pending`, and its ledger row), which commits: the chunk retries and skips the record, left
+/// to the login's user. Returns the chunk's outcome.
+async fn a_chunk_behind_a_committed_login(
+    url: &str,
+    store: &Arc<dyn Store>,
+    pending: &str,
+    user: usher_store::ChunkUser,
+    waits: &str,
+) -> usher_store::ChunkOutcome {
+    let write = write_chunk(store, vec![user]);
+    let (outcome, id) =
+        behind_a_pending_login(url, (pending, true), Then::Commit, waits, write).await;
+    let outcome = outcome.unwrap();
+    assert_eq!((outcome.migrated, outcome.skipped), (0, 1), "{outcome:?}");
+    assert!(outcome.retries >= 1, "{outcome:?}");
+    let u = store.user_by_legacy(SOURCE, "900").await.unwrap().unwrap();
+    assert_eq!(*u.id.as_uuid(), id);
+    outcome
+}
+
+/// A first login of record 900 as `login` behind another connection's first login of it (with
+/// `pending`, and its ledger row), which commits: this one returns the other's user, the only
+/// one.
+async fn a_first_login_behind_a_committed_one(
+    url: &str,
+    store: &Arc<dyn Store>,
+    pending: &str,
+    login: usher_store::LazyMigration,
+    waits: &str,
+) {
+    let login = migrate_user(store, login);
+    let (outcome, id) =
+        behind_a_pending_login(url, (pending, true), Then::Commit, waits, login).await;
+    assert_eq!(
+        outcome.unwrap(),
+        MigrateOutcome::AlreadyMigrated(usher_core::UserId::from_uuid(id))
+    );
+    assert_eq!(store.counts().await.unwrap().users, 1);
+}
+
 /// A chunk whose record a first login is migrating at the same moment, with the same address:
 /// the chunk's insert waits, is refused by the login's address, sees the login's ledger row,
 /// rolls back, retries and skips the record. It is no duplicate, so it is not quarantined.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunk_racing_a_first_login_of_the_same_record_skips_it() {
     run(|url, store| async move {
-        let mut other = PgConnection::connect(&url).await.unwrap();
-        let (tx, id) = pending_login(&mut other, "same@example.com", true).await;
-        let writer = tokio::spawn({
-            let store = store.clone();
-            async move {
-                store
-                    .write_chunk(&chunk(
-                        0,
-                        vec![user(900, "Same@Example.com", "same")],
-                        vec![],
-                    ))
-                    .await
-            }
-        });
-        until_a_writer_waits_for_a_lock(&url).await;
-        assert!(!writer.is_finished(), "the chunk waits for the login");
-        tx.commit().await.unwrap();
-        let outcome = writer.await.unwrap().unwrap();
-        assert_eq!(
-            (outcome.migrated, outcome.skipped, outcome.quarantined),
-            (0, 1, 0),
-            "{outcome:?}"
-        );
-        assert!(outcome.retries >= 1, "{outcome:?}");
+        let same = user(900, "Same@Example.com", "same");
+        let waits = "the chunk waits for the login";
+        let outcome =
+            a_chunk_behind_a_committed_login(&url, &store, "same@example.com", same, waits).await;
+        assert_eq!(outcome.quarantined, 0, "{outcome:?}");
         let q = usher_store::QuarantineFilter::default();
         assert_eq!(store.quarantine_count(&q).await.unwrap(), 0);
-        let u = store.user_by_legacy(SOURCE, "900").await.unwrap().unwrap();
-        assert_eq!(*u.id.as_uuid(), id);
     })
     .await;
 }
@@ -267,26 +301,9 @@ async fn a_chunk_racing_a_first_login_of_the_same_record_skips_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_login_behind_a_concurrent_one_returns_its_user() {
     run(|url, store| async move {
-        let mut other = PgConnection::connect(&url).await.unwrap();
-        let (tx, id) = pending_login(&mut other, "race@example.com", true).await;
-        let login = tokio::spawn({
-            let store = store.clone();
-            async move {
-                store
-                    .migrate_user(&lazy(900, "Race@Example.com", "racer"))
-                    .await
-            }
-        });
-        until_a_writer_waits_for_a_lock(&url).await;
-        assert!(!login.is_finished(), "the login waits for the other one");
-        tx.commit().await.unwrap();
-        let outcome = login.await.unwrap().unwrap();
-        assert_eq!(
-            outcome,
-            MigrateOutcome::AlreadyMigrated(usher_core::UserId::from_uuid(id))
-        );
-        let counts = store.counts().await.unwrap();
-        assert_eq!(counts.users, 1);
+        let login = lazy(900, "Race@Example.com", "racer");
+        let waits = "the login waits for the other one";
+        a_first_login_behind_a_committed_one(&url, &store, "race@example.com", login, waits).await;
         assert_eq!(store.events(0, 10).await.unwrap().len(), 0);
     })
     .await;
@@ -298,28 +315,9 @@ async fn a_first_login_behind_a_concurrent_one_returns_its_user() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_login_refused_by_the_ledger_retries_and_returns_the_winner() {
     run(|url, store| async move {
-        let mut other = PgConnection::connect(&url).await.unwrap();
-        let (tx, id) = pending_login(&mut other, "old@example.com", true).await;
-        let login = tokio::spawn({
-            let store = store.clone();
-            async move {
-                store
-                    .migrate_user(&lazy(900, "new@example.com", "new"))
-                    .await
-            }
-        });
-        until_a_writer_waits_for_a_lock(&url).await;
-        assert!(
-            !login.is_finished(),
-            "the ledger insert waits for the other writer"
-        );
-        tx.commit().await.unwrap();
-        let outcome = login.await.unwrap().unwrap();
-        assert_eq!(
-            outcome,
-            MigrateOutcome::AlreadyMigrated(usher_core::UserId::from_uuid(id))
-        );
-        assert_eq!(store.counts().await.unwrap().users, 1);
+        let login = lazy(900, "new@example.com", "new");
+        let waits = "the ledger insert waits for the other writer";
+        a_first_login_behind_a_committed_one(&url, &store, "old@example.com", login, waits).await;
         assert!(
             store
                 .user_by_email("new@example.com")
@@ -335,18 +333,14 @@ async fn a_first_login_refused_by_the_ledger_retries_and_returns_the_winner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_login_behind_a_writer_that_rolls_back_migrates() {
     run(|url, store| async move {
-        let mut other = PgConnection::connect(&url).await.unwrap();
-        let (tx, _) = pending_login(&mut other, "undo@example.com", false).await;
         let m = lazy(900, "undo@example.com", "undo");
         let expected = m.user.id;
-        let login = tokio::spawn({
-            let store = store.clone();
-            async move { store.migrate_user(&m).await }
-        });
-        until_a_writer_waits_for_a_lock(&url).await;
-        assert!(!login.is_finished(), "the login waits for the other writer");
-        tx.rollback().await.unwrap();
-        let outcome = login.await.unwrap().unwrap();
+        let login = migrate_user(&store, m);
+        let waits = "the login waits for the other writer";
+        let pending = ("undo@example.com", false);
+        let (outcome, _) =
+            behind_a_pending_login(&url, pending, Then::RollBack, waits, login).await;
+        let outcome = outcome.unwrap();
         assert_eq!(outcome, MigrateOutcome::Migrated(expected));
         let u = store.user_by_legacy(SOURCE, "900").await.unwrap().unwrap();
         assert_eq!(u.id, expected);
@@ -373,15 +367,14 @@ async fn a_credential_upgrade_behind_a_password_change_replaces_nothing() {
         .execute(&mut *tx)
         .await
         .unwrap();
-        let upgrade = tokio::spawn({
+        let upgrade = {
             let store = store.clone();
             let old = old.hash.clone();
             async move { store.replace_credential(id, &old, &argon("upgraded")).await }
-        });
-        until_a_writer_waits_for_a_lock(&url).await;
-        assert!(!upgrade.is_finished(), "the upgrade waits for the change");
-        tx.commit().await.unwrap();
-        assert!(!upgrade.await.unwrap().unwrap());
+        };
+        let waits = "the upgrade waits for the change";
+        let replaced = behind_the_other_writer(&url, waits, upgrade, tx.commit()).await;
+        assert!(!replaced.unwrap());
         let stored = store.user(id).await.unwrap().unwrap().credential.unwrap();
         assert_eq!(stored.hash, "changed");
     })

@@ -5,9 +5,12 @@ use std::sync::Arc;
 
 use futures::TryStreamExt as _;
 use serde_json::json;
-use usher_core::{Credential, Email, KeyRange, LegacyKey, Method, Username};
+use usher_core::{Credential, Email, KeyRange, LegacyKey, Method, User, Username};
 use usher_hash::Scheme;
-use usher_store::{ChunkOutcome, ConflictPolicy, Counters, QuarantineFilter, Store, StoreError};
+use usher_store::{
+    ChunkOutcome, ChunkUser, ConflictPolicy, Counters, QuarantineEntry, QuarantineFilter, Rejected, Store,
+    StoreError,
+};
 
 use crate::data::{JOB, SOURCE, at, bare, chunk, rejected, user, users};
 pub use crate::leases::{
@@ -20,18 +23,73 @@ async fn ready(store: &dyn Store) {
     store.migrate().await.unwrap();
 }
 
+/// The reason the mapping gives a record whose address has no `@`.
+const NO_AT: &str = "field `email` has no @";
+
 fn all() -> QuarantineFilter {
     QuarantineFilter::default()
+}
+
+/// Writes `partition`'s chunk of `users` and `rejected`.
+async fn write(
+    store: &dyn Store,
+    partition: u32,
+    users: Vec<ChunkUser>,
+    rejected: Vec<Rejected>,
+) -> ChunkOutcome {
+    store
+        .write_chunk(&chunk(partition, users, rejected))
+        .await
+        .unwrap()
+}
+
+/// Writes `partition`'s chunk of a full [`user`] for each (key, email, username).
+async fn write_users(
+    store: &dyn Store,
+    partition: u32,
+    users: &[(i64, &str, &str)],
+) -> ChunkOutcome {
+    let users = users
+        .iter()
+        .map(|&(key, email, name)| user(key, email, name));
+    write(store, partition, users.collect(), vec![]).await
+}
+
+/// The first `limit` quarantine entries, of every source.
+async fn quarantined(store: &dyn Store, limit: u32) -> Vec<QuarantineEntry> {
+    store.quarantine_list(&all(), limit, 0).await.unwrap()
+}
+
+/// The quarantine entry of `legacy_id`, among the first ten, which must be there.
+async fn quarantine_entry(store: &dyn Store, legacy_id: &str) -> QuarantineEntry {
+    let entries = quarantined(store, 10).await;
+    entries
+        .into_iter()
+        .find(|e| e.legacy_id == legacy_id)
+        .unwrap()
+}
+
+/// The first `limit` quarantine entries' reasons and fields, by legacy id.
+async fn quarantine_reasons(
+    store: &dyn Store,
+    limit: u32,
+) -> BTreeMap<String, (String, Option<String>)> {
+    let entries = quarantined(store, limit).await.into_iter();
+    entries
+        .map(|e| (e.legacy_id.as_str().to_owned(), (e.reason, e.field)))
+        .collect()
+}
+
+/// The user holding `email`, who must exist.
+async fn holding(store: &dyn Store, email: &str) -> User {
+    store.user_by_email(email).await.unwrap().unwrap()
 }
 
 pub async fn migrating_twice_is_a_no_op(store: &dyn Store) {
     assert_eq!(store.schema_version().await.unwrap(), None);
     store.migrate().await.unwrap();
     assert_eq!(store.schema_version().await.unwrap(), Some(6));
-    store
-        .write_chunk(&chunk(0, users(1, 4), vec![]))
-        .await
-        .unwrap();
+    write(store, 0, users(1, 4), vec![]).await;
     store.migrate().await.unwrap();
     assert_eq!(store.schema_version().await.unwrap(), Some(6));
     assert_eq!(store.counts().await.unwrap().users, 3);
@@ -39,11 +97,7 @@ pub async fn migrating_twice_is_a_no_op(store: &dyn Store) {
 
 pub async fn a_replayed_chunk_writes_nothing_twice(store: &dyn Store) {
     ready(store).await;
-    let c = chunk(
-        0,
-        users(1, 51),
-        vec![rejected(51, "field `email` has no @")],
-    );
+    let c = chunk(0, users(1, 51), vec![rejected(51, NO_AT)]);
     let first = store.write_chunk(&c).await.unwrap();
     assert_eq!(
         first,
@@ -79,7 +133,7 @@ pub async fn a_replayed_chunk_writes_nothing_twice(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(ledger.len(), 50);
-    let q = store.quarantine_list(&all(), 10, 0).await.unwrap();
+    let q = quarantined(store, 10).await;
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].attempts, 2);
     // Every user is there once, with its own id.
@@ -97,18 +151,11 @@ pub async fn quarantine_is_replaced_on_rerun_and_cleared_once_the_record_migrate
     store: &dyn Store,
 ) {
     ready(store).await;
-    store
-        .write_chunk(&chunk(
-            0,
-            users(1, 5),
-            vec![rejected(5, "field `email` has no @")],
-        ))
-        .await
-        .unwrap();
-    let first = store.quarantine_list(&all(), 10, 0).await.unwrap();
+    write(store, 0, users(1, 5), vec![rejected(5, NO_AT)]).await;
+    let first = quarantined(store, 10).await;
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].legacy_id, "5");
-    assert_eq!(first[0].reason, "field `email` has no @");
+    assert_eq!(first[0].reason, NO_AT);
     assert_eq!(first[0].field.as_deref(), Some("email"));
     assert_eq!(first[0].record, json!({"id": 5, "email": "not-an-email"}));
     assert_eq!(first[0].attempts, 1);
@@ -116,11 +163,8 @@ pub async fn quarantine_is_replaced_on_rerun_and_cleared_once_the_record_migrate
     // A re-run meets the record again with another reason: one entry, the new reason.
     let mut again = rejected(5, "field `email` has an invalid domain");
     again.field = Some("email".into());
-    store
-        .write_chunk(&chunk(0, users(1, 5), vec![again]))
-        .await
-        .unwrap();
-    let second = store.quarantine_list(&all(), 10, 0).await.unwrap();
+    write(store, 0, users(1, 5), vec![again]).await;
+    let second = quarantined(store, 10).await;
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].reason, "field `email` has an invalid domain");
     assert_eq!(second[0].attempts, 2);
@@ -128,10 +172,7 @@ pub async fn quarantine_is_replaced_on_rerun_and_cleared_once_the_record_migrate
     assert!(second[0].last_seen >= first[0].last_seen);
 
     // Fixed at the source: the record migrates and leaves the quarantine.
-    let outcome = store
-        .write_chunk(&chunk(0, users(1, 6), vec![]))
-        .await
-        .unwrap();
+    let outcome = write(store, 0, users(1, 6), vec![]).await;
     assert_eq!(outcome.migrated, 1);
     assert_eq!(outcome.skipped, 4);
     assert_eq!(store.quarantine_count(&all()).await.unwrap(), 0);
@@ -141,29 +182,23 @@ pub async fn quarantine_is_replaced_on_rerun_and_cleared_once_the_record_migrate
 pub async fn case_only_duplicates_keep_one_user_and_quarantine_the_other(store: &dyn Store) {
     ready(store).await;
     // Within one chunk, in key order: 17 wins, 18 is quarantined naming 17.
-    let outcome = store
-        .write_chunk(&chunk(
-            0,
-            vec![
-                user(17, "Ann@Example.com", "ann"),
-                user(18, "ann@example.COM", "ann-2"),
-                user(40, "bob@example.com", "Bob"),
-                user(41, "bob2@example.com", "bob"),
-            ],
-            vec![],
-        ))
-        .await
-        .unwrap();
+    let outcome = write_users(
+        store,
+        0,
+        &[
+            (17, "Ann@Example.com", "ann"),
+            (18, "ann@example.COM", "ann-2"),
+            (40, "bob@example.com", "Bob"),
+            (41, "bob2@example.com", "bob"),
+        ],
+    )
+    .await;
     assert_eq!(outcome.migrated, 2);
     assert_eq!(outcome.quarantined, 2);
-    let winner = store
-        .user_by_email("ann@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let winner = holding(store, "ann@example.com").await;
     assert_eq!(winner.email.as_ref().unwrap().as_str(), "Ann@Example.com");
     assert_eq!(winner.legacy_links[0].legacy_id.as_str(), "17");
-    let q = store.quarantine_list(&all(), 10, 0).await.unwrap();
+    let q = quarantined(store, 10).await;
     let reasons: BTreeMap<_, _> = q
         .iter()
         .map(|e| {
@@ -199,26 +234,18 @@ pub async fn case_only_duplicates_keep_one_user_and_quarantine_the_other(store: 
     // Against an existing user, in a later chunk: quarantined naming the holder.
     // And a record that shares a username only with a record refused for its email is not
     // blocked by it: 31 migrates although 30 (refused) had the same username.
-    let outcome = store
-        .write_chunk(&chunk(
-            0,
-            vec![
-                user(30, "ANN@example.com", "carol"),
-                user(31, "carol@example.com", "Carol"),
-            ],
-            vec![],
-        ))
-        .await
-        .unwrap();
+    let outcome = write_users(
+        store,
+        0,
+        &[
+            (30, "ANN@example.com", "carol"),
+            (31, "carol@example.com", "Carol"),
+        ],
+    )
+    .await;
     assert_eq!(outcome.migrated, 1, "{outcome:?}");
     assert_eq!(outcome.quarantined, 1);
-    let e30 = store
-        .quarantine_list(&all(), 10, 0)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|e| e.legacy_id == "30")
-        .unwrap();
+    let e30 = quarantine_entry(store, "30").await;
     assert_eq!(
         e30.reason,
         "duplicate email: same address as legacy id 17 (source legacy)"
@@ -234,24 +261,18 @@ pub async fn case_only_duplicates_keep_one_user_and_quarantine_the_other(store: 
 /// password re-hashed at a login) keeps it, and so does a user migrated at login.
 pub async fn a_lower_key_takes_an_address_back_from_an_untouched_higher_one(store: &dyn Store) {
     ready(store).await;
-    let first = store
-        .write_chunk(&chunk(
-            1,
-            vec![
-                user(2000, "ann@example.com", "ann2000"),
-                user(2001, "dee@example.com", "dee2001"),
-                user(2002, "fay@example.com", "fay2002"),
-            ],
-            vec![],
-        ))
-        .await
-        .unwrap();
+    let first = write_users(
+        store,
+        1,
+        &[
+            (2000, "ann@example.com", "ann2000"),
+            (2001, "dee@example.com", "dee2001"),
+            (2002, "fay@example.com", "fay2002"),
+        ],
+    )
+    .await;
     assert_eq!(first.migrated, 3);
-    let dee = store
-        .user_by_email("dee@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let dee = holding(store, "dee@example.com").await;
     let old = dee.credential.clone().unwrap();
     let rehashed = Credential {
         hash:
@@ -268,24 +289,18 @@ pub async fn a_lower_key_takes_an_address_back_from_an_untouched_higher_one(stor
     let lazy = crate::bridge::lazy(3000, "gus@example.com", "gus3000");
     store.migrate_user(&lazy).await.unwrap();
 
-    let second = store
-        .write_chunk(&chunk(
-            0,
-            vec![
-                user(5, "ANN@example.com", "ann5"),
-                user(6, "Dee@Example.com", "dee6"),
-                user(7, "gus@EXAMPLE.com", "gus7"),
-            ],
-            vec![],
-        ))
-        .await
-        .unwrap();
+    let second = write_users(
+        store,
+        0,
+        &[
+            (5, "ANN@example.com", "ann5"),
+            (6, "Dee@Example.com", "dee6"),
+            (7, "gus@EXAMPLE.com", "gus7"),
+        ],
+    )
+    .await;
     assert_eq!((second.migrated, second.quarantined), (1, 2), "{second:?}");
-    let ann = store
-        .user_by_email("ann@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let ann = holding(store, "ann@example.com").await;
     assert_eq!(ann.legacy_links[0].legacy_id.as_str(), "5");
     assert!(
         store
@@ -310,13 +325,7 @@ pub async fn a_lower_key_takes_an_address_back_from_an_untouched_higher_one(stor
     );
     assert_eq!(holder("fay@example.com").await, "2002");
 
-    let reasons: BTreeMap<String, (String, Option<String>)> = store
-        .quarantine_list(&all(), 10, 0)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.legacy_id.as_str().to_owned(), (e.reason, e.field)))
-        .collect();
+    let reasons = quarantine_reasons(store, 10).await;
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     let (why, field) = &reasons["2000"];
     assert!(
@@ -333,13 +342,7 @@ pub async fn a_lower_key_takes_an_address_back_from_an_untouched_higher_one(stor
         format!("duplicate email: same address as legacy id 3000 (source {SOURCE})")
     );
     // The displaced record is kept as read, without its password fields, like any other.
-    let e2000 = store
-        .quarantine_list(&all(), 10, 0)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|e| e.legacy_id == "2000")
-        .unwrap();
+    let e2000 = quarantine_entry(store, "2000").await;
     assert_eq!(e2000.record["email"], json!("ann@example.com"));
 
     // Nothing half: every record is a user or in the quarantine, once.
@@ -368,10 +371,7 @@ pub async fn a_lower_key_takes_an_address_back_from_an_untouched_higher_one(stor
         "{events:?}"
     );
     // A replay changes nothing.
-    let again = store
-        .write_chunk(&chunk(0, vec![user(5, "ANN@example.com", "ann5")], vec![]))
-        .await
-        .unwrap();
+    let again = write_users(store, 0, &[(5, "ANN@example.com", "ann5")]).await;
     assert_eq!((again.migrated, again.skipped), (0, 1));
 }
 
@@ -379,10 +379,7 @@ pub async fn legacy_newer_records_update_users_in_place(store: &dyn Store) {
     ready(store).await;
     let original = user(7, "dee@example.com", "dee");
     let other = user(8, "eve@example.com", "eve");
-    store
-        .write_chunk(&chunk(0, vec![original.clone(), other.clone()], vec![]))
-        .await
-        .unwrap();
+    write(store, 0, vec![original.clone(), other.clone()], vec![]).await;
 
     // The record changed in legacy after it was migrated.
     let mut changed = user(7, "Dee.New@example.com", "dee");
@@ -396,10 +393,7 @@ pub async fn legacy_newer_records_update_users_in_place(store: &dyn Store) {
     changed.legacy_updated_at = Some(at(1000));
 
     // The default policy leaves migrated users alone.
-    let skip = store
-        .write_chunk(&chunk(0, vec![changed.clone()], vec![]))
-        .await
-        .unwrap();
+    let skip = write(store, 0, vec![changed.clone()], vec![]).await;
     assert_eq!((skip.skipped, skip.updated), (1, 0));
 
     let mut c = chunk(0, vec![changed.clone()], vec![]);
@@ -422,15 +416,7 @@ pub async fn legacy_newer_records_update_users_in_place(store: &dyn Store) {
             .unwrap()
             .is_none()
     );
-    assert_eq!(
-        store
-            .user_by_email("dee.new@example.com")
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        u.id
-    );
+    assert_eq!(holding(store, "dee.new@example.com").await.id, u.id);
     let entry = store
         .ledger_entries(SOURCE, 10)
         .try_collect::<Vec<_>>()
@@ -464,7 +450,7 @@ pub async fn legacy_newer_records_update_users_in_place(store: &dyn Store) {
     c.policy = ConflictPolicy::LegacyNewer;
     let outcome = store.write_chunk(&c).await.unwrap();
     assert_eq!((outcome.updated, outcome.quarantined), (0, 1));
-    let q = store.quarantine_list(&all(), 10, 0).await.unwrap();
+    let q = quarantined(store, 10).await;
     assert_eq!(
         q[0].reason,
         "duplicate email: same address as legacy id 8 (source legacy)"
@@ -476,14 +462,8 @@ pub async fn legacy_newer_records_update_users_in_place(store: &dyn Store) {
 pub async fn checkpoints_resume_where_the_last_chunk_ended(store: &dyn Store) {
     ready(store).await;
     assert!(store.checkpoint(JOB, SOURCE, 0).await.unwrap().is_none());
-    store
-        .write_chunk(&chunk(0, users(1, 11), vec![rejected(11, "bad")]))
-        .await
-        .unwrap();
-    store
-        .write_chunk(&chunk(1, users(1001, 1006), vec![]))
-        .await
-        .unwrap();
+    write(store, 0, users(1, 11), vec![rejected(11, "bad")]).await;
+    write(store, 1, users(1001, 1006), vec![]).await;
     let mut second = chunk(0, users(12, 20), vec![]);
     second.done = true;
     store.write_chunk(&second).await.unwrap();
@@ -594,18 +574,17 @@ pub async fn values_no_backend_can_hold_are_quarantined_not_fatal(store: &dyn St
     ready(store).await;
     let mut nul = user(1, "nul@example.com", "nul");
     nul.user.profile.nickname = Some("bad\0nick".into());
-    let mut rej = rejected(3, "field `email` has no @");
+    let mut rej = rejected(3, NO_AT);
     rej.record = json!({"email": "a\u{0}b"});
-    let outcome = store
-        .write_chunk(&chunk(
-            0,
-            vec![nul, user(2, "ok@example.com", "ok")],
-            vec![rej],
-        ))
-        .await
-        .unwrap();
+    let outcome = write(
+        store,
+        0,
+        vec![nul, user(2, "ok@example.com", "ok")],
+        vec![rej],
+    )
+    .await;
     assert_eq!((outcome.migrated, outcome.quarantined), (1, 2));
-    let q = store.quarantine_list(&all(), 10, 0).await.unwrap();
+    let q = quarantined(store, 10).await;
     assert_eq!(q[0].legacy_id, "1");
     assert_eq!(q[0].field.as_deref(), Some("nickname"));
     assert!(q[0].reason.contains("NUL"), "{}", q[0].reason);
@@ -637,7 +616,7 @@ pub async fn the_quarantine_lists_pages_streams_and_counts(store: &dyn Store) {
     let rejects: Vec<_> = (1..=25)
         .map(|k| rejected(k, &format!("reason {k}")))
         .collect();
-    store.write_chunk(&chunk(0, vec![], rejects)).await.unwrap();
+    write(store, 0, vec![], rejects).await;
     let mut other = usher_store::ChunkWrite::new(JOB, "zz-other", 0);
     other.rejected = (1..=3).map(|k| rejected(k, "other")).collect();
     store.write_chunk(&other).await.unwrap();
@@ -685,10 +664,7 @@ pub async fn the_quarantine_lists_pages_streams_and_counts(store: &dyn Store) {
 pub async fn the_ledger_streams_in_legacy_id_order(store: &dyn Store) {
     ready(store).await;
     let written = users(1, 31);
-    store
-        .write_chunk(&chunk(0, written.clone(), vec![]))
-        .await
-        .unwrap();
+    write(store, 0, written.clone(), vec![]).await;
     let entries: Vec<_> = store.ledger_entries(SOURCE, 7).try_collect().await.unwrap();
     assert_eq!(entries.len(), 30);
     let ids: Vec<&str> = entries.iter().map(|e| e.legacy_id.as_str()).collect();
@@ -901,9 +877,10 @@ pub async fn racing_planners_never_mix_their_plans(a: Arc<dyn Store>, b: Arc<dyn
         ];
         let (sa, sb) = (a.clone(), b.clone());
         let (ja, jb) = (job.clone(), job.clone());
+        let (pa2, pb4) = (two.clone(), four.clone());
         let (pa, pb) = tokio::join!(
-            tokio::spawn(async move { sa.plan_partitions(&ja, SOURCE, &two).await.unwrap() }),
-            tokio::spawn(async move { sb.plan_partitions(&jb, SOURCE, &four).await.unwrap() }),
+            tokio::spawn(async move { sa.plan_partitions(&ja, SOURCE, &pa2).await.unwrap() }),
+            tokio::spawn(async move { sb.plan_partitions(&jb, SOURCE, &pb4).await.unwrap() }),
         );
         let (pa, pb) = (pa.unwrap(), pb.unwrap());
         assert_eq!(pa, pb, "both callers see the same stored plan");
@@ -916,13 +893,6 @@ pub async fn racing_planners_never_mix_their_plans(a: Arc<dyn Store>, b: Arc<dyn
                 .map(|(_, r)| (r.after.clone(), r.until.clone()))
                 .collect()
         };
-        let two = vec![(0, range(None, Some(50))), (1, range(Some(50), None))];
-        let four = vec![
-            (0, range(None, Some(25))),
-            (1, range(Some(25), Some(50))),
-            (2, range(Some(50), Some(75))),
-            (3, range(Some(75), None)),
-        ];
         assert!(
             stored == as_stored(&two) || stored == as_stored(&four),
             "{stored:?}"
@@ -976,20 +946,20 @@ pub async fn a_preview_predicts_the_write_and_writes_nothing(store: &dyn Store) 
             changed,
             grab,
         ],
-        vec![rejected(8, "field `email` has no @")],
+        vec![rejected(8, NO_AT)],
     );
     second.policy = ConflictPolicy::LegacyNewer;
     for c in [first, second] {
         let before = (
             store.counts().await.unwrap(),
             store.events(0, 1000).await.unwrap(),
-            store.quarantine_list(&all(), 100, 0).await.unwrap(),
+            quarantined(store, 100).await,
         );
         let preview = store.preview_chunk(&c, &none).await.unwrap();
         let after = (
             store.counts().await.unwrap(),
             store.events(0, 1000).await.unwrap(),
-            store.quarantine_list(&all(), 100, 0).await.unwrap(),
+            quarantined(store, 100).await,
         );
         assert_eq!(before, after, "a preview writes nothing");
         claims = preview.claims.clone();
@@ -1006,13 +976,7 @@ pub async fn a_preview_predicts_the_write_and_writes_nothing(store: &dyn Store) 
             ),
             "{preview:?}"
         );
-        let held: BTreeMap<String, (String, Option<String>)> = store
-            .quarantine_list(&all(), 100, 0)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.legacy_id.as_str().to_owned(), (e.reason, e.field)))
-            .collect();
+        let held = quarantine_reasons(store, 100).await;
         for r in &preview.refused {
             let (_, field) = held
                 .get(&r.legacy_id)
@@ -1038,14 +1002,7 @@ pub async fn a_preview_predicts_the_write_and_writes_nothing(store: &dyn Store) 
 /// reading the user: migrated records, a quarantined one, one never seen, another source.
 pub async fn the_ledger_alone_names_the_user_a_record_became(store: &dyn Store) {
     ready(store).await;
-    store
-        .write_chunk(&chunk(
-            0,
-            users(1, 3),
-            vec![rejected(3, "field `email` has no @")],
-        ))
-        .await
-        .unwrap();
+    write(store, 0, users(1, 3), vec![rejected(3, NO_AT)]).await;
     let one = store.user_by_legacy(SOURCE, "1").await.unwrap().unwrap();
     assert_eq!(store.ledger_user(SOURCE, "1").await.unwrap(), Some(one.id));
     let two = store.user_by_legacy(SOURCE, "2").await.unwrap().unwrap();
