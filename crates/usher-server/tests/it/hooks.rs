@@ -567,3 +567,121 @@ async fn cognito_authentication_and_forgot_password_fill_the_event_response() {
     let (status, _) = call(&app, "POST", "/hooks/cognito", &[], Some(&event)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// Runs `integrations/test/<harness>` in Node.js with `input` on stdin (never in argv: it holds
+/// a password) and `env`; what it printed, as JSON.
+async fn node(harness: &'static str, input: Value, env: Vec<(&'static str, String)>) -> Value {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("node")
+            .arg(root.join("integrations/test").join(harness))
+            .current_dir(&root)
+            .envs(env)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("Node.js (`node`) is needed: usher's Auth0 scripts and Cognito Lambda run in it");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{harness}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{harness} printed {stdout}: {e}"))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auth0_scripts_run_in_auth0s_sandbox_against_usher() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = "type = \"header\"\nname = \"x-api-key\"\nsecret_file = \"-\"";
+    let (app, state) = serve(kit::bridge(dir.path()).await, hook(Provider::Auth0, auth));
+    let addr = usher_testkit::tls::serve(app).await;
+    let run = |function: &str, args: Value, key: &str| {
+        node(
+            "auth0.mjs",
+            json!({
+                "script": format!(
+                    "integrations/auth0/{}.js",
+                    if function == "login" { "login" } else { "get-user" }
+                ),
+                "function": function,
+                "args": args,
+                "configuration": { "USHER_URL": format!("http://{addr}"), "USHER_API_KEY": key },
+            }),
+            Vec::new(),
+        )
+    };
+
+    let found = run("getUser", json!(["bo@example.com"]), SECRET).await;
+    assert_eq!(found["error"], Value::Null, "{found}");
+    assert_eq!(found["profile"]["user_id"], "legacy:2");
+    let nobody = run("getUser", json!(["nobody@example.com"]), SECRET).await;
+    assert_eq!(nobody, json!({ "error": null, "profile": null }));
+
+    let ok = run("login", json!(["bo@example.com", "password"]), SECRET).await;
+    assert_eq!(ok["error"], Value::Null, "{ok}");
+    assert_eq!(ok["profile"]["user_id"], "legacy:2");
+    assert_eq!(ok["profile"]["email"], "bo@example.com");
+    assert_eq!(targets(&state, "bo@example.com").await, ["auth0"]);
+
+    let wrong = run("login", json!(["ann", "wrong"]), SECRET).await;
+    assert_eq!(wrong["error"]["name"], "WrongUsernameOrPasswordError", "{wrong}");
+    assert_eq!(wrong["error"]["user"], "ann");
+    assert_eq!(wrong["profile"], Value::Null);
+    // A wrong API key is usher refusing Auth0, not the user's password: a plain error.
+    let refused = run("login", json!(["ann", "password"]), "not-the-key").await;
+    assert_eq!(refused["error"]["name"], "Error", "{refused}");
+    assert!(
+        !refused.to_string().contains("password\""),
+        "the password leaked into the error: {refused}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cognito_lambda_forwards_the_trigger_and_returns_usher_s_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, state) = serve(
+        kit::bridge(dir.path()).await,
+        hook(Provider::Cognito, "type = \"hmac\"\nsecret_file = \"-\""),
+    );
+    let addr = usher_testkit::tls::serve(app).await;
+    let env = |secret: &str| {
+        vec![
+            ("USHER_URL", format!("http://{addr}")),
+            ("USHER_HOOK_SECRET", secret.to_owned()),
+        ]
+    };
+    let event = cognito_event("UserMigration_Authentication", "ann", Some("password"));
+    let out = node("cognito.mjs", event.clone(), env(SECRET)).await;
+    let result = &out["result"];
+    assert_eq!(result["response"]["finalUserStatus"], "CONFIRMED", "{out}");
+    assert_eq!(
+        result["response"]["userAttributes"]["email"],
+        "Ann.Lee@Example.com"
+    );
+    assert_eq!(result["triggerSource"], "UserMigration_Authentication");
+    assert_eq!(targets(&state, "ann.lee@example.com").await, ["cognito"]);
+
+    let wrong = cognito_event("UserMigration_Authentication", "bo", Some("wrong"));
+    let out = node("cognito.mjs", wrong, env(SECRET)).await;
+    assert_eq!(out, json!({ "error": "Bad username or password" }));
+    // Signed with another key: usher refuses the Lambda itself, which is not the user's fault.
+    let out = node("cognito.mjs", event, env("another-secret-of-24-chars-at-least")).await;
+    assert_eq!(
+        out,
+        json!({ "error": "Migration unavailable (HTTP 401 unauthorized)" }),
+        "{out}"
+    );
+}
