@@ -685,3 +685,65 @@ async fn the_cognito_lambda_forwards_the_trigger_and_returns_usher_s_answer() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn a_hook_works_when_legacy_checks_the_password_itself_by_ldap_bind() {
+    let mut directory = usher_testkit::ldap::Subtree::new("hooks_ldap").await;
+    directory
+        .person(
+            "carl",
+            &[
+                ("mail", &["carl@example.org"]),
+                ("userPassword", &["carl's password"]),
+            ],
+        )
+        .await;
+    let mut table: toml::Table = toml::from_str("").unwrap();
+    for (key, value) in [
+        ("type", "ldap"),
+        ("url", directory.url.as_str()),
+        ("base_dn", directory.base.as_str()),
+        ("bind_dn", directory.admin_dn.as_str()),
+        ("bind_password_file", directory.admin_password_file.to_str().unwrap()),
+    ] {
+        table.insert(key.into(), value.into());
+    }
+    let config: usher_connect::SourceConfig = toml::Value::Table(table).try_into().unwrap();
+    let ldap = config.build_auth("corp").await.unwrap().unwrap();
+    let mapping: usher_core::MappingConfig =
+        toml::from_str("[fields]\nusername = \"uid\"\nemail = \"mail\"\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = Bridge::new(
+        Arc::from(usher_testkit::store(dir.path()).await),
+        Vec::new(),
+        HashPool::new(2, 16),
+        usher_testkit::policy(),
+    )
+    .unwrap()
+    .with_legacy(usher_server::Legacy::Auth(usher_server::AuthSourceEntry {
+        source: Arc::from(ldap),
+        mapper: Arc::new(usher_core::Mapper::new(&mapping).unwrap()),
+        http_write_back: None,
+    }));
+    let auth = "type = \"header\"\nname = \"X-Api-Key\"\nsecret_file = \"-\"";
+    let (app, state) = serve(bridge, hook(Provider::Kratos, auth));
+    let key = [("x-api-key", SECRET)];
+
+    let wrong = json!({ "identifier": "carl", "password": "not carl's" });
+    let (status, _) = call(&app, "POST", "/hooks/kratos", &key, Some(&wrong)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let right = json!({ "identifier": "carl", "password": "carl's password" });
+    let (status, answer) = call(&app, "POST", "/hooks/kratos", &key, Some(&right)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "password_match");
+    // Migrated from the directory, with Kratos as its target.
+    assert_eq!(targets(&state, "carl@example.org").await, ["kratos"]);
+    let user = state
+        .bridge
+        .store()
+        .user_by_email("carl@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.legacy_links[0].source, "corp");
+}
