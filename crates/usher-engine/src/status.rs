@@ -22,6 +22,8 @@ pub struct Status {
     pub quarantined: u64,
     /// Users linked across sources: one person, records in more than one legacy source.
     pub linked_users: u64,
+    /// Users each identity provider took through its hook (`okta`, `auth0`, ...).
+    pub targets: BTreeMap<String, u64>,
     /// Per legacy source.
     pub sources: Vec<SourceStatus>,
 }
@@ -129,6 +131,7 @@ pub async fn gather(store: &dyn Store, sources: &[Configured]) -> Result<Status,
         by_method: counts.by_method,
         quarantined: counts.quarantined,
         linked_users: counts.linked_users,
+        targets: store.target_counts().await?,
         sources: report,
     })
 }
@@ -147,6 +150,12 @@ impl Status {
             "linked (sources)", self.linked_users
         );
         let _ = writeln!(out, "quarantined         {:>12}", self.quarantined);
+        if !self.targets.is_empty() {
+            let _ = writeln!(out, "taken by providers");
+            for (target, n) in &self.targets {
+                let _ = writeln!(out, "  {target:<17} {n:>12}");
+            }
+        }
         if !self.sources.is_empty() {
             let _ = writeln!(
                 out,

@@ -218,3 +218,37 @@ authorization_file = "secrets/legacy-auth"
         Some(at("secrets/legacy-auth"))
     );
 }
+
+#[test]
+fn hooks_are_checked_without_connecting_and_every_problem_is_named() {
+    let ok = "[serve.hooks.okta]\nbudget_ms = 2000\n\
+              auth = { type = \"header\", name = \"Authorization\", secret_file = \"okta.secret\" }\n\
+              [serve.hooks.fusionauth]\n\
+              auth = { type = \"basic\", username = \"fusionauth\", secret_file = \"fa.secret\" }\n";
+    assert_eq!(problems(ok), "");
+    let bad = "[serve.hooks.okta]\nbudget_ms = 5000\n\
+               auth = { type = \"header\", name = \"not a header\", secret_file = \"okta.secret\" }\n\
+               [serve.hooks.cognito]\n\
+               auth = { type = \"hmac\", secret_file = \"\", max_skew_secs = 0 }\n";
+    let found = problems(bad);
+    for expected in [
+        "[serve.hooks.okta.budget_ms] 5000 is outside 50..=3000 (okta waits 3000 ms at most)",
+        "[serve.hooks.okta.auth.name] \"not a header\" is not a header name",
+        "[serve.hooks.cognito.auth.max_skew_secs] must be 1 to 3600",
+        "[serve.hooks.cognito.auth.secret_file] must name a file",
+    ] {
+        assert!(
+            found.contains(expected),
+            "missing {expected:?} in:\n{found}"
+        );
+    }
+    // An unknown provider or auth type is refused when the file is read.
+    let unknown: Result<Config, _> = toml::from_str(&format!(
+        "{BASE}[serve.hooks.clerk]\nauth = {{ type = \"bearer\", secret_file = \"x\" }}\n"
+    ));
+    assert!(unknown.unwrap_err().to_string().contains("clerk"));
+    let unknown: Result<Config, _> = toml::from_str(&format!(
+        "{BASE}[serve.hooks.okta]\nauth = {{ type = \"mtls\", secret_file = \"x\" }}\n"
+    ));
+    assert!(unknown.unwrap_err().to_string().contains("mtls"));
+}

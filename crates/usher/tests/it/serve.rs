@@ -980,3 +980,62 @@ async fn a_rehearsal_on_fake_data_logs_every_migrated_user_in_with_their_legacy_
     );
     server.stop();
 }
+
+/// An identity provider's hook, on from usher.toml alone (`[serve.hooks.kratos]`, its secret in
+/// a file beside the config): Kratos's request migrates the user, `usher status` counts the
+/// user as Kratos's, and the password is nowhere in what usher wrote, even at trace level.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_answers_a_provider_s_hook_configured_in_usher_toml() {
+    const HOOK_SECRET: &str = "kratos-hook-secret-0123456789abcdef";
+    let dir = tempfile::tempdir().unwrap();
+    legacy_db(
+        &dir.path().join("legacy.db"),
+        &[(1, "Ann.Lee@example.com", "ann", SENTINEL, "s4lt")],
+    )
+    .await;
+    let config = config(dir.path());
+    std::fs::write(dir.path().join("kratos.secret"), format!("{HOOK_SECRET}\n")).unwrap();
+    let mut toml_text = std::fs::read_to_string(&config).unwrap();
+    toml_text.push_str(
+        "\n[serve.hooks.kratos]\nauth = { type = \"bearer\", secret_file = \"kratos.secret\" }\n",
+    );
+    std::fs::write(&config, toml_text).unwrap();
+    let config = config.to_str().unwrap();
+    let server = Running::start(
+        dir.path(),
+        &["serve", "--config", config, "--listen", "127.0.0.1:0"],
+        &[("RUST_LOG", "trace")],
+    );
+    let request = json!({ "identifier": "ann", "password": SENTINEL });
+    let (status, _) = http(server.addr, "POST", "/hooks/kratos", Some(&request), None);
+    assert_eq!(status, 401, "no credential");
+    let (status, answer) = http(
+        server.addr,
+        "POST",
+        "/hooks/kratos",
+        Some(&request),
+        Some(HOOK_SECRET),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({ "status": "password_match" }));
+    let wrong = json!({ "identifier": "ann", "password": "not it" });
+    let (status, _) = http(server.addr, "POST", "/hooks/kratos", Some(&wrong), Some(HOOK_SECRET));
+    assert_eq!(status, 403);
+
+    let out = usher(&["status", "--config", config, "--json"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["targets"], json!({ "kratos": 1 }), "{status}");
+    let table = usher(&["status", "--config", config], &[]);
+    assert!(
+        text(&table.stdout).contains("taken by providers\n  kratos"),
+        "{}",
+        text(&table.stdout)
+    );
+    let (stdout, stderr) = server.stop();
+    assert!(
+        !stdout.contains(SENTINEL) && !stderr.contains(SENTINEL),
+        "the password appears in usher's output"
+    );
+    assert!(stderr.lines().count() > 3, "the hook logged at trace level");
+}
