@@ -28,7 +28,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use serde_json::{Value, json};
 use usher_connect::{AuthApiSource, SourceConfig};
-use usher_core::{AuthSource as _, LegacyKey, SourceError};
+use usher_core::{AuthSource, LegacyKey, LegacyRecord, SourceError};
 use usher_hash::Password;
 
 const TOKEN: &str = "Bearer s3cret-legacy-token-9f2c";
@@ -305,7 +305,7 @@ fn config(toml_text: &str) -> SourceConfig {
     config
 }
 
-async fn source(toml_text: &str) -> Box<dyn usher_core::AuthSource> {
+async fn source(toml_text: &str) -> Box<dyn AuthSource> {
     config(toml_text)
         .build_auth("old_app")
         .await
@@ -324,6 +324,33 @@ fn pw(text: &str) -> Password {
     Password::new(text.as_bytes().to_vec())
 }
 
+/// [`plain_config`] reading the token from the secret `wrong` instead.
+fn wrong_token_config(addr: SocketAddr, secrets: &Secrets) -> String {
+    plain_config(addr, "/authenticate", secrets, "")
+        .replace(&secrets.path("token"), &secrets.path("wrong"))
+}
+
+/// An address nothing listens on: bound, noted, closed.
+fn dead_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// The record `api` answers for `login` with `password`, which must be right.
+async fn accepted(api: &dyn AuthSource, login: &str, password: &str) -> LegacyRecord {
+    api.authenticate(login, &pw(password))
+        .await
+        .unwrap()
+        .expect("the right password is accepted")
+}
+
+/// The error `api` answers for `login` with Ada's password.
+async fn refusal(api: &dyn AuthSource, login: &str) -> SourceError {
+    api.authenticate(login, &pw(ADA_PASSWORD))
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn the_right_password_returns_the_record_with_its_key_and_fields() {
     let (addr, seen) = start(Decrypt::Plain).await;
@@ -331,11 +358,7 @@ async fn the_right_password_returns_the_record_with_its_key_and_fields() {
     let api = source(&plain_config(addr, "/authenticate", &secrets, "")).await;
     assert_eq!(api.name(), "old_app");
 
-    let record = api
-        .authenticate("Ada@Example.com", &pw(ADA_PASSWORD))
-        .await
-        .unwrap()
-        .expect("the right password is accepted");
+    let record = accepted(&*api, "Ada@Example.com", ADA_PASSWORD).await;
     assert_eq!(record.key, LegacyKey::Int(42));
     assert_eq!(record.fields["email"], "ada@example.com");
     assert_eq!(record.fields["name"], "Ada Lovelace");
@@ -343,11 +366,7 @@ async fn the_right_password_returns_the_record_with_its_key_and_fields() {
     assert_eq!(record.fields.len(), 6);
 
     // By username too, a non-ASCII password.
-    let grace = api
-        .authenticate("grace", &pw(GRACE_PASSWORD))
-        .await
-        .unwrap()
-        .unwrap();
+    let grace = accepted(&*api, "grace", GRACE_PASSWORD).await;
     assert_eq!(grace.key, LegacyKey::Int(7));
 
     // What legacy received: JSON with the password in the body, the token in the header,
@@ -371,11 +390,7 @@ async fn a_string_key_field_gives_a_text_key() {
     let text =
         plain_config(addr, "/authenticate", &secrets, "").replace("key = 'id'", "key = 'uuid'");
     let api = source(&text).await;
-    let record = api
-        .authenticate("ada", &pw(ADA_PASSWORD))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = accepted(&*api, "ada", ADA_PASSWORD).await;
     assert_eq!(record.key, LegacyKey::Text("7f1c9a2e-ada".into()));
     assert_eq!(record.fields["id"], 42);
 }
@@ -409,10 +424,7 @@ async fn refused_caller_credentials_are_a_config_error_not_a_wrong_password() {
         "type = 'auth-api'\nurl = 'http://{addr}/authenticate'\nkey = 'id'"
     ))
     .await;
-    let err = api
-        .authenticate("ada@example.com", &pw(ADA_PASSWORD))
-        .await
-        .unwrap_err();
+    let err = refusal(&*api, "ada@example.com").await;
     assert!(matches!(err, SourceError::Config { .. }), "{err:?}");
     assert!(err.to_string().contains("403"), "{err}");
     assert!(err.to_string().contains("authorization_file"), "{err}");
@@ -420,15 +432,8 @@ async fn refused_caller_credentials_are_a_config_error_not_a_wrong_password() {
 
     // A wrong token.
     secrets.write("wrong", "Bearer not-the-token");
-    let api = source(
-        &plain_config(addr, "/authenticate", &secrets, "")
-            .replace(&secrets.path("token"), &secrets.path("wrong")),
-    )
-    .await;
-    let err = api
-        .authenticate("ada@example.com", &pw(ADA_PASSWORD))
-        .await
-        .unwrap_err();
+    let api = source(&wrong_token_config(addr, &secrets)).await;
+    let err = refusal(&*api, "ada@example.com").await;
     assert!(matches!(err, SourceError::Config { .. }), "{err:?}");
 
     // The token in another header than the server reads: refused the same way.
@@ -439,10 +444,7 @@ async fn refused_caller_credentials_are_a_config_error_not_a_wrong_password() {
         "header = 'X-Api-Key'",
     ))
     .await;
-    let err = api
-        .authenticate("ada@example.com", &pw(ADA_PASSWORD))
-        .await
-        .unwrap_err();
+    let err = refusal(&*api, "ada@example.com").await;
     assert!(matches!(err, SourceError::Config { .. }), "{err:?}");
 }
 
@@ -452,10 +454,7 @@ async fn a_busy_or_throttling_legacy_is_unavailable() {
     let secrets = Secrets::new();
     for path in ["/busy", "/throttled"] {
         let api = source(&plain_config(addr, path, &secrets, "")).await;
-        let err = api
-            .authenticate("ada@example.com", &pw(ADA_PASSWORD))
-            .await
-            .unwrap_err();
+        let err = refusal(&*api, "ada@example.com").await;
         assert!(
             matches!(err, SourceError::Unavailable { .. }),
             "{path}: {err:?}"
@@ -477,10 +476,7 @@ async fn a_slow_legacy_is_unavailable_after_about_the_timeout() {
     ))
     .await;
     let started = Instant::now();
-    let err = api
-        .authenticate("ada@example.com", &pw(ADA_PASSWORD))
-        .await
-        .unwrap_err();
+    let err = refusal(&*api, "ada@example.com").await;
     let took = started.elapsed();
     assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
     assert!(err.to_string().contains("no answer within 1 s"), "{err}");
@@ -493,16 +489,10 @@ async fn a_slow_legacy_is_unavailable_after_about_the_timeout() {
 #[tokio::test]
 async fn a_legacy_that_is_down_is_unavailable() {
     // A port nothing listens on: bind, note the address, close.
-    let addr = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
+    let addr = dead_address();
     let secrets = Secrets::new();
     let api = source(&plain_config(addr, "/authenticate", &secrets, "")).await;
-    let err = api
-        .authenticate("ada@example.com", &pw(ADA_PASSWORD))
-        .await
-        .unwrap_err();
+    let err = refusal(&*api, "ada@example.com").await;
     assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
 }
@@ -521,10 +511,7 @@ async fn answers_outside_the_contract_are_query_errors_naming_what_is_wrong() {
     ];
     for (path, expected) in cases {
         let api = source(&plain_config(addr, path, &secrets, "")).await;
-        let err = api
-            .authenticate("ada@example.com", &pw(ADA_PASSWORD))
-            .await
-            .unwrap_err();
+        let err = refusal(&*api, "ada@example.com").await;
         assert!(matches!(err, SourceError::Query { .. }), "{path}: {err:?}");
         assert!(err.to_string().contains(expected), "{path}: {err}");
     }
@@ -558,11 +545,7 @@ async fn healthcheck_gets_health_url_or_only_connects() {
     let plain = config(&plain_config(addr, "/authenticate", &secrets, ""));
     plain.healthcheck("old_app").await.unwrap();
     assert!(seen.lock().unwrap().is_empty());
-    let nothing = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
-    let err = config(&plain_config(nothing, "/authenticate", &secrets, ""))
+    let err = config(&plain_config(dead_address(), "/authenticate", &secrets, ""))
         .healthcheck("old_app")
         .await
         .unwrap_err();
@@ -674,11 +657,7 @@ async fn tls_with_the_servers_ca_works_and_without_it_fails_naming_tls() {
         secrets.path("token")
     );
     let trusted = source(&format!("{base}tls_ca_file = '{ca}'")).await;
-    let record = trusted
-        .authenticate("ada", &pw(ADA_PASSWORD))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = accepted(&*trusted, "ada", ADA_PASSWORD).await;
     assert_eq!(record.key, LegacyKey::Int(42));
     config(&format!("{base}tls_ca_file = '{ca}'"))
         .healthcheck("old_app")
@@ -686,10 +665,7 @@ async fn tls_with_the_servers_ca_works_and_without_it_fails_naming_tls() {
         .unwrap();
 
     let untrusted = source(&base).await;
-    let err = untrusted
-        .authenticate("ada", &pw(ADA_PASSWORD))
-        .await
-        .unwrap_err();
+    let err = refusal(&*untrusted, "ada").await;
     assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
     assert!(err.to_string().contains("TLS"), "{err}");
     assert!(err.to_string().contains("tls_ca_file"), "{err}");
@@ -740,15 +716,8 @@ async fn neither_debug_nor_any_error_shows_the_password_or_the_token() {
     }
     // A refused token (403) and a dead port.
     secrets.write("wrong", &format!("Bearer {token_secret}-wrong"));
-    let refused = source(
-        &plain_config(addr, "/authenticate", &secrets, "")
-            .replace(&secrets.path("token"), &secrets.path("wrong")),
-    )
-    .await;
-    let err = refused
-        .authenticate("ada", &pw(ADA_PASSWORD))
-        .await
-        .unwrap_err();
+    let refused = source(&wrong_token_config(addr, &secrets)).await;
+    let err = refusal(&*refused, "ada").await;
     outputs.push(format!("{err:?} {err}"));
     // Every output was produced: one Debug and one result per source, plus the refusal.
     assert_eq!(outputs.len(), paths.len() * 4 + 1);
