@@ -133,6 +133,17 @@ pub(crate) fn out_of_range(err: &HashError) -> Option<(&'static str, u64)> {
     }
 }
 
+/// Werkzeug's `<params>$<salt>$<hash>` (after its `<method>:`): exactly three fields, or the
+/// error that the hash is not laid out as `expected` shows.
+pub(crate) fn werkzeug_fields<'a>(
+    rest: &'a str,
+    scheme: Scheme,
+    expected: &'static str,
+) -> Result<[&'a str; 3], HashError> {
+    let fields: Vec<&str> = rest.split('$').collect();
+    <[&str; 3]>::try_from(fields).map_err(|_| HashError::structure(scheme, expected))
+}
+
 /// [`phc_params`] of a hash's parameter field, or the error naming it malformed.
 pub(crate) fn params_of(scheme: Scheme, s: &str) -> Result<Vec<(&str, &str)>, HashError> {
     phc_params(s).ok_or_else(|| HashError::malformed(scheme, "params", "expected key=value pairs"))

@@ -18,7 +18,7 @@ use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
 use zeroize::Zeroizing;
 
-use super::{Parsed, decode, number, ok, param, params_of, required, to_u32};
+use super::{Parsed, decode, number, ok, param, params_of, required, to_u32, werkzeug_fields};
 use crate::hash::{Kind, ParseOptions, Verify};
 use crate::limits::check_range;
 use crate::{HashError, Password, Scheme, encoding};
@@ -224,13 +224,11 @@ pub(crate) fn parse_django(s: &str, o: &ParseOptions) -> Parsed {
 pub(crate) fn parse_werkzeug(s: &str, o: &ParseOptions) -> Option<Parsed> {
     let rest = s.strip_prefix("pbkdf2:")?;
     Some((|| {
-        let fields: Vec<&str> = rest.split('$').collect();
-        let [method, salt, hash] = fields.as_slice() else {
-            return Err(HashError::structure(
-                Scheme::Pbkdf2Sha256,
-                "expected pbkdf2:<digest>:<iterations>$<salt>$<hex>",
-            ));
-        };
+        let [method, salt, hash] = werkzeug_fields(
+            rest,
+            Scheme::Pbkdf2Sha256,
+            "expected pbkdf2:<digest>:<iterations>$<salt>$<hex>",
+        )?;
         let (digest, it) = method.split_once(':').unwrap_or((method, ""));
         let prf = Prf::from_name(digest)
             .ok_or(HashError::Unsupported("Werkzeug PBKDF2 with this digest"))?;

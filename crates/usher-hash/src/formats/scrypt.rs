@@ -14,7 +14,7 @@
 
 use zeroize::Zeroizing;
 
-use super::{Parsed, decode, number, ok, params_of, required, to_u32};
+use super::{Parsed, decode, number, ok, params_of, required, to_u32, werkzeug_fields};
 use crate::encoding::{self, itoa64_index};
 use crate::hash::{Kind, ParseOptions, Verify};
 use crate::{HashError, Password, Scheme};
@@ -136,13 +136,8 @@ pub(crate) fn parse_dollar_scrypt(s: &str, o: &ParseOptions) -> Parsed {
 pub(crate) fn parse_werkzeug(s: &str, o: &ParseOptions) -> Option<Parsed> {
     let rest = s.strip_prefix("scrypt:")?;
     Some((|| {
-        let fields: Vec<&str> = rest.split('$').collect();
-        let [params, salt, hash] = fields.as_slice() else {
-            return Err(HashError::structure(
-                SCHEME,
-                "expected scrypt:N:r:p$<salt>$<hex>",
-            ));
-        };
+        let [params, salt, hash] =
+            werkzeug_fields(rest, SCHEME, "expected scrypt:N:r:p$<salt>$<hex>")?;
         let nums: Vec<&str> = params.split(':').collect();
         let [n, r, p] = nums.as_slice() else {
             return Err(HashError::malformed(SCHEME, "params", "expected N:r:p"));
