@@ -136,7 +136,9 @@ async fn a_missing_table_and_an_unsupported_key_are_clear_errors() {
 
 #[tokio::test]
 async fn rows_with_a_null_key_fail_the_healthcheck_naming_the_key_column() {
-    let source = fixture_source("query = 'SELECT NULLIF(id, 50) AS uid, email FROM users'\nkey = 'uid'").await;
+    let source =
+        fixture_source("query = 'SELECT NULLIF(id, 50) AS uid, email FROM users'\nkey = 'uid'")
+            .await;
     let err = source.healthcheck().await.unwrap_err();
     assert_reason!(err, Query, "NULL key column \"uid\"");
     // Reads by key cannot reach such a row, from the start or after a cursor alike.
