@@ -470,6 +470,22 @@ async fn ldap_empty_password_is_refused_before_any_connection() {
     assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
 }
 
+/// The reason of `result`'s error, which must be a `SourceError::$kind` of the source `corp`.
+macro_rules! corp_reason {
+    ($result:expr, $kind:ident) => {
+        match $result {
+            Err(SourceError::$kind {
+                source_name,
+                reason,
+            }) => {
+                assert_eq!(source_name, "corp");
+                reason
+            }
+            other => panic!(concat!("expected ", stringify!($kind), ", got {:?}"), other),
+        }
+    };
+}
+
 #[tokio::test]
 async fn ldap_unreachable_server_is_unavailable() {
     let dir = Subtree::new("ldap_down").await;
@@ -489,16 +505,8 @@ async fn ldap_unreachable_server_is_unavailable() {
             .map(|_| ()),
     ];
     for result in results {
-        match result {
-            Err(SourceError::Unavailable {
-                source_name,
-                reason,
-            }) => {
-                assert_eq!(source_name, "corp");
-                assert!(reason.contains("127.0.0.1"), "{reason}");
-            }
-            other => panic!("expected Unavailable, got {other:?}"),
-        }
+        let reason = corp_reason!(result, Unavailable);
+        assert!(reason.contains("127.0.0.1"), "{reason}");
     }
 }
 
@@ -522,19 +530,11 @@ async fn ldap_wrong_service_password_is_an_error_naming_the_service_bind() {
         source.healthcheck().await,
     ];
     for result in results {
-        match result {
-            Err(SourceError::Config {
-                source_name,
-                reason,
-            }) => {
-                assert_eq!(source_name, "corp");
-                assert!(reason.contains("service bind"), "{reason}");
-                assert!(reason.contains(&dir.admin_dn), "{reason}");
-                assert!(reason.contains("49"), "{reason}");
-                assert!(!reason.contains(secret), "password leaked: {reason}");
-            }
-            other => panic!("expected a Config error, got {other:?}"),
-        }
+        let reason = corp_reason!(result, Config);
+        assert!(reason.contains("service bind"), "{reason}");
+        assert!(reason.contains(&dir.admin_dn), "{reason}");
+        assert!(reason.contains("49"), "{reason}");
+        assert!(!reason.contains(secret), "password leaked: {reason}");
     }
 }
 
