@@ -448,7 +448,6 @@ fn compile_rule(
     })
 }
 
-/// The target a split part writes, if it can hold text.
 /// A part of a value that a `split` table can write elsewhere: of a phone number or a name.
 pub(super) trait SplitPart: Sized {
     /// What it is a part of, for a problem's reason.
@@ -484,6 +483,7 @@ fn split_parts<P: SplitPart>(
     parts
 }
 
+/// The target a split part writes, if it can hold text.
 fn part_target(key: &str, part: &str, to: &str, problems: &mut Problems) -> Option<Target> {
     let pkey = format!("{key}.split.{}", toml_key(part));
     match Target::parse(to) {
