@@ -79,4 +79,9 @@ impl HashError {
             reason: reason.into(),
         }
     }
+
+    /// A hash whose parts are not where `scheme` puts them; `expected` shows the layout.
+    pub(crate) fn structure(scheme: Scheme, expected: &'static str) -> Self {
+        Self::malformed(scheme, "structure", expected)
+    }
 }

@@ -42,8 +42,8 @@ use serde_json::{Map, Value};
 use usher_core::{ConfigProblem, LegacyKey, Source, SourceError, config::resolve_path};
 
 use super::{
-    Entry, FileSource, Format, Slot, changed, check_path, invalid_fields, json_key, json_object,
-    load_lines, scan_lines, too_long,
+    Entry, Format, Slot, changed, check_path, invalid_fields, json_key, json_object, load_lines,
+    scan_lines, too_long,
 };
 
 /// The field holding the joined password hash.
@@ -83,16 +83,12 @@ impl Auth0Config {
 
     /// The source named `name`; the files are read on first use.
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
-        crate::refuse(name, self.validate())?;
-        Ok(Box::new(FileSource::new(
-            name,
-            Auth0 {
-                source: name.to_owned(),
-                path: self.path.clone(),
-                hashes_path: self.hashes_path.clone(),
-                join: OnceLock::new(),
-            },
-        )))
+        super::build(name, self.validate(), |source| Auth0 {
+            source,
+            path: self.path.clone(),
+            hashes_path: self.hashes_path.clone(),
+            join: OnceLock::new(),
+        })
     }
 }
 

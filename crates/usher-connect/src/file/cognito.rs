@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use usher_core::{ConfigProblem, Source, SourceError, config::resolve_path};
 
-use super::FileSource;
 use super::csv::{Csv, KeyType};
 
 /// `type = "cognito"`.
@@ -48,16 +47,12 @@ impl CognitoConfig {
 
     /// The source named `name`; the file is read on first use.
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
-        crate::refuse(name, self.validate())?;
-        Ok(Box::new(FileSource::new(
-            name,
-            Csv {
-                source: name.to_owned(),
-                path: self.path.clone(),
-                keys: vec!["sub".to_owned(), "cognito:username".to_owned()],
-                key_type: Some(KeyType::Text),
-                delimiter: b',',
-            },
-        )))
+        super::build(name, self.validate(), |source| Csv {
+            source,
+            path: self.path.clone(),
+            keys: vec!["sub".to_owned(), "cognito:username".to_owned()],
+            key_type: Some(KeyType::Text),
+            delimiter: b',',
+        })
     }
 }

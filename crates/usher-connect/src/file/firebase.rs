@@ -30,6 +30,7 @@
 //! invalid record naming `users[<i>]` and the field. Memory: the whole document is parsed and
 //! held, about 1–2 KB per user.
 
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -67,6 +68,17 @@ pub struct FirebaseHashConfig {
     pub mem_cost: u32,
 }
 
+/// The problem at `key` when `value` is outside the `range` Firebase allows.
+fn outside_firebase(key: &str, value: u32, range: RangeInclusive<u32>) -> Option<ConfigProblem> {
+    let (low, high) = (range.start(), range.end());
+    (!range.contains(&value)).then(|| {
+        ConfigProblem::new(
+            key,
+            format!("{value} is outside Firebase's {low} to {high}"),
+        )
+    })
+}
+
 impl FirebaseConfig {
     /// Checks the options without reading any file.
     pub fn validate(&self) -> Vec<ConfigProblem> {
@@ -79,18 +91,8 @@ impl FirebaseConfig {
                     "is not base64 (copy base64_salt_separator from the Firebase console)",
                 ));
             }
-            if !(1..=8).contains(&h.rounds) {
-                problems.push(ConfigProblem::new(
-                    "hash.rounds",
-                    format!("{} is outside Firebase's 1 to 8", h.rounds),
-                ));
-            }
-            if !(1..=14).contains(&h.mem_cost) {
-                problems.push(ConfigProblem::new(
-                    "hash.mem_cost",
-                    format!("{} is outside Firebase's 1 to 14", h.mem_cost),
-                ));
-            }
+            problems.extend(outside_firebase("hash.rounds", h.rounds, 1..=8));
+            problems.extend(outside_firebase("hash.mem_cost", h.mem_cost, 1..=14));
         }
         problems
     }

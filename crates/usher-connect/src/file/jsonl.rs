@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use usher_core::{ConfigProblem, Source, SourceError, config::resolve_path};
 
-use super::{Entry, FileSource, Format, changed, check_path, json_key, json_object};
+use super::{Entry, Format, changed, check_path, json_key, json_object};
 
 /// `type = "jsonl"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -49,15 +49,11 @@ impl JsonlConfig {
 
     /// The source named `name`; the file is read on first use.
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
-        crate::refuse(name, self.validate())?;
-        Ok(Box::new(FileSource::new(
-            name,
-            Jsonl {
-                source: name.to_owned(),
-                path: self.path.clone(),
-                key: self.key.clone(),
-            },
-        )))
+        super::build(name, self.validate(), |source| Jsonl {
+            source,
+            path: self.path.clone(),
+            key: self.key.clone(),
+        })
     }
 }
 

@@ -30,7 +30,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use usher_core::{ConfigProblem, Source, SourceError, config::resolve_path};
 
-use super::{Entry, FileSource, Format, Paths, b64_any, check_path, document_users, read_all};
+use super::{Entry, Format, Paths, b64_any, check_path, document_users, read_all};
 
 /// The field holding the synthesized credential.
 pub const HASH_FIELD: &str = "usher_password_hash";
@@ -67,14 +67,10 @@ impl KeycloakConfig {
 
     /// The source named `name`; the files are read on first use.
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
-        crate::refuse(name, self.validate())?;
-        Ok(Box::new(FileSource::new(
-            name,
-            Keycloak {
-                source: name.to_owned(),
-                paths: self.path.clone(),
-            },
-        )))
+        super::build(name, self.validate(), |source| Keycloak {
+            source,
+            paths: self.path.clone(),
+        })
     }
 }
 

@@ -223,6 +223,17 @@ impl<F: Format> std::fmt::Debug for FileSource<F> {
 /// How many records a lookup index build loads at a time.
 const LOOKUP_CHUNK: usize = 4096;
 
+/// The source named `name` over the files `format` reads, once its config's `problems` (from
+/// its `validate`) are none; `format` is given the name to report errors under.
+pub(crate) fn build<F: Format>(
+    name: &str,
+    problems: Vec<ConfigProblem>,
+    format: impl FnOnce(String) -> F,
+) -> Result<Box<dyn Source>, SourceError> {
+    crate::refuse(name, problems)?;
+    Ok(Box::new(FileSource::new(name, format(name.to_owned()))))
+}
+
 impl<F: Format> FileSource<F> {
     pub(crate) fn new(name: &str, format: F) -> Self {
         FileSource {

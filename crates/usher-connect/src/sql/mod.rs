@@ -508,21 +508,26 @@ mod tests {
         assert_eq!(Selection::parse(&s).unwrap_err()[0].key, "columns");
     }
 
-    #[test]
-    fn reads_are_keyset_queries_over_the_aliased_relation() {
-        let mut s = spec(Some("users"), None);
-        s.schema = Some("legacy".to_owned());
-        let sel = Selection::parse(&s).unwrap();
+    /// The reads of `sel` as PostgreSQL words them (double quotes, `$n` parameters).
+    fn postgres_reads(sel: &Selection) -> ReadSql {
         let from = sel.relation_sql('"');
         let select = format!("SELECT {} {from}", sel.column_list('"'));
         let key = sel.key_expr('"');
-        let sql = ReadSql::build(
+        ReadSql::build(
             &select,
             &from,
             &key,
             |i| format!("${i}"),
             |i| format!("${i}"),
-        );
+        )
+    }
+
+    #[test]
+    fn reads_are_keyset_queries_over_the_aliased_relation() {
+        let mut s = spec(Some("users"), None);
+        s.schema = Some("legacy".to_owned());
+        let sel = Selection::parse(&s).unwrap();
+        let sql = postgres_reads(&sel);
         assert_eq!(
             sql.between.as_str(),
             "SELECT usher_src.* FROM \"legacy\".\"users\" AS usher_src WHERE usher_src.\"id\" > $1 AND usher_src.\"id\" <= $2 ORDER BY usher_src.\"id\" LIMIT $3"
@@ -536,16 +541,7 @@ mod tests {
     #[test]
     fn lookups_filter_one_quoted_column_ignoring_case_with_bound_values() {
         let sel = Selection::parse(&spec(Some("users"), None)).unwrap();
-        let from = sel.relation_sql('"');
-        let select = format!("SELECT {} {from}", sel.column_list('"'));
-        let key = sel.key_expr('"');
-        let reads = ReadSql::build(
-            &select,
-            &from,
-            &key,
-            |i| format!("${i}"),
-            |i| format!("${i}"),
-        );
+        let reads = postgres_reads(&sel);
         let column = sel.lookup_column("e mail").unwrap();
         let sql = reads.lookup(&Selection::column_expr(&column, '"'), "lower", "$1", "$2");
         assert_eq!(

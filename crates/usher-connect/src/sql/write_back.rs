@@ -278,15 +278,25 @@ mod tests {
             .to_owned()
     }
 
+    /// `text` with PostgreSQL's numbered parameters.
+    fn numbered(text: &str) -> String {
+        render(text, |i| format!("${i}"))
+    }
+
+    /// `text` with MySQL's and SQLite's positional parameters.
+    fn positional(text: &str) -> String {
+        render(text, |_| "?".to_owned())
+    }
+
     #[test]
     fn placeholders_become_numbered_or_positional_parameters() {
         let text = "UPDATE users SET migrated_to = :user_id, at = now() WHERE id = :key";
         assert_eq!(
-            render(text, |i| format!("${i}")),
+            numbered(text),
             "UPDATE users SET migrated_to = $1, at = now() WHERE id = $2"
         );
         assert_eq!(
-            render(text, |_| "?".to_owned()),
+            positional(text),
             "UPDATE users SET migrated_to = ?, at = now() WHERE id = ?"
         );
         let parsed = WriteBack::parse(text).unwrap();
@@ -297,12 +307,11 @@ mod tests {
     fn casts_strings_and_quoted_names_are_left_alone() {
         let text = "UPDATE \"a:b\" SET note = 'moved :user_id', f = `x:key` WHERE id = CAST(:key AS uuid) AND t = :key::text";
         assert_eq!(
-            render(text, |i| format!("${i}")),
+            numbered(text),
             "UPDATE \"a:b\" SET note = 'moved :user_id', f = `x:key` WHERE id = CAST($1 AS uuid) AND t = $2::text"
         );
         assert_eq!(
-            render("UPDATE u SET n = 'it''s :key' WHERE id = :key", |_| "?"
-                .into()),
+            positional("UPDATE u SET n = 'it''s :key' WHERE id = :key"),
             "UPDATE u SET n = 'it''s :key' WHERE id = ?"
         );
     }

@@ -28,7 +28,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use serde_json::{Value, json};
 use usher_connect::{AuthApiSource, SourceConfig};
-use usher_core::{AuthSource as _, LegacyKey, SourceError};
+use usher_core::{AuthSource, LegacyKey, LegacyRecord, SourceError};
 use usher_hash::Password;
 
 const TOKEN: &str = "Bearer s3cret-legacy-token-9f2c";
@@ -305,7 +305,7 @@ fn config(toml_text: &str) -> SourceConfig {
     config
 }
 
-async fn source(toml_text: &str) -> Box<dyn usher_core::AuthSource> {
+async fn source(toml_text: &str) -> Box<dyn AuthSource> {
     config(toml_text)
         .build_auth("old_app")
         .await
@@ -324,18 +324,66 @@ fn pw(text: &str) -> Password {
     Password::new(text.as_bytes().to_vec())
 }
 
-#[tokio::test]
-async fn the_right_password_returns_the_record_with_its_key_and_fields() {
-    let (addr, seen) = start(Decrypt::Plain).await;
-    let secrets = Secrets::new();
-    let api = source(&plain_config(addr, "/authenticate", &secrets, "")).await;
-    assert_eq!(api.name(), "old_app");
+/// A plain-HTTP legacy API on 127.0.0.1 ([`Decrypt::Plain`]), what it saw, and the secrets
+/// its sources read.
+struct PlainLegacy {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    secrets: Secrets,
+}
 
-    let record = api
-        .authenticate("Ada@Example.com", &pw(ADA_PASSWORD))
+impl PlainLegacy {
+    async fn start() -> Self {
+        let (addr, seen) = start(Decrypt::Plain).await;
+        let secrets = Secrets::new();
+        PlainLegacy {
+            addr,
+            seen,
+            secrets,
+        }
+    }
+
+    /// [`plain_config`] for `path` on this server.
+    fn config(&self, path: &str, extra: &str) -> String {
+        plain_config(self.addr, path, &self.secrets, extra)
+    }
+
+    /// [`Self::config`] of `/authenticate` reading the token from the secret `wrong` instead.
+    fn wrong_token_config(&self) -> String {
+        let secrets = &self.secrets;
+        self.config("/authenticate", "")
+            .replace(&secrets.path("token"), &secrets.path("wrong"))
+    }
+}
+
+/// An address nothing listens on: bound, noted, closed.
+fn dead_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// The record `api` answers for `login` with `password`, which must be right.
+async fn accepted(api: &dyn AuthSource, login: &str, password: &str) -> LegacyRecord {
+    api.authenticate(login, &pw(password))
         .await
         .unwrap()
-        .expect("the right password is accepted");
+        .expect("the right password is accepted")
+}
+
+/// The error `api` answers for `login` with Ada's password.
+async fn refusal(api: &dyn AuthSource, login: &str) -> SourceError {
+    api.authenticate(login, &pw(ADA_PASSWORD))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn the_right_password_returns_the_record_with_its_key_and_fields() {
+    let legacy = PlainLegacy::start().await;
+    let api = source(&legacy.config("/authenticate", "")).await;
+    assert_eq!(api.name(), "old_app");
+
+    let record = accepted(&*api, "Ada@Example.com", ADA_PASSWORD).await;
     assert_eq!(record.key, LegacyKey::Int(42));
     assert_eq!(record.fields["email"], "ada@example.com");
     assert_eq!(record.fields["name"], "Ada Lovelace");
@@ -343,16 +391,12 @@ async fn the_right_password_returns_the_record_with_its_key_and_fields() {
     assert_eq!(record.fields.len(), 6);
 
     // By username too, a non-ASCII password.
-    let grace = api
-        .authenticate("grace", &pw(GRACE_PASSWORD))
-        .await
-        .unwrap()
-        .unwrap();
+    let grace = accepted(&*api, "grace", GRACE_PASSWORD).await;
     assert_eq!(grace.key, LegacyKey::Int(7));
 
     // What legacy received: JSON with the password in the body, the token in the header,
     // nothing in the query string.
-    let seen = seen.lock().unwrap().clone();
+    let seen = legacy.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].path, "/authenticate");
     assert_eq!(seen[0].query, None);
@@ -366,25 +410,20 @@ async fn the_right_password_returns_the_record_with_its_key_and_fields() {
 
 #[tokio::test]
 async fn a_string_key_field_gives_a_text_key() {
-    let (addr, _) = start(Decrypt::Plain).await;
-    let secrets = Secrets::new();
-    let text =
-        plain_config(addr, "/authenticate", &secrets, "").replace("key = 'id'", "key = 'uuid'");
+    let legacy = PlainLegacy::start().await;
+    let text = legacy
+        .config("/authenticate", "")
+        .replace("key = 'id'", "key = 'uuid'");
     let api = source(&text).await;
-    let record = api
-        .authenticate("ada", &pw(ADA_PASSWORD))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = accepted(&*api, "ada", ADA_PASSWORD).await;
     assert_eq!(record.key, LegacyKey::Text("7f1c9a2e-ada".into()));
     assert_eq!(record.fields["id"], 42);
 }
 
 #[tokio::test]
 async fn a_wrong_password_or_an_unknown_user_is_none() {
-    let (addr, seen) = start(Decrypt::Plain).await;
-    let secrets = Secrets::new();
-    let api = source(&plain_config(addr, "/authenticate", &secrets, "")).await;
+    let legacy = PlainLegacy::start().await;
+    let api = source(&legacy.config("/authenticate", "")).await;
     assert_eq!(
         api.authenticate("ada@example.com", &pw(GRACE_PASSWORD))
             .await
@@ -397,65 +436,46 @@ async fn a_wrong_password_or_an_unknown_user_is_none() {
             .unwrap(),
         None
     );
-    assert_eq!(seen.lock().unwrap().len(), 2, "each login is asked once");
+    assert_eq!(
+        legacy.seen.lock().unwrap().len(),
+        2,
+        "each login is asked once"
+    );
 }
 
 #[tokio::test]
 async fn refused_caller_credentials_are_a_config_error_not_a_wrong_password() {
-    let (addr, seen) = start(Decrypt::Plain).await;
-    let secrets = Secrets::new();
+    let legacy = PlainLegacy::start().await;
     // No authorization_file at all.
     let api = source(&format!(
-        "type = 'auth-api'\nurl = 'http://{addr}/authenticate'\nkey = 'id'"
+        "type = 'auth-api'\nurl = 'http://{}/authenticate'\nkey = 'id'",
+        legacy.addr
     ))
     .await;
-    let err = api
-        .authenticate("ada@example.com", &pw(ADA_PASSWORD))
-        .await
-        .unwrap_err();
+    let err = refusal(&*api, "ada@example.com").await;
     assert!(matches!(err, SourceError::Config { .. }), "{err:?}");
     assert!(err.to_string().contains("403"), "{err}");
     assert!(err.to_string().contains("authorization_file"), "{err}");
-    assert_eq!(seen.lock().unwrap()[0].authorization, None);
+    assert_eq!(legacy.seen.lock().unwrap()[0].authorization, None);
 
     // A wrong token.
-    secrets.write("wrong", "Bearer not-the-token");
-    let api = source(
-        &plain_config(addr, "/authenticate", &secrets, "")
-            .replace(&secrets.path("token"), &secrets.path("wrong")),
-    )
-    .await;
-    let err = api
-        .authenticate("ada@example.com", &pw(ADA_PASSWORD))
-        .await
-        .unwrap_err();
+    legacy.secrets.write("wrong", "Bearer not-the-token");
+    let api = source(&legacy.wrong_token_config()).await;
+    let err = refusal(&*api, "ada@example.com").await;
     assert!(matches!(err, SourceError::Config { .. }), "{err:?}");
 
     // The token in another header than the server reads: refused the same way.
-    let api = source(&plain_config(
-        addr,
-        "/authenticate",
-        &secrets,
-        "header = 'X-Api-Key'",
-    ))
-    .await;
-    let err = api
-        .authenticate("ada@example.com", &pw(ADA_PASSWORD))
-        .await
-        .unwrap_err();
+    let api = source(&legacy.config("/authenticate", "header = 'X-Api-Key'")).await;
+    let err = refusal(&*api, "ada@example.com").await;
     assert!(matches!(err, SourceError::Config { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn a_busy_or_throttling_legacy_is_unavailable() {
-    let (addr, _) = start(Decrypt::Plain).await;
-    let secrets = Secrets::new();
+    let legacy = PlainLegacy::start().await;
     for path in ["/busy", "/throttled"] {
-        let api = source(&plain_config(addr, path, &secrets, "")).await;
-        let err = api
-            .authenticate("ada@example.com", &pw(ADA_PASSWORD))
-            .await
-            .unwrap_err();
+        let api = source(&legacy.config(path, "")).await;
+        let err = refusal(&*api, "ada@example.com").await;
         assert!(
             matches!(err, SourceError::Unavailable { .. }),
             "{path}: {err:?}"
@@ -467,20 +487,10 @@ async fn a_busy_or_throttling_legacy_is_unavailable() {
 
 #[tokio::test]
 async fn a_slow_legacy_is_unavailable_after_about_the_timeout() {
-    let (addr, _) = start(Decrypt::Plain).await;
-    let secrets = Secrets::new();
-    let api = source(&plain_config(
-        addr,
-        "/slow",
-        &secrets,
-        "timeout_seconds = 1",
-    ))
-    .await;
+    let legacy = PlainLegacy::start().await;
+    let api = source(&legacy.config("/slow", "timeout_seconds = 1")).await;
     let started = Instant::now();
-    let err = api
-        .authenticate("ada@example.com", &pw(ADA_PASSWORD))
-        .await
-        .unwrap_err();
+    let err = refusal(&*api, "ada@example.com").await;
     let took = started.elapsed();
     assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
     assert!(err.to_string().contains("no answer within 1 s"), "{err}");
@@ -493,24 +503,17 @@ async fn a_slow_legacy_is_unavailable_after_about_the_timeout() {
 #[tokio::test]
 async fn a_legacy_that_is_down_is_unavailable() {
     // A port nothing listens on: bind, note the address, close.
-    let addr = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
+    let addr = dead_address();
     let secrets = Secrets::new();
     let api = source(&plain_config(addr, "/authenticate", &secrets, "")).await;
-    let err = api
-        .authenticate("ada@example.com", &pw(ADA_PASSWORD))
-        .await
-        .unwrap_err();
+    let err = refusal(&*api, "ada@example.com").await;
     assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
 }
 
 #[tokio::test]
 async fn answers_outside_the_contract_are_query_errors_naming_what_is_wrong() {
-    let (addr, seen) = start(Decrypt::Plain).await;
-    let secrets = Secrets::new();
+    let legacy = PlainLegacy::start().await;
     let cases = [
         ("/moved", "307"),
         ("/teapot", "418"),
@@ -520,52 +523,45 @@ async fn answers_outside_the_contract_are_query_errors_naming_what_is_wrong() {
         ("/huge", "over 1048576 bytes"),
     ];
     for (path, expected) in cases {
-        let api = source(&plain_config(addr, path, &secrets, "")).await;
-        let err = api
-            .authenticate("ada@example.com", &pw(ADA_PASSWORD))
-            .await
-            .unwrap_err();
+        let api = source(&legacy.config(path, "")).await;
+        let err = refusal(&*api, "ada@example.com").await;
         assert!(matches!(err, SourceError::Query { .. }), "{path}: {err:?}");
         assert!(err.to_string().contains(expected), "{path}: {err}");
     }
     // The redirect was not followed: /authenticate never saw a request.
-    assert!(seen.lock().unwrap().is_empty());
+    assert!(legacy.seen.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn healthcheck_gets_health_url_or_only_connects() {
-    let (addr, seen) = start(Decrypt::Plain).await;
-    let secrets = Secrets::new();
+    let legacy = PlainLegacy::start().await;
     // health_url on the same origin gets the token (this /healthz answers 403 without it).
-    let healthy = config(&plain_config(
-        addr,
+    let healthy = config(&legacy.config(
         "/authenticate",
-        &secrets,
-        &format!("health_url = 'http://{addr}/healthz'"),
+        &format!("health_url = 'http://{}/healthz'", legacy.addr),
     ));
     healthy.healthcheck("old_app").await.unwrap();
-    let down = config(&plain_config(
-        addr,
+    let down = config(&legacy.config(
         "/authenticate",
-        &secrets,
-        &format!("health_url = 'http://{addr}/down'"),
+        &format!("health_url = 'http://{}/down'", legacy.addr),
     ));
     let err = down.healthcheck("old_app").await.unwrap_err();
     assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
     assert!(err.to_string().contains("503"), "{err}");
     // Without health_url: a HEAD of url, any answer (here 405) proves the connection; no
     // login was sent.
-    let plain = config(&plain_config(addr, "/authenticate", &secrets, ""));
+    let plain = config(&legacy.config("/authenticate", ""));
     plain.healthcheck("old_app").await.unwrap();
-    assert!(seen.lock().unwrap().is_empty());
-    let nothing = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
-    let err = config(&plain_config(nothing, "/authenticate", &secrets, ""))
-        .healthcheck("old_app")
-        .await
-        .unwrap_err();
+    assert!(legacy.seen.lock().unwrap().is_empty());
+    let err = config(&plain_config(
+        dead_address(),
+        "/authenticate",
+        &legacy.secrets,
+        "",
+    ))
+    .healthcheck("old_app")
+    .await
+    .unwrap_err();
     assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
 }
 
@@ -674,11 +670,7 @@ async fn tls_with_the_servers_ca_works_and_without_it_fails_naming_tls() {
         secrets.path("token")
     );
     let trusted = source(&format!("{base}tls_ca_file = '{ca}'")).await;
-    let record = trusted
-        .authenticate("ada", &pw(ADA_PASSWORD))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = accepted(&*trusted, "ada", ADA_PASSWORD).await;
     assert_eq!(record.key, LegacyKey::Int(42));
     config(&format!("{base}tls_ca_file = '{ca}'"))
         .healthcheck("old_app")
@@ -686,10 +678,7 @@ async fn tls_with_the_servers_ca_works_and_without_it_fails_naming_tls() {
         .unwrap();
 
     let untrusted = source(&base).await;
-    let err = untrusted
-        .authenticate("ada", &pw(ADA_PASSWORD))
-        .await
-        .unwrap_err();
+    let err = refusal(&*untrusted, "ada").await;
     assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
     assert!(err.to_string().contains("TLS"), "{err}");
     assert!(err.to_string().contains("tls_ca_file"), "{err}");
@@ -708,9 +697,8 @@ async fn tls_with_the_servers_ca_works_and_without_it_fails_naming_tls() {
 
 #[tokio::test]
 async fn neither_debug_nor_any_error_shows_the_password_or_the_token() {
-    let (addr, _) = start(Decrypt::Plain).await;
-    let secrets = Secrets::new();
-    let (_, public, _) = key_pair(&secrets);
+    let legacy = PlainLegacy::start().await;
+    let (_, public, _) = key_pair(&legacy.secrets);
     let token_secret = "s3cret-legacy-token-9f2c";
     let mut outputs = Vec::new();
     let paths = [
@@ -726,7 +714,7 @@ async fn neither_debug_nor_any_error_shows_the_password_or_the_token() {
             "timeout_seconds = 1".to_owned(),
             format!("timeout_seconds = 1\nencrypt_public_key_file = '{public}'"),
         ] {
-            let built: AuthApiSource = match config(&plain_config(addr, path, &secrets, &extra)) {
+            let built: AuthApiSource = match config(&legacy.config(path, &extra)) {
                 SourceConfig::AuthApi(c) => c.build("old_app").unwrap(),
                 _ => unreachable!(),
             };
@@ -739,16 +727,11 @@ async fn neither_debug_nor_any_error_shows_the_password_or_the_token() {
         }
     }
     // A refused token (403) and a dead port.
-    secrets.write("wrong", &format!("Bearer {token_secret}-wrong"));
-    let refused = source(
-        &plain_config(addr, "/authenticate", &secrets, "")
-            .replace(&secrets.path("token"), &secrets.path("wrong")),
-    )
-    .await;
-    let err = refused
-        .authenticate("ada", &pw(ADA_PASSWORD))
-        .await
-        .unwrap_err();
+    legacy
+        .secrets
+        .write("wrong", &format!("Bearer {token_secret}-wrong"));
+    let refused = source(&legacy.wrong_token_config()).await;
+    let err = refusal(&*refused, "ada").await;
     outputs.push(format!("{err:?} {err}"));
     // Every output was produced: one Debug and one result per source, plus the refusal.
     assert_eq!(outputs.len(), paths.len() * 4 + 1);

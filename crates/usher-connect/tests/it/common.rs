@@ -7,6 +7,27 @@ use std::collections::HashSet;
 use usher_connect::SourceConfig;
 use usher_core::{KeyRange, LegacyKey, LegacyRecord, Source, SourceError};
 
+/// Asserts that `err` is a `SourceError::$kind` whose reason contains `needle`; `context`, if
+/// given, leads the failure message.
+macro_rules! assert_reason {
+    ($err:expr, $kind:ident, $needle:expr) => {{
+        let err = &$err;
+        assert!(
+            matches!(err, usher_core::SourceError::$kind { reason, .. } if reason.contains($needle)),
+            "{err:?}"
+        );
+    }};
+    ($err:expr, $kind:ident, $needle:expr, $context:expr) => {{
+        let err = &$err;
+        assert!(
+            matches!(err, usher_core::SourceError::$kind { reason, .. } if reason.contains($needle)),
+            "{}: {err:?}",
+            $context
+        );
+    }};
+}
+pub(crate) use assert_reason;
+
 /// A config from TOML, with `type` and `url` set here (URLs hold characters TOML would need
 /// escaped).
 pub fn config(kind: &str, url: &str, rest: &str) -> SourceConfig {
@@ -162,6 +183,36 @@ pub fn int_keys() -> Vec<i64> {
     keys
 }
 
+/// Asserts that looking `value` up by `field` finds only the record `key`, the very record a
+/// read of that key gives; returns it.
+pub async fn assert_lookup_is_the_read(
+    source: &dyn Source,
+    field: &str,
+    value: &str,
+    key: i64,
+) -> LegacyRecord {
+    let found = source.lookup(field, value, 2).await.unwrap();
+    assert_eq!(keys(&found), vec![LegacyKey::Int(key)]);
+    let range = KeyRange {
+        after: Some(LegacyKey::Int(key - 1)),
+        until: Some(LegacyKey::Int(key)),
+    };
+    let read = source.read(&range, 1).await.unwrap();
+    assert_eq!(keys(&read), vec![LegacyKey::Int(key)]);
+    assert_eq!(found[0].key, read[0].key);
+    assert_eq!(found[0].checksum(), read[0].checksum());
+    assert_eq!(found[0].to_json(), read[0].to_json());
+    found.into_iter().next().unwrap()
+}
+
+/// Asserts that looking each of `values` up by `field` finds nothing.
+pub async fn assert_lookups_find_nothing(source: &dyn Source, field: &str, values: &[&str]) {
+    for value in values {
+        let none = source.lookup(field, value, 5).await.unwrap();
+        assert!(none.is_empty(), "{value:?} found {:?}", keys(&none));
+    }
+}
+
 /// Rows every lookup test adds to the fixture's `users` table: two emails that differ only in
 /// case, inserted in descending key order so that only `ORDER BY key` returns them ascending.
 pub const TWINS_SQL: &str =
@@ -171,23 +222,8 @@ pub const TWINS_SQL: &str =
 /// `ann@example.com`) with [`TWINS_SQL`] applied.
 pub async fn assert_lookups_on_users(source: &dyn Source) {
     // Differs only in case, and is the very record a backfill reads.
-    let found = source.lookup("email", "ANN@Example.COM", 2).await.unwrap();
-    assert_eq!(keys(&found), vec![LegacyKey::Int(1)]);
-    let read = source
-        .read(
-            &KeyRange {
-                after: Some(LegacyKey::Int(0)),
-                until: Some(LegacyKey::Int(1)),
-            },
-            1,
-        )
-        .await
-        .unwrap();
-    assert_eq!(keys(&read), vec![LegacyKey::Int(1)]);
-    assert_eq!(found[0].key, read[0].key);
-    assert_eq!(found[0].checksum(), read[0].checksum());
-    assert_eq!(found[0].to_json(), read[0].to_json());
-    assert_eq!(found[0].to_json()["email"], "ann@example.com");
+    let found = assert_lookup_is_the_read(source, "email", "ANN@Example.COM", 1).await;
+    assert_eq!(found.to_json()["email"], "ann@example.com");
 
     // Both case twins, in key order, however the value is written.
     for value in ["twin@example.com", "TWIN@EXAMPLE.COM", "Twin@Example.com"] {
@@ -211,7 +247,7 @@ pub async fn assert_lookups_on_users(source: &dyn Source) {
     );
 
     // Equality, not a pattern or a prefix; nothing for an unknown address.
-    for value in [
+    let strangers = [
         "nobody@example.com",
         "ann@example",
         "%",
@@ -219,10 +255,8 @@ pub async fn assert_lookups_on_users(source: &dyn Source) {
         "' OR '1'='1",
         "x' OR '1'='1' --",
         "') OR ('1'='1",
-    ] {
-        let none = source.lookup("email", value, 2).await.unwrap();
-        assert!(none.is_empty(), "{value:?} found {:?}", keys(&none));
-    }
+    ];
+    assert_lookups_find_nothing(source, "email", &strangers).await;
 
     // Surrounding spaces are trimmed on both sides, as the mapping's `trim` does (issue 11
     // item 6), in every dialect.
@@ -232,60 +266,50 @@ pub async fn assert_lookups_on_users(source: &dyn Source) {
     }
 
     // A field that is not a plain column name is refused before any SQL is written.
-    for field in [
+    let hostile = [
         "email; DROP TABLE users",
         "\"email\"",
         "`email`",
         "users.email",
         "email'--",
         "",
-    ] {
-        let err = source
-            .lookup(field, "ann@example.com", 2)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, SourceError::Config { source_name, reason }
-                if source_name == "legacy" && reason.contains("lookup field")),
-            "{field:?}: {err:?}"
-        );
-    }
+    ];
+    assert_lookup_fields_refused(source, "legacy", &hostile, "ann@example.com").await;
     // A name that is merely odd is quoted as one column, which does not exist.
     for field in ["email) OR (1=1", "nope"] {
         let err = source
             .lookup(field, "ann@example.com", 2)
             .await
             .unwrap_err();
-        assert!(
-            matches!(&err, SourceError::Query { reason, .. } if reason.contains("looking up")),
-            "{field:?}: {err:?}"
-        );
+        assert_reason!(err, Query, "looking up", format!("{field:?}"));
     }
     // The table is still there, every row in it.
     let all = read_all(source, &KeyRange::default(), 1000).await;
     assert_eq!(all.len(), int_keys().len() + 2);
 }
 
+/// Asserts that `source` (named `name`) refuses to look `value` up by each of `fields` as a
+/// config error about the lookup field, asking nothing.
+pub async fn assert_lookup_fields_refused(
+    source: &dyn Source,
+    name: &str,
+    fields: &[&str],
+    value: &str,
+) {
+    for field in fields {
+        let err = source.lookup(field, value, 2).await.unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Config { source_name, reason }
+                if source_name == name && reason.contains("lookup field")),
+            "{field:?}: {err:?}"
+        );
+    }
+}
+
 /// A `query` source over the fixture's `users`: `SELECT id, email AS login ... WHERE id > 0`.
 pub async fn assert_lookups_through_a_query(source: &dyn Source) {
-    let found = source
-        .lookup("login", "USER7@example.COM", 2)
-        .await
-        .unwrap();
-    assert_eq!(keys(&found), vec![LegacyKey::Int(7)]);
-    let read = source
-        .read(
-            &KeyRange {
-                after: Some(LegacyKey::Int(6)),
-                until: Some(LegacyKey::Int(7)),
-            },
-            1,
-        )
-        .await
-        .unwrap();
-    assert_eq!(found[0].checksum(), read[0].checksum());
-    assert_eq!(found[0].to_json(), read[0].to_json());
-    assert_eq!(found[0].to_json()["login"], "user7@example.com");
+    let found = assert_lookup_is_the_read(source, "login", "USER7@example.COM", 7).await;
+    assert_eq!(found.to_json()["login"], "user7@example.com");
     let twins = source.lookup("login", "twin@EXAMPLE.com", 5).await.unwrap();
     assert_eq!(keys(&twins), vec![LegacyKey::Int(150), LegacyKey::Int(200)]);
     // The query's own filter still applies: -5 is left out by `id > 0`.

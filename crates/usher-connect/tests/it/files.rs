@@ -3,6 +3,7 @@
 //! ignoring case, bad lines as invalid records the mapper quarantines, and the synthesized
 //! credentials verified through usher-hash with passwords known from outside usher.
 
+use std::fmt::Display;
 use std::path::PathBuf;
 
 use chrono::Utc;
@@ -13,6 +14,8 @@ use usher_core::{
     Status,
 };
 use usher_hash::{Password, PasswordHash};
+
+use crate::common::assert_reason;
 
 fn fixture(rel: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -26,6 +29,39 @@ async fn source(toml_text: &str) -> Box<dyn Source> {
     let config: SourceConfig = toml::from_str(toml_text).expect("config parses");
     assert_eq!(config.validate(), [], "config validates");
     config.build("files").await.expect("source builds")
+}
+
+/// The config of a `kind` source reading the file at `path`, with the options `rest`.
+fn file_config(kind: &str, path: impl Display, rest: &str) -> String {
+    format!("type = '{kind}'\npath = '{path}'\n{rest}")
+}
+
+/// The Auth0 fixtures: the user export joined with the password-hash export.
+fn auth0_config() -> String {
+    let hashes = fixture("auth0/password-hashes.ndjson");
+    file_config(
+        "auth0",
+        fixture("auth0/users.ndjson"),
+        &format!("hashes_path = '{hashes}'"),
+    )
+}
+
+/// The Keycloak fixtures: the realm file and a users file.
+fn keycloak_config() -> String {
+    format!(
+        "type = 'keycloak'\npath = ['{}', '{}']",
+        fixture("keycloak/acme-realm.json"),
+        fixture("keycloak/acme-users-0.json")
+    )
+}
+
+/// The Firebase fixture with the hash parameters of Firebase's published example, the signer
+/// key in `signer_key_file`.
+fn firebase_config(signer_key_file: impl Display) -> String {
+    let hash = format!(
+        "hash = {{ signer_key_file = '{signer_key_file}', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }}"
+    );
+    file_config("firebase", fixture("firebase/users.json"), &hash)
 }
 
 fn text(s: &str) -> LegacyKey {
@@ -153,12 +189,7 @@ fn verifies(user: &usher_core::User, password: &str) -> bool {
 /// whose sample line and bcrypt hash the first fixture line copies).
 #[tokio::test]
 async fn auth0_export_joins_the_hash_export_by_id_alt_id_and_email() {
-    let s = source(&format!(
-        "type = 'auth0'\npath = '{}'\nhashes_path = '{}'",
-        fixture("auth0/users.ndjson"),
-        fixture("auth0/password-hashes.ndjson")
-    ))
-    .await;
+    let s = source(&auth0_config()).await;
     let nico = text("auth0|5dea9f9c82dd7c0e76e4ec93");
     let expected = [
         nico.clone(),
@@ -350,11 +381,7 @@ async fn auth0_social_users_never_get_a_hash_even_sharing_an_id_or_email() {
 
 #[tokio::test]
 async fn auth0_without_a_hash_export_reads_users_alone() {
-    let s = source(&format!(
-        "type = 'auth0'\npath = '{}'",
-        fixture("auth0/users.ndjson")
-    ))
-    .await;
+    let s = source(&file_config("auth0", fixture("auth0/users.ndjson"), "")).await;
     let all = read_all(s.as_ref(), 3).await;
     assert_eq!(all.len(), 8);
     assert!(
@@ -377,11 +404,7 @@ async fn firebase_export_synthesizes_a_firebase_scrypt_hash_that_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("signer-key");
     std::fs::write(&key_file, format!("{FIREBASE_SIGNER_KEY}\n")).unwrap();
-    let config = format!(
-        "type = 'firebase'\npath = '{}'\nhash = {{ signer_key_file = '{}', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }}",
-        fixture("firebase/users.json"),
-        key_file.display()
-    );
+    let config = firebase_config(key_file.display());
     let s = source(&config).await;
     let user1 = text("Vz4Ow2aTmZXv0vhwAbcJ1lXQ9EF2");
     let expected = [
@@ -463,12 +486,7 @@ async fn firebase_signer_key_problems_never_show_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("signer-key");
     std::fs::write(&key_file, "not base64 at all: s3cr3t-value!").unwrap();
-    let config: SourceConfig = toml::from_str(&format!(
-        "type = 'firebase'\npath = '{}'\nhash = {{ signer_key_file = '{}', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }}",
-        fixture("firebase/users.json"),
-        key_file.display()
-    ))
-    .unwrap();
+    let config: SourceConfig = toml::from_str(&firebase_config(key_file.display())).unwrap();
     let err = config
         .build("fb")
         .await
@@ -477,20 +495,13 @@ async fn firebase_signer_key_problems_never_show_the_key() {
     assert!(matches!(err, SourceError::Config { .. }), "{err:?}");
     assert!(!err.to_string().contains("s3cr3t"), "{err}");
     // A missing key file is unavailable, naming the path.
-    let config: SourceConfig = toml::from_str(&format!(
-        "type = 'firebase'\npath = '{}'\nhash = {{ signer_key_file = '/nonexistent/signer-key', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }}",
-        fixture("firebase/users.json"),
-    ))
-    .unwrap();
+    let config: SourceConfig = toml::from_str(&firebase_config("/nonexistent/signer-key")).unwrap();
     let err = config
         .build("fb")
         .await
         .err()
         .expect("a missing key file is refused");
-    assert!(
-        matches!(&err, SourceError::Unavailable { reason, .. } if reason.contains("/nonexistent/signer-key")),
-        "{err:?}"
-    );
+    assert_reason!(err, Unavailable, "/nonexistent/signer-key");
 }
 
 // ---------------------------------------------------------------------------------- Cognito
@@ -499,11 +510,7 @@ async fn firebase_signer_key_problems_never_show_the_key() {
 /// attributes (https://docs.aws.amazon.com/cognito/latest/developerguide/cognito-user-pools-using-import-tool-csv-header.html).
 #[tokio::test]
 async fn cognito_csv_is_keyed_by_username_and_has_no_hashes() {
-    let s = source(&format!(
-        "type = 'cognito'\npath = '{}'",
-        fixture("cognito/users.csv")
-    ))
-    .await;
+    let s = source(&file_config("cognito", fixture("cognito/users.csv"), "")).await;
     let expected = [
         text("alsmith"),
         text("janeroe"),
@@ -561,12 +568,7 @@ async fn cognito_csv_is_keyed_by_username_and_has_no_hashes() {
 /// ```
 #[tokio::test]
 async fn keycloak_export_synthesizes_a_credential_that_verifies() {
-    let s = source(&format!(
-        "type = 'keycloak'\npath = ['{}', '{}']",
-        fixture("keycloak/acme-realm.json"),
-        fixture("keycloak/acme-users-0.json")
-    ))
-    .await;
+    let s = source(&keycloak_config()).await;
     let kate = text("0b1c5e0a-8f0e-4c55-a3d2-6f2c1a7e9b01");
     let expected = [
         kate.clone(),
@@ -651,9 +653,10 @@ async fn keycloak_export_synthesizes_a_credential_that_verifies() {
 /// A CSV file with a header row (RFC 4180, https://www.rfc-editor.org/rfc/rfc4180), `;`-separated.
 #[tokio::test]
 async fn csv_with_integer_keys_reads_in_numeric_order() {
-    let s = source(&format!(
-        "type = 'csv'\npath = '{}'\nkey = 'id'\ndelimiter = ';'",
-        fixture("csv/users.csv")
+    let s = source(&file_config(
+        "csv",
+        fixture("csv/users.csv"),
+        "key = 'id'\ndelimiter = ';'",
     ))
     .await;
     let expected = [
@@ -696,9 +699,10 @@ async fn csv_with_integer_keys_reads_in_numeric_order() {
     assert_quarantined(&m, find(&all, &text("2#line-6")), "key", "duplicate key");
 
     // The same file as text keys orders by bytes.
-    let s = source(&format!(
-        "type = 'csv'\npath = '{}'\nkey = 'id'\ndelimiter = ';'\nkey_type = 'text'",
-        fixture("csv/users.csv")
+    let s = source(&file_config(
+        "csv",
+        fixture("csv/users.csv"),
+        "key = 'id'\ndelimiter = ';'\nkey_type = 'text'",
     ))
     .await;
     let got = keys(&read_all(s.as_ref(), 2).await);
@@ -713,9 +717,10 @@ async fn csv_with_integer_keys_reads_in_numeric_order() {
 /// JSON Lines (https://jsonlines.org/): one JSON object per line.
 #[tokio::test]
 async fn jsonl_reads_integer_then_text_keys() {
-    let s = source(&format!(
-        "type = 'jsonl'\npath = '{}'\nkey = 'id'",
-        fixture("jsonl/users.jsonl")
+    let s = source(&file_config(
+        "jsonl",
+        fixture("jsonl/users.jsonl"),
+        "key = 'id'",
     ))
     .await;
     let expected = [
@@ -762,11 +767,7 @@ async fn csv_keys_in_non_canonical_decimal_stay_text() {
         "id,email\n007,a@example.com\n7,b@example.com\n+7,c@example.com\n",
     )
     .unwrap();
-    let s = source(&format!(
-        "type = 'csv'\npath = '{}'\nkey = 'id'",
-        path.display()
-    ))
-    .await;
+    let s = source(&file_config("csv", path.display(), "key = 'id'")).await;
     let all = read_all(s.as_ref(), 10).await;
     assert_eq!(keys(&all), [text("+7"), text("007"), text("7")]);
     assert_eq!(find(&all, &text("007")).fields["email"], "a@example.com");
@@ -776,11 +777,7 @@ async fn csv_keys_in_non_canonical_decimal_stay_text() {
             format!("id,email\n{bad},a@example.com\n12,b@example.com\n"),
         )
         .unwrap();
-        let s = source(&format!(
-            "type = 'csv'\npath = '{}'\nkey = 'id'",
-            path.display()
-        ))
-        .await;
+        let s = source(&file_config("csv", path.display(), "key = 'id'")).await;
         let got = keys(&read_all(s.as_ref(), 10).await);
         // Text keys, in byte order.
         let mut expected = ["12", bad];
@@ -793,11 +790,7 @@ async fn csv_keys_in_non_canonical_decimal_stay_text() {
         "id,email\n0,a@example.com\n-5,b@example.com\n12,c@example.com\n",
     )
     .unwrap();
-    let s = source(&format!(
-        "type = 'csv'\npath = '{}'\nkey = 'id'",
-        path.display()
-    ))
-    .await;
+    let s = source(&file_config("csv", path.display(), "key = 'id'")).await;
     assert_eq!(
         keys(&read_all(s.as_ref(), 10).await),
         [LegacyKey::Int(-5), LegacyKey::Int(0), LegacyKey::Int(12)]
@@ -816,11 +809,7 @@ async fn a_line_over_one_mib_is_an_invalid_record_and_reading_goes_on() {
         format!("{{\"id\":1}}\n{{\"id\":2,\"pad\":\"{huge}\"}}\n{{\"id\":3}}\n"),
     )
     .unwrap();
-    let s = source(&format!(
-        "type = 'jsonl'\npath = '{}'\nkey = 'id'",
-        jsonl.display()
-    ))
-    .await;
+    let s = source(&file_config("jsonl", jsonl.display(), "key = 'id'")).await;
     let all = read_all(s.as_ref(), 10).await;
     assert_eq!(
         keys(&all),
@@ -854,11 +843,7 @@ async fn a_line_over_one_mib_is_an_invalid_record_and_reading_goes_on() {
     // CSV: the row is read whole by the csv crate but made invalid.
     let csv = dir.path().join("users.csv");
     std::fs::write(&csv, format!("id,pad\n1,a\n2,{huge}\n3,c\n")).unwrap();
-    let s = source(&format!(
-        "type = 'csv'\npath = '{}'\nkey = 'id'",
-        csv.display()
-    ))
-    .await;
+    let s = source(&file_config("csv", csv.display(), "key = 'id'")).await;
     let all = read_all(s.as_ref(), 10).await;
     assert_eq!(
         keys(&all),
@@ -886,26 +871,21 @@ async fn a_missing_file_is_unavailable_and_names_the_path() {
     ] {
         let s = source(config).await;
         let err = s.read(&KeyRange::default(), 10).await.unwrap_err();
-        assert!(
-            matches!(&err, SourceError::Unavailable { reason, .. } if reason.contains("/nonexistent/users.jsonl")),
-            "{config}: {err:?}"
-        );
+        assert_reason!(err, Unavailable, "/nonexistent/users.jsonl", config);
         assert!(s.healthcheck().await.is_err());
     }
 }
 
 #[tokio::test]
 async fn a_csv_without_the_key_column_is_a_config_error() {
-    let s = source(&format!(
-        "type = 'csv'\npath = '{}'\nkey = 'user_id'\ndelimiter = ';'",
-        fixture("csv/users.csv")
+    let s = source(&file_config(
+        "csv",
+        fixture("csv/users.csv"),
+        "key = 'user_id'\ndelimiter = ';'",
     ))
     .await;
     let err = s.count().await.unwrap_err();
-    assert!(
-        matches!(&err, SourceError::Config { reason, .. } if reason.contains("user_id")),
-        "{err:?}"
-    );
+    assert_reason!(err, Config, "user_id");
 }
 
 // ---------------------------------------------------------------------------------- the docs
@@ -935,53 +915,36 @@ async fn the_mappings_in_the_docs_map_the_fixtures() {
     let cases = [
         (
             "auth0",
-            format!(
-                "type = 'auth0'\npath = '{}'\nhashes_path = '{}'",
-                fixture("auth0/users.ndjson"),
-                fixture("auth0/password-hashes.ndjson")
-            ),
+            auth0_config(),
             text("auth0|5dea9f9c82dd7c0e76e4ec93"),
         ),
         (
             "firebase",
-            format!(
-                "type = 'firebase'\npath = '{}'\nhash = {{ signer_key_file = '{}', salt_separator = 'Bw==', rounds = 8, mem_cost = 14 }}",
-                fixture("firebase/users.json"),
-                key_file.display()
-            ),
+            firebase_config(key_file.display()),
             text("Vz4Ow2aTmZXv0vhwAbcJ1lXQ9EF2"),
         ),
         (
             "cognito",
-            format!(
-                "type = 'cognito'\npath = '{}'",
-                fixture("cognito/users.csv")
-            ),
+            file_config("cognito", fixture("cognito/users.csv"), ""),
             text("johndoe"),
         ),
         (
             "keycloak",
-            format!(
-                "type = 'keycloak'\npath = ['{}', '{}']",
-                fixture("keycloak/acme-realm.json"),
-                fixture("keycloak/acme-users-0.json")
-            ),
+            keycloak_config(),
             text("0b1c5e0a-8f0e-4c55-a3d2-6f2c1a7e9b01"),
         ),
         (
             "legacy_csv",
-            format!(
-                "type = 'csv'\npath = '{}'\nkey = 'id'\ndelimiter = ';'",
-                fixture("csv/users.csv")
+            file_config(
+                "csv",
+                fixture("csv/users.csv"),
+                "key = 'id'\ndelimiter = ';'",
             ),
             LegacyKey::Int(2),
         ),
         (
             "legacy_jsonl",
-            format!(
-                "type = 'jsonl'\npath = '{}'\nkey = 'id'",
-                fixture("jsonl/users.jsonl")
-            ),
+            file_config("jsonl", fixture("jsonl/users.jsonl"), "key = 'id'"),
             text("u-b"),
         ),
     ];
@@ -1011,9 +974,10 @@ async fn the_mappings_in_the_docs_map_the_fixtures() {
         }
     }
     // Keycloak's `enabled = false` maps to a disabled user.
-    let s = source(&format!(
-        "type = 'keycloak'\npath = '{}'",
-        fixture("keycloak/acme-users-0.json")
+    let s = source(&file_config(
+        "keycloak",
+        fixture("keycloak/acme-users-0.json"),
+        "",
     ))
     .await;
     let all = read_all(s.as_ref(), 100).await;
@@ -1039,11 +1003,7 @@ async fn a_large_unsorted_file_reads_in_key_order() {
     }
     f.flush().unwrap();
     drop(f);
-    let s = source(&format!(
-        "type = 'jsonl'\npath = '{}'\nkey = 'id'",
-        path.display()
-    ))
-    .await;
+    let s = source(&file_config("jsonl", path.display(), "key = 'id'")).await;
     assert_eq!(s.count().await.unwrap(), Some(n as u64));
     assert_eq!(
         s.key_bounds().await.unwrap(),

@@ -18,7 +18,7 @@ use usher_testkit::ldap::{Subtree, add, dead_url};
 use usher_testkit::services::{self, LDAP_CA_FILE, LDAPS_URL};
 use usher_testkit::tls::unrelated_ca_file;
 
-use crate::common::{keys, read_all};
+use crate::common::{assert_lookup_fields_refused, assert_lookups_find_nothing, keys, read_all};
 
 /// Each test's own subtree on the shared slapd (`usher_testkit::ldap`), and the source
 /// configs on it.
@@ -293,29 +293,18 @@ async fn ldap_lookup_by_mail_ignores_case_and_escapes_the_value() {
         keys(&source.lookup("mail", "*@example.org", 5).await.unwrap()),
         vec![text("star")]
     );
-    for value in [
+    let strangers = [
         "*",
         "ann*",
         "*)(uid=*",
         "ann@example.org)(|(uid=*",
         "\\2a",
         "nobody@example.org",
-    ] {
-        let none = source.lookup("mail", value, 5).await.unwrap();
-        assert!(none.is_empty(), "{value:?} found {:?}", keys(&none));
-    }
+    ];
+    assert_lookups_find_nothing(source.as_ref(), "mail", &strangers).await;
 
-    for field in ["mail)(uid=*", "", "ma il", "(mail)"] {
-        let err = source
-            .lookup(field, "ann@example.org", 2)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, SourceError::Config { source_name, reason }
-                if source_name == "corp" && reason.contains("lookup field")),
-            "{field:?}: {err:?}"
-        );
-    }
+    let hostile = ["mail)(uid=*", "", "ma il", "(mail)"];
+    assert_lookup_fields_refused(source.as_ref(), "corp", &hostile, "ann@example.org").await;
 }
 
 const MAPPING: &str = r#"
@@ -481,6 +470,22 @@ async fn ldap_empty_password_is_refused_before_any_connection() {
     assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
 }
 
+/// The reason of `result`'s error, which must be a `SourceError::$kind` of the source `corp`.
+macro_rules! corp_reason {
+    ($result:expr, $kind:ident) => {
+        match $result {
+            Err(SourceError::$kind {
+                source_name,
+                reason,
+            }) => {
+                assert_eq!(source_name, "corp");
+                reason
+            }
+            other => panic!(concat!("expected ", stringify!($kind), ", got {:?}"), other),
+        }
+    };
+}
+
 #[tokio::test]
 async fn ldap_unreachable_server_is_unavailable() {
     let dir = Subtree::new("ldap_down").await;
@@ -500,16 +505,8 @@ async fn ldap_unreachable_server_is_unavailable() {
             .map(|_| ()),
     ];
     for result in results {
-        match result {
-            Err(SourceError::Unavailable {
-                source_name,
-                reason,
-            }) => {
-                assert_eq!(source_name, "corp");
-                assert!(reason.contains("127.0.0.1"), "{reason}");
-            }
-            other => panic!("expected Unavailable, got {other:?}"),
-        }
+        let reason = corp_reason!(result, Unavailable);
+        assert!(reason.contains("127.0.0.1"), "{reason}");
     }
 }
 
@@ -533,19 +530,19 @@ async fn ldap_wrong_service_password_is_an_error_naming_the_service_bind() {
         source.healthcheck().await,
     ];
     for result in results {
-        match result {
-            Err(SourceError::Config {
-                source_name,
-                reason,
-            }) => {
-                assert_eq!(source_name, "corp");
-                assert!(reason.contains("service bind"), "{reason}");
-                assert!(reason.contains(&dir.admin_dn), "{reason}");
-                assert!(reason.contains("49"), "{reason}");
-                assert!(!reason.contains(secret), "password leaked: {reason}");
-            }
-            other => panic!("expected a Config error, got {other:?}"),
-        }
+        let reason = corp_reason!(result, Config);
+        assert!(reason.contains("service bind"), "{reason}");
+        assert!(reason.contains(&dir.admin_dn), "{reason}");
+        assert!(reason.contains("49"), "{reason}");
+        assert!(!reason.contains(secret), "password leaked: {reason}");
+    }
+}
+
+/// Why building `config` (as `corp`) is refused: it must be a config error.
+async fn build_refusal(config: &SourceConfig) -> String {
+    match config.build("corp").await {
+        Err(SourceError::Config { reason, .. }) => reason,
+        other => panic!("expected a config error, got {:?}", other.map(|_| ())),
     }
 }
 
@@ -574,12 +571,8 @@ async fn ldap_healthcheck_refuses_a_missing_base_dn_and_build_refuses_a_missing_
 
     table.insert("bind_password_file".into(), "/nonexistent/ldap-pw".into());
     let config: SourceConfig = toml::Value::Table(table).try_into().unwrap();
-    match config.build("corp").await {
-        Err(SourceError::Config { reason, .. }) => {
-            assert!(reason.contains("bind_password_file"), "{reason}");
-        }
-        other => panic!("expected a config error, got {:?}", other.map(|_| ())),
-    }
+    let reason = build_refusal(&config).await;
+    assert!(reason.contains("bind_password_file"), "{reason}");
 }
 
 #[tokio::test]
@@ -641,12 +634,21 @@ async fn ldap_over_tls_trusts_the_configured_ca_and_only_it() {
         &ldaps,
         &format!("tls_ca_file = {:?}", not_pem.path().to_str().unwrap()),
     );
-    match config.build("corp").await {
-        Err(SourceError::Config { reason, .. }) => {
-            assert!(reason.contains("tls_ca_file"), "{reason}");
-        }
-        other => panic!("expected a config error, got {:?}", other.map(|_| ())),
+    let reason = build_refusal(&config).await;
+    assert!(reason.contains("tls_ca_file"), "{reason}");
+}
+
+/// Adds an `inetOrgPerson` at `dn` named `name` (its `cn` and `sn`), with the `uids` given.
+async fn add_person(dir: &mut Subtree, dn: &str, name: &str, uids: &[&str]) {
+    let mut attrs: Vec<(&str, &[&str])> = vec![
+        ("objectClass", &["inetOrgPerson"]),
+        ("cn", std::slice::from_ref(&name)),
+        ("sn", std::slice::from_ref(&name)),
+    ];
+    if !uids.is_empty() {
+        attrs.push(("uid", uids));
     }
+    add(&mut dir.ldap, dn, &attrs).await;
 }
 
 /// Entries that cannot be keyed or share a key are not dropped: each is an invalid record in
@@ -663,43 +665,14 @@ async fn ldap_entries_sharing_a_key_keep_the_first_by_dn() {
         )
         .await;
         let dn = format!("uid=same,ou={ou},{base}");
-        add(
-            &mut dir.ldap,
-            &dn,
-            &[
-                ("objectClass", &["inetOrgPerson"]),
-                ("uid", &["same"]),
-                ("cn", &[ou]),
-                ("sn", &[ou]),
-            ],
-        )
-        .await;
+        add_person(&mut dir, &dn, ou, &["same"]).await;
     }
     dir.person("other", &[]).await;
     // No uid at all, and two uids: neither can be keyed.
     let nokey = format!("cn=nokey,{base}");
-    add(
-        &mut dir.ldap,
-        &nokey,
-        &[
-            ("objectClass", &["inetOrgPerson"]),
-            ("cn", &["nokey"]),
-            ("sn", &["nokey"]),
-        ],
-    )
-    .await;
+    add_person(&mut dir, &nokey, "nokey", &[]).await;
     let two = format!("uid=two,{base}");
-    add(
-        &mut dir.ldap,
-        &two,
-        &[
-            ("objectClass", &["inetOrgPerson"]),
-            ("uid", &["two", "deux"]),
-            ("cn", &["two"]),
-            ("sn", &["two"]),
-        ],
-    )
-    .await;
+    add_person(&mut dir, &two, "two", &["two", "deux"]).await;
     let second = format!("uid=same,ou=b,{base}");
     let source = dir.source("").await;
     let records = read_all(source.as_ref(), &KeyRange::default(), 2).await;

@@ -114,12 +114,6 @@ async fn a_query_source_is_filtered_by_key_and_keeps_its_own_columns() {
 }
 
 #[tokio::test]
-async fn invalid_json_in_a_json_column_names_the_record_and_the_column() {
-    let rest = "query = 'SELECT id, email FROM users'\nkey = 'id'\njson_columns = ['email']";
-    sql::assert_undecodable_json_names_the_record_and_the_column(&fixture().await, rest).await;
-}
-
-#[tokio::test]
 async fn the_mariadb_alias_reads_the_same_source() {
     let db = fixture().await;
     let mariadb = Db {

@@ -144,7 +144,14 @@ macro_rules! sql_cases {
             lookup_against_a_down_server_is_unavailable_but_limit_0_asks_nothing,
             write_back_against_a_down_server_is_unavailable,
             tls_that_a_plain_server_cannot_give_is_refused_not_skipped,
+            invalid_json_in_a_json_column_names_the_record_and_the_column,
         );
+    };
+    ($fixture:ident: query source with $options:literal) => {
+        #[tokio::test]
+        async fn a_query_source_is_filtered_by_key_and_keeps_its_own_columns() {
+            $crate::sql::query_source_of_even_ids_upper_cased($fixture().await, $options).await;
+        }
     };
     ($fixture:ident: $($case:ident),+ $(,)?) => {
         $(
@@ -224,6 +231,15 @@ pub async fn assert_typed_rows(db: &Db, first: serde_json::Value) {
 
 /// A `query` source (its own options in `rest`) selecting the even ids of `users`, the first
 /// of which reads as `first`.
+/// A query source upper-casing the even ids' emails, with the backend's own `options` after its
+/// query and key.
+pub async fn query_source_of_even_ids_upper_cased(db: Db, options: &str) {
+    let query = "SELECT id, upper(email) AS shout FROM users WHERE id % 2 = 0";
+    let rest = format!("query = \"{query}\"\nkey = 'id'{options}");
+    let first = json!({"id": 2, "shout": "NULLS@EXAMPLE.COM"});
+    assert_query_source_of_even_ids(&db, &rest, first).await;
+}
+
 pub async fn assert_query_source_of_even_ids(db: &Db, rest: &str, first: serde_json::Value) {
     let source = db.source(rest).await;
     let records = read_all(source.as_ref(), &KeyRange::default(), 7).await;
@@ -255,6 +271,11 @@ pub async fn assert_undecodable_json_names_the_record_and_the_column(db: &Db, re
             if reason.contains("record -5") && reason.contains("\"email\"")),
         "{err:?}"
     );
+}
+
+pub async fn invalid_json_in_a_json_column_names_the_record_and_the_column(db: Db) {
+    let rest = "query = 'SELECT id, email FROM users'\nkey = 'id'\njson_columns = ['email']";
+    assert_undecodable_json_names_the_record_and_the_column(&db, rest).await;
 }
 
 pub async fn a_wrong_password_is_unavailable_and_the_password_never_shows(db: Db) {

@@ -58,6 +58,7 @@ async fn fixture() -> Db {
 }
 
 sql_cases!(fixture: every backend);
+sql_cases!(fixture: query source with "");
 
 #[tokio::test]
 async fn values_map_to_json_by_what_they_hold() {
@@ -78,14 +79,6 @@ async fn values_map_to_json_by_what_they_hold() {
         "note": "héllo",
     });
     sql::assert_typed_rows(&fixture().await, first).await;
-}
-
-#[tokio::test]
-async fn a_query_source_is_filtered_by_key_and_keeps_its_own_columns() {
-    let query = "SELECT id, upper(email) AS shout FROM users WHERE id % 2 = 0";
-    let rest = format!("query = \"{query}\"\nkey = 'id'");
-    let first = json!({"id": 2, "shout": "NULLS@EXAMPLE.COM"});
-    sql::assert_query_source_of_even_ids(&fixture().await, &rest, first).await;
 }
 
 #[tokio::test]

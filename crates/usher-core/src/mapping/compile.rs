@@ -2,6 +2,7 @@
 //! every problem with its key, and compiles the rules once.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use chrono::{FixedOffset, Offset as _, Utc};
 use serde_json::Value;
@@ -344,40 +345,14 @@ fn compile_rule(
     } else {
         match kind {
             Kind::Phone => {
-                let mut parts = Vec::new();
-                for (part, to) in &r.split {
-                    match PhonePart::parse(part) {
-                        Some(p) => {
-                            if let Some(t) = part_target(&key, part, to, problems) {
-                                parts.push((p, t));
-                            }
-                        }
-                        None => problems.push(
-                            format!("{key}.split.{}", toml_key(part)),
-                            format!("is not a part of a phone number ({})", PhonePart::NAMES),
-                        ),
-                    }
-                }
+                let parts: Vec<(PhonePart, Target)> = split_parts(&key, &r.split, problems);
                 if r.name_order.is_some() {
                     problems.push(format!("{key}.name_order"), "only applies to names");
                 }
                 Split::Phone(parts)
             }
             Kind::Text | Kind::Json => {
-                let mut parts = Vec::new();
-                for (part, to) in &r.split {
-                    match NamePart::parse(part) {
-                        Some(p) => {
-                            if let Some(t) = part_target(&key, part, to, problems) {
-                                parts.push((p, t));
-                            }
-                        }
-                        None => problems.push(
-                            format!("{key}.split.{}", toml_key(part)),
-                            format!("is not a part of a name ({})", NamePart::NAMES),
-                        ),
-                    }
-                }
+                let parts: Vec<(NamePart, Target)> = split_parts(&key, &r.split, problems);
                 Split::Name {
                     order: r.name_order.unwrap_or_default(),
                     parts,
@@ -471,6 +446,41 @@ fn compile_rule(
         conv,
         split,
     })
+}
+
+/// A part of a value that a `split` table can write elsewhere: of a phone number or a name.
+pub(super) trait SplitPart: Sized {
+    /// What it is a part of, for a problem's reason.
+    const WHOLE: &'static str;
+    /// The parts' names, as a problem lists them.
+    const NAMES: &'static str;
+
+    /// The part named `s`, if there is one.
+    fn parse(s: &str) -> Option<Self>;
+}
+
+/// The parts a `split` table names, each with the target it writes; a part `P` does not know,
+/// or a bad target (as `part_target` says), is a problem.
+fn split_parts<P: SplitPart>(
+    key: &str,
+    split: &BTreeMap<String, String>,
+    problems: &mut Problems,
+) -> Vec<(P, Target)> {
+    let mut parts = Vec::new();
+    for (part, to) in split {
+        match P::parse(part) {
+            Some(p) => {
+                if let Some(t) = part_target(key, part, to, problems) {
+                    parts.push((p, t));
+                }
+            }
+            None => problems.push(
+                format!("{key}.split.{}", toml_key(part)),
+                format!("is not a part of {} ({})", P::WHOLE, P::NAMES),
+            ),
+        }
+    }
+    parts
 }
 
 /// The target a split part writes, if it can hold text.

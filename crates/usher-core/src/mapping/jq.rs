@@ -206,12 +206,16 @@ fn object_to_val(map: &Map<String, Value>, depth: usize) -> Result<Val, String> 
     Ok(Val::obj(entries))
 }
 
-fn to_val_at(value: &Value, depth: usize) -> Result<Val, String> {
+/// Refuses `what` (the record, jq's output) once it is nested deeper than [`MAX_DEPTH`].
+fn check_depth(depth: usize, what: &str) -> Result<(), String> {
     if depth > MAX_DEPTH {
-        return Err(format!(
-            "the record is nested deeper than {MAX_DEPTH} levels"
-        ));
+        return Err(format!("{what} is nested deeper than {MAX_DEPTH} levels"));
     }
+    Ok(())
+}
+
+fn to_val_at(value: &Value, depth: usize) -> Result<Val, String> {
+    check_depth(depth, "the record")?;
     Ok(match value {
         Value::Null => Val::Null,
         Value::Bool(b) => Val::from(*b),
@@ -240,11 +244,7 @@ pub(crate) fn from_val(val: &Val) -> Result<Value, String> {
 }
 
 fn from_val_at(val: &Val, depth: usize) -> Result<Value, String> {
-    if depth > MAX_DEPTH {
-        return Err(format!(
-            "the jq output is nested deeper than {MAX_DEPTH} levels"
-        ));
-    }
+    check_depth(depth, "the jq output")?;
     Ok(match val {
         Val::Null => Value::Null,
         Val::Bool(b) => Value::Bool(*b),

@@ -5,6 +5,7 @@
 //! King Jr.", and family-first orders ("山田 太郎", "Nagy Péter") when configured. A single
 //! word is a given name. Whatever the split, the full name itself is kept in `name`.
 
+use super::compile::SplitPart;
 use super::config::NameOrder;
 
 /// A part of a full name that `split` can write elsewhere.
@@ -15,10 +16,11 @@ pub(crate) enum NamePart {
     Family,
 }
 
-impl NamePart {
-    pub(crate) const NAMES: &'static str = "given_name, middle_name, family_name";
+impl SplitPart for NamePart {
+    const WHOLE: &'static str = "a name";
+    const NAMES: &'static str = "given_name, middle_name, family_name";
 
-    pub(crate) fn parse(s: &str) -> Option<Self> {
+    fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "given_name" => NamePart::Given,
             "middle_name" => NamePart::Middle,
@@ -56,6 +58,20 @@ const PARTICLES: &[&str] = &[
 const SUFFIXES: &[&str] = &[
     "jr", "jr.", "sr", "sr.", "ii", "iii", "iv", "v", "phd", "ph.d.", "md", "m.d.", "esq", "esq.",
 ];
+
+/// Where the run of words at the end of `words` that are in `list` (ignoring case) starts,
+/// leaving at least `keep` words before it.
+fn trailing_run(words: &[&str], list: &[&str], keep: usize) -> usize {
+    let mut start = words.len();
+    while start > keep
+        && words
+            .get(start.saturating_sub(1))
+            .is_some_and(|w| list.contains(&w.to_lowercase().as_str()))
+    {
+        start = start.saturating_sub(1);
+    }
+    start
+}
 
 fn join(words: &[&str]) -> Option<String> {
     if words.is_empty() {
@@ -110,14 +126,7 @@ pub(crate) fn split(full: &str, order: NameOrder) -> NameParts {
                 return NameParts::default();
             };
             // Suffixes stay with the family name: "King Jr.".
-            let mut end = rest.len();
-            while end > 1
-                && rest
-                    .get(end.saturating_sub(1))
-                    .is_some_and(|w| SUFFIXES.contains(&w.to_lowercase().as_str()))
-            {
-                end = end.saturating_sub(1);
-            }
+            let end = trailing_run(rest, SUFFIXES, 1);
             let (body, suffix) = rest.split_at(end);
             let Some((last, before)) = body.split_last() else {
                 return NameParts {
@@ -126,14 +135,7 @@ pub(crate) fn split(full: &str, order: NameOrder) -> NameParts {
                 };
             };
             // Particles before the last word join the family name: "van Beethoven".
-            let mut start = before.len();
-            while start > 0
-                && before
-                    .get(start.saturating_sub(1))
-                    .is_some_and(|w| PARTICLES.contains(&w.to_lowercase().as_str()))
-            {
-                start = start.saturating_sub(1);
-            }
+            let start = trailing_run(before, PARTICLES, 0);
             let (middle, particles) = before.split_at(start);
             let family: Vec<&str> = particles
                 .iter()

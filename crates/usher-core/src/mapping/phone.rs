@@ -7,6 +7,7 @@ use std::str::FromStr;
 use phonenumber::country::Id;
 use phonenumber::{Mode, PhoneNumber};
 
+use super::compile::SplitPart;
 use crate::ids::PhoneE164;
 
 /// Longest input accepted as a phone number, in bytes (libphonenumber stops at 250).
@@ -30,11 +31,12 @@ pub(crate) enum PhonePart {
     Region,
 }
 
-impl PhonePart {
-    pub(crate) const NAMES: &'static str =
+impl SplitPart for PhonePart {
+    const WHOLE: &'static str = "a phone number";
+    const NAMES: &'static str =
         "country_code, area_code, number, national_number, extension, region";
 
-    pub(crate) fn parse(s: &str) -> Option<Self> {
+    fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "country_code" => PhonePart::CountryCode,
             "area_code" => PhonePart::AreaCode,
@@ -172,22 +174,14 @@ mod tests {
 
     #[test]
     fn international_numbers_keep_their_country_whatever_the_default_region() {
-        assert_eq!(
-            e164("+44 20 7946 0958", Some(Id::US)).unwrap(),
-            "+442079460958"
-        );
-        assert_eq!(
-            e164("0044 20 7946 0958", Some(Id::US)).unwrap(),
-            "+442079460958"
-        );
-        assert_eq!(
-            e164("0044 20 7946 0958", Some(Id::GB)).unwrap(),
-            "+442079460958"
-        );
-        assert_eq!(
-            e164("020 7946 0958", Some(Id::GB)).unwrap(),
-            "+442079460958"
-        );
+        for (s, region) in [
+            ("+44 20 7946 0958", Some(Id::US)),
+            ("0044 20 7946 0958", Some(Id::US)),
+            ("0044 20 7946 0958", Some(Id::GB)),
+            ("020 7946 0958", Some(Id::GB)),
+        ] {
+            assert_eq!(e164(s, region).unwrap(), "+442079460958", "{s}");
+        }
         assert_eq!(e164("+33 6 12 34 56 78", None).unwrap(), "+33612345678");
     }
 

@@ -104,9 +104,8 @@ pub(crate) fn parse_md5_crypt(s: &str, _o: &ParseOptions, apr: bool) -> Parsed {
     };
     let fields: Vec<&str> = s.split('$').collect();
     let ["", _, salt, checksum] = fields.as_slice() else {
-        return Err(HashError::malformed(
+        return Err(HashError::structure(
             scheme,
-            "structure",
             "expected $1$<salt>$<checksum>",
         ));
     };
@@ -205,9 +204,8 @@ pub(crate) fn parse_sha_crypt(s: &str, o: &ParseOptions) -> Parsed {
         }
         [salt, checksum] => (None, *salt, *checksum),
         _ => {
-            return Err(HashError::malformed(
+            return Err(HashError::structure(
                 scheme,
-                "structure",
                 "expected $<id>$[rounds=N$]<salt>$<checksum>",
             ));
         }
@@ -268,9 +266,8 @@ pub(crate) fn parse_yescrypt(s: &str, o: &ParseOptions) -> Parsed {
     let scheme = Scheme::Yescrypt;
     let fields: Vec<&str> = s.split('$').collect();
     let ["", "y", params, salt, hash] = fields.as_slice() else {
-        return Err(HashError::malformed(
+        return Err(HashError::structure(
             scheme,
-            "structure",
             "expected $y$<params>$<salt>$<hash>",
         ));
     };

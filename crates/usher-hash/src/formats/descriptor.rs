@@ -393,22 +393,13 @@ fn keycloak(map: &Map<String, Value>, o: &ParseOptions) -> Parsed {
         (_, "argon2") => Scheme::Argon2id,
         _ => Scheme::Pbkdf2Sha256,
     };
-    let salt = super::decode(
-        o,
-        scheme,
-        "salt",
-        str_field(&secret, scheme, "salt")?,
-        encoding::b64,
-        "base64",
-    )?;
-    let hash = super::decode(
-        o,
-        scheme,
-        "value",
-        str_field(&secret, scheme, "value")?,
-        encoding::b64,
-        "base64",
-    )?;
+    // Both are base64 strings in `secretData`.
+    let b64_field = |field: &'static str| {
+        let value = str_field(&secret, scheme, field)?;
+        super::decode(o, scheme, field, value, encoding::b64, "base64")
+    };
+    let salt = b64_field("salt")?;
+    let hash = b64_field("value")?;
     let iterations = num_field(&data, scheme, "hashIterations")?;
     if let Some(prf) = prf {
         return ok(Kind::Pbkdf2(Pbkdf2::from_parts(

@@ -439,7 +439,7 @@ pub(crate) fn parse_kratos_hmac(s: &str, o: &ParseOptions) -> Parsed {
 pub(crate) fn parse_bsd_nthash(s: &str, o: &ParseOptions) -> Parsed {
     let hex = s
         .strip_prefix("$3$$")
-        .ok_or_else(|| HashError::malformed(Scheme::Nthash, "structure", "expected $3$$<hex>"))?;
+        .ok_or_else(|| HashError::structure(Scheme::Nthash, "expected $3$$<hex>"))?;
     let hash = decode(o, Scheme::Nthash, "hash", hex, encoding::hex, "hex")?;
     Digest::new(
         Alg::Md4,

@@ -20,7 +20,7 @@ use ctr::Ctr128BE;
 use ctr::cipher::{KeyIvInit as _, StreamCipher as _};
 use zeroize::Zeroizing;
 
-use super::{Parsed, decode, number, ok, param, phc_params, scrypt::derive, to_u32};
+use super::{Parsed, decode, number, ok, param, params_of, required, scrypt::derive, to_u32};
 use crate::hash::{Kind, ParseOptions, Verify};
 use crate::{HashError, Password, Scheme, encoding};
 
@@ -48,7 +48,26 @@ struct Fields<'a> {
     signer_key: Option<&'a str>,
 }
 
-impl Fields<'_> {
+impl<'a> Fields<'a> {
+    /// The fields of the PHC-style forms (Kratos, Supabase): `params` hold the memory cost
+    /// under `mem_cost`, the rounds under `r` and perhaps `p`; no separator or signer key yet.
+    fn phc(
+        params: &[(&str, &'a str)],
+        mem_cost: &'static str,
+        salt: &'a str,
+        hash: &'a str,
+    ) -> Result<Self, HashError> {
+        Ok(Fields {
+            mem_cost: required(SCHEME, params, mem_cost)?,
+            rounds: required(SCHEME, params, "r")?,
+            p: param(params, "p"),
+            salt,
+            hash,
+            separator: None,
+            signer_key: None,
+        })
+    }
+
     fn build(self, o: &ParseOptions) -> Parsed {
         let mem_cost = number(SCHEME, "mem_cost", self.mem_cost)?;
         let rounds = number(SCHEME, "rounds", self.rounds)?;
@@ -125,25 +144,16 @@ impl Verify for FirebaseScrypt {
 pub(crate) fn parse_kratos(s: &str, o: &ParseOptions) -> Parsed {
     let fields: Vec<&str> = s.split('$').collect();
     let ["", "firescrypt", params, salt, hash, separator, signer_key] = fields.as_slice() else {
-        return Err(HashError::malformed(
+        return Err(HashError::structure(
             SCHEME,
-            "structure",
             "expected $firescrypt$ln=…,r=…,p=…$<salt>$<hash>$<separator>$<signer key>",
         ));
     };
-    let kv = phc_params(params)
-        .ok_or_else(|| HashError::malformed(SCHEME, "params", "expected key=value pairs"))?;
-    let need = |name: &'static str| {
-        param(&kv, name).ok_or_else(|| HashError::malformed(SCHEME, name, "missing"))
-    };
+    let kv = params_of(SCHEME, params)?;
     Fields {
-        mem_cost: need("ln")?,
-        rounds: need("r")?,
-        p: param(&kv, "p"),
-        salt,
-        hash,
         separator: Some(separator),
         signer_key: Some(signer_key),
+        ..Fields::phc(&kv, "ln", salt, hash)?
     }
     .build(o)
 }
@@ -152,28 +162,19 @@ pub(crate) fn parse_kratos(s: &str, o: &ParseOptions) -> Parsed {
 pub(crate) fn parse_supabase(s: &str, o: &ParseOptions) -> Parsed {
     let fields: Vec<&str> = s.split('$').collect();
     let ["", "fbscrypt", params, salt, hash] = fields.as_slice() else {
-        return Err(HashError::malformed(
+        return Err(HashError::structure(
             SCHEME,
-            "structure",
             "expected $fbscrypt$v=1,n=…,r=…,p=…$<salt>$<hash>",
         ));
     };
-    let kv = phc_params(params)
-        .ok_or_else(|| HashError::malformed(SCHEME, "params", "expected key=value pairs"))?;
+    let kv = params_of(SCHEME, params)?;
     if param(&kv, "v") != Some("1") {
         return Err(HashError::malformed(SCHEME, "v", "only version 1 exists"));
     }
-    let need = |name: &'static str| {
-        param(&kv, name).ok_or_else(|| HashError::malformed(SCHEME, name, "missing"))
-    };
     Fields {
-        mem_cost: need("n")?,
-        rounds: need("r")?,
-        p: param(&kv, "p"),
-        salt,
-        hash,
         separator: param(&kv, "ss"),
         signer_key: param(&kv, "sk"),
+        ..Fields::phc(&kv, "n", salt, hash)?
     }
     .build(o)
 }
@@ -182,9 +183,8 @@ pub(crate) fn parse_supabase(s: &str, o: &ParseOptions) -> Parsed {
 pub(crate) fn parse_supertokens(s: &str, o: &ParseOptions) -> Parsed {
     let fields: Vec<&str> = s.split('$').collect();
     let ["", "f_scrypt", hash, salt, rest @ ..] = fields.as_slice() else {
-        return Err(HashError::malformed(
+        return Err(HashError::structure(
             SCHEME,
-            "structure",
             "expected $f_scrypt$<hash>$<salt>$m=…$r=…$s=…",
         ));
     };
@@ -196,9 +196,7 @@ pub(crate) fn parse_supertokens(s: &str, o: &ParseOptions) -> Parsed {
             "expected m=, r= and s= fields",
         ));
     }
-    let need = |name: &'static str| {
-        param(&kv, name).ok_or_else(|| HashError::malformed(SCHEME, name, "missing"))
-    };
+    let need = |name| required(SCHEME, &kv, name);
     Fields {
         mem_cost: need("m")?,
         rounds: need("r")?,

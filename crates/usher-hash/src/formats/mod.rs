@@ -124,6 +124,40 @@ pub(crate) fn param<'a>(params: &[(&str, &'a str)], name: &str) -> Option<&'a st
     params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
 }
 
+/// The parameter an error refuses as out of range, and its value; `None` for another error.
+#[cfg(test)]
+pub(crate) fn out_of_range(err: &HashError) -> Option<(&'static str, u64)> {
+    match err {
+        HashError::ParamOutOfRange { param, value, .. } => Some((param, *value)),
+        _ => None,
+    }
+}
+
+/// Werkzeug's `<params>$<salt>$<hash>` (after its `<method>:`): exactly three fields, or the
+/// error that the hash is not laid out as `expected` shows.
+pub(crate) fn werkzeug_fields<'a>(
+    rest: &'a str,
+    scheme: Scheme,
+    expected: &'static str,
+) -> Result<[&'a str; 3], HashError> {
+    let fields: Vec<&str> = rest.split('$').collect();
+    <[&str; 3]>::try_from(fields).map_err(|_| HashError::structure(scheme, expected))
+}
+
+/// [`phc_params`] of a hash's parameter field, or the error naming it malformed.
+pub(crate) fn params_of(scheme: Scheme, s: &str) -> Result<Vec<(&str, &str)>, HashError> {
+    phc_params(s).ok_or_else(|| HashError::malformed(scheme, "params", "expected key=value pairs"))
+}
+
+/// The parameter `name`, which `scheme` requires: missing, it is an error naming it.
+pub(crate) fn required<'a>(
+    scheme: Scheme,
+    params: &[(&str, &'a str)],
+    name: &'static str,
+) -> Result<&'a str, HashError> {
+    param(params, name).ok_or_else(|| HashError::malformed(scheme, name, "missing"))
+}
+
 /// Parses a decimal parameter, naming the scheme and the field when it is not a number.
 pub(crate) fn number(scheme: Scheme, field: &'static str, value: &str) -> Result<u64, HashError> {
     if !crate::encoding::is_digits(value) {

@@ -18,7 +18,7 @@ use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
 use zeroize::Zeroizing;
 
-use super::{Parsed, decode, number, ok, param, phc_params, to_u32};
+use super::{Parsed, decode, number, ok, param, params_of, required, to_u32, werkzeug_fields};
 use crate::hash::{Kind, ParseOptions, Verify};
 use crate::limits::check_range;
 use crate::{HashError, Password, Scheme, encoding};
@@ -139,11 +139,10 @@ impl Verify for Pbkdf2 {
 pub(crate) fn parse_dollar(s: &str, o: &ParseOptions) -> Parsed {
     let fields: Vec<&str> = s.split('$').collect();
     let ["", ident, params, salt, hash] = fields.as_slice() else {
-        return Err(HashError::Malformed {
-            scheme: prf_of_ident(s).map_or(Scheme::Pbkdf2Sha256, Prf::scheme),
-            field: "structure",
-            reason: "expected $pbkdf2-<digest>$<params>$<salt>$<hash>".into(),
-        });
+        return Err(HashError::structure(
+            prf_of_ident(s).map_or(Scheme::Pbkdf2Sha256, Prf::scheme),
+            "expected $pbkdf2-<digest>$<params>$<salt>$<hash>",
+        ));
     };
     let prf = match *ident {
         "pbkdf2" | "pbkdf2-sha1" => Prf::Sha1,
@@ -154,9 +153,8 @@ pub(crate) fn parse_dollar(s: &str, o: &ParseOptions) -> Parsed {
     };
     let scheme = prf.scheme();
     if params.contains('=') {
-        let kv = phc_params(params)
-            .ok_or_else(|| HashError::malformed(scheme, "params", "expected key=value pairs"))?;
-        let it = param(&kv, "i").ok_or_else(|| HashError::malformed(scheme, "i", "missing"))?;
+        let kv = params_of(scheme, params)?;
+        let it = required(scheme, &kv, "i")?;
         let it = number(scheme, "i", it)?;
         let salt = decode(o, scheme, "salt", salt, encoding::b64, "base64")?;
         let hash = decode(o, scheme, "hash", hash, encoding::b64, "base64")?;
@@ -186,9 +184,8 @@ pub(crate) fn passlib_fields(o: &ParseOptions, prf: Prf, rest: &str) -> Parsed {
     let scheme = prf.scheme();
     let fields: Vec<&str> = rest.split('$').collect();
     let [rounds, salt, hash] = fields.as_slice() else {
-        return Err(HashError::malformed(
+        return Err(HashError::structure(
             scheme,
-            "structure",
             "expected <rounds>$<salt>$<hash>",
         ));
     };
@@ -210,9 +207,8 @@ pub(crate) fn parse_django(s: &str, o: &ParseOptions) -> Parsed {
             } else {
                 Prf::Sha256
             };
-            return Err(HashError::malformed(
+            return Err(HashError::structure(
                 prf.scheme(),
-                "structure",
                 "expected <algorithm>$<iterations>$<salt>$<hash>",
             ));
         }
@@ -228,14 +224,11 @@ pub(crate) fn parse_django(s: &str, o: &ParseOptions) -> Parsed {
 pub(crate) fn parse_werkzeug(s: &str, o: &ParseOptions) -> Option<Parsed> {
     let rest = s.strip_prefix("pbkdf2:")?;
     Some((|| {
-        let fields: Vec<&str> = rest.split('$').collect();
-        let [method, salt, hash] = fields.as_slice() else {
-            return Err(HashError::malformed(
-                Scheme::Pbkdf2Sha256,
-                "structure",
-                "expected pbkdf2:<digest>:<iterations>$<salt>$<hex>",
-            ));
-        };
+        let [method, salt, hash] = werkzeug_fields(
+            rest,
+            Scheme::Pbkdf2Sha256,
+            "expected pbkdf2:<digest>:<iterations>$<salt>$<hex>",
+        )?;
         let (digest, it) = method.split_once(':').unwrap_or((method, ""));
         let prf = Prf::from_name(digest)
             .ok_or(HashError::Unsupported("Werkzeug PBKDF2 with this digest"))?;

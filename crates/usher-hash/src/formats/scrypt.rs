@@ -14,7 +14,7 @@
 
 use zeroize::Zeroizing;
 
-use super::{Parsed, decode, number, ok, param, phc_params, to_u32};
+use super::{Parsed, decode, number, ok, params_of, required, to_u32, werkzeug_fields};
 use crate::encoding::{self, itoa64_index};
 use crate::hash::{Kind, ParseOptions, Verify};
 use crate::{HashError, Password, Scheme};
@@ -107,21 +107,13 @@ pub(crate) fn log2_exact(scheme: Scheme, field: &'static str, n: u64) -> Result<
 pub(crate) fn parse_dollar_scrypt(s: &str, o: &ParseOptions) -> Parsed {
     let fields: Vec<&str> = s.split('$').collect();
     let ["", "scrypt", params, salt, hash] = fields.as_slice() else {
-        return Err(HashError::malformed(
+        return Err(HashError::structure(
             SCHEME,
-            "structure",
             "expected $scrypt$ln=…,r=…,p=…$<salt>$<hash>",
         ));
     };
-    let kv = phc_params(params)
-        .ok_or_else(|| HashError::malformed(SCHEME, "params", "expected key=value pairs"))?;
-    let get = |name: &'static str| -> Result<u64, HashError> {
-        number(
-            SCHEME,
-            name,
-            param(&kv, name).ok_or_else(|| HashError::malformed(SCHEME, name, "missing"))?,
-        )
-    };
+    let kv = params_of(SCHEME, params)?;
+    let get = |name| number(SCHEME, name, required(SCHEME, &kv, name)?);
     let ln = get("ln")?;
     let log_n = if ln > 63 {
         log2_exact(SCHEME, "ln", ln)?
@@ -144,14 +136,8 @@ pub(crate) fn parse_dollar_scrypt(s: &str, o: &ParseOptions) -> Parsed {
 pub(crate) fn parse_werkzeug(s: &str, o: &ParseOptions) -> Option<Parsed> {
     let rest = s.strip_prefix("scrypt:")?;
     Some((|| {
-        let fields: Vec<&str> = rest.split('$').collect();
-        let [params, salt, hash] = fields.as_slice() else {
-            return Err(HashError::malformed(
-                SCHEME,
-                "structure",
-                "expected scrypt:N:r:p$<salt>$<hex>",
-            ));
-        };
+        let [params, salt, hash] =
+            werkzeug_fields(rest, SCHEME, "expected scrypt:N:r:p$<salt>$<hex>")?;
         let nums: Vec<&str> = params.split(':').collect();
         let [n, r, p] = nums.as_slice() else {
             return Err(HashError::malformed(SCHEME, "params", "expected N:r:p"));
@@ -165,9 +151,8 @@ pub(crate) fn parse_werkzeug(s: &str, o: &ParseOptions) -> Option<Parsed> {
 pub(crate) fn parse_django(s: &str, o: &ParseOptions) -> Parsed {
     let fields: Vec<&str> = s.split('$').collect();
     let ["scrypt", n, salt, r, p, hash] = fields.as_slice() else {
-        return Err(HashError::malformed(
+        return Err(HashError::structure(
             SCHEME,
-            "structure",
             "expected scrypt$N$<salt>$r$p$<hash>",
         ));
     };
@@ -195,7 +180,7 @@ pub(crate) fn parse_libxcrypt(s: &str, o: &ParseOptions) -> Parsed {
     let setting = s.get(3..).unwrap_or_default();
     let (head, hash) = setting
         .rsplit_once('$')
-        .ok_or_else(|| HashError::malformed(SCHEME, "structure", "missing checksum"))?;
+        .ok_or_else(|| HashError::structure(SCHEME, "missing checksum"))?;
     if head.len() < 11 || !head.is_ascii() || !encoding::is_h64(hash) {
         return Err(HashError::malformed(
             SCHEME,
@@ -263,9 +248,8 @@ fn h64_u30(chars: Option<&[u8]>) -> Option<u32> {
 pub(crate) fn parse_spring(rest: &str, o: &ParseOptions) -> Parsed {
     let fields: Vec<&str> = rest.split('$').collect();
     let ["", params, salt, hash] = fields.as_slice() else {
-        return Err(HashError::malformed(
+        return Err(HashError::structure(
             SCHEME,
-            "structure",
             "expected $<params>$<salt>$<hash>",
         ));
     };

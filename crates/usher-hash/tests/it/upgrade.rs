@@ -105,28 +105,16 @@ fn argon2i_and_version_1_0_need_an_upgrade() {
 #[test]
 fn invalid_policies_are_refused() {
     let pw = Password::from("pw");
-    for bad in [
-        Policy {
-            memory_kib: 4,
-            ..Policy::default()
-        },
-        Policy {
-            iterations: 0,
-            ..Policy::default()
-        },
-        Policy {
-            parallelism: 0,
-            ..Policy::default()
-        },
-        Policy {
-            salt_len: 4,
-            ..Policy::default()
-        },
-        Policy {
-            output_len: 8,
-            ..Policy::default()
-        },
-    ] {
+    let breaks: [fn(&mut Policy); 5] = [
+        |p| p.memory_kib = 4,
+        |p| p.iterations = 0,
+        |p| p.parallelism = 0,
+        |p| p.salt_len = 4,
+        |p| p.output_len = 8,
+    ];
+    for break_it in breaks {
+        let mut bad = Policy::default();
+        break_it(&mut bad);
         assert!(
             matches!(
                 usher_hash::hash(&pw, &bad),

@@ -810,25 +810,13 @@ def gen_crypt() -> None:
 # phpass / Drupal 7
 # ============================================================================================
 def phpass_encode64(data: bytes, count: int) -> str:
-    out, i = [], 0
-    while True:
-        value = data[i]; i += 1
-        out.append(ITOA64[value & 0x3F])
-        if i < count:
-            value |= data[i] << 8
-        out.append(ITOA64[(value >> 6) & 0x3F])
-        if i >= count:
-            break
-        i += 1
-        if i < count:
-            value |= data[i] << 16
-        out.append(ITOA64[(value >> 12) & 0x3F])
-        if i >= count:
-            break
-        i += 1
-        out.append(ITOA64[(value >> 18) & 0x3F])
-        if not i < count:
-            break
+    """Drupal 7's _password_base64_encode(): each group of up to three bytes, read
+    little-endian, gives one ITOA64 character per six bits it reaches (n bytes, n + 1 chars)."""
+    out = []
+    for i in range(0, count, 3):
+        group = data[i:min(i + 3, count)]
+        value = int.from_bytes(group, "little")
+        out.extend(ITOA64[(value >> 6 * k) & 0x3F] for k in range(len(group) + 1))
     return "".join(out)
 
 
