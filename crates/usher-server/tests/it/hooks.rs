@@ -70,7 +70,10 @@ async fn call(
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
         .await
         .unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// Writes `instance` for `scripts/check-contracts` to validate against `contract`
@@ -125,17 +128,28 @@ fn credential(answer: &Value) -> &str {
 #[tokio::test]
 async fn okta_verifies_a_legacy_password_once_and_refuses_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, state) = serve(kit::bridge(dir.path()).await, hook(Provider::Okta, OKTA_AUTH));
+    let (app, state) = serve(
+        kit::bridge(dir.path()).await,
+        hook(Provider::Okta, OKTA_AUTH),
+    );
     let auth = [("authorization", SECRET)];
 
     let event = okta_event("Ann.Lee@Example.com", "password");
-    sample("okta-request", "okta/management-minimal.excerpt.yaml#/components/schemas/PasswordImportRequestExecute", &event);
+    sample(
+        "okta-request",
+        "okta/management-minimal.excerpt.yaml#/components/schemas/PasswordImportRequestExecute",
+        &event,
+    );
     let (status, answer) = call(&app, "POST", "/hooks/okta", &auth, Some(&event)).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["commands"][0]["type"], "com.okta.action.update");
     assert_eq!(credential(&answer), "VERIFIED", "{answer}");
     assert!(answer.get("error").is_none(), "{answer}");
-    sample("okta-verified", "okta/management-minimal.excerpt.yaml#/components/schemas/PasswordImportResponse", &answer);
+    sample(
+        "okta-verified",
+        "okta/management-minimal.excerpt.yaml#/components/schemas/PasswordImportResponse",
+        &answer,
+    );
     // Migrated into usher's store, with Okta as the user's target.
     assert_eq!(targets(&state, "ann.lee@example.com").await, ["okta"]);
 
@@ -166,7 +180,11 @@ async fn okta_verifies_a_legacy_password_once_and_refuses_the_rest() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(credential(&answer), "UNVERIFIED", "{who}: {answer}");
         assert!(answer.get("error").is_none(), "{answer}");
-        sample("okta-unverified", "okta/management-minimal.excerpt.yaml#/components/schemas/PasswordImportResponse", &answer);
+        sample(
+            "okta-unverified",
+            "okta/management-minimal.excerpt.yaml#/components/schemas/PasswordImportResponse",
+            &answer,
+        );
     }
     assert_eq!(state.bridge.store().counts().await.unwrap().users, 2);
 }
@@ -174,7 +192,10 @@ async fn okta_verifies_a_legacy_password_once_and_refuses_the_rest() {
 #[tokio::test]
 async fn every_hook_refuses_a_caller_without_its_credential_and_is_off_unless_configured() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, state) = serve(kit::bridge(dir.path()).await, hook(Provider::Okta, OKTA_AUTH));
+    let (app, state) = serve(
+        kit::bridge(dir.path()).await,
+        hook(Provider::Okta, OKTA_AUTH),
+    );
     let event = okta_event("ann", "password");
     for headers in [
         vec![],
@@ -261,7 +282,11 @@ async fn a_hook_answers_within_its_budget_when_legacy_does_not() {
     let summary = answer["error"]["errorSummary"].as_str().unwrap_or_default();
     assert!(summary.contains("over_budget"), "{answer}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
-    sample("okta-over-budget", "okta/management-minimal.excerpt.yaml#/components/schemas/PasswordImportResponse", &answer);
+    sample(
+        "okta-over-budget",
+        "okta/management-minimal.excerpt.yaml#/components/schemas/PasswordImportResponse",
+        &answer,
+    );
 }
 
 #[tokio::test]
@@ -271,11 +296,19 @@ async fn kratos_matches_refuses_with_403_and_answers_an_outage_as_one() {
     let (app, state) = serve(kit::bridge(dir.path()).await, hook(Provider::Kratos, auth));
     let key = [("x-api-key", SECRET)];
     let request = json!({ "identifier": "ann.lee@example.com", "password": "password" });
-    sample("kratos-request", "kratos/password-migration-hook.schema.json#/$defs/request", &request);
+    sample(
+        "kratos-request",
+        "kratos/password-migration-hook.schema.json#/$defs/request",
+        &request,
+    );
     let (status, answer) = call(&app, "POST", "/hooks/kratos", &key, Some(&request)).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer, json!({ "status": "password_match" }));
-    sample("kratos-match", "kratos/password-migration-hook.schema.json#/$defs/response_ok", &answer);
+    sample(
+        "kratos-match",
+        "kratos/password-migration-hook.schema.json#/$defs/response_ok",
+        &answer,
+    );
     assert_eq!(targets(&state, "ann.lee@example.com").await, ["kratos"]);
 
     let wrong = json!({ "identifier": "bo", "password": "Password" });
@@ -298,7 +331,10 @@ async fn kratos_matches_refuses_with_403_and_answers_an_outage_as_one() {
 async fn fusionauth_answers_a_user_with_a_stable_uuid_or_404() {
     let dir = tempfile::tempdir().unwrap();
     let auth = "type = \"basic\"\nusername = \"fusionauth\"\nsecret_file = \"-\"";
-    let (app, state) = serve(kit::bridge(dir.path()).await, hook(Provider::FusionAuth, auth));
+    let (app, state) = serve(
+        kit::bridge(dir.path()).await,
+        hook(Provider::FusionAuth, auth),
+    );
     let basic = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("fusionauth:{SECRET}"))
@@ -312,10 +348,18 @@ async fn fusionauth_answers_a_user_with_a_stable_uuid_or_404() {
         "noJWT": false,
         "ipAddress": "192.168.1.42"
     });
-    sample("fusionauth-request", "fusionauth/openapi.yaml#/components/schemas/LoginRequest", &request);
+    sample(
+        "fusionauth-request",
+        "fusionauth/openapi.yaml#/components/schemas/LoginRequest",
+        &request,
+    );
     let (status, first) = call(&app, "POST", "/hooks/fusionauth", &headers, Some(&request)).await;
     assert_eq!(status, StatusCode::OK, "{first}");
-    sample("fusionauth-user", "fusionauth/openapi.yaml#/components/schemas/LoginResponse", &first);
+    sample(
+        "fusionauth-user",
+        "fusionauth/openapi.yaml#/components/schemas/LoginResponse",
+        &first,
+    );
     let user = &first["user"];
     let id = user["id"].as_str().unwrap();
     uuid::Uuid::parse_str(id).expect("FusionAuth needs a UUID");
@@ -343,7 +387,10 @@ async fn fusionauth_answers_a_user_with_a_stable_uuid_or_404() {
 async fn keycloak_looks_up_by_username_or_email_then_checks_the_password() {
     let dir = tempfile::tempdir().unwrap();
     let auth = "type = \"bearer\"\nsecret_file = \"-\"";
-    let (app, state) = serve(kit::bridge(dir.path()).await, hook(Provider::Keycloak, auth));
+    let (app, state) = serve(
+        kit::bridge(dir.path()).await,
+        hook(Provider::Keycloak, auth),
+    );
     let bearer = format!("Bearer {SECRET}");
     let headers = [("authorization", bearer.as_str())];
 
@@ -353,7 +400,11 @@ async fn keycloak_looks_up_by_username_or_email_then_checks_the_password() {
     assert_eq!(user["username"], "bo");
     assert_eq!(user["email"], "bo@example.com");
     assert_eq!(user["enabled"], true);
-    sample("keycloak-user", "keycloak/keycloak-user-migration/legacy-rest-contract.schema.json#/$defs/legacyUser", &user);
+    sample(
+        "keycloak-user",
+        "keycloak/keycloak-user-migration/legacy-rest-contract.schema.json#/$defs/legacyUser",
+        &user,
+    );
     assert_eq!(state.bridge.store().counts().await.unwrap().users, 0);
     // By email, URL-encoded as the plugin sends it; its case as the plugin compares it.
     let (status, user) = call(
@@ -375,8 +426,19 @@ async fn keycloak_looks_up_by_username_or_email_then_checks_the_password() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let password = json!({ "password": "password" });
-    sample("keycloak-password", "keycloak/keycloak-user-migration/legacy-rest-contract.schema.json#/$defs/passwordRequest", &password);
-    let (status, _) = call(&app, "POST", "/hooks/keycloak/bo", &headers, Some(&password)).await;
+    sample(
+        "keycloak-password",
+        "keycloak/keycloak-user-migration/legacy-rest-contract.schema.json#/$defs/passwordRequest",
+        &password,
+    );
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/hooks/keycloak/bo",
+        &headers,
+        Some(&password),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(targets(&state, "bo@example.com").await, ["keycloak"]);
     let wrong = json!({ "password": "passw0rd" });
@@ -480,7 +542,10 @@ async fn signed_call(app: &axum::Router, event: &Value) -> (StatusCode, Value) {
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
         .await
         .unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 const VERIFIED_MAPPING: &str = r#"
@@ -554,7 +619,10 @@ async fn cognito_authentication_and_forgot_password_fill_the_event_response() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer["response"]["userAttributes"]["email"], "bo@example.com");
+    assert_eq!(
+        answer["response"]["userAttributes"]["email"],
+        "bo@example.com"
+    );
     assert_eq!(answer["response"]["messageAction"], "SUPPRESS");
     let (status, _) = signed_call(
         &app,
@@ -582,7 +650,9 @@ async fn node(harness: &'static str, input: Value, env: Vec<(&'static str, Strin
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("Node.js (`node`) is needed: usher's Auth0 scripts and Cognito Lambda run in it");
+            .expect(
+                "Node.js (`node`) is needed: usher's Auth0 scripts and Cognito Lambda run in it",
+            );
         child
             .stdin
             .take()
@@ -637,7 +707,10 @@ async fn the_auth0_scripts_run_in_auth0s_sandbox_against_usher() {
     assert_eq!(targets(&state, "bo@example.com").await, ["auth0"]);
 
     let wrong = run("login", json!(["ann", "wrong"]), SECRET).await;
-    assert_eq!(wrong["error"]["name"], "WrongUsernameOrPasswordError", "{wrong}");
+    assert_eq!(
+        wrong["error"]["name"], "WrongUsernameOrPasswordError",
+        "{wrong}"
+    );
     assert_eq!(wrong["error"]["user"], "ann");
     assert_eq!(wrong["profile"], Value::Null);
     // A wrong API key is usher refusing Auth0, not the user's password: a plain error.
@@ -678,7 +751,12 @@ async fn the_cognito_lambda_forwards_the_trigger_and_returns_usher_s_answer() {
     let out = node("cognito.mjs", wrong, env(SECRET)).await;
     assert_eq!(out, json!({ "error": "Bad username or password" }));
     // Signed with another key: usher refuses the Lambda itself, which is not the user's fault.
-    let out = node("cognito.mjs", event, env("another-secret-of-24-chars-at-least")).await;
+    let out = node(
+        "cognito.mjs",
+        event,
+        env("another-secret-of-24-chars-at-least"),
+    )
+    .await;
     assert_eq!(
         out,
         json!({ "error": "Migration unavailable (HTTP 401 unauthorized)" }),
@@ -704,7 +782,10 @@ async fn a_hook_works_when_legacy_checks_the_password_itself_by_ldap_bind() {
         ("url", directory.url.as_str()),
         ("base_dn", directory.base.as_str()),
         ("bind_dn", directory.admin_dn.as_str()),
-        ("bind_password_file", directory.admin_password_file.to_str().unwrap()),
+        (
+            "bind_password_file",
+            directory.admin_password_file.to_str().unwrap(),
+        ),
     ] {
         table.insert(key.into(), value.into());
     }

@@ -65,9 +65,10 @@ async fn every_documented_operation_is_a_route_the_router_answers() {
     }
     let mut state = AppState::new(bridge, keys);
     state.hooks = hooks;
-    let app = router(Arc::new(state)).layer(MockConnectInfo(
-        std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
-    ));
+    let app = router(Arc::new(state)).layer(MockConnectInfo(std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        1,
+    ))));
 
     let doc: Value = serde_json::from_str(&usher_server::openapi::document()).unwrap();
     let paths = doc["paths"].as_object().unwrap();

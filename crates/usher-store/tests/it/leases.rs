@@ -19,24 +19,56 @@ pub async fn a_lease_is_held_by_one_holder_until_it_expires_or_is_given_back(
     a.migrate().await.unwrap();
     let now = Utc::now();
     let later = |s: i64| now + chrono::Duration::seconds(s);
-    assert!(a.acquire_lease("outbox", "a", now, later(10)).await.unwrap());
+    assert!(
+        a.acquire_lease("outbox", "a", now, later(10))
+            .await
+            .unwrap()
+    );
     // Held: another process may not take it, its holder may take it again.
-    assert!(!b.acquire_lease("outbox", "b", now, later(10)).await.unwrap());
-    assert!(a.acquire_lease("outbox", "a", now, later(20)).await.unwrap());
+    assert!(
+        !b.acquire_lease("outbox", "b", now, later(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        a.acquire_lease("outbox", "a", now, later(20))
+            .await
+            .unwrap()
+    );
     // Only the holder renews it, or gives it back.
     assert!(!b.renew_lease("outbox", "b", later(30)).await.unwrap());
     b.release_lease("outbox", "b").await.unwrap();
-    assert!(!b.acquire_lease("outbox", "b", later(15), later(30)).await.unwrap());
+    assert!(
+        !b.acquire_lease("outbox", "b", later(15), later(30))
+            .await
+            .unwrap()
+    );
     assert!(a.renew_lease("outbox", "a", later(40)).await.unwrap());
     // Expired: the other takes it, and the first holder can renew it no more.
-    assert!(!b.acquire_lease("outbox", "b", later(39), later(50)).await.unwrap());
-    assert!(b.acquire_lease("outbox", "b", later(40), later(50)).await.unwrap());
+    assert!(
+        !b.acquire_lease("outbox", "b", later(39), later(50))
+            .await
+            .unwrap()
+    );
+    assert!(
+        b.acquire_lease("outbox", "b", later(40), later(50))
+            .await
+            .unwrap()
+    );
     assert!(!a.renew_lease("outbox", "a", later(60)).await.unwrap());
     // Other leases are other rows.
-    assert!(a.acquire_lease("backfill/p0", "a", now, later(10)).await.unwrap());
+    assert!(
+        a.acquire_lease("backfill/p0", "a", now, later(10))
+            .await
+            .unwrap()
+    );
     // Given back: free at once.
     b.release_lease("outbox", "b").await.unwrap();
-    assert!(a.acquire_lease("outbox", "a", later(41), later(50)).await.unwrap());
+    assert!(
+        a.acquire_lease("outbox", "a", later(41), later(50))
+            .await
+            .unwrap()
+    );
 }
 
 fn worker(name: &str) -> Worker {
@@ -93,7 +125,10 @@ async fn moves(rounds: &AtomicU64) -> bool {
 /// Two workers of one job in two processes: only the lease holder works; a graceful stop gives
 /// the lease back and the other takes over; a killed holder's lease expires and the other
 /// takes over then.
-pub async fn two_workers_of_one_job_take_turns_through_the_lease(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+pub async fn two_workers_of_one_job_take_turns_through_the_lease(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
     a.migrate().await.unwrap();
     let (ra, rb) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let (stop_a, task_a) = start(a.clone(), "a", ra.clone());
@@ -120,5 +155,9 @@ pub async fn two_workers_of_one_job_take_turns_through_the_lease(a: Arc<dyn Stor
     assert!(moves(&rc).await, "no worker took over from a killed holder");
     stop_c.cancel();
     task_c.await.unwrap();
-    assert_eq!(ra.load(Ordering::SeqCst), a_rounds, "a stopped worker worked on");
+    assert_eq!(
+        ra.load(Ordering::SeqCst),
+        a_rounds,
+        "a stopped worker worked on"
+    );
 }

@@ -8,8 +8,8 @@ use serde_json::json;
 use usher_core::{Credential, Email, KeyRange, LegacyKey, Method, User, Username};
 use usher_hash::Scheme;
 use usher_store::{
-    ChunkOutcome, ChunkUser, ConflictPolicy, Counters, QuarantineEntry, QuarantineFilter, Rejected, Store,
-    StoreError,
+    ChunkOutcome, ChunkUser, ConflictPolicy, Counters, QuarantineEntry, QuarantineFilter, Rejected,
+    Store, StoreError,
 };
 
 use crate::data::{JOB, SOURCE, at, bare, chunk, rejected, user, users};

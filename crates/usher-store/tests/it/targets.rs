@@ -30,5 +30,10 @@ pub async fn a_target_takes_a_user_once(store: &dyn Store) {
     assert_eq!(store.targets_of(b).await.unwrap(), ["okta"]);
     assert!(store.targets_of(UserId::new()).await.unwrap().is_empty());
     // Nobody: the store refuses a target for a user it does not hold.
-    assert!(store.record_target(UserId::new(), "okta", now).await.is_err());
+    assert!(
+        store
+            .record_target(UserId::new(), "okta", now)
+            .await
+            .is_err()
+    );
 }

@@ -1019,7 +1019,13 @@ async fn serve_answers_a_provider_s_hook_configured_in_usher_toml() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer, json!({ "status": "password_match" }));
     let wrong = json!({ "identifier": "ann", "password": "not it" });
-    let (status, _) = http(server.addr, "POST", "/hooks/kratos", Some(&wrong), Some(HOOK_SECRET));
+    let (status, _) = http(
+        server.addr,
+        "POST",
+        "/hooks/kratos",
+        Some(&wrong),
+        Some(HOOK_SECRET),
+    );
     assert_eq!(status, 403);
 
     let out = usher(&["status", "--config", config, "--json"], &[]);
