@@ -21,12 +21,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use usher_core::User;
-use usher_hash::Password;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
-use super::{Provider, Refusal, admit, external_id, lookup, parse, verify};
+use super::{Provider, Refusal, external_id, lookup, present, request, verify};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::openapi::{ErrorBody, NotFound, RateLimited, Unauthorized, Unavailable};
@@ -64,10 +63,8 @@ async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let hook = admit(&state, Provider::Auth0, &headers, &body)?;
-    let request: LoginRequest = parse(&state, Provider::Auth0, body)?;
-    let password = Password::from(request.password.as_str());
-    match verify(&state, &hook, &request.email, password).await {
+    let (hook, request): (_, LoginRequest) = request(&state, Provider::Auth0, &headers, body)?;
+    match verify(&state, &hook, &request.email, &request.password).await {
         Ok(user) => Ok(Json(profile(&user)).into_response()),
         Err(Refusal::No) => Err(ApiError::InvalidCredentials),
         Err(Refusal::Unavailable(e)) => Err(e),
@@ -100,8 +97,7 @@ async fn get_user(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let hook = admit(&state, Provider::Auth0, &headers, &body)?;
-    let request: GetUserRequest = parse(&state, Provider::Auth0, body)?;
+    let (hook, request): (_, GetUserRequest) = request(&state, Provider::Auth0, &headers, body)?;
     match lookup(&state, &hook, &request.email).await? {
         Some(found) => Ok(Json(profile(found.user())).into_response()),
         None => Err(ApiError::NotFound),
@@ -126,11 +122,7 @@ pub(super) fn profile(user: &User) -> Value {
         ("nickname", profile.nickname.clone()),
         ("picture", profile.picture.clone()),
     ];
-    for (key, value) in fields {
-        if let Some(value) = value {
-            out.insert(key.into(), json!(value));
-        }
-    }
+    present(&mut out, fields);
     if !user.attributes.is_empty() {
         out.insert(
             "user_metadata".into(),

@@ -22,12 +22,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use usher_core::{Status, User};
-use usher_hash::Password;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
-use super::{Provider, Refusal, admit, lookup, parse, verify};
+use super::{Provider, Refusal, lookup, present, request, verify};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::openapi::{ErrorBody, NotFound, RateLimited, Unavailable};
@@ -76,14 +75,12 @@ async fn migrate_user(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let hook = admit(&state, Provider::Cognito, &headers, &body)?;
-    let event: Event = parse(&state, Provider::Cognito, body)?;
+    let (hook, event): (_, Event) = request(&state, Provider::Cognito, &headers, body)?;
     let user = match event.trigger_source.as_str() {
         "UserMigration_Authentication" => {
             let Some(password) = &event.request.password else {
                 return Err(ApiError::Malformed);
             };
-            let password = Password::from(password.as_str());
             match verify(&state, &hook, &event.user_name, password).await {
                 Ok(user) => user,
                 Err(Refusal::No) => return Err(ApiError::InvalidCredentials),
@@ -132,11 +129,7 @@ fn response(user: &User) -> Value {
         ("locale", profile.locale.clone()),
         ("birthdate", profile.birthdate.map(|d| d.to_string())),
     ];
-    for (key, value) in fields {
-        if let Some(value) = value {
-            attributes.insert(key.into(), json!(value));
-        }
-    }
+    present(&mut attributes, fields);
     if user.email.is_some() {
         attributes.insert(
             "email_verified".into(),

@@ -17,12 +17,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use usher_core::{Status, User};
-use usher_hash::Password;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
-use super::{Provider, Refusal, admit, parse, verify};
+use super::{Provider, Refusal, present, request, verify};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::openapi::{ErrorBody, RateLimited, Unauthorized, Unavailable};
@@ -62,10 +61,8 @@ async fn connector(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let hook = admit(&state, Provider::FusionAuth, &headers, &body)?;
-    let request: Request = parse(&state, Provider::FusionAuth, body)?;
-    let password = Password::from(request.password.as_str());
-    match verify(&state, &hook, &request.login_id, password).await {
+    let (hook, request): (_, Request) = request(&state, Provider::FusionAuth, &headers, body)?;
+    match verify(&state, &hook, &request.login_id, &request.password).await {
         Ok(user) => Ok(
             Json(json!({ "user": fusionauth_user(&user, request.application_id) })).into_response(),
         ),
@@ -103,11 +100,7 @@ fn fusionauth_user(user: &User, application: Option<uuid::Uuid>) -> Value {
         ("timezone", profile.zoneinfo.clone()),
         ("birthDate", profile.birthdate.map(|d| d.to_string())),
     ];
-    for (key, value) in fields {
-        if let Some(value) = value {
-            out.insert(key.into(), json!(value));
-        }
-    }
+    present(&mut out, fields);
     if let Some(locale) = &profile.locale {
         out.insert("preferredLanguages".into(), json!([locale]));
     }

@@ -21,12 +21,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use usher_core::{Status, User};
-use usher_hash::Password;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
-use super::{Provider, Refusal, admit, lookup, parse, verify};
+use super::{Provider, Refusal, admit, lookup, request, verify};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::openapi::{ErrorBody, NotFound, RateLimited, Unauthorized, Unavailable};
@@ -90,10 +89,9 @@ async fn password(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let hook = admit(&state, Provider::Keycloak, &headers, &body)?;
-    let request: PasswordRequest = parse(&state, Provider::Keycloak, body)?;
-    let password = Password::from(request.password.as_str());
-    match verify(&state, &hook, &identifier, password).await {
+    let (hook, request): (_, PasswordRequest) =
+        request(&state, Provider::Keycloak, &headers, body)?;
+    match verify(&state, &hook, &identifier, &request.password).await {
         Ok(_) => Ok(Json(json!({})).into_response()),
         Err(Refusal::No) => Err(ApiError::InvalidCredentials),
         Err(Refusal::Unavailable(e)) => Err(e),

@@ -15,12 +15,11 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
-use usher_hash::Password;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
-use super::{Provider, Refusal, admit, parse, verify};
+use super::{Provider, Refusal, request, verify};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::openapi::{ErrorBody, NotFound, RateLimited, Unauthorized, Unavailable};
@@ -59,10 +58,8 @@ async fn password_migration(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let hook = admit(&state, Provider::Kratos, &headers, &body)?;
-    let request: Request = parse(&state, Provider::Kratos, body)?;
-    let password = Password::from(request.password.as_str());
-    match verify(&state, &hook, &request.identifier, password).await {
+    let (hook, request): (_, Request) = request(&state, Provider::Kratos, &headers, body)?;
+    match verify(&state, &hook, &request.identifier, &request.password).await {
         Ok(_) => Ok(Json(json!({ "status": "password_match" })).into_response()),
         Err(Refusal::No) => Ok((
             StatusCode::FORBIDDEN,

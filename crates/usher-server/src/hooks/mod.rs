@@ -311,9 +311,10 @@ pub(crate) async fn verify(
     state: &AppState,
     hook: &Hook,
     identifier: &str,
-    password: Password,
+    password: &str,
 ) -> Result<User, Refusal> {
     let name = hook.provider.name();
+    let password = Password::from(password);
     let outcome = tokio::time::timeout(hook.budget, async {
         charge_login(state, None, identifier)
             .await
@@ -400,16 +401,32 @@ fn error_outcome(error: &ApiError) -> &'static str {
     }
 }
 
-/// A hook's JSON body, parsed out of `body` (then wiped: it holds a password), or 400.
-pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+/// The hook of `provider` (see [`admit`]) and its JSON request, parsed out of `body` (then
+/// wiped: it holds a password), or 400.
+pub(crate) fn request<T: serde::de::DeserializeOwned>(
     state: &AppState,
     provider: Provider,
+    headers: &HeaderMap,
     body: Bytes,
-) -> Result<T, ApiError> {
-    crate::http::parse_secret_body(body).ok_or_else(|| {
+) -> Result<(Arc<Hook>, T), ApiError> {
+    let hook = admit(state, provider, headers, &body)?;
+    let request = crate::http::parse_secret_body(body).ok_or_else(|| {
         state.metrics().hook(provider.name(), "malformed");
         ApiError::Malformed
-    })
+    })?;
+    Ok((hook, request))
+}
+
+/// Adds each field that has a value to `object`, as a JSON string.
+pub(crate) fn present<'a>(
+    object: &mut serde_json::Map<String, serde_json::Value>,
+    fields: impl IntoIterator<Item = (&'a str, Option<String>)>,
+) {
+    for (key, value) in fields {
+        if let Some(value) = value {
+            object.insert(key.to_owned(), serde_json::Value::String(value));
+        }
+    }
 }
 
 /// The id a provider keeps for a user: usher's id for a user in the store with no legacy

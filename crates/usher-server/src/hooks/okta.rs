@@ -16,12 +16,11 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
-use usher_hash::Password;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
-use super::{Provider, Refusal, admit, parse, verify};
+use super::{Provider, Refusal, request, verify};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::openapi::{NotFound, Unauthorized};
@@ -75,8 +74,7 @@ async fn password_import(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let hook = admit(&state, Provider::Okta, &headers, &body)?;
-    let event: Event = parse(&state, Provider::Okta, body)?;
+    let (hook, event): (_, Event) = request(&state, Provider::Okta, &headers, body)?;
     let Some(credential) = event
         .data
         .context
@@ -86,8 +84,7 @@ async fn password_import(
         state.metrics().hook(Provider::Okta.name(), "malformed");
         return Err(ApiError::Malformed);
     };
-    let password = Password::from(credential.password.as_str());
-    let answer = match verify(&state, &hook, &credential.username, password).await {
+    let answer = match verify(&state, &hook, &credential.username, &credential.password).await {
         Ok(_) => command("VERIFIED", None),
         Err(Refusal::No) => command("UNVERIFIED", None),
         Err(Refusal::Unavailable(e)) => {
