@@ -35,6 +35,7 @@
 
 mod encoding;
 mod error;
+pub mod export;
 mod formats;
 mod hash;
 mod limits;
@@ -43,6 +44,7 @@ mod policy;
 mod scheme;
 
 pub use error::HashError;
+pub use export::NotExportable;
 pub use hash::{HashContext, ParseOptions, PasswordHash, identify, verify};
 pub use limits::Limits;
 pub use password::Password;

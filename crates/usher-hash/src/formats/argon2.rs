@@ -11,14 +11,14 @@ use crate::{HashError, Password, Policy, Scheme, encoding};
 
 #[derive(Clone)]
 pub(crate) struct Argon2 {
-    algorithm: Algorithm,
-    version: Version,
-    m_kib: u32,
-    t: u32,
-    p: u32,
-    data: Vec<u8>,
-    salt: Vec<u8>,
-    hash: Vec<u8>,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) version: Version,
+    pub(crate) m_kib: u32,
+    pub(crate) t: u32,
+    pub(crate) p: u32,
+    pub(crate) data: Vec<u8>,
+    pub(crate) salt: Vec<u8>,
+    pub(crate) hash: Vec<u8>,
 }
 
 impl Argon2 {

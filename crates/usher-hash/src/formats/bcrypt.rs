@@ -41,11 +41,13 @@ pub(crate) enum Prehash {
 
 #[derive(Clone)]
 pub(crate) struct Bcrypt {
-    minor: Minor,
-    cost: u32,
+    pub(crate) minor: Minor,
+    pub(crate) cost: u32,
     salt: [u8; 16],
     checksum: [u8; 23],
-    prehash: Prehash,
+    pub(crate) prehash: Prehash,
+    /// The salt and checksum as written (53 characters): what an export carries, exactly.
+    pub(crate) tail: String,
 }
 
 impl Bcrypt {
@@ -270,6 +272,7 @@ fn parse_core(s: &str, o: &ParseOptions, prehash: Prehash) -> Parsed {
         salt,
         checksum,
         prehash,
+        tail: tail.to_owned(),
     }))
 }
 

@@ -176,11 +176,11 @@ pub(crate) enum Output {
 
 #[derive(Clone)]
 pub(crate) struct Digest {
-    alg: Alg,
-    input: Input,
-    construction: Construction,
-    output: Output,
-    expected: Vec<u8>,
+    pub(crate) alg: Alg,
+    pub(crate) input: Input,
+    pub(crate) construction: Construction,
+    pub(crate) output: Output,
+    pub(crate) expected: Vec<u8>,
 }
 
 impl Digest {

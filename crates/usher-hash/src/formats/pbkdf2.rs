@@ -66,10 +66,10 @@ impl Prf {
 
 #[derive(Clone)]
 pub(crate) struct Pbkdf2 {
-    prf: Prf,
-    iterations: u32,
-    salt: Vec<u8>,
-    hash: Vec<u8>,
+    pub(crate) prf: Prf,
+    pub(crate) iterations: u32,
+    pub(crate) salt: Vec<u8>,
+    pub(crate) hash: Vec<u8>,
 }
 
 impl Pbkdf2 {

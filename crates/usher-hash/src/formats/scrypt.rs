@@ -23,11 +23,11 @@ const SCHEME: Scheme = Scheme::Scrypt;
 
 #[derive(Clone)]
 pub(crate) struct Scrypt {
-    log_n: u8,
-    r: u32,
-    p: u32,
-    salt: Vec<u8>,
-    hash: Vec<u8>,
+    pub(crate) log_n: u8,
+    pub(crate) r: u32,
+    pub(crate) p: u32,
+    pub(crate) salt: Vec<u8>,
+    pub(crate) hash: Vec<u8>,
 }
 
 impl Scrypt {

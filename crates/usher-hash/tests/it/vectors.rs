@@ -152,3 +152,110 @@ fn identify_without_forcing_agrees_for_unambiguous_vectors() {
         }
     }
 }
+
+/// Every vector exported to Auth0's `custom_password_hash`: the families Auth0 documents go
+/// out, the rest are refused with their scheme named. What goes out is written, with the
+/// vector's passwords, to `target/roundtrip-samples/auth0.json`, where
+/// `scripts/check-roundtrip` verifies each with Python's own hashlib, hmac, bcrypt and
+/// argon2-cffi as Auth0 documents the object; `scripts/check-contracts` checks its shape.
+#[test]
+fn auth0_takes_the_families_it_documents_and_names_the_rest() {
+    let mut exported: BTreeMap<String, usize> = BTreeMap::new();
+    let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    let mut samples = Vec::new();
+    for v in corpus() {
+        let parsed = PasswordHash::parse_with(&v.hash, &options(&v)).unwrap();
+        match parsed.to_auth0() {
+            Ok(object) => {
+                *exported.entry(v.scheme.clone()).or_default() += 1;
+                samples.push(serde_json::json!({
+                    "id": v.id,
+                    "custom_password_hash": object,
+                    "password": v.password,
+                    "password_hex": v.password_hex,
+                    "wrong": v.wrong,
+                }));
+            }
+            Err(e) => {
+                assert_eq!(e.scheme.id(), v.scheme, "{}", v.id);
+                assert!(e.to_string().contains(&v.scheme), "{e}");
+                *refused.entry(v.scheme.clone()).or_default() += 1;
+            }
+        }
+    }
+    for scheme in [
+        "bcrypt",
+        "argon2id",
+        "argon2i",
+        "argon2d",
+        "pbkdf2-sha1",
+        "pbkdf2-sha256",
+        "pbkdf2-sha512",
+        "scrypt",
+        "md4",
+        "md5",
+        "sha1",
+        "sha256",
+        "sha512",
+        "nthash",
+        "salted-md5",
+        "salted-sha1",
+        "salted-sha256",
+        "salted-sha512",
+        // The corpus's HMAC-MD5 vectors are all Kratos's (the HMAC's hex text, hashed again).
+        "hmac-sha1",
+        "hmac-sha256",
+        "hmac-sha512",
+    ] {
+        assert!(
+            exported.contains_key(scheme),
+            "{scheme} not exported to Auth0: refused {refused:?}"
+        );
+    }
+    for scheme in [
+        "md5-crypt",
+        "sha256-crypt",
+        "sha512-crypt",
+        "yescrypt",
+        "phpass",
+        "firebase-scrypt",
+        "mysql41",
+        "plaintext",
+        "sha384",
+        "wordpress-bcrypt",
+    ] {
+        assert!(
+            !exported.contains_key(scheme),
+            "{scheme} has no Auth0 form, yet went out"
+        );
+    }
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
+    let roundtrip = target.join("roundtrip-samples");
+    std::fs::create_dir_all(&roundtrip).unwrap();
+    std::fs::write(
+        roundtrip.join("auth0.json"),
+        serde_json::to_string_pretty(&samples).unwrap(),
+    )
+    .unwrap();
+    // Each as the user of an Auth0 bulk import, for the vendor's schema.
+    let users: Vec<serde_json::Value> = samples
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "email": "user@example.com",
+                "custom_password_hash": s["custom_password_hash"],
+            })
+        })
+        .collect();
+    let contracts = target.join("contract-samples");
+    std::fs::create_dir_all(&contracts).unwrap();
+    std::fs::write(
+        contracts.join("auth0-custom-password-hash.json"),
+        serde_json::to_string_pretty(&serde_json::json!({
+            "contract": "auth0/bulk-user-import-schema.user.schema.json#",
+            "instances": users,
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+}

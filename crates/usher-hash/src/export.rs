@@ -1,0 +1,191 @@
+//! Hashes in the encodings identity providers' imports accept, so a user keeps their
+//! password when they are exported into one.
+//!
+//! [`PasswordHash::to_auth0`] writes Auth0's `custom_password_hash` object, as Auth0's bulk
+//! import schema and its "bulk user import database schema and examples" page define it:
+//!
+//! | usher scheme | Auth0 `algorithm` | form |
+//! |---|---|---|
+//! | bcrypt `$2a$`, `$2b$`, `$2y$` | `bcrypt` | the hash string, `utf8` |
+//! | argon2id, argon2i, argon2d | `argon2` | PHC string, `utf8` |
+//! | pbkdf2-sha1, -sha256, -sha384, -sha512 | `pbkdf2` | PHC `$pbkdf2-<digest>$i=<n>,l=<bytes>$<salt>$<hash>`, unpadded base64, `utf8` |
+//! | scrypt | `scrypt` | hash and salt `base64`, with `keylen`, `cost` (N), `blockSize`, `parallelization` |
+//! | md4, md5, sha1, sha256, sha512 | the same | `hex`; NT hashes with the password encoded `utf16le` |
+//! | salted-md5, -sha1, -sha256, -sha512 | the digest's | `hex`, salt `base64`, `prefix` or `suffix`, one iteration |
+//! | hmac-md5, -sha1, -sha256, -sha512 | `hmac` | `hex`, its `digest`, its key `base64` |
+//!
+//! Everything else (crypt(3) families, phpass, Firebase scrypt, MySQL, SHA-384 digests,
+//! iterated or templated salts, Django's prehashed bcrypt, plaintext) has no Auth0 form:
+//! [`NotExportable`] names the scheme, and the user goes to the provider's hook instead.
+
+use serde_json::{Value, json};
+
+use crate::encoding::{b64_encode, b64_encode_unpadded};
+use crate::formats::bcrypt::{Minor, Prehash};
+use crate::formats::digest::{Alg, Construction, Input, Output, Part};
+use crate::formats::pbkdf2::Prf;
+use crate::hash::Kind;
+use crate::{PasswordHash, Scheme};
+
+/// A hash the target cannot take, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{target} cannot take {scheme} hashes{detail}", scheme = scheme.id())]
+pub struct NotExportable {
+    /// The target.
+    pub target: &'static str,
+    /// The hash's scheme.
+    pub scheme: Scheme,
+    /// What about it, when the scheme alone does not say (`: iterated salt`).
+    pub detail: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl PasswordHash {
+    fn not_for(&self, target: &'static str, detail: &str) -> NotExportable {
+        NotExportable {
+            target,
+            scheme: self.scheme(),
+            detail: if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {detail}")
+            },
+        }
+    }
+
+    /// Auth0's `custom_password_hash` for this hash: see the module docs.
+    pub fn to_auth0(&self) -> Result<Value, NotExportable> {
+        const AUTH0: &str = "auth0";
+        let utf8 = |algorithm: &str, value: String| json!({ "algorithm": algorithm, "hash": { "value": value, "encoding": "utf8" } });
+        match &self.0 {
+            Kind::Bcrypt(b) => {
+                if b.prehash != Prehash::None {
+                    return Err(self.not_for(AUTH0, "the password is prehashed"));
+                }
+                let minor = match b.minor {
+                    Minor::A => "2a",
+                    Minor::B => "2b",
+                    Minor::Y => "2y",
+                    Minor::X => return Err(self.not_for(AUTH0, "`$2x$`")),
+                };
+                Ok(utf8("bcrypt", format!("${minor}${:02}${}", b.cost, b.tail)))
+            }
+            Kind::Argon2(a) => {
+                if !a.data.is_empty() {
+                    return Err(self.not_for(AUTH0, "associated data"));
+                }
+                let algorithm = match a.algorithm {
+                    argon2::Algorithm::Argon2d => "argon2d",
+                    argon2::Algorithm::Argon2i => "argon2i",
+                    argon2::Algorithm::Argon2id => "argon2id",
+                };
+                Ok(utf8(
+                    "argon2",
+                    format!(
+                        "${algorithm}$v={}$m={},t={},p={}${}${}",
+                        u32::from(a.version),
+                        a.m_kib,
+                        a.t,
+                        a.p,
+                        b64_encode_unpadded(&a.salt),
+                        b64_encode_unpadded(&a.hash)
+                    ),
+                ))
+            }
+            Kind::Pbkdf2(p) => {
+                let digest = match p.prf {
+                    Prf::Sha1 => "sha1",
+                    Prf::Sha256 => "sha256",
+                    Prf::Sha384 => "sha384",
+                    Prf::Sha512 => "sha512",
+                };
+                Ok(utf8(
+                    "pbkdf2",
+                    format!(
+                        "$pbkdf2-{digest}$i={},l={}${}${}",
+                        p.iterations,
+                        p.hash.len(),
+                        b64_encode_unpadded(&p.salt),
+                        b64_encode_unpadded(&p.hash)
+                    ),
+                ))
+            }
+            Kind::Scrypt(s) => Ok(json!({
+                "algorithm": "scrypt",
+                "hash": { "value": b64_encode(&s.hash), "encoding": "base64" },
+                "salt": { "value": b64_encode(&s.salt), "encoding": "base64" },
+                "keylen": s.hash.len(),
+                "cost": 1u64 << s.log_n,
+                "blockSize": s.r,
+                "parallelization": s.p,
+            })),
+            Kind::Digest(d) => {
+                let algorithm = match d.alg {
+                    Alg::Md4 => "md4",
+                    Alg::Md5 => "md5",
+                    Alg::Sha1 => "sha1",
+                    Alg::Sha256 => "sha256",
+                    Alg::Sha512 => "sha512",
+                    Alg::Sha384 => return Err(self.not_for(AUTH0, "")),
+                };
+                if d.output != Output::Raw {
+                    return Err(self.not_for(AUTH0, "the digest's hex text is hashed"));
+                }
+                let password = match d.input {
+                    Input::Bytes => None,
+                    Input::Utf16Le => Some("utf16le"),
+                    Input::Latin1 => Some("latin1"),
+                };
+                let mut out = match &d.construction {
+                    Construction::Plain => json!({
+                        "algorithm": algorithm,
+                        "hash": { "value": hex(&d.expected), "encoding": "hex" },
+                    }),
+                    Construction::Template {
+                        parts,
+                        salt,
+                        iterations: 1,
+                    } => {
+                        let position = match parts.as_slice() {
+                            [Part::Salt, Part::Password] => "prefix",
+                            [Part::Password, Part::Salt] => "suffix",
+                            _ => return Err(self.not_for(AUTH0, "a salt template")),
+                        };
+                        json!({
+                            "algorithm": algorithm,
+                            "hash": { "value": hex(&d.expected), "encoding": "hex" },
+                            "salt": { "value": b64_encode(salt), "encoding": "base64",
+                                      "position": position },
+                        })
+                    }
+                    Construction::Template { .. } => {
+                        return Err(self.not_for(AUTH0, "an iterated salt"));
+                    }
+                    Construction::Hmac { key } => json!({
+                        "algorithm": "hmac",
+                        "hash": {
+                            "value": hex(&d.expected),
+                            "encoding": "hex",
+                            "digest": algorithm,
+                            "key": { "value": b64_encode(key), "encoding": "base64" },
+                        },
+                    }),
+                    Construction::Mysql41 => return Err(self.not_for(AUTH0, "")),
+                };
+                if let (Some(encoding), Some(object)) = (password, out.as_object_mut()) {
+                    object.insert("password".into(), json!({ "encoding": encoding }));
+                }
+                Ok(out)
+            }
+            Kind::Md5Crypt(_)
+            | Kind::ShaCrypt(_)
+            | Kind::Yescrypt(_)
+            | Kind::Phpass(_)
+            | Kind::Firebase(_)
+            | Kind::Plaintext(_) => Err(self.not_for(AUTH0, "")),
+        }
+    }
+}
