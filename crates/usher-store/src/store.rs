@@ -119,6 +119,28 @@ pub trait UserStore: Send + Sync {
     /// The user with this id.
     async fn user(&self, id: UserId) -> Result<Option<User>>;
 
+    /// Up to `limit` users with an id above `after`, in id order (a keyset page: an export
+    /// resumes after the last id it wrote).
+    async fn users_page(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>>;
+
+    /// Every user after `after`, in id order, read in pages of `page_size`.
+    fn users<'a>(&'a self, after: Option<UserId>, page_size: u32) -> BoxStream<'a, Result<User>> {
+        let page_size = page_size.max(1);
+        stream::try_unfold(Some(after), move |state| async move {
+            let Some(after) = state else {
+                return Ok(None);
+            };
+            let page = self.users_page(after, page_size).await?;
+            let next = match page.last() {
+                Some(last) if page.len() == page_size as usize => Some(Some(last.id)),
+                _ => None,
+            };
+            Ok(Some((stream::iter(page.into_iter().map(Ok)), next)))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
     /// The user a legacy record became.
     async fn user_by_legacy(&self, source: &str, legacy_id: &str) -> Result<Option<User>>;
 

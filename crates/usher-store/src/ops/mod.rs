@@ -170,6 +170,10 @@ impl<B: Backend> UserStore for B {
         read::user_where(self, "u.id = $1", |s| s.uuid(id.as_uuid())).await
     }
 
+    async fn users_page(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>> {
+        read::users_page(self, after, limit).await
+    }
+
     async fn user_by_legacy(&self, source: &str, legacy_id: &str) -> Result<Option<User>> {
         read::user_where(
             self,

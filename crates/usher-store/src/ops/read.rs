@@ -81,6 +81,60 @@ pub(super) async fn user_where<B: Backend>(
     user_row.into_user(links).map(Some)
 }
 
+/// [`crate::UserStore::users_page`]: users in id order, with their legacy links, read in two
+/// statements: the users, then every link of the page's id range.
+pub(super) async fn users_page<B: Backend>(
+    store: &B,
+    after: Option<UserId>,
+    limit: u32,
+) -> Result<Vec<User>> {
+    const OP: &str = "reading a page of users";
+    let mut c = conn(store, OP).await?;
+    let after = after.map_or_else(Uuid::nil, |id| *id.as_uuid());
+    let rows = Stmt::<B>::new(
+        format!(
+            "SELECT {USER_COLUMNS} FROM users u LEFT JOIN credentials c ON c.user_id = u.id \
+             WHERE u.id > $1 ORDER BY u.id LIMIT $2"
+        ),
+        OP,
+    )
+    .uuid(&after)
+    .int(i64::from(limit))
+    .fetch_all(&mut c)
+    .await?
+    .iter()
+    .map(user_row)
+    .collect::<Result<Vec<_>>>()?;
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok(Vec::new());
+    };
+    let mut links: std::collections::HashMap<Uuid, Vec<(String, String)>> = Default::default();
+    for g in Stmt::<B>::new(
+        "SELECT user_id, source, legacy_id FROM ledger WHERE user_id >= $1 AND user_id <= $2 \
+         ORDER BY user_id, source, legacy_id",
+        OP,
+    )
+    .uuid(&first.id)
+    .uuid(&last.id)
+    .fetch_all(&mut c)
+    .await?
+    .iter()
+    {
+        let user = g.uuid(0, ("ledger", "user_id", OP))?;
+        let key = user.to_string();
+        links.entry(user).or_default().push((
+            g.text(1, ("ledger", "source", &key))?,
+            g.text(2, ("ledger", "legacy_id", &key))?,
+        ));
+    }
+    rows.into_iter()
+        .map(|row| {
+            let own = links.remove(&row.id).unwrap_or_default();
+            row.into_user(own)
+        })
+        .collect()
+}
+
 /// A row of [`USER_COLUMNS`] in neutral types.
 pub(super) fn user_row<B: Backend>(g: &Got<B>) -> Result<UserRow> {
     let id = g.uuid(0, ("users", "id", "?"))?;

@@ -11,6 +11,7 @@ usher_testkit::test_modules! {
     mod races;
     mod suite;
     mod targets;
+    mod users;
 }
 
 use harness::{both, both_pair, bridge};
@@ -32,6 +33,7 @@ both!(a_partition_plan_is_stored_once_and_kept);
 both!(a_preview_predicts_the_write_and_writes_nothing);
 both!(the_ledger_alone_names_the_user_a_record_became);
 both!(a_target_takes_a_user_once);
+both!(users_page_through_in_id_order_with_their_links);
 both_pair!(concurrent_writers_with_colliding_emails_lose_nothing);
 both_pair!(racing_planners_never_mix_their_plans);
 both_pair!(a_lease_is_held_by_one_holder_until_it_expires_or_is_given_back);

@@ -18,6 +18,7 @@ pub use crate::leases::{
     two_workers_of_one_job_take_turns_through_the_lease,
 };
 pub use crate::targets::a_target_takes_a_user_once;
+pub use crate::users::users_page_through_in_id_order_with_their_links;
 
 async fn ready(store: &dyn Store) {
     store.migrate().await.unwrap();
