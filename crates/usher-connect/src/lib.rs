@@ -56,6 +56,7 @@ pub mod config;
 pub mod file;
 pub mod ldap;
 pub mod sql;
+pub mod target;
 
 pub use auth_api::{AuthApiConfig, AuthApiSource};
 pub use config::SourceConfig;

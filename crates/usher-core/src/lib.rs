@@ -36,6 +36,7 @@ pub mod mapping;
 pub mod record;
 pub mod redact;
 pub mod source;
+pub mod target;
 pub mod user;
 
 pub use config::ConfigProblem;
@@ -46,4 +47,5 @@ pub use mapping::{Mapper, MappingConfig, MappingConfigError};
 pub use record::{INVALID_FIELD, LegacyKey, LegacyRecord};
 pub use redact::redact_url;
 pub use source::{AuthSource, KeyRange, Source, SourceError};
+pub use target::{FileLimits, LeftOut, Target, Unexportable};
 pub use user::{Credential, LegacyLink, Method, Migration, Profile, Status, User};

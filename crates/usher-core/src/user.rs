@@ -101,6 +101,19 @@ pub enum Status {
     PasswordResetRequired,
 }
 
+impl User {
+    /// The id an identity provider keeps for this user: `<source>:<legacy id>` of the user's
+    /// first legacy record (by source, then id), which is the same before the user migrates
+    /// (a lookup answered from legacy, an export) and after; usher's own id for a user with no
+    /// legacy record (registered in usher).
+    pub fn external_id(&self) -> String {
+        match self.legacy_links.first() {
+            Some(link) => format!("{}:{}", link.source, link.legacy_id),
+            None => self.id.to_string(),
+        }
+    }
+}
+
 impl Status {
     /// The stable name stores and reports use.
     pub const fn as_str(self) -> &'static str {

@@ -13,8 +13,11 @@ pub enum EngineError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The options cannot work.
-    #[error("invalid backfill options: {0}")]
+    #[error("invalid options: {0}")]
     Options(String),
+    /// Writing or reading the job's files failed (names the file).
+    #[error("{0}")]
+    Io(String),
     /// A worker task died (a bug: the engine does not panic on input).
     #[error("a backfill worker stopped unexpectedly: {0}")]
     Worker(String),

@@ -10,6 +10,8 @@
 //! * [`dry_run`] — the same reading and mapping, writing nothing: every record that would not
 //!   map and why, duplicates, and a projected duration.
 //!
+//! * [`export`] — the store's users into an identity provider's import files, packed to
+//!   its limits, resumable after a kill with no user written twice.
 //! * [`status`] — where the migration stands: users by how they arrived, and per source how
 //!   many records are migrated, linked, quarantined and remaining (`usher status` and the
 //!   admin API's report).
@@ -19,6 +21,7 @@
 mod backfill;
 mod dry_run;
 mod error;
+pub mod export;
 mod observer;
 mod partition;
 pub mod status;
@@ -26,5 +29,6 @@ pub mod status;
 pub use backfill::{BackfillOptions, BackfillReport, backfill};
 pub use dry_run::{DryRunReport, dry_run};
 pub use error::EngineError;
+pub use export::{ExportOptions, ExportReport, export};
 pub use observer::{Observer, Silent};
 pub use partition::Partition;

@@ -50,6 +50,9 @@ enum Command {
     /// Where the migration stands: users by how they arrived, and per source how many
     /// are migrated and how many remain.
     Status(cmd::status::StatusArgs),
+    /// Write an identity provider's import files from the store's users, each hash in the
+    /// encoding that provider accepts; resumable.
+    Export(cmd::export::ExportArgs),
     /// Check usher.toml.
     #[command(subcommand)]
     Config(cmd::config_cmd::ConfigCommand),
@@ -78,6 +81,9 @@ fn main() -> ExitCode {
         Command::Demo(args) => finish(runtime().and_then(|rt| rt.block_on(cmd::demo::run(args)))),
         Command::Status(args) => {
             finish(runtime().and_then(|rt| rt.block_on(cmd::status::run(args))))
+        }
+        Command::Export(args) => {
+            finish(runtime().and_then(|rt| rt.block_on(cmd::export::run(args))))
         }
         Command::Config(c) => finish(cmd::config_cmd::run(c)),
         Command::Fake(args) => finish(runtime().and_then(|rt| rt.block_on(cmd::fake::run(args)))),

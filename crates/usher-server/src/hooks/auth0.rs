@@ -9,7 +9,7 @@
 //! * `POST /hooks/auth0/get-user {"email"}`: `200` and the profile, or `404`.
 //!
 //! The profile's `user_id` is the same before the user migrates and after
-//! ([`super::external_id`]): Auth0 keeps the first one it is given.
+//! ([`usher_core::User::external_id`]): Auth0 keeps the first one it is given.
 
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
-use super::{Provider, Refusal, external_id, lookup, present, request, verify};
+use super::{Provider, Refusal, lookup, present, request, verify};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::openapi::{ErrorBody, NotFound, RateLimited, Unauthorized, Unavailable};
@@ -107,7 +107,7 @@ async fn get_user(
 /// `user` as an Auth0 normalized profile.
 pub(super) fn profile(user: &User) -> Value {
     let mut out = Map::new();
-    out.insert("user_id".into(), json!(external_id(user)));
+    out.insert("user_id".into(), json!(user.external_id()));
     out.insert("email_verified".into(), json!(user.email_verified));
     let profile = &user.profile;
     let fields: [(&str, Option<String>); 7] = [

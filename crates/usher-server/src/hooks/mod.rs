@@ -428,13 +428,3 @@ pub(crate) fn present<'a>(
         }
     }
 }
-
-/// The id a provider keeps for a user: usher's id for a user in the store with no legacy
-/// record; otherwise `<source>:<legacy id>` of the user's first legacy record, which is the
-/// same before the user migrates (a lookup answered from legacy) and after.
-pub(crate) fn external_id(user: &User) -> String {
-    match user.legacy_links.first() {
-        Some(link) => format!("{}:{}", link.source, link.legacy_id),
-        None => user.id.to_string(),
-    }
-}

@@ -4,6 +4,7 @@ pub mod backfill;
 pub mod bench;
 pub mod config_cmd;
 pub mod demo;
+pub mod export;
 pub mod fake;
 pub mod hash;
 pub mod quarantine;

@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use usher_core::KeyRange;
 use usher_store::QuarantineFilter;
@@ -14,30 +13,6 @@ use usher_testkit::databases::Database;
 use crate::support::{self, text, usher};
 
 const USERS: u64 = 40_000;
-
-/// A small deterministic RNG for kill points, seeded from the clock and printed, so a
-/// failing run can be replayed with USHER_KILL_SEED.
-fn kill_points(n: usize) -> (u64, Vec<Duration>) {
-    let seed = std::env::var("USHER_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    let mut x = seed | 1;
-    let points = (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            Duration::from_millis(100 + x % 900)
-        })
-        .collect();
-    (seed, points)
-}
 
 /// A PostgreSQL legacy table of the kill test's fake users: (url, database, source table,
 /// mapping).
@@ -71,7 +46,7 @@ async fn killed_and_resumed(store_toml: impl Fn(&std::path::Path) -> String, lab
     );
     let config = config.to_str().unwrap().to_owned();
 
-    let (seed, points) = kill_points(5);
+    let (seed, points) = support::kill_points(5);
     eprintln!("{label}: kill seed {seed} (replay with USHER_KILL_SEED={seed})");
     let mut killed = 0;
     for wait in points {

@@ -3,6 +3,7 @@
 usher_testkit::test_modules! {
     mod backfill_cli;
     mod backfill_kill;
+    mod export_cli;
     mod hash_cli;
     mod link;
     mod serve;

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use sqlx::AssertSqlSafe;
 
@@ -55,4 +56,28 @@ pub fn figure(text: &str, key: &str) -> u64 {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no figure after {key:?} in {text}"))
+}
+
+/// A small deterministic RNG for kill points, seeded from the clock and printed, so a
+/// failing run can be replayed with USHER_KILL_SEED.
+pub fn kill_points(n: usize) -> (u64, Vec<Duration>) {
+    let seed = std::env::var("USHER_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    let mut x = seed | 1;
+    let points = (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            Duration::from_millis(100 + x % 900)
+        })
+        .collect();
+    (seed, points)
 }

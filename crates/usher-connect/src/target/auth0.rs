@@ -1,0 +1,97 @@
+//! Auth0's bulk user import (`POST /api/v2/jobs/users-imports`): a JSON array of users, each
+//! as Auth0's user schema defines it, in files of at most 500 KB.
+//!
+//! | Auth0 | from |
+//! |---|---|
+//! | `email` (required), `email_verified` | the user's |
+//! | `user_id` | [`User::external_id`], the id the lazy-migration scripts give too |
+//! | `username`, `phone_number` (E.164), `given_name`, `family_name`, `name`, `nickname`, `picture` | the user's |
+//! | `blocked` | a disabled user |
+//! | `user_metadata` | the mapped attributes |
+//! | `custom_password_hash` | the stored hash ([`usher_hash::PasswordHash::to_auth0`]) |
+//!
+//! A user without an email is left out: Auth0 requires one. A user whose hash Auth0 cannot take
+//! is left out of the files either way. With the default policy they are listed for the hook:
+//! Auth0's custom database login script migrates them at their first login. Importing them
+//! without a password would bypass the script, because Auth0 checks its own users first.
+
+use serde_json::{Map, Value, json};
+use usher_core::{FileLimits, LeftOut, Status, Target, Unexportable, User};
+use usher_hash::HashContext;
+
+use super::{stored_hash, unexportable};
+
+/// Auth0's import format.
+#[derive(Debug, Clone, Default)]
+pub struct Auth0Target {
+    /// Reads stored hashes (with a Firebase signer key, where they need one).
+    pub hash_context: HashContext,
+    /// Users whose hash Auth0 cannot take.
+    pub unexportable: Unexportable,
+}
+
+/// Auth0's limit on a job's file.
+pub const MAX_FILE_BYTES: usize = 500 * 1000;
+
+impl Target for Auth0Target {
+    fn name(&self) -> &'static str {
+        "auth0"
+    }
+
+    fn limits(&self) -> FileLimits {
+        FileLimits {
+            max_bytes: MAX_FILE_BYTES,
+            max_users: usize::MAX,
+        }
+    }
+
+    fn encode(&self, user: &User) -> Result<Value, LeftOut> {
+        let Some(email) = &user.email else {
+            return Err(LeftOut::Missing { field: "email" });
+        };
+        let hash = match stored_hash(user, &self.hash_context)? {
+            Some(hash) => Some(
+                hash.to_auth0()
+                    .map_err(|e| unexportable(self.unexportable, &e))?,
+            ),
+            None => None,
+        };
+        let mut out = Map::new();
+        out.insert("email".into(), json!(email.as_str()));
+        out.insert("email_verified".into(), json!(user.email_verified));
+        out.insert("user_id".into(), json!(user.external_id()));
+        let profile = &user.profile;
+        for (key, value) in [
+            (
+                "username",
+                user.username.as_ref().map(|u| u.as_str().to_owned()),
+            ),
+            (
+                "phone_number",
+                user.phone.as_ref().map(|p| p.as_str().to_owned()),
+            ),
+            ("given_name", profile.given_name.clone()),
+            ("family_name", profile.family_name.clone()),
+            ("name", profile.name.clone()),
+            ("nickname", profile.nickname.clone()),
+            ("picture", profile.picture.clone()),
+        ] {
+            if let Some(value) = value {
+                out.insert(key.into(), Value::String(value));
+            }
+        }
+        if user.status == Status::Disabled {
+            out.insert("blocked".into(), json!(true));
+        }
+        if !user.attributes.is_empty() {
+            out.insert(
+                "user_metadata".into(),
+                Value::Object(user.attributes.clone()),
+            );
+        }
+        if let Some(hash) = hash {
+            out.insert("custom_password_hash".into(), hash);
+        }
+        Ok(Value::Object(out))
+    }
+}

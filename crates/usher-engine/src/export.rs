@@ -1,0 +1,309 @@
+//! Exporting the store's users into an identity provider's import files ([`export`]).
+//!
+//! Users are read in id order and each is encoded by the [`Target`] (or left out, with the
+//! reason). They are packed into files up to the target's limits, and each file is committed
+//! with the position after it. A killed export resumes there and writes no user twice.
+//!
+//! A commit, for file `n`:
+//! 1. write `<target>-users-<n>.json` (and `<target>-left-out-<n>.csv`, the users left out
+//!    since the last commit) as `.tmp` files, synced;
+//! 2. write the state (`<target>-export-state.json`: the last user id done, the counts, and
+//!    the files pending) to a temporary file, sync it, and rename it over the old state. This
+//!    rename is the commit point;
+//! 3. rename the `.tmp` files to their names.
+//!
+//! A run that finds pending files in the state finishes step 3 for them. It deletes any other
+//! `.tmp` file, which belongs to a commit that never happened, and goes on after the state's
+//! last user id. The left-out lists name each user by usher's id and the target's id, with the
+//! reason. They never carry a hash.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use futures::TryStreamExt as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use usher_core::{LeftOut, Target, UserId};
+use usher_store::Store;
+
+use crate::EngineError;
+
+/// Where to write, and how often to report.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// The directory the files go in (created if missing).
+    pub output: PathBuf,
+    /// Users read from the store at a time.
+    pub page_size: u32,
+    /// Caps the target's own file limit (tests and small imports); `None`: the target's.
+    pub max_file_bytes: Option<usize>,
+}
+
+impl ExportOptions {
+    /// Into `output`, with the target's limits.
+    pub fn new(output: impl Into<PathBuf>) -> Self {
+        Self {
+            output: output.into(),
+            page_size: 1000,
+            max_file_bytes: None,
+        }
+    }
+}
+
+/// What an export did, over all its runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportReport {
+    /// The target.
+    pub target: String,
+    /// Users in the import files.
+    pub exported: u64,
+    /// Users left out, by [`LeftOut::label`] (`hook:md5-crypt`, `missing:email`).
+    pub left_out: BTreeMap<String, u64>,
+    /// Import files written.
+    pub files: Vec<String>,
+    /// Whether this run went on from an earlier one.
+    #[serde(skip)]
+    pub resumed: bool,
+}
+
+/// The export's state in its directory: the commit record.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    report: ExportReport,
+    /// The last user committed.
+    after: Option<UserId>,
+    /// Commits made, so the next file's number.
+    commits: u32,
+    /// `.tmp` files of the last commit still to be renamed to their names.
+    pending: Vec<(String, String)>,
+}
+
+fn io(path: &Path, e: std::io::Error) -> EngineError {
+    EngineError::Io(format!("{}: {e}", path.display()))
+}
+
+/// Writes `bytes` to `path` and syncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
+    let mut file = std::fs::File::create(path).map_err(|e| io(path, e))?;
+    file.write_all(bytes).map_err(|e| io(path, e))?;
+    file.sync_all().map_err(|e| io(path, e))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), EngineError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(dir, e))
+}
+
+struct Files<'a> {
+    dir: &'a Path,
+    target: &'static str,
+}
+
+impl Files<'_> {
+    fn state(&self) -> PathBuf {
+        self.dir.join(format!("{}-export-state.json", self.target))
+    }
+
+    fn load(&self) -> Result<Option<State>, EngineError> {
+        let path = self.state();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| EngineError::Io(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path, e)),
+        }
+    }
+
+    /// Replaces the state, atomically: the commit point.
+    fn save(&self, state: &State) -> Result<(), EngineError> {
+        let path = self.state();
+        let tmp = path.with_extension("json.next");
+        let bytes = serde_json::to_vec_pretty(state).map_err(|e| EngineError::Io(e.to_string()))?;
+        write_synced(&tmp, &bytes)?;
+        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+        sync_dir(self.dir)
+    }
+
+    /// Finishes the last commit's renames, and deletes `.tmp` files no commit recorded.
+    fn settle(&self, state: &mut State) -> Result<(), EngineError> {
+        for (tmp, name) in std::mem::take(&mut state.pending) {
+            let from = self.dir.join(&tmp);
+            if from.exists() {
+                std::fs::rename(&from, self.dir.join(&name)).map_err(|e| io(&from, e))?;
+            }
+        }
+        let prefix = format!("{}-", self.target);
+        for entry in std::fs::read_dir(self.dir).map_err(|e| io(self.dir, e))? {
+            let entry = entry.map_err(|e| io(self.dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) && (name.ends_with(".tmp") || name.ends_with(".next")) {
+                std::fs::remove_file(entry.path()).map_err(|e| io(&entry.path(), e))?;
+            }
+        }
+        sync_dir(self.dir)?;
+        self.save(state)
+    }
+}
+
+/// What is read since the last commit.
+#[derive(Default)]
+struct Batch {
+    users: Vec<Value>,
+    bytes: usize,
+    /// Each user left out: its label, and its `user id,target id,label,reason` line.
+    left_out: Vec<(String, String)>,
+}
+
+/// A CSV field, quoted when it must be.
+fn csv(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+/// Exports every user of `store` through `target` into `options.output`, going on from an
+/// earlier run there. `progress` is told of each user read.
+pub async fn export(
+    store: &dyn Store,
+    target: &dyn Target,
+    options: &ExportOptions,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<ExportReport, EngineError> {
+    let dir = options.output.as_path();
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let files = Files {
+        dir,
+        target: target.name(),
+    };
+    let (mut state, resumed) = match files.load()? {
+        Some(state) if state.report.target == target.name() => (state, true),
+        Some(state) => {
+            return Err(EngineError::Options(format!(
+                "{} holds an export to {}, not {}: use another directory",
+                dir.display(),
+                state.report.target,
+                target.name()
+            )));
+        }
+        None => (
+            State {
+                report: ExportReport {
+                    target: target.name().to_owned(),
+                    ..ExportReport::default()
+                },
+                ..State::default()
+            },
+            false,
+        ),
+    };
+    files.settle(&mut state)?;
+    let limits = target.limits();
+    let max_bytes = options
+        .max_file_bytes
+        .map_or(limits.max_bytes, |cap| cap.min(limits.max_bytes));
+    let mut batch = Batch {
+        bytes: target.framing(),
+        ..Batch::default()
+    };
+    let mut last: Option<UserId> = None;
+    let mut users = store.users(state.after, options.page_size);
+    while let Some(user) = users.try_next().await? {
+        progress(1);
+        match target.encode(&user) {
+            Ok(encoded) => {
+                let cost = target.cost(&encoded);
+                if target.framing().saturating_add(cost) > max_bytes {
+                    let label = "too-large";
+                    batch.left_out.push((
+                        label.to_owned(),
+                        format!(
+                            "{},{},{label},{}",
+                            user.id,
+                            csv(&user.external_id()),
+                            csv(&format!(
+                                "{cost} bytes encoded, over the file limit {max_bytes}"
+                            ))
+                        ),
+                    ));
+                } else {
+                    let full = !batch.users.is_empty()
+                        && (batch.bytes.saturating_add(cost) > max_bytes
+                            || batch.users.len() >= limits.max_users);
+                    if full {
+                        commit(&files, target, &mut state, std::mem::take(&mut batch), last)?;
+                        batch.bytes = target.framing();
+                    }
+                    batch.bytes = batch.bytes.saturating_add(cost);
+                    batch.users.push(encoded);
+                }
+            }
+            Err(left) => batch
+                .left_out
+                .push((left.label(), left_out_line(&user, &left))),
+        }
+        last = Some(user.id);
+    }
+    if !batch.users.is_empty() || !batch.left_out.is_empty() {
+        commit(&files, target, &mut state, batch, last)?;
+    }
+    let mut report = state.report;
+    report.resumed = resumed;
+    Ok(report)
+}
+
+fn left_out_line(user: &usher_core::User, left: &LeftOut) -> String {
+    format!(
+        "{},{},{},{}",
+        user.id,
+        csv(&user.external_id()),
+        csv(&left.label()),
+        csv(&left.to_string())
+    )
+}
+
+/// Commits `batch`, read up to user `last`: see the module docs.
+fn commit(
+    files: &Files<'_>,
+    target: &dyn Target,
+    state: &mut State,
+    batch: Batch,
+    last: Option<UserId>,
+) -> Result<(), EngineError> {
+    let n = state.commits.saturating_add(1);
+    let mut pending = Vec::new();
+    if !batch.users.is_empty() {
+        let name = format!("{}-users-{n:05}.{}", target.name(), target.extension());
+        let tmp = format!("{name}.tmp");
+        write_synced(&files.dir.join(&tmp), &target.file(&batch.users))?;
+        state.report.files.push(name.clone());
+        pending.push((tmp, name));
+    }
+    if !batch.left_out.is_empty() {
+        let name = format!("{}-left-out-{n:05}.csv", target.name());
+        let tmp = format!("{name}.tmp");
+        let mut text = String::from("user_id,target_id,label,reason\n");
+        for (label, line) in &batch.left_out {
+            text.push_str(line);
+            text.push('\n');
+            let count = state.report.left_out.entry(label.clone()).or_default();
+            *count = count.saturating_add(1);
+        }
+        write_synced(&files.dir.join(&tmp), text.as_bytes())?;
+        pending.push((tmp, name));
+    }
+    sync_dir(files.dir)?;
+    state.report.exported = state
+        .report
+        .exported
+        .saturating_add(u64::try_from(batch.users.len()).unwrap_or(u64::MAX));
+    state.commits = n;
+    state.after = last.or(state.after);
+    state.pending = pending;
+    files.save(state)?;
+    files.settle(state)
+}

@@ -1,0 +1,102 @@
+//! `usher export`: the store's users into an identity provider's import files, each hash in
+//! the encoding that provider accepts, packed to its file limits, resumable after a kill.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, ValueEnum};
+use usher_core::{Target, Unexportable};
+use usher_engine::{ExportOptions, Observer as _};
+use usher_store::Counters;
+
+use crate::cmd::backfill::Bars;
+use crate::config::ConfigArg;
+
+/// The formats `usher export` writes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// Auth0's bulk user import: JSON arrays of at most 500 KB, hashes as
+    /// `custom_password_hash`.
+    Auth0,
+}
+
+/// Users whose hash the target cannot take.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum UnexportableArg {
+    /// Listed for the target's lazy-migration hook, which checks their password through usher.
+    Hook,
+    /// Left out, listed.
+    Omit,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// The identity provider whose import format to write.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// The directory for the files (created if missing). Running again into it goes on
+    /// from where the last run stopped.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Users whose hash the target cannot take: left to its hook, or left out.
+    #[arg(long, value_enum, default_value = "hook")]
+    pub unexportable: UnexportableArg,
+    /// Files smaller than the target's limit (bytes).
+    #[arg(long)]
+    pub max_file_bytes: Option<usize>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+pub async fn run(args: ExportArgs) -> Result<()> {
+    let config = args.config.load()?;
+    config.check_store()?;
+    let store = config.open_store().await?;
+    let unexportable = match args.unexportable {
+        UnexportableArg::Hook => Unexportable::Hook,
+        UnexportableArg::Omit => Unexportable::Omit,
+    };
+    let target: Arc<dyn Target> = match args.format {
+        Format::Auth0 => Arc::new(usher_connect::target::Auth0Target {
+            hash_context: config.hash_context()?,
+            unexportable,
+        }),
+    };
+    let mut options = ExportOptions::new(&args.output);
+    options.max_file_bytes = args.max_file_bytes;
+    let total = store.counts().await?.users;
+    let bars = Bars::new(true);
+    bars.started(Some(total), Counters::default());
+    let report = usher_engine::export(store.as_ref(), target.as_ref(), &options, &|n| {
+        bars.chunk(Counters {
+            read: n,
+            ..Counters::default()
+        });
+    })
+    .await
+    .with_context(|| format!("exporting to {}", args.output.display()))?;
+    bars.finish();
+    store.close().await;
+    let left: u64 = report.left_out.values().sum();
+    println!(
+        "{} users in {} {} file{} in {}{}; {left} left out",
+        report.exported,
+        report.files.len(),
+        report.target,
+        if report.files.len() == 1 { "" } else { "s" },
+        args.output.display(),
+        if report.resumed { " (resumed)" } else { "" },
+    );
+    for (label, n) in &report.left_out {
+        println!("  {label:<28} {n:>10}");
+    }
+    if left > 0 {
+        println!(
+            "The users left out are listed in {}/{}-left-out-*.csv.",
+            args.output.display(),
+            report.target
+        );
+    }
+    Ok(())
+}

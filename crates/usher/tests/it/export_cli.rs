@@ -1,0 +1,199 @@
+//! `usher export`: every user of the store ends up in exactly one place, the import files or
+//! the left-out list, even when the export is killed with SIGKILL at random points and run
+//! again; every file is within its limit; every user is in Auth0's import shape (checked
+//! against Auth0's schema by `scripts/check-contracts`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::support::{self, text, usher};
+
+const USERS: u64 = 6_000;
+const MAX_FILE_BYTES: usize = 16_000;
+
+/// A store of fake users (mixed hash formats, some without an email, some disabled),
+/// backfilled; the config's path.
+fn backfilled(dir: &Path) -> String {
+    let legacy = dir.join("legacy.db");
+    let config = dir.join("usher.toml");
+    let out = usher(
+        &[
+            "fake",
+            "--users",
+            &USERS.to_string(),
+            "--seed",
+            "11",
+            "--sqlite",
+            legacy.to_str().unwrap(),
+            "--write-config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "usher fake: {}", text(&out.stderr));
+    let config = config.to_str().unwrap().to_owned();
+    let out = usher(&["backfill", "--config", &config], &[]);
+    assert!(
+        out.status.success(),
+        "usher backfill: {}",
+        text(&out.stderr)
+    );
+    config
+}
+
+fn export_args<'a>(config: &'a str, output: &'a str, max: &'a str) -> Vec<&'a str> {
+    vec![
+        "export",
+        "--format",
+        "auth0",
+        "--config",
+        config,
+        "--output",
+        output,
+        "--max-file-bytes",
+        max,
+    ]
+}
+
+/// Every user in the output: (in the import files, by `user_id`; left out, by target id and
+/// label); panics on a user written twice.
+fn read_output(dir: &Path) -> (BTreeMap<String, Value>, BTreeMap<String, String>) {
+    let mut exported = BTreeMap::new();
+    let mut left = BTreeMap::new();
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        assert!(
+            !name.ends_with(".tmp"),
+            "a half-written file is left: {name}"
+        );
+        if name.starts_with("auth0-users-") {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                bytes.len() <= MAX_FILE_BYTES,
+                "{name} is {} bytes, over {MAX_FILE_BYTES}",
+                bytes.len()
+            );
+            let users: Vec<Value> = serde_json::from_slice(&bytes).unwrap();
+            assert!(!users.is_empty(), "{name} is empty");
+            for user in users {
+                let id = user["user_id"].as_str().unwrap().to_owned();
+                assert!(
+                    exported.insert(id.clone(), user).is_none(),
+                    "{id} exported twice"
+                );
+            }
+        } else if name.starts_with("auth0-left-out-") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut lines = text.lines();
+            assert_eq!(lines.next(), Some("user_id,target_id,label,reason"));
+            for line in lines {
+                let fields: Vec<&str> = line.splitn(4, ',').collect();
+                let (id, label) = (fields[1].to_owned(), fields[2].to_owned());
+                assert!(
+                    left.insert(id.clone(), label).is_none(),
+                    "{id} left out twice"
+                );
+            }
+        }
+    }
+    (exported, left)
+}
+
+#[test]
+fn an_export_killed_at_random_resumes_and_writes_every_user_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = backfilled(dir.path());
+    let output = dir.path().join("auth0");
+    let output_str = output.to_str().unwrap().to_owned();
+    let max = MAX_FILE_BYTES.to_string();
+    let args = export_args(&config, &output_str, &max);
+
+    let (seed, points) = support::kill_points(4);
+    eprintln!("export: kill seed {seed} (replay with USHER_KILL_SEED={seed})");
+    let mut killed = 0;
+    for wait in points {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_usher"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(wait / 4);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        child.wait().unwrap();
+    }
+    let out = usher(&args, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    eprintln!("{killed} kills; {summary}");
+
+    let (exported, left) = read_output(&output);
+    // Every user of the store once, in one place or the other.
+    let status = usher(&["status", "--config", &config, "--json"], &[]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let users = status["users"].as_u64().unwrap();
+    assert_eq!(
+        users,
+        exported.len() as u64 + left.len() as u64,
+        "{summary}"
+    );
+    for id in exported.keys() {
+        assert!(!left.contains_key(id), "{id} both exported and left out");
+    }
+    // The fake users' hashes include families Auth0 takes and families it does not.
+    assert!(exported.len() as u64 > users / 3, "{summary}");
+    assert!(
+        left.values().any(|l| l.starts_with("hook:")),
+        "no user left to the hook: {left:?}"
+    );
+    assert!(
+        exported.values().all(|u| u["email"].is_string()),
+        "Auth0 requires an email"
+    );
+    let with_hash = exported
+        .values()
+        .filter(|u| u.get("custom_password_hash").is_some())
+        .count();
+    assert!(with_hash > 0);
+    // Nothing in the left-out lists or the state is a hash.
+    for entry in std::fs::read_dir(&output).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "csv") || path.ends_with("auth0-export-state.json")
+        {
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !text.contains("$2") && !text.contains("$1$") && !text.contains("$argon"),
+                "a hash in {}",
+                path.display()
+            );
+        }
+    }
+    // Running again adds nothing.
+    let again = usher(&args, &[]);
+    assert!(again.status.success());
+    assert_eq!(read_output(&output).0.len(), exported.len());
+
+    // For the vendor's schema (scripts/check-contracts).
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/contract-samples");
+    std::fs::create_dir_all(&samples).unwrap();
+    std::fs::write(
+        samples.join("auth0-export-users.json"),
+        serde_json::to_string(&serde_json::json!({
+            "contract": "auth0/bulk-user-import-schema.user.schema.json#",
+            "instances": exported.values().collect::<Vec<_>>(),
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+}
