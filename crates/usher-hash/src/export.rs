@@ -14,7 +14,17 @@
 //! | salted-md5, -sha1, -sha256, -sha512 | the digest's | `hex`, salt `base64`, `prefix` or `suffix`, one iteration |
 //! | hmac-md5, -sha1, -sha256, -sha512 | `hmac` | `hex`, its `digest`, its key `base64` |
 //!
-//! Everything else (crypt(3) families, phpass, Firebase scrypt, MySQL, SHA-384 digests,
+//! [`PasswordHash::to_okta`] writes Okta's `credentials.password.hash` object
+//! (`PasswordCredentialHash` in Okta's management API):
+//!
+//! | usher scheme | Okta `algorithm` | form |
+//! |---|---|---|
+//! | bcrypt `$2a$`, `$2b$`, `$2y$`, cost at most 20 | `BCRYPT` | `workFactor`, the 22-character `salt`, the 31-character `value` |
+//! | md5, sha1, sha256, sha512 | `MD5`, `SHA-1`, `SHA-256`, `SHA-512` | `value` base64 |
+//! | salted-md5, -sha1, -sha256, -sha512, once | the same | with `salt` base64 and `saltOrder` `PREFIX` or `POSTFIX` |
+//! | pbkdf2-sha256, -sha512, at least 4096 iterations | `PBKDF2` | `iterationCount`, `keySize`, `digestAlgorithm` `SHA256_HMAC` or `SHA512_HMAC`, `salt` and `value` base64 |
+//!
+//! For either target, everything else (crypt(3) families, phpass, Firebase scrypt, MySQL, SHA-384 digests,
 //! iterated or templated salts, Django's prehashed bcrypt, plaintext) has no Auth0 form:
 //! [`NotExportable`] names the scheme, and the user goes to the provider's hook instead.
 
@@ -37,6 +47,16 @@ pub struct NotExportable {
     pub scheme: Scheme,
     /// What about it, when the scheme alone does not say (`: iterated salt`).
     pub detail: String,
+}
+
+/// Where a salt goes around the password, for a salted digest computed once: `Some(true)`
+/// before it, `Some(false)` after; `None` for any other template.
+fn salt_before(parts: &[Part]) -> Option<bool> {
+    match parts {
+        [Part::Salt, Part::Password] => Some(true),
+        [Part::Password, Part::Salt] => Some(false),
+        _ => None,
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -149,10 +169,10 @@ impl PasswordHash {
                         salt,
                         iterations: 1,
                     } => {
-                        let position = match parts.as_slice() {
-                            [Part::Salt, Part::Password] => "prefix",
-                            [Part::Password, Part::Salt] => "suffix",
-                            _ => return Err(self.not_for(AUTH0, "a salt template")),
+                        let position = match salt_before(parts) {
+                            Some(true) => "prefix",
+                            Some(false) => "suffix",
+                            None => return Err(self.not_for(AUTH0, "a salt template")),
                         };
                         json!({
                             "algorithm": algorithm,
@@ -186,6 +206,85 @@ impl PasswordHash {
             | Kind::Phpass(_)
             | Kind::Firebase(_)
             | Kind::Plaintext(_) => Err(self.not_for(AUTH0, "")),
+        }
+    }
+    /// Okta's `credentials.password.hash` for this hash: see the module docs.
+    pub fn to_okta(&self) -> Result<Value, NotExportable> {
+        const OKTA: &str = "okta";
+        match &self.0 {
+            Kind::Bcrypt(b) => {
+                if b.prehash != Prehash::None {
+                    return Err(self.not_for(OKTA, "the password is prehashed"));
+                }
+                if b.minor == Minor::X {
+                    return Err(self.not_for(OKTA, "`$2x$`"));
+                }
+                if b.cost > 20 {
+                    return Err(self.not_for(OKTA, "a cost above 20"));
+                }
+                let (salt, value) = b.tail.split_at(22);
+                Ok(json!({
+                    "algorithm": "BCRYPT",
+                    "workFactor": b.cost,
+                    "salt": salt,
+                    "value": value,
+                }))
+            }
+            Kind::Pbkdf2(p) => {
+                let digest = match p.prf {
+                    Prf::Sha256 => "SHA256_HMAC",
+                    Prf::Sha512 => "SHA512_HMAC",
+                    Prf::Sha1 | Prf::Sha384 => return Err(self.not_for(OKTA, "")),
+                };
+                if p.iterations < 4096 {
+                    return Err(self.not_for(OKTA, "fewer than 4096 iterations"));
+                }
+                Ok(json!({
+                    "algorithm": "PBKDF2",
+                    "iterationCount": p.iterations,
+                    "keySize": p.hash.len(),
+                    "digestAlgorithm": digest,
+                    "salt": b64_encode(&p.salt),
+                    "value": b64_encode(&p.hash),
+                }))
+            }
+            Kind::Digest(d) => {
+                let algorithm = match d.alg {
+                    Alg::Md5 => "MD5",
+                    Alg::Sha1 => "SHA-1",
+                    Alg::Sha256 => "SHA-256",
+                    Alg::Sha512 => "SHA-512",
+                    Alg::Md4 | Alg::Sha384 => return Err(self.not_for(OKTA, "")),
+                };
+                if d.output != Output::Raw || d.input != Input::Bytes {
+                    return Err(self.not_for(OKTA, "an encoded password or digest"));
+                }
+                match &d.construction {
+                    Construction::Plain => Ok(json!({
+                        "algorithm": algorithm,
+                        "value": b64_encode(&d.expected),
+                    })),
+                    Construction::Template {
+                        parts,
+                        salt,
+                        iterations: 1,
+                    } => {
+                        let order = match salt_before(parts) {
+                            Some(true) => "PREFIX",
+                            Some(false) => "POSTFIX",
+                            None => return Err(self.not_for(OKTA, "a salt template")),
+                        };
+                        Ok(json!({
+                            "algorithm": algorithm,
+                            "salt": b64_encode(salt),
+                            "saltOrder": order,
+                            "value": b64_encode(&d.expected),
+                        }))
+                    }
+                    _ => Err(self.not_for(OKTA, "")),
+                }
+            }
+            _ => Err(self.not_for(OKTA, "")),
         }
     }
 }

@@ -61,25 +61,24 @@ impl Target for Auth0Target {
         out.insert("email_verified".into(), json!(user.email_verified));
         out.insert("user_id".into(), json!(user.external_id()));
         let profile = &user.profile;
-        for (key, value) in [
-            (
-                "username",
-                user.username.as_ref().map(|u| u.as_str().to_owned()),
-            ),
-            (
-                "phone_number",
-                user.phone.as_ref().map(|p| p.as_str().to_owned()),
-            ),
-            ("given_name", profile.given_name.clone()),
-            ("family_name", profile.family_name.clone()),
-            ("name", profile.name.clone()),
-            ("nickname", profile.nickname.clone()),
-            ("picture", profile.picture.clone()),
-        ] {
-            if let Some(value) = value {
-                out.insert(key.into(), Value::String(value));
-            }
-        }
+        super::present(
+            &mut out,
+            [
+                (
+                    "username",
+                    user.username.as_ref().map(|u| u.as_str().to_owned()),
+                ),
+                (
+                    "phone_number",
+                    user.phone.as_ref().map(|p| p.as_str().to_owned()),
+                ),
+                ("given_name", profile.given_name.clone()),
+                ("family_name", profile.family_name.clone()),
+                ("name", profile.name.clone()),
+                ("nickname", profile.nickname.clone()),
+                ("picture", profile.picture.clone()),
+            ],
+        );
         if user.status == Status::Disabled {
             out.insert("blocked".into(), json!(true));
         }

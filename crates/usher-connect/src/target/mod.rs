@@ -2,11 +2,16 @@
 //!
 //! * [`auth0`] — Auth0's bulk user import: a JSON array of users, at most 500 KB a file,
 //!   each hash as Auth0's `custom_password_hash`.
+//! * [`okta`] — Okta's create-user requests, one a line, each hash as Okta's hash object, or
+//!   pointed at Okta's password import hook.
 
 pub mod auth0;
+pub mod okta;
 
 pub use auth0::Auth0Target;
+pub use okta::OktaTarget;
 
+use serde_json::{Map, Value};
 use usher_core::{LeftOut, Unexportable, User};
 use usher_hash::{HashContext, NotExportable, PasswordHash};
 
@@ -28,5 +33,17 @@ fn unexportable(policy: Unexportable, e: &NotExportable) -> LeftOut {
     match policy {
         Unexportable::Hook => LeftOut::ForTheHook { scheme, reason },
         Unexportable::Omit => LeftOut::Omitted { scheme, reason },
+    }
+}
+
+/// Adds each field that has a value to `object`, as a JSON string.
+fn present<'a>(
+    object: &mut Map<String, Value>,
+    fields: impl IntoIterator<Item = (&'a str, Option<String>)>,
+) {
+    for (key, value) in fields {
+        if let Some(value) = value {
+            object.insert(key.to_owned(), Value::String(value));
+        }
     }
 }

@@ -153,24 +153,32 @@ fn identify_without_forcing_agrees_for_unambiguous_vectors() {
     }
 }
 
-/// Every vector exported to Auth0's `custom_password_hash`: the families Auth0 documents go
-/// out, the rest are refused with their scheme named. What goes out is written, with the
-/// vector's passwords, to `target/roundtrip-samples/auth0.json`, where
+/// Every vector exported through `export`: the schemes in `must` go out, those in
+/// `must_not` are refused with their scheme named. What goes out is written, with the
+/// vector's passwords, to `target/roundtrip-samples/<target>.json`, where
 /// `scripts/check-roundtrip` verifies each with Python's own hashlib, hmac, bcrypt and
-/// argon2-cffi as Auth0 documents the object; `scripts/check-contracts` checks its shape.
-#[test]
-fn auth0_takes_the_families_it_documents_and_names_the_rest() {
+/// argon2-cffi as the target documents its form; and, wrapped by `wrap` as the target's
+/// import record, to `target/contract-samples/<target>-password-hash.json` for
+/// `scripts/check-contracts` to check against the vendor's schema at `contract`.
+fn export_all(
+    target: &str,
+    export: impl Fn(&PasswordHash) -> Result<serde_json::Value, usher_hash::NotExportable>,
+    must: &[&str],
+    must_not: &[&str],
+    contract: &str,
+    wrap: impl Fn(serde_json::Value) -> serde_json::Value,
+) {
     let mut exported: BTreeMap<String, usize> = BTreeMap::new();
     let mut refused: BTreeMap<String, usize> = BTreeMap::new();
     let mut samples = Vec::new();
     for v in corpus() {
         let parsed = PasswordHash::parse_with(&v.hash, &options(&v)).unwrap();
-        match parsed.to_auth0() {
+        match export(&parsed) {
             Ok(object) => {
                 *exported.entry(v.scheme.clone()).or_default() += 1;
                 samples.push(serde_json::json!({
                     "id": v.id,
-                    "custom_password_hash": object,
+                    "hash": object,
                     "password": v.password,
                     "password_hex": v.password_hex,
                     "wrong": v.wrong,
@@ -178,84 +186,138 @@ fn auth0_takes_the_families_it_documents_and_names_the_rest() {
             }
             Err(e) => {
                 assert_eq!(e.scheme.id(), v.scheme, "{}", v.id);
+                assert_eq!(e.target, target);
                 assert!(e.to_string().contains(&v.scheme), "{e}");
                 *refused.entry(v.scheme.clone()).or_default() += 1;
             }
         }
     }
-    for scheme in [
-        "bcrypt",
-        "argon2id",
-        "argon2i",
-        "argon2d",
-        "pbkdf2-sha1",
-        "pbkdf2-sha256",
-        "pbkdf2-sha512",
-        "scrypt",
-        "md4",
-        "md5",
-        "sha1",
-        "sha256",
-        "sha512",
-        "nthash",
-        "salted-md5",
-        "salted-sha1",
-        "salted-sha256",
-        "salted-sha512",
-        // The corpus's HMAC-MD5 vectors are all Kratos's (the HMAC's hex text, hashed again).
-        "hmac-sha1",
-        "hmac-sha256",
-        "hmac-sha512",
-    ] {
+    for scheme in must {
         assert!(
-            exported.contains_key(scheme),
-            "{scheme} not exported to Auth0: refused {refused:?}"
+            exported.contains_key(*scheme),
+            "{scheme} not exported to {target}: refused {refused:?}"
         );
     }
-    for scheme in [
-        "md5-crypt",
-        "sha256-crypt",
-        "sha512-crypt",
-        "yescrypt",
-        "phpass",
-        "firebase-scrypt",
-        "mysql41",
-        "plaintext",
-        "sha384",
-        "wordpress-bcrypt",
-    ] {
+    for scheme in must_not {
         assert!(
-            !exported.contains_key(scheme),
-            "{scheme} has no Auth0 form, yet went out"
+            !exported.contains_key(*scheme),
+            "{scheme} has no {target} form, yet went out"
         );
     }
-    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
-    let roundtrip = target.join("roundtrip-samples");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
+    let roundtrip = dir.join("roundtrip-samples");
     std::fs::create_dir_all(&roundtrip).unwrap();
     std::fs::write(
-        roundtrip.join("auth0.json"),
+        roundtrip.join(format!("{target}.json")),
         serde_json::to_string_pretty(&samples).unwrap(),
     )
     .unwrap();
-    // Each as the user of an Auth0 bulk import, for the vendor's schema.
-    let users: Vec<serde_json::Value> = samples
-        .iter()
-        .map(|s| {
-            serde_json::json!({
-                "email": "user@example.com",
-                "custom_password_hash": s["custom_password_hash"],
-            })
-        })
-        .collect();
-    let contracts = target.join("contract-samples");
+    let records: Vec<serde_json::Value> = samples.iter().map(|s| wrap(s["hash"].clone())).collect();
+    let contracts = dir.join("contract-samples");
     std::fs::create_dir_all(&contracts).unwrap();
     std::fs::write(
-        contracts.join("auth0-custom-password-hash.json"),
+        contracts.join(format!("{target}-password-hash.json")),
         serde_json::to_string_pretty(&serde_json::json!({
-            "contract": "auth0/bulk-user-import-schema.user.schema.json#",
-            "instances": users,
+            "contract": contract,
+            "instances": records,
         }))
         .unwrap(),
     )
     .unwrap();
+}
+
+/// The crypt(3) families, phpass, Firebase scrypt, MySQL and plaintext: no target's import
+/// takes them.
+const NOWHERE: [&str; 8] = [
+    "md5-crypt",
+    "sha256-crypt",
+    "sha512-crypt",
+    "yescrypt",
+    "phpass",
+    "firebase-scrypt",
+    "mysql41",
+    "plaintext",
+];
+
+#[test]
+fn auth0_takes_the_families_it_documents_and_names_the_rest() {
+    let must_not: Vec<&str> = NOWHERE
+        .iter()
+        .copied()
+        .chain(["sha384", "wordpress-bcrypt"])
+        .collect();
+    export_all(
+        "auth0",
+        PasswordHash::to_auth0,
+        &[
+            "bcrypt",
+            "argon2id",
+            "argon2i",
+            "argon2d",
+            "pbkdf2-sha1",
+            "pbkdf2-sha256",
+            "pbkdf2-sha512",
+            "scrypt",
+            "md4",
+            "md5",
+            "sha1",
+            "sha256",
+            "sha512",
+            "nthash",
+            "salted-md5",
+            "salted-sha1",
+            "salted-sha256",
+            "salted-sha512",
+            // The corpus's HMAC-MD5 vectors are all Kratos's (the HMAC's hex text, hashed again).
+            "hmac-sha1",
+            "hmac-sha256",
+            "hmac-sha512",
+        ],
+        &must_not,
+        "auth0/bulk-user-import-schema.user.schema.json#",
+        |hash| serde_json::json!({ "email": "user@example.com", "custom_password_hash": hash }),
+    );
+}
+
+#[test]
+fn okta_takes_the_families_it_documents_and_names_the_rest() {
+    let must_not: Vec<&str> = NOWHERE
+        .iter()
+        .copied()
+        .chain([
+            "argon2id",
+            "scrypt",
+            "pbkdf2-sha1",
+            "md4",
+            "nthash",
+            "sha384",
+            "hmac-sha256",
+        ])
+        .collect();
+    export_all(
+        "okta",
+        PasswordHash::to_okta,
+        &[
+            "bcrypt",
+            "pbkdf2-sha256",
+            "pbkdf2-sha512",
+            "md5",
+            "sha1",
+            "sha256",
+            "sha512",
+            "salted-md5",
+            "salted-sha1",
+            "salted-sha256",
+            "salted-sha512",
+        ],
+        &must_not,
+        "okta/management-minimal.excerpt.yaml#/components/schemas/CreateUserRequest",
+        |hash| {
+            serde_json::json!({
+                "profile": { "login": "user@example.com", "email": "user@example.com",
+                             "firstName": "Ann", "lastName": "Lee" },
+                "credentials": { "password": { "hash": hash } },
+            })
+        },
+    );
 }

@@ -19,6 +19,9 @@ pub enum Format {
     /// Auth0's bulk user import: JSON arrays of at most 500 KB, hashes as
     /// `custom_password_hash`.
     Auth0,
+    /// Okta's create-user requests, one a line: hashes as Okta's hash object, or the user
+    /// pointed at Okta's password import hook.
+    Okta,
 }
 
 /// Users whose hash the target cannot take.
@@ -59,6 +62,10 @@ pub async fn run(args: ExportArgs) -> Result<()> {
     };
     let target: Arc<dyn Target> = match args.format {
         Format::Auth0 => Arc::new(usher_connect::target::Auth0Target {
+            hash_context: config.hash_context()?,
+            unexportable,
+        }),
+        Format::Okta => Arc::new(usher_connect::target::OktaTarget {
             hash_context: config.hash_context()?,
             unexportable,
         }),
