@@ -24,7 +24,20 @@
 //! | salted-md5, -sha1, -sha256, -sha512, once | the same | with `salt` base64 and `saltOrder` `PREFIX` or `POSTFIX` |
 //! | pbkdf2-sha256, -sha512, at least 4096 iterations | `PBKDF2` | `iterationCount`, `keySize`, `digestAlgorithm` `SHA256_HMAC` or `SHA512_HMAC`, `salt` and `value` base64 |
 //!
-//! For either target, everything else (crypt(3) families, phpass, Firebase scrypt, MySQL, SHA-384 digests,
+//! [`PasswordHash::to_kratos`] writes Ory Kratos's `hashed_password`, in the forms Kratos's
+//! hash comparator detects:
+//!
+//! | usher scheme | Kratos |
+//! |---|---|
+//! | bcrypt `$2a$`, `$2b$`, `$2y$` | the hash string |
+//! | argon2id, argon2i | PHC, unpadded base64 |
+//! | pbkdf2-sha1, -sha256, -sha512 | `$pbkdf2-<digest>$i=<n>,l=<bytes>$<salt>$<hash>`, unpadded base64 |
+//! | scrypt | `$scrypt$ln=<N>,r=<r>,p=<p>$<salt>$<hash>` (`ln` is N itself), base64 |
+//! | firebase-scrypt | `$firescrypt$ln=<log2 N>,r=<rounds>,p=<p>$<salt>$<hash>$<separator>$<signer key>`, base64 |
+//! | md5, sha1, sha256, sha512, plain or with a salt template, once | `$md5$pf=<template>$<salt>$<hash>` (and `$sha1$`, ...), base64, the template in Kratos's `{SALT}` and `{PASSWORD}` |
+//! | hmac-md5 ... hmac-sha512 | `$hmac-<digest>$<base64 of the HMAC's hex text>$<base64 key>` |
+//!
+//! For every target, everything else (crypt(3) families, phpass, Firebase scrypt, MySQL, SHA-384 digests,
 //! iterated or templated salts, Django's prehashed bcrypt, plaintext) has no Auth0 form:
 //! [`NotExportable`] names the scheme, and the user goes to the provider's hook instead.
 
@@ -285,6 +298,147 @@ impl PasswordHash {
                 }
             }
             _ => Err(self.not_for(OKTA, "")),
+        }
+    }
+    /// Kratos's `hashed_password` for this hash: see the module docs.
+    pub fn to_kratos(&self) -> Result<String, NotExportable> {
+        const KRATOS: &str = "kratos";
+        match &self.0 {
+            Kind::Bcrypt(b) => {
+                if b.prehash != Prehash::None {
+                    return Err(self.not_for(KRATOS, "the password is prehashed"));
+                }
+                let minor = match b.minor {
+                    Minor::A => "2a",
+                    Minor::B => "2b",
+                    Minor::Y => "2y",
+                    Minor::X => return Err(self.not_for(KRATOS, "`$2x$`")),
+                };
+                Ok(format!("${minor}${:02}${}", b.cost, b.tail))
+            }
+            Kind::Argon2(a) => {
+                let algorithm = match a.algorithm {
+                    argon2::Algorithm::Argon2i => "argon2i",
+                    argon2::Algorithm::Argon2id => "argon2id",
+                    argon2::Algorithm::Argon2d => return Err(self.not_for(KRATOS, "")),
+                };
+                if !a.data.is_empty() {
+                    return Err(self.not_for(KRATOS, "associated data"));
+                }
+                Ok(format!(
+                    "${algorithm}$v={}$m={},t={},p={}${}${}",
+                    u32::from(a.version),
+                    a.m_kib,
+                    a.t,
+                    a.p,
+                    b64_encode_unpadded(&a.salt),
+                    b64_encode_unpadded(&a.hash)
+                ))
+            }
+            Kind::Pbkdf2(p) => {
+                let digest = match p.prf {
+                    Prf::Sha1 => "sha1",
+                    Prf::Sha256 => "sha256",
+                    Prf::Sha512 => "sha512",
+                    // Kratos reads `pbkdf2-sha384` as SHA3-384.
+                    Prf::Sha384 => return Err(self.not_for(KRATOS, "")),
+                };
+                Ok(format!(
+                    "$pbkdf2-{digest}$i={},l={}${}${}",
+                    p.iterations,
+                    p.hash.len(),
+                    b64_encode_unpadded(&p.salt),
+                    b64_encode_unpadded(&p.hash)
+                ))
+            }
+            Kind::Scrypt(s) => Ok(format!(
+                "$scrypt$ln={},r={},p={}${}${}",
+                1u64 << s.log_n,
+                s.r,
+                s.p,
+                b64_encode(&s.salt),
+                b64_encode(&s.hash)
+            )),
+            Kind::Firebase(f) => Ok(format!(
+                "$firescrypt$ln={},r={},p={}${}${}${}${}",
+                f.mem_cost,
+                f.rounds,
+                f.p,
+                b64_encode(&f.salt),
+                b64_encode(&f.hash),
+                b64_encode(&f.separator),
+                b64_encode(&f.signer_key)
+            )),
+            Kind::Digest(d) => {
+                let algorithm = match d.alg {
+                    Alg::Md5 => "md5",
+                    Alg::Sha1 => "sha1",
+                    Alg::Sha256 => "sha256",
+                    Alg::Sha512 => "sha512",
+                    Alg::Md4 | Alg::Sha384 => return Err(self.not_for(KRATOS, "")),
+                };
+                if d.input != Input::Bytes {
+                    return Err(self.not_for(KRATOS, "an encoded password"));
+                }
+                match &d.construction {
+                    Construction::Hmac { key } => {
+                        let text = match d.output {
+                            Output::Raw => hex(&d.expected).into_bytes(),
+                            Output::HexText => d.expected.clone(),
+                        };
+                        Ok(format!(
+                            "$hmac-{algorithm}${}${}",
+                            b64_encode(&text),
+                            b64_encode(key)
+                        ))
+                    }
+                    _ if d.output != Output::Raw => {
+                        Err(self.not_for(KRATOS, "the digest's hex text is hashed"))
+                    }
+                    // Kratos's own form for a plain MD5; the others have only the template's.
+                    Construction::Plain if d.alg == Alg::Md5 => {
+                        Ok(format!("$md5${}", b64_encode(&d.expected)))
+                    }
+                    Construction::Plain => Ok(format!(
+                        "${algorithm}$pf={}$${}",
+                        b64_encode(b"{PASSWORD}"),
+                        b64_encode(&d.expected)
+                    )),
+                    Construction::Template {
+                        parts,
+                        salt,
+                        iterations: 1,
+                    } => {
+                        let mut template = Vec::new();
+                        for part in parts {
+                            match part {
+                                Part::Password => template.extend_from_slice(b"{PASSWORD}"),
+                                Part::Salt => template.extend_from_slice(b"{SALT}"),
+                                Part::Literal(text) if !text.contains(&b'{') => {
+                                    template.extend_from_slice(text);
+                                }
+                                Part::Literal(_) => {
+                                    return Err(self.not_for(KRATOS, "a brace in the template"));
+                                }
+                            }
+                        }
+                        Ok(format!(
+                            "${algorithm}$pf={}${}${}",
+                            b64_encode(&template),
+                            b64_encode(salt),
+                            b64_encode(&d.expected)
+                        ))
+                    }
+                    Construction::Template { .. } | Construction::Mysql41 => {
+                        Err(self.not_for(KRATOS, ""))
+                    }
+                }
+            }
+            Kind::Md5Crypt(_)
+            | Kind::ShaCrypt(_)
+            | Kind::Yescrypt(_)
+            | Kind::Phpass(_)
+            | Kind::Plaintext(_) => Err(self.not_for(KRATOS, "")),
         }
     }
 }

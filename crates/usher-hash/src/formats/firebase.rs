@@ -28,13 +28,13 @@ const SCHEME: Scheme = Scheme::FirebaseScrypt;
 
 #[derive(Clone)]
 pub(crate) struct FirebaseScrypt {
-    mem_cost: u8,
-    rounds: u32,
-    p: u32,
-    salt: Vec<u8>,
-    separator: Vec<u8>,
-    signer_key: Zeroizing<Vec<u8>>,
-    hash: Vec<u8>,
+    pub(crate) mem_cost: u8,
+    pub(crate) rounds: u32,
+    pub(crate) p: u32,
+    pub(crate) salt: Vec<u8>,
+    pub(crate) separator: Vec<u8>,
+    pub(crate) signer_key: Zeroizing<Vec<u8>>,
+    pub(crate) hash: Vec<u8>,
 }
 
 /// The textual fields common to every encoding, before decoding.

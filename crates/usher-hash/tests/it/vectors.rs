@@ -321,3 +321,48 @@ fn okta_takes_the_families_it_documents_and_names_the_rest() {
         },
     );
 }
+
+#[test]
+fn kratos_takes_the_families_it_documents_and_names_the_rest() {
+    let must_not: Vec<&str> = NOWHERE
+        .iter()
+        .copied()
+        .filter(|s| *s != "firebase-scrypt")
+        .chain(["argon2d", "pbkdf2-sha384", "md4", "nthash", "sha384"])
+        .collect();
+    export_all(
+        "kratos",
+        |hash| hash.to_kratos().map(serde_json::Value::String),
+        &[
+            "bcrypt",
+            "argon2id",
+            "argon2i",
+            "pbkdf2-sha1",
+            "pbkdf2-sha256",
+            "pbkdf2-sha512",
+            "scrypt",
+            "firebase-scrypt",
+            "md5",
+            "sha1",
+            "sha256",
+            "sha512",
+            "salted-md5",
+            "salted-sha1",
+            "salted-sha256",
+            "salted-sha512",
+            "hmac-md5",
+            "hmac-sha1",
+            "hmac-sha256",
+            "hmac-sha512",
+        ],
+        &must_not,
+        "kratos/api.json#/components/schemas/createIdentityBody",
+        |hash| {
+            serde_json::json!({
+                "schema_id": "preset://email",
+                "traits": { "email": "user@example.com" },
+                "credentials": { "password": { "config": { "hashed_password": hash } } },
+            })
+        },
+    );
+}

@@ -22,6 +22,9 @@ pub enum Format {
     /// Okta's create-user requests, one a line: hashes as Okta's hash object, or the user
     /// pointed at Okta's password import hook.
     Okta,
+    /// Ory Kratos's batch identity import, 200 a file: hashes as `hashed_password`, or the
+    /// identity marked for Kratos's password migration hook.
+    Kratos,
 }
 
 /// Users whose hash the target cannot take.
@@ -66,6 +69,10 @@ pub async fn run(args: ExportArgs) -> Result<()> {
             unexportable,
         }),
         Format::Okta => Arc::new(usher_connect::target::OktaTarget {
+            hash_context: config.hash_context()?,
+            unexportable,
+        }),
+        Format::Kratos => Arc::new(usher_connect::target::KratosTarget {
             hash_context: config.hash_context()?,
             unexportable,
         }),

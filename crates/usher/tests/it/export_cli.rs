@@ -213,19 +213,18 @@ fn an_export_killed_at_random_resumes_and_writes_every_user_once() {
     .unwrap();
 }
 
-/// Okta: one create-user request a line, in Okta's shape (checked against Okta's management
-/// API schema by `scripts/check-contracts`); a hash Okta cannot take becomes the password
-/// import hook, so no user with a password is created without one.
-#[test]
-fn okta_requests_carry_each_hash_or_the_password_hook() {
+/// Exports a fresh backfilled store to `format` and reads back every record of its files
+/// (`read` takes one file's text); with the summary, and the store's user count less those
+/// the summary says are left out for lack of an email.
+fn export_records(format: &str, read: impl Fn(&str) -> Vec<Value>) -> (Vec<Value>, String, u64) {
     let dir = tempfile::tempdir().unwrap();
     let config = backfilled(dir.path());
-    let output = dir.path().join("okta");
+    let output = dir.path().join(format);
     let out = usher(
         &[
             "export",
             "--format",
-            "okta",
+            format,
             "--config",
             &config,
             "--output",
@@ -234,17 +233,46 @@ fn okta_requests_carry_each_hash_or_the_password_hook() {
         &[],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut requests = Vec::new();
+    let mut records = Vec::new();
     for entry in std::fs::read_dir(&output).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("okta-users-") {
-            assert!(name.ends_with(".jsonl"), "{name}");
-            for line in std::fs::read_to_string(&path).unwrap().lines() {
-                requests.push(serde_json::from_str::<Value>(line).unwrap());
-            }
+        if name.starts_with(&format!("{format}-users-")) {
+            records.extend(read(&std::fs::read_to_string(&path).unwrap()));
         }
     }
+    let status = usher(&["status", "--config", &config, "--json"], &[]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let summary = text(&out.stdout);
+    let without_email: u64 = summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("missing:email"))
+        .map_or(0, |n| n.trim().parse().unwrap());
+    let expected = status["users"].as_u64().unwrap() - without_email;
+    (records, summary, expected)
+}
+
+/// Writes `records` for `scripts/check-contracts` to check against `contract`.
+fn contract_sample(name: &str, contract: &str, records: &[Value]) {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/contract-samples");
+    std::fs::create_dir_all(&samples).unwrap();
+    std::fs::write(
+        samples.join(format!("{name}.json")),
+        serde_json::to_string(&serde_json::json!({ "contract": contract, "instances": records }))
+            .unwrap(),
+    )
+    .unwrap();
+}
+
+/// Okta: one create-user request a line, in Okta's shape; a hash Okta cannot take becomes the
+/// password import hook, so no user with a password is created without one.
+#[test]
+fn okta_requests_carry_each_hash_or_the_password_hook() {
+    let (requests, summary, expected) = export_records("okta", |text| {
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    });
     let with = |key: &str| {
         requests
             .iter()
@@ -258,28 +286,50 @@ fn okta_requests_carry_each_hash_or_the_password_hook() {
             .iter()
             .all(|r| r["profile"]["login"] == r["profile"]["email"])
     );
-    let status = usher(&["status", "--config", &config, "--json"], &[]);
-    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
-    let summary = text(&out.stdout);
-    // Everyone with an email is a request; only users without one are left out.
-    let left: u64 = summary
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("missing:email"))
-        .map_or(0, |n| n.trim().parse().unwrap());
-    assert_eq!(
-        requests.len() as u64 + left,
-        status["users"].as_u64().unwrap(),
-        "{summary}"
+    // Everyone with an email is a request.
+    assert_eq!(requests.len() as u64, expected, "{summary}");
+    contract_sample(
+        "okta-export-users",
+        "okta/management-minimal.excerpt.yaml#/components/schemas/CreateUserRequest",
+        &requests,
     );
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/contract-samples");
-    std::fs::create_dir_all(&samples).unwrap();
-    std::fs::write(
-        samples.join("okta-export-users.json"),
-        serde_json::to_string(&serde_json::json!({
-            "contract": "okta/management-minimal.excerpt.yaml#/components/schemas/CreateUserRequest",
-            "instances": requests,
-        }))
-        .unwrap(),
-    )
-    .unwrap();
+}
+
+/// Kratos: batch patches of at most 200 identities, each with its hash or marked for the
+/// password migration hook, its `patch_id` usher's user id.
+#[test]
+fn kratos_batches_carry_each_hash_or_the_migration_hook() {
+    let (patches, summary, expected) = export_records("kratos", |text| {
+        let body: Value = serde_json::from_str(text).unwrap();
+        let identities = body["identities"].as_array().unwrap().clone();
+        assert!(identities.len() <= 200, "{} in one batch", identities.len());
+        identities
+    });
+    assert_eq!(patches.len() as u64, expected, "{summary}");
+    let config = |p: &Value| p["create"]["credentials"]["password"]["config"].clone();
+    let hashed = patches
+        .iter()
+        .filter(|p| {
+            config(p)["hashed_password"]
+                .as_str()
+                .is_some_and(|h| !h.is_empty())
+        })
+        .count();
+    let hooked = patches
+        .iter()
+        .filter(|p| config(p)["use_password_migration_hook"] == true)
+        .count();
+    assert!(hashed > 0 && hooked > 0, "{hashed} hashed, {hooked} hooked");
+    let mut ids: Vec<&str> = patches
+        .iter()
+        .map(|p| p["patch_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), patches.len(), "a patch id twice");
+    contract_sample(
+        "kratos-export-identities",
+        "kratos/api.json#/components/schemas/identityPatch",
+        &patches,
+    );
 }
