@@ -46,6 +46,7 @@ struct LoginRequest {
 #[utoipa::path(
     post,
     path = "/hooks/auth0/login",
+    operation_id = "auth0_login",
     tag = "hooks",
     request_body(content = Object, description = "`{\"email\", \"password\"}` (`email` may be a username)"),
     security(("hook" = [])),
@@ -80,6 +81,7 @@ struct GetUserRequest {
 #[utoipa::path(
     post,
     path = "/hooks/auth0/get-user",
+    operation_id = "auth0_get_user",
     tag = "hooks",
     request_body(content = Object, description = "`{\"email\"}`"),
     security(("hook" = [])),

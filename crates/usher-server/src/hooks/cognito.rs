@@ -58,6 +58,7 @@ struct EventRequest {
 #[utoipa::path(
     post,
     path = "/hooks/cognito",
+    operation_id = "cognito_migrate_user",
     tag = "hooks",
     request_body(content = Object, description = "The trigger's event, as Cognito gave it to the Lambda"),
     security(("hook" = [])),

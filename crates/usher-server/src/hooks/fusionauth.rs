@@ -44,6 +44,7 @@ struct Request {
 #[utoipa::path(
     post,
     path = "/hooks/fusionauth",
+    operation_id = "fusionauth_connector",
     tag = "hooks",
     request_body(content = Object, description = "FusionAuth's Login API request"),
     security(("hook" = [])),

@@ -38,6 +38,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<AppState>> {
 #[utoipa::path(
     get,
     path = "/hooks/keycloak/{identifier}",
+    operation_id = "keycloak_user",
     tag = "hooks",
     params(("identifier" = String, Path, description = "A username or an email")),
     security(("hook" = [])),
@@ -70,6 +71,7 @@ struct PasswordRequest {
 #[utoipa::path(
     post,
     path = "/hooks/keycloak/{identifier}",
+    operation_id = "keycloak_password",
     tag = "hooks",
     params(("identifier" = String, Path, description = "A username or an email")),
     request_body(content = Object, description = "`{\"password\"}`"),

@@ -40,6 +40,7 @@ struct Request {
 #[utoipa::path(
     post,
     path = "/hooks/kratos",
+    operation_id = "kratos_password_migration",
     tag = "hooks",
     request_body(content = Object, description = "`{\"identifier\", \"password\"}`"),
     security(("hook" = [])),

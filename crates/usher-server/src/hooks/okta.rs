@@ -59,6 +59,7 @@ struct Credential {
 #[utoipa::path(
     post,
     path = "/hooks/okta",
+    operation_id = "okta_password_import",
     tag = "hooks",
     request_body(content = Object, description = "Okta's `com.okta.user.credential.password.import` event"),
     security(("hook" = [])),

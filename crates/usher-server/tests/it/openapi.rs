@@ -102,6 +102,15 @@ async fn every_documented_operation_is_a_route_the_router_answers() {
             operations += 1;
         }
     }
+    let mut ids: Vec<&str> = paths
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .map(|op| op["operationId"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let count = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "operation ids must be unique: {ids:?}");
     assert_eq!(
         operations, 16,
         "the eight routes of usher serve and the eight of its hooks: {paths:?}"
