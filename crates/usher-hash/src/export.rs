@@ -72,6 +72,60 @@ fn salt_before(parts: &[Part]) -> Option<bool> {
     }
 }
 
+/// The standard bcrypt string of a hash every target's bcrypt reads (`$2a$`, `$2b$`, `$2y$`,
+/// with no pre-hash), or why not.
+fn bcrypt_string(b: &crate::formats::bcrypt::Bcrypt) -> Result<String, &'static str> {
+    if b.prehash != Prehash::None {
+        return Err("the password is prehashed");
+    }
+    let minor = match b.minor {
+        Minor::A => "2a",
+        Minor::B => "2b",
+        Minor::Y => "2y",
+        Minor::X => return Err("`$2x$`"),
+    };
+    Ok(format!("${minor}${:02}${}", b.cost, b.tail))
+}
+
+/// The PHC string of an Argon2 hash (unpadded base64), or why not.
+fn argon2_phc(a: &crate::formats::argon2::Argon2) -> Result<String, &'static str> {
+    if !a.data.is_empty() {
+        return Err("associated data");
+    }
+    let algorithm = match a.algorithm {
+        argon2::Algorithm::Argon2d => "argon2d",
+        argon2::Algorithm::Argon2i => "argon2i",
+        argon2::Algorithm::Argon2id => "argon2id",
+    };
+    Ok(format!(
+        "${algorithm}$v={}$m={},t={},p={}${}${}",
+        u32::from(a.version),
+        a.m_kib,
+        a.t,
+        a.p,
+        b64_encode_unpadded(&a.salt),
+        b64_encode_unpadded(&a.hash)
+    ))
+}
+
+/// The PHC string of a PBKDF2 hash (`$pbkdf2-<digest>$i=<n>,l=<bytes>$<salt>$<hash>`, unpadded
+/// base64), as Auth0 and Kratos read it.
+fn pbkdf2_phc(p: &crate::formats::pbkdf2::Pbkdf2) -> String {
+    let digest = match p.prf {
+        Prf::Sha1 => "sha1",
+        Prf::Sha256 => "sha256",
+        Prf::Sha384 => "sha384",
+        Prf::Sha512 => "sha512",
+    };
+    format!(
+        "$pbkdf2-{digest}$i={},l={}${}${}",
+        p.iterations,
+        p.hash.len(),
+        b64_encode_unpadded(&p.salt),
+        b64_encode_unpadded(&p.hash)
+    )
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -94,58 +148,13 @@ impl PasswordHash {
         const AUTH0: &str = "auth0";
         let utf8 = |algorithm: &str, value: String| json!({ "algorithm": algorithm, "hash": { "value": value, "encoding": "utf8" } });
         match &self.0 {
-            Kind::Bcrypt(b) => {
-                if b.prehash != Prehash::None {
-                    return Err(self.not_for(AUTH0, "the password is prehashed"));
-                }
-                let minor = match b.minor {
-                    Minor::A => "2a",
-                    Minor::B => "2b",
-                    Minor::Y => "2y",
-                    Minor::X => return Err(self.not_for(AUTH0, "`$2x$`")),
-                };
-                Ok(utf8("bcrypt", format!("${minor}${:02}${}", b.cost, b.tail)))
-            }
-            Kind::Argon2(a) => {
-                if !a.data.is_empty() {
-                    return Err(self.not_for(AUTH0, "associated data"));
-                }
-                let algorithm = match a.algorithm {
-                    argon2::Algorithm::Argon2d => "argon2d",
-                    argon2::Algorithm::Argon2i => "argon2i",
-                    argon2::Algorithm::Argon2id => "argon2id",
-                };
-                Ok(utf8(
-                    "argon2",
-                    format!(
-                        "${algorithm}$v={}$m={},t={},p={}${}${}",
-                        u32::from(a.version),
-                        a.m_kib,
-                        a.t,
-                        a.p,
-                        b64_encode_unpadded(&a.salt),
-                        b64_encode_unpadded(&a.hash)
-                    ),
-                ))
-            }
-            Kind::Pbkdf2(p) => {
-                let digest = match p.prf {
-                    Prf::Sha1 => "sha1",
-                    Prf::Sha256 => "sha256",
-                    Prf::Sha384 => "sha384",
-                    Prf::Sha512 => "sha512",
-                };
-                Ok(utf8(
-                    "pbkdf2",
-                    format!(
-                        "$pbkdf2-{digest}$i={},l={}${}${}",
-                        p.iterations,
-                        p.hash.len(),
-                        b64_encode_unpadded(&p.salt),
-                        b64_encode_unpadded(&p.hash)
-                    ),
-                ))
-            }
+            Kind::Bcrypt(b) => bcrypt_string(b)
+                .map(|s| utf8("bcrypt", s))
+                .map_err(|why| self.not_for(AUTH0, why)),
+            Kind::Argon2(a) => argon2_phc(a)
+                .map(|s| utf8("argon2", s))
+                .map_err(|why| self.not_for(AUTH0, why)),
+            Kind::Pbkdf2(p) => Ok(utf8("pbkdf2", pbkdf2_phc(p))),
             Kind::Scrypt(s) => Ok(json!({
                 "algorithm": "scrypt",
                 "hash": { "value": b64_encode(&s.hash), "encoding": "base64" },
@@ -226,12 +235,7 @@ impl PasswordHash {
         const OKTA: &str = "okta";
         match &self.0 {
             Kind::Bcrypt(b) => {
-                if b.prehash != Prehash::None {
-                    return Err(self.not_for(OKTA, "the password is prehashed"));
-                }
-                if b.minor == Minor::X {
-                    return Err(self.not_for(OKTA, "`$2x$`"));
-                }
+                bcrypt_string(b).map_err(|why| self.not_for(OKTA, why))?;
                 if b.cost > 20 {
                     return Err(self.not_for(OKTA, "a cost above 20"));
                 }
@@ -304,53 +308,14 @@ impl PasswordHash {
     pub fn to_kratos(&self) -> Result<String, NotExportable> {
         const KRATOS: &str = "kratos";
         match &self.0 {
-            Kind::Bcrypt(b) => {
-                if b.prehash != Prehash::None {
-                    return Err(self.not_for(KRATOS, "the password is prehashed"));
-                }
-                let minor = match b.minor {
-                    Minor::A => "2a",
-                    Minor::B => "2b",
-                    Minor::Y => "2y",
-                    Minor::X => return Err(self.not_for(KRATOS, "`$2x$`")),
-                };
-                Ok(format!("${minor}${:02}${}", b.cost, b.tail))
+            Kind::Bcrypt(b) => bcrypt_string(b).map_err(|why| self.not_for(KRATOS, why)),
+            Kind::Argon2(a) if a.algorithm == argon2::Algorithm::Argon2d => {
+                Err(self.not_for(KRATOS, ""))
             }
-            Kind::Argon2(a) => {
-                let algorithm = match a.algorithm {
-                    argon2::Algorithm::Argon2i => "argon2i",
-                    argon2::Algorithm::Argon2id => "argon2id",
-                    argon2::Algorithm::Argon2d => return Err(self.not_for(KRATOS, "")),
-                };
-                if !a.data.is_empty() {
-                    return Err(self.not_for(KRATOS, "associated data"));
-                }
-                Ok(format!(
-                    "${algorithm}$v={}$m={},t={},p={}${}${}",
-                    u32::from(a.version),
-                    a.m_kib,
-                    a.t,
-                    a.p,
-                    b64_encode_unpadded(&a.salt),
-                    b64_encode_unpadded(&a.hash)
-                ))
-            }
-            Kind::Pbkdf2(p) => {
-                let digest = match p.prf {
-                    Prf::Sha1 => "sha1",
-                    Prf::Sha256 => "sha256",
-                    Prf::Sha512 => "sha512",
-                    // Kratos reads `pbkdf2-sha384` as SHA3-384.
-                    Prf::Sha384 => return Err(self.not_for(KRATOS, "")),
-                };
-                Ok(format!(
-                    "$pbkdf2-{digest}$i={},l={}${}${}",
-                    p.iterations,
-                    p.hash.len(),
-                    b64_encode_unpadded(&p.salt),
-                    b64_encode_unpadded(&p.hash)
-                ))
-            }
+            Kind::Argon2(a) => argon2_phc(a).map_err(|why| self.not_for(KRATOS, why)),
+            // Kratos reads `pbkdf2-sha384` as SHA3-384.
+            Kind::Pbkdf2(p) if p.prf == Prf::Sha384 => Err(self.not_for(KRATOS, "")),
+            Kind::Pbkdf2(p) => Ok(pbkdf2_phc(p)),
             Kind::Scrypt(s) => Ok(format!(
                 "$scrypt$ln={},r={},p={}${}${}",
                 1u64 << s.log_n,

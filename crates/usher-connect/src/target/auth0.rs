@@ -19,8 +19,6 @@ use serde_json::{Map, Value, json};
 use usher_core::{FileLimits, LeftOut, Status, Target, Unexportable, User};
 use usher_hash::HashContext;
 
-use super::{stored_hash, unexportable};
-
 /// Auth0's import format.
 #[derive(Debug, Clone, Default)]
 pub struct Auth0Target {
@@ -49,13 +47,14 @@ impl Target for Auth0Target {
         let Some(email) = &user.email else {
             return Err(LeftOut::Missing { field: "email" });
         };
-        let hash = match stored_hash(user, &self.hash_context)? {
-            Some(hash) => Some(
-                hash.to_auth0()
-                    .map_err(|e| unexportable(self.unexportable, &e))?,
-            ),
-            None => None,
-        };
+        // No hook mark: Auth0's lazy migration runs only for users it does not hold yet.
+        let hash = super::password(
+            user,
+            &self.hash_context,
+            self.unexportable,
+            usher_hash::PasswordHash::to_auth0,
+            None,
+        )?;
         let mut out = Map::new();
         out.insert("email".into(), json!(email.as_str()));
         out.insert("email_verified".into(), json!(user.email_verified));

@@ -19,8 +19,6 @@ use serde_json::{Value, json};
 use usher_core::{FileLimits, LeftOut, Status, Target, Unexportable, User};
 use usher_hash::HashContext;
 
-use super::{stored_hash, unexportable};
-
 /// Kratos's import, as batch patches.
 #[derive(Debug, Clone, Default)]
 pub struct KratosTarget {
@@ -46,18 +44,16 @@ impl Target for KratosTarget {
         let Some(email) = &user.email else {
             return Err(LeftOut::Missing { field: "email" });
         };
-        let config = match stored_hash(user, &self.hash_context)? {
-            None => None,
-            Some(hash) => Some(match hash.to_kratos() {
-                Ok(hashed) => json!({ "hashed_password": hashed }),
-                Err(e) => match self.unexportable {
-                    Unexportable::Hook => {
-                        json!({ "hashed_password": "", "use_password_migration_hook": true })
-                    }
-                    Unexportable::Omit => return Err(unexportable(self.unexportable, &e)),
-                },
-            }),
-        };
+        let config = super::password(
+            user,
+            &self.hash_context,
+            self.unexportable,
+            |hash| {
+                hash.to_kratos()
+                    .map(|hashed| json!({ "hashed_password": hashed }))
+            },
+            Some(json!({ "hashed_password": "", "use_password_migration_hook": true })),
+        )?;
         let mut identity = json!({
             "schema_id": "preset://email",
             "traits": { "email": email.as_str() },

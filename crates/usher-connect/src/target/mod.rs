@@ -31,6 +31,27 @@ fn stored_hash(user: &User, context: &HashContext) -> Result<Option<PasswordHash
         })
 }
 
+/// The user's password as a target imports it: `encode` of the stored hash; for a hash the
+/// target cannot take, `hook` (the target's mark that sends the user to its hook) under the
+/// [`Unexportable::Hook`] policy, if the target has one, else the user is left out with the
+/// reason; `None` for a user without a password.
+fn password(
+    user: &User,
+    context: &HashContext,
+    policy: Unexportable,
+    encode: impl Fn(&PasswordHash) -> Result<Value, NotExportable>,
+    hook: Option<Value>,
+) -> Result<Option<Value>, LeftOut> {
+    let Some(hash) = stored_hash(user, context)? else {
+        return Ok(None);
+    };
+    match (encode(&hash), policy, hook) {
+        (Ok(encoded), _, _) => Ok(Some(encoded)),
+        (Err(_), Unexportable::Hook, Some(hook)) => Ok(Some(hook)),
+        (Err(e), policy, _) => Err(unexportable(policy, &e)),
+    }
+}
+
 /// Why a user whose hash `target` cannot take is left out, by `policy`.
 fn unexportable(policy: Unexportable, e: &NotExportable) -> LeftOut {
     let (scheme, reason) = (e.scheme.id().to_owned(), e.to_string());

@@ -18,8 +18,6 @@ use serde_json::{Map, Value, json};
 use usher_core::{FileLimits, LeftOut, Target, Unexportable, User};
 use usher_hash::HashContext;
 
-use super::{stored_hash, unexportable};
-
 /// Okta's import, as create-user requests.
 #[derive(Debug, Clone, Default)]
 pub struct OktaTarget {
@@ -45,16 +43,13 @@ impl Target for OktaTarget {
         let Some(email) = &user.email else {
             return Err(LeftOut::Missing { field: "email" });
         };
-        let password = match stored_hash(user, &self.hash_context)? {
-            None => None,
-            Some(hash) => Some(match hash.to_okta() {
-                Ok(hash) => json!({ "hash": hash }),
-                Err(e) => match self.unexportable {
-                    Unexportable::Hook => json!({ "hook": { "type": "default" } }),
-                    Unexportable::Omit => return Err(unexportable(self.unexportable, &e)),
-                },
-            }),
-        };
+        let password = super::password(
+            user,
+            &self.hash_context,
+            self.unexportable,
+            |hash| hash.to_okta().map(|hash| json!({ "hash": hash })),
+            Some(json!({ "hook": { "type": "default" } })),
+        )?;
         let mut profile = Map::new();
         profile.insert("login".into(), json!(email.as_str()));
         profile.insert("email".into(), json!(email.as_str()));
