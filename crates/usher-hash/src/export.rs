@@ -37,6 +37,17 @@
 //! | md5, sha1, sha256, sha512, plain or with a salt template, once | `$md5$pf=<template>$<salt>$<hash>` (and `$sha1$`, ...), base64, the template in Kratos's `{SALT}` and `{PASSWORD}` |
 //! | hmac-md5 ... hmac-sha512 | `$hmac-<digest>$<base64 of the HMAC's hex text>$<base64 key>` |
 //!
+//! [`PasswordHash::to_fusionauth`] writes FusionAuth's `encryptionScheme`, `factor`, `salt` and
+//! `password`, for FusionAuth's built-in password encryptors:
+//!
+//! | usher scheme | FusionAuth `encryptionScheme` | form |
+//! |---|---|---|
+//! | bcrypt `$2a$`, `$2b$`, `$2y$` | `bcrypt` | `factor` the cost, `salt` the 22 characters, `password` the 31 |
+//! | md5, salted-md5 (password then salt), iterated | `salted-md5` | `factor` the iterations, `salt` and `password` base64 |
+//! | sha256, salted-sha256 (password then salt), iterated | `salted-sha256` | the same |
+//! | hmac-sha256 | `salted-hmac-sha256` | the key as `salt` |
+//! | pbkdf2-sha256 (32 or 64 bytes), pbkdf2-sha512 (64 bytes) | `salted-pbkdf2-hmac-sha256`, `-sha256-512`, `-sha512-512` | `factor` the iterations |
+//!
 //! For every target, everything else (crypt(3) families, phpass, Firebase scrypt, MySQL, SHA-384 digests,
 //! iterated or templated salts, Django's prehashed bcrypt, plaintext) has no Auth0 form:
 //! [`NotExportable`] names the scheme, and the user goes to the provider's hook instead.
@@ -404,6 +415,77 @@ impl PasswordHash {
             | Kind::Yescrypt(_)
             | Kind::Phpass(_)
             | Kind::Plaintext(_) => Err(self.not_for(KRATOS, "")),
+        }
+    }
+    /// FusionAuth's `encryptionScheme`, `factor`, `salt` and `password` for this hash, as one
+    /// JSON object: see the module docs.
+    pub fn to_fusionauth(&self) -> Result<Value, NotExportable> {
+        const FUSIONAUTH: &str = "fusionauth";
+        let fields = |scheme: &str, factor: u64, salt: String, password: String| {
+            json!({ "encryptionScheme": scheme, "factor": factor, "salt": salt,
+                    "password": password })
+        };
+        match &self.0 {
+            Kind::Bcrypt(b) => {
+                bcrypt_string(b).map_err(|why| self.not_for(FUSIONAUTH, why))?;
+                let (salt, password) = b.tail.split_at(22);
+                Ok(fields(
+                    "bcrypt",
+                    u64::from(b.cost),
+                    salt.to_owned(),
+                    password.to_owned(),
+                ))
+            }
+            Kind::Pbkdf2(p) => {
+                let scheme = match (p.prf, p.hash.len()) {
+                    (Prf::Sha256, 32) => "salted-pbkdf2-hmac-sha256",
+                    (Prf::Sha256, 64) => "salted-pbkdf2-hmac-sha256-512",
+                    (Prf::Sha512, 64) => "salted-pbkdf2-hmac-sha512-512",
+                    _ => return Err(self.not_for(FUSIONAUTH, "this digest and key length")),
+                };
+                Ok(fields(
+                    scheme,
+                    u64::from(p.iterations),
+                    b64_encode(&p.salt),
+                    b64_encode(&p.hash),
+                ))
+            }
+            Kind::Digest(d) => {
+                if d.output != Output::Raw || d.input != Input::Bytes {
+                    return Err(self.not_for(FUSIONAUTH, "an encoded password or digest"));
+                }
+                let scheme = match d.alg {
+                    Alg::Md5 => "salted-md5",
+                    Alg::Sha256 => "salted-sha256",
+                    _ => return Err(self.not_for(FUSIONAUTH, "")),
+                };
+                match &d.construction {
+                    Construction::Plain => {
+                        Ok(fields(scheme, 1, String::new(), b64_encode(&d.expected)))
+                    }
+                    // FusionAuth digests the password, then the salt, `factor` times.
+                    Construction::Template {
+                        parts,
+                        salt,
+                        iterations,
+                    } if salt_before(parts) == Some(false) => Ok(fields(
+                        scheme,
+                        u64::from(*iterations),
+                        b64_encode(salt),
+                        b64_encode(&d.expected),
+                    )),
+                    Construction::Hmac { key } if d.alg == Alg::Sha256 && !key.is_empty() => {
+                        Ok(fields(
+                            "salted-hmac-sha256",
+                            1,
+                            b64_encode(key),
+                            b64_encode(&d.expected),
+                        ))
+                    }
+                    _ => Err(self.not_for(FUSIONAUTH, "")),
+                }
+            }
+            _ => Err(self.not_for(FUSIONAUTH, "")),
         }
     }
 }

@@ -2,16 +2,20 @@
 //!
 //! * [`auth0`] — Auth0's bulk user import: a JSON array of users, at most 500 KB a file,
 //!   each hash as Auth0's `custom_password_hash`.
+//! * [`fusionauth`] — FusionAuth's user import, 5,000 users a request body, each hash as its
+//!   `encryptionScheme`, `factor`, `salt` and `password`.
 //! * [`kratos`] — Kratos's batch identity import, 200 identities a file, each hash as Kratos's
 //!   `hashed_password`, or the identity marked for Kratos's password migration hook.
 //! * [`okta`] — Okta's create-user requests, one a line, each hash as Okta's hash object, or
 //!   pointed at Okta's password import hook.
 
 pub mod auth0;
+pub mod fusionauth;
 pub mod kratos;
 pub mod okta;
 
 pub use auth0::Auth0Target;
+pub use fusionauth::FusionAuthTarget;
 pub use kratos::KratosTarget;
 pub use okta::OktaTarget;
 

@@ -366,3 +366,39 @@ fn kratos_takes_the_families_it_documents_and_names_the_rest() {
         },
     );
 }
+
+#[test]
+fn fusionauth_takes_its_built_in_schemes_and_names_the_rest() {
+    let must_not: Vec<&str> = NOWHERE
+        .iter()
+        .copied()
+        .chain([
+            "argon2id",
+            "scrypt",
+            "sha1",
+            "salted-sha1",
+            "pbkdf2-sha1",
+            "hmac-sha1",
+        ])
+        .collect();
+    export_all(
+        "fusionauth",
+        PasswordHash::to_fusionauth,
+        &[
+            "bcrypt",
+            "md5",
+            "sha256",
+            "salted-md5",
+            "salted-sha256",
+            "pbkdf2-sha256",
+            "pbkdf2-sha512",
+        ],
+        &must_not,
+        "fusionauth/openapi.yaml#/components/schemas/ImportRequest",
+        |fields| {
+            let mut user = fields;
+            user["email"] = serde_json::json!("user@example.com");
+            serde_json::json!({ "users": [user], "validateDbConstraints": true })
+        },
+    );
+}

@@ -22,6 +22,9 @@ pub enum Format {
     /// Okta's create-user requests, one a line: hashes as Okta's hash object, or the user
     /// pointed at Okta's password import hook.
     Okta,
+    /// FusionAuth's user import, 5,000 a request body: hashes as `encryptionScheme`,
+    /// `factor`, `salt` and `password`.
+    Fusionauth,
     /// Ory Kratos's batch identity import, 200 a file: hashes as `hashed_password`, or the
     /// identity marked for Kratos's password migration hook.
     Kratos,
@@ -69,6 +72,10 @@ pub async fn run(args: ExportArgs) -> Result<()> {
             unexportable,
         }),
         Format::Okta => Arc::new(usher_connect::target::OktaTarget {
+            hash_context: config.hash_context()?,
+            unexportable,
+        }),
+        Format::Fusionauth => Arc::new(usher_connect::target::FusionAuthTarget {
             hash_context: config.hash_context()?,
             unexportable,
         }),

@@ -214,9 +214,12 @@ fn an_export_killed_at_random_resumes_and_writes_every_user_once() {
 }
 
 /// Exports a fresh backfilled store to `format` and reads back every record of its files
-/// (`read` takes one file's text); with the summary, and the store's user count less those
-/// the summary says are left out for lack of an email.
-fn export_records(format: &str, read: impl Fn(&str) -> Vec<Value>) -> (Vec<Value>, String, u64) {
+/// (`read` takes one file's text); with the summary, the store's user count less those the
+/// summary says are left out for lack of an email, and how many the left-out lists name.
+fn export_records(
+    format: &str,
+    read: impl Fn(&str) -> Vec<Value>,
+) -> (Vec<Value>, String, u64, u64) {
     let dir = tempfile::tempdir().unwrap();
     let config = backfilled(dir.path());
     let output = dir.path().join(format);
@@ -234,11 +237,15 @@ fn export_records(format: &str, read: impl Fn(&str) -> Vec<Value>) -> (Vec<Value
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let mut records = Vec::new();
+    let mut left_out = 0;
     for entry in std::fs::read_dir(&output).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
         if name.starts_with(&format!("{format}-users-")) {
-            records.extend(read(&std::fs::read_to_string(&path).unwrap()));
+            records.extend(read(&text));
+        } else if name.starts_with(&format!("{format}-left-out-")) {
+            left_out += text.lines().count() as u64 - 1;
         }
     }
     let status = usher(&["status", "--config", &config, "--json"], &[]);
@@ -246,10 +253,11 @@ fn export_records(format: &str, read: impl Fn(&str) -> Vec<Value>) -> (Vec<Value
     let summary = text(&out.stdout);
     let without_email: u64 = summary
         .lines()
-        .find_map(|l| l.trim().strip_prefix("missing:email"))
-        .map_or(0, |n| n.trim().parse().unwrap());
+        .filter_map(|l| l.trim().rsplit_once(' '))
+        .find(|(label, _)| label.trim() == "missing:email")
+        .map_or(0, |(_, n)| n.parse().unwrap());
     let expected = status["users"].as_u64().unwrap() - without_email;
-    (records, summary, expected)
+    (records, summary, expected, left_out)
 }
 
 /// Writes `records` for `scripts/check-contracts` to check against `contract`.
@@ -268,7 +276,7 @@ fn contract_sample(name: &str, contract: &str, records: &[Value]) {
 /// password import hook, so no user with a password is created without one.
 #[test]
 fn okta_requests_carry_each_hash_or_the_password_hook() {
-    let (requests, summary, expected) = export_records("okta", |text| {
+    let (requests, summary, expected, _) = export_records("okta", |text| {
         text.lines()
             .map(|line| serde_json::from_str(line).unwrap())
             .collect()
@@ -299,7 +307,7 @@ fn okta_requests_carry_each_hash_or_the_password_hook() {
 /// password migration hook, its `patch_id` usher's user id.
 #[test]
 fn kratos_batches_carry_each_hash_or_the_migration_hook() {
-    let (patches, summary, expected) = export_records("kratos", |text| {
+    let (patches, summary, expected, _) = export_records("kratos", |text| {
         let body: Value = serde_json::from_str(text).unwrap();
         let identities = body["identities"].as_array().unwrap().clone();
         assert!(identities.len() <= 200, "{} in one batch", identities.len());
@@ -331,5 +339,44 @@ fn kratos_batches_carry_each_hash_or_the_migration_hook() {
         "kratos-export-identities",
         "kratos/api.json#/components/schemas/identityPatch",
         &patches,
+    );
+}
+
+/// FusionAuth: import bodies of at most 5,000 users, each with usher's id (the id the
+/// Generic Connector gives too) and its hash as FusionAuth's encryptor fields; FusionAuth's
+/// import needs a password, so users without one it can take are listed for the connector.
+#[test]
+fn fusionauth_imports_carry_usher_s_id_and_each_hash() {
+    let (users, summary, expected, left_out) = export_records("fusionauth", |text| {
+        let body: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(body["validateDbConstraints"], true);
+        let users = body["users"].as_array().unwrap().clone();
+        assert!(users.len() <= 5000, "{} in one request", users.len());
+        users
+    });
+    assert!(!users.is_empty(), "{summary}");
+    for user in &users {
+        // A UUID, as FusionAuth needs: 8-4-4-4-12 hex digits (the schema check asserts the
+        // format too).
+        let id = user["id"].as_str().unwrap();
+        let groups: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
+        assert!(
+            id.chars().all(|c| c == '-' || c.is_ascii_hexdigit()),
+            "{id}"
+        );
+        assert!(user["encryptionScheme"].is_string() && user["password"].is_string());
+    }
+    // With an email or not, every user is in one place: the files or the left-out lists.
+    // (No user lacks both an email and a username, so `expected` is every user.)
+    assert_eq!(users.len() as u64 + left_out, expected, "{summary}");
+    assert!(
+        summary.contains("missing:password") || summary.contains("hook:"),
+        "{summary}"
+    );
+    contract_sample(
+        "fusionauth-export-import",
+        "fusionauth/openapi.yaml#/components/schemas/ImportRequest",
+        &[serde_json::json!({ "users": users, "validateDbConstraints": true })],
     );
 }
