@@ -48,6 +48,11 @@
 //! | hmac-sha256 | `salted-hmac-sha256` | the key as `salt` |
 //! | pbkdf2-sha256 (32 or 64 bytes), pbkdf2-sha512 (64 bytes) | `salted-pbkdf2-hmac-sha256`, `-sha256-512`, `-sha512-512` | `factor` the iterations |
 //!
+//! [`PasswordHash::to_supabase`] writes Supabase Auth's `password_hash` (GoTrue's
+//! `NewUserWithPasswordHash`): bcrypt (`$2a$`, `$2b$`, `$2y$`), Argon2i and Argon2id version
+//! 19 as PHC (m at most 1 GiB, t at most 20, p at most 16), and Firebase scrypt as
+//! `$fbscrypt$v=1,n=<log2 N>,r=<rounds>,p=<p>,ss=<separator>,sk=<signer key>$<salt>$<hash>`.
+//!
 //! For every target, everything else (crypt(3) families, phpass, Firebase scrypt, MySQL, SHA-384 digests,
 //! iterated or templated salts, Django's prehashed bcrypt, plaintext) has no Auth0 form:
 //! [`NotExportable`] names the scheme, and the user goes to the provider's hook instead.
@@ -486,6 +491,34 @@ impl PasswordHash {
                 }
             }
             _ => Err(self.not_for(FUSIONAUTH, "")),
+        }
+    }
+    /// Supabase Auth's `password_hash` for this hash: see the module docs.
+    pub fn to_supabase(&self) -> Result<String, NotExportable> {
+        const SUPABASE: &str = "supabase";
+        match &self.0 {
+            Kind::Bcrypt(b) => bcrypt_string(b).map_err(|why| self.not_for(SUPABASE, why)),
+            Kind::Argon2(a) => {
+                if a.algorithm == argon2::Algorithm::Argon2d || a.version != argon2::Version::V0x13
+                {
+                    return Err(self.not_for(SUPABASE, "only argon2i and argon2id, version 19"));
+                }
+                if a.m_kib > 1_048_576 || a.t > 20 || a.p > 16 {
+                    return Err(self.not_for(SUPABASE, "parameters above its limits"));
+                }
+                argon2_phc(a).map_err(|why| self.not_for(SUPABASE, why))
+            }
+            Kind::Firebase(f) => Ok(format!(
+                "$fbscrypt$v=1,n={},r={},p={},ss={},sk={}${}${}",
+                f.mem_cost,
+                f.rounds,
+                f.p,
+                b64_encode(&f.separator),
+                b64_encode(&f.signer_key),
+                b64_encode(&f.salt),
+                b64_encode(&f.hash)
+            )),
+            _ => Err(self.not_for(SUPABASE, "")),
         }
     }
 }

@@ -8,16 +8,20 @@
 //!   `hashed_password`, or the identity marked for Kratos's password migration hook.
 //! * [`okta`] — Okta's create-user requests, one a line, each hash as Okta's hash object, or
 //!   pointed at Okta's password import hook.
+//! * [`supabase`] — Supabase Auth's admin create-user requests, one a line, each hash as its
+//!   `password_hash`.
 
 pub mod auth0;
 pub mod fusionauth;
 pub mod kratos;
 pub mod okta;
+pub mod supabase;
 
 pub use auth0::Auth0Target;
 pub use fusionauth::FusionAuthTarget;
 pub use kratos::KratosTarget;
 pub use okta::OktaTarget;
+pub use supabase::SupabaseTarget;
 
 use serde_json::{Map, Value};
 use usher_core::{LeftOut, Unexportable, User};
@@ -75,4 +79,16 @@ fn present<'a>(
             object.insert(key.to_owned(), Value::String(value));
         }
     }
+}
+
+/// One JSON object a line.
+fn json_lines(records: &[Value]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for record in records {
+        if let Ok(line) = serde_json::to_vec(record) {
+            out.extend_from_slice(&line);
+            out.push(b'\n');
+        }
+    }
+    out
 }

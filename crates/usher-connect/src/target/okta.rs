@@ -78,14 +78,7 @@ impl Target for OktaTarget {
     }
 
     fn file(&self, users: &[Value]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for user in users {
-            if let Ok(line) = serde_json::to_vec(user) {
-                out.extend_from_slice(&line);
-                out.push(b'\n');
-            }
-        }
-        out
+        super::json_lines(users)
     }
 
     fn framing(&self) -> usize {

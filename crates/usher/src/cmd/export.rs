@@ -22,6 +22,9 @@ pub enum Format {
     /// Okta's create-user requests, one a line: hashes as Okta's hash object, or the user
     /// pointed at Okta's password import hook.
     Okta,
+    /// Supabase Auth's admin create-user requests, one a line: hashes as `password_hash`
+    /// (bcrypt, Argon2, Firebase scrypt); Supabase has no hook, so others are left out.
+    Supabase,
     /// FusionAuth's user import, 5,000 a request body: hashes as `encryptionScheme`,
     /// `factor`, `salt` and `password`.
     Fusionauth,
@@ -74,6 +77,9 @@ pub async fn run(args: ExportArgs) -> Result<()> {
         Format::Okta => Arc::new(usher_connect::target::OktaTarget {
             hash_context: config.hash_context()?,
             unexportable,
+        }),
+        Format::Supabase => Arc::new(usher_connect::target::SupabaseTarget {
+            hash_context: config.hash_context()?,
         }),
         Format::Fusionauth => Arc::new(usher_connect::target::FusionAuthTarget {
             hash_context: config.hash_context()?,

@@ -380,3 +380,28 @@ fn fusionauth_imports_carry_usher_s_id_and_each_hash() {
         &[serde_json::json!({ "users": users, "validateDbConstraints": true })],
     );
 }
+
+/// Supabase: create-user requests, one a line, each with usher's id and its hash where
+/// Supabase takes it; Supabase has no hook, so the rest are left out and listed, never
+/// created with a password nobody knows.
+#[test]
+fn supabase_requests_carry_the_hashes_it_takes_and_list_the_rest() {
+    let (requests, summary, expected, left_out) = export_records("supabase", |text| {
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    });
+    assert!(
+        requests.iter().any(|r| r["password_hash"].is_string()),
+        "{summary}"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| r["id"].is_string() && (r["email"].is_string() || r["phone"].is_string())),
+        "{summary}"
+    );
+    assert!(summary.contains("omitted:"), "{summary}");
+    // Every user is in one place (none lacks both an email and a phone).
+    assert_eq!(requests.len() as u64 + left_out, expected, "{summary}");
+}
