@@ -29,6 +29,7 @@
 
 pub mod bridge;
 pub mod databases;
+pub mod http;
 pub mod ldap;
 pub mod services;
 pub mod stores;

@@ -8,12 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine as _;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 use usher_server::hooks::auth::{SIGNATURE_HEADER, sign};
 use usher_server::{
     AppState, Bridge, HashPool, Hook, HookAuth, HookAuthConfig, Hooks, OutageConfig, Provider,
@@ -42,7 +40,7 @@ fn serve(bridge: Bridge, hook: Hook) -> (axum::Router, Arc<AppState>) {
     (app, state)
 }
 
-/// One call: the answer's status and JSON body (`Null` when empty).
+/// One call: the answer's status and body.
 async fn call(
     app: &axum::Router,
     method: &str,
@@ -50,30 +48,8 @@ async fn call(
     headers: &[(&str, &str)],
     body: Option<&Value>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(path);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let body = match body {
-        Some(b) => {
-            request = request.header("content-type", "application/json");
-            Body::from(b.to_string())
-        }
-        None => Body::empty(),
-    };
-    let response = app
-        .clone()
-        .oneshot(request.body(body).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let (status, _, body) = usher_testkit::http::call(app, method, path, headers, body).await;
+    (status, body)
 }
 
 /// Writes `instance` for `scripts/check-contracts` to validate against `contract`
@@ -524,28 +500,20 @@ fn cognito_event(trigger: &str, user_name: &str, password: Option<&str>) -> Valu
 }
 
 async fn signed_call(app: &axum::Router, event: &Value) -> (StatusCode, Value) {
-    let body = event.to_string();
+    // Signed over the body as `call` sends it: the event's JSON text.
     let signature = sign(
         SECRET.as_bytes(),
         chrono::Utc::now().timestamp(),
-        body.as_bytes(),
+        event.to_string().as_bytes(),
     );
-    let request = Request::builder()
-        .method("POST")
-        .uri("/hooks/cognito")
-        .header("content-type", "application/json")
-        .header(SIGNATURE_HEADER, signature)
-        .body(Body::from(body))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    call(
+        app,
+        "POST",
+        "/hooks/cognito",
+        &[(SIGNATURE_HEADER, &signature)],
+        Some(event),
     )
+    .await
 }
 
 const VERIFIED_MAPPING: &str = r#"
