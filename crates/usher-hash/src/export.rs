@@ -53,6 +53,13 @@
 //! 19 as PHC (m at most 1 GiB, t at most 20, p at most 16), and Firebase scrypt as
 //! `$fbscrypt$v=1,n=<log2 N>,r=<rounds>,p=<p>,ss=<separator>,sk=<signer key>$<salt>$<hash>`.
 //!
+//! [`PasswordHash::to_clerk`] writes Clerk's `password_digest` with its `password_hasher`, for
+//! the hashers Clerk's create-user documents a digest form for: `bcrypt`, `argon2i`,
+//! `argon2id` (PHC, version 19), `md5` and `sha256` (unsalted hex), `pbkdf2_sha1`
+//! (`pbkdf2_sha1$<iterations>$<hex salt>$<hex hash>$<key length>`), `pbkdf2_sha256`
+//! (`pbkdf2_sha256$<iterations>$<base64 salt>$<base64 hash>`) and `scrypt_firebase`
+//! (`<hash>$<salt>$<signer key>$<separator>$<rounds>$<memory cost>`, base64).
+//!
 //! For every target, everything else (crypt(3) families, phpass, Firebase scrypt, MySQL, SHA-384 digests,
 //! iterated or templated salts, Django's prehashed bcrypt, plaintext) has no Auth0 form:
 //! [`NotExportable`] names the scheme, and the user goes to the provider's hook instead.
@@ -519,6 +526,75 @@ impl PasswordHash {
                 b64_encode(&f.hash)
             )),
             _ => Err(self.not_for(SUPABASE, "")),
+        }
+    }
+    /// Clerk's `(password_hasher, password_digest)` for this hash: see the module docs.
+    pub fn to_clerk(&self) -> Result<(&'static str, String), NotExportable> {
+        const CLERK: &str = "clerk";
+        match &self.0 {
+            Kind::Bcrypt(b) => bcrypt_string(b)
+                .map(|s| ("bcrypt", s))
+                .map_err(|why| self.not_for(CLERK, why)),
+            Kind::Argon2(a) => {
+                let hasher = match a.algorithm {
+                    argon2::Algorithm::Argon2i => "argon2i",
+                    argon2::Algorithm::Argon2id => "argon2id",
+                    argon2::Algorithm::Argon2d => return Err(self.not_for(CLERK, "")),
+                };
+                if a.version != argon2::Version::V0x13 {
+                    return Err(self.not_for(CLERK, "only version 19"));
+                }
+                argon2_phc(a)
+                    .map(|s| (hasher, s))
+                    .map_err(|why| self.not_for(CLERK, why))
+            }
+            Kind::Pbkdf2(p) => match p.prf {
+                Prf::Sha1 => Ok((
+                    "pbkdf2_sha1",
+                    format!(
+                        "pbkdf2_sha1${}${}${}${}",
+                        p.iterations,
+                        hex(&p.salt),
+                        hex(&p.hash),
+                        p.hash.len()
+                    ),
+                )),
+                Prf::Sha256 if p.hash.len() == 32 => Ok((
+                    "pbkdf2_sha256",
+                    format!(
+                        "pbkdf2_sha256${}${}${}",
+                        p.iterations,
+                        b64_encode(&p.salt),
+                        b64_encode(&p.hash)
+                    ),
+                )),
+                _ => Err(self.not_for(CLERK, "this digest or key length")),
+            },
+            Kind::Firebase(f) if f.p != 1 => Err(self.not_for(CLERK, "parallelism other than 1")),
+            Kind::Firebase(f) => Ok((
+                "scrypt_firebase",
+                format!(
+                    "{}${}${}${}${}${}",
+                    b64_encode(&f.hash),
+                    b64_encode(&f.salt),
+                    b64_encode(&f.signer_key),
+                    b64_encode(&f.separator),
+                    f.rounds,
+                    f.mem_cost
+                ),
+            )),
+            Kind::Digest(d)
+                if matches!(d.construction, Construction::Plain)
+                    && d.output == Output::Raw
+                    && d.input == Input::Bytes =>
+            {
+                match d.alg {
+                    Alg::Md5 => Ok(("md5", hex(&d.expected))),
+                    Alg::Sha256 => Ok(("sha256", hex(&d.expected))),
+                    _ => Err(self.not_for(CLERK, "")),
+                }
+            }
+            _ => Err(self.not_for(CLERK, "")),
         }
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! * [`auth0`] — Auth0's bulk user import: a JSON array of users, at most 500 KB a file,
 //!   each hash as Auth0's `custom_password_hash`.
+//! * [`clerk`] — Clerk's create-user requests, one a line, each hash as its `password_digest`
+//!   and `password_hasher`.
 //! * [`fusionauth`] — FusionAuth's user import, 5,000 users a request body, each hash as its
 //!   `encryptionScheme`, `factor`, `salt` and `password`.
 //! * [`kratos`] — Kratos's batch identity import, 200 identities a file, each hash as Kratos's
@@ -12,12 +14,14 @@
 //!   `password_hash`.
 
 pub mod auth0;
+pub mod clerk;
 pub mod fusionauth;
 pub mod kratos;
 pub mod okta;
 pub mod supabase;
 
 pub use auth0::Auth0Target;
+pub use clerk::ClerkTarget;
 pub use fusionauth::FusionAuthTarget;
 pub use kratos::KratosTarget;
 pub use okta::OktaTarget;

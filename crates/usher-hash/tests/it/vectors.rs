@@ -431,3 +431,40 @@ fn supabase_takes_bcrypt_argon2_and_firebase_scrypt_and_names_the_rest() {
         None,
     );
 }
+
+#[test]
+fn clerk_takes_the_digests_it_documents_and_names_the_rest() {
+    let must_not: Vec<&str> = NOWHERE
+        .iter()
+        .copied()
+        .filter(|s| *s != "firebase-scrypt")
+        .chain(["argon2d", "scrypt", "sha1", "salted-md5", "hmac-sha256"])
+        .collect();
+    export_all(
+        "clerk",
+        |hash| {
+            hash.to_clerk().map(|(hasher, digest)| {
+                serde_json::json!({ "password_hasher": hasher, "password_digest": digest })
+            })
+        },
+        &[
+            "bcrypt",
+            "argon2id",
+            "argon2i",
+            "pbkdf2-sha1",
+            "pbkdf2-sha256",
+            "firebase-scrypt",
+            "md5",
+            "sha256",
+        ],
+        &must_not,
+        Some((
+            "clerk/2026-05-12.yml#/paths/~1users/post/requestBody/content/application~1json/schema",
+            &|fields| {
+                let mut user = fields;
+                user["email_address"] = serde_json::json!(["user@example.com"]);
+                user
+            },
+        )),
+    );
+}

@@ -22,6 +22,9 @@ pub enum Format {
     /// Okta's create-user requests, one a line: hashes as Okta's hash object, or the user
     /// pointed at Okta's password import hook.
     Okta,
+    /// Clerk's create-user requests, one a line: hashes as `password_digest` with
+    /// `password_hasher`; Clerk has no hook, so others are left out.
+    Clerk,
     /// Supabase Auth's admin create-user requests, one a line: hashes as `password_hash`
     /// (bcrypt, Argon2, Firebase scrypt); Supabase has no hook, so others are left out.
     Supabase,
@@ -77,6 +80,9 @@ pub async fn run(args: ExportArgs) -> Result<()> {
         Format::Okta => Arc::new(usher_connect::target::OktaTarget {
             hash_context: config.hash_context()?,
             unexportable,
+        }),
+        Format::Clerk => Arc::new(usher_connect::target::ClerkTarget {
+            hash_context: config.hash_context()?,
         }),
         Format::Supabase => Arc::new(usher_connect::target::SupabaseTarget {
             hash_context: config.hash_context()?,

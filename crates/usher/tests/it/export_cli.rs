@@ -405,3 +405,28 @@ fn supabase_requests_carry_the_hashes_it_takes_and_list_the_rest() {
     // Every user is in one place (none lacks both an email and a phone).
     assert_eq!(requests.len() as u64 + left_out, expected, "{summary}");
 }
+
+/// Clerk: create-user requests, one a line, each hash Clerk takes with its hasher, checked
+/// against Clerk's API schema (which allows no unknown key); the rest left out and listed.
+#[test]
+fn clerk_requests_carry_the_digests_it_takes_and_list_the_rest() {
+    let (requests, summary, expected, left_out) = export_records("clerk", |text| {
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    });
+    assert!(
+        requests
+            .iter()
+            .any(|r| r["password_hasher"].is_string() && r["password_digest"].is_string()),
+        "{summary}"
+    );
+    assert!(requests.iter().all(|r| r["external_id"].is_string()));
+    assert!(summary.contains("omitted:"), "{summary}");
+    assert_eq!(requests.len() as u64 + left_out, expected, "{summary}");
+    contract_sample(
+        "clerk-export-users",
+        "clerk/2026-05-12.yml#/paths/~1users/post/requestBody/content/application~1json/schema",
+        &requests,
+    );
+}
