@@ -60,6 +60,9 @@
 //! (`pbkdf2_sha256$<iterations>$<base64 salt>$<base64 hash>`) and `scrypt_firebase`
 //! (`<hash>$<salt>$<signer key>$<separator>$<rounds>$<memory cost>`, base64).
 //!
+//! [`PasswordHash::to_supertokens`] writes SuperTokens' `passwordHash` with its
+//! `hashingAlgorithm` for bulk import: `bcrypt` (the string) and `argon2` (PHC, version 19).
+//!
 //! For every target, everything else (crypt(3) families, phpass, Firebase scrypt, MySQL, SHA-384 digests,
 //! iterated or templated salts, Django's prehashed bcrypt, plaintext) has no Auth0 form:
 //! [`NotExportable`] names the scheme, and the user goes to the provider's hook instead.
@@ -595,6 +598,22 @@ impl PasswordHash {
                 }
             }
             _ => Err(self.not_for(CLERK, "")),
+        }
+    }
+    /// SuperTokens' `(hashingAlgorithm, passwordHash)` for this hash: see the module docs.
+    pub fn to_supertokens(&self) -> Result<(&'static str, String), NotExportable> {
+        const SUPERTOKENS: &str = "supertokens";
+        match &self.0 {
+            Kind::Bcrypt(b) => bcrypt_string(b)
+                .map(|s| ("bcrypt", s))
+                .map_err(|why| self.not_for(SUPERTOKENS, why)),
+            Kind::Argon2(a) if a.version != argon2::Version::V0x13 => {
+                Err(self.not_for(SUPERTOKENS, "only version 19"))
+            }
+            Kind::Argon2(a) => argon2_phc(a)
+                .map(|s| ("argon2", s))
+                .map_err(|why| self.not_for(SUPERTOKENS, why)),
+            _ => Err(self.not_for(SUPERTOKENS, "")),
         }
     }
 }

@@ -12,6 +12,8 @@
 //!   pointed at Okta's password import hook.
 //! * [`supabase`] — Supabase Auth's admin create-user requests, one a line, each hash as its
 //!   `password_hash`.
+//! * [`supertokens`] — SuperTokens' bulk import, 10,000 users a request body, each hash as its
+//!   `passwordHash` and `hashingAlgorithm`.
 
 pub mod auth0;
 pub mod clerk;
@@ -19,6 +21,7 @@ pub mod fusionauth;
 pub mod kratos;
 pub mod okta;
 pub mod supabase;
+pub mod supertokens;
 
 pub use auth0::Auth0Target;
 pub use clerk::ClerkTarget;
@@ -26,6 +29,7 @@ pub use fusionauth::FusionAuthTarget;
 pub use kratos::KratosTarget;
 pub use okta::OktaTarget;
 pub use supabase::SupabaseTarget;
+pub use supertokens::SuperTokensTarget;
 
 use serde_json::{Map, Value};
 use usher_core::{LeftOut, Unexportable, User};

@@ -468,3 +468,37 @@ fn clerk_takes_the_digests_it_documents_and_names_the_rest() {
         )),
     );
 }
+
+#[test]
+fn supertokens_takes_bcrypt_and_argon2_and_names_the_rest() {
+    let must_not: Vec<&str> = NOWHERE
+        .iter()
+        .copied()
+        .chain([
+            "scrypt",
+            "pbkdf2-sha256",
+            "md5",
+            "salted-sha1",
+            "wordpress-bcrypt",
+        ])
+        .collect();
+    export_all(
+        "supertokens",
+        |hash| {
+            hash.to_supertokens().map(|(algorithm, hash)| {
+                serde_json::json!({ "hashingAlgorithm": algorithm, "passwordHash": hash })
+            })
+        },
+        &["bcrypt", "argon2id", "argon2i", "argon2d"],
+        &must_not,
+        Some((
+            "supertokens/api_spec.yaml#/components/schemas/bulkImportUserEmailPasswordLoginMethod",
+            &|fields| {
+                let mut method = fields;
+                method["recipeId"] = serde_json::json!("emailpassword");
+                method["email"] = serde_json::json!("user@example.com");
+                method
+            },
+        )),
+    );
+}

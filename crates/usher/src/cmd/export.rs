@@ -25,6 +25,9 @@ pub enum Format {
     /// Clerk's create-user requests, one a line: hashes as `password_digest` with
     /// `password_hasher`; Clerk has no hook, so others are left out.
     Clerk,
+    /// SuperTokens' bulk import, 10,000 a request body: bcrypt and Argon2 hashes; others left
+    /// out.
+    Supertokens,
     /// Supabase Auth's admin create-user requests, one a line: hashes as `password_hash`
     /// (bcrypt, Argon2, Firebase scrypt); Supabase has no hook, so others are left out.
     Supabase,
@@ -82,6 +85,9 @@ pub async fn run(args: ExportArgs) -> Result<()> {
             unexportable,
         }),
         Format::Clerk => Arc::new(usher_connect::target::ClerkTarget {
+            hash_context: config.hash_context()?,
+        }),
+        Format::Supertokens => Arc::new(usher_connect::target::SuperTokensTarget {
             hash_context: config.hash_context()?,
         }),
         Format::Supabase => Arc::new(usher_connect::target::SupabaseTarget {

@@ -251,13 +251,18 @@ fn export_records(
     let status = usher(&["status", "--config", &config, "--json"], &[]);
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     let summary = text(&out.stdout);
-    let without_email: u64 = summary
-        .lines()
-        .filter_map(|l| l.trim().rsplit_once(' '))
-        .find(|(label, _)| label.trim() == "missing:email")
-        .map_or(0, |(_, n)| n.parse().unwrap());
+    let without_email = left_count(&summary, "missing:email");
     let expected = status["users"].as_u64().unwrap() - without_email;
     (records, summary, expected, left_out)
+}
+
+/// How many users the export's summary counts under `label` (`missing:email`).
+fn left_count(summary: &str, label: &str) -> u64 {
+    summary
+        .lines()
+        .filter_map(|l| l.trim().rsplit_once(' '))
+        .find(|(l, _)| l.trim() == label)
+        .map_or(0, |(_, n)| n.parse().unwrap())
 }
 
 /// Writes `records` for `scripts/check-contracts` to check against `contract`.
@@ -428,5 +433,36 @@ fn clerk_requests_carry_the_digests_it_takes_and_list_the_rest() {
         "clerk-export-users",
         "clerk/2026-05-12.yml#/paths/~1users/post/requestBody/content/application~1json/schema",
         &requests,
+    );
+}
+
+/// SuperTokens: bulk import bodies of at most 10,000 users, each an email-password login with a
+/// hash SuperTokens takes, checked against its core driver interface spec; the rest listed.
+#[test]
+fn supertokens_imports_carry_the_hashes_it_takes_and_list_the_rest() {
+    let (users, summary, expected, left_out) = export_records("supertokens", |text| {
+        let body: Value = serde_json::from_str(text).unwrap();
+        let users = body["users"].as_array().unwrap().clone();
+        assert!(users.len() <= 10_000, "{} in one request", users.len());
+        users
+    });
+    assert!(!users.is_empty(), "{summary}");
+    for user in &users {
+        let method = &user["loginMethods"][0];
+        assert_eq!(method["recipeId"], "emailpassword");
+        assert!(["bcrypt", "argon2"].contains(&method["hashingAlgorithm"].as_str().unwrap()));
+    }
+    // `expected` leaves out the users without an email; the left-out lists name them too.
+    let without_email = left_count(&summary, "missing:email");
+    assert!(without_email > 0, "{summary}");
+    assert_eq!(
+        users.len() as u64 + left_out,
+        expected + without_email,
+        "{summary}"
+    );
+    contract_sample(
+        "supertokens-export-users",
+        "supertokens/api_spec.yaml#/components/schemas/bulkImportUser",
+        &users,
     );
 }
