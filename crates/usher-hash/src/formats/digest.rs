@@ -505,6 +505,44 @@ pub(crate) fn parse_django_unsalted(s: &str, o: &ParseOptions) -> Parsed {
     .into_parsed()
 }
 
+/// Microsoft SQL Server's `pwdencrypt`: `0x0100` + a 4-byte salt + SHA-1 (SQL Server 2005 to
+/// 2008 R2), or `0x0200` + a 4-byte salt + SHA-512 (2012 and later), of the password in
+/// UTF-16LE followed by the salt; hex in either case.
+pub(crate) fn parse_mssql(s: &str, o: &ParseOptions) -> Option<Parsed> {
+    let rest = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
+    // The salt's 8 hex digits and the digest's.
+    let (alg, scheme, body_len) = match rest.get(..4)? {
+        "0100" => (Alg::Sha1, Scheme::SaltedSha1, 48),
+        "0200" => (Alg::Sha512, Scheme::SaltedSha512, 136),
+        _ => return None,
+    };
+    Some((|| {
+        let body = rest.get(4..).unwrap_or_default();
+        if body.len() != body_len {
+            return Err(HashError::malformed(
+                scheme,
+                "value",
+                "expected a 4-byte salt and the digest, in hex (SQL Server 2000's double digest is not supported)",
+            ));
+        }
+        let (salt, hash) = body.split_at(8);
+        let salt = decode(o, scheme, "salt", salt, encoding::hex, "hex")?;
+        let hash = decode(o, scheme, "hash", hash, encoding::hex, "hex")?;
+        Digest::new(
+            alg,
+            Input::Utf16Le,
+            Construction::Template {
+                parts: vec![Part::Password, Part::Salt],
+                salt,
+                iterations: 1,
+            },
+            Output::Raw,
+            hash,
+        )?
+        .into_parsed()
+    })())
+}
+
 /// Bare values: MySQL 4.1 `*<40 HEX>`, and unsalted hex digests told apart by length. 32 hex
 /// digits are MD5 unless `md4` or `nthash` is forced.
 pub(crate) fn parse_bare(s: &str, o: &ParseOptions) -> Option<Parsed> {

@@ -50,6 +50,8 @@ pub(crate) fn parse(stored: &str, o: &ParseOptions) -> Parsed {
         return phpass::parse_drupal_upgraded(rest, o);
     }
     django_style(s, o)
+        .or_else(|| digest::parse_mssql(s, o))
+        .or_else(|| pbkdf2::parse_grub(s, o))
         .or_else(|| scrypt::parse_werkzeug(s, o))
         .or_else(|| pbkdf2::parse_werkzeug(s, o))
         .or_else(|| digest::parse_bare(s, o))

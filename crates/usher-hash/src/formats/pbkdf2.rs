@@ -246,6 +246,24 @@ pub(crate) fn parse_werkzeug(s: &str, o: &ParseOptions) -> Option<Parsed> {
     })())
 }
 
+/// GRUB 2's `grub-mkpasswd-pbkdf2`: `grub.pbkdf2.sha512.<iterations>.<hex salt>.<hex hash>`.
+pub(crate) fn parse_grub(s: &str, o: &ParseOptions) -> Option<Parsed> {
+    let rest = s.strip_prefix("grub.pbkdf2.sha512.")?;
+    let scheme = Scheme::Pbkdf2Sha512;
+    Some((|| {
+        let [it, salt, hash] = rest.split('.').collect::<Vec<_>>()[..] else {
+            return Err(HashError::structure(
+                scheme,
+                "expected grub.pbkdf2.sha512.<iterations>.<hex salt>.<hex hash>",
+            ));
+        };
+        let it = number(scheme, "iterations", it)?;
+        let salt = decode(o, scheme, "salt", salt, encoding::hex, "hex")?;
+        let hash = decode(o, scheme, "hash", hash, encoding::hex, "hex")?;
+        Pbkdf2::from_parts(o, Prf::Sha512, it, salt, hash)?.into_parsed()
+    })())
+}
+
 /// Atlassian Crowd / Confluence `{PKCS5S2}` (the caller strips the tag).
 pub(crate) fn parse_atlassian(rest: &str, o: &ParseOptions) -> Parsed {
     let scheme = Scheme::Pbkdf2Sha1;
