@@ -611,21 +611,34 @@ pub(crate) fn iterated(
     iterations: u64,
     hash: Vec<u8>,
 ) -> Parsed {
+    salted(
+        o,
+        alg,
+        vec![Part::Password, Part::Salt],
+        salt,
+        ("factor", iterations),
+        hash,
+    )
+}
+
+/// A salted digest of `parts`, iterated `rounds.1` times (bounded, named `rounds.0`).
+fn salted(
+    o: &ParseOptions,
+    alg: Alg,
+    parts: Vec<Part>,
+    salt: Vec<u8>,
+    (field, iterations): (&'static str, u64),
+    hash: Vec<u8>,
+) -> Parsed {
     let scheme = scheme_for(Shape::Salted, alg, Input::Bytes)?;
-    check_range(
-        scheme,
-        "factor",
-        iterations,
-        1,
-        o.limits.digest_max_iterations,
-    )?;
-    let iterations = u32::try_from(iterations)
-        .map_err(|_| HashError::malformed(scheme, "factor", "too large"))?;
+    check_range(scheme, field, iterations, 1, o.limits.digest_max_iterations)?;
+    let iterations =
+        u32::try_from(iterations).map_err(|_| HashError::malformed(scheme, field, "too large"))?;
     Digest::new(
         alg,
         Input::Bytes,
         Construction::Template {
-            parts: vec![Part::Password, Part::Salt],
+            parts,
             salt,
             iterations,
         },
@@ -633,6 +646,73 @@ pub(crate) fn iterated(
         hash,
     )?
     .into_parsed()
+}
+
+/// FSHP (Fairly Secure Hashed Password): `{FSHP<variant>|<salt length>|<rounds>}<base64 of
+/// salt ‖ digest>`, the digest of the salt then the password, iterated; variants 0 to 3 are
+/// SHA-1, SHA-256, SHA-384 and SHA-512.
+pub(crate) fn parse_fshp(s: &str, o: &ParseOptions) -> Option<Parsed> {
+    let rest = s.strip_prefix("{FSHP")?;
+    Some((|| {
+        let (head, blob) = rest
+            .split_once('}')
+            .ok_or(HashError::Unsupported("FSHP without its closing brace"))?;
+        let [variant, salt_len, rounds] = head.split('|').collect::<Vec<_>>()[..] else {
+            return Err(HashError::Unsupported(
+                "FSHP with other than three parameters",
+            ));
+        };
+        let alg = match variant {
+            "0" => Alg::Sha1,
+            "1" => Alg::Sha256,
+            "2" => Alg::Sha384,
+            "3" => Alg::Sha512,
+            _ => return Err(HashError::Unsupported("FSHP variant other than 0 to 3")),
+        };
+        let scheme = scheme_for(Shape::Salted, alg, Input::Bytes)?;
+        let salt_len = usize::try_from(number(scheme, "salt length", salt_len)?)
+            .map_err(|_| HashError::malformed(scheme, "salt length", "too large"))?;
+        let rounds = number(scheme, "rounds", rounds)?;
+        let blob = decode(o, scheme, "value", blob, encoding::b64, "base64")?;
+        if blob.len() != salt_len.saturating_add(alg.output_len()) {
+            return Err(HashError::malformed(
+                scheme,
+                "value",
+                "not the salt and one digest",
+            ));
+        }
+        let (salt, hash) = blob.split_at(salt_len);
+        salted(
+            o,
+            alg,
+            vec![Part::Salt, Part::Password],
+            salt.to_vec(),
+            ("rounds", rounds),
+            hash.to_vec(),
+        )
+    })())
+}
+
+/// Oracle 11g: `S:` + the SHA-1 of the password then a 10-byte salt + the salt, in hex.
+pub(crate) fn parse_oracle11(s: &str, o: &ParseOptions) -> Option<Parsed> {
+    let rest = s.strip_prefix("S:")?;
+    if rest.len() != 60 || !encoding::is_hex(rest) {
+        return None;
+    }
+    let (hash, salt) = rest.split_at(40);
+    let scheme = Scheme::SaltedSha1;
+    Some((|| {
+        let hash = decode(o, scheme, "hash", hash, encoding::hex, "hex")?;
+        let salt = decode(o, scheme, "salt", salt, encoding::hex, "hex")?;
+        salted(
+            o,
+            Alg::Sha1,
+            vec![Part::Password, Part::Salt],
+            salt,
+            ("iterations", 1),
+            hash,
+        )
+    })())
 }
 
 /// Parses a decimal value for descriptor fields.

@@ -36,6 +36,9 @@ pub(crate) fn parse(stored: &str, o: &ParseOptions) -> Parsed {
     if s.is_empty() {
         return Err(HashError::Unrecognized);
     }
+    if let Some(parsed) = digest::parse_fshp(s, o) {
+        return parsed;
+    }
     if s.starts_with('{') {
         return if descriptor::looks_like_json(s) {
             descriptor::parse(s, o)
@@ -51,6 +54,7 @@ pub(crate) fn parse(stored: &str, o: &ParseOptions) -> Parsed {
     }
     django_style(s, o)
         .or_else(|| digest::parse_mssql(s, o))
+        .or_else(|| digest::parse_oracle11(s, o))
         .or_else(|| pbkdf2::parse_grub(s, o))
         .or_else(|| scrypt::parse_werkzeug(s, o))
         .or_else(|| pbkdf2::parse_werkzeug(s, o))
