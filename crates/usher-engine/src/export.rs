@@ -12,8 +12,9 @@
 //!    rename is the commit point;
 //! 3. rename the `.tmp` files to their names.
 //!
-//! A run that finds pending files in the state finishes step 3 for them. It deletes any other
-//! `.tmp` file, which belongs to a commit that never happened, and goes on after the state's
+//! A run that finds pending files in the state finishes step 3 for them. At its start it
+//! deletes any other `.tmp` file, which belongs to a commit that never happened (a commit
+//! itself reads no directory), and goes on after the state's
 //! last user id. The left-out lists name each user by usher's id and the target's id, with the
 //! reason. They never carry a hash.
 
@@ -127,14 +128,22 @@ impl Files<'_> {
         sync_dir(self.dir)
     }
 
-    /// Finishes the last commit's renames, and deletes `.tmp` files no commit recorded.
-    fn settle(&self, state: &mut State) -> Result<(), EngineError> {
-        for (tmp, name) in std::mem::take(&mut state.pending) {
-            let from = self.dir.join(&tmp);
+    /// Finishes the last commit's renames (a `.tmp` already renamed is skipped).
+    fn rename_pending(&self, state: &State) -> Result<(), EngineError> {
+        for (tmp, name) in &state.pending {
+            let from = self.dir.join(tmp);
             if from.exists() {
-                std::fs::rename(&from, self.dir.join(&name)).map_err(|e| io(&from, e))?;
+                std::fs::rename(&from, self.dir.join(name)).map_err(|e| io(&from, e))?;
             }
         }
+        sync_dir(self.dir)
+    }
+
+    /// At the start of a run: finishes the last commit, and deletes the `.tmp` files no commit
+    /// recorded (a run killed before its commit point).
+    fn settle(&self, state: &mut State) -> Result<(), EngineError> {
+        self.rename_pending(state)?;
+        state.pending.clear();
         let prefix = format!("{}-", self.target);
         for entry in std::fs::read_dir(self.dir).map_err(|e| io(self.dir, e))? {
             let entry = entry.map_err(|e| io(self.dir, e))?;
@@ -305,5 +314,6 @@ fn commit(
     state.after = last.or(state.after);
     state.pending = pending;
     files.save(state)?;
-    files.settle(state)
+    // The state keeps naming these until the next commit; renaming one twice is skipped.
+    files.rename_pending(state)
 }
