@@ -7,6 +7,19 @@ use serde_json::Value;
 
 use crate::User;
 
+/// Adds each field that has a value to `object`, as a JSON string: how a user's optional
+/// fields become a provider's record (an import file's, or a hook's answer).
+pub fn present<'a>(
+    object: &mut serde_json::Map<String, Value>,
+    fields: impl IntoIterator<Item = (&'a str, Option<String>)>,
+) {
+    for (key, value) in fields {
+        if let Some(value) = value {
+            object.insert(key.to_owned(), Value::String(value));
+        }
+    }
+}
+
 /// What one of a target's import files may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileLimits {

@@ -31,7 +31,8 @@ pub use okta::OktaTarget;
 pub use supabase::SupabaseTarget;
 pub use supertokens::SuperTokensTarget;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+pub(super) use usher_core::target::present;
 use usher_core::{LeftOut, Unexportable, User};
 use usher_hash::{HashContext, NotExportable, PasswordHash};
 
@@ -74,18 +75,6 @@ fn unexportable(policy: Unexportable, e: &NotExportable) -> LeftOut {
     match policy {
         Unexportable::Hook => LeftOut::ForTheHook { scheme, reason },
         Unexportable::Omit => LeftOut::Omitted { scheme, reason },
-    }
-}
-
-/// Adds each field that has a value to `object`, as a JSON string.
-fn present<'a>(
-    object: &mut Map<String, Value>,
-    fields: impl IntoIterator<Item = (&'a str, Option<String>)>,
-) {
-    for (key, value) in fields {
-        if let Some(value) = value {
-            object.insert(key.to_owned(), Value::String(value));
-        }
     }
 }
 

@@ -30,6 +30,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use usher_bridge::{Found, LoginError};
 use usher_core::config::under;
+pub(crate) use usher_core::target::present;
 use usher_core::{ConfigProblem, User};
 use usher_hash::Password;
 use utoipa_axum::router::OpenApiRouter;
@@ -415,16 +416,4 @@ pub(crate) fn request<T: serde::de::DeserializeOwned>(
         ApiError::Malformed
     })?;
     Ok((hook, request))
-}
-
-/// Adds each field that has a value to `object`, as a JSON string.
-pub(crate) fn present<'a>(
-    object: &mut serde_json::Map<String, serde_json::Value>,
-    fields: impl IntoIterator<Item = (&'a str, Option<String>)>,
-) {
-    for (key, value) in fields {
-        if let Some(value) = value {
-            object.insert(key.to_owned(), serde_json::Value::String(value));
-        }
-    }
 }
