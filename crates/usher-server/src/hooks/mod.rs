@@ -21,6 +21,7 @@ mod keycloak;
 mod kratos;
 mod okta;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,8 +41,9 @@ pub use auth::{HookAuth, HookAuthConfig};
 use crate::error::ApiError;
 use crate::http::{AppState, charge_login};
 
-/// The identity providers usher serves a hook for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The identity providers usher serves a hook for; in usher.toml by [`Provider::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Provider {
     /// Okta's password import inline hook.
     Okta,
@@ -113,41 +115,18 @@ pub struct HookConfig {
     pub budget_ms: Option<u64>,
 }
 
-/// `[serve.hooks]`: the providers whose hooks are on.
+/// `[serve.hooks]`: the providers whose hooks are on, each `[serve.hooks.<provider>]`
+/// (`okta`, `auth0`, `cognito`, `fusionauth`, `keycloak`, `kratos`; any other name is refused
+/// when the file is read).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HooksConfig {
-    /// `/hooks/okta`.
-    pub okta: Option<HookConfig>,
-    /// `/hooks/auth0/login` and `/hooks/auth0/get-user`.
-    pub auth0: Option<HookConfig>,
-    /// `/hooks/cognito`.
-    pub cognito: Option<HookConfig>,
-    /// `/hooks/fusionauth`.
-    pub fusionauth: Option<HookConfig>,
-    /// `/hooks/keycloak/{username or email}`.
-    pub keycloak: Option<HookConfig>,
-    /// `/hooks/kratos`.
-    pub kratos: Option<HookConfig>,
-}
+#[serde(transparent)]
+pub struct HooksConfig(pub BTreeMap<Provider, HookConfig>);
 
 impl HooksConfig {
-    fn each(&self) -> [(Provider, Option<&HookConfig>); 6] {
-        [
-            (Provider::Okta, self.okta.as_ref()),
-            (Provider::Auth0, self.auth0.as_ref()),
-            (Provider::Cognito, self.cognito.as_ref()),
-            (Provider::FusionAuth, self.fusionauth.as_ref()),
-            (Provider::Keycloak, self.keycloak.as_ref()),
-            (Provider::Kratos, self.kratos.as_ref()),
-        ]
-    }
-
     /// Every problem, each keyed within `[serve.hooks]`.
     pub fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
-        for (provider, config) in self.each() {
-            let Some(config) = config else { continue };
+        for (provider, config) in &self.0 {
             let mut own = under("auth", config.auth.validate()).collect::<Vec<_>>();
             if let Some(ms) = config.budget_ms {
                 let max = provider.max_budget().as_millis();
@@ -168,17 +147,7 @@ impl HooksConfig {
 
     /// Resolves the secret files against `base` (the config file's folder).
     pub fn resolve_paths(&mut self, base: &Path) {
-        for config in [
-            &mut self.okta,
-            &mut self.auth0,
-            &mut self.cognito,
-            &mut self.fusionauth,
-            &mut self.keycloak,
-            &mut self.kratos,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for config in self.0.values_mut() {
             config.auth.resolve_paths(base);
         }
     }
@@ -186,17 +155,16 @@ impl HooksConfig {
     /// The hooks, their secrets read from their files.
     pub fn build(&self) -> Result<Hooks, String> {
         let mut hooks = Hooks::default();
-        for (provider, config) in self.each() {
-            let Some(config) = config else { continue };
-            let hook = Hook {
+        for (&provider, config) in &self.0 {
+            let auth = HookAuth::from_config(&config.auth)
+                .map_err(|e| format!("serve.hooks.{}.auth: {e}", provider.name()))?;
+            hooks = hooks.with(Hook {
                 provider,
-                auth: HookAuth::from_config(&config.auth)
-                    .map_err(|e| format!("serve.hooks.{}.auth: {e}", provider.name()))?,
+                auth,
                 budget: config
                     .budget_ms
                     .map_or(provider.default_budget(), Duration::from_millis),
-            };
-            *hooks.slot(provider) = Some(Arc::new(hook));
+            });
         }
         Ok(hooks)
     }
@@ -226,44 +194,18 @@ impl Hook {
 
 /// The hooks that are on.
 #[derive(Debug, Default)]
-pub struct Hooks {
-    okta: Option<Arc<Hook>>,
-    auth0: Option<Arc<Hook>>,
-    cognito: Option<Arc<Hook>>,
-    fusionauth: Option<Arc<Hook>>,
-    keycloak: Option<Arc<Hook>>,
-    kratos: Option<Arc<Hook>>,
-}
+pub struct Hooks(BTreeMap<Provider, Arc<Hook>>);
 
 impl Hooks {
-    fn slot(&mut self, provider: Provider) -> &mut Option<Arc<Hook>> {
-        match provider {
-            Provider::Okta => &mut self.okta,
-            Provider::Auth0 => &mut self.auth0,
-            Provider::Cognito => &mut self.cognito,
-            Provider::FusionAuth => &mut self.fusionauth,
-            Provider::Keycloak => &mut self.keycloak,
-            Provider::Kratos => &mut self.kratos,
-        }
-    }
-
     /// These hooks and `hook` (replacing one of its provider).
     #[must_use]
     pub fn with(mut self, hook: Hook) -> Self {
-        let provider = hook.provider;
-        *self.slot(provider) = Some(Arc::new(hook));
+        self.0.insert(hook.provider, Arc::new(hook));
         self
     }
 
     fn get(&self, provider: Provider) -> Option<&Arc<Hook>> {
-        match provider {
-            Provider::Okta => self.okta.as_ref(),
-            Provider::Auth0 => self.auth0.as_ref(),
-            Provider::Cognito => self.cognito.as_ref(),
-            Provider::FusionAuth => self.fusionauth.as_ref(),
-            Provider::Keycloak => self.keycloak.as_ref(),
-            Provider::Kratos => self.kratos.as_ref(),
-        }
+        self.0.get(&provider)
     }
 }
 
