@@ -4,6 +4,10 @@
 //! reason). They are packed into files up to the target's limits, and each file is committed
 //! with the position after it. A killed export resumes there and writes no user twice.
 //!
+//! A target whose requests carry settings shared by all their users (Firebase's hash options)
+//! puts each user in a group ([`Target::group`]): a commit then writes one file a group,
+//! `<target>-users-<n>-<group>.json`, and a group that fills commits them all.
+//!
 //! A commit, for file `n`:
 //! 1. write `<target>-users-<n>.json` (and `<target>-left-out-<n>.csv`, the users left out
 //!    since the last commit) as `.tmp` files, synced;
@@ -160,8 +164,9 @@ impl Files<'_> {
 /// What is read since the last commit.
 #[derive(Default)]
 struct Batch {
-    users: Vec<Value>,
-    bytes: usize,
+    /// The users of each group ([`Target::group`]; `None` for a target without groups), and
+    /// the bytes of their file.
+    groups: BTreeMap<Option<String>, (Vec<Value>, usize)>,
     /// Each user left out: its label, and its `user id,target id,label,reason` line.
     left_out: Vec<(String, String)>,
 }
@@ -215,10 +220,7 @@ pub async fn export(
     let max_bytes = options
         .max_file_bytes
         .map_or(limits.max_bytes, |cap| cap.min(limits.max_bytes));
-    let mut batch = Batch {
-        bytes: target.framing(),
-        ..Batch::default()
-    };
+    let mut batch = Batch::default();
     let mut last: Option<UserId> = None;
     let mut users = store.users(state.after, options.page_size);
     while let Some(user) = users.try_next().await? {
@@ -240,15 +242,19 @@ pub async fn export(
                         ),
                     ));
                 } else {
-                    let full = !batch.users.is_empty()
-                        && (batch.bytes.saturating_add(cost) > max_bytes
-                            || batch.users.len() >= limits.max_users);
+                    let group = target.group(&encoded).map(|g| file_safe(&g));
+                    let full = batch.groups.get(&group).is_some_and(|(users, bytes)| {
+                        bytes.saturating_add(cost) > max_bytes || users.len() >= limits.max_users
+                    });
                     if full {
                         commit(&files, target, &mut state, std::mem::take(&mut batch), last)?;
-                        batch.bytes = target.framing();
                     }
-                    batch.bytes = batch.bytes.saturating_add(cost);
-                    batch.users.push(encoded);
+                    let (users, bytes) = batch
+                        .groups
+                        .entry(group)
+                        .or_insert_with(|| (Vec::new(), target.framing()));
+                    *bytes = bytes.saturating_add(cost);
+                    users.push(encoded);
                 }
             }
             Err(left) => batch
@@ -257,12 +263,26 @@ pub async fn export(
         }
         last = Some(user.id);
     }
-    if !batch.users.is_empty() || !batch.left_out.is_empty() {
+    if !batch.groups.is_empty() || !batch.left_out.is_empty() {
         commit(&files, target, &mut state, batch, last)?;
     }
     let mut report = state.report;
     report.resumed = resumed;
     Ok(report)
+}
+
+/// A group's name as it goes in a file name: letters, digits, `.`, `_` and `-`.
+fn file_safe(group: &str) -> String {
+    group
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 fn left_out_line(user: &usher_core::User, left: &LeftOut) -> String {
@@ -285,12 +305,21 @@ fn commit(
 ) -> Result<(), EngineError> {
     let n = state.commits.saturating_add(1);
     let mut pending = Vec::new();
-    if !batch.users.is_empty() {
-        let name = format!("{}-users-{n:05}.{}", target.name(), target.extension());
+    let mut exported = 0usize;
+    for (group, (users, _)) in &batch.groups {
+        let name = match group {
+            Some(group) => format!(
+                "{}-users-{n:05}-{group}.{}",
+                target.name(),
+                target.extension()
+            ),
+            None => format!("{}-users-{n:05}.{}", target.name(), target.extension()),
+        };
         let tmp = format!("{name}.tmp");
-        write_synced(&files.dir.join(&tmp), &target.file(&batch.users))?;
+        write_synced(&files.dir.join(&tmp), &target.file(users))?;
         state.report.files.push(name.clone());
         pending.push((tmp, name));
+        exported = exported.saturating_add(users.len());
     }
     if !batch.left_out.is_empty() {
         let name = format!("{}-left-out-{n:05}.csv", target.name());
@@ -309,7 +338,7 @@ fn commit(
     state.report.exported = state
         .report
         .exported
-        .saturating_add(u64::try_from(batch.users.len()).unwrap_or(u64::MAX));
+        .saturating_add(u64::try_from(exported).unwrap_or(u64::MAX));
     state.commits = n;
     state.after = last.or(state.after);
     state.pending = pending;

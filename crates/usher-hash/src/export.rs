@@ -82,7 +82,7 @@
 //! Format strings its passwap verifiers read: bcrypt, argon2i and argon2id (version 19), `$1$`
 //! MD5-crypt, `$5$`/`$6$` SHA-crypt with `rounds=` always written, `$scrypt$ln=<log2 N>`,
 //! passlib's `$pbkdf2[-sha256|-sha512]$<rounds>$<ab64 salt>$<ab64 hash>` at passlib's key
-//! lengths, phpass `$P$`, Drupal 7 `$S$` and bare-hex MD5.
+//! lengths, phpass `$P$`, Drupal 7 `$S$` and bare-hex MD5; at most 200 characters.
 //!
 //! For every target, everything else (crypt(3) families, phpass, Firebase scrypt, MySQL, SHA-384 digests,
 //! iterated or templated salts, Django's prehashed bcrypt, plaintext) has no Auth0 form:
@@ -749,6 +749,15 @@ impl PasswordHash {
 
     /// ZITADEL's `hashedPassword.hash` for this hash: see the module docs.
     pub fn to_zitadel(&self) -> Result<String, NotExportable> {
+        const ZITADEL: &str = "zitadel";
+        let hash = self.zitadel_string()?;
+        if hash.len() > 200 {
+            return Err(self.not_for(ZITADEL, "longer than the 200 characters it takes"));
+        }
+        Ok(hash)
+    }
+
+    fn zitadel_string(&self) -> Result<String, NotExportable> {
         const ZITADEL: &str = "zitadel";
         match &self.0 {
             Kind::Bcrypt(b) => bcrypt_string(b).map_err(|why| self.not_for(ZITADEL, why)),

@@ -53,7 +53,7 @@ impl Target for Auth0Target {
             &self.hash_context,
             self.unexportable,
             usher_hash::PasswordHash::to_auth0,
-            None,
+            super::Hook::Unknown,
         )?;
         let mut out = Map::new();
         out.insert("email".into(), json!(email.as_str()));

@@ -51,7 +51,7 @@ impl Target for FusionAuthTarget {
             &self.hash_context,
             self.unexportable,
             PasswordHash::to_fusionauth,
-            None,
+            super::Hook::Unknown,
         )?
         else {
             return Err(LeftOut::Missing { field: "password" });

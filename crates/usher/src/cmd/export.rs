@@ -37,6 +37,19 @@ pub enum Format {
     /// Ory Kratos's batch identity import, 200 a file: hashes as `hashed_password`, or the
     /// identity marked for Kratos's password migration hook.
     Kratos,
+    /// Keycloak's partial import, 1,000 a file: PBKDF2 and Argon2 hashes as Keycloak
+    /// credentials; others left to the keycloak-user-migration plugin.
+    Keycloak,
+    /// Firebase's `accounts:batchCreate` request bodies, 1,000 a file, one set of hash
+    /// options each: bcrypt, Firebase scrypt and standard scrypt; Firebase has no hook, so
+    /// others are left out.
+    Firebase,
+    /// Amazon Cognito's CSV user import, 500,000 a file: no passwords, so users with one are
+    /// left to the migrate-user trigger (or imported to reset with `--unexportable reset`).
+    Cognito,
+    /// ZITADEL's create-user requests, one a line: hashes as the Modular Crypt Format strings
+    /// it reads; ZITADEL has no hook, so others are left out.
+    Zitadel,
 }
 
 /// Users whose hash the target cannot take.
@@ -46,6 +59,8 @@ pub enum UnexportableArg {
     Hook,
     /// Left out, listed.
     Omit,
+    /// Imported without a password: they set a new one through the target's reset flow.
+    Reset,
 }
 
 #[derive(Args)]
@@ -57,7 +72,8 @@ pub struct ExportArgs {
     /// from where the last run stopped.
     #[arg(long)]
     pub output: PathBuf,
-    /// Users whose hash the target cannot take: left to its hook, or left out.
+    /// Users whose hash the target cannot take: left to its hook, left out, or imported
+    /// without a password.
     #[arg(long, value_enum, default_value = "hook")]
     pub unexportable: UnexportableArg,
     /// Files smaller than the target's limit (bytes).
@@ -74,31 +90,53 @@ pub async fn run(args: ExportArgs) -> Result<()> {
     let unexportable = match args.unexportable {
         UnexportableArg::Hook => Unexportable::Hook,
         UnexportableArg::Omit => Unexportable::Omit,
+        UnexportableArg::Reset => Unexportable::Reset,
     };
+    let hash_context = config.hash_context()?;
+    use usher_connect::target as t;
     let target: Arc<dyn Target> = match args.format {
-        Format::Auth0 => Arc::new(usher_connect::target::Auth0Target {
-            hash_context: config.hash_context()?,
+        Format::Auth0 => Arc::new(t::Auth0Target {
+            hash_context,
             unexportable,
         }),
-        Format::Okta => Arc::new(usher_connect::target::OktaTarget {
-            hash_context: config.hash_context()?,
+        Format::Okta => Arc::new(t::OktaTarget {
+            hash_context,
             unexportable,
         }),
-        Format::Clerk => Arc::new(usher_connect::target::ClerkTarget {
-            hash_context: config.hash_context()?,
-        }),
-        Format::Supertokens => Arc::new(usher_connect::target::SuperTokensTarget {
-            hash_context: config.hash_context()?,
-        }),
-        Format::Supabase => Arc::new(usher_connect::target::SupabaseTarget {
-            hash_context: config.hash_context()?,
-        }),
-        Format::Fusionauth => Arc::new(usher_connect::target::FusionAuthTarget {
-            hash_context: config.hash_context()?,
+        Format::Clerk => Arc::new(t::ClerkTarget {
+            hash_context,
             unexportable,
         }),
-        Format::Kratos => Arc::new(usher_connect::target::KratosTarget {
-            hash_context: config.hash_context()?,
+        Format::Supertokens => Arc::new(t::SuperTokensTarget {
+            hash_context,
+            unexportable,
+        }),
+        Format::Supabase => Arc::new(t::SupabaseTarget {
+            hash_context,
+            unexportable,
+        }),
+        Format::Fusionauth => Arc::new(t::FusionAuthTarget {
+            hash_context,
+            unexportable,
+        }),
+        Format::Kratos => Arc::new(t::KratosTarget {
+            hash_context,
+            unexportable,
+        }),
+        Format::Keycloak => Arc::new(t::KeycloakTarget {
+            hash_context,
+            unexportable,
+        }),
+        Format::Firebase => Arc::new(t::FirebaseTarget {
+            hash_context,
+            unexportable,
+        }),
+        Format::Cognito => Arc::new(t::CognitoTarget {
+            hash_context,
+            unexportable,
+        }),
+        Format::Zitadel => Arc::new(t::ZitadelTarget {
+            hash_context,
             unexportable,
         }),
     };
