@@ -1,4 +1,4 @@
-//! `usher export`: the store's users into an identity provider's import files, each hash in
+//! `usher export`: the store's users (or a legacy source's, mapped) into an identity provider's import files, each hash in
 //! the encoding that provider accepts, packed to its file limits, resumable after a kill.
 
 use std::path::PathBuf;
@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
-use usher_core::{Target, Unexportable};
-use usher_engine::{ExportOptions, Observer as _};
+use usher_core::{Mapper, Target, Unexportable};
+use usher_engine::{ExportOptions, Observer as _, Users};
 use usher_store::Counters;
 
 use crate::cmd::backfill::Bars;
@@ -76,6 +76,11 @@ pub struct ExportArgs {
     /// without a password.
     #[arg(long, value_enum, default_value = "hook")]
     pub unexportable: UnexportableArg,
+    /// Export straight from this legacy source (`[sources.<name>]`), each record mapped as the
+    /// backfill maps it, instead of from usher's store. Nothing is written to the store, and
+    /// users are not linked across sources.
+    #[arg(long)]
+    pub source: Option<String>,
     /// Files smaller than the target's limit (bytes).
     #[arg(long)]
     pub max_file_bytes: Option<usize>,
@@ -85,8 +90,6 @@ pub struct ExportArgs {
 
 pub async fn run(args: ExportArgs) -> Result<()> {
     let config = args.config.load()?;
-    config.check_store()?;
-    let store = config.open_store().await?;
     let unexportable = match args.unexportable {
         UnexportableArg::Hook => Unexportable::Hook,
         UnexportableArg::Omit => Unexportable::Omit,
@@ -142,19 +145,54 @@ pub async fn run(args: ExportArgs) -> Result<()> {
     };
     let mut options = ExportOptions::new(&args.output);
     options.max_file_bytes = args.max_file_bytes;
-    let total = store.counts().await?.users;
     let bars = Bars::new(true);
-    bars.started(Some(total), Counters::default());
-    let report = usher_engine::export(store.as_ref(), target.as_ref(), &options, &|n| {
+    let progress = |n| {
         bars.chunk(Counters {
             read: n,
             ..Counters::default()
         });
-    })
-    .await
-    .with_context(|| format!("exporting to {}", args.output.display()))?;
+    };
+    let context = || format!("exporting to {}", args.output.display());
+    let report = match &args.source {
+        None => {
+            config.check_store()?;
+            let store = config.open_store().await?;
+            bars.started(Some(store.counts().await?.users), Counters::default());
+            let report = usher_engine::export(
+                Users::Store(store.as_ref()),
+                target.as_ref(),
+                &options,
+                &progress,
+            )
+            .await
+            .with_context(context);
+            store.close().await;
+            report?
+        }
+        Some(name) => {
+            config.check()?;
+            let name = config.source_name(Some(name))?;
+            let source_config = config.sources.get(&name).context("source vanished")?;
+            let mapping = config.mappings.get(&name).context("mapping vanished")?;
+            let mapper = Mapper::new(mapping)
+                .map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?
+                .with_hash_context(config.hash_context()?);
+            let source = source_config.build(&name).await?;
+            bars.started(source.count().await?, Counters::default());
+            usher_engine::export(
+                Users::Source {
+                    source: source.as_ref(),
+                    mapper: &mapper,
+                },
+                target.as_ref(),
+                &options,
+                &progress,
+            )
+            .await
+            .with_context(context)?
+        }
+    };
     bars.finish();
-    store.close().await;
     let left: u64 = report.left_out.values().sum();
     println!(
         "{} users in {} {} file{} in {}{}; {left} left out",

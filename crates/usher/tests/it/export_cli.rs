@@ -14,9 +14,9 @@ use crate::support::{self, text, usher};
 const USERS: u64 = 6_000;
 const MAX_FILE_BYTES: usize = 16_000;
 
-/// A store of fake users (mixed hash formats, some without an email, some disabled),
-/// backfilled; the config's path.
-fn backfilled(dir: &Path) -> String {
+/// A legacy SQLite table of fake users (mixed hash formats, some without an email, some
+/// disabled, some invalid), not yet backfilled; the config's path.
+fn faked(dir: &Path) -> String {
     let legacy = dir.join("legacy.db");
     let config = dir.join("usher.toml");
     let out = usher(
@@ -34,7 +34,12 @@ fn backfilled(dir: &Path) -> String {
         &[],
     );
     assert!(out.status.success(), "usher fake: {}", text(&out.stderr));
-    let config = config.to_str().unwrap().to_owned();
+    config.to_str().unwrap().to_owned()
+}
+
+/// [`faked`], backfilled into the store.
+fn backfilled(dir: &Path) -> String {
+    let config = faked(dir);
     let out = usher(&["backfill", "--config", &config], &[]);
     assert!(
         out.status.success(),
@@ -685,4 +690,73 @@ fn zitadel_requests_carry_crypt_strings_and_list_the_rest() {
         expected + without_email,
         "{summary}"
     );
+}
+
+/// `--source`: straight from the legacy table, each record mapped as the backfill maps it:
+/// every record is in one place (the files, or the left-out list with the record and the
+/// field that failed); a second run into the directory adds no one; the store is untouched.
+#[test]
+fn an_export_from_a_legacy_source_maps_each_record_and_places_every_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = faked(dir.path());
+    let output = dir.path().join("auth0");
+    let args = [
+        "export",
+        "--format",
+        "auth0",
+        "--source",
+        "legacy",
+        "--config",
+        &config,
+        "--output",
+        output.to_str().unwrap(),
+        "--max-file-bytes",
+        "16000",
+    ];
+    let out = usher(&args, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    let (exported, left) = read_output(&output);
+    assert_eq!(exported.len() + left.len(), USERS as usize, "{summary}");
+    // Each user is a legacy record, by the id Auth0's scripts give too.
+    assert!(exported.keys().all(|id| id.starts_with("legacy:")));
+    let invalid: Vec<&String> = left
+        .iter()
+        .filter(|(_, label)| *label == "invalid-record")
+        .map(|(id, _)| id)
+        .collect();
+    assert!(!invalid.is_empty(), "{summary}");
+    let lists = std::fs::read_dir(&output)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("left-out"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect::<String>();
+    for line in lists.lines().filter(|l| l.contains(",invalid-record,")) {
+        // The record and the field, never the hash.
+        assert!(
+            line.contains("record ") && line.contains("field `"),
+            "{line}"
+        );
+    }
+    let again = usher(&args, &[]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(text(&again.stdout).contains("(resumed)"));
+    assert_eq!(read_output(&output).0.len(), exported.len());
+    // Exporting into the same directory from the store is refused: it holds another export.
+    let store_args: Vec<&str> = args
+        .iter()
+        .copied()
+        .filter(|a| *a != "--source" && *a != "legacy")
+        .collect();
+    let refused = usher(&store_args, &[]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("export from source legacy"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let status = usher(&["status", "--config", &config, "--json"], &[]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["users"], 0, "the store is untouched");
 }
