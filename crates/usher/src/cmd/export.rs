@@ -81,6 +81,11 @@ pub struct ExportArgs {
     /// users are not linked across sources.
     #[arg(long)]
     pub source: Option<String>,
+    /// Then send the files to the provider's import API (`[push.<target>]` in the config says
+    /// where, and which file holds the token): paced, honouring 429s, each user's fate in
+    /// `<target>-push-log.jsonl`. Running again goes on where it stopped.
+    #[arg(long)]
+    pub push: bool,
     /// Files smaller than the target's limit (bytes).
     #[arg(long)]
     pub max_file_bytes: Option<usize>,
@@ -142,6 +147,16 @@ pub async fn run(args: ExportArgs) -> Result<()> {
             hash_context,
             unexportable,
         }),
+    };
+    // A push's settings are checked before any export work.
+    let push = if args.push {
+        let name = target.name();
+        let table = config.push.get(name).with_context(|| {
+            format!("--push needs a [push.{name}] table in the config: its url and token_file")
+        })?;
+        Some(table.load(name)?)
+    } else {
+        None
     };
     let mut options = ExportOptions::new(&args.output);
     options.max_file_bytes = args.max_file_bytes;
@@ -211,6 +226,28 @@ pub async fn run(args: ExportArgs) -> Result<()> {
             "The users left out are listed in {}/{}-left-out-*.csv.",
             args.output.display(),
             report.target
+        );
+    }
+    if let Some(push) = push {
+        let bars = Bars::new(true);
+        bars.started(Some(report.exported), Counters::default());
+        let pushed =
+            usher_connect::push::push(target.name(), &args.output, &report.files, &push, &|n| {
+                bars.chunk(Counters {
+                    read: n,
+                    ..Counters::default()
+                });
+            })
+            .await
+            .with_context(|| format!("pushing to {} (run again to go on)", push.url))?;
+        bars.finish();
+        println!("Pushed to {}:", push.url);
+        for (fate, n) in &pushed.fates {
+            println!("  {fate:<28} {n:>10}");
+        }
+        println!(
+            "Each user's fate, with the reason: {}",
+            pushed.log.display()
         );
     }
     Ok(())
