@@ -264,7 +264,7 @@ fn router(target: &str, fake: Shared) -> Router {
     .with_state(fake)
 }
 
-/// The emails (or, for Clerk without one, external ids) the export's files hold.
+/// Every record the export's files hold, as JSON text.
 fn exported_keys(target: &str, output: &std::path::Path) -> Vec<String> {
     let mut keys = Vec::new();
     for entry in std::fs::read_dir(output).unwrap() {
@@ -289,14 +289,7 @@ fn exported_keys(target: &str, output: &std::path::Path) -> Vec<String> {
                 .unwrap()
                 .clone(),
         };
-        keys.extend(
-            records
-                .len()
-                .checked_sub(0)
-                .map(|_| records.iter().map(|r| r.to_string()))
-                .into_iter()
-                .flatten(),
-        );
+        keys.extend(records.iter().map(Value::to_string));
     }
     keys
 }
