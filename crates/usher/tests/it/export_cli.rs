@@ -127,21 +127,15 @@ fn stored_hashes(store: &Path) -> Vec<String> {
     })
 }
 
-#[test]
-fn an_export_killed_at_random_resumes_and_writes_every_user_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = backfilled(dir.path());
-    let output = dir.path().join("auth0");
-    let output_str = output.to_str().unwrap().to_owned();
-    let max = MAX_FILE_BYTES.to_string();
-    let args = export_args(&config, &output_str, &max);
-
+/// Runs `usher <args>` four times, each killed with SIGKILL at a random point, then once to the
+/// end: its summary.
+fn kill_at_random_then_finish(args: &[&str]) -> String {
     let (seed, points) = support::kill_points(4);
     eprintln!("export: kill seed {seed} (replay with USHER_KILL_SEED={seed})");
     let mut killed = 0;
     for wait in points {
         let mut child = Command::new(env!("CARGO_BIN_EXE_usher"))
-            .args(&args)
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -153,10 +147,23 @@ fn an_export_killed_at_random_resumes_and_writes_every_user_once() {
         }
         child.wait().unwrap();
     }
-    let out = usher(&args, &[]);
+    let out = usher(args, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary = text(&out.stdout);
     eprintln!("{killed} kills; {summary}");
+    summary
+}
+
+#[test]
+fn an_export_killed_at_random_resumes_and_writes_every_user_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = backfilled(dir.path());
+    let output = dir.path().join("auth0");
+    let output_str = output.to_str().unwrap().to_owned();
+    let max = MAX_FILE_BYTES.to_string();
+    let args = export_args(&config, &output_str, &max);
+
+    let summary = kill_at_random_then_finish(&args);
 
     let (exported, left) = read_output(&output);
     // Every user of the store once, in one place or the other.
@@ -759,4 +766,69 @@ fn an_export_from_a_legacy_source_maps_each_record_and_places_every_one() {
     let status = usher(&["status", "--config", &config, "--json"], &[]);
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["users"], 0, "the store is untouched");
+}
+
+/// A grouped export (Firebase: one file a set of hash options, each commit writing several)
+/// killed at random: every user of the store is in exactly one file or the left-out list.
+#[test]
+fn a_grouped_export_killed_at_random_writes_every_user_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = backfilled(dir.path());
+    let output = dir.path().join("firebase");
+    let args = [
+        "export",
+        "--format",
+        "firebase",
+        "--config",
+        &config,
+        "--output",
+        output.to_str().unwrap(),
+        "--max-file-bytes",
+        "40000",
+    ];
+    let summary = kill_at_random_then_finish(&args);
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for entry in std::fs::read_dir(&output).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            !name.ends_with(".tmp"),
+            "a half-written file is left: {name}"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let ids: Vec<String> = if name.starts_with("firebase-users-") {
+            let body: Value = serde_json::from_str(&text).unwrap();
+            assert!(text.len() <= 40_000, "{name}: {} bytes", text.len());
+            body["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["localId"].as_str().unwrap().to_owned())
+                .collect()
+        } else if name.starts_with("firebase-left-out-") {
+            text.lines()
+                .skip(1)
+                .map(|l| l.split(',').nth(1).unwrap().to_owned())
+                .collect()
+        } else {
+            continue;
+        };
+        for id in ids {
+            if let Some(first) = seen.insert(id.clone(), name.clone()) {
+                panic!("{id} in {first} and {name}");
+            }
+        }
+    }
+    let status = usher(&["status", "--config", &config, "--json"], &[]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        seen.len() as u64,
+        status["users"].as_u64().unwrap(),
+        "{summary}"
+    );
+    assert!(
+        seen.values().any(|f| f.contains("-bcrypt."))
+            && seen.values().any(|f| f.contains("-scrypt-")),
+        "{summary}"
+    );
 }
