@@ -16,17 +16,11 @@
 //! without a password would bypass the script, because Auth0 checks its own users first.
 
 use serde_json::{Map, Value, json};
-use usher_core::{FileLimits, LeftOut, Status, Target, Unexportable, User};
-use usher_hash::HashContext;
+use usher_core::{FileLimits, LeftOut, Status, Target, User};
 
 /// Auth0's import format.
 #[derive(Debug, Clone, Default)]
-pub struct Auth0Target {
-    /// Reads stored hashes (with a Firebase signer key, where they need one).
-    pub hash_context: HashContext,
-    /// Users whose hash Auth0 cannot take.
-    pub unexportable: Unexportable,
-}
+pub struct Auth0Target(pub super::Options);
 
 /// Auth0's limit on a job's file.
 pub const MAX_FILE_BYTES: usize = 500 * 1000;
@@ -81,8 +75,7 @@ impl Target for Auth0Target {
         // No hook mark: Auth0's lazy migration runs only for users it does not hold yet.
         let hash = super::password(
             user,
-            &self.hash_context,
-            self.unexportable,
+            &self.0,
             usher_hash::PasswordHash::to_auth0,
             super::Hook::Unknown,
         )?;

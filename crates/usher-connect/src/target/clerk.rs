@@ -16,18 +16,11 @@
 //! left out and listed, whichever policy is asked.
 
 use serde_json::{Map, Value, json};
-use usher_core::{FileLimits, LeftOut, Status, Target, Unexportable, User};
-use usher_hash::HashContext;
+use usher_core::{FileLimits, LeftOut, Status, Target, User};
 
 /// Clerk's import, as create-user requests.
 #[derive(Debug, Clone, Default)]
-pub struct ClerkTarget {
-    /// Reads stored hashes.
-    pub hash_context: HashContext,
-    /// Users whose hash the target cannot take: left out (it has no hook), or imported
-    /// without a password.
-    pub unexportable: Unexportable,
-}
+pub struct ClerkTarget(pub super::Options);
 
 impl Target for ClerkTarget {
     fn name(&self) -> &'static str {
@@ -51,8 +44,7 @@ impl Target for ClerkTarget {
         out.insert("external_id".into(), json!(user.external_id()));
         let password = super::password(
             user,
-            &self.hash_context,
-            self.unexportable,
+            &self.0,
             |hash| {
                 hash.to_clerk().map(|(hasher, digest)| {
                     json!({ "password_hasher": hasher, "password_digest": digest })

@@ -25,17 +25,12 @@
 //! `false` (an unverified email in a pool that verifies email): its import log names them.
 
 use serde_json::{Value, json};
-use usher_core::{FileLimits, LeftOut, Target, Unexportable, User};
-use usher_hash::{HashContext, NotExportable};
+use usher_core::{FileLimits, LeftOut, Target, User};
+use usher_hash::NotExportable;
 
 /// Cognito's CSV import.
 #[derive(Debug, Clone, Default)]
-pub struct CognitoTarget {
-    /// Reads stored hashes.
-    pub hash_context: HashContext,
-    /// Users with a password: left to the migrate-user trigger, left out, or imported to reset.
-    pub unexportable: Unexportable,
-}
+pub struct CognitoTarget(pub super::Options);
 
 /// The user pool's default header (`get-csv-header` for a pool without custom attributes).
 pub const HEADER: [&str; 21] = [
@@ -94,8 +89,7 @@ impl Target for CognitoTarget {
         // Cognito takes no hash: a password is the policy's to place.
         super::password(
             user,
-            &self.hash_context,
-            self.unexportable,
+            &self.0,
             |hash| {
                 Err(NotExportable {
                     target: "cognito",

@@ -19,17 +19,11 @@
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
-use usher_core::{FileLimits, LeftOut, Status, Target, Unexportable, User};
-use usher_hash::HashContext;
+use usher_core::{FileLimits, LeftOut, Status, Target, User};
 
 /// Firebase's import, as `accounts:batchCreate` request bodies.
 #[derive(Debug, Clone, Default)]
-pub struct FirebaseTarget {
-    /// Reads stored hashes.
-    pub hash_context: HashContext,
-    /// Users whose hash Firebase cannot take: left out, or imported without a password.
-    pub unexportable: Unexportable,
-}
+pub struct FirebaseTarget(pub super::Options);
 
 /// The bytes a request's hash options may add around its users (a signer key is 88).
 const OPTIONS_BYTES: usize = 512;
@@ -51,8 +45,7 @@ impl Target for FirebaseTarget {
     fn encode(&self, user: &User) -> Result<Value, LeftOut> {
         let hash = super::password(
             user,
-            &self.hash_context,
-            self.unexportable,
+            &self.0,
             |hash| {
                 hash.to_firebase()
                     .map(|(options, fields)| json!({ "options": options, "fields": fields }))

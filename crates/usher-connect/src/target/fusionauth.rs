@@ -16,17 +16,12 @@
 //! none, is left out: the Generic Connector hook migrates them at their first login.
 
 use serde_json::{Map, Value, json};
-use usher_core::{FileLimits, LeftOut, Status, Target, Unexportable, User};
-use usher_hash::{HashContext, PasswordHash};
+use usher_core::{FileLimits, LeftOut, Status, Target, User};
+use usher_hash::PasswordHash;
 
 /// FusionAuth's import.
 #[derive(Debug, Clone, Default)]
-pub struct FusionAuthTarget {
-    /// Reads stored hashes.
-    pub hash_context: HashContext,
-    /// Users whose hash FusionAuth cannot take.
-    pub unexportable: Unexportable,
-}
+pub struct FusionAuthTarget(pub super::Options);
 
 /// `user` as a FusionAuth user: what usher's Generic Connector answers FusionAuth with, and
 /// an import's user without its password.
@@ -97,8 +92,7 @@ impl Target for FusionAuthTarget {
         }
         let Some(Value::Object(password)) = super::password(
             user,
-            &self.hash_context,
-            self.unexportable,
+            &self.0,
             PasswordHash::to_fusionauth,
             super::Hook::Unknown,
         )?

@@ -21,17 +21,12 @@
 //! who has since changed their password in Keycloak.
 
 use serde_json::{Map, Value, json};
-use usher_core::{FileLimits, LeftOut, Status, Target, Unexportable, User};
-use usher_hash::{HashContext, PasswordHash};
+use usher_core::{FileLimits, LeftOut, Status, Target, User};
+use usher_hash::PasswordHash;
 
 /// Keycloak's partial import.
 #[derive(Debug, Clone, Default)]
-pub struct KeycloakTarget {
-    /// Reads stored hashes.
-    pub hash_context: HashContext,
-    /// Users whose hash Keycloak cannot take.
-    pub unexportable: Unexportable,
-}
+pub struct KeycloakTarget(pub super::Options);
 
 /// `user`'s Keycloak fields: the keycloak-user-migration plugin's `LegacyUser` and the core of
 /// a `UserRepresentation`.
@@ -99,8 +94,7 @@ impl Target for KeycloakTarget {
         }
         let credential = super::password(
             user,
-            &self.hash_context,
-            self.unexportable,
+            &self.0,
             PasswordHash::to_keycloak,
             super::Hook::Unknown,
         )?;

@@ -16,17 +16,11 @@
 //! identity already there) is reported for that user alone.
 
 use serde_json::{Value, json};
-use usher_core::{FileLimits, LeftOut, Status, Target, Unexportable, User};
-use usher_hash::HashContext;
+use usher_core::{FileLimits, LeftOut, Status, Target, User};
 
 /// Kratos's import, as batch patches.
 #[derive(Debug, Clone, Default)]
-pub struct KratosTarget {
-    /// Reads stored hashes.
-    pub hash_context: HashContext,
-    /// Users whose hash Kratos cannot take.
-    pub unexportable: Unexportable,
-}
+pub struct KratosTarget(pub super::Options);
 
 impl Target for KratosTarget {
     fn name(&self) -> &'static str {
@@ -46,8 +40,7 @@ impl Target for KratosTarget {
         };
         let config = super::password(
             user,
-            &self.hash_context,
-            self.unexportable,
+            &self.0,
             |hash| {
                 hash.to_kratos()
                     .map(|hashed| json!({ "hashed_password": hashed }))

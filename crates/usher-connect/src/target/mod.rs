@@ -64,6 +64,35 @@ fn stored_hash(user: &User, context: &HashContext) -> Result<Option<PasswordHash
         })
 }
 
+/// What every target reads users with.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Reads stored hashes (with a Firebase signer key, where they need one).
+    pub hash_context: HashContext,
+    /// Users whose hash the target cannot take: left to its hook, left out, or imported
+    /// without a password.
+    pub unexportable: Unexportable,
+}
+
+/// The target named `name` (`auth0`, …, as [`usher_core::Target::name`] says it), reading
+/// users with `options`; `None` for a name usher has no target for.
+pub fn by_name(name: &str, options: Options) -> Option<Box<dyn usher_core::Target>> {
+    Some(match name {
+        "auth0" => Box::new(Auth0Target(options)),
+        "okta" => Box::new(OktaTarget(options)),
+        "kratos" => Box::new(KratosTarget(options)),
+        "fusionauth" => Box::new(FusionAuthTarget(options)),
+        "supabase" => Box::new(SupabaseTarget(options)),
+        "clerk" => Box::new(ClerkTarget(options)),
+        "supertokens" => Box::new(SuperTokensTarget(options)),
+        "keycloak" => Box::new(KeycloakTarget(options)),
+        "firebase" => Box::new(FirebaseTarget(options)),
+        "cognito" => Box::new(CognitoTarget(options)),
+        "zitadel" => Box::new(ZitadelTarget(options)),
+        _ => return None,
+    })
+}
+
 /// How a target's users reach its lazy-migration hook, if it has one.
 pub(super) enum Hook {
     /// A mark in the user's record sends them to the hook (Okta's password import hook,
@@ -84,12 +113,11 @@ pub(super) enum Hook {
 /// without a hook, the user is left out with the reason.
 fn password(
     user: &User,
-    context: &HashContext,
-    policy: Unexportable,
+    options: &Options,
     encode: impl Fn(&PasswordHash) -> Result<Value, NotExportable>,
     hook: Hook,
 ) -> Result<Option<Value>, LeftOut> {
-    let Some(hash) = stored_hash(user, context)? else {
+    let Some(hash) = stored_hash(user, &options.hash_context)? else {
         return Ok(None);
     };
     let e = match encode(&hash) {
@@ -97,7 +125,7 @@ fn password(
         Err(e) => e,
     };
     let (scheme, reason) = (e.scheme.id().to_owned(), e.to_string());
-    match (policy, hook) {
+    match (options.unexportable, hook) {
         (Unexportable::Reset, _) => Ok(None),
         (Unexportable::Hook, Hook::Mark(mark)) => Ok(Some(mark)),
         (Unexportable::Hook, Hook::Unknown) => Err(LeftOut::ForTheHook { scheme, reason }),

@@ -15,17 +15,11 @@
 //! without credentials. A disabled user is written, and must be suspended after import.
 
 use serde_json::{Map, Value, json};
-use usher_core::{FileLimits, LeftOut, Target, Unexportable, User};
-use usher_hash::HashContext;
+use usher_core::{FileLimits, LeftOut, Target, User};
 
 /// Okta's import, as create-user requests.
 #[derive(Debug, Clone, Default)]
-pub struct OktaTarget {
-    /// Reads stored hashes.
-    pub hash_context: HashContext,
-    /// Users whose hash Okta cannot take.
-    pub unexportable: Unexportable,
-}
+pub struct OktaTarget(pub super::Options);
 
 impl Target for OktaTarget {
     fn name(&self) -> &'static str {
@@ -45,8 +39,7 @@ impl Target for OktaTarget {
         };
         let password = super::password(
             user,
-            &self.hash_context,
-            self.unexportable,
+            &self.0,
             |hash| hash.to_okta().map(|hash| json!({ "hash": hash })),
             super::Hook::Mark(json!({ "hook": { "type": "default" } })),
         )?;

@@ -16,18 +16,11 @@
 //! importing them would give them a random password nobody knows.
 
 use serde_json::{Map, Value, json};
-use usher_core::{FileLimits, LeftOut, Status, Target, Unexportable, User};
-use usher_hash::HashContext;
+use usher_core::{FileLimits, LeftOut, Status, Target, User};
 
 /// Supabase's import, as create-user requests.
 #[derive(Debug, Clone, Default)]
-pub struct SupabaseTarget {
-    /// Reads stored hashes.
-    pub hash_context: HashContext,
-    /// Users whose hash the target cannot take: left out (it has no hook), or imported
-    /// without a password.
-    pub unexportable: Unexportable,
-}
+pub struct SupabaseTarget(pub super::Options);
 
 impl Target for SupabaseTarget {
     fn name(&self) -> &'static str {
@@ -51,8 +44,7 @@ impl Target for SupabaseTarget {
         out.insert("id".into(), json!(user.id.to_string()));
         if let Some(hash) = super::password(
             user,
-            &self.hash_context,
-            self.unexportable,
+            &self.0,
             |hash| hash.to_supabase().map(Value::String),
             super::Hook::None,
         )? {

@@ -13,18 +13,11 @@
 //! overrides sign-in in the app's backend, which can call usher's `POST /v1/login`.
 
 use serde_json::{Value, json};
-use usher_core::{FileLimits, LeftOut, Target, Unexportable, User};
-use usher_hash::HashContext;
+use usher_core::{FileLimits, LeftOut, Target, User};
 
 /// SuperTokens' bulk import.
 #[derive(Debug, Clone, Default)]
-pub struct SuperTokensTarget {
-    /// Reads stored hashes.
-    pub hash_context: HashContext,
-    /// Users whose hash the target cannot take: left out (it has no hook), or imported
-    /// without a password.
-    pub unexportable: Unexportable,
-}
+pub struct SuperTokensTarget(pub super::Options);
 
 impl Target for SuperTokensTarget {
     fn name(&self) -> &'static str {
@@ -44,8 +37,7 @@ impl Target for SuperTokensTarget {
         };
         let Some(Value::Object(mut hash)) = super::password(
             user,
-            &self.hash_context,
-            self.unexportable,
+            &self.0,
             |hash| {
                 hash.to_supertokens().map(|(algorithm, hash)| {
                     json!({ "passwordHash": hash, "hashingAlgorithm": algorithm })

@@ -17,17 +17,12 @@
 //! left out and listed, or imported without a password with `--unexportable reset`.
 
 use serde_json::{Map, Value, json};
-use usher_core::{FileLimits, LeftOut, Status, Target, Unexportable, User};
-use usher_hash::{HashContext, PasswordHash};
+use usher_core::{FileLimits, LeftOut, Status, Target, User};
+use usher_hash::PasswordHash;
 
 /// ZITADEL's import, as create-user requests.
 #[derive(Debug, Clone, Default)]
-pub struct ZitadelTarget {
-    /// Reads stored hashes.
-    pub hash_context: HashContext,
-    /// Users whose hash ZITADEL cannot take: left out, or imported without a password.
-    pub unexportable: Unexportable,
-}
+pub struct ZitadelTarget(pub super::Options);
 
 impl Target for ZitadelTarget {
     fn name(&self) -> &'static str {
@@ -47,8 +42,7 @@ impl Target for ZitadelTarget {
         };
         let hash = super::password(
             user,
-            &self.hash_context,
-            self.unexportable,
+            &self.0,
             |hash| PasswordHash::to_zitadel(hash).map(Value::String),
             super::Hook::None,
         )?;

@@ -101,53 +101,20 @@ pub async fn run(args: ExportArgs) -> Result<()> {
         UnexportableArg::Reset => Unexportable::Reset,
     };
     let hash_context = config.hash_context()?;
-    use usher_connect::target as t;
-    let target: Arc<dyn Target> = match args.format {
-        Format::Auth0 => Arc::new(t::Auth0Target {
+    let name = args
+        .format
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default();
+    let target: Arc<dyn Target> = usher_connect::target::by_name(
+        &name,
+        usher_connect::target::Options {
             hash_context,
             unexportable,
-        }),
-        Format::Okta => Arc::new(t::OktaTarget {
-            hash_context,
-            unexportable,
-        }),
-        Format::Clerk => Arc::new(t::ClerkTarget {
-            hash_context,
-            unexportable,
-        }),
-        Format::Supertokens => Arc::new(t::SuperTokensTarget {
-            hash_context,
-            unexportable,
-        }),
-        Format::Supabase => Arc::new(t::SupabaseTarget {
-            hash_context,
-            unexportable,
-        }),
-        Format::Fusionauth => Arc::new(t::FusionAuthTarget {
-            hash_context,
-            unexportable,
-        }),
-        Format::Kratos => Arc::new(t::KratosTarget {
-            hash_context,
-            unexportable,
-        }),
-        Format::Keycloak => Arc::new(t::KeycloakTarget {
-            hash_context,
-            unexportable,
-        }),
-        Format::Firebase => Arc::new(t::FirebaseTarget {
-            hash_context,
-            unexportable,
-        }),
-        Format::Cognito => Arc::new(t::CognitoTarget {
-            hash_context,
-            unexportable,
-        }),
-        Format::Zitadel => Arc::new(t::ZitadelTarget {
-            hash_context,
-            unexportable,
-        }),
-    };
+        },
+    )
+    .with_context(|| format!("no target {name}"))?
+    .into();
     // A push's settings are checked before any export work.
     let push = if args.push {
         let name = target.name();

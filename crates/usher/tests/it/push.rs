@@ -294,8 +294,8 @@ fn exported_keys(target: &str, output: &std::path::Path) -> Vec<String> {
     keys
 }
 
-#[test]
-fn push_to_each_provider_places_every_user_once_through_429s_and_conflicts() {
+/// A store of `users` fake users, backfilled: its directory and config.
+fn backfilled(users: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let legacy = dir.path().join("legacy.db");
     let config = dir.path().join("usher.toml");
@@ -303,7 +303,7 @@ fn push_to_each_provider_places_every_user_once_through_429s_and_conflicts() {
         &[
             "fake",
             "--users",
-            "400",
+            users,
             "--seed",
             "5",
             "--sqlite",
@@ -316,6 +316,23 @@ fn push_to_each_provider_places_every_user_once_through_429s_and_conflicts() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = usher(&["backfill", "--config", config.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    (dir, config)
+}
+
+/// Serves `target`'s fake on a free port: its URL.
+fn serve(runtime: &tokio::runtime::Runtime, target: &str, fake: &Shared) -> String {
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(target, Arc::clone(fake));
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[test]
+fn push_to_each_provider_places_every_user_once_through_429s_and_conflicts() {
+    let (dir, config) = backfilled("400");
     std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
     let base = std::fs::read_to_string(&config).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -330,12 +347,7 @@ fn push_to_each_provider_places_every_user_once_through_429s_and_conflicts() {
         "auth0",
     ] {
         let fake: Shared = Arc::default();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = router(target, Arc::clone(&fake));
-        runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let url = serve(&runtime, target, &fake);
 
         let output = dir.path().join(format!("out-{target}"));
         let args_export = |push: bool| {
@@ -460,39 +472,12 @@ fn push_to_each_provider_places_every_user_once_through_429s_and_conflicts() {
 /// decided; the token never shows.
 #[test]
 fn a_refused_token_stops_the_push_with_the_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let legacy = dir.path().join("legacy.db");
-    let config = dir.path().join("usher.toml");
-    let out = usher(
-        &[
-            "fake",
-            "--users",
-            "50",
-            "--seed",
-            "5",
-            "--sqlite",
-            legacy.to_str().unwrap(),
-            "--write-config",
-            config.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(out.status.success());
-    assert!(
-        usher(&["backfill", "--config", config.to_str().unwrap()], &[])
-            .status
-            .success()
-    );
+    let (dir, config) = backfilled("50");
     std::fs::write(dir.path().join("token"), "not-the-token").unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let fake: Shared = Arc::default();
     fake.lock().unwrap().throttled = true;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = router("okta", Arc::clone(&fake));
-    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = serve(&runtime, "okta", &fake);
     let base = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
