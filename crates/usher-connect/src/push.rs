@@ -24,7 +24,7 @@
 //! | `clerk` | `POST /v1/users`, one a user, bearer | `422` `form_identifier_exists` is `exists` |
 //! | `supabase` | `POST /auth/v1/admin/users`, one a user, service role key | `422` `email_exists`/`phone_exists`/`user_already_exists` is `exists` |
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -136,6 +136,9 @@ pub struct PushReport {
     pub fates: BTreeMap<String, u64>,
     /// The log, every user's fate with the reason.
     pub log: PathBuf,
+    /// The users the provider holds now (`imported` or `exists`), over all runs: each file's
+    /// name and the positions of those users in it.
+    pub placed: Vec<(String, Vec<usize>)>,
 }
 
 /// The provider's answer to one request, for each of its users: a fate, or `None` to send
@@ -456,7 +459,8 @@ fn count(fates: &mut BTreeMap<String, u64>, fate: &Fate) {
 struct Log {
     path: PathBuf,
     file: std::fs::File,
-    done: HashSet<String>,
+    /// Each decided user's fate label, by key.
+    done: HashMap<String, &'static str>,
     jobs: BTreeMap<String, String>,
     fates: BTreeMap<String, u64>,
 }
@@ -464,7 +468,7 @@ struct Log {
 impl Log {
     fn open(path: PathBuf) -> Result<Self, PushError> {
         let io = |e: std::io::Error| PushError::Io(format!("{}: {e}", path.display()));
-        let mut done = HashSet::new();
+        let mut done = HashMap::new();
         let mut jobs = BTreeMap::new();
         let mut fates = BTreeMap::new();
         match std::fs::read_to_string(&path) {
@@ -473,7 +477,7 @@ impl Log {
                 for line in text.lines() {
                     match serde_json::from_str::<LogLine>(line) {
                         Ok(LogLine::User { key, fate }) => {
-                            if done.insert(key) {
+                            if done.insert(key, fate.label()).is_none() {
                                 count(&mut fates, &fate);
                             }
                         }
@@ -513,7 +517,7 @@ impl Log {
         self.file.sync_data().map_err(io)?;
         for line in lines {
             if let LogLine::User { key, fate } = line
-                && self.done.insert(key.clone())
+                && self.done.insert(key.clone(), fate.label()).is_none()
             {
                 count(&mut self.fates, fate);
             }
@@ -786,7 +790,7 @@ pub async fn push(
             .map_err(|e| PushError::Io(format!("{}: {e}", path.display())))?;
         let records: Vec<Value> = records
             .into_iter()
-            .filter(|r| !log.done.contains(&api.key(r)))
+            .filter(|r| !log.done.contains_key(&api.key(r)))
             .collect();
         if records.is_empty() {
             continue;
@@ -812,8 +816,25 @@ pub async fn push(
             progress(u64::try_from(lines.len()).unwrap_or(u64::MAX));
         }
     }
+    let mut placed = Vec::new();
+    for name in files {
+        let path = dir.join(name);
+        let bytes =
+            std::fs::read(&path).map_err(|e| PushError::Io(format!("{}: {e}", path.display())))?;
+        let records = api
+            .records(&bytes)
+            .map_err(|e| PushError::Io(format!("{}: {e}", path.display())))?;
+        let held: Vec<usize> = records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(log.done.get(&api.key(r)), Some(&"imported" | &"exists")))
+            .map(|(i, _)| i)
+            .collect();
+        placed.push((name.clone(), held));
+    }
     Ok(PushReport {
         fates: log.fates.clone(),
         log: log.path.clone(),
+        placed,
     })
 }

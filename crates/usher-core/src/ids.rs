@@ -29,6 +29,17 @@ impl UserId {
     }
 }
 
+impl std::str::FromStr for UserId {
+    type Err = InvalidValue;
+
+    /// A user id as `Display` writes it (a UUID's hyphenated text).
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
+        Uuid::parse_str(s.trim())
+            .map(Self)
+            .map_err(|_| InvalidValue::new("is not a UUID"))
+    }
+}
+
 impl Default for UserId {
     fn default() -> Self {
         Self::new()

@@ -221,6 +221,8 @@ struct Batch {
     /// The users of each group ([`Target::group`]; `None` for a target without groups), and
     /// the bytes of their file.
     groups: BTreeMap<Option<String>, (Vec<Value>, usize)>,
+    /// Each group's users' ids in the store, in the file's order (none for a source export).
+    ids: BTreeMap<Option<String>, Vec<UserId>>,
     /// Each user left out: its label, and its `user id,target id,label,reason` line.
     left_out: Vec<(String, String)>,
 }
@@ -344,6 +346,7 @@ pub async fn export(
         .max_file_bytes
         .map_or(limits.max_bytes, |cap| cap.min(limits.max_bytes));
     let mut batch = Batch::default();
+    let from_store = matches!(users, Users::Store(_));
     let mut last: Option<Position> = None;
     let mut items = items(users, state.after.clone(), options.page_size);
     while let Some((position, item)) = items.try_next().await? {
@@ -392,10 +395,13 @@ pub async fn export(
                     }
                     let (users, bytes) = batch
                         .groups
-                        .entry(group)
+                        .entry(group.clone())
                         .or_insert_with(|| (Vec::new(), target.framing()));
                     *bytes = bytes.saturating_add(cost);
                     users.push(encoded);
+                    if from_store {
+                        batch.ids.entry(group).or_default().push(user.id);
+                    }
                 }
             }
             Err(left) => batch
@@ -410,6 +416,17 @@ pub async fn export(
     let mut report = state.report;
     report.resumed = resumed;
     Ok(report)
+}
+
+/// The file beside an import file (of a store export) holding its users' ids in the store, one
+/// a line in the file's order: what `--push` records each user's target by
+/// (`auth0-users-00001.json` has `auth0-user-ids-00001.txt`), named so that a glob for the
+/// import files (`auth0-users-*`) does not take it.
+pub fn ids_file(users_file: &str) -> String {
+    let stem = users_file
+        .rsplit_once('.')
+        .map_or(users_file, |(stem, _)| stem);
+    format!("{}.txt", stem.replacen("-users-", "-user-ids-", 1))
 }
 
 /// A group's name as it goes in a file name: letters, digits, `.`, `_` and `-`.
@@ -458,6 +475,13 @@ fn commit(
         };
         let tmp = format!("{name}.tmp");
         write_synced(&files.dir.join(&tmp), &target.file(users))?;
+        if let Some(ids) = batch.ids.get(group) {
+            let ids_name = ids_file(&name);
+            let text: String = ids.iter().map(|id| format!("{id}\n")).collect();
+            let ids_tmp = format!("{ids_name}.tmp");
+            write_synced(&files.dir.join(&ids_tmp), text.as_bytes())?;
+            pending.push((ids_tmp, ids_name));
+        }
         state.report.files.push(name.clone());
         pending.push((tmp, name));
         exported = exported.saturating_add(users.len());

@@ -216,6 +216,43 @@ pub async fn run(args: ExportArgs) -> Result<()> {
             "Each user's fate, with the reason: {}",
             pushed.log.display()
         );
+        if args.source.is_none() {
+            let recorded = record_targets(&config, &args.output, target.name(), &pushed).await?;
+            println!(
+                "{recorded} more users recorded as taken by {} (`usher status` counts them).",
+                target.name()
+            );
+        }
     }
     Ok(())
+}
+
+/// Records the provider as the target of each user it holds now, by the ids the export wrote
+/// beside each file: how many were not recorded before.
+async fn record_targets(
+    config: &crate::config::Config,
+    dir: &std::path::Path,
+    target: &str,
+    pushed: &usher_connect::push::PushReport,
+) -> Result<u64> {
+    let store = config.open_store().await?;
+    let now = chrono::Utc::now();
+    let mut recorded = 0u64;
+    for (file, held) in &pushed.placed {
+        let path = dir.join(usher_engine::ids_file(file));
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let ids: Vec<&str> = text.lines().collect();
+        for &i in held {
+            let Some(id) = ids.get(i) else { continue };
+            let id: usher_core::UserId = id.parse().map_err(|e| {
+                anyhow::anyhow!("{}: line {}: {e}", path.display(), i.saturating_add(1))
+            })?;
+            if store.record_target(id, target, now).await? {
+                recorded = recorded.saturating_add(1);
+            }
+        }
+    }
+    store.close().await;
+    Ok(recorded)
 }

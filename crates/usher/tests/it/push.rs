@@ -455,6 +455,18 @@ fn push_to_each_provider_places_every_user_once_through_429s_and_conflicts() {
             "{target}: the token never shows"
         );
 
+        // The ledger knows who moved where: each user the provider holds has it as a target.
+        let status = usher(
+            &["status", "--config", config.to_str().unwrap(), "--json"],
+            &[],
+        );
+        let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(
+            status["targets"][target].as_u64(),
+            Some(records.len() as u64),
+            "{target}: {status}"
+        );
+
         // Again: nothing is sent.
         let before = fake.lock().unwrap().requests;
         let out = run(args_export(true));
@@ -463,6 +475,11 @@ fn push_to_each_provider_places_every_user_once_through_429s_and_conflicts() {
             fake.lock().unwrap().requests,
             before,
             "{target}: a second run sends nothing"
+        );
+        assert!(
+            text(&out.stdout).contains("0 more users recorded"),
+            "{}",
+            text(&out.stdout)
         );
         std::fs::write(&config, &base).unwrap();
     }
