@@ -24,6 +24,7 @@ fn tight() -> Limits {
         scrypt_max_work_kib: 256,
         pbkdf2_max_iterations: 2_000,
         sha_crypt_max_rounds: 2_000,
+        crypt_max_rounds: 2_000,
         phpass_max_log2: 8,
         digest_max_iterations: 2_000,
         max_field_bytes: 256,
@@ -61,6 +62,7 @@ fuzz_target!(|data: &[u8]| {
         Scheme::Md4,
         Scheme::HmacSha1,
         Scheme::HmacMd5,
+        Scheme::Bigcrypt,
     ] {
         options.scheme = Some(forced);
         run(stored, &password, &options);

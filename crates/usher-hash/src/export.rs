@@ -251,6 +251,9 @@ impl PasswordHash {
             Kind::Md5Crypt(_)
             | Kind::ShaCrypt(_)
             | Kind::Yescrypt(_)
+            | Kind::DesCrypt(_)
+            | Kind::Sha1Crypt(_)
+            | Kind::SunMd5(_)
             | Kind::Phpass(_)
             | Kind::Firebase(_)
             | Kind::Plaintext(_) => Err(self.not_for(AUTH0, "")),
@@ -428,6 +431,9 @@ impl PasswordHash {
             Kind::Md5Crypt(_)
             | Kind::ShaCrypt(_)
             | Kind::Yescrypt(_)
+            | Kind::DesCrypt(_)
+            | Kind::Sha1Crypt(_)
+            | Kind::SunMd5(_)
             | Kind::Phpass(_)
             | Kind::Plaintext(_) => Err(self.not_for(KRATOS, "")),
         }

@@ -6,8 +6,8 @@ use zeroize::Zeroizing;
 
 use crate::formats::{
     argon2::Argon2, bcrypt::Bcrypt, crypt::Md5Crypt, crypt::ShaCrypt, crypt::Yescrypt,
-    digest::Digest, digest::Plaintext, firebase::FirebaseScrypt, pbkdf2::Pbkdf2, phpass::Phpass,
-    scrypt::Scrypt,
+    descrypt::DesCrypt, digest::Digest, digest::Plaintext, firebase::FirebaseScrypt,
+    pbkdf2::Pbkdf2, phpass::Phpass, scrypt::Scrypt, unix::Sha1Crypt, unix::SunMd5,
 };
 use crate::{HashError, Limits, Password, Policy, Scheme, formats};
 
@@ -125,6 +125,9 @@ pub(crate) enum Kind {
     Md5Crypt(Md5Crypt),
     ShaCrypt(ShaCrypt),
     Yescrypt(Yescrypt),
+    DesCrypt(DesCrypt),
+    Sha1Crypt(Sha1Crypt),
+    SunMd5(SunMd5),
     Phpass(Phpass),
     Digest(Digest),
     Plaintext(Plaintext),
@@ -158,6 +161,9 @@ impl PasswordHash {
             Kind::Md5Crypt(h) => h,
             Kind::ShaCrypt(h) => h,
             Kind::Yescrypt(h) => h,
+            Kind::DesCrypt(h) => h,
+            Kind::Sha1Crypt(h) => h,
+            Kind::SunMd5(h) => h,
             Kind::Phpass(h) => h,
             Kind::Digest(h) => h,
             Kind::Plaintext(h) => h,

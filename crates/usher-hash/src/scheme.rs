@@ -124,6 +124,18 @@ schemes! {
     HmacSha512 => "hmac-sha512",
     /// A password stored in the clear (`{CLEARTEXT}`, Spring `{noop}`). Verified, always upgraded.
     Plaintext => "plaintext",
+    /// Traditional DES crypt: 2 salt and 11 hash characters (`{CRYPT}`, Django `crypt$$`).
+    DesCrypt => "des-crypt",
+    /// BSDi extended DES crypt `_<rounds><salt><hash>`.
+    BsdiCrypt => "bsdi-crypt",
+    /// bigcrypt (HP-UX, Tru64): traditional DES crypt chained over each 8 bytes.
+    Bigcrypt => "bigcrypt",
+    /// NetBSD `$sha1$<rounds>$`: iterated HMAC-SHA1.
+    Sha1Crypt => "sha1-crypt",
+    /// Solaris SunMD5 `$md5$` and `$md5,rounds=`.
+    SunMd5Crypt => "sun-md5-crypt",
+    /// libxcrypt `$gy$`: yescrypt finished by HMAC-Streebog-256 (GOST R 34.11-2012).
+    GostYescrypt => "gost-yescrypt",
 }
 
 impl fmt::Display for Scheme {

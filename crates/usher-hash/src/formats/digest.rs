@@ -404,10 +404,6 @@ pub(crate) fn parse_kratos(s: &str, o: &ParseOptions) -> Parsed {
             let hash = decode(o, scheme, "hash", hash, encoding::b64, "base64")?;
             Digest::salted(alg, parts, salt, hash)?.into_parsed()
         }
-        ["", "sha1", rounds, ..] if encoding::is_digits(rounds) => {
-            Err(HashError::Unsupported("NetBSD sha1-crypt"))
-        }
-        ["", "md5", ..] => Err(HashError::Unsupported("SunMD5")),
         _ => Err(HashError::Unrecognized),
     }
 }

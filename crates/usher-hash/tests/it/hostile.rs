@@ -205,6 +205,7 @@ fn tight_options() -> ParseOptions {
             scrypt_max_work_kib: 256,
             pbkdf2_max_iterations: 2_000,
             sha_crypt_max_rounds: 2_000,
+            crypt_max_rounds: 2_000,
             phpass_max_log2: 8,
             digest_max_iterations: 2_000,
             max_field_bytes: 256,
@@ -231,7 +232,8 @@ proptest! {
             "$bcrypt-sha256$", "{SSHA}", "{CRYPT}", "{PBKDF2-SHA256}", "{PKCS5S2}", "{SHA-256}",
             "{scrypt}", "{pbkdf2}", "pbkdf2_sha256$", "pbkdf2:sha256:", "scrypt:", "scrypt$",
             "bcrypt_sha256$", "argon2$", "sha1$", "md5$", "*", "{\"algorithm\":",
-            "{\"encryptionScheme\":", "{\"secretData\":",
+            "{\"encryptionScheme\":", "{\"secretData\":", "$sha1$1$", "$md5,rounds=", "$md5$",
+            "$gy$", "_", "_J9..", "crypt$$", "{CRYPT}_",
         ]),
         tail in "[A-Za-z0-9./+=$,:{}\"-]{0,120}",
     ) {

@@ -17,10 +17,11 @@ Requirements (Python 3.11, Debian bookworm libxcrypt 4.4.33 = ``libcrypt.so.1``)
 
 (bcrypt is pinned to 4.0.1 because passlib 1.7.4's bcrypt backend breaks with bcrypt>=4.1.)
 
-Usage:  python3.11 generate.py            # writes vectors.json next to this file
+Usage:  python3.11 generate.py            # adds new vectors to vectors.json next to this file
+        python3.11 generate.py --fresh    # regenerates every vector
 
-Salts are random, so re-running changes the generated hashes (the published vectors stay fixed);
-the script is otherwise deterministic.  Costs are kept low (bcrypt 4-6 with one cost 10, argon2
+Salts are random, so a re-run keeps the vectors already in vectors.json (matched by id) and
+only adds those with new ids; ``--fresh`` regenerates all of them.  Costs are kept low (bcrypt 4-6 with one cost 10, argon2
 m<=19456, scrypt N<=2^14, PBKDF2 <= 30000 iterations apart from a few realistic/published ones).
 """
 
@@ -806,6 +807,88 @@ def gen_crypt() -> None:
         source=S_PASSLIB + " ldap_sha256_crypt")
 
 
+def both(h: str, handler):
+    """A check that libxcrypt AND passlib accept: two independent implementations."""
+    return lambda x, h=h: xc_verify(x, h) and handler.verify(x, h)
+
+
+def gen_unix_legacy() -> None:
+    """The older crypt(3) schemes: each vector is made by one of libxcrypt and passlib and
+    verified by both (where passlib has the scheme)."""
+    both_src = " and re-verified with "
+    # traditional DES crypt: libxcrypt with a random 2-character salt
+    for pw in ["password", "pässwörd", "Tr0ub4dor&3", "a", ""]:
+        h = xc_crypt(enc(pw), "".join(secrets.choice(ITOA64) for _ in range(2)))
+        extra = {}
+        if len(enc(pw)) > 8 and pw.isascii():
+            extra = dict(also_accepts=[pw[:8]], wrong=[pw[:7], "x" + pw[1:]])
+        elif len(enc(pw)) > 8:
+            # "pässwö" is the first 8 bytes: what follows is ignored
+            extra = dict(also_accepts=["pässwöXY"], wrong=["Pässwörd", "pässwo"])
+        add(f"des-crypt-libxcrypt-{slug(pw)}", "des-crypt", h, pw, check=both(h, ph.des_crypt),
+            source=S_XCRYPT + " crypt_rn() with a 2-character salt" + both_src + S_PASSLIB + " des_crypt"
+            + ("; only the first 8 bytes count" if extra else ""), **extra)
+    for pw in ["correct horse battery staple", "пароль"]:
+        h = ph.des_crypt.hash(pw)
+        add(f"des-crypt-passlib-{slug(pw)}", "des-crypt", h, pw, check=both(h, ph.des_crypt),
+            source=S_PASSLIB + " des_crypt" + both_src + S_XCRYPT,
+            **({"also_accepts": ["correct horse"], "wrong": ["correct", "Correct horse battery staple"]} if pw.startswith("correct")
+               else {"also_accepts": ["пароXY"], "wrong": ["Пароль", "пар"]}))
+    h = ph.ldap_des_crypt.hash("pass1234")
+    add("des-crypt-ldap-crypt-passlib", "des-crypt", h, "pass1234", check=lambda x, h=h: ph.ldap_des_crypt.verify(x, h),
+        source=S_PASSLIB + " ldap_des_crypt ('{CRYPT}' + DES crypt)")
+    h = ph.django_des_crypt.hash("password")
+    add("des-crypt-django-passlib-1-0", "des-crypt", h, "password", check=lambda x, h=h: ph.django_des_crypt.verify(x, h),
+        source=S_PASSLIB + " django_des_crypt (Django 1.0's 'crypt$<5-char salt>$<DES crypt>' form)")
+    inner = xc_crypt(b"Tr0ub4dr", "".join(secrets.choice(ITOA64) for _ in range(2)))
+    h = "crypt$$" + inner
+    add("des-crypt-django-empty-salt", "des-crypt", h, "Tr0ub4dr",
+        check=lambda x, h=h, inner=inner: ph.django_des_crypt.verify(x, h) and xc_verify(x, inner),
+        source=S_XCRYPT + " DES crypt in Django 1.4+'s CryptPasswordHasher form 'crypt$$<DES crypt>'" + both_src + S_PASSLIB + " django_des_crypt")
+    # BSDi extended DES
+    for pw, rounds in [("password", 725), ("correct horse battery staple", 5001), ("密码🔑", 7250)]:
+        h = xc_crypt(enc(pw), xc_gensalt("_", rounds))
+        add(f"bsdi-crypt-libxcrypt-{rounds}-{slug(pw)}", "bsdi-crypt", h, pw, check=both(h, ph.bsdi_crypt),
+            source=S_XCRYPT + f" crypt_gensalt_rn('_', {rounds})" + both_src + S_PASSLIB + " bsdi_crypt")
+    for pw in ["pass", "a"]:
+        h = ph.bsdi_crypt.using(rounds=1001).hash(pw)
+        add(f"bsdi-crypt-passlib-{slug(pw)}", "bsdi-crypt", h, pw, check=both(h, ph.bsdi_crypt),
+            source=S_PASSLIB + " bsdi_crypt (rounds=1001)" + both_src + S_XCRYPT)
+    # bigcrypt (needs --scheme bigcrypt: 13 characters are traditional DES crypt)
+    for pw in ["correct horse battery staple", "pässwörd!", "password"]:
+        h = ph.bigcrypt.hash(pw)
+        add(f"bigcrypt-passlib-{slug(pw)}", "bigcrypt", h, pw, force="bigcrypt", check=both(h, ph.bigcrypt),
+            wrong=[pw[:-1], pw + "x"] if len(pw) > 8 else None,
+            source=S_PASSLIB + " bigcrypt" + both_src + S_XCRYPT + " (which reads a setting longer than 13 characters as bigcrypt)")
+    # NetBSD sha1-crypt
+    for pw, rounds in [("password", 480000), ("пароль", 5000), ("", 1)]:
+        h = xc_crypt(enc(pw), xc_gensalt("$sha1", rounds))
+        add(f"sha1-crypt-libxcrypt-{slug(pw)}", "sha1-crypt", h, pw, check=both(h, ph.sha1_crypt),
+            source=S_XCRYPT + f" crypt_gensalt_rn('$sha1', {rounds})" + both_src + S_PASSLIB + " sha1_crypt")
+    for pw in ["密码🔑", "p@ss w0rd!"]:
+        h = ph.sha1_crypt.using(rounds=10000).hash(pw)
+        add(f"sha1-crypt-passlib-{slug(pw)}", "sha1-crypt", h, pw, check=both(h, ph.sha1_crypt),
+            source=S_PASSLIB + " sha1_crypt (rounds=10000)" + both_src + S_XCRYPT)
+    # SunMD5: '$md5$salt$chk', '$md5$salt$$chk', and with rounds
+    for pw, rounds, bare in [("password", 0, True), ("pässwörd", 0, False), ("пароль", 5000, True), ("密码🔑", 34000, False)]:
+        # passlib writes the '$$' form; the bare form through its handler's own constructor
+        obj = ph.sun_md5_crypt(rounds=rounds, salt="".join(secrets.choice(ITOA64) for _ in range(8)), bare_salt=bare)
+        obj.checksum = obj._calc_checksum(pw)
+        h = obj.to_string()
+        add(f"sun-md5-crypt-passlib-{rounds}-{'bare' if bare else 'dollar'}-{slug(pw)}", "sun-md5-crypt", h, pw,
+            check=both(h, ph.sun_md5_crypt),
+            source=S_PASSLIB + f" sun_md5_crypt (rounds={rounds}, bare_salt={bare})" + both_src + S_XCRYPT)
+    for pw, rounds in [("Tr0ub4dor&3", 0), ("a", 1000)]:
+        h = xc_crypt(enc(pw), xc_gensalt("$md5", rounds))
+        add(f"sun-md5-crypt-libxcrypt-{rounds}-{slug(pw)}", "sun-md5-crypt", h, pw, check=both(h, ph.sun_md5_crypt),
+            source=S_XCRYPT + f" crypt_gensalt_rn('$md5', {rounds})" + both_src + S_PASSLIB + " sun_md5_crypt")
+    # gost-yescrypt (passlib has none): libxcrypt only
+    for pw, cnt in [("password", 0), ("пароль", 1), ("密码🔑", 0), ("", 0)]:
+        h = xc_crypt(enc(pw), xc_gensalt("$gy$", cnt))
+        add(f"gost-yescrypt-libxcrypt-{slug(pw)}", "gost-yescrypt", h, pw, check=lambda x, h=h: xc_verify(x, h),
+            source=S_XCRYPT + f" crypt_gensalt_rn('$gy$', {cnt})")
+
+
 # ============================================================================================
 # phpass / Drupal 7
 # ============================================================================================
@@ -1294,15 +1377,28 @@ def main() -> None:
     gen_firebase()
     gen_pbkdf2()
     gen_crypt()
+    gen_unix_legacy()
     gen_phpass()
     gen_ldap()
     gen_digests()
     gen_auth0()
     gen_fusionauth()
     gen_keycloak()
+    tools = V
+    if "--fresh" not in sys.argv and OUT.exists():
+        # Keep every vector already in the corpus as it is (salts are random, so a re-run
+        # would otherwise rewrite them all): only vectors with new ids are added. Each kept
+        # vector was checked when it was made; --fresh regenerates everything.
+        old = json.loads(OUT.read_text(encoding="utf-8"))
+        kept = {v["id"] for v in old["vectors"]}
+        orphans = sorted(kept - IDS)
+        if orphans:
+            print(f"kept {len(orphans)} vectors that this script does not make: {orphans}", file=sys.stderr)
+        VECTORS[:] = old["vectors"] + [v for v in VECTORS if v["id"] not in kept]
+        tools = {**old["tools"], **{k: v for k, v in V.items() if k not in old["tools"]}}
     doc = {
         "comment": "Generated by generate.py from independent implementations; never edit by hand.",
-        "tools": V,
+        "tools": tools,
         "vectors": VECTORS,
     }
     OUT.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
