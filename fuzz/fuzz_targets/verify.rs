@@ -56,13 +56,20 @@ fuzz_target!(|data: &[u8]| {
         ..ParseOptions::default()
     };
     run(stored, &password, &options);
-    // The forced readings of ambiguous encodings (32 hex digits, Django/Werkzeug digests).
+    // The forced readings of ambiguous encodings (32 hex digits, Django/Werkzeug digests,
+    // bigcrypt, MySQL 3.23) and of `<hash>:<salt>` for the schemes salted with another field.
     for forced in [
         Scheme::Nthash,
         Scheme::Md4,
         Scheme::HmacSha1,
         Scheme::HmacMd5,
         Scheme::Bigcrypt,
+        Scheme::Mysql323,
+        Scheme::PostgresMd5,
+        Scheme::Oracle10,
+        Scheme::Vbulletin,
+        Scheme::Ipb,
+        Scheme::Smf,
     ] {
         options.scheme = Some(forced);
         run(stored, &password, &options);

@@ -254,6 +254,10 @@ impl PasswordHash {
             | Kind::DesCrypt(_)
             | Kind::Sha1Crypt(_)
             | Kind::SunMd5(_)
+            | Kind::Mysql323(_)
+            | Kind::MysqlSha2(_)
+            | Kind::Scram(_)
+            | Kind::FieldSalted(_)
             | Kind::Phpass(_)
             | Kind::Firebase(_)
             | Kind::Plaintext(_) => Err(self.not_for(AUTH0, "")),
@@ -434,6 +438,10 @@ impl PasswordHash {
             | Kind::DesCrypt(_)
             | Kind::Sha1Crypt(_)
             | Kind::SunMd5(_)
+            | Kind::Mysql323(_)
+            | Kind::MysqlSha2(_)
+            | Kind::Scram(_)
+            | Kind::FieldSalted(_)
             | Kind::Phpass(_)
             | Kind::Plaintext(_) => Err(self.not_for(KRATOS, "")),
         }

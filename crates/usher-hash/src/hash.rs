@@ -6,8 +6,9 @@ use zeroize::Zeroizing;
 
 use crate::formats::{
     argon2::Argon2, bcrypt::Bcrypt, crypt::Md5Crypt, crypt::ShaCrypt, crypt::Yescrypt,
-    descrypt::DesCrypt, digest::Digest, digest::Plaintext, firebase::FirebaseScrypt,
-    pbkdf2::Pbkdf2, phpass::Phpass, scrypt::Scrypt, unix::Sha1Crypt, unix::SunMd5,
+    db::FieldSalted, db::Mysql323, db::MysqlSha2, db::Scram, descrypt::DesCrypt, digest::Digest,
+    digest::Plaintext, firebase::FirebaseScrypt, pbkdf2::Pbkdf2, phpass::Phpass, scrypt::Scrypt,
+    unix::Sha1Crypt, unix::SunMd5,
 };
 use crate::{HashError, Limits, Password, Policy, Scheme, formats};
 
@@ -16,7 +17,9 @@ use crate::{HashError, Limits, Password, Policy, Scheme, formats};
 pub struct ParseOptions {
     /// Force this scheme instead of detecting it. Use it where two encodings are identical
     /// on the surface: 32 hex digits are MD5 unless forced to `md4` or `nthash`, and Django's
-    /// `sha1$salt$hex` is salted SHA-1 unless forced to Werkzeug's `hmac-sha1`.
+    /// `sha1$salt$hex` is salted SHA-1 unless forced to Werkzeug's `hmac-sha1`. Schemes
+    /// salted with another field of the record (`postgres-md5`, `oracle10`, `vbulletin`,
+    /// `ipb`, `smf`) are read only when forced, as `<hash>:<salt>`.
     pub scheme: Option<Scheme>,
     /// The Firebase project's base64-decoded signer key, for encodings that do not carry it
     /// (SuperTokens `$f_scrypt$`, Supabase `$fbscrypt$` without `sk=`).
@@ -128,6 +131,10 @@ pub(crate) enum Kind {
     DesCrypt(DesCrypt),
     Sha1Crypt(Sha1Crypt),
     SunMd5(SunMd5),
+    Mysql323(Mysql323),
+    MysqlSha2(MysqlSha2),
+    Scram(Scram),
+    FieldSalted(FieldSalted),
     Phpass(Phpass),
     Digest(Digest),
     Plaintext(Plaintext),
@@ -164,6 +171,10 @@ impl PasswordHash {
             Kind::DesCrypt(h) => h,
             Kind::Sha1Crypt(h) => h,
             Kind::SunMd5(h) => h,
+            Kind::Mysql323(h) => h,
+            Kind::MysqlSha2(h) => h,
+            Kind::Scram(h) => h,
+            Kind::FieldSalted(h) => h,
             Kind::Phpass(h) => h,
             Kind::Digest(h) => h,
             Kind::Plaintext(h) => h,

@@ -136,6 +136,25 @@ schemes! {
     SunMd5Crypt => "sun-md5-crypt",
     /// libxcrypt `$gy$`: yescrypt finished by HMAC-Streebog-256 (GOST R 34.11-2012).
     GostYescrypt => "gost-yescrypt",
+    /// MySQL 3.23 `OLD_PASSWORD()`: 16 hex digits, only when forced.
+    Mysql323 => "mysql323",
+    /// MySQL 8 `caching_sha2_password` `$A$005$`: SHA-256-crypt with a 20-byte salt.
+    MysqlCachingSha2 => "mysql-caching-sha2",
+    /// PostgreSQL `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`.
+    ScramSha256 => "scram-sha-256",
+    /// PostgreSQL `md5<hex>` = MD5(password ‖ user name): forced, as `<hash>:<user name>`.
+    PostgresMd5 => "postgres-md5",
+    /// Oracle 10g DES hash of the upper-cased user name and password: forced, as
+    /// `<hash>:<user name>`.
+    Oracle10 => "oracle10",
+    /// vBulletin MD5(hex MD5(password) ‖ salt): forced, as `<hash>:<salt>`.
+    Vbulletin => "vbulletin",
+    /// Invision Power Board 2+ and MyBB MD5(hex MD5(salt) ‖ hex MD5(password)): forced, as
+    /// `<hash>:<salt>`.
+    Ipb => "ipb",
+    /// Simple Machines Forum SHA-1(lower-case user name ‖ password): forced, as
+    /// `<hash>:<user name>`.
+    Smf => "smf",
 }
 
 impl fmt::Display for Scheme {

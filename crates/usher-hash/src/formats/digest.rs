@@ -502,7 +502,8 @@ pub(crate) fn parse_django_unsalted(s: &str, o: &ParseOptions) -> Parsed {
 }
 
 /// Microsoft SQL Server's `pwdencrypt`: `0x0100` + a 4-byte salt + SHA-1 (SQL Server 2005 to
-/// 2008 R2), or `0x0200` + a 4-byte salt + SHA-512 (2012 and later), of the password in
+/// 2008 R2; SQL Server 2000 adds a second SHA-1, of the upper-cased password, which is
+/// ignored), or `0x0200` + a 4-byte salt + SHA-512 (2012 and later), of the password in
 /// UTF-16LE followed by the salt; hex in either case.
 pub(crate) fn parse_mssql(s: &str, o: &ParseOptions) -> Option<Parsed> {
     let rest = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
@@ -513,12 +514,17 @@ pub(crate) fn parse_mssql(s: &str, o: &ParseOptions) -> Option<Parsed> {
         _ => return None,
     };
     Some((|| {
-        let body = rest.get(4..).unwrap_or_default();
+        let mut body = rest.get(4..).unwrap_or_default();
+        // SQL Server 2000 appends the digest of the upper-cased password, which it compared
+        // case-insensitively; the first, exact digest is the one verified.
+        if alg == Alg::Sha1 && body.len() == 88 {
+            body = body.get(..48).unwrap_or_default();
+        }
         if body.len() != body_len {
             return Err(HashError::malformed(
                 scheme,
                 "value",
-                "expected a 4-byte salt and the digest, in hex (SQL Server 2000's double digest is not supported)",
+                "expected a 4-byte salt and the digest (two for SQL Server 2000), in hex",
             ));
         }
         let (salt, hash) = body.split_at(8);

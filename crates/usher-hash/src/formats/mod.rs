@@ -10,6 +10,7 @@ pub(crate) mod argon2;
 pub(crate) mod bcrypt;
 mod blowfish_pi;
 pub(crate) mod crypt;
+pub(crate) mod db;
 mod des;
 pub(crate) mod descriptor;
 pub(crate) mod descrypt;
@@ -39,6 +40,9 @@ pub(crate) fn parse(stored: &str, o: &ParseOptions) -> Parsed {
     if s.is_empty() {
         return Err(HashError::Unrecognized);
     }
+    if let Some(parsed) = db::parse_forced(s, o) {
+        return parsed;
+    }
     if let Some(parsed) = digest::parse_fshp(s, o) {
         return parsed;
     }
@@ -60,6 +64,7 @@ pub(crate) fn parse(stored: &str, o: &ParseOptions) -> Parsed {
     }
     django_style(s, o)
         .or_else(|| digest::parse_mssql(s, o))
+        .or_else(|| db::parse_scram(s, o))
         .or_else(|| digest::parse_oracle11(s, o))
         .or_else(|| pbkdf2::parse_grub(s, o))
         .or_else(|| scrypt::parse_werkzeug(s, o))
@@ -103,10 +108,9 @@ pub(crate) fn parse_dollar(s: &str, o: &ParseOptions) -> Parsed {
         id if id.starts_with("md5,") => unix::parse_sun_md5(s, o),
         "md5" | "sha1" | "sha256" | "sha512" => digest::parse_kratos(s, o),
         "3" => digest::parse_bsd_nthash(s, o),
+        "A" => db::parse_mysql_sha2(s, o),
+        "mysql" => db::parse_mysql_sha2_hashcat(s, o),
         id if id.starts_with("hmac-") => digest::parse_kratos_hmac(s, o),
-        "A" => Err(HashError::Unsupported(
-            "MySQL 8 caching_sha2_password ($A$)",
-        )),
         _ => Err(HashError::Unrecognized),
     }
 }

@@ -233,7 +233,8 @@ proptest! {
             "{scrypt}", "{pbkdf2}", "pbkdf2_sha256$", "pbkdf2:sha256:", "scrypt:", "scrypt$",
             "bcrypt_sha256$", "argon2$", "sha1$", "md5$", "*", "{\"algorithm\":",
             "{\"encryptionScheme\":", "{\"secretData\":", "$sha1$1$", "$md5,rounds=", "$md5$",
-            "$gy$", "_", "_J9..", "crypt$$", "{CRYPT}_",
+            "$gy$", "_", "_J9..", "crypt$$", "{CRYPT}_", "$A$005$",
+            "$mysql$A$005*", "SCRAM-SHA-256$4096:",
         ]),
         tail in "[A-Za-z0-9./+=$,:{}\"-]{0,120}",
     ) {
