@@ -234,7 +234,8 @@ proptest! {
             "bcrypt_sha256$", "argon2$", "sha1$", "md5$", "*", "{\"algorithm\":",
             "{\"encryptionScheme\":", "{\"secretData\":", "$sha1$1$", "$md5,rounds=", "$md5$",
             "$gy$", "_", "_J9..", "crypt$$", "{CRYPT}_", "$A$005$",
-            "$mysql$A$005*", "SCRAM-SHA-256$4096:",
+            "$mysql$A$005*", "SCRAM-SHA-256$4096:", "$8$", "$9$", "$p5k2$",
+            "$p5k2$$",
         ]),
         tail in "[A-Za-z0-9./+=$,:{}\"-]{0,120}",
     ) {

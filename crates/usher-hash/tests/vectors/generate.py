@@ -1083,6 +1083,52 @@ def gen_databases() -> None:
                 source=S_HASHLIB + f"; {what}; written as hashcat writes it, <hash>:<salt>")
 
 
+CISCO_STD = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def cisco64(b: bytes) -> str:
+    """Cisco's base64 for type 8/9 secrets: standard base64 bit order over ./0-9A-Za-z, unpadded."""
+    return base64.b64encode(b).decode().rstrip("=").translate(str.maketrans(CISCO_STD, ITOA64))
+
+
+def cisco_check(h: str):
+    _, typ, salt, chk = h.split("$")
+    if typ == "8":
+        return lambda x: cisco64(hashlib.pbkdf2_hmac("sha256", x, salt.encode(), 20000)) == chk
+    return lambda x: cisco64(hashlib.scrypt(x, salt=salt.encode(), n=16384, r=1, p=1, dklen=32)) == chk
+
+
+def gen_pbkdf2_dialects() -> None:
+    """Cisco IOS type 8 (PBKDF2-SHA256) and 9 (scrypt), Cryptacular and dlitz $p5k2$."""
+    for typ, scheme, h in [("8", "pbkdf2-sha256", "$8$TnGX/fE4KGHOVU$pEhnEvxrvaynpi8j4f.EMHr6M.FzU8xnZnBr/tJdFWk"),
+                           ("9", "scrypt", "$9$2MJBozw/9R3UsU$2lFhcKvpghcyw8deP25GOfyZaagyUOGBymkryvOdfo6")]:
+        mode = {"8": 9200, "9": 9300}[typ]
+        add(f"cisco-type{typ}-published-hashcat-{mode}", scheme, h, "hashcat", wrong=["Hashcat", "hashcat1"],
+            check=cisco_check(h),
+            source=f"published: hashcat --example-hashes, mode {mode} (Cisco-IOS ${typ}$); re-verified with Python hashlib "
+            + ("PBKDF2-HMAC-SHA256, 20000 iterations" if typ == "8" else "scrypt N=16384 r=1 p=1")
+            + " over the 14-character salt as written, Cisco base64 (standard bit order over ./0-9A-Za-z)")
+    for typ, pw in [("8", "pässwörd"), ("8", "p@ss w0rd!"), ("9", "пароль"), ("9", "密码🔑")]:
+        salt = "".join(secrets.choice(ITOA64) for _ in range(14))
+        if typ == "8":
+            raw = hashlib.pbkdf2_hmac("sha256", enc(pw), salt.encode(), 20000)
+        else:
+            raw = hashlib.scrypt(enc(pw), salt=salt.encode(), n=16384, r=1, p=1, dklen=32)
+        h = f"${typ}${salt}${cisco64(raw)}"
+        add(f"cisco-type{typ}-hashlib-{slug(pw)}", "pbkdf2-sha256" if typ == "8" else "scrypt", h, pw, check=cisco_check(h),
+            source=S_HASHLIB + f"; Cisco IOS type {typ} secret ('enable algorithm-type "
+            + ("sha256" if typ == "8" else "scrypt") + " secret') as hashcat documents it")
+    for pw, rounds in [("password", 1000), ("密码🔑", 10000)]:
+        h = ph.cta_pbkdf2_sha1.using(rounds=rounds).hash(pw)
+        add(f"pbkdf2-sha1-cta-{slug(pw)}", "pbkdf2-sha1", h, pw, check=lambda x, h=h: ph.cta_pbkdf2_sha1.verify(x, h),
+            source=S_PASSLIB + f" cta_pbkdf2_sha1 (Cryptacular's $p5k2$: hex rounds, URL-safe base64 salt and 20-byte checksum; rounds={rounds})")
+    for pw, rounds in [("pässwörd", 400), ("пароль", 5000), ("", 400)]:
+        h = ph.dlitz_pbkdf2_sha1.using(rounds=rounds).hash(pw)
+        add(f"pbkdf2-sha1-dlitz-{rounds}-{slug(pw)}", "pbkdf2-sha1", h, pw, check=lambda x, h=h: ph.dlitz_pbkdf2_sha1.verify(x, h),
+            source=S_PASSLIB + f" dlitz_pbkdf2_sha1 (the salt is the setting '$p5k2$<hex rounds>$<salt>', 400 rounds written "
+            f"as an empty field; 24-byte checksum in adapted base64; rounds={rounds})")
+
+
 # ============================================================================================
 # phpass / Drupal 7
 # ============================================================================================
@@ -1573,6 +1619,7 @@ def main() -> None:
     gen_crypt()
     gen_unix_legacy()
     gen_databases()
+    gen_pbkdf2_dialects()
     gen_phpass()
     gen_ldap()
     gen_digests()
