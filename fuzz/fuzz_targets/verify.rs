@@ -49,10 +49,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let password = Password::from(password);
-    // The key only matters to encodings that do not carry their own.
+    // The key and the pepper only matter to encodings that do not carry their own.
     let mut options = ParseOptions {
         limits: tight(),
         firebase_signer_key: Some(Zeroizing::new(SIGNER_KEY.to_vec())),
+        pepper: Some(Zeroizing::new(b"pepper".to_vec())),
         ..ParseOptions::default()
     };
     run(stored, &password, &options);
@@ -70,6 +71,8 @@ fuzz_target!(|data: &[u8]| {
         Scheme::Vbulletin,
         Scheme::Ipb,
         Scheme::Smf,
+        Scheme::SymfonySha512,
+        Scheme::BcryptPepper,
     ] {
         options.scheme = Some(forced);
         run(stored, &password, &options);

@@ -24,6 +24,9 @@ pub struct ParseOptions {
     /// The Firebase project's base64-decoded signer key, for encodings that do not carry it
     /// (SuperTokens `$f_scrypt$`, Supabase `$fbscrypt$` without `sk=`).
     pub firebase_signer_key: Option<Zeroizing<Vec<u8>>>,
+    /// A site-wide secret the application appended to every password before hashing
+    /// (Devise's `config.pepper`), for the `bcrypt-pepper` scheme.
+    pub pepper: Option<Zeroizing<Vec<u8>>>,
     /// Bounds on the cost parameters a hash may ask for.
     pub limits: Limits,
 }
@@ -36,6 +39,7 @@ impl fmt::Debug for ParseOptions {
                 "firebase_signer_key",
                 &self.firebase_signer_key.as_ref().map(|_| "[redacted]"),
             )
+            .field("pepper", &self.pepper.as_ref().map(|_| "[redacted]"))
             .field("limits", &self.limits)
             .finish()
     }
@@ -51,8 +55,9 @@ impl ParseOptions {
     }
 }
 
-/// What a stored hash does not carry but reading it needs, per scheme: today the Firebase
-/// project's signer key (the pepper of `$fbscrypt$`/`$f_scrypt$` hashes without `sk=`). usher
+/// What a stored hash does not carry but reading it needs, per scheme: the Firebase
+/// project's signer key (the pepper of `$fbscrypt$`/`$f_scrypt$` hashes without `sk=`), and
+/// an application's pepper for `bcrypt-pepper` (Devise's `config.pepper`). usher
 /// builds one from its configuration, once, and hands the same value to everything that
 /// parses hashes (the mappings, the login bridge), so that they all read a hash alike.
 ///
@@ -65,10 +70,14 @@ impl ParseOptions {
 /// assert_eq!(options.scheme, Some(Scheme::Md5));
 /// assert!(options.firebase_signer_key.is_some());
 /// assert!(!format!("{context:?}").contains("107"), "the key never shows");
+/// let peppered = context.with_pepper(Zeroizing::new(b"pepper-sentinel".to_vec()));
+/// assert!(peppered.options(None).pepper.is_some());
+/// assert!(!format!("{peppered:?}").contains("sentinel"), "nor does the pepper");
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct HashContext {
     firebase_signer_key: Option<Zeroizing<Vec<u8>>>,
+    pepper: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl fmt::Debug for HashContext {
@@ -78,11 +87,20 @@ impl fmt::Debug for HashContext {
                 "firebase_signer_key",
                 &self.firebase_signer_key.as_ref().map(|_| "[redacted]"),
             )
+            .field("pepper", &self.pepper.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
 
 impl HashContext {
+    /// The context with the application's pepper (Devise's `config.pepper`), which
+    /// `bcrypt-pepper` hashes need.
+    #[must_use]
+    pub fn with_pepper(mut self, pepper: Zeroizing<Vec<u8>>) -> Self {
+        self.pepper = Some(pepper);
+        self
+    }
+
     /// The context with the Firebase project's base64-decoded signer key.
     #[must_use]
     pub fn with_firebase_signer_key(mut self, key: Zeroizing<Vec<u8>>) -> Self {
@@ -95,6 +113,7 @@ impl HashContext {
         ParseOptions {
             scheme,
             firebase_signer_key: self.firebase_signer_key.clone(),
+            pepper: self.pepper.clone(),
             ..ParseOptions::default()
         }
     }

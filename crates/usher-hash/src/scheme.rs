@@ -155,6 +155,12 @@ schemes! {
     /// Simple Machines Forum SHA-1(lower-case user name ‖ password): forced, as
     /// `<hash>:<user name>`.
     Smf => "smf",
+    /// bcrypt over the password then an application-wide pepper given out of band (Devise's
+    /// `config.pepper`): a plain `$2a$` string, forced.
+    BcryptPepper => "bcrypt-pepper",
+    /// Symfony's legacy `MessageDigestPasswordEncoder` defaults: SHA-512 of `password{salt}`,
+    /// 5000 times over the digest and `password{salt}`, base64: forced, as `<hash>:<salt>`.
+    SymfonySha512 => "symfony-sha512",
 }
 
 impl fmt::Display for Scheme {

@@ -10,8 +10,9 @@
 //! | vBulletin `<32 hex>:<salt>` (forced) | MD5(hex MD5(password) ‖ salt) |
 //! | IPB 2+ / MyBB 1.2+ `<32 hex>:<salt>` (forced `ipb`) | MD5(hex MD5(salt) ‖ hex MD5(password)) |
 //! | SMF 1.1+ `<40 hex>:<username>` (forced `smf`) | SHA-1(lower(username) ‖ password) |
+//! | Symfony `MessageDigestPasswordEncoder` `<base64>:<salt>` (forced `symfony-sha512`) | d = SHA-512(`password{salt}`), then 4999 × d = SHA-512(d ‖ `password{salt}`) |
 //!
-//! The last five keep their salt in another column of the user's record (often the user
+//! The last six keep their salt in another column of the user's record (often the user
 //! name): they are written as hashcat writes them, `<hash>:<salt>`, split at the first `:`
 //! after the fixed-length hash, and only when the scheme is forced (usher's mappings compose
 //! that form from `password.salt`).
@@ -19,7 +20,7 @@
 use hmac::{Hmac, KeyInit, Mac as _};
 use md5::Md5;
 use sha1::Sha1;
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 use zeroize::Zeroizing;
 
 use super::{Parsed, decode, des, number, ok, to_u32};
@@ -307,6 +308,9 @@ pub(crate) fn parse_scram(s: &str, o: &ParseOptions) -> Option<Parsed> {
     })())
 }
 
+/// A text-to-bytes decoder, as [`decode`] takes it.
+type Decoder = fn(&str) -> Option<Vec<u8>>;
+
 /// The forum and database schemes whose salt is another field of the record.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Field {
@@ -315,6 +319,7 @@ enum Field {
     Vbulletin,
     Ipb,
     Smf,
+    Symfony,
 }
 
 impl Field {
@@ -325,6 +330,7 @@ impl Field {
             Scheme::Vbulletin => Field::Vbulletin,
             Scheme::Ipb => Field::Ipb,
             Scheme::Smf => Field::Smf,
+            Scheme::SymfonySha512 => Field::Symfony,
             _ => return None,
         })
     }
@@ -336,15 +342,17 @@ impl Field {
             Field::Vbulletin => Scheme::Vbulletin,
             Field::Ipb => Scheme::Ipb,
             Field::Smf => Scheme::Smf,
+            Field::Symfony => Scheme::SymfonySha512,
         }
     }
 
-    /// The hash's length in hex digits.
-    fn hex_len(self) -> usize {
+    /// The hash's length in characters, and how it is encoded.
+    fn encoded(self) -> (usize, Decoder, &'static str) {
         match self {
-            Field::Oracle10 => 16,
-            Field::Smf => 40,
-            Field::PostgresMd5 | Field::Vbulletin | Field::Ipb => 32,
+            Field::Oracle10 => (16, encoding::hex, "hex"),
+            Field::Smf => (40, encoding::hex, "hex"),
+            Field::PostgresMd5 | Field::Vbulletin | Field::Ipb => (32, encoding::hex, "hex"),
+            Field::Symfony => (88, encoding::b64, "base64"),
         }
     }
 
@@ -354,7 +362,7 @@ impl Field {
             Field::PostgresMd5 | Field::Oracle10 | Field::Smf => {
                 "the user name, written <hash>:<user name>"
             }
-            Field::Vbulletin | Field::Ipb => "the salt, written <hash>:<salt>",
+            Field::Vbulletin | Field::Ipb | Field::Symfony => "the salt, written <hash>:<salt>",
         }
     }
 }
@@ -408,6 +416,24 @@ impl FieldSalted {
                         .to_vec(),
                 )
             }
+            Field::Symfony => {
+                // mergePasswordAndSalt: the password alone when the salt is empty.
+                let mut salted = Zeroizing::new(pw.to_vec());
+                if !salt.is_empty() {
+                    salted.push(b'{');
+                    salted.extend_from_slice(salt);
+                    salted.push(b'}');
+                }
+                let mut d = Zeroizing::new(Sha512::digest(salted.as_slice()).to_vec());
+                for _ in 1..5000 {
+                    *d = Sha512::new()
+                        .chain_update(d.as_slice())
+                        .chain_update(salted.as_slice())
+                        .finalize()
+                        .to_vec();
+                }
+                d
+            }
             Field::Oracle10 => {
                 let user = std::str::from_utf8(salt).ok()?;
                 let pw = std::str::from_utf8(pw).ok()?;
@@ -453,11 +479,12 @@ pub(crate) fn parse_forced(s: &str, o: &ParseOptions) -> Option<Parsed> {
         } else {
             s
         };
-        let hex = body
-            .get(..field.hex_len())
+        let (len, decoder, what) = field.encoded();
+        let hash = body
+            .get(..len)
             .ok_or_else(|| HashError::structure(forced, "shorter than its hash"))?;
-        let expected = decode(o, forced, "hash", hex, encoding::hex, "hex")?;
-        let rest = body.get(field.hex_len()..).unwrap_or_default();
+        let expected = decode(o, forced, "hash", hash, decoder, what)?;
+        let rest = body.get(len..).unwrap_or_default();
         let salt = rest.strip_prefix(':').ok_or(HashError::MissingParameter {
             scheme: forced,
             what: field.salt_name(),

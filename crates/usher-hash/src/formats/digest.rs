@@ -695,6 +695,42 @@ pub(crate) fn parse_fshp(s: &str, o: &ParseOptions) -> Option<Parsed> {
     })())
 }
 
+/// PHP applications' `<hex digest>:<salt>`, told apart by the digest's length and the
+/// salt's: Joomla 1.5 to 3 `<32 hex>:<32 alphanumerics>` = MD5(password ‖ salt); Magento 1
+/// `<32 hex>:<2 characters>` = MD5(salt ‖ password); Magento 2 `<64 hex>:<salt>[:1]` =
+/// SHA-256(salt ‖ password) and `<32 hex>:<salt>:0` = MD5(salt ‖ password).
+pub(crate) fn parse_colon_salted(s: &str, o: &ParseOptions) -> Option<Parsed> {
+    let (hex, rest) = s.split_once(':')?;
+    if !encoding::is_hex(hex) {
+        return None;
+    }
+    let alnum = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric());
+    let (alg, salt, suffix) = match (hex.len(), rest.rsplit_once(':')) {
+        (64, Some((salt, "1"))) => (Alg::Sha256, salt, false),
+        (32, Some((salt, "0"))) => (Alg::Md5, salt, false),
+        (64, None) => (Alg::Sha256, rest, false),
+        (32, None) if rest.len() == 32 && alnum(rest) => (Alg::Md5, rest, true),
+        (32, None) if rest.len() == 2 && !rest.contains(char::is_whitespace) => {
+            (Alg::Md5, rest, false)
+        }
+        _ => return None,
+    };
+    if salt.is_empty() {
+        return None;
+    }
+    let scheme = scheme_for(Shape::Salted, alg, Input::Bytes).ok()?;
+    Some((|| {
+        let hash = decode(o, scheme, "hash", hex, encoding::hex, "hex")?;
+        o.limits.check_field(scheme, "salt", salt.as_bytes())?;
+        let parts = if suffix {
+            vec![Part::Password, Part::Salt]
+        } else {
+            vec![Part::Salt, Part::Password]
+        };
+        Digest::salted(alg, parts, salt.as_bytes().to_vec(), hash)?.into_parsed()
+    })())
+}
+
 /// Oracle 11g: `S:` + the SHA-1 of the password then a 10-byte salt + the salt, in hex.
 pub(crate) fn parse_oracle11(s: &str, o: &ParseOptions) -> Option<Parsed> {
     let rest = s.strip_prefix("S:")?;

@@ -69,6 +69,7 @@ pub(crate) fn parse(stored: &str, o: &ParseOptions) -> Parsed {
         .or_else(|| pbkdf2::parse_grub(s, o))
         .or_else(|| scrypt::parse_werkzeug(s, o))
         .or_else(|| pbkdf2::parse_werkzeug(s, o))
+        .or_else(|| digest::parse_colon_salted(s, o))
         .or_else(|| descrypt::parse_bare(s, o))
         .or_else(|| digest::parse_bare(s, o))
         .or_else(|| firebase::parse_clerk(s, o))

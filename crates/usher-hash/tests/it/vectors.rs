@@ -58,6 +58,9 @@ fn options(v: &Vector) -> ParseOptions {
             .expect("signer key is base64");
         o.firebase_signer_key = Some(Zeroizing::new(key));
     }
+    if let Some(pepper) = v.options.get("pepper") {
+        o.pepper = Some(Zeroizing::new(pepper.as_bytes().to_vec()));
+    }
     o
 }
 

@@ -1129,6 +1129,62 @@ def gen_pbkdf2_dialects() -> None:
             f"as an empty field; 24-byte checksum in adapted base64; rounds={rounds})")
 
 
+def symfony_md(pw: bytes, salt: str, algo: str = "sha512", iterations: int = 5000) -> bytes:
+    """Symfony's MessageDigestPasswordEncoder::encodePassword (symfony/security-core, 3.x to 5.x)."""
+    salted = pw + (b"{" + salt.encode() + b"}" if salt else b"")
+    d = hashlib.new(algo, salted).digest()
+    for _ in range(1, iterations):
+        d = hashlib.new(algo, d + salted).digest()
+    return d
+
+
+def gen_frameworks() -> None:
+    # Devise with config.pepper: BCrypt::Password.create("#{password}#{pepper}")
+    for pw, pepper in [("password", "0f2a8c5e1b9d4f7a6c3e0b8d2f5a9c1e"), ("pässwörd", "a pepper with spaces")]:
+        h = bcrypt.hashpw(enc(pw) + pepper.encode(), bcrypt.gensalt(4, b"2a")).decode()
+        add(f"bcrypt-pepper-devise-{slug(pw)}", "bcrypt-pepper", h, pw, force="bcrypt-pepper", options={"pepper": pepper},
+            check=lambda x, h=h, pepper=pepper: bcrypt.checkpw(x + pepper.encode(), h.encode()),
+            source=S_BCRYPT + "; Devise's bcrypt with config.pepper (devise/lib/devise/encryptor.rb: "
+            "::BCrypt::Password.create(\"#{password}#{pepper}\")), the pepper given out of band")
+    # Symfony legacy MessageDigestPasswordEncoder defaults: sha512, 5000 iterations, base64; salt in its own column
+    for pw, salt in [("password", "6f3e0c1a9b2d"), ("пароль", "x" * 31), ("密码🔑", "")]:
+        d = symfony_md(enc(pw), salt)
+        h = b64(d) + ":" + salt
+        add(f"symfony-sha512-hashlib-{slug(pw)}", "symfony-sha512", h, pw, force="symfony-sha512",
+            check=lambda x, salt=salt, d=d: symfony_md(x, salt) == d,
+            source=S_HASHLIB + "; Symfony MessageDigestPasswordEncoder('sha512', true, 5000) as in "
+            "symfony/security-core Encoder/MessageDigestPasswordEncoder.php: salted = password . '{' . salt . '}' "
+            "(the password alone for an empty salt), digest = sha512(salted), then 4999 times sha512(digest . salted), "
+            "base64; written <hash>:<salt column>")
+    # Joomla 1.5-3 md5(password . salt) . ':' . salt, 32-character salt
+    for pw in ["password", "pässwörd"]:
+        salt = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(32))
+        h = hashlib.md5(enc(pw) + salt.encode()).hexdigest() + ":" + salt
+        add(f"salted-md5-joomla-{slug(pw)}", "salted-md5", h, pw,
+            check=lambda x, h=h, salt=salt: hashlib.md5(x + salt.encode()).hexdigest() == h[:32],
+            source=S_HASHLIB + "; Joomla 1.5 to 3 JUserHelper::getCryptedPassword('md5-hex'): md5(password . salt) . ':' . salt "
+            "with a 32-character alphanumeric salt")
+    # Magento 1: md5(salt . password) . ':' . salt (2-character salt); Magento 2: sha256(salt . password):salt[:1]
+    for pw in ["password", "пароль"]:
+        salt = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(2))
+        h = hashlib.md5(salt.encode() + enc(pw)).hexdigest() + ":" + salt
+        add(f"salted-md5-magento1-{slug(pw)}", "salted-md5", h, pw,
+            check=lambda x, h=h, salt=salt: hashlib.md5(salt.encode() + x).hexdigest() == h[:32],
+            source=S_HASHLIB + "; Magento 1 Mage_Core_Model_Encryption::getHash($password, 2): md5(salt . password) . ':' . salt")
+    for pw, version in [("password", ":1"), ("pässwörd", ":1"), ("密码🔑", "")]:
+        salt = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(32))
+        h = hashlib.sha256(salt.encode() + enc(pw)).hexdigest() + ":" + salt + version
+        add(f"salted-sha256-magento2-{'v1' if version else '2-0'}-{slug(pw)}", "salted-sha256", h, pw,
+            check=lambda x, h=h, salt=salt: hashlib.sha256(salt.encode() + x).hexdigest() == h[:64],
+            source=S_HASHLIB + "; Magento 2 Magento\\Framework\\Encryption\\Encryptor::getHash: hash('sha256', salt . password) "
+            + (". ':' . salt . ':1' (HASH_VERSION_SHA256)" if version else ". ':' . salt (Magento 2.0, before the version suffix)"))
+    salt = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(32))
+    h = hashlib.md5(salt.encode() + b"Tr0ub4dor&3").hexdigest() + ":" + salt + ":0"
+    add("salted-md5-magento2-v0", "salted-md5", h, "Tr0ub4dor&3",
+        check=lambda x, h=h, salt=salt: hashlib.md5(salt.encode() + x).hexdigest() == h[:32],
+        source=S_HASHLIB + "; Magento 2 Encryptor HASH_VERSION_MD5: md5(salt . password) . ':' . salt . ':0'")
+
+
 # ============================================================================================
 # phpass / Drupal 7
 # ============================================================================================
@@ -1620,6 +1676,7 @@ def main() -> None:
     gen_unix_legacy()
     gen_databases()
     gen_pbkdf2_dialects()
+    gen_frameworks()
     gen_phpass()
     gen_ldap()
     gen_digests()
