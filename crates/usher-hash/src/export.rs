@@ -142,6 +142,7 @@ fn pbkdf2_phc(p: &crate::formats::pbkdf2::Pbkdf2) -> String {
         Prf::Sha256 => "sha256",
         Prf::Sha384 => "sha384",
         Prf::Sha512 => "sha512",
+        Prf::Whirlpool => "whirlpool",
     };
     format!(
         "$pbkdf2-{digest}$i={},l={}${}${}",
@@ -180,6 +181,7 @@ impl PasswordHash {
             Kind::Argon2(a) => argon2_phc(a)
                 .map(|s| utf8("argon2", s))
                 .map_err(|why| self.not_for(AUTH0, why)),
+            Kind::Pbkdf2(p) if p.prf == Prf::Whirlpool => Err(self.not_for(AUTH0, "")),
             Kind::Pbkdf2(p) => Ok(utf8("pbkdf2", pbkdf2_phc(p))),
             Kind::Scrypt(s) => Ok(json!({
                 "algorithm": "scrypt",
@@ -284,7 +286,9 @@ impl PasswordHash {
                 let digest = match p.prf {
                     Prf::Sha256 => "SHA256_HMAC",
                     Prf::Sha512 => "SHA512_HMAC",
-                    Prf::Sha1 | Prf::Sha384 => return Err(self.not_for(OKTA, "")),
+                    Prf::Sha1 | Prf::Sha384 | Prf::Whirlpool => {
+                        return Err(self.not_for(OKTA, ""));
+                    }
                 };
                 if p.iterations < 4096 {
                     return Err(self.not_for(OKTA, "fewer than 4096 iterations"));
@@ -347,7 +351,9 @@ impl PasswordHash {
             }
             Kind::Argon2(a) => argon2_phc(a).map_err(|why| self.not_for(KRATOS, why)),
             // Kratos reads `pbkdf2-sha384` as SHA3-384.
-            Kind::Pbkdf2(p) if p.prf == Prf::Sha384 => Err(self.not_for(KRATOS, "")),
+            Kind::Pbkdf2(p) if matches!(p.prf, Prf::Sha384 | Prf::Whirlpool) => {
+                Err(self.not_for(KRATOS, ""))
+            }
             Kind::Pbkdf2(p) => Ok(pbkdf2_phc(p)),
             Kind::Scrypt(s) => Ok(format!(
                 "$scrypt$ln={},r={},p={}${}${}",

@@ -161,6 +161,9 @@ schemes! {
     /// Symfony's legacy `MessageDigestPasswordEncoder` defaults: SHA-512 of `password{salt}`,
     /// 5000 times over the digest and `password{salt}`, base64: forced, as `<hash>:<salt>`.
     SymfonySha512 => "symfony-sha512",
+    /// PBKDF2-HMAC-Whirlpool: `$pbkdf2-whirlpool$` (PHC `i=,l=` or passlib-style rounds), and
+    /// Werkzeug's `pbkdf2:whirlpool:`.
+    Pbkdf2Whirlpool => "pbkdf2-whirlpool",
 }
 
 impl fmt::Display for Scheme {

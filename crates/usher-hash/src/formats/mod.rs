@@ -94,9 +94,8 @@ pub(crate) fn parse_dollar(s: &str, o: &ParseOptions) -> Parsed {
         "firescrypt" => firebase::parse_kratos(s, o),
         "fbscrypt" => firebase::parse_supabase(s, o),
         "f_scrypt" => firebase::parse_supertokens(s, o),
-        "pbkdf2" | "pbkdf2-sha1" | "pbkdf2-sha256" | "pbkdf2-sha384" | "pbkdf2-sha512" => {
-            pbkdf2::parse_dollar(s, o)
-        }
+        "pbkdf2" | "pbkdf2-sha1" | "pbkdf2-sha256" | "pbkdf2-sha384" | "pbkdf2-sha512"
+        | "pbkdf2-whirlpool" => pbkdf2::parse_dollar(s, o),
         "1" | "md5-crypt" => crypt::parse_md5_crypt(s, o, false),
         "apr1" => crypt::parse_md5_crypt(s, o, true),
         "5" | "6" | "sha256-crypt" | "sha512-crypt" => crypt::parse_sha_crypt(s, o),

@@ -16,6 +16,7 @@
 
 use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
+use whirlpool::Whirlpool;
 use zeroize::Zeroizing;
 
 use super::{Parsed, decode, number, ok, param, params_of, required, to_u32, werkzeug_fields};
@@ -30,6 +31,8 @@ pub(crate) enum Prf {
     Sha256,
     Sha384,
     Sha512,
+    /// Whirlpool (ISO/IEC 10118-3), which some PHP and Java systems chose.
+    Whirlpool,
 }
 
 impl Prf {
@@ -39,6 +42,7 @@ impl Prf {
             Prf::Sha256 => Scheme::Pbkdf2Sha256,
             Prf::Sha384 => Scheme::Pbkdf2Sha384,
             Prf::Sha512 => Scheme::Pbkdf2Sha512,
+            Prf::Whirlpool => Scheme::Pbkdf2Whirlpool,
         }
     }
 
@@ -48,7 +52,7 @@ impl Prf {
             Prf::Sha1 => 20,
             Prf::Sha256 => 32,
             Prf::Sha384 => 48,
-            Prf::Sha512 => 64,
+            Prf::Sha512 | Prf::Whirlpool => 64,
         }
     }
 
@@ -59,6 +63,7 @@ impl Prf {
             "sha256" => Some(Prf::Sha256),
             "sha384" => Some(Prf::Sha384),
             "sha512" => Some(Prf::Sha512),
+            "whirlpool" => Some(Prf::Whirlpool),
             _ => None,
         }
     }
@@ -130,6 +135,7 @@ impl Verify for Pbkdf2 {
             Prf::Sha256 => pbkdf2::pbkdf2_hmac::<Sha256>(pw, salt, it, &mut out),
             Prf::Sha384 => pbkdf2::pbkdf2_hmac::<Sha384>(pw, salt, it, &mut out),
             Prf::Sha512 => pbkdf2::pbkdf2_hmac::<Sha512>(pw, salt, it, &mut out),
+            Prf::Whirlpool => pbkdf2::pbkdf2_hmac::<Whirlpool>(pw, salt, it, &mut out),
         }
         Ok(encoding::ct_eq(&out, &self.hash))
     }
@@ -149,6 +155,7 @@ pub(crate) fn parse_dollar(s: &str, o: &ParseOptions) -> Parsed {
         "pbkdf2-sha256" => Prf::Sha256,
         "pbkdf2-sha384" => Prf::Sha384,
         "pbkdf2-sha512" => Prf::Sha512,
+        "pbkdf2-whirlpool" => Prf::Whirlpool,
         _ => return Err(HashError::Unrecognized),
     };
     let scheme = prf.scheme();

@@ -235,7 +235,7 @@ proptest! {
             "{\"encryptionScheme\":", "{\"secretData\":", "$sha1$1$", "$md5,rounds=", "$md5$",
             "$gy$", "_", "_J9..", "crypt$$", "{CRYPT}_", "$A$005$",
             "$mysql$A$005*", "SCRAM-SHA-256$4096:", "$8$", "$9$", "$p5k2$",
-            "$p5k2$$",
+            "$p5k2$$", "$pbkdf2-whirlpool$",
         ]),
         tail in "[A-Za-z0-9./+=$,:{}\"-]{0,120}",
     ) {
