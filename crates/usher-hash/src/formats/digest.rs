@@ -698,11 +698,17 @@ pub(crate) fn parse_fshp(s: &str, o: &ParseOptions) -> Option<Parsed> {
 /// PHP applications' `<hex digest>:<salt>`, told apart by the digest's length and the
 /// salt's: Joomla 1.5 to 3 `<32 hex>:<32 alphanumerics>` = MD5(password ‖ salt); Magento 1
 /// `<32 hex>:<2 characters>` = MD5(salt ‖ password); Magento 2 `<64 hex>:<salt>[:1]` =
-/// SHA-256(salt ‖ password) and `<32 hex>:<salt>:0` = MD5(salt ‖ password).
+/// SHA-256(salt ‖ password), `<32 hex>:<salt>:0` = MD5(salt ‖ password), and its Argon2id
+/// `:2` and `:3_…` versions (see `argon2::parse_magento`).
 pub(crate) fn parse_colon_salted(s: &str, o: &ParseOptions) -> Option<Parsed> {
     let (hex, rest) = s.split_once(':')?;
     if !encoding::is_hex(hex) {
         return None;
+    }
+    if let Some((salt, version)) = rest.rsplit_once(':')
+        && (version == "2" || version.starts_with("3_"))
+    {
+        return Some(super::argon2::parse_magento(hex, salt, version, o));
     }
     let alnum = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric());
     let (alg, salt, suffix) = match (hex.len(), rest.rsplit_once(':')) {

@@ -1178,6 +1178,22 @@ def gen_frameworks() -> None:
             check=lambda x, h=h, salt=salt: hashlib.sha256(salt.encode() + x).hexdigest() == h[:64],
             source=S_HASHLIB + "; Magento 2 Magento\\Framework\\Encryption\\Encryptor::getHash: hash('sha256', salt . password) "
             + (". ':' . salt . ':1' (HASH_VERSION_SHA256)" if version else ". ':' . salt (Magento 2.0, before the version suffix)"))
+    # Magento 2.3+ Argon2id: sodium_crypto_pwhash(32, password, salt cut/padded to 16 bytes,
+    # OPSLIMIT_INTERACTIVE = 2, MEMLIMIT_INTERACTIVE = 64 MiB, ARGON2ID13): libsodium's Argon2id
+    # with one lane, recomputed here with the reference implementation through argon2-cffi.
+    def magento_argon(x, salt, seed=32, ops=2, mem=67108864):
+        s16 = (salt.encode() * 16)[:16]
+        return a2.hash_secret_raw(x, s16, time_cost=ops, memory_cost=mem // 1024, parallelism=1, hash_len=seed,
+                                  type=a2.Type.ID, version=19).hex()
+    for pw, salt, version in [("password", "".join(secrets.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(32)), "2"),
+                              ("пароль", "shortsalt", "3_32_2_67108864")]:
+        h = magento_argon(enc(pw), salt) + ":" + salt + ":" + version
+        add(f"argon2id-magento2-v{version[0]}-{slug(pw)}", "argon2id", h, pw,
+            check=lambda x, h=h, salt=salt: magento_argon(x, salt) == h.split(":")[0],
+            source=S_ARGON2 + " low_level.hash_secret_raw; Magento 2.3+ Encryptor::getArgonHash: "
+            "bin2hex(sodium_crypto_pwhash(32, password, salt (first 16 bytes, or repeated to 16), opslimit 2, memlimit "
+            "64 MiB, ARGON2ID13)) . ':' . salt . ':" + version + "' (libsodium's Argon2id runs one lane)"
+            + ("; a salt shorter than 16 bytes is padded by repeating it (str_pad)" if len(salt) < 16 else ""))
     salt = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(32))
     h = hashlib.md5(salt.encode() + b"Tr0ub4dor&3").hexdigest() + ":" + salt + ":0"
     add("salted-md5-magento2-v0", "salted-md5", h, "Tr0ub4dor&3",
