@@ -882,6 +882,11 @@ def gen_unix_legacy() -> None:
         h = xc_crypt(enc(pw), xc_gensalt("$md5", rounds))
         add(f"sun-md5-crypt-libxcrypt-{rounds}-{slug(pw)}", "sun-md5-crypt", h, pw, check=both(h, ph.sun_md5_crypt),
             source=S_XCRYPT + f" crypt_gensalt_rn('$md5', {rounds})" + both_src + S_PASSLIB + " sun_md5_crypt")
+    # FreeBSD's NT hash in crypt form
+    for pw in ["password", "pässwörd"]:
+        h = ph.bsd_nthash.hash(pw)
+        add(f"nthash-freebsd-{slug(pw)}", "nthash", h, pw, check=lambda x, h=h: ph.bsd_nthash.verify(x, h),
+            source=S_PASSLIB + " bsd_nthash (FreeBSD '$3$$' + hex MD4 of UTF-16LE)")
     # gost-yescrypt (passlib has none): libxcrypt only
     for pw, cnt in [("password", 0), ("пароль", 1), ("密码🔑", 0), ("", 0)]:
         h = xc_crypt(enc(pw), xc_gensalt("$gy$", cnt))
@@ -1108,6 +1113,11 @@ def gen_pbkdf2_dialects() -> None:
             source=f"published: hashcat --example-hashes, mode {mode} (Cisco-IOS ${typ}$); re-verified with Python hashlib "
             + ("PBKDF2-HMAC-SHA256, 20000 iterations" if typ == "8" else "scrypt N=16384 r=1 p=1")
             + " over the 14-character salt as written, Cisco base64 (standard bit order over ./0-9A-Za-z)")
+    # Cisco IOS type 5 secrets are MD5-crypt `$1$` (hashcat mode 500 covers both)
+    h = "$1$28772684$iEwNOgGugqO9.bIz5sk8k/"
+    add("cisco-type5-published-hashcat-500", "md5-crypt", h, "hashcat", wrong=["Hashcat", "hashcat1"],
+        check=lambda x, h=h: xc_verify(x, h),
+        source="published: hashcat --example-hashes, mode 500 (md5crypt, Cisco-IOS $1$ type 5); re-verified with " + S_XCRYPT)
     for typ, pw in [("8", "pässwörd"), ("8", "p@ss w0rd!"), ("9", "пароль"), ("9", "密码🔑")]:
         salt = "".join(secrets.choice(ITOA64) for _ in range(14))
         if typ == "8":
