@@ -527,7 +527,11 @@ pub(crate) fn parse_mssql(s: &str, o: &ParseOptions) -> Option<Parsed> {
                 "expected a 4-byte salt and the digest (two for SQL Server 2000), in hex",
             ));
         }
-        let (salt, hash) = body.split_at(8);
+        // Not `split_at`: the body's length is in bytes, and a multi-byte character there
+        // would put index 8 inside it.
+        let (salt, hash) = body
+            .split_at_checked(8)
+            .ok_or_else(|| HashError::malformed(scheme, "salt", "not hex"))?;
         let salt = decode(o, scheme, "salt", salt, encoding::hex, "hex")?;
         let hash = decode(o, scheme, "hash", hash, encoding::hex, "hex")?;
         Digest::new(

@@ -163,6 +163,31 @@ fn errors_never_echo_the_hash() {
 }
 
 #[test]
+fn multi_byte_characters_where_hex_belongs_are_refused_not_split() {
+    // Found by fuzzing (fuzz/regressions/verify/mssql-split-inside-a-character): a SQL
+    // Server body of the right length in bytes whose 8th byte is inside a character.
+    let s = format!("0x0200900\u{37d}\u{2fd}\u{33d}\u{3ff}{}", "D".repeat(125));
+    assert_eq!(s.len(), 6 + 136);
+    let err = refused(&s);
+    assert!(err.to_string().contains("salt"), "{err}");
+    // The forced `<hash>:<salt>` schemes and MySQL 8's raw salt slice by bytes too.
+    for (forced, s) in [
+        (Scheme::Oracle10, "0123456789abcd\u{e9}:user"),
+        (
+            Scheme::Smf,
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}:x",
+        ),
+        (Scheme::Mysql323, "0123456789abcd\u{e9}"),
+    ] {
+        assert!(PasswordHash::parse_with(s, &ParseOptions::forcing(forced)).is_err());
+    }
+    assert!(
+        PasswordHash::parse("$A$005$\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}x")
+            .is_err()
+    );
+}
+
+#[test]
 fn unrecognized_input_is_unrecognized() {
     for s in [
         "",
