@@ -1166,6 +1166,27 @@ def gen_frameworks() -> None:
             "symfony/security-core Encoder/MessageDigestPasswordEncoder.php: salted = password . '{' . salt . '}' "
             "(the password alone for an empty salt), digest = sha512(salted), then 4999 times sha512(digest . salted), "
             "base64; written <hash>:<salt column>")
+    # Werkzeug before 2.3: generate_password_hash(pw, method='sha256') = 'sha256$<salt>$' +
+    # hmac.new(salt, password, 'sha256').hexdigest() (werkzeug/security.py _hash_internal)
+    for algo, pw, force in [("sha256", "password", None), ("sha512", "пароль", None), ("sha1", "pässwörd", "hmac-sha1")]:
+        salt = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(8))
+        hx = hmac.new(salt.encode(), enc(pw), algo).hexdigest()
+        add(f"hmac-{algo}-werkzeug-legacy-{slug(pw)}", f"hmac-{algo}", f"{algo}${salt}${hx}", pw, force=force,
+            check=lambda x, salt=salt, algo=algo, hx=hx: hmac.new(salt.encode(), x, algo).hexdigest() == hx,
+            source=S_HASHLIB + f"; Werkzeug before 2.3 generate_password_hash(method='{algo}'): '{algo}$<salt>$' + "
+            "hmac.new(salt, password, method).hexdigest() (werkzeug/security.py _hash_internal)"
+            + ("; forced, since Django's SHA1PasswordHasher wrote the same shape" if force else ""))
+    # Spring Security Pbkdf2PasswordEncoder: hex(salt || PBKDF2(password, salt || secret)), empty secret
+    for tag, algo, it, salt_len, pw in [("{pbkdf2}", "sha1", 185000, 8, "password"),
+                                         ("{pbkdf2@SpringSecurity_v5_8}", "sha256", 310000, 16, "pässwörd")]:
+        salt = os.urandom(salt_len)
+        dk = hashlib.pbkdf2_hmac(algo, enc(pw), salt, it, 32)
+        h = tag + (salt + dk).hex()
+        add(f"pbkdf2-{algo}-spring-{slug(pw)}", f"pbkdf2-{algo}", h, pw,
+            check=lambda x, algo=algo, salt=salt, it=it, dk=dk: hashlib.pbkdf2_hmac(algo, x, salt, it, 32) == dk,
+            source=S_HASHLIB + f"; Spring Security Pbkdf2PasswordEncoder under DelegatingPasswordEncoder '{tag}': hex(salt || "
+            f"PBKDF2WithHmac{algo.upper()}(password, salt || secret '', {it}, 256 bits)), {salt_len}-byte salt "
+            + ("(Spring 5 defaults)" if algo == "sha1" else "(defaultsForSpringSecurity_v5_8)"))
     # Joomla 1.5-3 md5(password . salt) . ':' . salt, 32-character salt
     for pw in ["password", "pässwörd"]:
         salt = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(32))
