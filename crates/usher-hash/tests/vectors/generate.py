@@ -17,6 +17,11 @@ Requirements (Python 3.11, Debian bookworm libxcrypt 4.4.33 = ``libcrypt.so.1``)
 
 (bcrypt is pinned to 4.0.1 because passlib 1.7.4's bcrypt backend breaks with bcrypt>=4.1.)
 
+PBKDF2-Whirlpool vectors run Python's hashlib in a subprocess whose OpenSSL 3 loads its legacy
+provider (Debian's libssl3 ships it). The PostgreSQL vectors are copied from a PostgreSQL 15
+server (CREATE ROLE ... PASSWORD, then SELECT rolpassword FROM pg_authid) and re-verified here
+with hashlib; the MySQL 8, Cisco and hashcat vectors are published ones, re-verified likewise.
+
 Usage:  python3.11 generate.py            # adds new vectors to vectors.json next to this file
         python3.11 generate.py --fresh    # regenerates every vector
 
