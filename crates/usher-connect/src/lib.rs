@@ -55,6 +55,7 @@ pub mod auth_api;
 pub mod config;
 pub mod file;
 pub mod ldap;
+pub mod push;
 pub mod sql;
 pub mod target;
 

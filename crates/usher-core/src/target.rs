@@ -97,6 +97,9 @@ pub enum Unexportable {
     Hook,
     /// Leave the user out, listed.
     Omit,
+    /// Import the user without a password: they set a new one through the target's reset
+    /// flow (Cognito's CSV import makes every user reset anyway).
+    Reset,
 }
 
 /// An identity provider's import format.
@@ -110,8 +113,16 @@ pub trait Target: Send + Sync {
     /// `user` as the target imports them, or why they are left out.
     fn encode(&self, user: &User) -> Result<Value, LeftOut>;
 
-    /// One file's bytes holding `users` (each from [`Target::encode`]): a JSON array unless
-    /// the target says otherwise.
+    /// Which file `user` (from [`Target::encode`]) must go in, for a target whose request
+    /// carries settings shared by all its users (Firebase's hash options): a short name, safe
+    /// in a file name, the same for users that may share a file. `None` (the default): any.
+    fn group(&self, user: &Value) -> Option<String> {
+        let _ = user;
+        None
+    }
+
+    /// One file's bytes holding `users` (each from [`Target::encode`], all of one
+    /// [`Target::group`]): a JSON array unless the target says otherwise.
     fn file(&self, users: &[Value]) -> Vec<u8> {
         serde_json::to_vec(users).unwrap_or_default()
     }

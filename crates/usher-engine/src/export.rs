@@ -1,8 +1,14 @@
-//! Exporting the store's users into an identity provider's import files ([`export`]).
+//! Exporting users into an identity provider's import files ([`export`]).
 //!
-//! Users are read in id order and each is encoded by the [`Target`] (or left out, with the
+//! Users come from the store, in id order, or straight from a legacy source, in key order,
+//! each record mapped as the backfill maps it ([`Users`]); a record that does not map is left
+//! out with the reason, naming the record and the field. Each user is encoded by the [`Target`] (or left out, with the
 //! reason). They are packed into files up to the target's limits, and each file is committed
 //! with the position after it. A killed export resumes there and writes no user twice.
+//!
+//! A target whose requests carry settings shared by all their users (Firebase's hash options)
+//! puts each user in a group ([`Target::group`]): a commit then writes one file a group,
+//! `<target>-users-<n>-<group>.json`, and a group that fills commits them all.
 //!
 //! A commit, for file `n`:
 //! 1. write `<target>-users-<n>.json` (and `<target>-left-out-<n>.csv`, the users left out
@@ -22,10 +28,11 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use futures::TryStreamExt as _;
+use futures::stream::BoxStream;
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use usher_core::{LeftOut, Target, UserId};
+use usher_core::{KeyRange, LeftOut, LegacyKey, Mapper, Source, Target, User, UserId};
 use usher_store::Store;
 
 use crate::EngineError;
@@ -52,11 +59,62 @@ impl ExportOptions {
     }
 }
 
+/// Where an export's users come from.
+#[derive(Clone, Copy)]
+pub enum Users<'a> {
+    /// The store's users, in id order.
+    Store(&'a dyn Store),
+    /// A legacy source's records, in key order, each mapped by `mapper` as the backfill maps
+    /// it: users who never pass through the store (and are not linked across sources).
+    Source {
+        /// The source.
+        source: &'a dyn Source,
+        /// Its mapping.
+        mapper: &'a Mapper,
+    },
+}
+
+impl std::fmt::Debug for Users<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.source() {
+            None => f.write_str("Users::Store"),
+            Some(name) => write!(f, "Users::Source({name})"),
+        }
+    }
+}
+
+impl Users<'_> {
+    /// The source's name; `None` for the store.
+    fn source(&self) -> Option<String> {
+        match self {
+            Users::Store(_) => None,
+            Users::Source { source, .. } => Some(source.name().to_owned()),
+        }
+    }
+}
+
+/// How far an export has gone: the last user id, or the last source key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Position {
+    User(UserId),
+    Key(LegacyKey),
+}
+
+/// One user read, or a source record that does not map (its target id and why).
+enum Item {
+    User(Box<User>),
+    Invalid { target_id: String, reason: String },
+}
+
 /// What an export did, over all its runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportReport {
     /// The target.
     pub target: String,
+    /// The legacy source read; `None` for the store.
+    #[serde(default)]
+    pub source: Option<String>,
     /// Users in the import files.
     pub exported: u64,
     /// Users left out, by [`LeftOut::label`] (`hook:md5-crypt`, `missing:email`).
@@ -72,8 +130,8 @@ pub struct ExportReport {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     report: ExportReport,
-    /// The last user committed.
-    after: Option<UserId>,
+    /// The last user (or source record) committed.
+    after: Option<Position>,
     /// Commits made, so the next file's number.
     commits: u32,
     /// `.tmp` files of the last commit still to be renamed to their names.
@@ -160,8 +218,9 @@ impl Files<'_> {
 /// What is read since the last commit.
 #[derive(Default)]
 struct Batch {
-    users: Vec<Value>,
-    bytes: usize,
+    /// The users of each group ([`Target::group`]; `None` for a target without groups), and
+    /// the bytes of their file.
+    groups: BTreeMap<Option<String>, (Vec<Value>, usize)>,
     /// Each user left out: its label, and its `user id,target id,label,reason` line.
     left_out: Vec<(String, String)>,
 }
@@ -175,10 +234,62 @@ fn csv(field: &str) -> String {
     }
 }
 
-/// Exports every user of `store` through `target` into `options.output`, going on from an
+/// The users after `after`, in order, with their positions.
+fn items<'a>(
+    users: Users<'a>,
+    after: Option<Position>,
+    page_size: u32,
+) -> BoxStream<'a, Result<(Position, Item), EngineError>> {
+    match users {
+        Users::Store(store) => {
+            let after = match after {
+                Some(Position::User(id)) => Some(id),
+                _ => None,
+            };
+            store
+                .users(after, page_size)
+                .map_ok(|user| (Position::User(user.id), Item::User(Box::new(user))))
+                .map_err(EngineError::from)
+                .boxed()
+        }
+        Users::Source { source, mapper } => {
+            let after = match after {
+                Some(Position::Key(key)) => Some(key),
+                _ => None,
+            };
+            let limit = usize::try_from(page_size).unwrap_or(1000);
+            futures::stream::try_unfold(after, move |after| async move {
+                let range = KeyRange { after, until: None };
+                let records = source.read(&range, limit).await?;
+                let Some(last) = records.last().map(|r| r.key.clone()) else {
+                    return Ok::<_, EngineError>(None);
+                };
+                let now = chrono::Utc::now();
+                let page: Vec<Result<(Position, Item), EngineError>> = records
+                    .iter()
+                    .map(|record| {
+                        let item = match mapper.map(source.name(), record, now) {
+                            Ok(user) => Item::User(Box::new(user)),
+                            Err(errors) => Item::Invalid {
+                                target_id: format!("{}:{}", source.name(), record.key),
+                                reason: format!("record {}: {}", record.key, errors.reason()),
+                            },
+                        };
+                        Ok((Position::Key(record.key.clone()), item))
+                    })
+                    .collect();
+                Ok(Some((futures::stream::iter(page), Some(last))))
+            })
+            .try_flatten()
+            .boxed()
+        }
+    }
+}
+
+/// Exports every user of `users` through `target` into `options.output`, going on from an
 /// earlier run there. `progress` is told of each user read.
 pub async fn export(
-    store: &dyn Store,
+    users: Users<'_>,
     target: &dyn Target,
     options: &ExportOptions,
     progress: &(dyn Fn(u64) + Send + Sync),
@@ -190,6 +301,22 @@ pub async fn export(
         target: target.name(),
     };
     let (mut state, resumed) = match files.load()? {
+        Some(state)
+            if state.report.target == target.name() && state.report.source != users.source() =>
+        {
+            return Err(EngineError::Options(format!(
+                "{} holds an export from {}, not {}: use another directory",
+                dir.display(),
+                state
+                    .report
+                    .source
+                    .as_deref()
+                    .map_or("the store".to_owned(), |s| format!("source {s}")),
+                users
+                    .source()
+                    .map_or("the store".to_owned(), |s| format!("source {s}")),
+            )));
+        }
         Some(state) if state.report.target == target.name() => (state, true),
         Some(state) => {
             return Err(EngineError::Options(format!(
@@ -203,6 +330,7 @@ pub async fn export(
             State {
                 report: ExportReport {
                     target: target.name().to_owned(),
+                    source: users.source(),
                     ..ExportReport::default()
                 },
                 ..State::default()
@@ -215,14 +343,23 @@ pub async fn export(
     let max_bytes = options
         .max_file_bytes
         .map_or(limits.max_bytes, |cap| cap.min(limits.max_bytes));
-    let mut batch = Batch {
-        bytes: target.framing(),
-        ..Batch::default()
-    };
-    let mut last: Option<UserId> = None;
-    let mut users = store.users(state.after, options.page_size);
-    while let Some(user) = users.try_next().await? {
+    let mut batch = Batch::default();
+    let mut last: Option<Position> = None;
+    let mut items = items(users, state.after.clone(), options.page_size);
+    while let Some((position, item)) = items.try_next().await? {
         progress(1);
+        let user = match item {
+            Item::User(user) => user,
+            Item::Invalid { target_id, reason } => {
+                let label = "invalid-record";
+                batch.left_out.push((
+                    label.to_owned(),
+                    format!(",{},{label},{}", csv(&target_id), csv(&reason)),
+                ));
+                last = Some(position);
+                continue;
+            }
+        };
         match target.encode(&user) {
             Ok(encoded) => {
                 let cost = target.cost(&encoded);
@@ -240,24 +377,34 @@ pub async fn export(
                         ),
                     ));
                 } else {
-                    let full = !batch.users.is_empty()
-                        && (batch.bytes.saturating_add(cost) > max_bytes
-                            || batch.users.len() >= limits.max_users);
+                    let group = target.group(&encoded).map(|g| file_safe(&g));
+                    let full = batch.groups.get(&group).is_some_and(|(users, bytes)| {
+                        bytes.saturating_add(cost) > max_bytes || users.len() >= limits.max_users
+                    });
                     if full {
-                        commit(&files, target, &mut state, std::mem::take(&mut batch), last)?;
-                        batch.bytes = target.framing();
+                        commit(
+                            &files,
+                            target,
+                            &mut state,
+                            std::mem::take(&mut batch),
+                            last.clone(),
+                        )?;
                     }
-                    batch.bytes = batch.bytes.saturating_add(cost);
-                    batch.users.push(encoded);
+                    let (users, bytes) = batch
+                        .groups
+                        .entry(group)
+                        .or_insert_with(|| (Vec::new(), target.framing()));
+                    *bytes = bytes.saturating_add(cost);
+                    users.push(encoded);
                 }
             }
             Err(left) => batch
                 .left_out
                 .push((left.label(), left_out_line(&user, &left))),
         }
-        last = Some(user.id);
+        last = Some(position);
     }
-    if !batch.users.is_empty() || !batch.left_out.is_empty() {
+    if !batch.groups.is_empty() || !batch.left_out.is_empty() {
         commit(&files, target, &mut state, batch, last)?;
     }
     let mut report = state.report;
@@ -265,7 +412,21 @@ pub async fn export(
     Ok(report)
 }
 
-fn left_out_line(user: &usher_core::User, left: &LeftOut) -> String {
+/// A group's name as it goes in a file name: letters, digits, `.`, `_` and `-`.
+fn file_safe(group: &str) -> String {
+    group
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn left_out_line(user: &User, left: &LeftOut) -> String {
     format!(
         "{},{},{},{}",
         user.id,
@@ -281,16 +442,25 @@ fn commit(
     target: &dyn Target,
     state: &mut State,
     batch: Batch,
-    last: Option<UserId>,
+    last: Option<Position>,
 ) -> Result<(), EngineError> {
     let n = state.commits.saturating_add(1);
     let mut pending = Vec::new();
-    if !batch.users.is_empty() {
-        let name = format!("{}-users-{n:05}.{}", target.name(), target.extension());
+    let mut exported = 0usize;
+    for (group, (users, _)) in &batch.groups {
+        let name = match group {
+            Some(group) => format!(
+                "{}-users-{n:05}-{group}.{}",
+                target.name(),
+                target.extension()
+            ),
+            None => format!("{}-users-{n:05}.{}", target.name(), target.extension()),
+        };
         let tmp = format!("{name}.tmp");
-        write_synced(&files.dir.join(&tmp), &target.file(&batch.users))?;
+        write_synced(&files.dir.join(&tmp), &target.file(users))?;
         state.report.files.push(name.clone());
         pending.push((tmp, name));
+        exported = exported.saturating_add(users.len());
     }
     if !batch.left_out.is_empty() {
         let name = format!("{}-left-out-{n:05}.csv", target.name());
@@ -309,9 +479,11 @@ fn commit(
     state.report.exported = state
         .report
         .exported
-        .saturating_add(u64::try_from(batch.users.len()).unwrap_or(u64::MAX));
+        .saturating_add(u64::try_from(exported).unwrap_or(u64::MAX));
     state.commits = n;
-    state.after = last.or(state.after);
+    if last.is_some() {
+        state.after = last;
+    }
     state.pending = pending;
     files.save(state)?;
     // The state keeps naming these until the next commit; renaming one twice is skipped.

@@ -29,6 +29,6 @@ pub mod status;
 pub use backfill::{BackfillOptions, BackfillReport, backfill};
 pub use dry_run::{DryRunReport, dry_run};
 pub use error::EngineError;
-pub use export::{ExportOptions, ExportReport, export};
+pub use export::{ExportOptions, ExportReport, Users, export};
 pub use observer::{Observer, Silent};
 pub use partition::Partition;

@@ -69,6 +69,16 @@ pub(crate) fn b64_encode_unpadded(bytes: &[u8]) -> String {
     STANDARD_NO_PAD.encode(bytes)
 }
 
+/// URL-safe base64 with padding (Google's "web-safe" base64).
+pub(crate) fn b64_url_encode(bytes: &[u8]) -> String {
+    URL_SAFE.encode(bytes)
+}
+
+/// passlib's "adapted" base64: standard alphabet with `.` for `+`, no padding.
+pub(crate) fn ab64_encode(bytes: &[u8]) -> String {
+    STANDARD_NO_PAD.encode(bytes).replace('+', ".")
+}
+
 /// crypt(3)'s little-endian base64 over `./0-9A-Za-z` ("h64"), as phpass, MD5-crypt,
 /// SHA-crypt and `$7$` write their checksums.
 pub(crate) fn h64_encode(bytes: &[u8]) -> String {

@@ -63,6 +63,27 @@
 //! [`PasswordHash::to_supertokens`] writes SuperTokens' `passwordHash` with its
 //! `hashingAlgorithm` for bulk import: `bcrypt` (the string) and `argon2` (PHC, version 19).
 //!
+//! [`PasswordHash::to_keycloak`] writes a Keycloak password credential (`secretData` and
+//! `credentialData`, JSON in strings) for Keycloak's built-in hash providers: `pbkdf2`,
+//! `pbkdf2-sha256` and `pbkdf2-sha512` (the derived key and the salt standard base64, the
+//! iterations as `hashIterations`) and `argon2` (the raw output, with `type`, `version`,
+//! `hashLength`, `memory` and `parallelism`, and `hashIterations` the passes). The parameters go
+//! under both `algorithmData`, which Keycloak's JSON creator reads, and `additionalParameters`,
+//! which its exports write.
+//!
+//! [`PasswordHash::to_firebase`] writes a Firebase `accounts:batchCreate` request's hash
+//! options and the user's `passwordHash` and `salt` (web-safe base64): `BCRYPT` (the string),
+//! `SCRYPT` (Firebase's scrypt: `signerKey`, `saltSeparator`, `rounds` 1–8, `memoryCost`
+//! 1–14) and `STANDARD_SCRYPT` (`cpuMemCost` N, `blockSize`, `parallelization`, `dkLen`).
+//! Firebase's PBKDF2, digest and HMAC imports do not say how they apply the salt or how long a
+//! key they derive, so such hashes are not sent where they could not be checked.
+//!
+//! [`PasswordHash::to_zitadel`] writes ZITADEL's `hashedPassword.hash`, the Modular Crypt
+//! Format strings its passwap verifiers read: bcrypt, argon2i and argon2id (version 19), `$1$`
+//! MD5-crypt, `$5$`/`$6$` SHA-crypt with `rounds=` always written, `$scrypt$ln=<log2 N>`,
+//! passlib's `$pbkdf2[-sha256|-sha512]$<rounds>$<ab64 salt>$<ab64 hash>` at passlib's key
+//! lengths, phpass `$P$`, Drupal 7 `$S$` and bare-hex MD5; at most 200 characters.
+//!
 //! For every target, everything else (crypt(3) families, phpass, Firebase scrypt, MySQL, SHA-384 digests,
 //! iterated or templated salts, Django's prehashed bcrypt, plaintext) has no Auth0 form:
 //! [`NotExportable`] names the scheme, and the user goes to the provider's hook instead.
@@ -634,6 +655,191 @@ impl PasswordHash {
                 .map(|s| ("argon2", s))
                 .map_err(|why| self.not_for(SUPERTOKENS, why)),
             _ => Err(self.not_for(SUPERTOKENS, "")),
+        }
+    }
+}
+
+impl PasswordHash {
+    /// A Keycloak password credential for this hash: see the module docs.
+    pub fn to_keycloak(&self) -> Result<Value, NotExportable> {
+        const KEYCLOAK: &str = "keycloak";
+        let (value, salt, iterations, algorithm, parameters) = match &self.0 {
+            Kind::Pbkdf2(p) => {
+                let algorithm = match p.prf {
+                    Prf::Sha1 => "pbkdf2",
+                    Prf::Sha256 => "pbkdf2-sha256",
+                    Prf::Sha512 => "pbkdf2-sha512",
+                    Prf::Sha384 => {
+                        return Err(self.not_for(KEYCLOAK, "only recent releases have it"));
+                    }
+                    Prf::Whirlpool => return Err(self.not_for(KEYCLOAK, "")),
+                };
+                (&p.hash, &p.salt, p.iterations, algorithm, json!({}))
+            }
+            Kind::Argon2(a) => {
+                if !a.data.is_empty() {
+                    return Err(self.not_for(KEYCLOAK, "associated data"));
+                }
+                let kind = match a.algorithm {
+                    argon2::Algorithm::Argon2d => "d",
+                    argon2::Algorithm::Argon2i => "i",
+                    argon2::Algorithm::Argon2id => "id",
+                };
+                let version = match a.version {
+                    argon2::Version::V0x10 => "1.0",
+                    argon2::Version::V0x13 => "1.3",
+                };
+                let parameters = json!({
+                    "type": [kind],
+                    "version": [version],
+                    "hashLength": [a.hash.len().to_string()],
+                    "memory": [a.m_kib.to_string()],
+                    "parallelism": [a.p.to_string()],
+                });
+                (&a.hash, &a.salt, a.t, "argon2", parameters)
+            }
+            _ => return Err(self.not_for(KEYCLOAK, "")),
+        };
+        let secret = json!({
+            "value": b64_encode(value),
+            "salt": b64_encode(salt),
+            "additionalParameters": {},
+        });
+        let credential = json!({
+            "hashIterations": iterations,
+            "algorithm": algorithm,
+            "algorithmData": parameters,
+            "additionalParameters": parameters,
+        });
+        Ok(json!({
+            "type": "password",
+            "secretData": secret.to_string(),
+            "credentialData": credential.to_string(),
+        }))
+    }
+
+    /// Firebase's hash options (the `accounts:batchCreate` request's) and the user's
+    /// `passwordHash` and `salt` for this hash: see the module docs. Users go to Firebase in
+    /// requests of one set of options each.
+    pub fn to_firebase(&self) -> Result<(Value, Value), NotExportable> {
+        const FIREBASE: &str = "firebase";
+        let web = crate::encoding::b64_url_encode;
+        match &self.0 {
+            Kind::Bcrypt(b) => {
+                let string = bcrypt_string(b).map_err(|why| self.not_for(FIREBASE, why))?;
+                Ok((
+                    json!({ "hashAlgorithm": "BCRYPT" }),
+                    json!({ "passwordHash": web(string.as_bytes()) }),
+                ))
+            }
+            Kind::Firebase(f) => {
+                if f.p != 1 || !(1..=8).contains(&f.rounds) || !(1..=14).contains(&f.mem_cost) {
+                    return Err(self.not_for(
+                        FIREBASE,
+                        "parameters outside its range (rounds 1-8, memory cost 1-14, p 1)",
+                    ));
+                }
+                Ok((
+                    json!({
+                        "hashAlgorithm": "SCRYPT",
+                        "signerKey": web(&f.signer_key),
+                        "saltSeparator": web(&f.separator),
+                        "rounds": f.rounds,
+                        "memoryCost": f.mem_cost,
+                    }),
+                    json!({ "passwordHash": web(&f.hash), "salt": web(&f.salt) }),
+                ))
+            }
+            Kind::Scrypt(s) => Ok((
+                json!({
+                    "hashAlgorithm": "STANDARD_SCRYPT",
+                    "cpuMemCost": 1u64 << s.log_n,
+                    "blockSize": s.r,
+                    "parallelization": s.p,
+                    "dkLen": s.hash.len(),
+                }),
+                json!({ "passwordHash": web(&s.hash), "salt": web(&s.salt) }),
+            )),
+            Kind::Pbkdf2(_) | Kind::Digest(_) => Err(self.not_for(
+                FIREBASE,
+                "its import does not document how the salt is applied or the key's length",
+            )),
+            _ => Err(self.not_for(FIREBASE, "")),
+        }
+    }
+
+    /// ZITADEL's `hashedPassword.hash` for this hash: see the module docs.
+    pub fn to_zitadel(&self) -> Result<String, NotExportable> {
+        const ZITADEL: &str = "zitadel";
+        let hash = self.zitadel_string()?;
+        if hash.len() > 200 {
+            return Err(self.not_for(ZITADEL, "longer than the 200 characters it takes"));
+        }
+        Ok(hash)
+    }
+
+    fn zitadel_string(&self) -> Result<String, NotExportable> {
+        const ZITADEL: &str = "zitadel";
+        match &self.0 {
+            Kind::Bcrypt(b) => bcrypt_string(b).map_err(|why| self.not_for(ZITADEL, why)),
+            Kind::Argon2(a) => {
+                if a.algorithm == argon2::Algorithm::Argon2d || a.version != argon2::Version::V0x13
+                {
+                    return Err(self.not_for(ZITADEL, "only argon2i and argon2id, version 19"));
+                }
+                argon2_phc(a).map_err(|why| self.not_for(ZITADEL, why))
+            }
+            Kind::Md5Crypt(m) if !m.apr => Ok(format!("$1${}${}", m.salt, m.checksum)),
+            Kind::ShaCrypt(c) => Ok(format!(
+                "${}$rounds={}${}${}",
+                if c.sha512 { 6 } else { 5 },
+                c.rounds,
+                c.salt,
+                c.checksum
+            )),
+            Kind::Scrypt(s) => Ok(format!(
+                "$scrypt$ln={},r={},p={}${}${}",
+                s.log_n,
+                s.r,
+                s.p,
+                b64_encode_unpadded(&s.salt),
+                b64_encode_unpadded(&s.hash)
+            )),
+            Kind::Pbkdf2(p) => {
+                let (ident, length) = match p.prf {
+                    Prf::Sha1 => ("pbkdf2", 20),
+                    Prf::Sha256 => ("pbkdf2-sha256", 32),
+                    Prf::Sha384 => ("pbkdf2-sha384", 48),
+                    Prf::Sha512 => ("pbkdf2-sha512", 64),
+                    Prf::Whirlpool => return Err(self.not_for(ZITADEL, "")),
+                };
+                if p.hash.len() != length {
+                    return Err(self.not_for(ZITADEL, "a key length other than the digest's"));
+                }
+                Ok(format!(
+                    "${ident}${}${}${}",
+                    p.iterations,
+                    crate::encoding::ab64_encode(&p.salt),
+                    crate::encoding::ab64_encode(&p.hash)
+                ))
+            }
+            Kind::Phpass(p) if !p.md5_prehash => {
+                let count = crate::encoding::ITOA64
+                    .get(usize::try_from(p.log2).unwrap_or(usize::MAX))
+                    .map(|&c| char::from(c))
+                    .ok_or_else(|| self.not_for(ZITADEL, "its count"))?;
+                let ident = if p.sha512 { 'S' } else { 'P' };
+                Ok(format!("${ident}${count}{}{}", p.salt, p.checksum))
+            }
+            Kind::Digest(d)
+                if d.alg == Alg::Md5
+                    && d.input == Input::Bytes
+                    && d.output == Output::Raw
+                    && matches!(d.construction, Construction::Plain) =>
+            {
+                Ok(hex(&d.expected))
+            }
+            _ => Err(self.not_for(ZITADEL, "")),
         }
     }
 }

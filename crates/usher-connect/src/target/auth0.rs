@@ -31,6 +31,37 @@ pub struct Auth0Target {
 /// Auth0's limit on a job's file.
 pub const MAX_FILE_BYTES: usize = 500 * 1000;
 
+/// `user` as an Auth0 profile: what the custom database scripts answer Auth0 with (usher's
+/// Auth0 hook), and the core of a bulk import's user.
+pub fn profile(user: &User) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("user_id".into(), json!(user.external_id()));
+    out.insert("email_verified".into(), json!(user.email_verified));
+    let p = &user.profile;
+    super::present(
+        &mut out,
+        [
+            ("email", user.email.as_ref().map(|e| e.as_str().to_owned())),
+            (
+                "username",
+                user.username.as_ref().map(|u| u.as_str().to_owned()),
+            ),
+            ("given_name", p.given_name.clone()),
+            ("family_name", p.family_name.clone()),
+            ("name", p.name.clone()),
+            ("nickname", p.nickname.clone()),
+            ("picture", p.picture.clone()),
+        ],
+    );
+    if !user.attributes.is_empty() {
+        out.insert(
+            "user_metadata".into(),
+            Value::Object(user.attributes.clone()),
+        );
+    }
+    out
+}
+
 impl Target for Auth0Target {
     fn name(&self) -> &'static str {
         "auth0"
@@ -44,48 +75,23 @@ impl Target for Auth0Target {
     }
 
     fn encode(&self, user: &User) -> Result<Value, LeftOut> {
-        let Some(email) = &user.email else {
+        if user.email.is_none() {
             return Err(LeftOut::Missing { field: "email" });
-        };
+        }
         // No hook mark: Auth0's lazy migration runs only for users it does not hold yet.
         let hash = super::password(
             user,
             &self.hash_context,
             self.unexportable,
             usher_hash::PasswordHash::to_auth0,
-            None,
+            super::Hook::Unknown,
         )?;
-        let mut out = Map::new();
-        out.insert("email".into(), json!(email.as_str()));
-        out.insert("email_verified".into(), json!(user.email_verified));
-        out.insert("user_id".into(), json!(user.external_id()));
-        let profile = &user.profile;
-        super::present(
-            &mut out,
-            [
-                (
-                    "username",
-                    user.username.as_ref().map(|u| u.as_str().to_owned()),
-                ),
-                (
-                    "phone_number",
-                    user.phone.as_ref().map(|p| p.as_str().to_owned()),
-                ),
-                ("given_name", profile.given_name.clone()),
-                ("family_name", profile.family_name.clone()),
-                ("name", profile.name.clone()),
-                ("nickname", profile.nickname.clone()),
-                ("picture", profile.picture.clone()),
-            ],
-        );
+        let mut out = profile(user);
+        if let Some(phone) = &user.phone {
+            out.insert("phone_number".into(), json!(phone.as_str()));
+        }
         if user.status == Status::Disabled {
             out.insert("blocked".into(), json!(true));
-        }
-        if !user.attributes.is_empty() {
-            out.insert(
-                "user_metadata".into(),
-                Value::Object(user.attributes.clone()),
-            );
         }
         if let Some(hash) = hash {
             out.insert("custom_password_hash".into(), hash);

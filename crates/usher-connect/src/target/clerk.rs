@@ -16,16 +16,17 @@
 //! left out and listed, whichever policy is asked.
 
 use serde_json::{Map, Value, json};
-use usher_core::{FileLimits, LeftOut, Status, Target, User};
+use usher_core::{FileLimits, LeftOut, Status, Target, Unexportable, User};
 use usher_hash::HashContext;
-
-use super::stored_hash;
 
 /// Clerk's import, as create-user requests.
 #[derive(Debug, Clone, Default)]
 pub struct ClerkTarget {
     /// Reads stored hashes.
     pub hash_context: HashContext,
+    /// Users whose hash the target cannot take: left out (it has no hook), or imported
+    /// without a password.
+    pub unexportable: Unexportable,
 }
 
 impl Target for ClerkTarget {
@@ -48,16 +49,20 @@ impl Target for ClerkTarget {
         }
         let mut out = Map::new();
         out.insert("external_id".into(), json!(user.external_id()));
-        match stored_hash(user, &self.hash_context)? {
-            Some(hash) => {
-                let (hasher, digest) = hash.to_clerk().map_err(|e| LeftOut::Omitted {
-                    scheme: e.scheme.id().to_owned(),
-                    reason: format!("{e} (and it has no lazy-migration hook)"),
-                })?;
-                out.insert("password_hasher".into(), json!(hasher));
-                out.insert("password_digest".into(), json!(digest));
-            }
-            None => {
+        let password = super::password(
+            user,
+            &self.hash_context,
+            self.unexportable,
+            |hash| {
+                hash.to_clerk().map(|(hasher, digest)| {
+                    json!({ "password_hasher": hasher, "password_digest": digest })
+                })
+            },
+            super::Hook::None,
+        )?;
+        match password {
+            Some(Value::Object(fields)) => out.extend(fields),
+            _ => {
                 out.insert("skip_password_requirement".into(), json!(true));
             }
         }

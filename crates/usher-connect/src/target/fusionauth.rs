@@ -28,6 +28,55 @@ pub struct FusionAuthTarget {
     pub unexportable: Unexportable,
 }
 
+/// `user` as a FusionAuth user: what usher's Generic Connector answers FusionAuth with, and
+/// an import's user without its password.
+pub fn user_fields(user: &User) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("id".into(), json!(user.id.to_string()));
+    out.insert("active".into(), json!(user.status != Status::Disabled));
+    out.insert("verified".into(), json!(user.email_verified));
+    out.insert(
+        "passwordChangeRequired".into(),
+        json!(user.status == Status::PasswordResetRequired),
+    );
+    let p = &user.profile;
+    super::present(
+        &mut out,
+        [
+            ("email", user.email.as_ref().map(|e| e.as_str().to_owned())),
+            (
+                "username",
+                user.username.as_ref().map(|u| u.as_str().to_owned()),
+            ),
+            ("firstName", p.given_name.clone()),
+            ("lastName", p.family_name.clone()),
+            ("middleName", p.middle_name.clone()),
+            ("fullName", p.name.clone()),
+            (
+                "mobilePhone",
+                user.phone.as_ref().map(|x| x.as_str().to_owned()),
+            ),
+            ("birthDate", p.birthdate.map(|d| d.to_string())),
+            ("imageUrl", p.picture.clone()),
+            ("timezone", p.zoneinfo.clone()),
+        ],
+    );
+    if let Some(locale) = &p.locale {
+        out.insert("preferredLanguages".into(), json!([locale]));
+    }
+    // FusionAuth's `data` holds objects by key.
+    out.insert(
+        "data".into(),
+        json!({ "usher": {
+            "attributes": user.attributes,
+            "legacy": user.legacy_links.iter().map(|l| json!({
+                "source": l.source, "legacy_id": l.legacy_id.as_str(),
+            })).collect::<Vec<_>>(),
+        }}),
+    );
+    out
+}
+
 impl Target for FusionAuthTarget {
     fn name(&self) -> &'static str {
         "fusionauth"
@@ -51,58 +100,13 @@ impl Target for FusionAuthTarget {
             &self.hash_context,
             self.unexportable,
             PasswordHash::to_fusionauth,
-            None,
+            super::Hook::Unknown,
         )?
         else {
             return Err(LeftOut::Missing { field: "password" });
         };
-        let mut out = password;
-        out.insert("id".into(), json!(user.id.to_string()));
-        out.insert("active".into(), json!(user.status != Status::Disabled));
-        out.insert("verified".into(), json!(user.email_verified));
-        if user.status == Status::PasswordResetRequired {
-            out.insert("passwordChangeRequired".into(), json!(true));
-        }
-        let p = &user.profile;
-        super::present(
-            &mut out,
-            [
-                ("email", user.email.as_ref().map(|e| e.as_str().to_owned())),
-                (
-                    "username",
-                    user.username.as_ref().map(|u| u.as_str().to_owned()),
-                ),
-                ("firstName", p.given_name.clone()),
-                ("lastName", p.family_name.clone()),
-                ("middleName", p.middle_name.clone()),
-                ("fullName", p.name.clone()),
-                (
-                    "mobilePhone",
-                    user.phone.as_ref().map(|x| x.as_str().to_owned()),
-                ),
-                ("birthDate", p.birthdate.map(|d| d.to_string())),
-                ("imageUrl", p.picture.clone()),
-                ("timezone", p.zoneinfo.clone()),
-            ],
-        );
-        if let Some(locale) = &p.locale {
-            out.insert("preferredLanguages".into(), json!([locale]));
-        }
-        let mut usher = Map::new();
-        usher.insert(
-            "legacy".into(),
-            json!(
-                user.legacy_links
-                    .iter()
-                    .map(|l| json!({
-                        "source": l.source, "legacy_id": l.legacy_id.as_str(),
-                    }))
-                    .collect::<Vec<_>>()
-            ),
-        );
-        usher.insert("attributes".into(), Value::Object(user.attributes.clone()));
-        // FusionAuth's `data` holds objects by key.
-        out.insert("data".into(), json!({ "usher": usher }));
+        let mut out = user_fields(user);
+        out.extend(password);
         Ok(Value::Object(out))
     }
 

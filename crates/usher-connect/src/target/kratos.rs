@@ -52,7 +52,9 @@ impl Target for KratosTarget {
                 hash.to_kratos()
                     .map(|hashed| json!({ "hashed_password": hashed }))
             },
-            Some(json!({ "hashed_password": "", "use_password_migration_hook": true })),
+            super::Hook::Mark(
+                json!({ "hashed_password": "", "use_password_migration_hook": true }),
+            ),
         )?;
         let mut identity = json!({
             "schema_id": "preset://email",

@@ -2,6 +2,12 @@
 //!
 //! * [`auth0`] — Auth0's bulk user import: a JSON array of users, at most 500 KB a file,
 //!   each hash as Auth0's `custom_password_hash`.
+//! * [`cognito`] — Amazon Cognito's CSV user import, 500,000 users a file, without passwords:
+//!   users with one are left to Cognito's migrate-user trigger.
+//! * [`firebase`] — Firebase's `accounts:batchCreate` request bodies, 1,000 users each, one
+//!   set of hash options a file.
+//! * [`keycloak`] — Keycloak's partial import, 1,000 users a file, each hash as a Keycloak
+//!   password credential.
 //! * [`clerk`] — Clerk's create-user requests, one a line, each hash as its `password_digest`
 //!   and `password_hasher`.
 //! * [`fusionauth`] — FusionAuth's user import, 5,000 users a request body, each hash as its
@@ -14,22 +20,32 @@
 //!   `password_hash`.
 //! * [`supertokens`] — SuperTokens' bulk import, 10,000 users a request body, each hash as its
 //!   `passwordHash` and `hashingAlgorithm`.
+//! * [`zitadel`] — ZITADEL's create-user requests, one a line, each hash as the Modular Crypt
+//!   Format string it reads.
 
 pub mod auth0;
 pub mod clerk;
+pub mod cognito;
+pub mod firebase;
 pub mod fusionauth;
+pub mod keycloak;
 pub mod kratos;
 pub mod okta;
 pub mod supabase;
 pub mod supertokens;
+pub mod zitadel;
 
 pub use auth0::Auth0Target;
 pub use clerk::ClerkTarget;
+pub use cognito::CognitoTarget;
+pub use firebase::FirebaseTarget;
 pub use fusionauth::FusionAuthTarget;
+pub use keycloak::KeycloakTarget;
 pub use kratos::KratosTarget;
 pub use okta::OktaTarget;
 pub use supabase::SupabaseTarget;
 pub use supertokens::SuperTokensTarget;
+pub use zitadel::ZitadelTarget;
 
 use serde_json::Value;
 pub(super) use usher_core::target::present;
@@ -48,33 +64,48 @@ fn stored_hash(user: &User, context: &HashContext) -> Result<Option<PasswordHash
         })
 }
 
-/// The user's password as a target imports it: `encode` of the stored hash; for a hash the
-/// target cannot take, `hook` (the target's mark that sends the user to its hook) under the
-/// [`Unexportable::Hook`] policy, if the target has one, else the user is left out with the
-/// reason; `None` for a user without a password.
+/// How a target's users reach its lazy-migration hook, if it has one.
+pub(super) enum Hook {
+    /// A mark in the user's record sends them to the hook (Okta's password import hook,
+    /// Kratos's `use_password_migration_hook`): the user is imported with the mark.
+    Mark(Value),
+    /// The hook runs only for users the target does not hold yet (Auth0's custom database,
+    /// Keycloak's user-migration plugin, Cognito's migrate-user trigger): the user is left
+    /// out of the files, listed for the hook.
+    Unknown,
+    /// The target has no lazy-migration hook (Supabase, Clerk, SuperTokens, Firebase).
+    None,
+}
+
+/// The user's password as a target imports it: `encode` of the stored hash, or `None` for a
+/// user without a password. A hash the target cannot take follows `policy`:
+/// [`Unexportable::Reset`] imports the user without it; [`Unexportable::Hook`] marks the user
+/// for the target's hook or leaves them out for it, by `hook`; otherwise, and for a target
+/// without a hook, the user is left out with the reason.
 fn password(
     user: &User,
     context: &HashContext,
     policy: Unexportable,
     encode: impl Fn(&PasswordHash) -> Result<Value, NotExportable>,
-    hook: Option<Value>,
+    hook: Hook,
 ) -> Result<Option<Value>, LeftOut> {
     let Some(hash) = stored_hash(user, context)? else {
         return Ok(None);
     };
-    match (encode(&hash), policy, hook) {
-        (Ok(encoded), _, _) => Ok(Some(encoded)),
-        (Err(_), Unexportable::Hook, Some(hook)) => Ok(Some(hook)),
-        (Err(e), policy, _) => Err(unexportable(policy, &e)),
-    }
-}
-
-/// Why a user whose hash `target` cannot take is left out, by `policy`.
-fn unexportable(policy: Unexportable, e: &NotExportable) -> LeftOut {
+    let e = match encode(&hash) {
+        Ok(encoded) => return Ok(Some(encoded)),
+        Err(e) => e,
+    };
     let (scheme, reason) = (e.scheme.id().to_owned(), e.to_string());
-    match policy {
-        Unexportable::Hook => LeftOut::ForTheHook { scheme, reason },
-        Unexportable::Omit => LeftOut::Omitted { scheme, reason },
+    match (policy, hook) {
+        (Unexportable::Reset, _) => Ok(None),
+        (Unexportable::Hook, Hook::Mark(mark)) => Ok(Some(mark)),
+        (Unexportable::Hook, Hook::Unknown) => Err(LeftOut::ForTheHook { scheme, reason }),
+        (Unexportable::Hook, Hook::None) => Err(LeftOut::Omitted {
+            scheme,
+            reason: format!("{reason}, and {} has no lazy-migration hook", e.target),
+        }),
+        (Unexportable::Omit, _) => Err(LeftOut::Omitted { scheme, reason }),
     }
 }
 

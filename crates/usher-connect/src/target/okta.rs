@@ -48,7 +48,7 @@ impl Target for OktaTarget {
             &self.hash_context,
             self.unexportable,
             |hash| hash.to_okta().map(|hash| json!({ "hash": hash })),
-            Some(json!({ "hook": { "type": "default" } })),
+            super::Hook::Mark(json!({ "hook": { "type": "default" } })),
         )?;
         let mut profile = Map::new();
         profile.insert("login".into(), json!(email.as_str()));

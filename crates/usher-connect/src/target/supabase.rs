@@ -16,16 +16,17 @@
 //! importing them would give them a random password nobody knows.
 
 use serde_json::{Map, Value, json};
-use usher_core::{FileLimits, LeftOut, Status, Target, User};
+use usher_core::{FileLimits, LeftOut, Status, Target, Unexportable, User};
 use usher_hash::HashContext;
-
-use super::stored_hash;
 
 /// Supabase's import, as create-user requests.
 #[derive(Debug, Clone, Default)]
 pub struct SupabaseTarget {
     /// Reads stored hashes.
     pub hash_context: HashContext,
+    /// Users whose hash the target cannot take: left out (it has no hook), or imported
+    /// without a password.
+    pub unexportable: Unexportable,
 }
 
 impl Target for SupabaseTarget {
@@ -48,12 +49,14 @@ impl Target for SupabaseTarget {
         }
         let mut out = Map::new();
         out.insert("id".into(), json!(user.id.to_string()));
-        if let Some(hash) = stored_hash(user, &self.hash_context)? {
-            let hash = hash.to_supabase().map_err(|e| LeftOut::Omitted {
-                scheme: e.scheme.id().to_owned(),
-                reason: format!("{e} (and it has no lazy-migration hook)"),
-            })?;
-            out.insert("password_hash".into(), json!(hash));
+        if let Some(hash) = super::password(
+            user,
+            &self.hash_context,
+            self.unexportable,
+            |hash| hash.to_supabase().map(Value::String),
+            super::Hook::None,
+        )? {
+            out.insert("password_hash".into(), hash);
         }
         if let Some(email) = &user.email {
             out.insert("email".into(), json!(email.as_str()));

@@ -13,16 +13,17 @@
 //! overrides sign-in in the app's backend, which can call usher's `POST /v1/login`.
 
 use serde_json::{Value, json};
-use usher_core::{FileLimits, LeftOut, Target, User};
+use usher_core::{FileLimits, LeftOut, Target, Unexportable, User};
 use usher_hash::HashContext;
-
-use super::stored_hash;
 
 /// SuperTokens' bulk import.
 #[derive(Debug, Clone, Default)]
 pub struct SuperTokensTarget {
     /// Reads stored hashes.
     pub hash_context: HashContext,
+    /// Users whose hash the target cannot take: left out (it has no hook), or imported
+    /// without a password.
+    pub unexportable: Unexportable,
 }
 
 impl Target for SuperTokensTarget {
@@ -41,20 +42,27 @@ impl Target for SuperTokensTarget {
         let Some(email) = &user.email else {
             return Err(LeftOut::Missing { field: "email" });
         };
-        let Some(hash) = stored_hash(user, &self.hash_context)? else {
+        let Some(Value::Object(mut hash)) = super::password(
+            user,
+            &self.hash_context,
+            self.unexportable,
+            |hash| {
+                hash.to_supertokens().map(|(algorithm, hash)| {
+                    json!({ "passwordHash": hash, "hashingAlgorithm": algorithm })
+                })
+            },
+            super::Hook::None,
+        )?
+        else {
             return Err(LeftOut::Missing { field: "password" });
         };
-        let (algorithm, hash) = hash.to_supertokens().map_err(|e| LeftOut::Omitted {
-            scheme: e.scheme.id().to_owned(),
-            reason: e.to_string(),
-        })?;
         Ok(json!({
             "externalUserId": user.external_id(),
             "loginMethods": [{
                 "recipeId": "emailpassword",
                 "email": email.as_str(),
-                "passwordHash": hash,
-                "hashingAlgorithm": algorithm,
+                "passwordHash": hash.remove("passwordHash"),
+                "hashingAlgorithm": hash.remove("hashingAlgorithm"),
                 "isVerified": user.email_verified,
                 "isPrimary": true,
                 "timeJoinedInMSSinceEpoch": user.created_at.timestamp_millis(),

@@ -12,9 +12,9 @@ use crate::{HashError, Password, Scheme, encoding};
 
 #[derive(Clone)]
 pub(crate) struct Md5Crypt {
-    apr: bool,
-    salt: String,
-    checksum: String,
+    pub(crate) apr: bool,
+    pub(crate) salt: String,
+    pub(crate) checksum: String,
 }
 
 impl Verify for Md5Crypt {
@@ -132,10 +132,10 @@ pub(crate) fn parse_md5_crypt(s: &str, _o: &ParseOptions, apr: bool) -> Parsed {
 
 #[derive(Clone)]
 pub(crate) struct ShaCrypt {
-    sha512: bool,
-    rounds: u32,
-    salt: String,
-    checksum: String,
+    pub(crate) sha512: bool,
+    pub(crate) rounds: u32,
+    pub(crate) salt: String,
+    pub(crate) checksum: String,
 }
 
 const SHA256_ORDER: [usize; 32] = [

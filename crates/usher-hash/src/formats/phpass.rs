@@ -18,12 +18,12 @@ use crate::{HashError, Password, Scheme};
 
 #[derive(Clone)]
 pub(crate) struct Phpass {
-    sha512: bool,
+    pub(crate) sha512: bool,
     /// Drupal 7 re-hashed Drupal 6's unsalted MD5 hashes as `U$S$…` = `$S$` over hex(md5(pw)).
-    md5_prehash: bool,
-    log2: u32,
-    salt: String,
-    checksum: String,
+    pub(crate) md5_prehash: bool,
+    pub(crate) log2: u32,
+    pub(crate) salt: String,
+    pub(crate) checksum: String,
 }
 
 fn chain<D: Digest>(pw: &[u8], salt: &[u8], log2: u32) -> Zeroizing<Vec<u8>> {

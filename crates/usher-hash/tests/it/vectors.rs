@@ -588,3 +588,92 @@ fn supertokens_takes_bcrypt_and_argon2_and_names_the_rest() {
         )),
     );
 }
+
+#[test]
+fn keycloak_takes_pbkdf2_and_argon2_and_names_the_rest() {
+    let must_not: Vec<&str> = NOWHERE
+        .iter()
+        .copied()
+        .chain(["bcrypt", "scrypt", "md5", "salted-sha1", "pbkdf2-sha384"])
+        .collect();
+    // Keycloak publishes no schema for its credential, only its Java classes: the round trip
+    // checks the form, and the export test checks the user around it.
+    export_all(
+        "keycloak",
+        PasswordHash::to_keycloak,
+        &[
+            "pbkdf2-sha1",
+            "pbkdf2-sha256",
+            "pbkdf2-sha512",
+            "argon2id",
+            "argon2i",
+            "argon2d",
+        ],
+        &must_not,
+        None,
+    );
+}
+
+#[test]
+fn firebase_takes_bcrypt_and_both_scrypts_and_names_the_rest() {
+    let must_not: Vec<&str> = NOWHERE
+        .iter()
+        .copied()
+        .filter(|s| *s != "firebase-scrypt")
+        .chain([
+            "argon2id",
+            "pbkdf2-sha256",
+            "md5",
+            "salted-sha1",
+            "hmac-sha256",
+        ])
+        .collect();
+    export_all(
+        "firebase",
+        |hash| {
+            hash.to_firebase()
+                .map(|(options, user)| serde_json::json!({ "options": options, "user": user }))
+        },
+        &["bcrypt", "firebase-scrypt", "scrypt"],
+        &must_not,
+        None,
+    );
+}
+
+#[test]
+fn zitadel_takes_the_crypt_strings_passwap_reads_and_names_the_rest() {
+    let must_not: Vec<&str> = [
+        "yescrypt",
+        "firebase-scrypt",
+        "mysql41",
+        "plaintext",
+        "argon2d",
+        "apr-md5-crypt",
+        "salted-md5",
+        "sha1",
+        "hmac-sha256",
+        "wordpress-bcrypt",
+    ]
+    .into();
+    export_all(
+        "zitadel",
+        |hash| hash.to_zitadel().map(serde_json::Value::String),
+        &[
+            "bcrypt",
+            "argon2id",
+            "argon2i",
+            "md5-crypt",
+            "sha256-crypt",
+            "sha512-crypt",
+            "scrypt",
+            "pbkdf2-sha1",
+            "pbkdf2-sha256",
+            "pbkdf2-sha512",
+            "phpass",
+            "drupal-sha512",
+            "md5",
+        ],
+        &must_not,
+        None,
+    );
+}

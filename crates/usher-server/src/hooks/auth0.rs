@@ -19,13 +19,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use usher_core::User;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
-use super::{Provider, Refusal, lookup, present, request, verify};
+use super::{Provider, Refusal, lookup, request, verify};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::openapi::{ErrorBody, NotFound, RateLimited, Unauthorized, Unavailable};
@@ -106,30 +106,7 @@ async fn get_user(
     }
 }
 
-/// `user` as an Auth0 normalized profile.
+/// `user` as an Auth0 normalized profile: the fields an Auth0 import gives them too.
 pub(super) fn profile(user: &User) -> Value {
-    let mut out = Map::new();
-    out.insert("user_id".into(), json!(user.external_id()));
-    out.insert("email_verified".into(), json!(user.email_verified));
-    let profile = &user.profile;
-    let fields: [(&str, Option<String>); 7] = [
-        ("email", user.email.as_ref().map(|e| e.as_str().to_owned())),
-        (
-            "username",
-            user.username.as_ref().map(|u| u.as_str().to_owned()),
-        ),
-        ("given_name", profile.given_name.clone()),
-        ("family_name", profile.family_name.clone()),
-        ("name", profile.name.clone()),
-        ("nickname", profile.nickname.clone()),
-        ("picture", profile.picture.clone()),
-    ];
-    present(&mut out, fields);
-    if !user.attributes.is_empty() {
-        out.insert(
-            "user_metadata".into(),
-            Value::Object(user.attributes.clone()),
-        );
-    }
-    Value::Object(out)
+    Value::Object(usher_connect::target::auth0::profile(user))
 }

@@ -15,13 +15,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
-use usher_core::{Status, User};
+use serde_json::{Value, json};
+use usher_core::User;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
-use super::{Provider, Refusal, present, request, verify};
+use super::{Provider, Refusal, request, verify};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::openapi::{ErrorBody, RateLimited, Unauthorized, Unavailable};
@@ -74,48 +74,10 @@ async fn connector(
 
 /// `user` as a FusionAuth User, registered to the application logging in.
 fn fusionauth_user(user: &User, application: Option<uuid::Uuid>) -> Value {
-    let mut out = Map::new();
-    out.insert("id".into(), json!(user.id.to_string()));
-    out.insert("active".into(), json!(user.status != Status::Disabled));
-    out.insert(
-        "passwordChangeRequired".into(),
-        json!(user.status == Status::PasswordResetRequired),
-    );
-    out.insert("verified".into(), json!(user.email_verified));
-    let profile = &user.profile;
-    let fields: [(&str, Option<String>); 10] = [
-        ("email", user.email.as_ref().map(|e| e.as_str().to_owned())),
-        (
-            "username",
-            user.username.as_ref().map(|u| u.as_str().to_owned()),
-        ),
-        (
-            "mobilePhone",
-            user.phone.as_ref().map(|p| p.as_str().to_owned()),
-        ),
-        ("firstName", profile.given_name.clone()),
-        ("lastName", profile.family_name.clone()),
-        ("middleName", profile.middle_name.clone()),
-        ("fullName", profile.name.clone()),
-        ("imageUrl", profile.picture.clone()),
-        ("timezone", profile.zoneinfo.clone()),
-        ("birthDate", profile.birthdate.map(|d| d.to_string())),
-    ];
-    present(&mut out, fields);
-    if let Some(locale) = &profile.locale {
-        out.insert("preferredLanguages".into(), json!([locale]));
+    let mut out = usher_connect::target::fusionauth::user_fields(user);
+    if let Some(Value::Object(usher)) = out.get_mut("data").and_then(|d| d.get_mut("usher")) {
+        usher.insert("migrated".into(), json!(true));
     }
-    // FusionAuth's `data` holds objects by key.
-    out.insert(
-        "data".into(),
-        json!({ "usher": {
-            "migrated": true,
-            "attributes": user.attributes,
-            "legacy": user.legacy_links.iter().map(|l| json!({
-                "source": l.source, "legacy_id": l.legacy_id.as_str(),
-            })).collect::<Vec<_>>(),
-        }}),
-    );
     if let Some(application) = application {
         out.insert(
             "registrations".into(),

@@ -19,8 +19,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
-use usher_core::{Status, User};
+use serde_json::{Value, json};
+use usher_core::User;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zeroize::Zeroizing;
@@ -100,46 +100,7 @@ async fn password(
     }
 }
 
-/// `user` as the plugin's `LegacyUser`.
+/// `user` as the plugin's `LegacyUser`: the fields a Keycloak import gives them too.
 fn legacy_user(user: &User) -> Value {
-    let mut out = Map::new();
-    // The plugin requires a username; a user with only an email logs in by it.
-    let username = user
-        .username
-        .as_ref()
-        .map(|u| u.as_str().to_owned())
-        .or_else(|| user.email.as_ref().map(|e| e.as_str().to_owned()))
-        .unwrap_or_default();
-    out.insert("username".into(), json!(username));
-    if let Some(email) = &user.email {
-        out.insert("email".into(), json!(email.as_str()));
-    }
-    out.insert("emailVerified".into(), json!(user.email_verified));
-    out.insert("enabled".into(), json!(user.status != Status::Disabled));
-    if let Some(first) = &user.profile.given_name {
-        out.insert("firstName".into(), json!(first));
-    }
-    if let Some(last) = &user.profile.family_name {
-        out.insert("lastName".into(), json!(last));
-    }
-    // Keycloak attributes are lists of strings.
-    let mut attributes = Map::new();
-    for (key, value) in &user.attributes {
-        let text = match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        attributes.insert(key.clone(), json!([text]));
-    }
-    if let Some(phone) = &user.phone {
-        attributes.insert("phone_number".into(), json!([phone.as_str()]));
-    }
-    if let Some(locale) = &user.profile.locale {
-        attributes.insert("locale".into(), json!([locale]));
-    }
-    out.insert("attributes".into(), Value::Object(attributes));
-    if user.status == Status::PasswordResetRequired {
-        out.insert("requiredActions".into(), json!(["UPDATE_PASSWORD"]));
-    }
-    Value::Object(out)
+    Value::Object(usher_connect::target::keycloak::user_fields(user))
 }

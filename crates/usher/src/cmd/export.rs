@@ -1,4 +1,4 @@
-//! `usher export`: the store's users into an identity provider's import files, each hash in
+//! `usher export`: the store's users (or a legacy source's, mapped) into an identity provider's import files, each hash in
 //! the encoding that provider accepts, packed to its file limits, resumable after a kill.
 
 use std::path::PathBuf;
@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
-use usher_core::{Target, Unexportable};
-use usher_engine::{ExportOptions, Observer as _};
+use usher_core::{Mapper, Target, Unexportable};
+use usher_engine::{ExportOptions, Observer as _, Users};
 use usher_store::Counters;
 
 use crate::cmd::backfill::Bars;
@@ -37,6 +37,19 @@ pub enum Format {
     /// Ory Kratos's batch identity import, 200 a file: hashes as `hashed_password`, or the
     /// identity marked for Kratos's password migration hook.
     Kratos,
+    /// Keycloak's partial import, 1,000 a file: PBKDF2 and Argon2 hashes as Keycloak
+    /// credentials; others left to the keycloak-user-migration plugin.
+    Keycloak,
+    /// Firebase's `accounts:batchCreate` request bodies, 1,000 a file, one set of hash
+    /// options each: bcrypt, Firebase scrypt and standard scrypt; Firebase has no hook, so
+    /// others are left out.
+    Firebase,
+    /// Amazon Cognito's CSV user import, 500,000 a file: no passwords, so users with one are
+    /// left to the migrate-user trigger (or imported to reset with `--unexportable reset`).
+    Cognito,
+    /// ZITADEL's create-user requests, one a line: hashes as the Modular Crypt Format strings
+    /// it reads; ZITADEL has no hook, so others are left out.
+    Zitadel,
 }
 
 /// Users whose hash the target cannot take.
@@ -46,6 +59,8 @@ pub enum UnexportableArg {
     Hook,
     /// Left out, listed.
     Omit,
+    /// Imported without a password: they set a new one through the target's reset flow.
+    Reset,
 }
 
 #[derive(Args)]
@@ -57,9 +72,20 @@ pub struct ExportArgs {
     /// from where the last run stopped.
     #[arg(long)]
     pub output: PathBuf,
-    /// Users whose hash the target cannot take: left to its hook, or left out.
+    /// Users whose hash the target cannot take: left to its hook, left out, or imported
+    /// without a password.
     #[arg(long, value_enum, default_value = "hook")]
     pub unexportable: UnexportableArg,
+    /// Export straight from this legacy source (`[sources.<name>]`), each record mapped as the
+    /// backfill maps it, instead of from usher's store. Nothing is written to the store, and
+    /// users are not linked across sources.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Then send the files to the provider's import API (`[push.<target>]` in the config says
+    /// where, and which file holds the token): paced, honouring 429s, each user's fate in
+    /// `<target>-push-log.jsonl`. Running again goes on where it stopped.
+    #[arg(long)]
+    pub push: bool,
     /// Files smaller than the target's limit (bytes).
     #[arg(long)]
     pub max_file_bytes: Option<usize>,
@@ -69,54 +95,119 @@ pub struct ExportArgs {
 
 pub async fn run(args: ExportArgs) -> Result<()> {
     let config = args.config.load()?;
-    config.check_store()?;
-    let store = config.open_store().await?;
     let unexportable = match args.unexportable {
         UnexportableArg::Hook => Unexportable::Hook,
         UnexportableArg::Omit => Unexportable::Omit,
+        UnexportableArg::Reset => Unexportable::Reset,
     };
+    let hash_context = config.hash_context()?;
+    use usher_connect::target as t;
     let target: Arc<dyn Target> = match args.format {
-        Format::Auth0 => Arc::new(usher_connect::target::Auth0Target {
-            hash_context: config.hash_context()?,
+        Format::Auth0 => Arc::new(t::Auth0Target {
+            hash_context,
             unexportable,
         }),
-        Format::Okta => Arc::new(usher_connect::target::OktaTarget {
-            hash_context: config.hash_context()?,
+        Format::Okta => Arc::new(t::OktaTarget {
+            hash_context,
             unexportable,
         }),
-        Format::Clerk => Arc::new(usher_connect::target::ClerkTarget {
-            hash_context: config.hash_context()?,
-        }),
-        Format::Supertokens => Arc::new(usher_connect::target::SuperTokensTarget {
-            hash_context: config.hash_context()?,
-        }),
-        Format::Supabase => Arc::new(usher_connect::target::SupabaseTarget {
-            hash_context: config.hash_context()?,
-        }),
-        Format::Fusionauth => Arc::new(usher_connect::target::FusionAuthTarget {
-            hash_context: config.hash_context()?,
+        Format::Clerk => Arc::new(t::ClerkTarget {
+            hash_context,
             unexportable,
         }),
-        Format::Kratos => Arc::new(usher_connect::target::KratosTarget {
-            hash_context: config.hash_context()?,
+        Format::Supertokens => Arc::new(t::SuperTokensTarget {
+            hash_context,
             unexportable,
         }),
+        Format::Supabase => Arc::new(t::SupabaseTarget {
+            hash_context,
+            unexportable,
+        }),
+        Format::Fusionauth => Arc::new(t::FusionAuthTarget {
+            hash_context,
+            unexportable,
+        }),
+        Format::Kratos => Arc::new(t::KratosTarget {
+            hash_context,
+            unexportable,
+        }),
+        Format::Keycloak => Arc::new(t::KeycloakTarget {
+            hash_context,
+            unexportable,
+        }),
+        Format::Firebase => Arc::new(t::FirebaseTarget {
+            hash_context,
+            unexportable,
+        }),
+        Format::Cognito => Arc::new(t::CognitoTarget {
+            hash_context,
+            unexportable,
+        }),
+        Format::Zitadel => Arc::new(t::ZitadelTarget {
+            hash_context,
+            unexportable,
+        }),
+    };
+    // A push's settings are checked before any export work.
+    let push = if args.push {
+        let name = target.name();
+        let table = config.push.get(name).with_context(|| {
+            format!("--push needs a [push.{name}] table in the config: its url and token_file")
+        })?;
+        Some(table.load(name)?)
+    } else {
+        None
     };
     let mut options = ExportOptions::new(&args.output);
     options.max_file_bytes = args.max_file_bytes;
-    let total = store.counts().await?.users;
     let bars = Bars::new(true);
-    bars.started(Some(total), Counters::default());
-    let report = usher_engine::export(store.as_ref(), target.as_ref(), &options, &|n| {
+    let progress = |n| {
         bars.chunk(Counters {
             read: n,
             ..Counters::default()
         });
-    })
-    .await
-    .with_context(|| format!("exporting to {}", args.output.display()))?;
+    };
+    let context = || format!("exporting to {}", args.output.display());
+    let report = match &args.source {
+        None => {
+            config.check_store()?;
+            let store = config.open_store().await?;
+            bars.started(Some(store.counts().await?.users), Counters::default());
+            let report = usher_engine::export(
+                Users::Store(store.as_ref()),
+                target.as_ref(),
+                &options,
+                &progress,
+            )
+            .await
+            .with_context(context);
+            store.close().await;
+            report?
+        }
+        Some(name) => {
+            config.check()?;
+            let name = config.source_name(Some(name))?;
+            let source_config = config.sources.get(&name).context("source vanished")?;
+            let mapping = config.mappings.get(&name).context("mapping vanished")?;
+            let mapper = Mapper::new(mapping)
+                .map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?
+                .with_hash_context(config.hash_context()?);
+            let source = source_config.build(&name).await?;
+            bars.started(source.count().await?, Counters::default());
+            usher_engine::export(
+                Users::Source {
+                    source: source.as_ref(),
+                    mapper: &mapper,
+                },
+                target.as_ref(),
+                &options,
+                &progress,
+            )
+            .await
+            .with_context(context)?
+        }
+    };
     bars.finish();
-    store.close().await;
     let left: u64 = report.left_out.values().sum();
     println!(
         "{} users in {} {} file{} in {}{}; {left} left out",
@@ -135,6 +226,28 @@ pub async fn run(args: ExportArgs) -> Result<()> {
             "The users left out are listed in {}/{}-left-out-*.csv.",
             args.output.display(),
             report.target
+        );
+    }
+    if let Some(push) = push {
+        let bars = Bars::new(true);
+        bars.started(Some(report.exported), Counters::default());
+        let pushed =
+            usher_connect::push::push(target.name(), &args.output, &report.files, &push, &|n| {
+                bars.chunk(Counters {
+                    read: n,
+                    ..Counters::default()
+                });
+            })
+            .await
+            .with_context(|| format!("pushing to {} (run again to go on)", push.url))?;
+        bars.finish();
+        println!("Pushed to {}:", push.url);
+        for (fate, n) in &pushed.fates {
+            println!("  {fate:<28} {n:>10}");
+        }
+        println!(
+            "Each user's fate, with the reason: {}",
+            pushed.log.display()
         );
     }
     Ok(())

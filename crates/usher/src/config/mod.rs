@@ -41,6 +41,7 @@
 //! whole config puts each section's path in front and adds what only it can see (a mapping
 //! without a source), so `usher config check` names every problem's full key at once.
 
+mod push;
 mod serve;
 #[cfg(test)]
 mod tests;
@@ -57,6 +58,7 @@ use usher_engine::BackfillOptions;
 use usher_hash::HashContext;
 use usher_store::{ConflictPolicy, StoreConfig};
 
+pub use push::PushTargetConfig;
 pub use serve::{BridgeSourceConfig, ServeConfig, Verify};
 
 /// The whole file.
@@ -85,6 +87,9 @@ pub struct Config {
     /// whose value wins each field. Absent: never link (duplicates are quarantined).
     #[serde(default)]
     pub link: Option<usher_core::LinkConfig>,
+    /// Where `usher export --push` sends each target's import files, by target.
+    #[serde(default)]
+    pub push: BTreeMap<String, PushTargetConfig>,
 }
 
 /// `[backfill]`.
@@ -212,6 +217,9 @@ impl Config {
         for bridge in self.bridge.values_mut() {
             bridge.resolve_paths(dir);
         }
+        for push in self.push.values_mut() {
+            push.resolve_paths(dir);
+        }
     }
 
     /// Checks `[store]` alone, for the commands that only read the store.
@@ -271,6 +279,9 @@ impl Config {
                 problems.push(ConfigProblem::new(&at, "names no source"));
             }
             problems.extend(under(&at, bridge.validate()));
+        }
+        for (target, push) in &self.push {
+            problems.extend(under(&entry("push", target), push.validate(target)));
         }
         for name in self.bridge_sources() {
             if let Some(mapping) = self.mappings.get(&name) {

@@ -14,9 +14,9 @@ use crate::support::{self, text, usher};
 const USERS: u64 = 6_000;
 const MAX_FILE_BYTES: usize = 16_000;
 
-/// A store of fake users (mixed hash formats, some without an email, some disabled),
-/// backfilled; the config's path.
-fn backfilled(dir: &Path) -> String {
+/// A legacy SQLite table of fake users (mixed hash formats, some without an email, some
+/// disabled, some invalid), not yet backfilled; the config's path.
+fn faked(dir: &Path) -> String {
     let legacy = dir.join("legacy.db");
     let config = dir.join("usher.toml");
     let out = usher(
@@ -34,7 +34,12 @@ fn backfilled(dir: &Path) -> String {
         &[],
     );
     assert!(out.status.success(), "usher fake: {}", text(&out.stderr));
-    let config = config.to_str().unwrap().to_owned();
+    config.to_str().unwrap().to_owned()
+}
+
+/// [`faked`], backfilled into the store.
+fn backfilled(dir: &Path) -> String {
+    let config = faked(dir);
     let out = usher(&["backfill", "--config", &config], &[]);
     assert!(
         out.status.success(),
@@ -220,21 +225,30 @@ fn export_records(
     format: &str,
     read: impl Fn(&str) -> Vec<Value>,
 ) -> (Vec<Value>, String, u64, u64) {
+    export_records_with(format, &[], |_, text| read(text))
+}
+
+/// [`export_records`], with more arguments to `usher export`, and `read` told each file's
+/// name too.
+fn export_records_with(
+    format: &str,
+    args: &[&str],
+    read: impl Fn(&str, &str) -> Vec<Value>,
+) -> (Vec<Value>, String, u64, u64) {
     let dir = tempfile::tempdir().unwrap();
     let config = backfilled(dir.path());
     let output = dir.path().join(format);
-    let out = usher(
-        &[
-            "export",
-            "--format",
-            format,
-            "--config",
-            &config,
-            "--output",
-            output.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let mut all = vec![
+        "export",
+        "--format",
+        format,
+        "--config",
+        &config,
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let out = usher(&all, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let mut records = Vec::new();
     let mut left_out = 0;
@@ -243,7 +257,7 @@ fn export_records(
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();
         if name.starts_with(&format!("{format}-users-")) {
-            records.extend(read(&text));
+            records.extend(read(&name, &text));
         } else if name.starts_with(&format!("{format}-left-out-")) {
             left_out += text.lines().count() as u64 - 1;
         }
@@ -465,4 +479,284 @@ fn supertokens_imports_carry_the_hashes_it_takes_and_list_the_rest() {
         "supertokens/api_spec.yaml#/components/schemas/bulkImportUser",
         &users,
     );
+}
+
+/// Keycloak: partial-import bodies of at most 1,000 users that skip users Keycloak already
+/// has, each PBKDF2 or Argon2 hash a Keycloak credential (JSON in strings), the rest listed
+/// for the keycloak-user-migration plugin; every user in one place.
+#[test]
+fn keycloak_imports_carry_pbkdf2_and_argon2_credentials_and_list_the_rest_for_the_plugin() {
+    let (users, summary, expected, left_out) = export_records("keycloak", |text| {
+        let body: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(body["ifResourceExists"], "SKIP");
+        let users = body["users"].as_array().unwrap().clone();
+        assert!(users.len() <= 1000, "{} in one request", users.len());
+        users
+    });
+    let mut algorithms = BTreeMap::new();
+    for user in &users {
+        assert!(user["username"].as_str().is_some_and(|u| !u.is_empty()));
+        assert!(
+            user["attributes"].as_object().unwrap().values().all(|v| v
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(Value::is_string))
+        );
+        for credential in user["credentials"].as_array().into_iter().flatten() {
+            assert_eq!(credential["type"], "password");
+            let secret: Value =
+                serde_json::from_str(credential["secretData"].as_str().unwrap()).unwrap();
+            let data: Value =
+                serde_json::from_str(credential["credentialData"].as_str().unwrap()).unwrap();
+            assert!(secret["value"].is_string() && secret["salt"].is_string());
+            assert!(data["hashIterations"].as_u64().unwrap() > 0);
+            *algorithms
+                .entry(data["algorithm"].as_str().unwrap().to_owned())
+                .or_insert(0) += 1;
+        }
+    }
+    assert!(
+        algorithms.contains_key("argon2") && algorithms.contains_key("pbkdf2-sha256"),
+        "{algorithms:?}"
+    );
+    assert!(summary.contains("hook:bcrypt"), "{summary}");
+    // `expected` leaves out the users without an email; some of them have a username.
+    let missing = left_count(&summary, "missing:username_or_email");
+    let without_email = left_count(&summary, "missing:email");
+    assert_eq!(without_email, 0, "{summary}");
+    assert!(missing > 0, "{summary}");
+    assert_eq!(users.len() as u64 + left_out, expected, "{summary}");
+}
+
+/// Firebase: `accounts:batchCreate` bodies of at most 1,000 users, each file one set of hash
+/// options (bcrypt users apart from each project's Firebase scrypt users), named by them; users
+/// with a password only in a file whose options can verify it.
+#[test]
+fn firebase_requests_group_users_by_their_hash_options() {
+    let (users, summary, expected, left_out) =
+        export_records_with("firebase", &[], |name, text| {
+            let body: Value = serde_json::from_str(text).unwrap();
+            let users = body["users"].as_array().unwrap().clone();
+            assert!(!users.is_empty() && users.len() <= 1000, "{name}");
+            match body["hashAlgorithm"].as_str() {
+                Some("BCRYPT") => assert!(name.contains("-bcrypt."), "{name}"),
+                Some("SCRYPT") => {
+                    assert!(name.contains("-scrypt-r"), "{name}");
+                    assert!(body["signerKey"].is_string() && body["memoryCost"].is_u64());
+                    assert!(users.iter().all(|u| u["salt"].is_string()));
+                }
+                Some(other) => panic!("{name}: {other}"),
+                None => {
+                    assert!(name.contains("-no-password."), "{name}");
+                    assert!(users.iter().all(|u| u.get("passwordHash").is_none()));
+                }
+            }
+            if body["hashAlgorithm"].is_string() {
+                assert!(
+                    users.iter().all(|u| u["passwordHash"].is_string()),
+                    "{name}"
+                );
+            }
+            users
+        });
+    let mut ids: Vec<&str> = users
+        .iter()
+        .map(|u| u["localId"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), users.len(), "a user twice");
+    assert!(summary.contains("omitted:"), "{summary}");
+    // Firebase needs no email: every user is in one place.
+    let without_email = left_count(&summary, "missing:email");
+    assert_eq!(
+        users.len() as u64 + left_out,
+        expected + without_email,
+        "{summary}"
+    );
+}
+
+/// Splits a row of Cognito's CSV at its unescaped commas.
+fn cognito_cells(line: &str) -> Vec<String> {
+    let mut cells = vec![String::new()];
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some(',')) => {
+                cells.last_mut().unwrap().push(',');
+                chars.next();
+            }
+            (',', _) => cells.push(String::new()),
+            (c, _) => cells.last_mut().unwrap().push(c),
+        }
+    }
+    cells
+}
+
+fn cognito_rows(text: &str) -> Vec<Value> {
+    let mut lines = text.lines();
+    let header = cognito_cells(lines.next().unwrap());
+    assert_eq!(header, usher_connect::target::cognito::HEADER);
+    lines
+        .map(|line| {
+            assert!(!line.contains('"'), "quoted: {line}");
+            let cells = cognito_cells(line);
+            assert_eq!(cells.len(), header.len(), "{line}");
+            let row: serde_json::Map<String, Value> = header
+                .iter()
+                .cloned()
+                .zip(cells.into_iter().map(Value::String))
+                .collect();
+            assert!(!row["cognito:username"].as_str().unwrap().is_empty());
+            assert!(!row["cognito:username"].as_str().unwrap().contains(' '));
+            assert_eq!(row["cognito:mfa_enabled"], "false");
+            Value::Object(row)
+        })
+        .collect()
+}
+
+/// Cognito: its CSV carries no password, so by default users with one are left for the
+/// migrate-user trigger and only the rest are rows; with `--unexportable reset` every user is
+/// a row, to reset their password. Rows follow Cognito's CSV rules.
+#[test]
+fn cognito_csv_leaves_users_with_a_password_to_the_trigger_unless_told_to_reset() {
+    let (rows, summary, expected, left_out) = export_records("cognito", cognito_rows);
+    assert!(!rows.is_empty(), "{summary}");
+    assert!(summary.contains("hook:bcrypt"), "{summary}");
+    let without_email = left_count(&summary, "missing:email");
+    assert_eq!(
+        rows.len() as u64 + left_out,
+        expected + without_email,
+        "{summary}"
+    );
+
+    let (reset, summary, expected, left_out) =
+        export_records_with("cognito", &["--unexportable", "reset"], |_, text| {
+            cognito_rows(text)
+        });
+    assert_eq!(left_out, 0, "{summary}");
+    assert_eq!(reset.len() as u64, expected, "{summary}");
+    assert!(reset.len() > rows.len());
+    assert!(reset.iter().any(|r| {
+        r["birthdate"]
+            .as_str()
+            .is_some_and(|d| d.len() == 10 && &d[2..3] == "/")
+    }));
+}
+
+/// ZITADEL: create-user requests, one a line, each with the names ZITADEL requires and its
+/// hash as a Modular Crypt Format string where ZITADEL reads it; the rest left out, listed.
+#[test]
+fn zitadel_requests_carry_crypt_strings_and_list_the_rest() {
+    let (requests, summary, expected, left_out) = export_records("zitadel", |text| {
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    });
+    for r in &requests {
+        assert!(r["userId"].is_string() && r["username"].is_string());
+        for name in ["givenName", "familyName"] {
+            assert!(
+                r["profile"][name]
+                    .as_str()
+                    .is_some_and(|n| !n.trim().is_empty()),
+                "{r}"
+            );
+        }
+        assert!(r["email"]["email"].is_string() && r["email"]["isVerified"].is_boolean());
+        if let Some(hash) = r["hashedPassword"]["hash"].as_str() {
+            assert!(hash.len() <= 200);
+            assert!(
+                hash.starts_with('$') || hash.chars().all(|c| c.is_ascii_hexdigit()),
+                "{hash}"
+            );
+        }
+    }
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r["hashedPassword"]["hash"].is_string())
+            .count()
+            > requests.len() / 2,
+        "{summary}"
+    );
+    assert!(summary.contains("omitted:"), "{summary}");
+    // The left-out lists name the users without an email too.
+    let without_email = left_count(&summary, "missing:email");
+    assert!(without_email > 0, "{summary}");
+    assert_eq!(
+        requests.len() as u64 + left_out,
+        expected + without_email,
+        "{summary}"
+    );
+}
+
+/// `--source`: straight from the legacy table, each record mapped as the backfill maps it:
+/// every record is in one place (the files, or the left-out list with the record and the
+/// field that failed); a second run into the directory adds no one; the store is untouched.
+#[test]
+fn an_export_from_a_legacy_source_maps_each_record_and_places_every_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = faked(dir.path());
+    let output = dir.path().join("auth0");
+    let args = [
+        "export",
+        "--format",
+        "auth0",
+        "--source",
+        "legacy",
+        "--config",
+        &config,
+        "--output",
+        output.to_str().unwrap(),
+        "--max-file-bytes",
+        "16000",
+    ];
+    let out = usher(&args, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    let (exported, left) = read_output(&output);
+    assert_eq!(exported.len() + left.len(), USERS as usize, "{summary}");
+    // Each user is a legacy record, by the id Auth0's scripts give too.
+    assert!(exported.keys().all(|id| id.starts_with("legacy:")));
+    let invalid: Vec<&String> = left
+        .iter()
+        .filter(|(_, label)| *label == "invalid-record")
+        .map(|(id, _)| id)
+        .collect();
+    assert!(!invalid.is_empty(), "{summary}");
+    let lists = std::fs::read_dir(&output)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("left-out"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect::<String>();
+    for line in lists.lines().filter(|l| l.contains(",invalid-record,")) {
+        // The record and the field, never the hash.
+        assert!(
+            line.contains("record ") && line.contains("field `"),
+            "{line}"
+        );
+    }
+    let again = usher(&args, &[]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(text(&again.stdout).contains("(resumed)"));
+    assert_eq!(read_output(&output).0.len(), exported.len());
+    // Exporting into the same directory from the store is refused: it holds another export.
+    let store_args: Vec<&str> = args
+        .iter()
+        .copied()
+        .filter(|a| *a != "--source" && *a != "legacy")
+        .collect();
+    let refused = usher(&store_args, &[]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("export from source legacy"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let status = usher(&["status", "--config", &config, "--json"], &[]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["users"], 0, "the store is untouched");
 }
