@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = stored.parse::<Scheme>();
 
     // A scheme forced by the first byte, over the whole string and over the rest of it, with
-    // and without an out-of-band signer key.
+    // and without an out-of-band signer key and pepper.
     let Some((&selector, _)) = data.split_first() else {
         return;
     };
@@ -62,10 +62,13 @@ fuzz_target!(|data: &[u8]| {
         check(rest, &options);
     }
     options.firebase_signer_key = Some(Zeroizing::new(SIGNER_KEY.to_vec()));
+    options.pepper = Some(Zeroizing::new(b"pepper".to_vec()));
     check(stored, &options);
     // Whatever a forced parse accepts, detection with the same key must accept as the same
     // scheme, unless the forced scheme is one detection cannot tell apart (md4/nthash from md5,
-    // hmac-* from Django's salted digests).
+    // hmac-* from Django's salted digests, bigcrypt from DES crypt, a peppered bcrypt from
+    // bcrypt, and the `<hash>:<salt>` schemes salted with another field from the PHP
+    // applications' `<hex>:<salt>`).
     if let Ok(hash) = PasswordHash::parse_with(stored, &options) {
         let mut detect = options.clone();
         detect.scheme = None;
@@ -79,6 +82,15 @@ fuzz_target!(|data: &[u8]| {
                     | Scheme::HmacSha256
                     | Scheme::HmacSha384
                     | Scheme::HmacSha512
+                    | Scheme::Bigcrypt
+                    | Scheme::BcryptPepper
+                    | Scheme::Mysql323
+                    | Scheme::PostgresMd5
+                    | Scheme::Oracle10
+                    | Scheme::Vbulletin
+                    | Scheme::Ipb
+                    | Scheme::Smf
+                    | Scheme::SymfonySha512
             );
             if !ambiguous {
                 assert_eq!(detected.scheme(), hash.scheme());

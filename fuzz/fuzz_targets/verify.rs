@@ -24,6 +24,7 @@ fn tight() -> Limits {
         scrypt_max_work_kib: 256,
         pbkdf2_max_iterations: 2_000,
         sha_crypt_max_rounds: 2_000,
+        crypt_max_rounds: 2_000,
         phpass_max_log2: 8,
         digest_max_iterations: 2_000,
         max_field_bytes: 256,
@@ -48,19 +49,30 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let password = Password::from(password);
-    // The key only matters to encodings that do not carry their own.
+    // The key and the pepper only matter to encodings that do not carry their own.
     let mut options = ParseOptions {
         limits: tight(),
         firebase_signer_key: Some(Zeroizing::new(SIGNER_KEY.to_vec())),
+        pepper: Some(Zeroizing::new(b"pepper".to_vec())),
         ..ParseOptions::default()
     };
     run(stored, &password, &options);
-    // The forced readings of ambiguous encodings (32 hex digits, Django/Werkzeug digests).
+    // The forced readings of ambiguous encodings (32 hex digits, Django/Werkzeug digests,
+    // bigcrypt, MySQL 3.23) and of `<hash>:<salt>` for the schemes salted with another field.
     for forced in [
         Scheme::Nthash,
         Scheme::Md4,
         Scheme::HmacSha1,
         Scheme::HmacMd5,
+        Scheme::Bigcrypt,
+        Scheme::Mysql323,
+        Scheme::PostgresMd5,
+        Scheme::Oracle10,
+        Scheme::Vbulletin,
+        Scheme::Ipb,
+        Scheme::Smf,
+        Scheme::SymfonySha512,
+        Scheme::BcryptPepper,
     ] {
         options.scheme = Some(forced);
         run(stored, &password, &options);

@@ -45,6 +45,20 @@ pub(crate) fn bcrypt64(s: &str) -> Option<Vec<u8>> {
     BCRYPT.decode(s).ok()
 }
 
+/// Cisco's base64 (IOS type 8 and 9 secrets): standard base64's bit order over the crypt
+/// alphabet `./0-9A-Za-z`, unpadded.
+pub(crate) fn cisco64(s: &str) -> Option<Vec<u8>> {
+    const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let translated = s
+        .bytes()
+        .map(|c| {
+            let i = usize::try_from(itoa64_index(c)?).ok()?;
+            STD.get(i).copied().map(char::from)
+        })
+        .collect::<Option<String>>()?;
+    b64(&translated)
+}
+
 /// Standard base64 with padding.
 pub(crate) fn b64_encode(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)

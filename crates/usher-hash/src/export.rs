@@ -163,6 +163,7 @@ fn pbkdf2_phc(p: &crate::formats::pbkdf2::Pbkdf2) -> String {
         Prf::Sha256 => "sha256",
         Prf::Sha384 => "sha384",
         Prf::Sha512 => "sha512",
+        Prf::Whirlpool => "whirlpool",
     };
     format!(
         "$pbkdf2-{digest}$i={},l={}${}${}",
@@ -201,6 +202,7 @@ impl PasswordHash {
             Kind::Argon2(a) => argon2_phc(a)
                 .map(|s| utf8("argon2", s))
                 .map_err(|why| self.not_for(AUTH0, why)),
+            Kind::Pbkdf2(p) if p.prf == Prf::Whirlpool => Err(self.not_for(AUTH0, "")),
             Kind::Pbkdf2(p) => Ok(utf8("pbkdf2", pbkdf2_phc(p))),
             Kind::Scrypt(s) => Ok(json!({
                 "algorithm": "scrypt",
@@ -272,6 +274,13 @@ impl PasswordHash {
             Kind::Md5Crypt(_)
             | Kind::ShaCrypt(_)
             | Kind::Yescrypt(_)
+            | Kind::DesCrypt(_)
+            | Kind::Sha1Crypt(_)
+            | Kind::SunMd5(_)
+            | Kind::Mysql323(_)
+            | Kind::MysqlSha2(_)
+            | Kind::Scram(_)
+            | Kind::FieldSalted(_)
             | Kind::Phpass(_)
             | Kind::Firebase(_)
             | Kind::Plaintext(_) => Err(self.not_for(AUTH0, "")),
@@ -298,7 +307,9 @@ impl PasswordHash {
                 let digest = match p.prf {
                     Prf::Sha256 => "SHA256_HMAC",
                     Prf::Sha512 => "SHA512_HMAC",
-                    Prf::Sha1 | Prf::Sha384 => return Err(self.not_for(OKTA, "")),
+                    Prf::Sha1 | Prf::Sha384 | Prf::Whirlpool => {
+                        return Err(self.not_for(OKTA, ""));
+                    }
                 };
                 if p.iterations < 4096 {
                     return Err(self.not_for(OKTA, "fewer than 4096 iterations"));
@@ -361,7 +372,9 @@ impl PasswordHash {
             }
             Kind::Argon2(a) => argon2_phc(a).map_err(|why| self.not_for(KRATOS, why)),
             // Kratos reads `pbkdf2-sha384` as SHA3-384.
-            Kind::Pbkdf2(p) if p.prf == Prf::Sha384 => Err(self.not_for(KRATOS, "")),
+            Kind::Pbkdf2(p) if matches!(p.prf, Prf::Sha384 | Prf::Whirlpool) => {
+                Err(self.not_for(KRATOS, ""))
+            }
             Kind::Pbkdf2(p) => Ok(pbkdf2_phc(p)),
             Kind::Scrypt(s) => Ok(format!(
                 "$scrypt$ln={},r={},p={}${}${}",
@@ -449,6 +462,13 @@ impl PasswordHash {
             Kind::Md5Crypt(_)
             | Kind::ShaCrypt(_)
             | Kind::Yescrypt(_)
+            | Kind::DesCrypt(_)
+            | Kind::Sha1Crypt(_)
+            | Kind::SunMd5(_)
+            | Kind::Mysql323(_)
+            | Kind::MysqlSha2(_)
+            | Kind::Scram(_)
+            | Kind::FieldSalted(_)
             | Kind::Phpass(_)
             | Kind::Plaintext(_) => Err(self.not_for(KRATOS, "")),
         }
@@ -652,6 +672,7 @@ impl PasswordHash {
                     Prf::Sha384 => {
                         return Err(self.not_for(KEYCLOAK, "only recent releases have it"));
                     }
+                    Prf::Whirlpool => return Err(self.not_for(KEYCLOAK, "")),
                 };
                 (&p.hash, &p.salt, p.iterations, algorithm, json!({}))
             }
@@ -790,6 +811,7 @@ impl PasswordHash {
                     Prf::Sha256 => ("pbkdf2-sha256", 32),
                     Prf::Sha384 => ("pbkdf2-sha384", 48),
                     Prf::Sha512 => ("pbkdf2-sha512", 64),
+                    Prf::Whirlpool => return Err(self.not_for(ZITADEL, "")),
                 };
                 if p.hash.len() != length {
                     return Err(self.not_for(ZITADEL, "a key length other than the digest's"));

@@ -6,8 +6,9 @@ use zeroize::Zeroizing;
 
 use crate::formats::{
     argon2::Argon2, bcrypt::Bcrypt, crypt::Md5Crypt, crypt::ShaCrypt, crypt::Yescrypt,
-    digest::Digest, digest::Plaintext, firebase::FirebaseScrypt, pbkdf2::Pbkdf2, phpass::Phpass,
-    scrypt::Scrypt,
+    db::FieldSalted, db::Mysql323, db::MysqlSha2, db::Scram, descrypt::DesCrypt, digest::Digest,
+    digest::Plaintext, firebase::FirebaseScrypt, pbkdf2::Pbkdf2, phpass::Phpass, scrypt::Scrypt,
+    unix::Sha1Crypt, unix::SunMd5,
 };
 use crate::{HashError, Limits, Password, Policy, Scheme, formats};
 
@@ -16,11 +17,16 @@ use crate::{HashError, Limits, Password, Policy, Scheme, formats};
 pub struct ParseOptions {
     /// Force this scheme instead of detecting it. Use it where two encodings are identical
     /// on the surface: 32 hex digits are MD5 unless forced to `md4` or `nthash`, and Django's
-    /// `sha1$salt$hex` is salted SHA-1 unless forced to Werkzeug's `hmac-sha1`.
+    /// `sha1$salt$hex` is salted SHA-1 unless forced to Werkzeug's `hmac-sha1`. Schemes
+    /// salted with another field of the record (`postgres-md5`, `oracle10`, `vbulletin`,
+    /// `ipb`, `smf`) are read only when forced, as `<hash>:<salt>`.
     pub scheme: Option<Scheme>,
     /// The Firebase project's base64-decoded signer key, for encodings that do not carry it
     /// (SuperTokens `$f_scrypt$`, Supabase `$fbscrypt$` without `sk=`).
     pub firebase_signer_key: Option<Zeroizing<Vec<u8>>>,
+    /// A site-wide secret the application appended to every password before hashing
+    /// (Devise's `config.pepper`), for the `bcrypt-pepper` scheme.
+    pub pepper: Option<Zeroizing<Vec<u8>>>,
     /// Bounds on the cost parameters a hash may ask for.
     pub limits: Limits,
 }
@@ -33,6 +39,7 @@ impl fmt::Debug for ParseOptions {
                 "firebase_signer_key",
                 &self.firebase_signer_key.as_ref().map(|_| "[redacted]"),
             )
+            .field("pepper", &self.pepper.as_ref().map(|_| "[redacted]"))
             .field("limits", &self.limits)
             .finish()
     }
@@ -48,8 +55,9 @@ impl ParseOptions {
     }
 }
 
-/// What a stored hash does not carry but reading it needs, per scheme: today the Firebase
-/// project's signer key (the pepper of `$fbscrypt$`/`$f_scrypt$` hashes without `sk=`). usher
+/// What a stored hash does not carry but reading it needs, per scheme: the Firebase
+/// project's signer key (the pepper of `$fbscrypt$`/`$f_scrypt$` hashes without `sk=`), and
+/// an application's pepper for `bcrypt-pepper` (Devise's `config.pepper`). usher
 /// builds one from its configuration, once, and hands the same value to everything that
 /// parses hashes (the mappings, the login bridge), so that they all read a hash alike.
 ///
@@ -62,10 +70,14 @@ impl ParseOptions {
 /// assert_eq!(options.scheme, Some(Scheme::Md5));
 /// assert!(options.firebase_signer_key.is_some());
 /// assert!(!format!("{context:?}").contains("107"), "the key never shows");
+/// let peppered = context.with_pepper(Zeroizing::new(b"pepper-sentinel".to_vec()));
+/// assert!(peppered.options(None).pepper.is_some());
+/// assert!(!format!("{peppered:?}").contains("sentinel"), "nor does the pepper");
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct HashContext {
     firebase_signer_key: Option<Zeroizing<Vec<u8>>>,
+    pepper: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl fmt::Debug for HashContext {
@@ -75,11 +87,20 @@ impl fmt::Debug for HashContext {
                 "firebase_signer_key",
                 &self.firebase_signer_key.as_ref().map(|_| "[redacted]"),
             )
+            .field("pepper", &self.pepper.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
 
 impl HashContext {
+    /// The context with the application's pepper (Devise's `config.pepper`), which
+    /// `bcrypt-pepper` hashes need.
+    #[must_use]
+    pub fn with_pepper(mut self, pepper: Zeroizing<Vec<u8>>) -> Self {
+        self.pepper = Some(pepper);
+        self
+    }
+
     /// The context with the Firebase project's base64-decoded signer key.
     #[must_use]
     pub fn with_firebase_signer_key(mut self, key: Zeroizing<Vec<u8>>) -> Self {
@@ -92,6 +113,7 @@ impl HashContext {
         ParseOptions {
             scheme,
             firebase_signer_key: self.firebase_signer_key.clone(),
+            pepper: self.pepper.clone(),
             ..ParseOptions::default()
         }
     }
@@ -125,6 +147,13 @@ pub(crate) enum Kind {
     Md5Crypt(Md5Crypt),
     ShaCrypt(ShaCrypt),
     Yescrypt(Yescrypt),
+    DesCrypt(DesCrypt),
+    Sha1Crypt(Sha1Crypt),
+    SunMd5(SunMd5),
+    Mysql323(Mysql323),
+    MysqlSha2(MysqlSha2),
+    Scram(Scram),
+    FieldSalted(FieldSalted),
     Phpass(Phpass),
     Digest(Digest),
     Plaintext(Plaintext),
@@ -158,6 +187,13 @@ impl PasswordHash {
             Kind::Md5Crypt(h) => h,
             Kind::ShaCrypt(h) => h,
             Kind::Yescrypt(h) => h,
+            Kind::DesCrypt(h) => h,
+            Kind::Sha1Crypt(h) => h,
+            Kind::SunMd5(h) => h,
+            Kind::Mysql323(h) => h,
+            Kind::MysqlSha2(h) => h,
+            Kind::Scram(h) => h,
+            Kind::FieldSalted(h) => h,
             Kind::Phpass(h) => h,
             Kind::Digest(h) => h,
             Kind::Plaintext(h) => h,

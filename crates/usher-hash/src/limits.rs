@@ -28,6 +28,11 @@ pub struct Limits {
     pub pbkdf2_max_iterations: u64,
     /// Largest SHA-crypt rounds. Default 10,000,000.
     pub sha_crypt_max_rounds: u64,
+    /// Largest rounds of the other crypt(3) schemes: BSDi DES crypt (one DES encryption a
+    /// round), NetBSD sha1-crypt (one HMAC-SHA1) and SunMD5 (beyond its fixed 4096 MD5
+    /// rounds). Default 1,000,000 (about a second of DES); the systems' defaults are 7250,
+    /// 480,000 and 5000.
+    pub crypt_max_rounds: u64,
     /// Largest log2 of the phpass / Drupal iteration count. Default 24.
     pub phpass_max_log2: u32,
     /// Largest iteration count of iterated digests (FusionAuth `factor`). Default 10,000,000.
@@ -48,6 +53,7 @@ impl Default for Limits {
             scrypt_max_work_kib: 4 << 20,
             pbkdf2_max_iterations: 10_000_000,
             sha_crypt_max_rounds: 10_000_000,
+            crypt_max_rounds: 1_000_000,
             phpass_max_log2: 24,
             digest_max_iterations: 10_000_000,
             max_field_bytes: 1024,

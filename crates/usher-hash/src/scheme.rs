@@ -124,6 +124,46 @@ schemes! {
     HmacSha512 => "hmac-sha512",
     /// A password stored in the clear (`{CLEARTEXT}`, Spring `{noop}`). Verified, always upgraded.
     Plaintext => "plaintext",
+    /// Traditional DES crypt: 2 salt and 11 hash characters (`{CRYPT}`, Django `crypt$$`).
+    DesCrypt => "des-crypt",
+    /// BSDi extended DES crypt `_<rounds><salt><hash>`.
+    BsdiCrypt => "bsdi-crypt",
+    /// bigcrypt (HP-UX, Tru64): traditional DES crypt chained over each 8 bytes.
+    Bigcrypt => "bigcrypt",
+    /// NetBSD `$sha1$<rounds>$`: iterated HMAC-SHA1.
+    Sha1Crypt => "sha1-crypt",
+    /// Solaris SunMD5 `$md5$` and `$md5,rounds=`.
+    SunMd5Crypt => "sun-md5-crypt",
+    /// libxcrypt `$gy$`: yescrypt finished by HMAC-Streebog-256 (GOST R 34.11-2012).
+    GostYescrypt => "gost-yescrypt",
+    /// MySQL 3.23 `OLD_PASSWORD()`: 16 hex digits, only when forced.
+    Mysql323 => "mysql323",
+    /// MySQL 8 `caching_sha2_password` `$A$005$`: SHA-256-crypt with a 20-byte salt.
+    MysqlCachingSha2 => "mysql-caching-sha2",
+    /// PostgreSQL `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`.
+    ScramSha256 => "scram-sha-256",
+    /// PostgreSQL `md5<hex>` = MD5(password ‖ user name): forced, as `<hash>:<user name>`.
+    PostgresMd5 => "postgres-md5",
+    /// Oracle 10g DES hash of the upper-cased user name and password: forced, as
+    /// `<hash>:<user name>`.
+    Oracle10 => "oracle10",
+    /// vBulletin MD5(hex MD5(password) ‖ salt): forced, as `<hash>:<salt>`.
+    Vbulletin => "vbulletin",
+    /// Invision Power Board 2+ and MyBB MD5(hex MD5(salt) ‖ hex MD5(password)): forced, as
+    /// `<hash>:<salt>`.
+    Ipb => "ipb",
+    /// Simple Machines Forum SHA-1(lower-case user name ‖ password): forced, as
+    /// `<hash>:<user name>`.
+    Smf => "smf",
+    /// bcrypt over the password then an application-wide pepper given out of band (Devise's
+    /// `config.pepper`): a plain `$2a$` string, forced.
+    BcryptPepper => "bcrypt-pepper",
+    /// Symfony's legacy `MessageDigestPasswordEncoder` defaults: SHA-512 of `password{salt}`,
+    /// 5000 times over the digest and `password{salt}`, base64: forced, as `<hash>:<salt>`.
+    SymfonySha512 => "symfony-sha512",
+    /// PBKDF2-HMAC-Whirlpool: `$pbkdf2-whirlpool$` (PHC `i=,l=` or passlib-style rounds), and
+    /// Werkzeug's `pbkdf2:whirlpool:`.
+    Pbkdf2Whirlpool => "pbkdf2-whirlpool",
 }
 
 impl fmt::Display for Scheme {

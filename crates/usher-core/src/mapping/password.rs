@@ -3,7 +3,10 @@
 //!
 //! A hash whose salt sits in its own column is composed into the JSON descriptor usher-hash
 //! reads (Auth0's `custom_password_hash` shape): for a plain digest the salt goes before or
-//! after the password as `salt_position` says; for an HMAC scheme the salt is the key. Every
+//! after the password as `salt_position` says; for an HMAC scheme the salt is the key; for
+//! the schemes salted with another field of the record (PostgreSQL `md5` and Oracle 10g with
+//! the user name, vBulletin, IPB/MyBB, SMF, Symfony) it is joined as `<hash>:<salt>`, the form
+//! usher-hash reads when the scheme is forced. Every
 //! credential is parsed with [`PasswordHash::parse_with`] before it is accepted, so a hash
 //! that would never verify is reported now, against the record, and not at the user's login.
 //! No error message carries the hash or the salt.
@@ -45,6 +48,9 @@ enum Family {
     Unsaltable,
     /// An HMAC: the salt is the key.
     Hmac { digest: &'static str },
+    /// A scheme salted with another field of the record (often the user name), read as
+    /// `<hash>:<salt>` when forced.
+    Joined,
     /// A format that carries its own salt (bcrypt, argon2, crypt, …).
     SelfContained,
 }
@@ -73,6 +79,12 @@ fn family(s: Scheme) -> Family {
         Scheme::HmacSha256 => Family::Hmac { digest: "sha256" },
         Scheme::HmacSha384 => Family::Hmac { digest: "sha384" },
         Scheme::HmacSha512 => Family::Hmac { digest: "sha512" },
+        Scheme::PostgresMd5
+        | Scheme::Oracle10
+        | Scheme::Vbulletin
+        | Scheme::Ipb
+        | Scheme::Smf
+        | Scheme::SymfonySha512 => Family::Joined,
         _ => Family::SelfContained,
     }
 }
@@ -98,6 +110,9 @@ pub(crate) struct PasswordRule {
     salt_encoding: BytesEncoding,
     hash_encoding: Option<HashEncoding>,
     password_encoding: PasswordEncoding,
+    /// The salt is another field of the record that the scheme joins to the hash (the user
+    /// name, for PostgreSQL `md5`): other rules may still read it.
+    salt_is_a_field: bool,
     pub(crate) missing: MissingHash,
     pub(crate) invalid: InvalidHash,
     /// What the hashes do not carry (a Firebase project's signer key).
@@ -182,6 +197,14 @@ impl PasswordRule {
                         );
                     }
                 }
+                Some((s, Family::Joined)) => {
+                    if c.salt_position.is_some() {
+                        problems.push(
+                            "password.salt_position",
+                            format!("has no effect with `{s}`, which fixes where its salt goes"),
+                        );
+                    }
+                }
                 _ => {
                     if c.salt_position.is_none() {
                         problems.push(
@@ -200,7 +223,7 @@ impl PasswordRule {
                 problems.push("password.salt_encoding", "has no effect without `salt`");
             }
         }
-        if let (Some((s, Family::SelfContained | Family::Unsaltable)), Some(_)) =
+        if let (Some((s, Family::SelfContained | Family::Unsaltable | Family::Joined)), Some(_)) =
             (&fixed_family, c.hash_encoding)
         {
             problems.push(
@@ -209,6 +232,7 @@ impl PasswordRule {
             );
         }
 
+        let salt_is_a_field = matches!(fixed_family, Some((_, Family::Joined)));
         let scheme = match (fixed, scheme_field) {
             (Some(s), _) => SchemeSource::Fixed(s),
             (None, Some(path)) => SchemeSource::Field { path, map },
@@ -222,23 +246,24 @@ impl PasswordRule {
             salt_encoding: c.salt_encoding.unwrap_or(BytesEncoding::Utf8),
             hash_encoding: c.hash_encoding,
             password_encoding: c.password_encoding.unwrap_or(PasswordEncoding::Utf8),
+            salt_is_a_field,
             missing: c.missing,
             invalid: c.invalid,
             hash_context: HashContext::default(),
         }
     }
 
-    /// The source fields that hold the password: never stored outside the credential.
+    /// The source fields that hold the password: never stored outside the credential. The
+    /// salt of a scheme salted with another field (the user name, for PostgreSQL `md5`) is
+    /// not one: that field is the record's own, which other rules may read (a column whose
+    /// name says it is a salt is still kept out of the record's copies by its name).
     pub(crate) fn paths(&self) -> Vec<&SourcePath> {
         let scheme = match &self.scheme {
             SchemeSource::Field { path, .. } => Some(path),
             _ => None,
         };
-        self.hash
-            .iter()
-            .chain(self.salt.iter())
-            .chain(scheme)
-            .collect()
+        let salt = self.salt.iter().filter(|_| !self.salt_is_a_field);
+        self.hash.iter().chain(salt).chain(scheme).collect()
     }
 
     /// Reads one record's password.
@@ -353,6 +378,15 @@ impl PasswordRule {
             },
             Family::Hmac { digest } => match salt {
                 Some(salt) => Ok((self.hmac_descriptor(digest, hash, salt), Some(scheme))),
+                None => raw(),
+            },
+            Family::Joined => match salt {
+                Some(salt) => Ok((format!("{}:{salt}", hash.trim()), Some(scheme))),
+                None if self.salt.is_some() => Err(format!(
+                    "(from `{}`) is empty, but `{scheme}` needs it",
+                    self.salt.as_ref().map_or("", |p| p.as_str())
+                )),
+                // The column already holds `<hash>:<salt>`.
                 None => raw(),
             },
             Family::Unsaltable if salt.is_some() => Err(format!(

@@ -757,6 +757,83 @@ fn hmac_uses_the_salt_column_as_its_key() {
 }
 
 #[test]
+fn schemes_salted_with_the_user_name_join_it_to_the_hash() {
+    let m = mapper(
+        r#"
+        [fields]
+        username = "login"
+        [password]
+        hash = "h"
+        scheme = "smf"
+        salt = "login"
+        "#,
+    );
+    // SMF: hashlib.sha1(b"alice" + b"hunter2").hexdigest(), the user name lower-cased first.
+    let u = map_ok(
+        &m,
+        &record(
+            1,
+            json!({"h": "9223f12c61c325faa858b8e25e38ba954ba55daf", "login": "Alice"}),
+        ),
+    );
+    let c = u.credential.as_ref().unwrap();
+    assert_eq!(c.scheme, Scheme::Smf);
+    assert_eq!(c.hash, "9223f12c61c325faa858b8e25e38ba954ba55daf:Alice");
+    // The user name is the record's own field: the salt does not hide it from other rules.
+    assert!(
+        u.username
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .eq_ignore_ascii_case("alice")
+    );
+    // Downstream (export, the login bridge) parses a credential forcing its scheme.
+    let forced = usher_hash::ParseOptions::forcing(c.scheme);
+    let parsed = PasswordHash::parse_with(&c.hash, &forced).unwrap();
+    assert!(parsed.verify(&Password::from("hunter2")).unwrap());
+    assert!(!parsed.verify(&Password::from("Hunter2")).unwrap());
+
+    // PostgreSQL md5: "md5" + hashlib.md5(b"hunter2" + b"alice").hexdigest(), salted with the
+    // role name.
+    let m = mapper(
+        r#"
+        [password]
+        hash = "rolpassword"
+        scheme = "postgres-md5"
+        salt = "rolname"
+        "#,
+    );
+    let u = map_ok(
+        &m,
+        &record(
+            1,
+            json!({"rolpassword": "md5f1d6e2da5767fddc60c941cf0fa924cf", "rolname": "alice"}),
+        ),
+    );
+    let c = u.credential.as_ref().unwrap();
+    assert_eq!(c.scheme, Scheme::PostgresMd5);
+    let parsed = PasswordHash::parse_with(&c.hash, &usher_hash::ParseOptions::forcing(c.scheme));
+    assert!(
+        parsed
+            .as_ref()
+            .unwrap()
+            .verify(&Password::from("hunter2"))
+            .unwrap()
+    );
+    assert!(!parsed.unwrap().verify(&Password::from("alice")).unwrap());
+    // A record without the user name cannot be verified: reported against the record.
+    let errs = map_err(
+        &m,
+        &record(
+            2,
+            json!({"rolpassword": "md5f1d6e2da5767fddc60c941cf0fa924cf"}),
+        ),
+    );
+    assert_eq!(errs[0].field, "password");
+    assert!(errs[0].reason.contains("needs it"), "{}", errs[0].reason);
+}
+
+#[test]
 fn a_fixed_bcrypt_scheme_takes_the_hash_as_it_is() {
     let m = mapper(
         r#"
@@ -1084,6 +1161,11 @@ fn password_tables_that_cannot_work_are_refused() {
             "hash = \"h\"\nscheme = \"hmac-sha1\"\nsalt = \"s\"\nsalt_position = \"prefix\"",
             "password.salt_position",
             "the salt is the key",
+        ),
+        (
+            "hash = \"h\"\nscheme = \"smf\"\nsalt = \"s\"\nsalt_position = \"prefix\"",
+            "password.salt_position",
+            "fixes where its salt goes",
         ),
         (
             "hash = \"h\"\nscheme = \"md5\"\nscheme_field = \"a\"",

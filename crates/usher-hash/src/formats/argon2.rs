@@ -156,6 +156,55 @@ pub(crate) fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -
 }
 
 /// `$argon2id$v=19$m=19456,t=2,p=1[,data=…]$<salt>$<hash>`; `v=` may be absent (version 1.0).
+/// Magento 2's Argon2id (`Encryptor::getArgonHash`): `<hex hash>:<salt>:2` with libsodium's
+/// interactive limits (32-byte output, 2 passes, 64 MiB), and `<hex>:<salt>:3_<output
+/// bytes>_<passes>_<memory bytes>`. The salt string is cut or cyclically padded to
+/// libsodium's 16 bytes; libsodium runs one lane.
+pub(crate) fn parse_magento(hex: &str, salt: &str, version: &str, o: &ParseOptions) -> Parsed {
+    let scheme = Scheme::Argon2id;
+    let (seed, ops, mem) = if version == "2" {
+        (32, 2, 67_108_864)
+    } else {
+        let [three, seed, ops, mem] = version.split('_').collect::<Vec<_>>()[..] else {
+            return Err(HashError::structure(
+                scheme,
+                "expected <hash>:<salt>:3_<bytes>_<ops>_<memory>",
+            ));
+        };
+        if three != "3" {
+            return Err(HashError::Unrecognized);
+        }
+        (
+            number(scheme, "output bytes", seed)?,
+            number(scheme, "ops", ops)?,
+            number(scheme, "memory", mem)?,
+        )
+    };
+    let hash = decode(o, scheme, "hash", hex, encoding::hex, "hex")?;
+    if u64::try_from(hash.len()).ok() != Some(seed) {
+        return Err(HashError::malformed(
+            scheme,
+            "hash",
+            "its length differs from the version's output bytes",
+        ));
+    }
+    if salt.is_empty() {
+        return Err(HashError::malformed(scheme, "salt", "empty"));
+    }
+    let salt: Vec<u8> = salt.bytes().cycle().take(16).collect();
+    let argon = Argon2::from_parts(
+        o,
+        Algorithm::Argon2id,
+        Version::V0x13,
+        mem / 1024,
+        ops,
+        1,
+        salt,
+        hash,
+    )?;
+    ok(Kind::Argon2(argon))
+}
+
 pub(crate) fn parse_phc(s: &str, o: &ParseOptions) -> Parsed {
     let fields: Vec<&str> = s.split('$').collect();
     let (alg, rest) = match fields.as_slice() {

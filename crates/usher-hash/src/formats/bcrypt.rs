@@ -7,6 +7,7 @@
 //! | passlib `$bcrypt-sha256$v=2,t=2b,r=12$…` | base64(HMAC-SHA256(key = salt string, password)) |
 //! | Django `bcrypt_sha256$$2b$…` | hex(SHA-256(password)) |
 //! | WordPress 6.8 `$wp$2y$…` | base64(HMAC-SHA384(key = "wp-sha384", password)) |
+//! | `$2a$…` forced as `bcrypt-pepper`, the pepper given out of band (Devise's `config.pepper`) | password ‖ pepper |
 //!
 //! bcrypt reads the password as a C string: it stops at the first NUL and uses at most 72
 //! bytes. `$2x$` reproduces crypt_blowfish's sign-extension bug for bytes ≥ 0x80, which is
@@ -37,6 +38,8 @@ pub(crate) enum Prehash {
     PasslibV2(String),
     Django,
     Wordpress,
+    /// A site-wide secret appended to the password (Devise's `config.pepper`).
+    Pepper(Zeroizing<Vec<u8>>),
 }
 
 #[derive(Clone)]
@@ -57,6 +60,7 @@ impl Bcrypt {
             Prehash::PasslibV1 | Prehash::PasslibV2(_) => Scheme::BcryptSha256,
             Prehash::Django => Scheme::DjangoBcryptSha256,
             Prehash::Wordpress => Scheme::WordpressBcrypt,
+            Prehash::Pepper(_) => Scheme::BcryptPepper,
         }
     }
 
@@ -120,6 +124,13 @@ impl Verify for Bcrypt {
             Prehash::Django => {
                 let digest = Zeroizing::new(Sha256::digest(pw).to_vec());
                 self.check(encoding::hex_encode(&digest).as_bytes())
+            }
+            Prehash::Pepper(pepper) => {
+                let mut input =
+                    Zeroizing::new(Vec::with_capacity(pw.len().saturating_add(pepper.len())));
+                input.extend_from_slice(pw);
+                input.extend_from_slice(pepper);
+                self.check(&input)
             }
             Prehash::Wordpress => {
                 // wp_hash_password() trims; the check path does not. Accept either, as
@@ -276,8 +287,16 @@ fn parse_core(s: &str, o: &ParseOptions, prehash: Prehash) -> Parsed {
     }))
 }
 
-/// `$2b$12$…` (also reached through `{CRYPT}`, Django `bcrypt$` and Spring `{bcrypt}`).
+/// `$2b$12$…` (also reached through `{CRYPT}`, Django `bcrypt$` and Spring `{bcrypt}`);
+/// forced as `bcrypt-pepper`, over the password and the pepper the options carry.
 pub(crate) fn parse_mcf(s: &str, o: &ParseOptions) -> Parsed {
+    if o.scheme == Some(Scheme::BcryptPepper) {
+        let pepper = o.pepper.clone().ok_or(HashError::MissingParameter {
+            scheme: Scheme::BcryptPepper,
+            what: "the pepper (Devise's config.pepper)",
+        })?;
+        return parse_core(s, o, Prehash::Pepper(pepper));
+    }
     parse_core(s, o, Prehash::None)
 }
 

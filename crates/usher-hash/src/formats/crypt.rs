@@ -245,32 +245,50 @@ pub(crate) struct Yescrypt {
     params: yescrypt::Params,
     salt: Vec<u8>,
     hash: Vec<u8>,
+    /// For gost-yescrypt, `$gy$<params>$<salt>`, which its final HMAC covers.
+    gost_setting: Option<String>,
 }
 
 impl Verify for Yescrypt {
     fn scheme(&self) -> Scheme {
-        Scheme::Yescrypt
+        if self.gost_setting.is_some() {
+            Scheme::GostYescrypt
+        } else {
+            Scheme::Yescrypt
+        }
     }
 
     fn verify(&self, password: &Password) -> Result<bool, HashError> {
         let mut out = Zeroizing::new(vec![0u8; self.hash.len()]);
-        yescrypt::yescrypt(password.expose(), &self.salt, &self.params, &mut out).map_err(
-            |_| HashError::malformed(Scheme::Yescrypt, "params", "rejected by yescrypt"),
-        )?;
+        yescrypt::yescrypt(password.expose(), &self.salt, &self.params, &mut out)
+            .map_err(|_| HashError::malformed(self.scheme(), "params", "rejected by yescrypt"))?;
+        if let Some(setting) = &self.gost_setting {
+            return Ok(
+                super::unix::gost_finish(password.expose(), setting.as_bytes(), &out)
+                    .is_some_and(|g| encoding::ct_eq(g.as_slice(), &self.hash)),
+            );
+        }
         Ok(encoding::ct_eq(&out, &self.hash))
     }
 }
 
-/// `$y$<params>$<salt>$<hash>`, as libxcrypt writes it.
+/// `$y$<params>$<salt>$<hash>`, as libxcrypt writes it, and its gost-yescrypt variant
+/// `$gy$…`.
 pub(crate) fn parse_yescrypt(s: &str, o: &ParseOptions) -> Parsed {
-    let scheme = Scheme::Yescrypt;
     let fields: Vec<&str> = s.split('$').collect();
-    let ["", "y", params, salt, hash] = fields.as_slice() else {
+    let gost = fields.get(1) == Some(&"gy");
+    let scheme = if gost {
+        Scheme::GostYescrypt
+    } else {
+        Scheme::Yescrypt
+    };
+    let ["", "y" | "gy", params, salt, hash] = fields.as_slice() else {
         return Err(HashError::structure(
             scheme,
             "expected $y$<params>$<salt>$<hash>",
         ));
     };
+    let gost_setting = gost.then(|| format!("$gy${params}${salt}"));
     if params.len() > 48 {
         return Err(HashError::malformed(scheme, "params", "too long"));
     }
@@ -302,7 +320,12 @@ pub(crate) fn parse_yescrypt(s: &str, o: &ParseOptions) -> Parsed {
             "expected 43 characters",
         ));
     }
-    ok(Kind::Yescrypt(Yescrypt { params, salt, hash }))
+    ok(Kind::Yescrypt(Yescrypt {
+        params,
+        salt,
+        hash,
+        gost_setting,
+    }))
 }
 
 /// yescrypt's time parameter `t` from its parameter field: flavor, log2 N and r, then, if

@@ -404,10 +404,6 @@ pub(crate) fn parse_kratos(s: &str, o: &ParseOptions) -> Parsed {
             let hash = decode(o, scheme, "hash", hash, encoding::b64, "base64")?;
             Digest::salted(alg, parts, salt, hash)?.into_parsed()
         }
-        ["", "sha1", rounds, ..] if encoding::is_digits(rounds) => {
-            Err(HashError::Unsupported("NetBSD sha1-crypt"))
-        }
-        ["", "md5", ..] => Err(HashError::Unsupported("SunMD5")),
         _ => Err(HashError::Unrecognized),
     }
 }
@@ -506,7 +502,8 @@ pub(crate) fn parse_django_unsalted(s: &str, o: &ParseOptions) -> Parsed {
 }
 
 /// Microsoft SQL Server's `pwdencrypt`: `0x0100` + a 4-byte salt + SHA-1 (SQL Server 2005 to
-/// 2008 R2), or `0x0200` + a 4-byte salt + SHA-512 (2012 and later), of the password in
+/// 2008 R2; SQL Server 2000 adds a second SHA-1, of the upper-cased password, which is
+/// ignored), or `0x0200` + a 4-byte salt + SHA-512 (2012 and later), of the password in
 /// UTF-16LE followed by the salt; hex in either case.
 pub(crate) fn parse_mssql(s: &str, o: &ParseOptions) -> Option<Parsed> {
     let rest = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
@@ -517,15 +514,24 @@ pub(crate) fn parse_mssql(s: &str, o: &ParseOptions) -> Option<Parsed> {
         _ => return None,
     };
     Some((|| {
-        let body = rest.get(4..).unwrap_or_default();
+        let mut body = rest.get(4..).unwrap_or_default();
+        // SQL Server 2000 appends the digest of the upper-cased password, which it compared
+        // case-insensitively; the first, exact digest is the one verified.
+        if alg == Alg::Sha1 && body.len() == 88 {
+            body = body.get(..48).unwrap_or_default();
+        }
         if body.len() != body_len {
             return Err(HashError::malformed(
                 scheme,
                 "value",
-                "expected a 4-byte salt and the digest, in hex (SQL Server 2000's double digest is not supported)",
+                "expected a 4-byte salt and the digest (two for SQL Server 2000), in hex",
             ));
         }
-        let (salt, hash) = body.split_at(8);
+        // Not `split_at`: the body's length is in bytes, and a multi-byte character there
+        // would put index 8 inside it.
+        let (salt, hash) = body
+            .split_at_checked(8)
+            .ok_or_else(|| HashError::malformed(scheme, "salt", "not hex"))?;
         let salt = decode(o, scheme, "salt", salt, encoding::hex, "hex")?;
         let hash = decode(o, scheme, "hash", hash, encoding::hex, "hex")?;
         Digest::new(
@@ -690,6 +696,48 @@ pub(crate) fn parse_fshp(s: &str, o: &ParseOptions) -> Option<Parsed> {
             ("rounds", rounds),
             hash.to_vec(),
         )
+    })())
+}
+
+/// PHP applications' `<hex digest>:<salt>`, told apart by the digest's length and the
+/// salt's: Joomla 1.5 to 3 `<32 hex>:<32 alphanumerics>` = MD5(password ‖ salt); Magento 1
+/// `<32 hex>:<2 characters>` = MD5(salt ‖ password); Magento 2 `<64 hex>:<salt>[:1]` =
+/// SHA-256(salt ‖ password), `<32 hex>:<salt>:0` = MD5(salt ‖ password), and its Argon2id
+/// `:2` and `:3_…` versions (see `argon2::parse_magento`).
+pub(crate) fn parse_colon_salted(s: &str, o: &ParseOptions) -> Option<Parsed> {
+    let (hex, rest) = s.split_once(':')?;
+    if !encoding::is_hex(hex) {
+        return None;
+    }
+    if let Some((salt, version)) = rest.rsplit_once(':')
+        && (version == "2" || version.starts_with("3_"))
+    {
+        return Some(super::argon2::parse_magento(hex, salt, version, o));
+    }
+    let alnum = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric());
+    let (alg, salt, suffix) = match (hex.len(), rest.rsplit_once(':')) {
+        (64, Some((salt, "1"))) => (Alg::Sha256, salt, false),
+        (32, Some((salt, "0"))) => (Alg::Md5, salt, false),
+        (64, None) => (Alg::Sha256, rest, false),
+        (32, None) if rest.len() == 32 && alnum(rest) => (Alg::Md5, rest, true),
+        (32, None) if rest.len() == 2 && !rest.contains(char::is_whitespace) => {
+            (Alg::Md5, rest, false)
+        }
+        _ => return None,
+    };
+    if salt.is_empty() {
+        return None;
+    }
+    let scheme = scheme_for(Shape::Salted, alg, Input::Bytes).ok()?;
+    Some((|| {
+        let hash = decode(o, scheme, "hash", hex, encoding::hex, "hex")?;
+        o.limits.check_field(scheme, "salt", salt.as_bytes())?;
+        let parts = if suffix {
+            vec![Part::Password, Part::Salt]
+        } else {
+            vec![Part::Salt, Part::Password]
+        };
+        Digest::salted(alg, parts, salt.as_bytes().to_vec(), hash)?.into_parsed()
     })())
 }
 

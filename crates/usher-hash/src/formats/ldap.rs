@@ -49,7 +49,9 @@ pub(crate) fn parse_tagged(s: &str, o: &ParseOptions) -> Parsed {
         "SSHA512" => salted(Alg::Sha512, rest, o),
         "SMD5" => salted(Alg::Md5, rest, o),
         "CRYPT" if rest.starts_with('$') => super::parse_dollar(rest, o),
-        "CRYPT" => Err(HashError::Unsupported("DES crypt")),
+        "CRYPT" if rest.starts_with('_') => super::descrypt::parse_bsdi(rest, o)
+            .unwrap_or(Err(HashError::Unsupported("{CRYPT} with this value"))),
+        "CRYPT" => super::descrypt::parse_traditional(rest, super::descrypt::Variant::Traditional),
         "PBKDF2" | "PBKDF2-SHA1" => pbkdf2::passlib_fields(o, pbkdf2::Prf::Sha1, rest),
         "PBKDF2-SHA256" => pbkdf2::passlib_fields(o, pbkdf2::Prf::Sha256, rest),
         "PBKDF2-SHA512" => pbkdf2::passlib_fields(o, pbkdf2::Prf::Sha512, rest),

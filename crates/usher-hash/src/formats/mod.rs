@@ -10,7 +10,10 @@ pub(crate) mod argon2;
 pub(crate) mod bcrypt;
 mod blowfish_pi;
 pub(crate) mod crypt;
+pub(crate) mod db;
+mod des;
 pub(crate) mod descriptor;
+pub(crate) mod descrypt;
 pub(crate) mod digest;
 mod eksblowfish;
 pub(crate) mod firebase;
@@ -18,9 +21,10 @@ pub(crate) mod ldap;
 pub(crate) mod pbkdf2;
 pub(crate) mod phpass;
 pub(crate) mod scrypt;
+pub(crate) mod unix;
 
 use crate::hash::{Kind, ParseOptions, PasswordHash};
-use crate::{HashError, Scheme};
+use crate::{HashError, Scheme, encoding};
 
 pub(crate) type Parsed = Result<PasswordHash, HashError>;
 
@@ -35,6 +39,9 @@ pub(crate) fn parse(stored: &str, o: &ParseOptions) -> Parsed {
     let s = stored.trim();
     if s.is_empty() {
         return Err(HashError::Unrecognized);
+    }
+    if let Some(parsed) = db::parse_forced(s, o) {
+        return parsed;
     }
     if let Some(parsed) = digest::parse_fshp(s, o) {
         return parsed;
@@ -52,12 +59,18 @@ pub(crate) fn parse(stored: &str, o: &ParseOptions) -> Parsed {
     if let Some(rest) = s.strip_prefix("U$S$").and(s.strip_prefix('U')) {
         return phpass::parse_drupal_upgraded(rest, o);
     }
+    if let Some(parsed) = descrypt::parse_bsdi(s, o) {
+        return parsed;
+    }
     django_style(s, o)
         .or_else(|| digest::parse_mssql(s, o))
+        .or_else(|| db::parse_scram(s, o))
         .or_else(|| digest::parse_oracle11(s, o))
         .or_else(|| pbkdf2::parse_grub(s, o))
         .or_else(|| scrypt::parse_werkzeug(s, o))
         .or_else(|| pbkdf2::parse_werkzeug(s, o))
+        .or_else(|| digest::parse_colon_salted(s, o))
+        .or_else(|| descrypt::parse_bare(s, o))
         .or_else(|| digest::parse_bare(s, o))
         .or_else(|| firebase::parse_clerk(s, o))
         .or_else(|| pbkdf2::parse_aspnet(s, o))
@@ -75,26 +88,32 @@ pub(crate) fn parse_dollar(s: &str, o: &ParseOptions) -> Parsed {
         "argon2id" | "argon2i" | "argon2d" => argon2::parse_phc(s, o),
         "scrypt" => scrypt::parse_dollar_scrypt(s, o),
         "7" => scrypt::parse_libxcrypt(s, o),
+        "8" => pbkdf2::parse_cisco8(s, o),
+        "9" => scrypt::parse_cisco9(s, o),
+        "p5k2" => pbkdf2::parse_p5k2(s, o),
         "firescrypt" => firebase::parse_kratos(s, o),
         "fbscrypt" => firebase::parse_supabase(s, o),
         "f_scrypt" => firebase::parse_supertokens(s, o),
-        "pbkdf2" | "pbkdf2-sha1" | "pbkdf2-sha256" | "pbkdf2-sha384" | "pbkdf2-sha512" => {
-            pbkdf2::parse_dollar(s, o)
-        }
+        "pbkdf2" | "pbkdf2-sha1" | "pbkdf2-sha256" | "pbkdf2-sha384" | "pbkdf2-sha512"
+        | "pbkdf2-whirlpool" => pbkdf2::parse_dollar(s, o),
         "1" | "md5-crypt" => crypt::parse_md5_crypt(s, o, false),
         "apr1" => crypt::parse_md5_crypt(s, o, true),
         "5" | "6" | "sha256-crypt" | "sha512-crypt" => crypt::parse_sha_crypt(s, o),
-        "y" => crypt::parse_yescrypt(s, o),
+        "y" | "gy" => crypt::parse_yescrypt(s, o),
         "P" | "H" => phpass::parse(s, o, false),
         "S" => phpass::parse(s, o, true),
+        // NetBSD `$sha1$<rounds>$…` and SunMD5 `$md5$<salt>$…` against Kratos' `$sha1$pf=…`
+        // and `$md5$<base64>`.
+        "sha1" if rest.split('$').nth(1).is_some_and(encoding::is_digits) => {
+            unix::parse_sha1_crypt(s, o)
+        }
+        "md5" if rest.split('$').count() > 2 && !rest.contains("$pf=") => unix::parse_sun_md5(s, o),
+        id if id.starts_with("md5,") => unix::parse_sun_md5(s, o),
         "md5" | "sha1" | "sha256" | "sha512" => digest::parse_kratos(s, o),
         "3" => digest::parse_bsd_nthash(s, o),
+        "A" => db::parse_mysql_sha2(s, o),
+        "mysql" => db::parse_mysql_sha2_hashcat(s, o),
         id if id.starts_with("hmac-") => digest::parse_kratos_hmac(s, o),
-        "gy" => Err(HashError::Unsupported("gost-yescrypt ($gy$)")),
-        "A" => Err(HashError::Unsupported(
-            "MySQL 8 caching_sha2_password ($A$)",
-        )),
-        id if id.starts_with("md5,") => Err(HashError::Unsupported("SunMD5")),
         _ => Err(HashError::Unrecognized),
     }
 }
@@ -114,7 +133,7 @@ fn django_style(s: &str, o: &ParseOptions) -> Option<Parsed> {
         "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512" => {
             Some(digest::parse_django_or_werkzeug(s, o))
         }
-        "crypt" => Some(Err(HashError::Unsupported("Django crypt (DES crypt)"))),
+        "crypt" => Some(descrypt::parse_django(rest)),
         "unsalted_md5" | "unsalted_sha1" => Some(digest::parse_django_unsalted(s, o)),
         _ => None,
     }
@@ -166,7 +185,7 @@ pub(crate) fn required<'a>(
 
 /// Parses a decimal parameter, naming the scheme and the field when it is not a number.
 pub(crate) fn number(scheme: Scheme, field: &'static str, value: &str) -> Result<u64, HashError> {
-    if !crate::encoding::is_digits(value) {
+    if !encoding::is_digits(value) {
         return Err(HashError::malformed(scheme, field, "not a decimal number"));
     }
     value

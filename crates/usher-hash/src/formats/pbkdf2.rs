@@ -16,6 +16,7 @@
 
 use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
+use whirlpool::Whirlpool;
 use zeroize::Zeroizing;
 
 use super::{Parsed, decode, number, ok, param, params_of, required, to_u32, werkzeug_fields};
@@ -30,6 +31,8 @@ pub(crate) enum Prf {
     Sha256,
     Sha384,
     Sha512,
+    /// Whirlpool (ISO/IEC 10118-3), which some PHP and Java systems chose.
+    Whirlpool,
 }
 
 impl Prf {
@@ -39,6 +42,7 @@ impl Prf {
             Prf::Sha256 => Scheme::Pbkdf2Sha256,
             Prf::Sha384 => Scheme::Pbkdf2Sha384,
             Prf::Sha512 => Scheme::Pbkdf2Sha512,
+            Prf::Whirlpool => Scheme::Pbkdf2Whirlpool,
         }
     }
 
@@ -48,7 +52,7 @@ impl Prf {
             Prf::Sha1 => 20,
             Prf::Sha256 => 32,
             Prf::Sha384 => 48,
-            Prf::Sha512 => 64,
+            Prf::Sha512 | Prf::Whirlpool => 64,
         }
     }
 
@@ -59,6 +63,7 @@ impl Prf {
             "sha256" => Some(Prf::Sha256),
             "sha384" => Some(Prf::Sha384),
             "sha512" => Some(Prf::Sha512),
+            "whirlpool" => Some(Prf::Whirlpool),
             _ => None,
         }
     }
@@ -130,6 +135,7 @@ impl Verify for Pbkdf2 {
             Prf::Sha256 => pbkdf2::pbkdf2_hmac::<Sha256>(pw, salt, it, &mut out),
             Prf::Sha384 => pbkdf2::pbkdf2_hmac::<Sha384>(pw, salt, it, &mut out),
             Prf::Sha512 => pbkdf2::pbkdf2_hmac::<Sha512>(pw, salt, it, &mut out),
+            Prf::Whirlpool => pbkdf2::pbkdf2_hmac::<Whirlpool>(pw, salt, it, &mut out),
         }
         Ok(encoding::ct_eq(&out, &self.hash))
     }
@@ -149,6 +155,7 @@ pub(crate) fn parse_dollar(s: &str, o: &ParseOptions) -> Parsed {
         "pbkdf2-sha256" => Prf::Sha256,
         "pbkdf2-sha384" => Prf::Sha384,
         "pbkdf2-sha512" => Prf::Sha512,
+        "pbkdf2-whirlpool" => Prf::Whirlpool,
         _ => return Err(HashError::Unrecognized),
     };
     let scheme = prf.scheme();
@@ -262,6 +269,92 @@ pub(crate) fn parse_grub(s: &str, o: &ParseOptions) -> Option<Parsed> {
         let hash = decode(o, scheme, "hash", hash, encoding::hex, "hex")?;
         Pbkdf2::from_parts(o, Prf::Sha512, it, salt, hash)?.into_parsed()
     })())
+}
+
+/// Cisco IOS type 8: `$8$<14-character salt>$<43 characters>`, PBKDF2-HMAC-SHA256 with
+/// 20,000 iterations over the salt as written, in Cisco's base64.
+pub(crate) fn parse_cisco8(s: &str, o: &ParseOptions) -> Parsed {
+    let scheme = Scheme::Pbkdf2Sha256;
+    let fields: Vec<&str> = s.split('$').collect();
+    let ["", "8", salt, hash] = fields.as_slice() else {
+        return Err(HashError::structure(scheme, "expected $8$<salt>$<hash>"));
+    };
+    let hash = decode(o, scheme, "hash", hash, encoding::cisco64, "Cisco base64")?;
+    if hash.len() != 32 {
+        return Err(HashError::malformed(scheme, "hash", "expected 32 bytes"));
+    }
+    Pbkdf2::from_parts(o, Prf::Sha256, 20_000, salt.as_bytes().to_vec(), hash)?.into_parsed()
+}
+
+/// `$p5k2$<hex rounds>$<salt>$<checksum>`, PBKDF2-HMAC-SHA1 in two dialects told apart by
+/// the checksum's length: Cryptacular's (28 characters: URL-safe base64 of 20 bytes, the
+/// salt URL-safe base64 bytes) and Dwayne Litzenberger's (32 characters: adapted base64 of
+/// 24 bytes, and the salt is the whole setting `$p5k2$<hex rounds>$<salt>`, with an empty
+/// rounds field meaning 400).
+pub(crate) fn parse_p5k2(s: &str, o: &ParseOptions) -> Parsed {
+    let scheme = Scheme::Pbkdf2Sha1;
+    let fields: Vec<&str> = s.split('$').collect();
+    let ["", "p5k2", rounds, salt, hash] = fields.as_slice() else {
+        return Err(HashError::structure(
+            scheme,
+            "expected $p5k2$<hex rounds>$<salt>$<checksum>",
+        ));
+    };
+    let rounds_of = |r: &str| {
+        if r.is_empty() || r.len() > 8 || r.starts_with('0') {
+            return Err(HashError::malformed(
+                scheme,
+                "rounds",
+                "expected hex digits without leading zeros",
+            ));
+        }
+        u64::from_str_radix(r, 16).map_err(|_| HashError::malformed(scheme, "rounds", "not hex"))
+    };
+    match hash.len() {
+        28 => {
+            let rounds = rounds_of(rounds)?;
+            let salt = decode(
+                o,
+                scheme,
+                "salt",
+                salt,
+                encoding::b64_any,
+                "URL-safe base64",
+            )?;
+            let hash = decode(
+                o,
+                scheme,
+                "hash",
+                hash,
+                encoding::b64_any,
+                "URL-safe base64",
+            )?;
+            Pbkdf2::from_parts(o, Prf::Sha1, rounds, salt, hash)?.into_parsed()
+        }
+        32 => {
+            let it = if rounds.is_empty() {
+                400
+            } else {
+                rounds_of(rounds)?
+            };
+            if !encoding::is_h64(salt) {
+                return Err(HashError::malformed(scheme, "salt", "not in ./0-9A-Za-z"));
+            }
+            let hash = decode(o, scheme, "hash", hash, encoding::ab64, "adapted base64")?;
+            // The salt is the setting, which writes 400 rounds as an empty field.
+            let setting = if it == 400 {
+                format!("$p5k2$${salt}")
+            } else {
+                format!("$p5k2${it:x}${salt}")
+            };
+            Pbkdf2::from_parts(o, Prf::Sha1, it, setting.into_bytes(), hash)?.into_parsed()
+        }
+        _ => Err(HashError::malformed(
+            scheme,
+            "checksum",
+            "expected 28 (Cryptacular) or 32 (dlitz) characters",
+        )),
+    }
 }
 
 /// Atlassian Crowd / Confluence `{PKCS5S2}` (the caller strips the tag).

@@ -244,6 +244,27 @@ fn h64_u30(chars: Option<&[u8]>) -> Option<u32> {
     })
 }
 
+/// Cisco IOS type 9: `$9$<14-character salt>$<43 characters>`, scrypt with N = 16384,
+/// r = 1, p = 1 over the salt as written, in Cisco's base64.
+pub(crate) fn parse_cisco9(s: &str, o: &ParseOptions) -> Parsed {
+    let fields: Vec<&str> = s.split('$').collect();
+    let ["", "9", salt, hash] = fields.as_slice() else {
+        return Err(HashError::structure(SCHEME, "expected $9$<salt>$<hash>"));
+    };
+    let hash = decode(o, SCHEME, "hash", hash, encoding::cisco64, "Cisco base64")?;
+    if hash.len() != 32 {
+        return Err(HashError::malformed(SCHEME, "hash", "expected 32 bytes"));
+    }
+    ok(Kind::Scrypt(Scrypt::from_parts(
+        o,
+        14,
+        1,
+        1,
+        salt.as_bytes().to_vec(),
+        hash,
+    )?))
+}
+
 /// Spring Security `{scrypt}$<hex params>$<salt>$<hash>` (the caller strips `{scrypt}`).
 pub(crate) fn parse_spring(rest: &str, o: &ParseOptions) -> Parsed {
     let fields: Vec<&str> = rest.split('$').collect();

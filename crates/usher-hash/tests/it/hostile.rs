@@ -163,6 +163,31 @@ fn errors_never_echo_the_hash() {
 }
 
 #[test]
+fn multi_byte_characters_where_hex_belongs_are_refused_not_split() {
+    // Found by fuzzing (fuzz/regressions/verify/mssql-split-inside-a-character): a SQL
+    // Server body of the right length in bytes whose 8th byte is inside a character.
+    let s = format!("0x0200900\u{37d}\u{2fd}\u{33d}\u{3ff}{}", "D".repeat(125));
+    assert_eq!(s.len(), 6 + 136);
+    let err = refused(&s);
+    assert!(err.to_string().contains("salt"), "{err}");
+    // The forced `<hash>:<salt>` schemes and MySQL 8's raw salt slice by bytes too.
+    for (forced, s) in [
+        (Scheme::Oracle10, "0123456789abcd\u{e9}:user"),
+        (
+            Scheme::Smf,
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}:x",
+        ),
+        (Scheme::Mysql323, "0123456789abcd\u{e9}"),
+    ] {
+        assert!(PasswordHash::parse_with(s, &ParseOptions::forcing(forced)).is_err());
+    }
+    assert!(
+        PasswordHash::parse("$A$005$\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}x")
+            .is_err()
+    );
+}
+
+#[test]
 fn unrecognized_input_is_unrecognized() {
     for s in [
         "",
@@ -205,6 +230,7 @@ fn tight_options() -> ParseOptions {
             scrypt_max_work_kib: 256,
             pbkdf2_max_iterations: 2_000,
             sha_crypt_max_rounds: 2_000,
+            crypt_max_rounds: 2_000,
             phpass_max_log2: 8,
             digest_max_iterations: 2_000,
             max_field_bytes: 256,
@@ -231,7 +257,10 @@ proptest! {
             "$bcrypt-sha256$", "{SSHA}", "{CRYPT}", "{PBKDF2-SHA256}", "{PKCS5S2}", "{SHA-256}",
             "{scrypt}", "{pbkdf2}", "pbkdf2_sha256$", "pbkdf2:sha256:", "scrypt:", "scrypt$",
             "bcrypt_sha256$", "argon2$", "sha1$", "md5$", "*", "{\"algorithm\":",
-            "{\"encryptionScheme\":", "{\"secretData\":",
+            "{\"encryptionScheme\":", "{\"secretData\":", "$sha1$1$", "$md5,rounds=", "$md5$",
+            "$gy$", "_", "_J9..", "crypt$$", "{CRYPT}_", "$A$005$",
+            "$mysql$A$005*", "SCRAM-SHA-256$4096:", "$8$", "$9$", "$p5k2$",
+            "$p5k2$$", "$pbkdf2-whirlpool$",
         ]),
         tail in "[A-Za-z0-9./+=$,:{}\"-]{0,120}",
     ) {

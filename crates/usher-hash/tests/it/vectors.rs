@@ -58,6 +58,9 @@ fn options(v: &Vector) -> ParseOptions {
             .expect("signer key is base64");
         o.firebase_signer_key = Some(Zeroizing::new(key));
     }
+    if let Some(pepper) = v.options.get("pepper") {
+        o.pepper = Some(Zeroizing::new(pepper.as_bytes().to_vec()));
+    }
     o
 }
 
@@ -138,6 +141,89 @@ fn the_corpus_covers_every_scheme() {
         missing.is_empty(),
         "schemes without an independent vector: {missing:?}"
     );
+}
+
+/// Whether `id` matches `pattern`, where each `*` stands for any run of characters.
+fn glob(pattern: &str, id: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if parts.len() == 1 {
+        return id == pattern;
+    }
+    if !id.starts_with(first) || !id[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut rest = &id[first.len()..id.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(i) => rest = &rest[i + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The `code` spans of a Markdown table cell.
+fn code_spans(cell: &str) -> Vec<&str> {
+    cell.split('`').skip(1).step_by(2).collect()
+}
+
+/// docs/hash-formats.md lists each family with its scheme ids and the vectors that exercise
+/// it: every pattern there must match vectors of those schemes, the rows are numbered in
+/// order, and the header states the corpus's size.
+#[test]
+fn the_documented_families_have_vectors() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/hash-formats.md");
+    let doc = std::fs::read_to_string(path).expect("docs/hash-formats.md is readable");
+    let corpus = corpus();
+    let stated = doc
+        .split_once("vectors.json`: ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .expect("the header states the vector count");
+    assert_eq!(
+        stated,
+        corpus.len().to_string(),
+        "the header's vector count"
+    );
+    let mut rows = 0;
+    for line in doc.lines() {
+        let Some(row) = line.strip_prefix("| ") else {
+            continue;
+        };
+        let Some((number, _)) = row.split_once(' ') else {
+            continue;
+        };
+        let Ok(number) = number.parse::<usize>() else {
+            continue;
+        };
+        rows += 1;
+        assert_eq!(number, rows, "families are numbered in order: {line}");
+        // The last two cells: escaped `\|` only occur in the encoding column before them.
+        let cells: Vec<&str> = line
+            .trim_end()
+            .trim_end_matches('|')
+            .rsplitn(3, '|')
+            .collect();
+        let (vectors, schemes) = (cells[0], cells[1]);
+        let schemes = code_spans(schemes);
+        assert!(!schemes.is_empty(), "no scheme id: {line}");
+        for pattern in code_spans(vectors) {
+            let matched: Vec<&Vector> = corpus.iter().filter(|v| glob(pattern, &v.id)).collect();
+            assert!(
+                !matched.is_empty(),
+                "family {number}: no vector matches `{pattern}`"
+            );
+            for v in matched {
+                assert!(
+                    schemes.contains(&v.scheme.as_str()),
+                    "family {number}: `{}` is {}, not one of {schemes:?}",
+                    v.id,
+                    v.scheme
+                );
+            }
+        }
+    }
+    assert!(rows >= 80, "only {rows} families documented");
 }
 
 #[test]

@@ -17,10 +17,16 @@ Requirements (Python 3.11, Debian bookworm libxcrypt 4.4.33 = ``libcrypt.so.1``)
 
 (bcrypt is pinned to 4.0.1 because passlib 1.7.4's bcrypt backend breaks with bcrypt>=4.1.)
 
-Usage:  python3.11 generate.py            # writes vectors.json next to this file
+PBKDF2-Whirlpool vectors run Python's hashlib in a subprocess whose OpenSSL 3 loads its legacy
+provider (Debian's libssl3 ships it). The PostgreSQL vectors are copied from a PostgreSQL 15
+server (CREATE ROLE ... PASSWORD, then SELECT rolpassword FROM pg_authid) and re-verified here
+with hashlib; the MySQL 8, Cisco and hashcat vectors are published ones, re-verified likewise.
 
-Salts are random, so re-running changes the generated hashes (the published vectors stay fixed);
-the script is otherwise deterministic.  Costs are kept low (bcrypt 4-6 with one cost 10, argon2
+Usage:  python3.11 generate.py            # adds new vectors to vectors.json next to this file
+        python3.11 generate.py --fresh    # regenerates every vector
+
+Salts are random, so a re-run keeps the vectors already in vectors.json (matched by id) and
+only adds those with new ids; ``--fresh`` regenerates all of them.  Costs are kept low (bcrypt 4-6 with one cost 10, argon2
 m<=19456, scrypt N<=2^14, PBKDF2 <= 30000 iterations apart from a few realistic/published ones).
 """
 
@@ -806,6 +812,496 @@ def gen_crypt() -> None:
         source=S_PASSLIB + " ldap_sha256_crypt")
 
 
+def both(h: str, handler):
+    """A check that libxcrypt AND passlib accept: two independent implementations."""
+    return lambda x, h=h: xc_verify(x, h) and handler.verify(x, h)
+
+
+def gen_unix_legacy() -> None:
+    """The older crypt(3) schemes: each vector is made by one of libxcrypt and passlib and
+    verified by both (where passlib has the scheme)."""
+    both_src = " and re-verified with "
+    # traditional DES crypt: libxcrypt with a random 2-character salt
+    for pw in ["password", "pässwörd", "Tr0ub4dor&3", "a", ""]:
+        h = xc_crypt(enc(pw), "".join(secrets.choice(ITOA64) for _ in range(2)))
+        extra = {}
+        if len(enc(pw)) > 8 and pw.isascii():
+            extra = dict(also_accepts=[pw[:8]], wrong=[pw[:7], "x" + pw[1:]])
+        elif len(enc(pw)) > 8:
+            # "pässwö" is the first 8 bytes: what follows is ignored
+            extra = dict(also_accepts=["pässwöXY"], wrong=["Pässwörd", "pässwo"])
+        add(f"des-crypt-libxcrypt-{slug(pw)}", "des-crypt", h, pw, check=both(h, ph.des_crypt),
+            source=S_XCRYPT + " crypt_rn() with a 2-character salt" + both_src + S_PASSLIB + " des_crypt"
+            + ("; only the first 8 bytes count" if extra else ""), **extra)
+    for pw in ["correct horse battery staple", "пароль"]:
+        h = ph.des_crypt.hash(pw)
+        add(f"des-crypt-passlib-{slug(pw)}", "des-crypt", h, pw, check=both(h, ph.des_crypt),
+            source=S_PASSLIB + " des_crypt" + both_src + S_XCRYPT,
+            **({"also_accepts": ["correct horse"], "wrong": ["correct", "Correct horse battery staple"]} if pw.startswith("correct")
+               else {"also_accepts": ["пароXY"], "wrong": ["Пароль", "пар"]}))
+    h = ph.ldap_des_crypt.hash("pass1234")
+    add("des-crypt-ldap-crypt-passlib", "des-crypt", h, "pass1234", check=lambda x, h=h: ph.ldap_des_crypt.verify(x, h),
+        source=S_PASSLIB + " ldap_des_crypt ('{CRYPT}' + DES crypt)")
+    h = ph.django_des_crypt.hash("password")
+    add("des-crypt-django-passlib-1-0", "des-crypt", h, "password", check=lambda x, h=h: ph.django_des_crypt.verify(x, h),
+        source=S_PASSLIB + " django_des_crypt (Django 1.0's 'crypt$<5-char salt>$<DES crypt>' form)")
+    inner = xc_crypt(b"Tr0ub4dr", "".join(secrets.choice(ITOA64) for _ in range(2)))
+    h = "crypt$$" + inner
+    add("des-crypt-django-empty-salt", "des-crypt", h, "Tr0ub4dr",
+        check=lambda x, h=h, inner=inner: ph.django_des_crypt.verify(x, h) and xc_verify(x, inner),
+        source=S_XCRYPT + " DES crypt in Django 1.4+'s CryptPasswordHasher form 'crypt$$<DES crypt>'" + both_src + S_PASSLIB + " django_des_crypt")
+    # BSDi extended DES
+    for pw, rounds in [("password", 725), ("correct horse battery staple", 5001), ("密码🔑", 7250)]:
+        h = xc_crypt(enc(pw), xc_gensalt("_", rounds))
+        add(f"bsdi-crypt-libxcrypt-{rounds}-{slug(pw)}", "bsdi-crypt", h, pw, check=both(h, ph.bsdi_crypt),
+            source=S_XCRYPT + f" crypt_gensalt_rn('_', {rounds})" + both_src + S_PASSLIB + " bsdi_crypt")
+    for pw in ["pass", "a"]:
+        h = ph.bsdi_crypt.using(rounds=1001).hash(pw)
+        add(f"bsdi-crypt-passlib-{slug(pw)}", "bsdi-crypt", h, pw, check=both(h, ph.bsdi_crypt),
+            source=S_PASSLIB + " bsdi_crypt (rounds=1001)" + both_src + S_XCRYPT)
+    # bigcrypt (needs --scheme bigcrypt: 13 characters are traditional DES crypt)
+    for pw in ["correct horse battery staple", "pässwörd!", "password"]:
+        h = ph.bigcrypt.hash(pw)
+        add(f"bigcrypt-passlib-{slug(pw)}", "bigcrypt", h, pw, force="bigcrypt", check=both(h, ph.bigcrypt),
+            wrong=[pw[:-1], pw + "x"] if len(pw) > 8 else None,
+            source=S_PASSLIB + " bigcrypt" + both_src + S_XCRYPT + " (which reads a setting longer than 13 characters as bigcrypt)")
+    # NetBSD sha1-crypt
+    for pw, rounds in [("password", 480000), ("пароль", 5000), ("", 1)]:
+        h = xc_crypt(enc(pw), xc_gensalt("$sha1", rounds))
+        add(f"sha1-crypt-libxcrypt-{slug(pw)}", "sha1-crypt", h, pw, check=both(h, ph.sha1_crypt),
+            source=S_XCRYPT + f" crypt_gensalt_rn('$sha1', {rounds})" + both_src + S_PASSLIB + " sha1_crypt")
+    for pw in ["密码🔑", "p@ss w0rd!"]:
+        h = ph.sha1_crypt.using(rounds=10000).hash(pw)
+        add(f"sha1-crypt-passlib-{slug(pw)}", "sha1-crypt", h, pw, check=both(h, ph.sha1_crypt),
+            source=S_PASSLIB + " sha1_crypt (rounds=10000)" + both_src + S_XCRYPT)
+    # SunMD5: '$md5$salt$chk', '$md5$salt$$chk', and with rounds
+    for pw, rounds, bare in [("password", 0, True), ("pässwörd", 0, False), ("пароль", 5000, True), ("密码🔑", 34000, False)]:
+        # passlib writes the '$$' form; the bare form through its handler's own constructor
+        obj = ph.sun_md5_crypt(rounds=rounds, salt="".join(secrets.choice(ITOA64) for _ in range(8)), bare_salt=bare)
+        obj.checksum = obj._calc_checksum(pw)
+        h = obj.to_string()
+        add(f"sun-md5-crypt-passlib-{rounds}-{'bare' if bare else 'dollar'}-{slug(pw)}", "sun-md5-crypt", h, pw,
+            check=both(h, ph.sun_md5_crypt),
+            source=S_PASSLIB + f" sun_md5_crypt (rounds={rounds}, bare_salt={bare})" + both_src + S_XCRYPT)
+    for pw, rounds in [("Tr0ub4dor&3", 0), ("a", 1000)]:
+        h = xc_crypt(enc(pw), xc_gensalt("$md5", rounds))
+        add(f"sun-md5-crypt-libxcrypt-{rounds}-{slug(pw)}", "sun-md5-crypt", h, pw, check=both(h, ph.sun_md5_crypt),
+            source=S_XCRYPT + f" crypt_gensalt_rn('$md5', {rounds})" + both_src + S_PASSLIB + " sun_md5_crypt")
+    # FreeBSD's NT hash in crypt form
+    for pw in ["password", "pässwörd"]:
+        h = ph.bsd_nthash.hash(pw)
+        add(f"nthash-freebsd-{slug(pw)}", "nthash", h, pw, check=lambda x, h=h: ph.bsd_nthash.verify(x, h),
+            source=S_PASSLIB + " bsd_nthash (FreeBSD '$3$$' + hex MD4 of UTF-16LE)")
+    # gost-yescrypt (passlib has none): libxcrypt only
+    for pw, cnt in [("password", 0), ("пароль", 1), ("密码🔑", 0), ("", 0)]:
+        h = xc_crypt(enc(pw), xc_gensalt("$gy$", cnt))
+        add(f"gost-yescrypt-libxcrypt-{slug(pw)}", "gost-yescrypt", h, pw, check=lambda x, h=h: xc_verify(x, h),
+            source=S_XCRYPT + f" crypt_gensalt_rn('$gy$', {cnt})")
+
+
+# ============================================================================================
+# Database servers, and schemes salted with another field of the record
+# ============================================================================================
+SHA256_CRYPT_ORDER = [20, 10, 0, 11, 1, 21, 2, 22, 12, 23, 13, 3, 14, 4, 24, 5, 25, 15, 26, 16, 6, 17, 7, 27, 8, 28,
+                      18, 29, 19, 9, 30, 31]
+
+
+def h64_encode(data: bytes) -> str:
+    """crypt(3)'s little-endian base64 over ./0-9A-Za-z."""
+    out = []
+    for i in range(0, len(data), 3):
+        chunk = data[i:i + 3]
+        v = int.from_bytes(chunk, "little")
+        out.extend(ITOA64[(v >> (6 * j)) & 63] for j in range(len(chunk) + 1))
+    return "".join(out)
+
+
+def sha256_crypt_any_salt(pw: bytes, salt: bytes, rounds: int) -> str:
+    """Drepper's SHA-256-crypt (akkadia.org/drepper/SHA-crypt.txt) without its 16-byte salt cap,
+    as MySQL 8's caching_sha2_password computes it (mysys/crypt_genhash_impl.cc, 20-byte salt)."""
+    H = hashlib.sha256
+    b = H(pw + salt + pw).digest()
+    a = H(pw + salt)
+    a.update((b * (len(pw) // 32 + 1))[:len(pw)])
+    n = len(pw)
+    while n:
+        a.update(b if n & 1 else pw)
+        n >>= 1
+    d = a.digest()
+    p = (H(pw * len(pw)).digest() * (len(pw) // 32 + 1))[:len(pw)]
+    sbytes = (H(salt * (16 + d[0])).digest() * 2)[:len(salt)]
+    for i in range(rounds):
+        c = H()
+        c.update(p if i & 1 else d)
+        if i % 3:
+            c.update(sbytes)
+        if i % 7:
+            c.update(p)
+        c.update(d if i & 1 else p)
+        d = c.digest()
+    return h64_encode(bytes(d[i] for i in SHA256_CRYPT_ORDER))
+
+
+def mysql323(pw: bytes) -> str:
+    nr1, nr2, add = 0x50305735, 0x12345671, 7
+    for c in pw:
+        if c in b" \t":
+            continue
+        nr1 ^= ((((nr1 & 63) + add) * c) + (nr1 << 8)) & 0xFFFFFFFF
+        nr2 = (nr2 + ((nr2 << 8) ^ nr1)) & 0xFFFFFFFF
+        add = (add + c) & 0xFFFFFFFF
+    return "%08x%08x" % (nr1 & 0x7FFFFFFF, nr2 & 0x7FFFFFFF)
+
+
+def scram_sha256(pw: bytes, salt: bytes, it: int) -> tuple[bytes, bytes]:
+    salted = hashlib.pbkdf2_hmac("sha256", pw, salt, it)
+    stored = hashlib.sha256(hmac.new(salted, b"Client Key", "sha256").digest()).digest()
+    server = hmac.new(salted, b"Server Key", "sha256").digest()
+    return stored, server
+
+
+def scram_check(h: str):
+    it_salt, keys = h.split("$", 2)[1:]
+    it, salt = it_salt.split(":")
+    stored, server = (base64.b64decode(k) for k in keys.split(":"))
+    return lambda x: scram_sha256(x, base64.b64decode(salt), int(it)) == (stored, server)
+
+
+S_PG = "PostgreSQL 15.18 (Debian 15.18-0+deb12u1): CREATE ROLE ... PASSWORD, then SELECT rolpassword FROM pg_authid"
+
+
+def gen_databases() -> None:
+    # Drepper's algorithm as reimplemented above must agree with libxcrypt on a $5$ salt first.
+    for pw in [b"password", "密码🔑".encode(), b""]:
+        h = xc_crypt(pw, xc_gensalt("$5$", 5000))
+        salt, chk = h.split("$")[2:]
+        assert sha256_crypt_any_salt(pw, salt.encode(), 5000) == chk, "sha256_crypt_any_salt disagrees with libxcrypt"
+    S_MYSQL8 = (S_HASHLIB + "; MySQL 8 caching_sha2_password as mysql.user.authentication_string holds it: '$A$' + "
+                "3 hex digits of rounds/1000 + '$' + 20 salt bytes + SHA-256-crypt (Drepper, salt not cut at 16) in "
+                "crypt base64; the reimplementation in generate.py is first checked against libxcrypt's $5$")
+    # MySQL 8: published hashcat example (mode 7401), re-checked with the reimplementation
+    h = ("$mysql$A$005*F9CC98CE08892924F50A213B6BC571A2C11778C5*"
+         "625479393559393965414D45316477456B484F41316E64484742577A2E3162785353526B7554584647562F")
+    salt_hex, chk_hex = h.split("*")[1:]
+    add("mysql-caching-sha2-published-hashcat-7401", "mysql-caching-sha2", h, "hashcat", wrong=["Hashcat", "hashcat1"],
+        check=lambda x: sha256_crypt_any_salt(x, bytes.fromhex(salt_hex), 5000) == bytes.fromhex(chk_hex).decode(),
+        source="published: hashcat --example-hashes, mode 7401 'MySQL $A$ (sha256crypt)' (hashcat's hex form "
+        "$mysql$A$005*<hex salt>*<hex checksum>); re-verified with the SHA-256-crypt reimplementation in generate.py")
+    for pw, rounds_hex, printable in [("password", "005", True), ("pässwörd", "005", False), ("密码🔑", "00A", True)]:
+        # MySQL's salt bytes are 7-bit, never NUL or '$'
+        alphabet = [c for c in range(1, 128) if c != ord("$")] if not printable else [ord(c) for c in ITOA64]
+        salt = bytes(secrets.choice(alphabet) for _ in range(20))
+        rounds = int(rounds_hex, 16) * 1000
+        chk = sha256_crypt_any_salt(enc(pw), salt, rounds)
+        h = f"$A${rounds_hex}$" + salt.decode("ascii") + chk
+        add(f"mysql-caching-sha2-{rounds}-{slug(pw)}", "mysql-caching-sha2", h, pw,
+            check=lambda x, salt=salt, rounds=rounds, chk=chk: sha256_crypt_any_salt(x, salt, rounds) == chk,
+            source=S_MYSQL8 + ("" if printable else "; the salt holds control characters, as MySQL's may"))
+    # MySQL 3.23 OLD_PASSWORD: 16 hex digits, forced
+    add("mysql323-published-mysql-manual", "mysql323", "6f8c114b58f2ce9e", "mypass", force="mysql323",
+        wrong=["Mypass", "mypas"], check=lambda x: ph.mysql323.verify(x, "6f8c114b58f2ce9e"),
+        source="published: MySQL 4.1 reference manual 'Password Hashing in MySQL' (PASSWORD('mypass') before 4.1 = "
+        "6f8c114b58f2ce9e); re-verified with " + S_PASSLIB + " mysql323")
+    for pw in ["password", "pass word\t2", "пароль"]:
+        h = ph.mysql323.hash(pw)
+        extra = {"also_accepts": ["password2", " pass\tword 2"], "wrong": ["password", "Password2"]} if " " in pw else {}
+        add(f"mysql323-passlib-{slug(pw) if not extra else 'whitespace'}", "mysql323", h, pw, force="mysql323",
+            check=lambda x, h=h: ph.mysql323.verify(x, h) and mysql323(x) == h,
+            source=S_PASSLIB + " mysql323, re-checked with the reimplementation in generate.py"
+            + ("; spaces and tabs are skipped, so the same password without them matches" if extra else ""), **extra)
+    # PostgreSQL SCRAM-SHA-256: from a real server, and constructed with hashlib per RFC 5802/7677
+    for role, h, pw in [
+        ("alice", "SCRAM-SHA-256$4096:owhGPTggii1sdIJ8L0PFog==$oyFV0oT5Za4RsNSrDi2Nt4IUKKcPd0EGvXbzBb1eP6Q=:7MNOfU+DPbQNgoW5wDqOXxqOmZCTf4yNJ/coGCMGdXg=", "password"),
+        ("bob", "SCRAM-SHA-256$4096:uFhVV1HdbY+NbAY1JCwzEA==$FYDFDJ1E28fRJBeKG03VLzhcJhbSeujcP2C5sbTYW+0=:6qtBopYNcUuwMIb5lFWJT3xr+YQwf3Hzlps81dwCCFY=", "pässwörd"),
+    ]:
+        add(f"scram-sha-256-postgresql-{slug(pw)}", "scram-sha-256", h, pw, check=scram_check(h),
+            source=S_PG + f" (role {role}, password_encryption = 'scram-sha-256'); re-verified with Python hashlib per RFC 5802/7677")
+    for pw, it in [("密码🔑", 4096), ("correct horse battery staple", 10000), ("", 4096)]:
+        salt = os.urandom(16)
+        stored, server = scram_sha256(enc(pw), salt, it)
+        h = f"SCRAM-SHA-256${it}:{b64(salt)}${b64(stored)}:{b64(server)}"
+        add(f"scram-sha-256-hashlib-{it}-{slug(pw)}", "scram-sha-256", h, pw, check=scram_check(h),
+            source=S_HASHLIB + "; PostgreSQL's SCRAM-SHA-256 verifier (src/common/scram-common.c): SaltedPassword = "
+            "PBKDF2-HMAC-SHA256, StoredKey = SHA256(HMAC(SaltedPassword, 'Client Key')), ServerKey = HMAC(SaltedPassword, 'Server Key')")
+    # PostgreSQL md5: md5(password || username), written <hash>:<username>
+    for role, h, pw in [("carol", "md50e00111576cad575fd165d141e650d13", "Tr0ub4dor&3"),
+                        ("Dave", "md56388f55df0b14969644e399123ced164", "пароль")]:
+        add(f"postgres-md5-postgresql-{role.lower()}", "postgres-md5", f"{h}:{role}", pw, force="postgres-md5",
+            check=lambda x, h=h, role=role: ph.postgres_md5.verify(x, h, user=role),
+            source=S_PG + f" (role {role}, password_encryption = 'md5'), the role name joined as ':{role}'; "
+            "re-verified with " + S_PASSLIB + " postgres_md5")
+    for pw, user in [("password", "postgres"), ("pässwörd", "émile")]:
+        h = ph.postgres_md5.hash(pw, user=user)
+        add(f"postgres-md5-passlib-{slug(pw)}", "postgres-md5", f"{h}:{user}", pw, force="postgres-md5",
+            check=lambda x, h=h, user=user: ph.postgres_md5.verify(x, h, user=user),
+            source=S_PASSLIB + " postgres_md5 (md5 + md5(password + user)), the user name joined as ':<user>'")
+    h = ph.postgres_md5.hash("密码🔑", user="bob")
+    add("postgres-md5-hashcat-form", "postgres-md5", h[3:] + ":bob", "密码🔑", force="postgres-md5",
+        check=lambda x, h=h: ph.postgres_md5.verify(x, h, user="bob"),
+        source=S_PASSLIB + " postgres_md5, written as hashcat's mode 12 does: without the 'md5' prefix")
+    # Oracle 10g: DES over UPPER(user || password) in UTF-16BE
+    for user, pw, h in [("SYSTEM", "MANAGER", "D4DF7931AB130E37"), ("SCOTT", "TIGER", "F894844C34402B67")]:
+        add(f"oracle10-published-{user.lower()}", "oracle10", f"{h}:{user}", pw, force="oracle10",
+            wrong=["MANAGEr2" if user == "SYSTEM" else "TIGER2", "X"],
+            also_accepts=[pw.lower()],
+            check=lambda x, h=h, user=user: ph.oracle10.verify(x, h, user=user),
+            source="published: Oracle 10g default account hashes (widely listed, e.g. passlib's oracle10 test vectors); "
+            "re-verified with " + S_PASSLIB + " oracle10; the password is upper-cased, so either case matches")
+    for pw, user in [("password", "app_user"), ("Pässwörd", "müller")]:
+        h = ph.oracle10.hash(pw, user=user)
+        add(f"oracle10-passlib-{slug(pw) if pw != 'Pässwörd' else 'latin'}", "oracle10", f"{h}:{user}", pw, force="oracle10",
+            wrong=[pw + "x", pw[:-1]], also_accepts=[pw.upper()],
+            check=lambda x, h=h, user=user: ph.oracle10.verify(x, h, user=user),
+            source=S_PASSLIB + " oracle10, the user name joined as ':<user>'")
+    # SQL Server 2000: 0x0100 + salt + SHA1(UTF-16LE(pw) + salt) + SHA1(UTF-16LE(UPPER(pw)) + salt)
+    for pw in ["Password1", "pässwörd"]:
+        h = ph.mssql2000.hash(pw)
+        raw = bytes.fromhex(h[2:])
+        salt, d1, d2 = raw[2:6], raw[6:26], raw[26:46]
+
+        def chk(x, salt=salt, d1=d1, d2=d2):
+            u = x.decode()
+            return (hashlib.sha1(u.encode("utf-16-le") + salt).digest() == d1
+                    and hashlib.sha1(u.upper().encode("utf-16-le") + salt).digest() == d2)
+        add(f"mssql2000-passlib-{slug(pw) if pw != 'Password1' else 'ascii'}", "salted-sha1", h, pw,
+            wrong=[pw.swapcase(), pw + "x"], check=chk,
+            source=S_PASSLIB + " mssql2000, re-checked with hashlib: both digests, the exact password's and the "
+            "upper-cased one's. SQL Server 2000 compared the upper-cased digest (case-insensitive); usher verifies "
+            "the exact one, so a password in another case is refused")
+    # Forum schemes salted with another column, written <hash>:<salt>
+    def vb(x, salt):
+        return hashlib.md5(hashlib.md5(x).hexdigest().encode() + salt).hexdigest()
+
+    def ipb(x, salt):
+        return hashlib.md5(hashlib.md5(salt).hexdigest().encode() + hashlib.md5(x).hexdigest().encode()).hexdigest()
+
+    def smf(x, user):
+        return hashlib.sha1(user.lower() + x).hexdigest()
+
+    for scheme, fn, what, cases in [
+        ("vbulletin", vb, "vBulletin 3/4 md5(md5(password) . salt), salt from the user table's salt column (3 or 30 characters)",
+         [("password", "k*7"), ("pässwörd", "".join(secrets.choice(ITOA64 + "!@#%^&*()") for _ in range(30)))]),
+        ("ipb", ipb, "IPB 2+/MyBB 1.2+ md5(md5(salt) . md5(password)), salt from members_pass_salt / mybb_users.salt",
+         [("пароль", "a:b;c"), ("Tr0ub4dor&3", "".join(secrets.choice(ITOA64) for _ in range(8)))]),
+        ("smf", smf, "SMF 1.1+ sha1(strtolower(member_name) . password), salted by the user name",
+         [("password", "Admin"), ("密码🔑", "jane.doe")]),
+    ]:
+        for pw, salt in cases:
+            h = fn(enc(pw), salt.encode()) + ":" + salt
+            add(f"{scheme}-hashlib-{slug(pw)}", scheme, h, pw, force=scheme,
+                check=lambda x, fn=fn, salt=salt, h=h: fn(x, salt.encode()) == h.split(":", 1)[0],
+                source=S_HASHLIB + f"; {what}; written as hashcat writes it, <hash>:<salt>")
+
+
+CISCO_STD = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def cisco64(b: bytes) -> str:
+    """Cisco's base64 for type 8/9 secrets: standard base64 bit order over ./0-9A-Za-z, unpadded."""
+    return base64.b64encode(b).decode().rstrip("=").translate(str.maketrans(CISCO_STD, ITOA64))
+
+
+def cisco_check(h: str):
+    _, typ, salt, chk = h.split("$")
+    if typ == "8":
+        return lambda x: cisco64(hashlib.pbkdf2_hmac("sha256", x, salt.encode(), 20000)) == chk
+    return lambda x: cisco64(hashlib.scrypt(x, salt=salt.encode(), n=16384, r=1, p=1, dklen=32)) == chk
+
+
+def gen_pbkdf2_dialects() -> None:
+    """Cisco IOS type 8 (PBKDF2-SHA256) and 9 (scrypt), Cryptacular and dlitz $p5k2$."""
+    for typ, scheme, h in [("8", "pbkdf2-sha256", "$8$TnGX/fE4KGHOVU$pEhnEvxrvaynpi8j4f.EMHr6M.FzU8xnZnBr/tJdFWk"),
+                           ("9", "scrypt", "$9$2MJBozw/9R3UsU$2lFhcKvpghcyw8deP25GOfyZaagyUOGBymkryvOdfo6")]:
+        mode = {"8": 9200, "9": 9300}[typ]
+        add(f"cisco-type{typ}-published-hashcat-{mode}", scheme, h, "hashcat", wrong=["Hashcat", "hashcat1"],
+            check=cisco_check(h),
+            source=f"published: hashcat --example-hashes, mode {mode} (Cisco-IOS ${typ}$); re-verified with Python hashlib "
+            + ("PBKDF2-HMAC-SHA256, 20000 iterations" if typ == "8" else "scrypt N=16384 r=1 p=1")
+            + " over the 14-character salt as written, Cisco base64 (standard bit order over ./0-9A-Za-z)")
+    # Cisco IOS type 5 secrets are MD5-crypt `$1$` (hashcat mode 500 covers both)
+    h = "$1$28772684$iEwNOgGugqO9.bIz5sk8k/"
+    add("cisco-type5-published-hashcat-500", "md5-crypt", h, "hashcat", wrong=["Hashcat", "hashcat1"],
+        check=lambda x, h=h: xc_verify(x, h),
+        source="published: hashcat --example-hashes, mode 500 (md5crypt, Cisco-IOS $1$ type 5); re-verified with " + S_XCRYPT)
+    for typ, pw in [("8", "pässwörd"), ("8", "p@ss w0rd!"), ("9", "пароль"), ("9", "密码🔑")]:
+        salt = "".join(secrets.choice(ITOA64) for _ in range(14))
+        if typ == "8":
+            raw = hashlib.pbkdf2_hmac("sha256", enc(pw), salt.encode(), 20000)
+        else:
+            raw = hashlib.scrypt(enc(pw), salt=salt.encode(), n=16384, r=1, p=1, dklen=32)
+        h = f"${typ}${salt}${cisco64(raw)}"
+        add(f"cisco-type{typ}-hashlib-{slug(pw)}", "pbkdf2-sha256" if typ == "8" else "scrypt", h, pw, check=cisco_check(h),
+            source=S_HASHLIB + f"; Cisco IOS type {typ} secret ('enable algorithm-type "
+            + ("sha256" if typ == "8" else "scrypt") + " secret') as hashcat documents it")
+    for pw, rounds in [("password", 1000), ("密码🔑", 10000)]:
+        h = ph.cta_pbkdf2_sha1.using(rounds=rounds).hash(pw)
+        add(f"pbkdf2-sha1-cta-{slug(pw)}", "pbkdf2-sha1", h, pw, check=lambda x, h=h: ph.cta_pbkdf2_sha1.verify(x, h),
+            source=S_PASSLIB + f" cta_pbkdf2_sha1 (Cryptacular's $p5k2$: hex rounds, URL-safe base64 salt and 20-byte checksum; rounds={rounds})")
+    for pw, rounds in [("pässwörd", 400), ("пароль", 5000), ("", 400)]:
+        h = ph.dlitz_pbkdf2_sha1.using(rounds=rounds).hash(pw)
+        add(f"pbkdf2-sha1-dlitz-{rounds}-{slug(pw)}", "pbkdf2-sha1", h, pw, check=lambda x, h=h: ph.dlitz_pbkdf2_sha1.verify(x, h),
+            source=S_PASSLIB + f" dlitz_pbkdf2_sha1 (the salt is the setting '$p5k2$<hex rounds>$<salt>', 400 rounds written "
+            f"as an empty field; 24-byte checksum in adapted base64; rounds={rounds})")
+
+
+def symfony_md(pw: bytes, salt: str, algo: str = "sha512", iterations: int = 5000) -> bytes:
+    """Symfony's MessageDigestPasswordEncoder::encodePassword (symfony/security-core, 3.x to 5.x)."""
+    salted = pw + (b"{" + salt.encode() + b"}" if salt else b"")
+    d = hashlib.new(algo, salted).digest()
+    for _ in range(1, iterations):
+        d = hashlib.new(algo, d + salted).digest()
+    return d
+
+
+def gen_frameworks() -> None:
+    # Devise with config.pepper: BCrypt::Password.create("#{password}#{pepper}")
+    for pw, pepper in [("password", "0f2a8c5e1b9d4f7a6c3e0b8d2f5a9c1e"), ("pässwörd", "a pepper with spaces")]:
+        h = bcrypt.hashpw(enc(pw) + pepper.encode(), bcrypt.gensalt(4, b"2a")).decode()
+        add(f"bcrypt-pepper-devise-{slug(pw)}", "bcrypt-pepper", h, pw, force="bcrypt-pepper", options={"pepper": pepper},
+            check=lambda x, h=h, pepper=pepper: bcrypt.checkpw(x + pepper.encode(), h.encode()),
+            source=S_BCRYPT + "; Devise's bcrypt with config.pepper (devise/lib/devise/encryptor.rb: "
+            "::BCrypt::Password.create(\"#{password}#{pepper}\")), the pepper given out of band")
+    # Symfony legacy MessageDigestPasswordEncoder defaults: sha512, 5000 iterations, base64; salt in its own column
+    for pw, salt in [("password", "6f3e0c1a9b2d"), ("пароль", "x" * 31), ("密码🔑", "")]:
+        d = symfony_md(enc(pw), salt)
+        h = b64(d) + ":" + salt
+        add(f"symfony-sha512-hashlib-{slug(pw)}", "symfony-sha512", h, pw, force="symfony-sha512",
+            check=lambda x, salt=salt, d=d: symfony_md(x, salt) == d,
+            source=S_HASHLIB + "; Symfony MessageDigestPasswordEncoder('sha512', true, 5000) as in "
+            "symfony/security-core Encoder/MessageDigestPasswordEncoder.php: salted = password . '{' . salt . '}' "
+            "(the password alone for an empty salt), digest = sha512(salted), then 4999 times sha512(digest . salted), "
+            "base64; written <hash>:<salt column>")
+    # Werkzeug before 2.3: generate_password_hash(pw, method='sha256') = 'sha256$<salt>$' +
+    # hmac.new(salt, password, 'sha256').hexdigest() (werkzeug/security.py _hash_internal)
+    for algo, pw, force in [("sha256", "password", None), ("sha512", "пароль", None), ("sha1", "pässwörd", "hmac-sha1")]:
+        salt = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(8))
+        hx = hmac.new(salt.encode(), enc(pw), algo).hexdigest()
+        add(f"hmac-{algo}-werkzeug-legacy-{slug(pw)}", f"hmac-{algo}", f"{algo}${salt}${hx}", pw, force=force,
+            check=lambda x, salt=salt, algo=algo, hx=hx: hmac.new(salt.encode(), x, algo).hexdigest() == hx,
+            source=S_HASHLIB + f"; Werkzeug before 2.3 generate_password_hash(method='{algo}'): '{algo}$<salt>$' + "
+            "hmac.new(salt, password, method).hexdigest() (werkzeug/security.py _hash_internal)"
+            + ("; forced, since Django's SHA1PasswordHasher wrote the same shape" if force else ""))
+    # Spring Security Pbkdf2PasswordEncoder: hex(salt || PBKDF2(password, salt || secret)), empty secret
+    for tag, algo, it, salt_len, pw in [("{pbkdf2}", "sha1", 185000, 8, "password"),
+                                         ("{pbkdf2@SpringSecurity_v5_8}", "sha256", 310000, 16, "pässwörd")]:
+        salt = os.urandom(salt_len)
+        dk = hashlib.pbkdf2_hmac(algo, enc(pw), salt, it, 32)
+        h = tag + (salt + dk).hex()
+        add(f"pbkdf2-{algo}-spring-{slug(pw)}", f"pbkdf2-{algo}", h, pw,
+            check=lambda x, algo=algo, salt=salt, it=it, dk=dk: hashlib.pbkdf2_hmac(algo, x, salt, it, 32) == dk,
+            source=S_HASHLIB + f"; Spring Security Pbkdf2PasswordEncoder under DelegatingPasswordEncoder '{tag}': hex(salt || "
+            f"PBKDF2WithHmac{algo.upper()}(password, salt || secret '', {it}, 256 bits)), {salt_len}-byte salt "
+            + ("(Spring 5 defaults)" if algo == "sha1" else "(defaultsForSpringSecurity_v5_8)"))
+    # Joomla 1.5-3 md5(password . salt) . ':' . salt, 32-character salt
+    for pw in ["password", "pässwörd"]:
+        salt = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(32))
+        h = hashlib.md5(enc(pw) + salt.encode()).hexdigest() + ":" + salt
+        add(f"salted-md5-joomla-{slug(pw)}", "salted-md5", h, pw,
+            check=lambda x, h=h, salt=salt: hashlib.md5(x + salt.encode()).hexdigest() == h[:32],
+            source=S_HASHLIB + "; Joomla 1.5 to 3 JUserHelper::getCryptedPassword('md5-hex'): md5(password . salt) . ':' . salt "
+            "with a 32-character alphanumeric salt")
+    # Magento 1: md5(salt . password) . ':' . salt (2-character salt); Magento 2: sha256(salt . password):salt[:1]
+    for pw in ["password", "пароль"]:
+        salt = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(2))
+        h = hashlib.md5(salt.encode() + enc(pw)).hexdigest() + ":" + salt
+        add(f"salted-md5-magento1-{slug(pw)}", "salted-md5", h, pw,
+            check=lambda x, h=h, salt=salt: hashlib.md5(salt.encode() + x).hexdigest() == h[:32],
+            source=S_HASHLIB + "; Magento 1 Mage_Core_Model_Encryption::getHash($password, 2): md5(salt . password) . ':' . salt")
+    for pw, version in [("password", ":1"), ("pässwörd", ":1"), ("密码🔑", "")]:
+        salt = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(32))
+        h = hashlib.sha256(salt.encode() + enc(pw)).hexdigest() + ":" + salt + version
+        add(f"salted-sha256-magento2-{'v1' if version else '2-0'}-{slug(pw)}", "salted-sha256", h, pw,
+            check=lambda x, h=h, salt=salt: hashlib.sha256(salt.encode() + x).hexdigest() == h[:64],
+            source=S_HASHLIB + "; Magento 2 Magento\\Framework\\Encryption\\Encryptor::getHash: hash('sha256', salt . password) "
+            + (". ':' . salt . ':1' (HASH_VERSION_SHA256)" if version else ". ':' . salt (Magento 2.0, before the version suffix)"))
+    # Magento 2.3+ Argon2id: sodium_crypto_pwhash(32, password, salt cut/padded to 16 bytes,
+    # OPSLIMIT_INTERACTIVE = 2, MEMLIMIT_INTERACTIVE = 64 MiB, ARGON2ID13): libsodium's Argon2id
+    # with one lane, recomputed here with the reference implementation through argon2-cffi.
+    def magento_argon(x, salt, seed=32, ops=2, mem=67108864):
+        s16 = (salt.encode() * 16)[:16]
+        return a2.hash_secret_raw(x, s16, time_cost=ops, memory_cost=mem // 1024, parallelism=1, hash_len=seed,
+                                  type=a2.Type.ID, version=19).hex()
+    for pw, salt, version in [("password", "".join(secrets.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(32)), "2"),
+                              ("пароль", "shortsalt", "3_32_2_67108864")]:
+        h = magento_argon(enc(pw), salt) + ":" + salt + ":" + version
+        add(f"argon2id-magento2-v{version[0]}-{slug(pw)}", "argon2id", h, pw,
+            check=lambda x, h=h, salt=salt: magento_argon(x, salt) == h.split(":")[0],
+            source=S_ARGON2 + " low_level.hash_secret_raw; Magento 2.3+ Encryptor::getArgonHash: "
+            "bin2hex(sodium_crypto_pwhash(32, password, salt (first 16 bytes, or repeated to 16), opslimit 2, memlimit "
+            "64 MiB, ARGON2ID13)) . ':' . salt . ':" + version + "' (libsodium's Argon2id runs one lane)"
+            + ("; a salt shorter than 16 bytes is padded by repeating it (str_pad)" if len(salt) < 16 else ""))
+    salt = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(32))
+    h = hashlib.md5(salt.encode() + b"Tr0ub4dor&3").hexdigest() + ":" + salt + ":0"
+    add("salted-md5-magento2-v0", "salted-md5", h, "Tr0ub4dor&3",
+        check=lambda x, h=h, salt=salt: hashlib.md5(salt.encode() + x).hexdigest() == h[:32],
+        source=S_HASHLIB + "; Magento 2 Encryptor HASH_VERSION_MD5: md5(salt . password) . ':' . salt . ':0'")
+
+
+OPENSSL_LEGACY_CNF = """openssl_conf = openssl_init
+[openssl_init]
+providers = provider_sect
+[provider_sect]
+default = default_sect
+legacy = legacy_sect
+[default_sect]
+activate = 1
+[legacy_sect]
+activate = 1
+"""
+
+
+def with_openssl_legacy(code: str, *args: str) -> str:
+    """Runs `code` in a fresh Python whose OpenSSL loads its legacy provider (Whirlpool lives
+    there), returning its stdout."""
+    import subprocess
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".cnf", delete=False) as f:
+        f.write(OPENSSL_LEGACY_CNF)
+    try:
+        out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True,
+                             env={**os.environ, "OPENSSL_CONF": f.name})
+        return out.stdout.strip()
+    finally:
+        os.unlink(f.name)
+
+
+def pbkdf2_whirlpool(pw: bytes, salt: bytes, it: int, dklen: int) -> bytes:
+    return bytes.fromhex(with_openssl_legacy(
+        "import hashlib, sys; print(hashlib.pbkdf2_hmac('whirlpool', bytes.fromhex(sys.argv[1]), "
+        "bytes.fromhex(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])).hex())",
+        pw.hex(), salt.hex(), str(it), str(dklen)))
+
+
+S_WHIRL = "Python hashlib.pbkdf2_hmac('whirlpool') on OpenSSL's legacy provider"
+
+
+def gen_whirlpool() -> None:
+    # The legacy provider's Whirlpool must give the ISO/NESSIE test vector for "abc" first.
+    abc = with_openssl_legacy("import hashlib; print(hashlib.new('whirlpool', b'abc').hexdigest())")
+    assert abc.startswith("4e2448a4c6f486bb16b6562c73b4020bf3043e3a731bce721ae1b303d97e6d4c"), abc
+    for pw, it, dklen in [("password", 1000, 64), ("пароль", 10000, 32), ("密码🔑", 1, 64)]:
+        salt = os.urandom(16)
+        dk = pbkdf2_whirlpool(enc(pw), salt, it, dklen)
+        h = f"$pbkdf2-whirlpool$i={it},l={dklen}${b64raw(salt)}${b64raw(dk)}"
+        add(f"pbkdf2-whirlpool-phc-{it}-{slug(pw)}", "pbkdf2-whirlpool", h, pw,
+            check=lambda x, salt=salt, it=it, dk=dk: pbkdf2_whirlpool(x, salt, it, len(dk)) == dk,
+            source=S_WHIRL + " (the ISO/NESSIE 'abc' vector checked first); written as a PHC string "
+            "$pbkdf2-whirlpool$i=,l=$<salt>$<hash> like Kratos' and Auth0's $pbkdf2-sha512$")
+    salt = os.urandom(12)
+    dk = pbkdf2_whirlpool("pässwörd".encode(), salt, 5000, 64)
+    h = "$pbkdf2-whirlpool$5000$" + b64raw(salt).replace("+", ".") + "$" + b64raw(dk).replace("+", ".")
+    add("pbkdf2-whirlpool-passlib-style", "pbkdf2-whirlpool", h, "pässwörd",
+        check=lambda x, salt=salt, dk=dk: pbkdf2_whirlpool(x, salt, 5000, 64) == dk,
+        source=S_WHIRL + "; written in passlib's $pbkdf2-<digest>$<rounds>$<ab64 salt>$<ab64 hash> layout")
+    # Werkzeug computes any hashlib digest: generated by Werkzeug itself in the legacy-provider Python
+    h = with_openssl_legacy(
+        "import werkzeug.security as w; print(w.generate_password_hash('Tr0ub4dor&3', 'pbkdf2:whirlpool:20000'))")
+    check_code = "import sys, werkzeug.security as w; print(w.check_password_hash(sys.argv[1], bytes.fromhex(sys.argv[2]).decode()))"
+    add("pbkdf2-whirlpool-werkzeug", "pbkdf2-whirlpool", h, "Tr0ub4dor&3",
+        check=lambda x, h=h: with_openssl_legacy(check_code, h, x.hex()) == "True",
+        source=S_WERKZEUG + "('pbkdf2:whirlpool:20000'), run with OpenSSL's legacy provider loaded")
+
+
 # ============================================================================================
 # phpass / Drupal 7
 # ============================================================================================
@@ -1294,15 +1790,32 @@ def main() -> None:
     gen_firebase()
     gen_pbkdf2()
     gen_crypt()
+    gen_unix_legacy()
+    gen_databases()
+    gen_pbkdf2_dialects()
+    gen_frameworks()
+    gen_whirlpool()
     gen_phpass()
     gen_ldap()
     gen_digests()
     gen_auth0()
     gen_fusionauth()
     gen_keycloak()
+    tools = V
+    if "--fresh" not in sys.argv and OUT.exists():
+        # Keep every vector already in the corpus as it is (salts are random, so a re-run
+        # would otherwise rewrite them all): only vectors with new ids are added. Each kept
+        # vector was checked when it was made; --fresh regenerates everything.
+        old = json.loads(OUT.read_text(encoding="utf-8"))
+        kept = {v["id"] for v in old["vectors"]}
+        orphans = sorted(kept - IDS)
+        if orphans:
+            print(f"kept {len(orphans)} vectors that this script does not make: {orphans}", file=sys.stderr)
+        VECTORS[:] = old["vectors"] + [v for v in VECTORS if v["id"] not in kept]
+        tools = {**old["tools"], **{k: v for k, v in V.items() if k not in old["tools"]}}
     doc = {
         "comment": "Generated by generate.py from independent implementations; never edit by hand.",
-        "tools": V,
+        "tools": tools,
         "vectors": VECTORS,
     }
     OUT.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
