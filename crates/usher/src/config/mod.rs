@@ -90,6 +90,19 @@ pub struct Config {
     /// Where `usher export --push` sends each target's import files, by target.
     #[serde(default)]
     pub push: BTreeMap<String, PushTargetConfig>,
+    /// What legacy hashes need that they do not carry.
+    #[serde(default)]
+    pub hashes: HashesConfig,
+}
+
+/// `[hashes]`: secrets a legacy application mixed into its hashes, kept out of the hashes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashesConfig {
+    /// A file holding the application's bcrypt pepper (Devise's `config.pepper`), which
+    /// `bcrypt-pepper` hashes need: the file's text, without a final newline.
+    #[serde(default)]
+    pub bcrypt_pepper_file: Option<PathBuf>,
 }
 
 /// `[backfill]`.
@@ -220,6 +233,9 @@ impl Config {
         for push in self.push.values_mut() {
             push.resolve_paths(dir);
         }
+        if let Some(path) = &mut self.hashes.bcrypt_pepper_file {
+            usher_core::config::resolve_path(path, dir);
+        }
     }
 
     /// Checks `[store]` alone, for the commands that only read the store.
@@ -327,9 +343,20 @@ impl Config {
                 None => found = Some((name.clone(), key)),
             }
         }
-        Ok(match found {
+        let context = match found {
             Some((_, key)) => HashContext::default().with_firebase_signer_key(key),
             None => HashContext::default(),
+        };
+        Ok(match &self.hashes.bcrypt_pepper_file {
+            Some(path) => {
+                let text =
+                    zeroize::Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
+                        format!("reading [hashes] bcrypt_pepper_file {}", path.display())
+                    })?);
+                let pepper = text.strip_suffix('\n').unwrap_or(&text);
+                context.with_pepper(zeroize::Zeroizing::new(pepper.as_bytes().to_vec()))
+            }
+            None => context,
         })
     }
 

@@ -252,3 +252,41 @@ fn hooks_are_checked_without_connecting_and_every_problem_is_named() {
     ));
     assert!(unknown.unwrap_err().to_string().contains("mtls"));
 }
+
+/// `[hashes] bcrypt_pepper_file`: Devise's pepper, read from its file into the hash context,
+/// verifies a peppered bcrypt hash (a pyca bcrypt vector from usher-hash's corpus) that
+/// nothing verifies without it.
+#[test]
+fn the_bcrypt_pepper_comes_from_its_file() {
+    use usher_hash::{Password, PasswordHash, Scheme};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pepper"),
+        "0f2a8c5e1b9d4f7a6c3e0b8d2f5a9c1e\n",
+    )
+    .unwrap();
+    let path = dir.path().join("usher.toml");
+    std::fs::write(
+        &path,
+        format!("{BASE}\n[hashes]\nbcrypt_pepper_file = \"pepper\"\n"),
+    )
+    .unwrap();
+    let config = Config::load(&path).unwrap();
+    let hash = "$2a$04$R5PaRsdRTP4duhtFG5g7n.xcW9D8eWXMbtz2mle5NABy.pKu5suzW";
+    let options = config
+        .hash_context()
+        .unwrap()
+        .options(Some(Scheme::BcryptPepper));
+    let parsed = PasswordHash::parse_with(hash, &options).unwrap();
+    assert!(parsed.verify(&Password::from("password")).unwrap());
+    assert!(!parsed.verify(&Password::from("Password")).unwrap());
+    let without = HashContext::default().options(Some(Scheme::BcryptPepper));
+    let unpeppered = PasswordHash::parse_with(hash, &without);
+    assert!(
+        unpeppered.is_err()
+            || !unpeppered
+                .unwrap()
+                .verify(&Password::from("password"))
+                .unwrap()
+    );
+}
