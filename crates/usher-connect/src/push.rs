@@ -57,7 +57,7 @@ pub struct PushConfig {
 impl std::fmt::Debug for PushConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PushConfig")
-            .field("url", &self.url)
+            .field("url", &usher_core::redact_url(&self.url))
             .field("token", &"[redacted]")
             .field("rate", &self.rate)
             .field("connection_id", &self.connection_id)
@@ -443,6 +443,35 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
 }
 
+/// The most of an answer usher reads: a provider's answer to one request (Auth0's job errors
+/// for a 500 KB file are the largest) is far smaller.
+const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// The answer's body, read up to [`MAX_ANSWER_BYTES`]; a longer one is refused, not read.
+async fn bounded_body(mut response: reqwest::Response) -> Result<Vec<u8>, Failed> {
+    let too_long = || Failed {
+        retry: Retry::Stop,
+        reason: format!("an answer over {MAX_ANSWER_BYTES} bytes"),
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_long());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| Failed {
+        retry: Retry::Again,
+        reason: e.without_url().to_string(),
+    })? {
+        if body.len().saturating_add(chunk.len()) > MAX_ANSWER_BYTES {
+            return Err(too_long());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// A failed attempt: worth trying again (after this long, if the provider said), or final.
 #[derive(Debug)]
 struct Failed {
@@ -566,10 +595,7 @@ impl Pusher<'_> {
                     reason: status.to_string(),
                 });
             }
-            let bytes = response.bytes().await.map_err(|e| Failed {
-                retry: Retry::Again,
-                reason: e.without_url().to_string(),
-            })?;
+            let bytes = bounded_body(response).await?;
             let body = if bytes.is_empty() {
                 Value::Null
             } else {

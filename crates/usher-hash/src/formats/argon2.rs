@@ -19,6 +19,10 @@ pub(crate) struct Argon2 {
     pub(crate) data: Vec<u8>,
     pub(crate) salt: Vec<u8>,
     pub(crate) hash: Vec<u8>,
+    /// Whether the stored string is a bare PHC string, the form usher writes. Any other
+    /// (Django's `argon2$`, `{ARGON2}`, Spring's, Keycloak's JSON, Magento's `<hex>:<salt>:2`)
+    /// is rewritten at the next login, however strong, so the store ends with one form.
+    pub(crate) phc: bool,
 }
 
 impl Argon2 {
@@ -75,12 +79,14 @@ impl Argon2 {
             data: Vec::new(),
             salt,
             hash,
+            phc: false,
         })
     }
 
     /// Whether this hash is weaker than `policy` asks for new hashes.
     pub(crate) fn below(&self, policy: &Policy) -> bool {
-        self.algorithm != Algorithm::Argon2id
+        !self.phc
+            || self.algorithm != Algorithm::Argon2id
             || self.version != Version::V0x13
             || self.m_kib < policy.memory_kib
             || self.t < policy.iterations

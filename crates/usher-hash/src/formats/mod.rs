@@ -85,7 +85,12 @@ pub(crate) fn parse_dollar(s: &str, o: &ParseOptions) -> Parsed {
         "2a" | "2b" | "2y" | "2x" | "2" => bcrypt::parse_mcf(s, o),
         "bcrypt-sha256" => bcrypt::parse_passlib_sha256(s, o),
         "wp" => bcrypt::parse_wordpress(s, o),
-        "argon2id" | "argon2i" | "argon2d" => argon2::parse_phc(s, o),
+        "argon2id" | "argon2i" | "argon2d" => argon2::parse_phc(s, o).map(|mut hash| {
+            if let Kind::Argon2(a) = &mut hash.0 {
+                a.phc = true;
+            }
+            hash
+        }),
         "scrypt" => scrypt::parse_dollar_scrypt(s, o),
         "7" => scrypt::parse_libxcrypt(s, o),
         "8" => pbkdf2::parse_cisco8(s, o),

@@ -124,3 +124,25 @@ fn invalid_policies_are_refused() {
         );
     }
 }
+
+/// Argon2id as strong as the policy, but stored in another system's wrapping (Django's
+/// `argon2$`, LDAP's `{ARGON2}`, Magento's `<hex>:<salt>:2`, whose vector argon2-cffi made):
+/// rewritten at the next login, so the store ends with the one bare PHC form.
+#[test]
+fn a_strong_argon2id_in_another_wrapping_is_rewritten() {
+    let pw = Password::from("password");
+    let bare = usher_hash::hash(&pw, &Policy::default()).unwrap();
+    assert!(!parse(&bare).needs_upgrade(&Policy::default()));
+    for wrapped in [format!("argon2{bare}"), format!("{{ARGON2}}{bare}")] {
+        let parsed = parse(&wrapped);
+        assert!(parsed.verify(&pw).unwrap(), "{wrapped}");
+        assert!(parsed.needs_upgrade(&Policy::default()), "{wrapped}");
+    }
+    // The corpus's argon2id-magento2-v2-ascii (libsodium's interactive limits: 64 MiB, t=2).
+    let magento = parse(
+        "89dfe23957293e2e5f684aa8e27e4537cbd6a3fbb6389e526ca0ac7ba030f1e3:G8rsbT41rletMgwLgjQzcctkiQcRSsyS:2",
+    );
+    assert_eq!(magento.scheme(), Scheme::Argon2id);
+    assert!(magento.verify(&pw).unwrap());
+    assert!(magento.needs_upgrade(&Policy::default()));
+}

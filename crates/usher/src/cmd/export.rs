@@ -206,9 +206,14 @@ pub async fn run(args: ExportArgs) -> Result<()> {
                 });
             })
             .await
-            .with_context(|| format!("pushing to {} (run again to go on)", push.url))?;
+            .with_context(|| {
+                format!(
+                    "pushing to {} (run again to go on)",
+                    usher_core::redact_url(&push.url)
+                )
+            })?;
         bars.finish();
-        println!("Pushed to {}:", push.url);
+        println!("Pushed to {}:", usher_core::redact_url(&push.url));
         for (fate, n) in &pushed.fates {
             println!("  {fate:<28} {n:>10}");
         }

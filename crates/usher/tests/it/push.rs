@@ -374,18 +374,23 @@ fn push_to_each_provider_places_every_user_once_through_429s_and_conflicts() {
         assert!(out.status.success(), "{target}: {}", text(&out.stderr));
         let records = exported_keys(target, &output);
         assert!(records.len() > 10, "{target}: {} exported", records.len());
-        let first: Value = serde_json::from_str(&records[records.len() / 2]).unwrap();
-        let existing = [
-            "/profile/email",
-            "/email_address/0",
-            "/email",
-            "/create/traits/email",
-            "/loginMethods/0/email",
-        ]
-        .iter()
-        .find_map(|p| first.pointer(p).and_then(Value::as_str))
-        .unwrap()
-        .to_owned();
+        // The provider already holds one exported user: one with an email, from the middle.
+        let email_of = |text: &String| {
+            let record: Value = serde_json::from_str(text).unwrap();
+            [
+                "/profile/email",
+                "/email_address/0",
+                "/email",
+                "/create/traits/email",
+                "/loginMethods/0/email",
+            ]
+            .iter()
+            .find_map(|p| record.pointer(p).and_then(Value::as_str).map(str::to_owned))
+        };
+        let existing = records[records.len() / 2..]
+            .iter()
+            .find_map(email_of)
+            .unwrap();
         fake.lock()
             .unwrap()
             .users
@@ -527,4 +532,44 @@ fn a_refused_token_stops_the_push_with_the_reason() {
         1,
         "no retry of a refused token"
     );
+}
+
+/// An answer longer than any a provider gives is refused before it is read whole.
+#[test]
+fn an_oversized_answer_is_refused() {
+    let (dir, config) = backfilled("20");
+    std::fs::write(dir.path().join("token"), TOKEN).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new().route(
+        "/api/v1/users",
+        post(|| async { "x".repeat(40 * 1024 * 1024) }),
+    );
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let base = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{base}\n[push.okta]\nurl = \"{url}\"\ntoken_file = \"token\"\n"),
+    )
+    .unwrap();
+    let output = dir.path().join("out");
+    let out = usher(
+        &[
+            "export",
+            "--format",
+            "okta",
+            "--config",
+            config.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--push",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("an answer over"), "{err}");
 }
