@@ -780,6 +780,14 @@ impl Pusher<'_> {
     }
 }
 
+/// The records of the import file `name` in `dir`.
+fn read_records(api: Api, dir: &Path, name: &str) -> Result<Vec<Value>, PushError> {
+    let path = dir.join(name);
+    let io = |e: String| PushError::Io(format!("{}: {e}", path.display()));
+    let bytes = std::fs::read(&path).map_err(|e| io(e.to_string()))?;
+    api.records(&bytes).map_err(io)
+}
+
 /// Pushes `files` (in `dir`, as `target`'s export wrote them) to the provider. `progress` is
 /// told of each user decided.
 pub async fn push(
@@ -808,13 +816,7 @@ pub async fn push(
     };
     let mut log = Log::open(dir.join(format!("{target}-push-log.jsonl")))?;
     for name in files {
-        let path = dir.join(name);
-        let bytes =
-            std::fs::read(&path).map_err(|e| PushError::Io(format!("{}: {e}", path.display())))?;
-        let records = api
-            .records(&bytes)
-            .map_err(|e| PushError::Io(format!("{}: {e}", path.display())))?;
-        let records: Vec<Value> = records
+        let records: Vec<Value> = read_records(api, dir, name)?
             .into_iter()
             .filter(|r| !log.done.contains_key(&api.key(r)))
             .collect();
@@ -844,13 +846,7 @@ pub async fn push(
     }
     let mut placed = Vec::new();
     for name in files {
-        let path = dir.join(name);
-        let bytes =
-            std::fs::read(&path).map_err(|e| PushError::Io(format!("{}: {e}", path.display())))?;
-        let records = api
-            .records(&bytes)
-            .map_err(|e| PushError::Io(format!("{}: {e}", path.display())))?;
-        let held: Vec<usize> = records
+        let held: Vec<usize> = read_records(api, dir, name)?
             .iter()
             .enumerate()
             .filter(|(_, r)| matches!(log.done.get(&api.key(r)), Some(&"imported" | &"exists")))

@@ -124,7 +124,23 @@ pub trait Target: Send + Sync {
     /// One file's bytes holding `users` (each from [`Target::encode`], all of one
     /// [`Target::group`]): a JSON array unless the target says otherwise.
     fn file(&self, users: &[Value]) -> Vec<u8> {
+        if self.one_a_line() {
+            let mut out = Vec::new();
+            for user in users {
+                if let Ok(line) = serde_json::to_vec(user) {
+                    out.extend_from_slice(&line);
+                    out.push(b'\n');
+                }
+            }
+            return out;
+        }
         serde_json::to_vec(users).unwrap_or_default()
+    }
+
+    /// Whether the files hold one JSON object a line (JSON Lines: a request each, for the
+    /// providers that create users one request at a time) rather than a JSON array.
+    fn one_a_line(&self) -> bool {
+        false
     }
 
     /// The bytes `user` adds to a file already holding others (a JSON array's element and
@@ -135,11 +151,11 @@ pub trait Target: Send + Sync {
 
     /// The bytes of an empty file's framing (a JSON array's brackets).
     fn framing(&self) -> usize {
-        2
+        if self.one_a_line() { 0 } else { 2 }
     }
 
     /// The extension of its files.
     fn extension(&self) -> &'static str {
-        "json"
+        if self.one_a_line() { "jsonl" } else { "json" }
     }
 }

@@ -136,15 +136,3 @@ fn password(
         (Unexportable::Omit, _) => Err(LeftOut::Omitted { scheme, reason }),
     }
 }
-
-/// One JSON object a line.
-fn json_lines(records: &[Value]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for record in records {
-        if let Ok(line) = serde_json::to_vec(record) {
-            out.extend_from_slice(&line);
-            out.push(b'\n');
-        }
-    }
-    out
-}

@@ -98,15 +98,7 @@ impl Target for ZitadelTarget {
         Ok(out)
     }
 
-    fn file(&self, users: &[Value]) -> Vec<u8> {
-        super::json_lines(users)
-    }
-
-    fn framing(&self) -> usize {
-        0
-    }
-
-    fn extension(&self) -> &'static str {
-        "jsonl"
+    fn one_a_line(&self) -> bool {
+        true
     }
 }

@@ -490,24 +490,20 @@ fn push_to_each_provider_places_every_user_once_through_429s_and_conflicts() {
     }
 }
 
-/// A wrong token is refused as a whole, at once, with the provider's reason and no user
-/// decided; the token never shows.
-#[test]
-fn a_refused_token_stops_the_push_with_the_reason() {
-    let (dir, config) = backfilled("50");
-    std::fs::write(dir.path().join("token"), "not-the-token").unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let fake: Shared = Arc::default();
-    fake.lock().unwrap().throttled = true;
-    let url = serve(&runtime, "okta", &fake);
-    let base = std::fs::read_to_string(&config).unwrap();
+/// `usher export --format okta --push` to `url`, with the token in `dir`/token.
+fn push_to_okta(
+    dir: &std::path::Path,
+    config: &std::path::Path,
+    url: &str,
+) -> std::process::Output {
+    let base = std::fs::read_to_string(config).unwrap();
     std::fs::write(
-        &config,
+        config,
         format!("{base}\n[push.okta]\nurl = \"{url}\"\ntoken_file = \"token\"\n"),
     )
     .unwrap();
-    let output = dir.path().join("out");
-    let out = usher(
+    let output = dir.join("out");
+    usher(
         &[
             "export",
             "--format",
@@ -519,7 +515,20 @@ fn a_refused_token_stops_the_push_with_the_reason() {
             "--push",
         ],
         &[],
-    );
+    )
+}
+
+/// A wrong token is refused as a whole, at once, with the provider's reason and no user
+/// decided; the token never shows.
+#[test]
+fn a_refused_token_stops_the_push_with_the_reason() {
+    let (dir, config) = backfilled("50");
+    std::fs::write(dir.path().join("token"), "not-the-token").unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fake: Shared = Arc::default();
+    fake.lock().unwrap().throttled = true;
+    let url = serve(&runtime, "okta", &fake);
+    let out = push_to_okta(dir.path(), &config, &url);
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(
@@ -549,26 +558,7 @@ fn an_oversized_answer_is_refused() {
         post(|| async { "x".repeat(40 * 1024 * 1024) }),
     );
     runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let base = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        format!("{base}\n[push.okta]\nurl = \"{url}\"\ntoken_file = \"token\"\n"),
-    )
-    .unwrap();
-    let output = dir.path().join("out");
-    let out = usher(
-        &[
-            "export",
-            "--format",
-            "okta",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            output.to_str().unwrap(),
-            "--push",
-        ],
-        &[],
-    );
+    let out = push_to_okta(dir.path(), &config, &url);
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("an answer over"), "{err}");
