@@ -66,14 +66,15 @@ pub use error::{Result, StoreError};
 pub use model::{
     Checkpoint, ChunkOutcome, ChunkPreview, ChunkUser, ChunkWrite, Claims, ConflictPolicy,
     Counters, Counts, Event, FieldWarnings, LazyMigration, LedgerEntry, LinkOutcome, LinkWrite,
-    MigrateOutcome, PreviewRefusal, QuarantineEntry, QuarantineFilter, RegisterOutcome, Rejected,
-    SystemOfRecord, WarnedUser, WarningFilter, WarningReport,
+    MigrateOutcome, NewOutbox, OutboxRow, OutboxState, OutboxStats, PreviewRefusal,
+    QuarantineEntry, QuarantineFilter, RegisterOutcome, Rejected, SystemOfRecord, WarnedUser,
+    WarningFilter, WarningReport,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::{
-    AdminStore, CheckpointStore, EventStore, LeaseStore, MigrationStore, QuarantineCursor,
-    QuarantineStore, ReportStore, Store, StoreLeases, TargetStore, UserStore,
+    AdminStore, CheckpointStore, EventStore, LeaseStore, MigrationStore, OutboxStore,
+    QuarantineCursor, QuarantineStore, ReportStore, Store, StoreLeases, TargetStore, UserStore,
 };
 
 /// What [`MigrationStore::write_chunk`] would do with `chunk` in a store that holds nothing yet: a

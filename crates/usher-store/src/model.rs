@@ -608,3 +608,94 @@ pub struct Event {
     /// Details, as a JSON object. Never a secret.
     pub detail: Value,
 }
+
+/// A write owed to the other side, for [`crate::OutboxStore::enqueue`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOutbox {
+    /// The user it is about.
+    pub user: UserId,
+    /// What it does (`migrated`, `password`, `profile`, `delete`, …).
+    pub kind: String,
+    /// Where it goes (`legacy:<source>`, a provider).
+    pub destination: String,
+    /// What the writer needs, as JSON (never a plaintext password).
+    pub payload: Value,
+    /// The key the receiving side applies it once by; a second row with it is ignored.
+    pub idempotency_key: String,
+}
+
+/// Where an outbox row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxState {
+    /// Not delivered yet (due, waiting for its retry, or claimed by a worker).
+    Pending,
+    /// Delivered.
+    Delivered,
+    /// Given up after the configured attempts: kept, and holding back the user's later rows,
+    /// until an operator retries or drops it.
+    Dead,
+}
+
+impl OutboxState {
+    /// The stable name stored.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Dead => "dead",
+        }
+    }
+
+    /// Parses [`OutboxState::as_str`]'s output.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(OutboxState::Pending),
+            "delivered" => Some(OutboxState::Delivered),
+            "dead" => Some(OutboxState::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// An outbox row as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    /// Its place in the outbox: rows of one user are delivered in this order.
+    pub id: i64,
+    /// The user it is about.
+    pub user: UserId,
+    /// What it does.
+    pub kind: String,
+    /// Where it goes.
+    pub destination: String,
+    /// What the writer needs.
+    pub payload: Value,
+    /// The receiving side's idempotency key.
+    pub idempotency_key: String,
+    /// Where it is.
+    pub state: OutboxState,
+    /// Failed deliveries so far.
+    pub attempts: u32,
+    /// The last failure's reason.
+    pub last_error: Option<String>,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// When it is due (again).
+    pub available_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// The outbox at a glance, for `usher outbox` and the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    /// Rows not delivered yet.
+    pub pending: u64,
+    /// Rows given up on.
+    pub dead: u64,
+    /// Rows delivered.
+    pub delivered: u64,
+    /// When the oldest pending row was written.
+    pub oldest_pending: Option<DateTime<Utc>>,
+}

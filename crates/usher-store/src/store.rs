@@ -73,6 +73,7 @@ pub trait Store:
     + ReportStore
     + LeaseStore
     + TargetStore
+    + OutboxStore
     + Send
     + Sync
     + fmt::Debug
@@ -89,6 +90,7 @@ impl<T> Store for T where
         + ReportStore
         + LeaseStore
         + TargetStore
+        + OutboxStore
         + Send
         + Sync
         + fmt::Debug
@@ -347,6 +349,59 @@ pub trait TargetStore: Send + Sync {
 
     /// The targets that took `user`, by name.
     async fn targets_of(&self, user: UserId) -> Result<Vec<String>>;
+}
+
+/// The outbox: writes owed to the other side, delivered at least once and in order per user,
+/// by workers that claim due rows for a while. Instants are this process's clock.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Appends `rows` at `at`; a row whose idempotency key is there already is ignored. How
+    /// many were added.
+    async fn enqueue(&self, rows: &[crate::model::NewOutbox], at: DateTime<Utc>) -> Result<u64>;
+
+    /// Claims for `worker`, until `until`, up to `limit` rows due at `now`: pending, not
+    /// claimed by another worker whose claim still runs, and the earliest undelivered row of
+    /// their user. In outbox order.
+    async fn claim(
+        &self,
+        worker: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<crate::model::OutboxRow>>;
+
+    /// Marks row `id`, claimed by `worker`, delivered at `at`; `false` if `worker` no longer
+    /// holds it.
+    async fn delivered(&self, id: i64, worker: &str, at: DateTime<Utc>) -> Result<bool>;
+
+    /// Records a failed delivery of row `id` by `worker`: one more attempt, the reason, due
+    /// again at `retry_at`, or dead once `max_attempts` are spent; `false` if `worker` no
+    /// longer holds it.
+    async fn failed(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<bool>;
+
+    /// Up to `limit` rows, in outbox order, of `state` (all states if `None`).
+    async fn outbox(
+        &self,
+        state: Option<crate::model::OutboxState>,
+        limit: u32,
+    ) -> Result<Vec<crate::model::OutboxRow>>;
+
+    /// Makes dead row `id` (every dead row, if `None`) pending again, due at `now`, its
+    /// attempts reset: how many.
+    async fn retry_outbox(&self, id: Option<i64>, now: DateTime<Utc>) -> Result<u64>;
+
+    /// Deletes undelivered row `id`, releasing the user's later rows; whether it was there.
+    async fn drop_outbox(&self, id: i64) -> Result<bool>;
+
+    /// Counts by state, and the oldest pending row's age.
+    async fn outbox_stats(&self) -> Result<crate::model::OutboxStats>;
 }
 
 /// The store's leases as the runtime's worker loop takes them ([`usher_runtime::Worker::run_leased`]).

@@ -38,6 +38,9 @@ enum Command {
     /// The records that did not migrate, and why.
     #[command(subcommand)]
     Quarantine(cmd::quarantine::QuarantineCommand),
+    /// The writes owed to the other side: list them, retry the dead, drop one.
+    #[command(subcommand)]
+    Outbox(cmd::outbox::OutboxCommand),
     /// The migrated users whose optional fields were dropped or kept only as written, and
     /// why.
     Warnings(cmd::warnings::WarningsArgs),
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Quarantine(c) => {
             finish(runtime().and_then(|rt| rt.block_on(cmd::quarantine::run(c))))
         }
+        Command::Outbox(c) => finish(runtime().and_then(|rt| rt.block_on(cmd::outbox::run(c)))),
         Command::Warnings(args) => {
             finish(runtime().and_then(|rt| rt.block_on(cmd::warnings::run(args))))
         }

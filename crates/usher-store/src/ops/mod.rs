@@ -10,6 +10,7 @@
 mod chunk;
 mod lease;
 mod link;
+mod outbox;
 mod read;
 mod target;
 mod write;
@@ -364,5 +365,70 @@ impl<B: Backend> TargetStore for B {
 
     async fn targets_of(&self, user: UserId) -> Result<Vec<String>> {
         target::of(self, user).await
+    }
+}
+
+#[async_trait]
+impl<B: Backend> crate::store::OutboxStore for B {
+    async fn enqueue(
+        &self,
+        rows: &[crate::model::NewOutbox],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        outbox::enqueue(self, rows, at).await
+    }
+
+    async fn claim(
+        &self,
+        worker: &str,
+        limit: u32,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<crate::model::OutboxRow>> {
+        outbox::claim(self, worker, limit, now, until).await
+    }
+
+    async fn delivered(
+        &self,
+        id: i64,
+        worker: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        outbox::delivered(self, id, worker, at).await
+    }
+
+    async fn failed(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_at: chrono::DateTime<chrono::Utc>,
+        max_attempts: u32,
+    ) -> Result<bool> {
+        outbox::failed(self, id, worker, error, retry_at, max_attempts).await
+    }
+
+    async fn outbox(
+        &self,
+        state: Option<crate::model::OutboxState>,
+        limit: u32,
+    ) -> Result<Vec<crate::model::OutboxRow>> {
+        outbox::list(self, state, limit).await
+    }
+
+    async fn retry_outbox(
+        &self,
+        id: Option<i64>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        outbox::retry(self, id, now).await
+    }
+
+    async fn drop_outbox(&self, id: i64) -> Result<bool> {
+        outbox::drop_row(self, id).await
+    }
+
+    async fn outbox_stats(&self) -> Result<crate::model::OutboxStats> {
+        outbox::stats(self).await
     }
 }

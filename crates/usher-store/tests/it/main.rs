@@ -8,6 +8,7 @@ usher_testkit::test_modules! {
     mod config;
     mod data;
     mod leases;
+    mod outbox;
     mod races;
     mod suite;
     mod targets;
@@ -33,11 +34,13 @@ both!(a_partition_plan_is_stored_once_and_kept);
 both!(a_preview_predicts_the_write_and_writes_nothing);
 both!(the_ledger_alone_names_the_user_a_record_became);
 both!(a_target_takes_a_user_once);
+both!(the_outbox_delivers_each_user_s_rows_in_order_at_least_once);
 both!(users_page_through_in_id_order_with_their_links);
 both_pair!(concurrent_writers_with_colliding_emails_lose_nothing);
 both_pair!(racing_planners_never_mix_their_plans);
 both_pair!(a_lease_is_held_by_one_holder_until_it_expires_or_is_given_back);
 both_pair!(two_workers_of_one_job_take_turns_through_the_lease);
+both_pair!(two_processes_claiming_at_once_never_share_a_row);
 
 bridge!(a_first_login_writes_user_credential_ledger_and_event_and_clears_quarantine);
 bridge!(a_second_first_login_is_already_migrated_and_writes_nothing);

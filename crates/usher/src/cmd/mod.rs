@@ -7,6 +7,7 @@ pub mod demo;
 pub mod export;
 pub mod fake;
 pub mod hash;
+pub mod outbox;
 pub mod quarantine;
 pub mod serve;
 pub mod status;

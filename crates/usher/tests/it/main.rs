@@ -6,6 +6,7 @@ usher_testkit::test_modules! {
     mod export_cli;
     mod hash_cli;
     mod link;
+    mod outbox_cli;
     mod push;
     mod serve;
     mod support;
