@@ -17,6 +17,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -66,6 +67,14 @@ pub struct Metrics {
     write_back: Family<WriteBackLabel, Counter>,
     registrations: Family<Outcome, Counter>,
     hooks: Family<HookLabel, Counter>,
+    outbox: Family<OutboxLabel, Gauge>,
+    outbox_oldest: Gauge,
+}
+
+/// An outbox row's state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutboxLabel {
+    state: &'static str,
 }
 
 impl Default for Metrics {
@@ -86,6 +95,18 @@ impl Metrics {
         let write_back = Family::<WriteBackLabel, Counter>::default();
         let registrations = Family::<Outcome, Counter>::default();
         let hooks = Family::<HookLabel, Counter>::default();
+        let outbox = Family::<OutboxLabel, Gauge>::default();
+        let outbox_oldest = Gauge::default();
+        registry.register(
+            "outbox_rows",
+            "Outbox rows by state (pending: depth; dead: given up; delivered), read at each scrape",
+            outbox.clone(),
+        );
+        registry.register(
+            "outbox_oldest_pending_seconds",
+            "Age of the oldest undelivered outbox row (0 when none)",
+            outbox_oldest.clone(),
+        );
         registry.register("logins", "Login answers by outcome", logins.clone());
         registry.register(
             "verify_seconds",
@@ -132,7 +153,24 @@ impl Metrics {
             write_back,
             registrations,
             hooks,
+            outbox,
+            outbox_oldest,
         }
+    }
+
+    /// Sets the outbox's gauges: rows by state, and the oldest pending row's age in seconds.
+    pub fn outbox(&self, pending: u64, dead: u64, delivered: u64, oldest_seconds: u64) {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        for (state, n) in [
+            ("pending", pending),
+            ("dead", dead),
+            ("delivered", delivered),
+        ] {
+            self.outbox
+                .get_or_create(&OutboxLabel { state })
+                .set(gauge(n));
+        }
+        self.outbox_oldest.set(gauge(oldest_seconds));
     }
 
     /// Counts an identity provider's hook call.

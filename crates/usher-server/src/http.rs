@@ -683,6 +683,13 @@ async fn metrics(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
+    let outbox = state.bridge.store().outbox_stats().await?;
+    let oldest = outbox.oldest_pending.map_or(0, |at| {
+        u64::try_from(chrono::Utc::now().signed_duration_since(at).num_seconds()).unwrap_or(0)
+    });
+    state
+        .metrics()
+        .outbox(outbox.pending, outbox.dead, outbox.delivered, oldest);
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -244,6 +244,9 @@ async fn the_admin_api_and_metrics_need_the_token_and_count_what_happened() {
         "usher_migrations_total{source=\"legacy\"} 1",
         "usher_verify_seconds_count{kind=\"legacy\"} 2", // ann's md5-crypt, bo's bcrypt
         "usher_verify_seconds_count{kind=\"store\"} 1",
+        "usher_outbox_rows{state=\"pending\"} 0",
+        "usher_outbox_rows{state=\"dead\"} 0",
+        "usher_outbox_oldest_pending_seconds 0",
     ] {
         assert!(
             text.lines().any(|l| l == line),
