@@ -56,6 +56,19 @@ fn default_rate(target: &str) -> u32 {
     }
 }
 
+/// Whether the authority after `http://` is this machine.
+fn loopback(rest: &str) -> bool {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    matches!(host, "localhost" | "127.0.0.1" | "::1")
+}
+
 impl PushTargetConfig {
     /// Every problem, keyed within the table; `target` is its name.
     pub fn validate(&self, target: &str) -> Vec<ConfigProblem> {
@@ -69,11 +82,15 @@ impl PushTargetConfig {
                 ),
             ));
         }
-        if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
-            problems.push(ConfigProblem::new(
+        match self.url.split_once("://") {
+            Some(("https", _)) => {}
+            Some(("http", rest)) if loopback(rest) => {}
+            Some(("http", _)) => problems.push(ConfigProblem::new(
                 "url",
-                "must be an http:// or https:// URL",
-            ));
+                "must be https://: the token would cross the network in the clear \
+                 (http:// is for a provider on this machine: localhost, 127.0.0.1, [::1])",
+            )),
+            _ => problems.push(ConfigProblem::new("url", "must be an https:// URL")),
         }
         if self.token_file.as_os_str().is_empty() {
             problems.push(ConfigProblem::new("token_file", "must name a file"));
@@ -98,8 +115,17 @@ impl PushTargetConfig {
         resolve_path(&mut self.token_file, base);
     }
 
-    /// The push's settings, with the token read from its file.
+    /// The push's settings, checked, with the token read from its file.
     pub fn load(&self, target: &str) -> Result<PushConfig> {
+        let problems: Vec<String> = usher_core::config::under(
+            &usher_core::config::entry("push", target),
+            self.validate(target),
+        )
+        .map(|p| p.to_string())
+        .collect();
+        if !problems.is_empty() {
+            anyhow::bail!("{}", problems.join("; "));
+        }
         let token = Zeroizing::new(
             std::fs::read_to_string(&self.token_file)
                 .with_context(|| {

@@ -290,3 +290,28 @@ fn the_bcrypt_pepper_comes_from_its_file() {
                 .unwrap()
     );
 }
+
+/// `[push.<target>]`: only the targets usher pushes to; https, or http to this machine only;
+/// Auth0 needs its connection; the token comes from a file.
+#[test]
+fn push_tables_are_checked_without_connecting() {
+    let ok = "[push.okta]\nurl = \"https://example.okta.com\"\ntoken_file = \"okta-token\"\n\
+              [push.kratos]\nurl = \"http://127.0.0.1:4434\"\ntoken_file = \"t\"\n\
+              [push.clerk]\nurl = \"http://[::1]:8080/\"\ntoken_file = \"t\"\n";
+    assert_eq!(problems(ok), "");
+    let bad = problems(
+        "[push.okta]\nurl = \"http://example.okta.com\"\ntoken_file = \"t\"\n\
+         [push.supabase]\nurl = \"http://127.0.0.1.evil.example\"\ntoken_file = \"t\"\n\
+         [push.auth0]\nurl = \"https://x.auth0.com\"\ntoken_file = \"t\"\nrate = 0\n\
+         [push.keycloak]\nurl = \"https://kc\"\ntoken_file = \"t\"\n",
+    );
+    for expected in [
+        "[push.okta.url] must be https://",
+        "[push.supabase.url] must be https://",
+        "[push.auth0.connection_id] Auth0 imports into a database connection",
+        "[push.auth0.rate] must be at least 1",
+        "[push.keycloak] usher pushes only to",
+    ] {
+        assert!(bad.contains(expected), "{expected} not in:\n{bad}");
+    }
+}

@@ -563,3 +563,16 @@ fn an_oversized_answer_is_refused() {
     let err = text(&out.stderr);
     assert!(err.contains("an answer over"), "{err}");
 }
+
+/// A token is never sent in the clear to another machine: a push to `http://` elsewhere is
+/// refused before anything is read or sent.
+#[test]
+fn a_push_over_plain_http_to_another_machine_is_refused() {
+    let (dir, config) = backfilled("10");
+    std::fs::write(dir.path().join("token"), TOKEN).unwrap();
+    let out = push_to_okta(dir.path(), &config, "http://okta.example.com");
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("[push.okta.url] must be https://"), "{err}");
+    assert!(!dir.path().join("out").exists(), "nothing was exported");
+}
