@@ -138,7 +138,20 @@ pub(crate) struct ShaCrypt {
     pub(crate) checksum: String,
 }
 
-const SHA256_ORDER: [usize; 32] = [
+/// Whether SHA-crypt's final digest `raw`, its bytes permuted by `order` and h64-encoded, is
+/// `checksum` (compared in constant time): SHA-crypt's and MySQL 8's `$A$` last step.
+pub(crate) fn sha_crypt_matches(raw: &[u8], order: &[usize], checksum: &str) -> bool {
+    let permuted = Zeroizing::new(
+        order
+            .iter()
+            .map(|&i| raw.get(i).copied().unwrap_or(0))
+            .collect::<Vec<u8>>(),
+    );
+    let computed = Zeroizing::new(encoding::h64_encode(&permuted));
+    encoding::ct_eq(computed.as_bytes(), checksum.as_bytes())
+}
+
+pub(crate) const SHA256_ORDER: [usize; 32] = [
     20, 10, 0, 11, 1, 21, 2, 22, 12, 23, 13, 3, 14, 4, 24, 5, 25, 15, 26, 16, 6, 17, 7, 27, 8, 28,
     18, 29, 19, 9, 30, 31,
 ];
@@ -171,17 +184,7 @@ impl Verify for ShaCrypt {
         } else {
             &SHA256_ORDER
         };
-        let permuted = Zeroizing::new(
-            order
-                .iter()
-                .map(|&i| raw.get(i).copied().unwrap_or(0))
-                .collect::<Vec<u8>>(),
-        );
-        let computed = Zeroizing::new(encoding::h64_encode(&permuted));
-        Ok(encoding::ct_eq(
-            computed.as_bytes(),
-            self.checksum.as_bytes(),
-        ))
+        Ok(sha_crypt_matches(&raw, order, &self.checksum))
     }
 }
 

@@ -69,11 +69,6 @@ pub(crate) struct MysqlSha2 {
     checksum: String,
 }
 
-const SHA256_ORDER: [usize; 32] = [
-    20, 10, 0, 11, 1, 21, 2, 22, 12, 23, 13, 3, 14, 4, 24, 5, 25, 15, 26, 16, 6, 17, 7, 27, 8, 28,
-    18, 29, 19, 9, 30, 31,
-];
-
 /// `n` bytes of `block` repeated (Drepper's P and S sequences).
 fn repeated(block: &[u8], n: usize) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(block.iter().copied().cycle().take(n).collect())
@@ -139,16 +134,10 @@ impl Verify for MysqlSha2 {
 
     fn verify(&self, password: &Password) -> Result<bool, HashError> {
         let raw = sha256_crypt(password.expose(), &self.salt, self.rounds);
-        let permuted = Zeroizing::new(
-            SHA256_ORDER
-                .iter()
-                .map(|&i| raw.get(i).copied().unwrap_or(0))
-                .collect::<Vec<u8>>(),
-        );
-        let computed = Zeroizing::new(encoding::h64_encode(&permuted));
-        Ok(encoding::ct_eq(
-            computed.as_bytes(),
-            self.checksum.as_bytes(),
+        Ok(super::crypt::sha_crypt_matches(
+            &raw,
+            &super::crypt::SHA256_ORDER,
+            &self.checksum,
         ))
     }
 }
