@@ -53,8 +53,9 @@ enum Command {
     /// Where the migration stands: users by how they arrived, and per source how many
     /// are migrated and how many remain.
     Status(cmd::status::StatusArgs),
-    /// Write an identity provider's import files from the store's users, each hash in the
-    /// encoding that provider accepts; resumable.
+    /// Write an identity provider's import files from the store's users (or straight from a
+    /// legacy source), each hash in the encoding that provider accepts; resumable; `--push`
+    /// sends them to the provider's import API.
     Export(cmd::export::ExportArgs),
     /// Check usher.toml.
     #[command(subcommand)]
