@@ -61,7 +61,9 @@
 //! (`<hash>$<salt>$<signer key>$<separator>$<rounds>$<memory cost>`, base64).
 //!
 //! [`PasswordHash::to_supertokens`] writes SuperTokens' `passwordHash` with its
-//! `hashingAlgorithm` for bulk import: `bcrypt` (the string) and `argon2` (PHC, version 19).
+//! `hashingAlgorithm` for bulk import: `bcrypt` (the string), `argon2` (PHC, version 19) and
+//! `firebase_scrypt` (`$f_scrypt$<hash>$<salt>$m=<memory cost>$r=<rounds>$s=<separator>`,
+//! base64; the project's signer key goes in the core's `firebase_password_hashing_signer_key`).
 //!
 //! [`PasswordHash::to_keycloak`] writes a Keycloak password credential (`secretData` and
 //! `credentialData`, JSON in strings) for Keycloak's built-in hash providers: `pbkdf2`,
@@ -654,6 +656,18 @@ impl PasswordHash {
             Kind::Argon2(a) => argon2_phc(a)
                 .map(|s| ("argon2", s))
                 .map_err(|why| self.not_for(SUPERTOKENS, why)),
+            Kind::Firebase(f) if f.p != 1 => Err(self.not_for(SUPERTOKENS, "p other than 1")),
+            Kind::Firebase(f) => Ok((
+                "firebase_scrypt",
+                format!(
+                    "$f_scrypt${}${}$m={}$r={}$s={}",
+                    b64_encode(&f.hash),
+                    b64_encode(&f.salt),
+                    f.mem_cost,
+                    f.rounds,
+                    b64_encode(&f.separator)
+                ),
+            )),
             _ => Err(self.not_for(SUPERTOKENS, "")),
         }
     }

@@ -8,8 +8,9 @@
 //! | `loginMethods[0]`: `recipeId` `emailpassword`, `email`, `isVerified`, `isPrimary`, `timeJoinedInMSSinceEpoch` | the user's |
 //! | `loginMethods[0].passwordHash`, `hashingAlgorithm` | the stored hash ([`usher_hash::PasswordHash::to_supertokens`]) |
 //!
-//! An email-password login needs a password: a user without one SuperTokens can take (bcrypt
-//! or Argon2) is left out and listed. SuperTokens has no hook of its own; its migration guide
+//! An email-password login needs a password: a user without one SuperTokens can take (bcrypt,
+//! Argon2, or Firebase scrypt with the project's signer key in the core's config) is left out
+//! and listed. SuperTokens has no hook of its own; its migration guide
 //! overrides sign-in in the app's backend, which can call usher's `POST /v1/login`.
 
 use serde_json::{Value, json};

@@ -25,8 +25,8 @@ pub enum Format {
     /// Clerk's create-user requests, one a line: hashes as `password_digest` with
     /// `password_hasher`; Clerk has no hook, so others are left out.
     Clerk,
-    /// SuperTokens' bulk import, 10,000 a request body: bcrypt and Argon2 hashes; others left
-    /// out.
+    /// SuperTokens' bulk import, 10,000 a request body: bcrypt, Argon2 and Firebase scrypt
+    /// hashes; others left out.
     Supertokens,
     /// Supabase Auth's admin create-user requests, one a line: hashes as `password_hash`
     /// (bcrypt, Argon2, Firebase scrypt); Supabase has no hook, so others are left out.

@@ -471,7 +471,10 @@ fn supertokens_imports_carry_the_hashes_it_takes_and_list_the_rest() {
     for user in &users {
         let method = &user["loginMethods"][0];
         assert_eq!(method["recipeId"], "emailpassword");
-        assert!(["bcrypt", "argon2"].contains(&method["hashingAlgorithm"].as_str().unwrap()));
+        assert!(
+            ["bcrypt", "argon2", "firebase_scrypt"]
+                .contains(&method["hashingAlgorithm"].as_str().unwrap())
+        );
     }
     // `expected` leaves out the users without an email; the left-out lists name them too.
     let without_email = left_count(&summary, "missing:email");
