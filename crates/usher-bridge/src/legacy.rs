@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use usher_core::{
-    AuthSource, LegacyKey, LegacyLink, LegacyRecord, Mapper, Source, SourceError, User, UserId,
+    LegacyKey, LegacyLink, LegacyRecord, Mapper, Source, SourceError, User, UserId,
 };
 use usher_hash::Password;
 use usher_store::Rejected;
@@ -15,7 +15,6 @@ use usher_store::Rejected;
 use crate::breaker::Breaker;
 use crate::login::{Bridge, Identifier};
 use crate::model::{AuthSourceEntry, HashSource, Legacy, LoginError};
-use crate::write_back::HttpWriteBack;
 
 impl Bridge {
     /// One call to legacy source `name`, bounded by the call timeout and refused at once
@@ -185,10 +184,7 @@ impl Bridge {
                 mapper: &source.mapper,
                 record,
                 user,
-                write_back: WriteBack {
-                    own: Own::Hash(Arc::clone(&source.source)),
-                    http: source.http_write_back.clone(),
-                },
+                marks: self.marks(name),
             }))
         }
         .await;
@@ -231,10 +227,7 @@ impl Bridge {
                 mapper: &entry.mapper,
                 record,
                 user,
-                write_back: WriteBack {
-                    own: Own::Auth(Arc::clone(&entry.source)),
-                    http: entry.http_write_back.clone(),
-                },
+                marks: self.marks(name),
             }))
         }
         .await;
@@ -322,21 +315,13 @@ impl Bridge {
         }
     }
 
-    /// Tells legacy, in the background, that `key` became user `id`; counted, never fatal.
-    pub(crate) fn write_back(&self, name: &str, key: LegacyKey, id: UserId, write_back: WriteBack) {
-        let metrics = Arc::clone(&self.metrics);
-        let source = name.to_owned();
-        let user_id = id.to_string();
-        tokio::spawn(async move {
-            match write_back.run(&key, &user_id).await {
-                Ok(false) => {}
-                Ok(true) => metrics.write_back(&source, true),
-                Err(e) => {
-                    metrics.write_back(&source, false);
-                    tracing::warn!(%source, user = %id, error = %e, "write-back to legacy failed");
-                }
-            }
-        });
+    /// Whether legacy source `name` is to be told that a record migrated: an outbox row goes
+    /// with each migration or link of its records.
+    pub(crate) fn marks(&self, name: &str) -> bool {
+        self.legacy
+            .iter()
+            .find(|l| l.name() == name)
+            .is_some_and(|l| crate::outbox::Writers::of(l).writes("mark_migrated"))
     }
 }
 
@@ -359,7 +344,8 @@ pub(crate) struct Proven<'a> {
     pub(crate) mapper: &'a Mapper,
     pub(crate) record: LegacyRecord,
     pub(crate) user: User,
-    pub(crate) write_back: WriteBack,
+    /// Whether the migration owes legacy a mark ([`crate::outbox::mark_migrated`]).
+    pub(crate) marks: bool,
 }
 
 /// What asking legacy about an identifier left behind, whatever it found.
@@ -388,35 +374,6 @@ impl Default for Answer<'_> {
     }
 }
 
-/// The source whose own write-back (a SQL `write_back` statement) runs first.
-#[derive(Clone)]
-enum Own {
-    Hash(Arc<dyn Source>),
-    Auth(Arc<dyn AuthSource>),
-}
-
 /// Legacy records tried for one identifier at a login: enough for the duplicates a legacy
 /// table that compared emails case-sensitively has, and a bound on the hashing one login causes.
 pub(crate) const CANDIDATES: usize = 3;
-
-/// Everything that tells legacy a user migrated: the source's own write-back, then the HTTP
-/// one. `Ok(true)` when at least one ran and none failed.
-#[derive(Clone)]
-pub(crate) struct WriteBack {
-    own: Own,
-    http: Option<Arc<HttpWriteBack>>,
-}
-
-impl WriteBack {
-    async fn run(&self, key: &LegacyKey, user: &str) -> Result<bool, SourceError> {
-        let own = match &self.own {
-            Own::Hash(source) => source.mark_migrated(key, user).await,
-            Own::Auth(source) => source.mark_migrated(key, user).await,
-        };
-        let http = match &self.http {
-            Some(http) => http.mark_migrated(key, user).await,
-            None => Ok(false),
-        };
-        Ok(own? | http?)
-    }
-}

@@ -12,7 +12,8 @@
 //!   ([`PoolError::Busy`]) rather than queued without bound.
 //! * [`breaker`] — each legacy source's circuit breaker and the time limit on legacy calls
 //!   (`[serve.outage]`), so an outage of legacy is answered as one, at once.
-//! * [`write_back`] — telling legacy over HTTP that a user migrated.
+//! * [`outbox`] — delivering the writes owed to legacy ([`Courier`]); [`write_back`] — the
+//!   HTTP writer.
 //!
 //! Metrics are recorded into [`usher_runtime::Metrics`].
 
@@ -22,6 +23,7 @@ mod link;
 mod login;
 mod lookup;
 mod model;
+pub mod outbox;
 pub mod pool;
 mod register;
 pub mod write_back;
@@ -33,5 +35,6 @@ pub use model::{
     AuthSourceEntry, HashSource, Legacy, LoginError, LoginOk, LoginPath, MAX_PASSWORD_BYTES,
     MIN_PASSWORD_CHARS, RegisterError, Registration,
 };
+pub use outbox::{Courier, Delivery, Round};
 pub use pool::{HashPool, PoolError};
 pub use write_back::{HttpWriteBack, HttpWriteBackConfig};

@@ -139,6 +139,11 @@ impl Bridge {
                     .then_some(proven.user.updated_at),
                 method: Method::Lazy,
                 system_of_record: SystemOfRecord::New,
+                outbox: proven
+                    .marks
+                    .then(|| crate::outbox::mark_migrated(name, &proven.record.key, holder))
+                    .into_iter()
+                    .collect(),
             };
             let (id, path) = match self.store.link_user(&link).await? {
                 LinkOutcome::Linked(id) => (id, LoginPath::Linked),
@@ -162,12 +167,6 @@ impl Bridge {
             tracing::trace!(source = name, user = %id, path = path.as_str(), "login: linked");
             if path == LoginPath::Linked {
                 self.metrics.migrated(name);
-                self.write_back(
-                    name,
-                    proven.record.key.clone(),
-                    id,
-                    proven.write_back.clone(),
-                );
             }
             return self.finish(id, path).await.map(Ok);
         }
@@ -177,7 +176,7 @@ impl Bridge {
     }
 
     /// Moves a user whose password legacy just accepted: Argon2id of that password, one store
-    /// transaction, then (in the background) the write-back to legacy.
+    /// transaction (with the write owed to legacy, if it is to be told).
     pub(crate) async fn migrate<'a>(
         &self,
         proven: Proven<'a>,
@@ -188,7 +187,7 @@ impl Bridge {
             mapper,
             record,
             mut user,
-            write_back,
+            marks,
         } = proven;
         // Legacy had no hash to give (an auth source: the legacy API, an LDAP bind), so the
         // mapping marked the user for a reset; legacy has just accepted the password, which
@@ -201,7 +200,10 @@ impl Bridge {
             migration.method = Method::Lazy;
         }
         let legacy_updated_at = mapper.maps_updated_at().then_some(user.updated_at);
-        let key = record.key.clone();
+        let outbox = marks
+            .then(|| crate::outbox::mark_migrated(name, &record.key, user.id))
+            .into_iter()
+            .collect();
         let migration = LazyMigration {
             source: name.to_owned(),
             key: record.key.clone(),
@@ -209,6 +211,7 @@ impl Bridge {
             legacy_updated_at,
             system_of_record: SystemOfRecord::New,
             user,
+            outbox,
         };
         let (id, path) = match self.store.migrate_user(&migration).await? {
             MigrateOutcome::Migrated(id) => (id, LoginPath::Migrated),
@@ -222,7 +225,7 @@ impl Bridge {
                     mapper,
                     record,
                     user: migration.user,
-                    write_back,
+                    marks,
                 };
                 return Ok(Moved::AddressHeld { holder, proven });
             }
@@ -236,7 +239,6 @@ impl Bridge {
         tracing::trace!(source = name, user = %id, path = path.as_str(), "login: migrated");
         if path == LoginPath::Migrated {
             self.metrics.migrated(name);
-            self.write_back(name, key, id, write_back);
         }
         self.finish(id, path).await.map(Moved::Done)
     }

@@ -1,31 +1,30 @@
-//! Telling legacy over HTTP that a user migrated: for a legacy system whose database usher may
-//! not write to, or that is only reachable through its own API.
-//!
-//! After a login migrated a user (and the store committed), the bridge POSTs
+//! Writing to legacy over HTTP: for a legacy system whose database usher may not write to, or
+//! that is only reachable through its own API. Each write owed to legacy (an outbox row) is
+//! one POST, delivered at least once and in order per user by the outbox's workers:
 //!
 //! ```json
-//! {"source": "app", "legacy_id": 42, "user_id": "0199a7c2-5e1f-7cc3-9b7a-3f2d8e6a1b04"}
+//! {"op": "mark_migrated", "source": "app", "legacy_id": 42,
+//!  "user_id": "0199a7c2-5e1f-7cc3-9b7a-3f2d8e6a1b04",
+//!  "idempotency_key": "mark_migrated:app:42"}
 //! ```
 //!
-//! to the configured URL, with the configured `Authorization` header and an
-//! `Idempotency-Key` (the new user id) so a retried call can be recognised. `legacy_id` is a
-//! JSON number for an integer key, a string otherwise. Any 2xx is success. A connection error,
-//! a timeout, 429 or a 5xx is retried twice (after 0.2 s and 1 s) and then reported as
-//! unavailable; any other status is reported at once. A failure is counted and logged, never
-//! fatal: the ledger, not legacy's mark, is the record of truth.
+//! with the configured `Authorization` header and the same key as `Idempotency-Key`: a write
+//! delivered again (a worker stopped between legacy's answer and the outbox's record of it)
+//! carries the same key, which legacy applies once. `legacy_id` is a JSON number for an integer
+//! key, a string otherwise; the other fields are the operation's ([`LegacyWrite`]). Any 2xx is
+//! success; anything else, a timeout or a connection error fails this delivery, which the
+//! outbox tries again later with a growing pause.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
-use usher_core::{ConfigProblem, LegacyKey, SourceError, config};
-use usher_runtime::{Retry, RetryPolicy};
+use usher_core::{ConfigProblem, LegacyKey, LegacyWrite, SourceError, Written, config};
 
 /// `[bridge.<source>.write_back]`.
 ///
 /// ```toml
 /// [bridge.app.write_back]
-/// url = "https://legacy.internal/api/usher/migrated"
+/// url = "https://legacy.internal/api/usher/writes"
 /// authorization_file = "/run/secrets/legacy-api-auth"   # its whole text: "Bearer …"
 /// timeout_seconds = 5
 /// tls_ca_file = "/etc/ssl/legacy-ca.pem"                 # a private CA, if legacy uses one
@@ -98,15 +97,6 @@ impl std::fmt::Debug for HttpWriteBack {
     }
 }
 
-/// Three attempts, 200 ms and then 400 ms apart (plus up to 100 ms), or as long as legacy's
-/// `Retry-After` asks within 2 s.
-const RETRY: RetryPolicy = RetryPolicy {
-    attempts: 3,
-    first: Duration::from_millis(200),
-    max: Duration::from_secs(2),
-    jitter: Duration::from_millis(100),
-};
-
 impl HttpWriteBack {
     /// Reads the authorization and CA files and builds the client; `source_name` names the
     /// source in errors.
@@ -152,66 +142,50 @@ impl HttpWriteBack {
         })
     }
 
-    /// POSTs the migration of `key` to user `user`; `Ok(true)` once legacy answered 2xx.
-    pub async fn mark_migrated(&self, key: &LegacyKey, user: &str) -> Result<bool, SourceError> {
-        let legacy_id = match key {
+    /// POSTs `write` with its idempotency key: [`Written::Applied`] once legacy answered 2xx.
+    pub async fn write(
+        &self,
+        write: &LegacyWrite,
+        idempotency_key: &str,
+    ) -> Result<Written, SourceError> {
+        let mut body = match serde_json::to_value(write) {
+            Ok(serde_json::Value::Object(body)) => body,
+            _ => serde_json::Map::new(),
+        };
+        let legacy_id = match write.key() {
             LegacyKey::Int(i) => serde_json::Value::from(*i),
             LegacyKey::Text(s) => serde_json::Value::from(s.as_str()),
         };
-        let body = serde_json::json!({
-            "source": self.source_name,
-            "legacy_id": legacy_id,
-            "user_id": user,
-        });
-        let attempt = || async {
-            let mut request = self
-                .client
-                .post(self.url.clone())
-                .header("Idempotency-Key", user)
-                .json(&body);
-            if let Some(authorization) = &self.authorization {
-                request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
-            }
-            match request.send().await {
-                Ok(response) if response.status().is_success() => Ok(true),
-                Ok(response) => {
-                    let status = response.status();
-                    let reason = format!(
-                        "write_back for record {key}: {} answered {status}",
-                        self.url
-                    );
-                    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
-                    {
-                        Err((self.unavailable(reason), retry_after(&response)))
-                    } else {
-                        Err((
-                            SourceError::Query {
-                                source_name: self.source_name.clone(),
-                                reason,
-                            },
-                            None,
-                        ))
-                    }
+        body.remove("key");
+        body.insert("source".into(), self.source_name.clone().into());
+        body.insert("legacy_id".into(), legacy_id);
+        body.insert("idempotency_key".into(), idempotency_key.into());
+        let context = format!("{} for record {}", write.op(), write.key());
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .header("Idempotency-Key", idempotency_key)
+            .json(&body);
+        if let Some(authorization) = &self.authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => Ok(Written::Applied),
+            Ok(response) => {
+                let status = response.status();
+                let reason = format!("{context}: {} answered {status}", self.url);
+                if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                    Err(self.unavailable(reason))
+                } else {
+                    Err(SourceError::Query {
+                        source_name: self.source_name.clone(),
+                        reason,
+                    })
                 }
-                // reqwest's errors name the URL, never the headers.
-                Err(e) => Err((
-                    self.unavailable(format!("write_back for record {key}: {e}")),
-                    None,
-                )),
             }
-        };
-        RETRY
-            .run(
-                attempt,
-                |(e, after)| match (e, after) {
-                    (SourceError::Unavailable { .. }, Some(wait)) => Retry::After(*wait),
-                    (SourceError::Unavailable { .. }, None) => Retry::Again,
-                    _ => Retry::Stop,
-                },
-                |_, _, _| {},
-            )
-            .await
-            .map_err(|gave_up| gave_up.into_error().0)
+            // reqwest's errors name the URL, never the headers.
+            Err(e) => Err(self.unavailable(format!("{context}: {e}"))),
+        }
     }
 
     fn unavailable(&self, reason: String) -> SourceError {
@@ -220,18 +194,6 @@ impl HttpWriteBack {
             reason,
         }
     }
-}
-
-/// The pause a `Retry-After` header asks for, in seconds (the HTTP-date form is not honoured).
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
-    value
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 #[cfg(test)]

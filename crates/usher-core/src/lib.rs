@@ -46,6 +46,6 @@ pub use link::{AllowUnverified, LinkConfig, LinkDecision, NotLinked};
 pub use mapping::{Mapper, MappingConfig, MappingConfigError};
 pub use record::{INVALID_FIELD, LegacyKey, LegacyRecord};
 pub use redact::redact_url;
-pub use source::{AuthSource, KeyRange, Source, SourceError};
+pub use source::{AuthSource, KeyRange, LegacyWrite, Source, SourceError, Written};
 pub use target::{FileLimits, LeftOut, Target, Unexportable};
 pub use user::{Credential, LegacyLink, Method, Migration, Profile, Status, User};

@@ -4,7 +4,94 @@
 
 use async_trait::async_trait;
 
+use serde::{Deserialize, Serialize};
+
+use crate::ids::UserId;
 use crate::record::{LegacyKey, LegacyRecord};
+
+/// A write owed to a legacy source, as an outbox row carries it: the row's `kind` is the
+/// operation's name ([`LegacyWrite::op`]) and its payload this, as JSON. Never a plaintext
+/// password: a password travels as a hash in a scheme legacy verifies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LegacyWrite {
+    /// Record `key` became user `user_id` in the new store (the write-back).
+    MarkMigrated {
+        /// The record.
+        key: LegacyKey,
+        /// The new store's user.
+        user_id: UserId,
+    },
+    /// The user's password changed: legacy's copy, hashed in a scheme legacy verifies.
+    SetPassword {
+        /// The record.
+        key: LegacyKey,
+        /// The hash, in legacy's own encoding.
+        password_hash: String,
+    },
+    /// The user's address changed.
+    SetEmail {
+        /// The record.
+        key: LegacyKey,
+        /// The new address.
+        email: String,
+        /// Whether the new address is verified.
+        email_verified: bool,
+    },
+    /// The account was disabled.
+    Disable {
+        /// The record.
+        key: LegacyKey,
+    },
+    /// The account was enabled again.
+    Enable {
+        /// The record.
+        key: LegacyKey,
+    },
+    /// The account was deleted.
+    Delete {
+        /// The record.
+        key: LegacyKey,
+    },
+}
+
+impl LegacyWrite {
+    /// The operation's name: `mark_migrated`, `set_password`, `set_email`, `disable`,
+    /// `enable`, `delete` (the outbox row's `kind`, and the SQL writer's statement name).
+    pub fn op(&self) -> &'static str {
+        match self {
+            LegacyWrite::MarkMigrated { .. } => "mark_migrated",
+            LegacyWrite::SetPassword { .. } => "set_password",
+            LegacyWrite::SetEmail { .. } => "set_email",
+            LegacyWrite::Disable { .. } => "disable",
+            LegacyWrite::Enable { .. } => "enable",
+            LegacyWrite::Delete { .. } => "delete",
+        }
+    }
+
+    /// The record it is about.
+    pub fn key(&self) -> &LegacyKey {
+        match self {
+            LegacyWrite::MarkMigrated { key, .. }
+            | LegacyWrite::SetPassword { key, .. }
+            | LegacyWrite::SetEmail { key, .. }
+            | LegacyWrite::Disable { key }
+            | LegacyWrite::Enable { key }
+            | LegacyWrite::Delete { key } => key,
+        }
+    }
+}
+
+/// What a legacy writer did with a [`LegacyWrite`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// It applied it.
+    Applied,
+    /// It had applied this idempotency key before, and did nothing.
+    Again,
+    /// It has no writer for this operation.
+    NotConfigured,
+}
 
 /// A half-open range of keys: `after < key <= until`. `None` bounds are open.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,13 +175,24 @@ pub trait Source: Send + Sync {
         Ok(None)
     }
 
-    /// Marks the record `key` as migrated to user `user` in the legacy system, if the source
-    /// was configured to (a SQL source's `write_back` statement). `Ok(false)` when it was not.
-    /// The bridge calls this after a login migrated the record; the ledger, not this mark,
-    /// stays the record of truth, so a failure here is counted and logged, never fatal.
-    async fn mark_migrated(&self, key: &LegacyKey, user: &str) -> Result<bool, SourceError> {
-        let _ = (key, user);
-        Ok(false)
+    /// Whether the source has a writer for operation `op` ([`LegacyWrite::op`]): the outbox
+    /// holds a write for legacy only if someone will apply it.
+    fn writes(&self, op: &str) -> bool {
+        let _ = op;
+        false
+    }
+
+    /// Applies a write owed to legacy (an outbox row's), if the source was configured to
+    /// (a SQL source's `write_back` statement, for [`LegacyWrite::MarkMigrated`]). A source
+    /// that remembers keys applies each `idempotency_key` once ([`Written::Again`] for a
+    /// repeat). Delivery is at least once, so a write without such memory must be idempotent.
+    async fn write(
+        &self,
+        write: &LegacyWrite,
+        idempotency_key: &str,
+    ) -> Result<Written, SourceError> {
+        let _ = (write, idempotency_key);
+        Ok(Written::NotConfigured)
     }
 
     /// Does what the source really does, once: connect and read one record.
@@ -127,9 +225,20 @@ pub trait AuthSource: Send + Sync {
         password: &usher_hash::Password,
     ) -> Result<Option<LegacyRecord>, SourceError>;
 
-    /// Marks `key` as migrated in legacy, if configured; see [`Source::mark_migrated`].
-    async fn mark_migrated(&self, key: &LegacyKey, user: &str) -> Result<bool, SourceError> {
-        let _ = (key, user);
-        Ok(false)
+    /// Whether the source has a writer for operation `op` ([`LegacyWrite::op`]): the outbox
+    /// holds a write for legacy only if someone will apply it.
+    fn writes(&self, op: &str) -> bool {
+        let _ = op;
+        false
+    }
+
+    /// Applies a write owed to legacy, if configured; see [`Source::write`].
+    async fn write(
+        &self,
+        write: &LegacyWrite,
+        idempotency_key: &str,
+    ) -> Result<Written, SourceError> {
+        let _ = (write, idempotency_key);
+        Ok(Written::NotConfigured)
     }
 }

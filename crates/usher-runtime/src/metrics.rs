@@ -43,8 +43,8 @@ struct HookLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct WriteBackLabel {
-    source: String,
+struct DeliveryLabel {
+    destination: String,
     result: &'static str,
 }
 
@@ -64,7 +64,7 @@ pub struct Metrics {
     migrations: Family<SourceLabel, Counter>,
     legacy_errors: Family<SourceLabel, Counter>,
     legacy_misconfigured: Family<SourceLabel, Counter>,
-    write_back: Family<WriteBackLabel, Counter>,
+    deliveries: Family<DeliveryLabel, Counter>,
     registrations: Family<Outcome, Counter>,
     hooks: Family<HookLabel, Counter>,
     outbox: Family<OutboxLabel, Gauge>,
@@ -92,7 +92,7 @@ impl Metrics {
         let migrations = Family::<SourceLabel, Counter>::default();
         let legacy_errors = Family::<SourceLabel, Counter>::default();
         let legacy_misconfigured = Family::<SourceLabel, Counter>::default();
-        let write_back = Family::<WriteBackLabel, Counter>::default();
+        let deliveries = Family::<DeliveryLabel, Counter>::default();
         let registrations = Family::<Outcome, Counter>::default();
         let hooks = Family::<HookLabel, Counter>::default();
         let outbox = Family::<OutboxLabel, Gauge>::default();
@@ -129,9 +129,9 @@ impl Metrics {
             legacy_misconfigured.clone(),
         );
         registry.register(
-            "write_back",
-            "Migrated marks written back to legacy, by source and result",
-            write_back.clone(),
+            "outbox_deliveries",
+            "Outbox deliveries by destination and result (delivered; failed, to be tried again; dead, given up)",
+            deliveries.clone(),
         );
         registry.register(
             "registrations",
@@ -150,7 +150,7 @@ impl Metrics {
             migrations,
             legacy_errors,
             legacy_misconfigured,
-            write_back,
+            deliveries,
             registrations,
             hooks,
             outbox,
@@ -224,14 +224,15 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts a write-back.
-    pub fn write_back(&self, source: &str, ok: bool) {
-        self.write_back
-            .get_or_create(&WriteBackLabel {
-                source: source.to_owned(),
-                result: if ok { "ok" } else { "error" },
+    /// Counts `n` outbox deliveries to `destination` with `result` (`delivered`, `failed` or
+    /// `dead`).
+    pub fn delivery(&self, destination: &str, result: &'static str, n: u64) {
+        self.deliveries
+            .get_or_create(&DeliveryLabel {
+                destination: destination.to_owned(),
+                result,
             })
-            .inc();
+            .inc_by(n);
     }
 
     /// The text exposition.

@@ -20,7 +20,8 @@ pub use session::{Claims, Session, SessionError, SessionKeys};
 /// The login service the routes call (re-exported from `usher-bridge`, which has no HTTP).
 pub use usher_bridge as bridge;
 pub use usher_bridge::{
-    AuthSourceEntry, Bridge, HashPool, HashSource, HttpWriteBack, HttpWriteBackConfig, Legacy,
-    LoginError, LoginOk, LoginPath, OutageConfig, PoolError, RegisterError, Registration,
+    AuthSourceEntry, Bridge, Courier, Delivery, HashPool, HashSource, HttpWriteBack,
+    HttpWriteBackConfig, Legacy, LoginError, LoginOk, LoginPath, OutageConfig, PoolError,
+    RegisterError, Registration,
 };
 pub use usher_runtime::Metrics;

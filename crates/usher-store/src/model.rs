@@ -317,6 +317,9 @@ pub struct LazyMigration {
     pub legacy_updated_at: Option<DateTime<Utc>>,
     /// The ledger's system of record for this user.
     pub system_of_record: SystemOfRecord,
+    /// Writes owed to the other side because of this migration (telling legacy the record
+    /// moved), written in the same transaction: none unless the migration is.
+    pub outbox: Vec<NewOutbox>,
 }
 
 /// What [`crate::MigrationStore::migrate_user`] did.
@@ -370,6 +373,9 @@ pub struct LinkWrite {
     pub method: Method,
     /// The ledger's system of record for the new row.
     pub system_of_record: SystemOfRecord,
+    /// Writes owed to the other side because of this link, written in the same transaction:
+    /// none unless the link is.
+    pub outbox: Vec<NewOutbox>,
 }
 
 /// What [`crate::MigrationStore::link_user`] did.

@@ -370,9 +370,9 @@ pub trait OutboxStore: Send + Sync {
         until: DateTime<Utc>,
     ) -> Result<Vec<crate::model::OutboxRow>>;
 
-    /// Marks row `id`, claimed by `worker`, delivered at `at`; `false` if `worker` no longer
-    /// holds it.
-    async fn delivered(&self, id: i64, worker: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// Marks rows `ids`, claimed by `worker`, delivered at `at`, in one transaction; how many
+    /// (a row `worker` no longer holds is not marked).
+    async fn delivered(&self, ids: &[i64], worker: &str, at: DateTime<Utc>) -> Result<u64>;
 
     /// Records a failed delivery of row `id` by `worker`: one more attempt, the reason, due
     /// again at `retry_at`, or dead once `max_attempts` are spent; `false` if `worker` no

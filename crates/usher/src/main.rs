@@ -44,6 +44,9 @@ enum Command {
     /// The migrated users whose optional fields were dropped or kept only as written, and
     /// why.
     Warnings(cmd::warnings::WarningsArgs),
+    /// Deliver the outbox (the writes owed to legacy) without serving logins; any number
+    /// of workers may share the store.
+    Worker(cmd::worker::WorkerArgs),
     /// Serve the login bridge: logins checked in the new store, else in legacy and migrated
     /// on the spot; registration, sessions (JWKS), the admin API and /metrics.
     Serve(cmd::serve::ServeArgs),
@@ -83,6 +86,9 @@ fn main() -> ExitCode {
             finish(runtime().and_then(|rt| rt.block_on(cmd::warnings::run(args))))
         }
         Command::Serve(args) => finish(runtime().and_then(|rt| rt.block_on(cmd::serve::run(args)))),
+        Command::Worker(args) => {
+            finish(runtime().and_then(|rt| rt.block_on(cmd::worker::run(args))))
+        }
         Command::Demo(args) => finish(runtime().and_then(|rt| rt.block_on(cmd::demo::run(args)))),
         Command::Status(args) => {
             finish(runtime().and_then(|rt| rt.block_on(cmd::status::run(args))))

@@ -159,6 +159,7 @@ pub(crate) struct SqlTable {
     tls: Option<TlsMode>,
     tls_ca_file: Option<PathBuf>,
     write_back: Option<String>,
+    writes: Option<super::write_back::SqlWrites>,
 }
 
 /// The options of a SQL source, nested.
@@ -167,6 +168,7 @@ pub(crate) struct SqlParts {
     pub(crate) connection: SqlConnection,
     pub(crate) selection: SqlSelection,
     pub(crate) write_back: Option<String>,
+    pub(crate) writes: Option<super::write_back::SqlWrites>,
 }
 
 /// The options of a database server's source (PostgreSQL, MySQL).
@@ -185,6 +187,7 @@ const SERVER_OPTIONS: &[&str] = &[
     "tls",
     "tls_ca_file",
     "write_back",
+    "writes",
 ];
 
 /// The options of a database file's source (SQLite).
@@ -198,6 +201,7 @@ const FILE_OPTIONS: &[&str] = &[
     "max_connections",
     "connect_timeout_seconds",
     "write_back",
+    "writes",
 ];
 
 /// `serde`'s own words for an option a kind does not have.
@@ -253,6 +257,7 @@ impl SqlTable {
                 json_columns: self.json_columns,
             },
             write_back: self.write_back,
+            writes: self.writes,
         }
     }
 }

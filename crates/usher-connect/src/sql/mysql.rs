@@ -70,6 +70,8 @@ pub struct MysqlConfig {
     /// A statement the login bridge runs after migrating a user, with `:key` and `:user_id`
     /// bound ([`super::write_back`]).
     pub write_back: Option<String>,
+    /// The other writes to legacy, `[sources.<name>.writes]` ([`super::write_back`]).
+    pub writes: Option<super::write_back::SqlWrites>,
 }
 
 sql_config!(MysqlConfig, My, server);
@@ -101,6 +103,7 @@ impl Dialect for My {
     type Columns = Columns;
     const SCHEMES: &'static [&'static str] = &["mysql", "mariadb"];
     const QUOTE: char = Q;
+    const INSERT_IGNORE: super::write_back::InsertIgnore = ("INSERT IGNORE INTO", "");
     const LOWER: &'static str = "LOWER";
 
     fn placeholder(_: usize) -> String {

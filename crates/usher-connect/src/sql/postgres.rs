@@ -64,6 +64,8 @@ pub struct PostgresConfig {
     /// A statement the login bridge runs after migrating a user, with `:key` and `:user_id`
     /// bound ([`super::write_back`]).
     pub write_back: Option<String>,
+    /// The other writes to legacy, `[sources.<name>.writes]` ([`super::write_back`]).
+    pub writes: Option<super::write_back::SqlWrites>,
 }
 
 sql_config!(PostgresConfig, Pg, server);
@@ -150,6 +152,7 @@ impl Dialect for Pg {
     type Columns = Columns;
     const SCHEMES: &'static [&'static str] = &["postgres", "postgresql"];
     const QUOTE: char = Q;
+    const INSERT_IGNORE: super::write_back::InsertIgnore = ("INSERT INTO", " ON CONFLICT DO NOTHING");
     const LOWER: &'static str = "lower";
 
     fn placeholder(i: usize) -> String {

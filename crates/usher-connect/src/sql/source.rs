@@ -15,7 +15,9 @@ use sqlx::pool::PoolOptions;
 use sqlx::{Database, Pool, SqlSafeStr as _, SqlStr};
 use tokio::sync::OnceCell;
 use usher_core::redact::{redact_url, scrub, url_password};
-use usher_core::{ConfigProblem, KeyRange, LegacyKey, LegacyRecord, Source, SourceError};
+use usher_core::{
+    ConfigProblem, KeyRange, LegacyKey, LegacyRecord, LegacyWrite, Source, SourceError, Written,
+};
 
 use super::{Ident, LookupCache, ReadSql, Selection, SqlConnection, SqlSelection, write_back};
 
@@ -68,6 +70,9 @@ pub(crate) trait Dialect: fmt::Debug + Send + Sync + 'static {
     const QUOTE: char;
     /// The spelling of the lowercase function.
     const LOWER: &'static str;
+
+    /// How the dialect inserts a row unless its key is there (for `idempotency_table`).
+    const INSERT_IGNORE: write_back::InsertIgnore;
 
     /// The `i`-th (1-based) parameter placeholder.
     fn placeholder(i: usize) -> String;
@@ -127,6 +132,7 @@ pub(crate) struct Options<'a> {
     pub(crate) connection: &'a SqlConnection,
     pub(crate) selection: &'a SqlSelection,
     pub(crate) write_back: Option<&'a str>,
+    pub(crate) writes: Option<&'a write_back::SqlWrites>,
 }
 
 impl Options<'_> {
@@ -147,14 +153,13 @@ impl Options<'_> {
             }
         }
         problems.extend(Selection::parse(self.selection).err().into_iter().flatten());
-        problems.extend(self.write_back_statement::<D>().err());
+        problems.extend(self.statements::<D>().err().into_iter().flatten());
         problems
     }
 
-    fn write_back_statement<D: Dialect>(
-        &self,
-    ) -> Result<Option<write_back::Statement>, ConfigProblem> {
-        write_back::Statement::new(self.write_back, D::placeholder)
+    fn statements<D: Dialect>(&self) -> Result<write_back::Statements, Vec<ConfigProblem>> {
+        let render = (D::placeholder as fn(usize) -> String, D::QUOTE, D::INSERT_IGNORE);
+        write_back::Statements::new(self.write_back, self.writes, render)
     }
 
     /// The `D` source named `name`, with a pool that connects on first use (so building
@@ -179,14 +184,17 @@ impl Options<'_> {
             Target::Url(url) => Endpoint::new(name, url),
             Target::File(path) => Endpoint::new(name, &format!("sqlite://{}", path.display())),
         };
-        let statement = self.write_back_statement::<D>().map_err(config_error)?;
+        let statements = self
+            .statements::<D>()
+            .map_err(|problems| crate::misconfigured(name, &problems))?;
+        let writes = !statements.statements.is_empty();
         let options = PoolOptions::new()
             .max_connections(self.connection.max_connections)
             .acquire_timeout(Duration::from_secs(self.connection.connect_timeout_seconds));
-        let (pool, write_pool) = D::connect(target, self.connection, options, statement.is_some())
+        let (pool, write_pool) = D::connect(target, self.connection, options, writes)
             .map_err(|e| endpoint.config_error(e))?;
-        let write_back = statement.map(|statement| write_back::On {
-            statement,
+        let writer = writes.then(|| write_back::Writer {
+            statements,
             pool: write_pool.unwrap_or_else(|| pool.clone()),
         });
         Ok(Box::new(SqlSource::<D> {
@@ -195,7 +203,7 @@ impl Options<'_> {
             selection: Selection::parse(self.selection)
                 .map_err(|problems| crate::misconfigured(name, &problems))?,
             plan: OnceCell::new(),
-            write_back,
+            writer,
         }))
     }
 }
@@ -225,6 +233,7 @@ macro_rules! sql_config {
                     connection: parts.connection,
                     selection: parts.selection,
                     write_back: parts.write_back,
+                    writes: parts.writes,
                 })
             }
         }
@@ -236,6 +245,7 @@ macro_rules! sql_config {
                     connection: &self.connection,
                     selection: &self.selection,
                     write_back: self.write_back.as_deref(),
+                    writes: self.writes.as_ref(),
                 }
             }
 
@@ -273,7 +283,7 @@ pub(crate) struct SqlSource<D: Dialect> {
     selection: Selection,
     plan: OnceCell<Plan<D>>,
     /// On the source's pool, or (SQLite) a read-write one of its own.
-    write_back: Option<write_back::On<D::Db>>,
+    writer: Option<write_back::Writer<D::Db>>,
 }
 
 /// The statements of a source, built on first use.
@@ -401,6 +411,7 @@ where
     <D::Db as Database>::Arguments: sqlx::IntoArguments<D::Db>,
     for<'q> i64: sqlx::Encode<'q, D::Db> + sqlx::Type<D::Db>,
     for<'q> String: sqlx::Encode<'q, D::Db> + sqlx::Type<D::Db>,
+    for<'q> bool: sqlx::Encode<'q, D::Db> + sqlx::Type<D::Db>,
     for<'r> (i64,): sqlx::FromRow<'r, Row<D>>,
 {
     fn name(&self) -> &str {
@@ -459,13 +470,24 @@ where
         self.read(&KeyRange::default(), 1).await?;
         let plan = self.plan().await?;
         let keys = (&plan.reads.null_key, &self.selection.key);
-        let write_back = self.write_back.as_ref();
-        write_back::check_keys_and_write_back(&self.pool, &self.endpoint, keys, write_back).await
+        let writer = self.writer.as_ref();
+        write_back::check_keys_and_writes(&self.pool, &self.endpoint, keys, writer).await
     }
 
-    async fn mark_migrated(&self, key: &LegacyKey, user: &str) -> Result<bool, SourceError> {
-        let write_back = self.write_back.as_ref();
-        write_back::mark(write_back, &self.endpoint, (key, user), D::rows_affected).await
+    fn writes(&self, op: &str) -> bool {
+        self.writer
+            .as_ref()
+            .is_some_and(|w| w.statements.statement(op).is_some())
+    }
+
+    async fn write(
+        &self,
+        write: &LegacyWrite,
+        idempotency_key: &str,
+    ) -> Result<Written, SourceError> {
+        let writer = self.writer.as_ref();
+        let asked = (write, idempotency_key);
+        write_back::write(writer, &self.endpoint, asked, D::rows_affected).await
     }
 
     async fn count(&self) -> Result<Option<u64>, SourceError> {

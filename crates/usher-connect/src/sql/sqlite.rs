@@ -60,6 +60,8 @@ pub struct SqliteConfig {
     /// bound ([`super::write_back`]). It runs on a connection of its own that may write;
     /// reads stay read-only.
     pub write_back: Option<String>,
+    /// The other writes to legacy, `[sources.<name>.writes]` ([`super::write_back`]).
+    pub writes: Option<super::write_back::SqlWrites>,
 }
 
 sql_config!(SqliteConfig, Lite, file, path);
@@ -82,6 +84,7 @@ impl Dialect for Lite {
     type Columns = Columns;
     const SCHEMES: &'static [&'static str] = &[];
     const QUOTE: char = Q;
+    const INSERT_IGNORE: super::write_back::InsertIgnore = ("INSERT INTO", " ON CONFLICT DO NOTHING");
     const LOWER: &'static str = "lower";
 
     fn placeholder(i: usize) -> String {

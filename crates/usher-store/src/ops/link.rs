@@ -21,7 +21,7 @@ use super::read::user_row;
 use super::{USER_FIELDS_SET, bind_fields, insert_ledger_rows};
 use crate::backend::{Backend, Conn, Stmt};
 use crate::error::Result;
-use crate::model::{ChunkWrite, LinkWrite};
+use crate::model::{ChunkWrite, LinkWrite, NewOutbox};
 use crate::plan::{self, QuarantineRow, Row};
 
 const OP: &str = "write_chunk: reading the users that hold the chunk's addresses";
@@ -105,6 +105,7 @@ pub(super) async fn plan<B: Backend>(
                     legacy_updated_at: cu.legacy_updated_at,
                     method: chunk.method,
                     system_of_record: chunk.system_of_record,
+                    outbox: Vec::new(),
                 };
                 let before = stored.clone();
                 // A later record of this source with the same address meets a holder that now
@@ -318,6 +319,12 @@ pub(super) async fn write_links<B: Backend>(
                 .execute(conn)
                 .await?;
         }
+
+        let outbox: Vec<NewOutbox> = batch
+            .iter()
+            .flat_map(|(l, _)| l.outbox.iter().cloned())
+            .collect();
+        super::outbox::insert::<B>(conn, &outbox, now, "link_user: writing to the outbox").await?;
     }
     Ok(Some(taken))
 }

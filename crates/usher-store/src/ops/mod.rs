@@ -10,7 +10,7 @@
 mod chunk;
 mod lease;
 mod link;
-mod outbox;
+pub(crate) mod outbox;
 mod read;
 mod target;
 mod write;
@@ -390,11 +390,11 @@ impl<B: Backend> crate::store::OutboxStore for B {
 
     async fn delivered(
         &self,
-        id: i64,
+        ids: &[i64],
         worker: &str,
         at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool> {
-        outbox::delivered(self, id, worker, at).await
+    ) -> Result<u64> {
+        outbox::delivered(self, ids, worker, at).await
     }
 
     async fn failed(

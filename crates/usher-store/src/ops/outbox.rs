@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use usher_core::UserId;
 
 use super::{begin_write, writer};
-use crate::backend::{Backend, Got, Stmt};
+use crate::backend::{Backend, Conn, Got, Stmt};
 use crate::error::{Result, db};
 use crate::model::{NewOutbox, OutboxRow, OutboxState, OutboxStats};
 
@@ -37,6 +37,37 @@ fn row<B: Backend>(g: &Got<B>, op: &'static str) -> Result<OutboxRow> {
     })
 }
 
+/// Appends `rows` inside a write (the change they copy commits with them, or neither does): a
+/// row whose idempotency key is there already is ignored. How many were added.
+pub(crate) async fn insert<B: Backend>(
+    conn: &mut Conn<B>,
+    rows: &[NewOutbox],
+    at: DateTime<Utc>,
+    op: &'static str,
+) -> Result<u64> {
+    let mut added = 0u64;
+    for r in rows {
+        let payload = r.payload.to_string();
+        added = added.saturating_add(
+            Stmt::<B>::new(
+                "INSERT INTO outbox (user_id, kind, destination, payload, idempotency_key, \
+                 created_at, available_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+                op,
+            )
+            .uuid(r.user.as_uuid())
+            .text(r.kind.as_str())
+            .text(r.destination.as_str())
+            .json(payload.as_str())
+            .text(r.idempotency_key.as_str())
+            .instant(at)
+            .execute(&mut *conn)
+            .await?,
+        );
+    }
+    Ok(added)
+}
+
 /// [`crate::OutboxStore::enqueue`].
 pub(super) async fn enqueue<B: Backend>(
     store: &B,
@@ -46,26 +77,7 @@ pub(super) async fn enqueue<B: Backend>(
     const OP: &str = "writing to the outbox";
     let _writer = writer(store).await;
     let mut tx = begin_write(store, OP).await?;
-    let mut added = 0u64;
-    for r in rows {
-        let payload = r.payload.to_string();
-        added = added.saturating_add(
-            Stmt::<B>::new(
-                "INSERT INTO outbox (user_id, kind, destination, payload, idempotency_key, \
-                 created_at, available_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-                 ON CONFLICT (idempotency_key) DO NOTHING",
-                OP,
-            )
-            .uuid(r.user.as_uuid())
-            .text(r.kind.as_str())
-            .text(r.destination.as_str())
-            .json(payload.as_str())
-            .text(r.idempotency_key.as_str())
-            .instant(at)
-            .execute(&mut *tx)
-            .await?,
-        );
-    }
+    let added = insert::<B>(&mut tx, rows, at, OP).await?;
     tx.commit().await.map_err(db(OP))?;
     Ok(added)
 }
@@ -101,22 +113,33 @@ pub(super) async fn claim<B: Backend>(
     .int(i64::from(limit))
     .fetch_all(&mut *tx)
     .await?;
-    let mut claimed = Vec::with_capacity(due.len());
-    for g in &due {
-        let id = g.int(0, ("outbox", "id", "?"))?;
-        let got = Stmt::<B>::new(
+    let ids = due
+        .iter()
+        .map(|g| g.int(0, ("outbox", "id", "?")))
+        .collect::<Result<Vec<_>>>()?;
+    let mut claimed = Vec::with_capacity(ids.len());
+    if !ids.is_empty() {
+        let list = (3..)
+            .take(ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut update = Stmt::<B>::new(
             format!(
-                "UPDATE outbox SET claimed_by = $2, claimed_until = $3 WHERE id = $1 \
+                "UPDATE outbox SET claimed_by = $1, claimed_until = $2 WHERE id IN ({list}) \
                  RETURNING {COLUMNS}"
             ),
             OP,
         )
-        .int(id)
         .text(worker)
-        .instant(until)
-        .fetch_one(&mut *tx)
-        .await?;
-        claimed.push(row(&got, OP)?);
+        .instant(until);
+        for id in &ids {
+            update = update.int(*id);
+        }
+        for g in &update.fetch_all(&mut *tx).await? {
+            claimed.push(row(g, OP)?);
+        }
+        claimed.sort_by_key(|r| r.id);
     }
     tx.commit().await.map_err(db(OP))?;
     Ok(claimed)
@@ -132,20 +155,41 @@ async fn write<B: Backend>(store: &B, op: &'static str, stmt: Stmt<B>) -> Result
 /// [`crate::OutboxStore::delivered`].
 pub(super) async fn delivered<B: Backend>(
     store: &B,
-    id: i64,
+    ids: &[i64],
     worker: &str,
     at: DateTime<Utc>,
-) -> Result<bool> {
-    const OP: &str = "marking an outbox row delivered";
-    let update = Stmt::<B>::new(
-        "UPDATE outbox SET state = 'delivered', delivered_at = $3, claimed_by = NULL, \
-         claimed_until = NULL WHERE id = $1 AND claimed_by = $2 AND state = 'pending'",
-        OP,
-    )
-    .int(id)
-    .text(worker)
-    .instant(at);
-    Ok(write(store, OP, update).await? == 1)
+) -> Result<u64> {
+    const OP: &str = "marking outbox rows delivered";
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let _writer = writer(store).await;
+    let mut tx = begin_write(store, OP).await?;
+    let mut marked = 0u64;
+    // Within SQLite's bound on parameters, whatever the batch.
+    for ids in ids.chunks(500) {
+        let list = (3..)
+            .take(ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut update = Stmt::<B>::new(
+            format!(
+                "UPDATE outbox SET state = 'delivered', delivered_at = $2, claimed_by = NULL, \
+                 claimed_until = NULL WHERE claimed_by = $1 AND state = 'pending' \
+                 AND id IN ({list})"
+            ),
+            OP,
+        )
+        .text(worker)
+        .instant(at);
+        for id in ids {
+            update = update.int(*id);
+        }
+        marked = marked.saturating_add(update.execute(&mut *tx).await?);
+    }
+    tx.commit().await.map_err(db(OP))?;
+    Ok(marked)
 }
 
 /// [`crate::OutboxStore::failed`].

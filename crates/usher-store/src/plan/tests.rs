@@ -186,6 +186,7 @@ fn a_lazy_migration_is_recorded_as_lazy_from_its_source() {
         checksum: "sum".into(),
         legacy_updated_at: None,
         system_of_record: crate::model::SystemOfRecord::New,
+        outbox: Vec::new(),
     };
     let t = now();
     let row = prepare_lazy(&m, t).unwrap();

@@ -39,6 +39,7 @@ pub fn lazy(key: i64, email: &str, username: &str) -> LazyMigration {
         checksum: cu.checksum,
         legacy_updated_at: cu.legacy_updated_at,
         system_of_record: SystemOfRecord::New,
+        outbox: Vec::new(),
     }
 }
 
@@ -788,6 +789,7 @@ fn link_of(stored: &User, key: &str) -> usher_store::LinkWrite {
         legacy_updated_at: Some(at(500)),
         method: Method::Bulk,
         system_of_record: SystemOfRecord::Legacy,
+        outbox: Vec::new(),
     }
 }
 
@@ -1138,6 +1140,7 @@ pub async fn logins_racing_a_linking_chunk_link_each_record_once(ctx: Ctx) {
                         legacy_updated_at: None,
                         method: Method::Lazy,
                         system_of_record: SystemOfRecord::New,
+                        outbox: Vec::new(),
                     };
                     match store.link_user(&link).await.unwrap() {
                         LinkOutcome::Stale => continue,
@@ -1190,4 +1193,74 @@ pub async fn logins_racing_a_linking_chunk_link_each_record_once(ctx: Ctx) {
         events_of(&*ctx.store, "user.linked").await.len(),
         usize::try_from(N).unwrap()
     );
+}
+
+/// The write owed to legacy for a migration or a link.
+fn owed(user: UserId, key: &str) -> usher_store::NewOutbox {
+    usher_store::NewOutbox {
+        user,
+        kind: "mark_migrated".into(),
+        destination: format!("legacy:{SOURCE}"),
+        payload: json!({"op": "mark_migrated", "key": key}),
+        idempotency_key: format!("mark_migrated:{SOURCE}:{key}"),
+    }
+}
+
+pub async fn the_outbox_rows_of_a_migration_or_link_commit_with_it_or_not_at_all(ctx: Ctx) {
+    use usher_store::LinkOutcome;
+    let store = &*ctx.store;
+    store.migrate().await.unwrap();
+    let keys = |rows: Vec<usher_store::OutboxRow>| {
+        rows.into_iter()
+            .map(|r| (r.user, r.idempotency_key))
+            .collect::<Vec<_>>()
+    };
+
+    let mut first = lazy(1, "ann@example.com", "ann");
+    let ann = first.user.id;
+    first.outbox = vec![owed(ann, "1")];
+    assert_eq!(
+        store.migrate_user(&first).await.unwrap(),
+        MigrateOutcome::Migrated(ann)
+    );
+    // Written with the migration, once: the same login again writes nothing more.
+    assert_eq!(
+        store.migrate_user(&first).await.unwrap(),
+        MigrateOutcome::AlreadyMigrated(ann)
+    );
+    let expected = vec![(ann, format!("mark_migrated:{SOURCE}:1"))];
+    assert_eq!(keys(store.outbox(None, 10).await.unwrap()), expected);
+
+    // A migration refused (the address is Ann's) writes no outbox row either.
+    let mut taken = lazy(2, "ANN@example.com", "other");
+    taken.outbox = vec![owed(taken.user.id, "2")];
+    assert!(matches!(
+        store.migrate_user(&taken).await.unwrap(),
+        MigrateOutcome::IdentifierTaken { .. }
+    ));
+    // Nor does a value the store cannot hold: the whole write is refused.
+    let mut bad = lazy(3, "nul@example.com", "nul");
+    bad.user.profile.name = Some("a\0b".into());
+    bad.outbox = vec![owed(bad.user.id, "3")];
+    assert!(store.migrate_user(&bad).await.is_err());
+    assert_eq!(keys(store.outbox(None, 10).await.unwrap()), expected);
+
+    // A link writes its own; a stale one (the user changed since it was read) writes none.
+    let stored = store.user(ann).await.unwrap().unwrap();
+    let mut link = link_of(&stored, "s-1");
+    link.outbox = vec![owed(ann, "s-1")];
+    let mut stale = link.clone();
+    stale.expected_updated_at = at(1);
+    assert_eq!(
+        store.link_user(&stale).await.unwrap(),
+        LinkOutcome::Stale
+    );
+    assert_eq!(store.outbox_stats().await.unwrap().pending, 1);
+    assert_eq!(
+        store.link_user(&link).await.unwrap(),
+        LinkOutcome::Linked(ann)
+    );
+    let mut both = expected;
+    both.push((ann, format!("mark_migrated:{SOURCE}:s-1")));
+    assert_eq!(keys(store.outbox(None, 10).await.unwrap()), both);
 }

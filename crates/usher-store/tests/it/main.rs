@@ -54,3 +54,4 @@ bridge!(counts_report_users_by_every_method);
 bridge!(linking_a_second_source_keeps_one_user_with_every_legacy_id);
 bridge!(a_chunk_links_a_second_source_in_its_own_transaction);
 bridge!(logins_racing_a_linking_chunk_link_each_record_once);
+bridge!(the_outbox_rows_of_a_migration_or_link_commit_with_it_or_not_at_all);

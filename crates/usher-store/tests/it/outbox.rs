@@ -57,9 +57,9 @@ pub async fn the_outbox_delivers_each_user_s_rows_in_order_at_least_once(store: 
     let (a1, b1) = (first[0].id, first[1].id);
 
     // Only the holder settles a row.
-    assert!(!store.delivered(a1, "w2", now).await.unwrap());
-    assert!(store.delivered(a1, "w1", now).await.unwrap());
-    assert!(!store.delivered(a1, "w1", now).await.unwrap(), "once");
+    assert_eq!(store.delivered(&[a1], "w2", now).await.unwrap(), 0);
+    assert_eq!(store.delivered(&[a1], "w1", now).await.unwrap(), 1);
+    assert_eq!(store.delivered(&[a1], "w1", now).await.unwrap(), 0, "once");
     // A failure: counted, due again later; the user's next row waits behind it.
     assert!(
         store
@@ -79,18 +79,9 @@ pub async fn the_outbox_delivers_each_user_s_rows_in_order_at_least_once(store: 
     // a2's claim (until 30 s) has run out: another worker takes it (at least once).
     let reclaimed = claim(store, "w2", later(40)).await;
     assert_eq!(keys(&reclaimed), ["a2"]);
-    assert!(
-        !store
-            .delivered(reclaimed[0].id, "w1", later(40))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .delivered(reclaimed[0].id, "w2", later(40))
-            .await
-            .unwrap()
-    );
+    let again = [reclaimed[0].id];
+    assert_eq!(store.delivered(&again, "w1", later(40)).await.unwrap(), 0);
+    assert_eq!(store.delivered(&again, "w2", later(40)).await.unwrap(), 1);
 
     let stats = store.outbox_stats().await.unwrap();
     assert_eq!((stats.pending, stats.dead, stats.delivered), (2, 1, 2));

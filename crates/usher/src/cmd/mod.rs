@@ -12,3 +12,4 @@ pub mod quarantine;
 pub mod serve;
 pub mod status;
 pub mod warnings;
+pub mod worker;

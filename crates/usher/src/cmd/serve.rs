@@ -8,8 +8,8 @@ use clap::Args;
 use usher_core::{Mapper, Source};
 use usher_hash::HashContext;
 use usher_server::{
-    AdminToken, AppState, AuthSourceEntry, Bridge, HashPool, HashSource, HttpWriteBack, Legacy,
-    RateLimits, SessionKeys,
+    AdminToken, AppState, AuthSourceEntry, Bridge, Courier, HashPool, HashSource, HttpWriteBack,
+    Legacy, RateLimits, SessionKeys,
 };
 
 use crate::config::{Config, ConfigArg, Verify};
@@ -37,7 +37,24 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     println!("usher: serving on http://{addr}");
     tracing::info!(%addr, legacy = ?config.bridge_sources(), "serving");
     check_legacy_in_background(&state);
-    usher_server::serve(listener, state, shutdown_signal()).await?;
+    let stop = usher_runtime::Shutdown::new();
+    let courier = config.outbox.deliver_in_serve.then(|| {
+        let courier = Courier::new(
+            Arc::clone(state.bridge.store()),
+            state.bridge.legacy(),
+            config.outbox.delivery(),
+            Arc::clone(state.bridge.metrics()),
+        );
+        let stop = stop.clone();
+        tokio::spawn(async move { courier.run(&stop).await })
+    });
+    let served = usher_server::serve(listener, state, shutdown_signal()).await;
+    // The round in hand is finished: a row is delivered and recorded, or left to its claim.
+    stop.cancel();
+    if let Some(courier) = courier {
+        let _ = courier.await;
+    }
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

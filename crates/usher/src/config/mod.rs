@@ -41,6 +41,7 @@
 //! whole config puts each section's path in front and adds what only it can see (a mapping
 //! without a source), so `usher config check` names every problem's full key at once.
 
+mod outbox;
 mod push;
 mod serve;
 #[cfg(test)]
@@ -58,6 +59,7 @@ use usher_engine::BackfillOptions;
 use usher_hash::HashContext;
 use usher_store::{ConflictPolicy, StoreConfig};
 
+pub use outbox::OutboxConfig;
 pub use push::PushTargetConfig;
 pub use serve::{BridgeSourceConfig, ServeConfig, Verify};
 
@@ -93,6 +95,9 @@ pub struct Config {
     /// What legacy hashes need that they do not carry.
     #[serde(default)]
     pub hashes: HashesConfig,
+    /// How the writes owed to legacy are delivered.
+    #[serde(default)]
+    pub outbox: OutboxConfig,
 }
 
 /// `[hashes]`: secrets a legacy application mixed into its hashes, kept out of the hashes.
@@ -289,6 +294,7 @@ impl Config {
             problems.extend(under("link", link.validate(names())));
         }
         problems.extend(under("serve", self.serve.validate(names())));
+        problems.extend(under("outbox", self.outbox.validate()));
         for (name, bridge) in &self.bridge {
             let at = entry("bridge", name);
             if !self.sources.contains_key(name) {
