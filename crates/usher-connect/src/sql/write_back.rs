@@ -524,4 +524,42 @@ mod tests {
             assert!(err.reason.contains(says), "{bad:?}: {err}");
         }
     }
+
+    #[test]
+    fn each_operation_takes_its_own_placeholders_and_every_problem_is_named() {
+        let writes: SqlWrites = toml::from_str(
+            "set_password = 'UPDATE u SET h = :password_hash WHERE id = :key'\n\
+             set_email = 'UPDATE u SET e = :email, v = :email_verified, h = :password_hash WHERE id = :key'\n\
+             delete = 'DELETE FROM u'\n\
+             idempotency_table = 'a.b'",
+        )
+        .unwrap();
+        let render = (
+            (|i| format!("${i}")) as fn(usize) -> String,
+            '"',
+            ("INSERT INTO", " ON CONFLICT DO NOTHING"),
+        );
+        let problems = Statements::new(Some("UPDATE u SET m = :user_id WHERE id = :key"), Some(&writes), render)
+            .unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["writes.set_email", "writes.delete", "writes.idempotency_table"]
+        );
+        assert!(problems[0].reason.contains(":password_hash"), "{}", problems[0]);
+        assert!(problems[1].reason.contains(":key"), "{}", problems[1]);
+
+        let ok = SqlWrites {
+            disable: Some("UPDATE u SET off = true WHERE id = :key".into()),
+            idempotency_table: Some("usher_applied".into()),
+            ..SqlWrites::default()
+        };
+        let statements = Statements::new(None, Some(&ok), render).unwrap();
+        assert!(statements.statement("disable").is_some());
+        assert!(statements.statement("mark_migrated").is_none());
+        assert_eq!(
+            statements.applied.as_ref().map(|s| s.as_str()),
+            Some("INSERT INTO \"usher_applied\" (idempotency_key) VALUES ($1) ON CONFLICT DO NOTHING")
+        );
+    }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use usher_connect::SourceConfig;
-use usher_core::{KeyRange, LegacyKey, LegacyRecord, Source, SourceError};
+use usher_core::{KeyRange, LegacyKey, LegacyRecord, Source, SourceError, Written};
 
 /// Asserts that `err` is a `SourceError::$kind` whose reason contains `needle`; `context`, if
 /// given, leads the failure message.
@@ -349,8 +349,16 @@ pub async fn assert_lookups_limited_to_columns(source: &dyn Source) {
     }
 }
 
-/// The new store's id of a migrated user, as the bridge passes it to `mark_migrated`.
-const MIGRATED_TO: &str = "0199a7c2-5e1f-7cc3-9b7a-3f2d8e6a1b04";
+/// The new store's id of a migrated user.
+pub const MIGRATED_TO: &str = "0199a7c2-5e1f-7cc3-9b7a-3f2d8e6a1b04";
+
+/// The write-back of record `key`: the mark that it became [`MIGRATED_TO`].
+pub fn mark(key: &LegacyKey) -> usher_core::LegacyWrite {
+    usher_core::LegacyWrite::MarkMigrated {
+        key: key.clone(),
+        user_id: MIGRATED_TO.parse().unwrap(),
+    }
+}
 
 /// A source of `kind` at `url` over the fixture's `users` and `accounts` tables with
 /// `write_back` set.
@@ -366,9 +374,10 @@ async fn write_back_source(kind: &str, url: &str, table: &str, statement: &str) 
 /// naming write_back and the record.
 pub async fn assert_write_back_marks_exactly_the_record(kind: &str, url: &str) {
     let plain = build(&config(kind, url, "table = 'users'\nkey = 'id'")).await;
+    assert!(!plain.writes("mark_migrated"));
     assert_eq!(
-        plain.mark_migrated(&LegacyKey::Int(7), MIGRATED_TO).await,
-        Ok(false),
+        plain.write(&mark(&LegacyKey::Int(7)), "k7").await,
+        Ok(Written::NotConfigured),
         "no write_back configured"
     );
     let source = write_back_source(
@@ -379,11 +388,13 @@ pub async fn assert_write_back_marks_exactly_the_record(kind: &str, url: &str) {
     )
     .await;
     source.healthcheck().await.unwrap();
+    assert!(source.writes("mark_migrated"));
+    assert!(!source.writes("delete"));
     for _ in 0..2 {
-        // Twice: a retried write-back is harmless.
+        // Twice: a write-back delivered again is harmless.
         assert_eq!(
-            source.mark_migrated(&LegacyKey::Int(7), MIGRATED_TO).await,
-            Ok(true)
+            source.write(&mark(&LegacyKey::Int(7)), "k7").await,
+            Ok(Written::Applied)
         );
     }
     let users = read_all(source.as_ref(), &KeyRange::default(), 1000).await;
@@ -410,7 +421,7 @@ pub async fn assert_write_back_marks_exactly_the_record(kind: &str, url: &str) {
     accounts.healthcheck().await.unwrap();
     for key in ["Émile", "x' OR '1'='1", "'; DELETE FROM accounts; --"] {
         let key = LegacyKey::Text(key.to_owned());
-        assert_eq!(accounts.mark_migrated(&key, MIGRATED_TO).await, Ok(true));
+        assert_eq!(accounts.write(&mark(&key), "k").await, Ok(Written::Applied));
     }
     let marked = accounts.lookup("email", MIGRATED_TO, 10).await.unwrap();
     assert_eq!(keys(&marked), vec![LegacyKey::Text("Émile".to_owned())]);
@@ -426,13 +437,13 @@ pub async fn assert_write_back_marks_exactly_the_record(kind: &str, url: &str) {
     .await;
     match bad.healthcheck().await {
         Err(SourceError::Query { reason, .. }) => {
-            assert!(reason.contains("preparing write_back"), "{reason}");
+            assert!(reason.contains("preparing mark_migrated"), "{reason}");
         }
         other => panic!("expected the healthcheck to refuse the write_back, got {other:?}"),
     }
-    match bad.mark_migrated(&LegacyKey::Int(7), MIGRATED_TO).await {
+    match bad.write(&mark(&LegacyKey::Int(7)), "k7").await {
         Err(SourceError::Query { reason, .. }) => {
-            assert!(reason.contains("write_back for record 7"), "{reason}");
+            assert!(reason.contains("mark_migrated for record 7"), "{reason}");
         }
         other => panic!("expected a query error, got {other:?}"),
     }
@@ -446,7 +457,7 @@ pub async fn assert_write_back_to_a_down_server_is_unavailable(kind: &str, url: 
         "table = 'users'\nkey = 'id'\nconnect_timeout_seconds = 2\nwrite_back = \"{statement}\""
     );
     let source = build(&config(kind, url, &rest)).await;
-    let result = source.mark_migrated(&LegacyKey::Int(7), MIGRATED_TO).await;
+    let result = source.write(&mark(&LegacyKey::Int(7)), "k7").await;
     assert!(
         matches!(result, Err(SourceError::Unavailable { .. })),
         "{result:?}"

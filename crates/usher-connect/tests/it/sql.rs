@@ -135,6 +135,7 @@ macro_rules! sql_cases {
             lookup_through_a_query_source_sees_only_the_query,
             lookup_by_a_field_outside_the_configured_columns_is_refused,
             write_back_marks_exactly_the_migrated_record,
+            every_write_to_legacy_applies_once_with_an_idempotency_table,
         );
     };
     ($fixture:ident: servers) => {
@@ -337,6 +338,89 @@ pub async fn lookup_against_a_down_server_is_unavailable_but_limit_0_asks_nothin
 
 pub async fn write_back_marks_exactly_the_migrated_record(db: Db) {
     assert_write_back_marks_exactly_the_record(db.kind, &db.url).await;
+}
+
+/// Each operation's statement runs with its values bound, in one legacy transaction with its
+/// idempotency key: delivered again with the same key, it is not applied again (the
+/// `write_log` inserts would fail on their primary key if it were).
+pub async fn every_write_to_legacy_applies_once_with_an_idempotency_table(db: Db) {
+    use usher_core::{LegacyWrite, Written};
+    db.execute("CREATE TABLE usher_applied (idempotency_key VARCHAR(200) PRIMARY KEY)")
+        .await;
+    db.execute("CREATE TABLE write_log (op VARCHAR(64) PRIMARY KEY, legacy_id BIGINT)")
+        .await;
+    let source = db
+        .source(
+            r#"
+table = 'users'
+key = 'id'
+write_back = "INSERT INTO write_log (op, legacy_id) VALUES (:user_id, :key)"
+[writes]
+set_password = "UPDATE users SET note = :password_hash WHERE id = :key"
+set_email = "UPDATE users SET email = :email, active = :email_verified WHERE id = :key"
+disable = "INSERT INTO write_log (op, legacy_id) VALUES ('disable', :key)"
+enable = "INSERT INTO write_log (op, legacy_id) VALUES ('enable', :key)"
+delete = "DELETE FROM users WHERE id = :key"
+idempotency_table = 'usher_applied'
+"#,
+        )
+        .await;
+    source.healthcheck().await.unwrap();
+    let before = db.count_users().await;
+    let hash = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW";
+    let writes = [
+        (
+            LegacyWrite::SetPassword {
+                key: LegacyKey::Int(5),
+                password_hash: hash.into(),
+            },
+            "p5",
+        ),
+        (
+            LegacyWrite::SetEmail {
+                key: LegacyKey::Int(6),
+                email: "six@new.example".into(),
+                email_verified: true,
+            },
+            "e6",
+        ),
+        (LegacyWrite::Disable { key: LegacyKey::Int(7) }, "d7"),
+        (LegacyWrite::Enable { key: LegacyKey::Int(7) }, "n7"),
+        (LegacyWrite::Delete { key: LegacyKey::Int(8) }, "x8"),
+        (mark(&LegacyKey::Int(9)), "m9"),
+    ];
+    for (write, key) in &writes {
+        assert!(source.writes(write.op()), "{}", write.op());
+        assert_eq!(source.write(write, key).await, Ok(Written::Applied), "{key}");
+        assert_eq!(source.write(write, key).await, Ok(Written::Again), "{key} again");
+    }
+    let users = read_all(source.as_ref(), &KeyRange::default(), 1000).await;
+    let user = |id| users.iter().find(|r| r.key == LegacyKey::Int(id));
+    assert_eq!(user(5).unwrap().fields["note"], json!(hash));
+    let six = user(6).unwrap();
+    assert_eq!(six.fields["email"], json!("six@new.example"));
+    assert!(
+        six.fields["active"] == json!(true) || six.fields["active"] == json!(1),
+        "{}",
+        six.fields["active"]
+    );
+    assert!(user(8).is_none(), "deleted");
+    assert_eq!(db.count_users().await, before - 1, "only record 8 is gone");
+    let log = db.source("table = 'write_log'\nkey = 'op'").await;
+    let logged: Vec<(LegacyKey, serde_json::Value)> =
+        read_all(log.as_ref(), &KeyRange::default(), 100)
+            .await
+            .into_iter()
+            .map(|r| (r.key, r.fields["legacy_id"].clone()))
+            .collect();
+    assert_eq!(
+        logged,
+        vec![
+            (LegacyKey::Text(MIGRATED_TO.into()), json!(9)),
+            (LegacyKey::Text("disable".into()), json!(7)),
+            (LegacyKey::Text("enable".into()), json!(7)),
+        ]
+    );
 }
 
 pub async fn write_back_against_a_down_server_is_unavailable(db: Db) {
