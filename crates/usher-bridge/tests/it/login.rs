@@ -247,8 +247,7 @@ async fn an_auth_source_checks_the_password_and_its_user_migrates_once() {
 
 /// A legacy API's "user migrated" endpoint, served for real on loopback: `/ok` wants
 /// `Authorization: Bearer legacy-secret` and answers 204, `/busy` answers 503, `/reject` 400,
-/// `/flaky` 503 to its first request and 204 after, and `/slow-down` 429 with `Retry-After: 1`
-/// to its first request and 204 after.
+/// and `/flaky` 503 to its first request and 204 after.
 /// Every request it got: (path, authorization, idempotency key, body).
 mod legacy_api {
     use std::sync::{Arc, Mutex};
@@ -299,10 +298,6 @@ mod legacy_api {
                         "/busy" => StatusCode::SERVICE_UNAVAILABLE.into_response(),
                         "/flaky" if earlier == 0 => StatusCode::SERVICE_UNAVAILABLE.into_response(),
                         "/flaky" => StatusCode::NO_CONTENT.into_response(),
-                        "/slow-down" if earlier == 0 => {
-                            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")]).into_response()
-                        }
-                        "/slow-down" => StatusCode::NO_CONTENT.into_response(),
                         _ => StatusCode::BAD_REQUEST.into_response(),
                     }
                 }
@@ -311,20 +306,29 @@ mod legacy_api {
     }
 }
 
-/// Waits until `calls` holds `n` requests (the write-back runs after the login answered).
-async fn wait_for_calls(calls: &legacy_api::Calls, n: usize) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while calls.lock().unwrap().len() < n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{n} write-back calls never came"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+/// A courier for `bridge`'s legacy sources whose failed deliveries are due again at once, and
+/// given up after `max_attempts`.
+fn courier(bridge: &Bridge, max_attempts: u32) -> usher_bridge::Courier {
+    let mut delivery = usher_bridge::Delivery {
+        max_attempts,
+        ..usher_bridge::Delivery::default()
+    };
+    delivery.backoff.first = std::time::Duration::ZERO;
+    delivery.backoff.jitter = std::time::Duration::ZERO;
+    usher_bridge::Courier::new(
+        Arc::clone(bridge.store()),
+        bridge.legacy(),
+        delivery,
+        Arc::clone(bridge.metrics()),
+    )
 }
 
+/// The migration's write-back is an outbox row written with the user, delivered by a courier
+/// (not by the login): one POST per migration, with the configured authorization and the
+/// row's idempotency key, the same on every delivery; a failure is recorded on the row and
+/// tried again, and after the last attempt the row is dead, kept for an operator.
 #[tokio::test(flavor = "multi_thread")]
-async fn an_http_write_back_tells_legacy_once_per_migration_and_failures_are_only_counted() {
+async fn an_http_write_back_is_delivered_from_the_outbox_once_per_migration() {
     let (addr, calls) = legacy_api::start().await;
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("legacy-auth");
@@ -348,97 +352,87 @@ async fn an_http_write_back_tells_legacy_once_per_migration_and_failures_are_onl
             let bridge =
                 bridge_writing_back(dir.path(), HashPool::new(2, 64), policy(), Some(http)).await;
             let first = logs_in(&bridge, "ann", "password").await;
-            assert_eq!(
-                first.path,
-                LoginPath::Migrated,
-                "the write-back never fails a login"
-            );
+            assert_eq!(first.path, LoginPath::Migrated);
             (dir, bridge, first.user.id.to_string())
         }
     };
+    let key = "mark_migrated:legacy:1";
+    let expected = |user: &str| {
+        serde_json::json!({
+            "op": "mark_migrated", "source": "legacy", "legacy_id": 1, "user_id": user,
+            "idempotency_key": key,
+        })
+    };
 
-    // Success: one POST naming the source, the legacy id and the new user, with the
-    // configured authorization and the user id as idempotency key; later logins send nothing.
+    // The login wrote the row and sent nothing; the courier sends it once.
     let (_dir, bridge, ann) = run("/ok").await;
-    wait_for_calls(&calls, 1).await;
+    assert!(calls.lock().unwrap().is_empty(), "the login itself calls no one");
+    let pending = bridge.store().outbox(None, 10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (pending[0].kind.as_str(), pending[0].destination.as_str()),
+        ("mark_migrated", "legacy:legacy")
+    );
+    let ann_courier = courier(&bridge, 3);
+    let round = ann_courier.round().await.unwrap();
+    assert_eq!((round.claimed, round.delivered), (1, 1));
+    assert_eq!(ann_courier.round().await.unwrap().claimed, 0, "delivered once");
     let again = logs_in(&bridge, "ann", "password").await;
     assert_eq!(again.path, LoginPath::Store);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let round = ann_courier.round().await.unwrap();
+    assert_eq!(round.claimed, 0, "a later login owes nothing");
     {
         let got = calls.lock().unwrap().clone();
         assert_eq!(got.len(), 1, "{got:?}");
         let (path, authorization, idempotency, body) = &got[0];
         assert_eq!(path, "/ok");
         assert_eq!(authorization, "Bearer legacy-secret");
-        assert_eq!(idempotency, &ann);
-        assert_eq!(
-            body,
-            &serde_json::json!({ "source": "legacy", "legacy_id": 1, "user_id": ann })
-        );
+        assert_eq!(idempotency, key);
+        assert_eq!(body, &expected(&ann));
     }
     let metrics = bridge.metrics().encode();
     assert!(
-        metrics.contains("usher_write_back_total{source=\"legacy\",result=\"ok\"} 1"),
+        metrics.contains(
+            "usher_outbox_deliveries_total{destination=\"legacy:legacy\",result=\"delivered\"} 1"
+        ),
         "{metrics}"
     );
 
-    // 503: retried twice, then counted as an error; 400: not retried; a 503 then a 204:
-    // retried once and counted as done. Every retry is the same call: the same idempotency
-    // key (the user id) and the same body, so legacy can tell it from a second migration.
-    for (path, attempts, result) in [
-        ("/busy", 3, "error"),
-        ("/reject", 1, "error"),
-        ("/flaky", 2, "ok"),
+    // 503 three times: failed, failed, dead (kept with the reason); 400: the same, legacy's
+    // refusal is not ours to judge final; a 503 then a 204: delivered at the second attempt.
+    // Every delivery is the same call: the same idempotency key and body.
+    for (path, rounds, state) in [
+        ("/busy", 3, usher_store::OutboxState::Dead),
+        ("/reject", 3, usher_store::OutboxState::Dead),
+        ("/flaky", 2, usher_store::OutboxState::Delivered),
     ] {
         calls.lock().unwrap().clear();
         let (_dir, bridge, user) = run(path).await;
-        wait_for_calls(&calls, attempts).await;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let counted = format!("usher_write_back_total{{source=\"legacy\",result=\"{result}\"}} 1");
-        while !bridge.metrics().encode().contains(&counted) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{path}: no {result} counted"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let retrying = courier(&bridge, 3);
+        for _ in 0..4 {
+            retrying.round().await.unwrap();
+        }
+        let rows = bridge.store().outbox(None, 10).await.unwrap();
+        assert_eq!(rows.len(), 1, "{path}");
+        assert_eq!(rows[0].state, state, "{path}");
+        if state == usher_store::OutboxState::Dead {
+            assert_eq!(rows[0].attempts, 3, "{path}");
+            let error = rows[0].last_error.clone().unwrap();
+            assert!(error.contains("mark_migrated for record 1"), "{path}: {error}");
+            assert!(!error.contains("legacy-secret"), "{path}: {error}");
+            let dead = "usher_outbox_deliveries_total{destination=\"legacy:legacy\",result=\"dead\"} 1";
+            assert!(bridge.metrics().encode().contains(dead), "{path}");
         }
         let got = calls.lock().unwrap().clone();
-        assert_eq!(got.len(), attempts, "{path}: {got:?}");
-        let expected = serde_json::json!({ "source": "legacy", "legacy_id": 1, "user_id": user });
+        assert_eq!(got.len(), rounds, "{path}: {got:?}");
         for (_, authorization, idempotency, body) in &got {
             assert_eq!(
-                (authorization.as_str(), idempotency, body),
-                ("Bearer legacy-secret", &user, &expected),
+                (authorization.as_str(), idempotency.as_str(), body),
+                ("Bearer legacy-secret", key, &expected(&user)),
                 "{path}"
             );
         }
     }
-}
-
-/// Legacy's `Retry-After` on a 429 or 503 is honoured (within the policy's longest pause): the
-/// second attempt waits the second it asks for, not the default 200 ms.
-#[tokio::test(flavor = "multi_thread")]
-async fn an_http_write_back_waits_as_long_as_retry_after_asks() {
-    let (addr, calls) = legacy_api::start().await;
-    let config = usher_bridge::HttpWriteBackConfig {
-        url: format!("http://{addr}/slow-down"),
-        authorization_file: None,
-        timeout_seconds: 2,
-        tls_ca_file: None,
-    };
-    let http = usher_bridge::HttpWriteBack::new("legacy", &config).unwrap();
-    let started = std::time::Instant::now();
-    assert!(
-        http.mark_migrated(&usher_core::LegacyKey::Int(1), "user-1")
-            .await
-            .unwrap()
-    );
-    assert_eq!(calls.lock().unwrap().len(), 2);
-    assert!(
-        started.elapsed() >= std::time::Duration::from_secs(1),
-        "retried after {:?}",
-        started.elapsed()
-    );
 }
 
 /// Issue 11 item 27: an `https://` write-back trusts the certificates in its `tls_ca_file`
@@ -460,12 +454,19 @@ async fn an_https_write_back_trusts_its_tls_ca_file_and_only_it() {
     };
     let key = usher_core::LegacyKey::Int(1);
 
+    let mark = usher_core::LegacyWrite::MarkMigrated {
+        key,
+        user_id: usher_core::UserId::new(),
+    };
     let trusted = usher_bridge::HttpWriteBack::new("legacy", &config(Some(ca))).unwrap();
-    assert!(trusted.mark_migrated(&key, "user-1").await.unwrap());
+    assert_eq!(
+        trusted.write(&mark, "k1").await,
+        Ok(usher_core::Written::Applied)
+    );
     assert_eq!(calls.lock().unwrap().len(), 1);
 
     let untrusted = usher_bridge::HttpWriteBack::new("legacy", &config(None)).unwrap();
-    let err = untrusted.mark_migrated(&key, "user-1").await.unwrap_err();
+    let err = untrusted.write(&mark, "k1").await.unwrap_err();
     assert!(
         matches!(err, usher_core::SourceError::Unavailable { .. }),
         "{err:?}"
