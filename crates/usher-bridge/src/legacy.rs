@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use usher_core::{
-    LegacyKey, LegacyLink, LegacyRecord, Mapper, Source, SourceError, User, UserId,
-};
+use usher_core::{LegacyKey, LegacyLink, LegacyRecord, Mapper, Source, SourceError, User, UserId};
 use usher_hash::Password;
 use usher_store::Rejected;
 

@@ -85,7 +85,12 @@ pub fn mark_migrated(source: &str, key: &LegacyKey, user: UserId) -> NewOutbox {
         key: key.clone(),
         user_id: user,
     };
-    owed(source, user, &write, format!("mark_migrated:{source}:{key}"))
+    owed(
+        source,
+        user,
+        &write,
+        format!("mark_migrated:{source}:{key}"),
+    )
 }
 
 /// Everything that writes to one legacy source: the source's own writer, then the HTTP one.
@@ -191,7 +196,11 @@ impl Courier {
             "{}-{}-{}",
             std::env::var("HOSTNAME").unwrap_or_else(|_| "usher".into()),
             std::process::id(),
-            UserId::new().to_string().chars().take(8).collect::<String>()
+            UserId::new()
+                .to_string()
+                .chars()
+                .take(8)
+                .collect::<String>()
         );
         Courier {
             store,
@@ -281,7 +290,9 @@ impl Courier {
     async fn failed(&self, row: &OutboxRow, reason: &str) -> Result<Option<bool>, StoreError> {
         let attempt = row.attempts.saturating_add(1);
         let backoff = self.delivery.backoff;
-        let pause = backoff.backoff(attempt).saturating_add(backoff.jitter_sample());
+        let pause = backoff
+            .backoff(attempt)
+            .saturating_add(backoff.jitter_sample());
         let retry_at = after(Utc::now(), pause);
         let max = self.delivery.max_attempts.max(1);
         let dead = attempt >= max;

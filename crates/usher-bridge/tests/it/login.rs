@@ -366,7 +366,10 @@ async fn an_http_write_back_is_delivered_from_the_outbox_once_per_migration() {
 
     // The login wrote the row and sent nothing; the courier sends it once.
     let (_dir, bridge, ann) = run("/ok").await;
-    assert!(calls.lock().unwrap().is_empty(), "the login itself calls no one");
+    assert!(
+        calls.lock().unwrap().is_empty(),
+        "the login itself calls no one"
+    );
     let pending = bridge.store().outbox(None, 10).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(
@@ -376,7 +379,11 @@ async fn an_http_write_back_is_delivered_from_the_outbox_once_per_migration() {
     let ann_courier = courier(&bridge, 3);
     let round = ann_courier.round().await.unwrap();
     assert_eq!((round.claimed, round.delivered), (1, 1));
-    assert_eq!(ann_courier.round().await.unwrap().claimed, 0, "delivered once");
+    assert_eq!(
+        ann_courier.round().await.unwrap().claimed,
+        0,
+        "delivered once"
+    );
     let again = logs_in(&bridge, "ann", "password").await;
     assert_eq!(again.path, LoginPath::Store);
     let round = ann_courier.round().await.unwrap();
@@ -418,9 +425,13 @@ async fn an_http_write_back_is_delivered_from_the_outbox_once_per_migration() {
         if state == usher_store::OutboxState::Dead {
             assert_eq!(rows[0].attempts, 3, "{path}");
             let error = rows[0].last_error.clone().unwrap();
-            assert!(error.contains("mark_migrated for record 1"), "{path}: {error}");
+            assert!(
+                error.contains("mark_migrated for record 1"),
+                "{path}: {error}"
+            );
             assert!(!error.contains("legacy-secret"), "{path}: {error}");
-            let dead = "usher_outbox_deliveries_total{destination=\"legacy:legacy\",result=\"dead\"} 1";
+            let dead =
+                "usher_outbox_deliveries_total{destination=\"legacy:legacy\",result=\"dead\"} 1";
             assert!(bridge.metrics().encode().contains(dead), "{path}");
         }
         let got = calls.lock().unwrap().clone();

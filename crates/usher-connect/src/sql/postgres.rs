@@ -152,7 +152,8 @@ impl Dialect for Pg {
     type Columns = Columns;
     const SCHEMES: &'static [&'static str] = &["postgres", "postgresql"];
     const QUOTE: char = Q;
-    const INSERT_IGNORE: super::write_back::InsertIgnore = ("INSERT INTO", " ON CONFLICT DO NOTHING");
+    const INSERT_IGNORE: super::write_back::InsertIgnore =
+        ("INSERT INTO", " ON CONFLICT DO NOTHING");
     const LOWER: &'static str = "lower";
 
     fn placeholder(i: usize) -> String {

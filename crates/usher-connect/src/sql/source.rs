@@ -158,7 +158,11 @@ impl Options<'_> {
     }
 
     fn statements<D: Dialect>(&self) -> Result<write_back::Statements, Vec<ConfigProblem>> {
-        let render = (D::placeholder as fn(usize) -> String, D::QUOTE, D::INSERT_IGNORE);
+        let render = (
+            D::placeholder as fn(usize) -> String,
+            D::QUOTE,
+            D::INSERT_IGNORE,
+        );
         write_back::Statements::new(self.write_back, self.writes, render)
     }
 

@@ -75,16 +75,41 @@ impl Param {
 
 /// Each operation: its config key, and the placeholders its statement may use.
 const OPS: [(&str, &str, &[Param]); 6] = [
-    ("mark_migrated", "write_back", &[Param::Key, Param::IdempotencyKey, Param::UserId]),
-    ("set_password", "writes.set_password", &[Param::Key, Param::IdempotencyKey, Param::PasswordHash]),
+    (
+        "mark_migrated",
+        "write_back",
+        &[Param::Key, Param::IdempotencyKey, Param::UserId],
+    ),
+    (
+        "set_password",
+        "writes.set_password",
+        &[Param::Key, Param::IdempotencyKey, Param::PasswordHash],
+    ),
     (
         "set_email",
         "writes.set_email",
-        &[Param::Key, Param::IdempotencyKey, Param::Email, Param::EmailVerified],
+        &[
+            Param::Key,
+            Param::IdempotencyKey,
+            Param::Email,
+            Param::EmailVerified,
+        ],
     ),
-    ("disable", "writes.disable", &[Param::Key, Param::IdempotencyKey]),
-    ("enable", "writes.enable", &[Param::Key, Param::IdempotencyKey]),
-    ("delete", "writes.delete", &[Param::Key, Param::IdempotencyKey]),
+    (
+        "disable",
+        "writes.disable",
+        &[Param::Key, Param::IdempotencyKey],
+    ),
+    (
+        "enable",
+        "writes.enable",
+        &[Param::Key, Param::IdempotencyKey],
+    ),
+    (
+        "delete",
+        "writes.delete",
+        &[Param::Key, Param::IdempotencyKey],
+    ),
 ];
 
 /// `[sources.<name>.writes]`: the statements of the writes other than the write-back.
@@ -365,8 +390,7 @@ where
     DB::Arguments: sqlx::IntoArguments<DB>,
 {
     let op = write.op();
-    let Some((statement, writer)) =
-        writer.and_then(|w| Some((w.statements.statement(op)?, w)))
+    let Some((statement, writer)) = writer.and_then(|w| Some((w.statements.statement(op)?, w)))
     else {
         return Ok(Written::NotConfigured);
     };
@@ -539,14 +563,26 @@ mod tests {
             '"',
             ("INSERT INTO", " ON CONFLICT DO NOTHING"),
         );
-        let problems = Statements::new(Some("UPDATE u SET m = :user_id WHERE id = :key"), Some(&writes), render)
-            .unwrap_err();
+        let problems = Statements::new(
+            Some("UPDATE u SET m = :user_id WHERE id = :key"),
+            Some(&writes),
+            render,
+        )
+        .unwrap_err();
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(
             keys,
-            ["writes.set_email", "writes.delete", "writes.idempotency_table"]
+            [
+                "writes.set_email",
+                "writes.delete",
+                "writes.idempotency_table"
+            ]
         );
-        assert!(problems[0].reason.contains(":password_hash"), "{}", problems[0]);
+        assert!(
+            problems[0].reason.contains(":password_hash"),
+            "{}",
+            problems[0]
+        );
         assert!(problems[1].reason.contains(":key"), "{}", problems[1]);
 
         let ok = SqlWrites {
@@ -559,7 +595,9 @@ mod tests {
         assert!(statements.statement("mark_migrated").is_none());
         assert_eq!(
             statements.applied.as_ref().map(|s| s.as_str()),
-            Some("INSERT INTO \"usher_applied\" (idempotency_key) VALUES ($1) ON CONFLICT DO NOTHING")
+            Some(
+                "INSERT INTO \"usher_applied\" (idempotency_key) VALUES ($1) ON CONFLICT DO NOTHING"
+            )
         );
     }
 }

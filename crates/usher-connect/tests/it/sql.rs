@@ -384,15 +384,38 @@ idempotency_table = 'usher_applied'
             },
             "e6",
         ),
-        (LegacyWrite::Disable { key: LegacyKey::Int(7) }, "d7"),
-        (LegacyWrite::Enable { key: LegacyKey::Int(7) }, "n7"),
-        (LegacyWrite::Delete { key: LegacyKey::Int(8) }, "x8"),
+        (
+            LegacyWrite::Disable {
+                key: LegacyKey::Int(7),
+            },
+            "d7",
+        ),
+        (
+            LegacyWrite::Enable {
+                key: LegacyKey::Int(7),
+            },
+            "n7",
+        ),
+        (
+            LegacyWrite::Delete {
+                key: LegacyKey::Int(8),
+            },
+            "x8",
+        ),
         (mark(&LegacyKey::Int(9)), "m9"),
     ];
     for (write, key) in &writes {
         assert!(source.writes(write.op()), "{}", write.op());
-        assert_eq!(source.write(write, key).await, Ok(Written::Applied), "{key}");
-        assert_eq!(source.write(write, key).await, Ok(Written::Again), "{key} again");
+        assert_eq!(
+            source.write(write, key).await,
+            Ok(Written::Applied),
+            "{key}"
+        );
+        assert_eq!(
+            source.write(write, key).await,
+            Ok(Written::Again),
+            "{key} again"
+        );
     }
     let users = read_all(source.as_ref(), &KeyRange::default(), 1000).await;
     let user = |id| users.iter().find(|r| r.key == LegacyKey::Int(id));

@@ -224,8 +224,13 @@ async fn try_migrate_user<B: Backend>(
         "migrate_user: recording the event",
     )
     .await?;
-    super::outbox::insert::<B>(&mut tx, &m.outbox, now, "migrate_user: writing to the outbox")
-        .await?;
+    super::outbox::insert::<B>(
+        &mut tx,
+        &m.outbox,
+        now,
+        "migrate_user: writing to the outbox",
+    )
+    .await?;
     tx.commit().await.map_err(db("migrate_user: committing"))?;
     Ok(Some(MigrateOutcome::Migrated(user_id)))
 }

@@ -1251,10 +1251,7 @@ pub async fn the_outbox_rows_of_a_migration_or_link_commit_with_it_or_not_at_all
     link.outbox = vec![owed(ann, "s-1")];
     let mut stale = link.clone();
     stale.expected_updated_at = at(1);
-    assert_eq!(
-        store.link_user(&stale).await.unwrap(),
-        LinkOutcome::Stale
-    );
+    assert_eq!(store.link_user(&stale).await.unwrap(), LinkOutcome::Stale);
     assert_eq!(store.outbox_stats().await.unwrap().pending, 1);
     assert_eq!(
         store.link_user(&link).await.unwrap(),

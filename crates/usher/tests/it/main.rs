@@ -7,6 +7,7 @@ usher_testkit::test_modules! {
     mod hash_cli;
     mod link;
     mod outbox_cli;
+    mod outbox_kill;
     mod push;
     mod serve;
     mod support;

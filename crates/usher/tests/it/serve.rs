@@ -287,8 +287,8 @@ async fn serve_migrates_at_login_and_never_writes_the_password_anywhere() {
             .contains("usher_migrations_total{source=\"legacy\"} 2"),
         "{metrics}"
     );
-    // Legacy hears of each migration once, through the write-back, which runs after the
-    // login answered.
+    // Legacy hears of each migration once, through the write-back: an outbox row written with
+    // the user, which the server's courier delivers after the login answered.
     let ann = ids.first().unwrap();
     let bo = login(addr, "bo", "bo's own password").1["user"]["id"].clone();
     let want = vec![(1, ann.clone()), (2, bo.as_str().unwrap().to_owned())];
@@ -304,14 +304,17 @@ async fn serve_migrates_at_login_and_never_writes_the_password_anywhere() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (_, metrics) = http(addr, "GET", "/metrics", None, Some(ADMIN));
-    assert!(
-        metrics
-            .as_str()
-            .unwrap()
-            .contains("usher_write_back_total{source=\"legacy\",result=\"ok\"} 2"),
-        "{metrics}"
-    );
+    // Counted once the store has recorded the deliveries, just after legacy's commit.
+    let delivered =
+        "usher_outbox_deliveries_total{destination=\"legacy:legacy\",result=\"delivered\"} 2";
+    loop {
+        let (_, metrics) = http(addr, "GET", "/metrics", None, Some(ADMIN));
+        if metrics.as_str().unwrap().contains(delivered) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let status_cli = usher(&["status", "--config", config], &[("RUST_LOG", "trace")]);
     assert!(status_cli.status.success(), "{}", text(&status_cli.stderr));
     let status_out = text(&status_cli.stdout);
