@@ -80,6 +80,19 @@ impl LegacyWrite {
             | LegacyWrite::Delete { key } => key,
         }
     }
+
+    /// The record it is about, to change (a key known only as text, from the ledger, becomes
+    /// the integer the source's key column holds).
+    pub fn key_mut(&mut self) -> &mut LegacyKey {
+        match self {
+            LegacyWrite::MarkMigrated { key, .. }
+            | LegacyWrite::SetPassword { key, .. }
+            | LegacyWrite::SetEmail { key, .. }
+            | LegacyWrite::Disable { key }
+            | LegacyWrite::Enable { key }
+            | LegacyWrite::Delete { key } => key,
+        }
+    }
 }
 
 /// What a legacy writer did with a [`LegacyWrite`].

@@ -490,6 +490,21 @@ where
         idempotency_key: &str,
     ) -> Result<Written, SourceError> {
         let writer = self.writer.as_ref();
+        // A key the ledger gave as text, for a source whose key column is an integer.
+        let mut typed;
+        let write = match write.key() {
+            LegacyKey::Text(text) if writer.is_some() => {
+                match (self.plan().await?.key_type, text.parse::<i64>()) {
+                    (Some(KeyType::Int), Ok(int)) => {
+                        typed = write.clone();
+                        *typed.key_mut() = LegacyKey::Int(int);
+                        &typed
+                    }
+                    _ => write,
+                }
+            }
+            _ => write,
+        };
         let asked = (write, idempotency_key);
         write_back::write(writer, &self.endpoint, asked, D::rows_affected).await
     }
