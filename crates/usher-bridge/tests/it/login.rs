@@ -306,6 +306,19 @@ mod legacy_api {
     }
 }
 
+/// Writes `instances` for `scripts/check-contracts` to validate against usher's legacy API
+/// contract's `Write` schema.
+fn contract_sample(name: &str, instances: &[serde_json::Value]) {
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/contract-samples");
+    std::fs::create_dir_all(&dir).unwrap();
+    let sample = serde_json::json!({
+        "contract": "../docs/legacy-auth-api.yaml#/components/schemas/Write",
+        "instances": instances,
+    });
+    std::fs::write(dir.join(format!("{name}.json")), sample.to_string()).unwrap();
+}
+
 /// A courier for `bridge`'s legacy sources whose failed deliveries are due again at once, and
 /// given up after `max_attempts`.
 fn courier(bridge: &Bridge, max_attempts: u32) -> usher_bridge::Courier {
@@ -404,6 +417,40 @@ async fn an_http_write_back_is_delivered_from_the_outbox_once_per_migration() {
         ),
         "{metrics}"
     );
+
+    // Every other operation, in the shape usher's contract gives (scripts/check-contracts
+    // validates the bodies against docs/legacy-auth-api.yaml's `Write`).
+    let text_key = |k: &str| usher_core::LegacyKey::Text(k.into());
+    let others = [
+        usher_core::LegacyWrite::SetPassword {
+            key: text_key("u-1"),
+            password_hash: "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW".into(),
+        },
+        usher_core::LegacyWrite::SetEmail {
+            key: text_key("u-1"),
+            email: "new@example.com".into(),
+            email_verified: false,
+        },
+        usher_core::LegacyWrite::Disable { key: text_key("u-1") },
+        usher_core::LegacyWrite::Enable { key: text_key("u-1") },
+        usher_core::LegacyWrite::Delete { key: text_key("u-1") },
+    ];
+    for (n, write) in others.iter().enumerate() {
+        let written = ok.write(write, &format!("k{n}")).await;
+        assert_eq!(written, Ok(usher_core::Written::Applied), "{}", write.op());
+    }
+    let bodies: Vec<serde_json::Value> =
+        calls.lock().unwrap().iter().map(|c| c.3.clone()).collect();
+    assert_eq!(bodies.len(), 1 + others.len());
+    assert_eq!(bodies[2]["email"], "new@example.com");
+    assert_eq!(
+        bodies[5],
+        serde_json::json!({
+            "op": "delete", "source": "legacy", "legacy_id": "u-1", "idempotency_key": "k4",
+        })
+    );
+    contract_sample("legacy-writes", &bodies);
+    calls.lock().unwrap().clear();
 
     // 503 three times: failed, failed, dead (kept with the reason); 400: the same, legacy's
     // refusal is not ours to judge final; a 503 then a 204: delivered at the second attempt.
