@@ -67,14 +67,15 @@ pub use model::{
     Checkpoint, ChunkOutcome, ChunkPreview, ChunkUser, ChunkWrite, Claims, ConflictPolicy,
     Counters, Counts, Event, FieldWarnings, LazyMigration, LedgerEntry, LinkOutcome, LinkWrite,
     MigrateOutcome, NewOutbox, OutboxRow, OutboxState, OutboxStats, PreviewRefusal,
-    QuarantineEntry, QuarantineFilter, RegisterOutcome, Rejected, SystemOfRecord, WarnedUser,
-    WarningFilter, WarningReport,
+    QuarantineEntry, QuarantineFilter, ReconcileRun, RegisterOutcome, Rejected, SystemOfRecord,
+    WarnedUser, WarningFilter, WarningReport,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::{
     AdminStore, CheckpointStore, EventStore, LeaseStore, MigrationStore, OutboxStore,
-    QuarantineCursor, QuarantineStore, ReportStore, Store, StoreLeases, TargetStore, UserStore,
+    QuarantineCursor, QuarantineStore, ReconcileStore, ReportStore, Store, StoreLeases,
+    TargetStore, UserStore,
 };
 
 /// What [`MigrationStore::write_chunk`] would do with `chunk` in a store that holds nothing yet: a

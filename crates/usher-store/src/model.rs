@@ -705,3 +705,31 @@ pub struct OutboxStats {
     /// When the oldest pending row was written.
     pub oldest_pending: Option<DateTime<Utc>>,
 }
+
+/// A reconciliation run, as stored ([`crate::ReconcileStore`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcileRun {
+    /// Increasing id.
+    pub id: i64,
+    /// The legacy source it compared.
+    pub source: String,
+    /// When it finished.
+    pub finished_at: DateTime<Utc>,
+    /// What its parity is over (see [`ReconcileRun::parity`]).
+    pub compared: u64,
+    /// How many of those were identical on both sides.
+    pub identical: u64,
+    /// The whole report, as `usher reconcile --json` prints it: counts, per-field differences
+    /// with example legacy ids; never a value, a password or a hash.
+    pub report: Value,
+}
+
+impl ReconcileRun {
+    /// identical ÷ compared; 1 when nothing was compared.
+    pub fn parity(&self) -> f64 {
+        if self.compared == 0 {
+            return 1.0;
+        }
+        self.identical as f64 / self.compared as f64
+    }
+}

@@ -74,6 +74,7 @@ pub trait Store:
     + LeaseStore
     + TargetStore
     + OutboxStore
+    + ReconcileStore
     + Send
     + Sync
     + fmt::Debug
@@ -91,6 +92,7 @@ impl<T> Store for T where
         + LeaseStore
         + TargetStore
         + OutboxStore
+        + ReconcileStore
         + Send
         + Sync
         + fmt::Debug
@@ -160,6 +162,15 @@ pub trait UserStore: Send + Sync {
     /// (address, user) pair per address held, in no particular order. One query however many
     /// addresses, so a backfill asks once per chunk.
     async fn email_holders(&self, normalized: &[String]) -> Result<Vec<(String, UserId)>>;
+
+    /// The users these legacy records of `source` became, by the ledger: one (legacy id,
+    /// user) pair per record in the ledger, in no particular order; each user with all its
+    /// legacy links. One read however many records, so a reconciliation asks once per chunk.
+    async fn users_of_records(
+        &self,
+        source: &str,
+        legacy_ids: &[String],
+    ) -> Result<Vec<(String, User)>>;
 }
 
 /// The writes that move users: the backfill's chunk (and its dry-run preview) and the login
@@ -479,4 +490,26 @@ pub trait ReportStore: Send + Sync {
             |e: &LedgerEntry| e.legacy_id.as_str().to_owned(),
         )
     }
+}
+
+/// The history of reconciliation runs (`usher reconcile`), for the dashboard, the cut-over
+/// gate and `usher_parity_ratio`.
+#[async_trait]
+pub trait ReconcileStore: Send + Sync {
+    /// Stores a run of `source` that compared `compared` records, `identical` of them the same
+    /// on both sides, with its `report` (which must hold no secret); its id.
+    async fn record_reconciliation(
+        &self,
+        source: &str,
+        finished_at: DateTime<Utc>,
+        counts: (u64, u64),
+        report: &Value,
+    ) -> Result<i64>;
+
+    /// The latest `limit` runs, newest first, of `source` (of every source if `None`).
+    async fn reconciliations(
+        &self,
+        source: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::model::ReconcileRun>>;
 }

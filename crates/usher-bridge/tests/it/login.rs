@@ -431,9 +431,15 @@ async fn an_http_write_back_is_delivered_from_the_outbox_once_per_migration() {
             email: "new@example.com".into(),
             email_verified: false,
         },
-        usher_core::LegacyWrite::Disable { key: text_key("u-1") },
-        usher_core::LegacyWrite::Enable { key: text_key("u-1") },
-        usher_core::LegacyWrite::Delete { key: text_key("u-1") },
+        usher_core::LegacyWrite::Disable {
+            key: text_key("u-1"),
+        },
+        usher_core::LegacyWrite::Enable {
+            key: text_key("u-1"),
+        },
+        usher_core::LegacyWrite::Delete {
+            key: text_key("u-1"),
+        },
     ];
     for (n, write) in others.iter().enumerate() {
         let written = ok.write(write, &format!("k{n}")).await;

@@ -12,6 +12,7 @@ mod lease;
 mod link;
 pub(crate) mod outbox;
 mod read;
+mod reconcile;
 mod target;
 mod write;
 
@@ -201,6 +202,14 @@ impl<B: Backend> UserStore for B {
 
     async fn email_holders(&self, normalized: &[String]) -> Result<Vec<(String, UserId)>> {
         read::email_holders(self, normalized).await
+    }
+
+    async fn users_of_records(
+        &self,
+        source: &str,
+        legacy_ids: &[String],
+    ) -> Result<Vec<(String, User)>> {
+        read::users_of_records(self, source, legacy_ids).await
     }
 }
 
@@ -430,5 +439,26 @@ impl<B: Backend> crate::store::OutboxStore for B {
 
     async fn outbox_stats(&self) -> Result<crate::model::OutboxStats> {
         outbox::stats(self).await
+    }
+}
+
+#[async_trait]
+impl<B: Backend> crate::ReconcileStore for B {
+    async fn record_reconciliation(
+        &self,
+        source: &str,
+        finished_at: chrono::DateTime<chrono::Utc>,
+        counts: (u64, u64),
+        report: &Value,
+    ) -> Result<i64> {
+        reconcile::record(self, source, finished_at, counts, report).await
+    }
+
+    async fn reconciliations(
+        &self,
+        source: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::model::ReconcileRun>> {
+        reconcile::list(self, source, limit).await
     }
 }

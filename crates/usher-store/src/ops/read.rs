@@ -135,6 +135,68 @@ pub(super) async fn users_page<B: Backend>(
         .collect()
 }
 
+/// [`crate::UserStore::users_of_records`]: the users and the ledger's record ids, then every
+/// link of those users, in two statements.
+pub(super) async fn users_of_records<B: Backend>(
+    store: &B,
+    source: &str,
+    legacy_ids: &[String],
+) -> Result<Vec<(String, User)>> {
+    const OP: &str = "reading the users of legacy records";
+    if legacy_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut c = conn(store, OP).await?;
+    let records = B::in_list("l.legacy_id", "$2");
+    let rows = Stmt::<B>::new(
+        format!(
+            "SELECT {USER_COLUMNS}, l.legacy_id FROM ledger l JOIN users u ON u.id = l.user_id \
+             LEFT JOIN credentials c ON c.user_id = u.id WHERE l.source = $1 AND {records}"
+        ),
+        OP,
+    )
+    .text(source)
+    .list(legacy_ids)
+    .fetch_all(&mut c)
+    .await?
+    .iter()
+    .map(|g| {
+        let row = user_row(g)?;
+        let key = row.id.to_string();
+        Ok((g.text(25, ("ledger", "legacy_id", &key))?, row))
+    })
+    .collect::<Result<Vec<_>>>()?;
+    let mut links: std::collections::HashMap<Uuid, Vec<(String, String)>> = Default::default();
+    let of_users = B::in_list("legacy_id", "$2");
+    for g in Stmt::<B>::new(
+        format!(
+            "SELECT user_id, source, legacy_id FROM ledger WHERE user_id IN \
+             (SELECT user_id FROM ledger WHERE source = $1 AND {of_users}) \
+             ORDER BY user_id, source, legacy_id"
+        ),
+        OP,
+    )
+    .text(source)
+    .list(legacy_ids)
+    .fetch_all(&mut c)
+    .await?
+    .iter()
+    {
+        let user = g.uuid(0, ("ledger", "user_id", OP))?;
+        let key = user.to_string();
+        links.entry(user).or_default().push((
+            g.text(1, ("ledger", "source", &key))?,
+            g.text(2, ("ledger", "legacy_id", &key))?,
+        ));
+    }
+    rows.into_iter()
+        .map(|(legacy_id, row)| {
+            let own = links.get(&row.id).cloned().unwrap_or_default();
+            Ok((legacy_id, row.into_user(own)?))
+        })
+        .collect()
+}
+
 /// A row of [`USER_COLUMNS`] in neutral types.
 pub(super) fn user_row<B: Backend>(g: &Got<B>) -> Result<UserRow> {
     let id = g.uuid(0, ("users", "id", "?"))?;

@@ -32,7 +32,7 @@ async fn a_postgres_url_can_come_from_a_file() {
     let store = open(&config).await.unwrap();
     store.migrate().await.unwrap();
     assert_eq!(store.backend(), "postgres");
-    assert_eq!(store.schema_version().await.unwrap(), Some(7));
+    assert_eq!(store.schema_version().await.unwrap(), Some(8));
     store.close().await;
     db.finish().await;
 }

@@ -10,6 +10,7 @@ usher_testkit::test_modules! {
     mod leases;
     mod outbox;
     mod races;
+    mod reconcile;
     mod suite;
     mod targets;
     mod users;
@@ -36,6 +37,8 @@ both!(the_ledger_alone_names_the_user_a_record_became);
 both!(a_target_takes_a_user_once);
 both!(the_outbox_delivers_each_user_s_rows_in_order_at_least_once);
 both!(users_page_through_in_id_order_with_their_links);
+both!(the_users_of_a_chunk_of_records_come_in_one_read);
+both!(reconciliation_runs_are_kept_newest_first);
 both_pair!(concurrent_writers_with_colliding_emails_lose_nothing);
 both_pair!(racing_planners_never_mix_their_plans);
 both_pair!(a_lease_is_held_by_one_holder_until_it_expires_or_is_given_back);

@@ -21,6 +21,9 @@ pub use crate::outbox::{
     the_outbox_delivers_each_user_s_rows_in_order_at_least_once,
     two_processes_claiming_at_once_never_share_a_row,
 };
+pub use crate::reconcile::{
+    reconciliation_runs_are_kept_newest_first, the_users_of_a_chunk_of_records_come_in_one_read,
+};
 pub use crate::targets::a_target_takes_a_user_once;
 pub use crate::users::users_page_through_in_id_order_with_their_links;
 
@@ -93,10 +96,10 @@ async fn holding(store: &dyn Store, email: &str) -> User {
 pub async fn migrating_twice_is_a_no_op(store: &dyn Store) {
     assert_eq!(store.schema_version().await.unwrap(), None);
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(7));
+    assert_eq!(store.schema_version().await.unwrap(), Some(8));
     write(store, 0, users(1, 4), vec![]).await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(7));
+    assert_eq!(store.schema_version().await.unwrap(), Some(8));
     assert_eq!(store.counts().await.unwrap().users, 3);
 }
 
