@@ -16,6 +16,9 @@
 //!   many records are migrated, linked, quarantined and remaining (`usher status` and the
 //!   admin API's report).
 //!
+//! * [`reconcile`] — does the new store hold what legacy holds: every record (or a sample)
+//!   compared with the user it became, a parity figure, differences by field.
+//!
 //! Progress is reported to an [`Observer`] (the CLI draws bars from it).
 
 mod backfill;
@@ -24,6 +27,7 @@ mod error;
 pub mod export;
 mod observer;
 mod partition;
+pub mod reconcile;
 pub mod status;
 
 pub use backfill::{BackfillOptions, BackfillReport, backfill};
@@ -32,3 +36,4 @@ pub use error::EngineError;
 pub use export::{ExportOptions, ExportReport, Users, export, ids_file};
 pub use observer::{Observer, Silent};
 pub use partition::Partition;
+pub use reconcile::{ReconcileOptions, ReconcileReport, reconcile};

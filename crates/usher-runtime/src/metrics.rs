@@ -69,6 +69,7 @@ pub struct Metrics {
     hooks: Family<HookLabel, Counter>,
     outbox: Family<OutboxLabel, Gauge>,
     outbox_oldest: Gauge,
+    parity: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 /// An outbox row's state.
@@ -97,6 +98,12 @@ impl Metrics {
         let hooks = Family::<HookLabel, Counter>::default();
         let outbox = Family::<OutboxLabel, Gauge>::default();
         let outbox_oldest = Gauge::default();
+        let parity = Family::<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "parity_ratio",
+            "The last reconciliation's parity by legacy source (identical ÷ compared), read at each scrape",
+            parity.clone(),
+        );
         registry.register(
             "outbox_rows",
             "Outbox rows by state (pending: depth; dead: given up; delivered), read at each scrape",
@@ -155,6 +162,7 @@ impl Metrics {
             hooks,
             outbox,
             outbox_oldest,
+            parity,
         }
     }
 
@@ -171,6 +179,15 @@ impl Metrics {
                 .set(gauge(n));
         }
         self.outbox_oldest.set(gauge(oldest_seconds));
+    }
+
+    /// Sets the last reconciliation's parity of `source`.
+    pub fn parity(&self, source: &str, ratio: f64) {
+        self.parity
+            .get_or_create(&SourceLabel {
+                source: source.to_owned(),
+            })
+            .set(ratio);
     }
 
     /// Counts an identity provider's hook call.

@@ -60,6 +60,9 @@ enum Command {
     /// legacy source), each hash in the encoding that provider accepts; resumable; `--push`
     /// sends them to the provider's import API.
     Export(cmd::export::ExportArgs),
+    /// Does the new store hold what legacy holds? A parity figure, what is missing or
+    /// deleted, and the differences by field; each run is kept in the store.
+    Reconcile(cmd::reconcile::ReconcileArgs),
     /// Check usher.toml.
     #[command(subcommand)]
     Config(cmd::config_cmd::ConfigCommand),
@@ -95,6 +98,9 @@ fn main() -> ExitCode {
         }
         Command::Export(args) => {
             finish(runtime().and_then(|rt| rt.block_on(cmd::export::run(args))))
+        }
+        Command::Reconcile(args) => {
+            finish(runtime().and_then(|rt| rt.block_on(cmd::reconcile::run(args))))
         }
         Command::Config(c) => finish(cmd::config_cmd::run(c)),
         Command::Fake(args) => finish(runtime().and_then(|rt| rt.block_on(cmd::fake::run(args)))),

@@ -9,6 +9,7 @@ pub mod fake;
 pub mod hash;
 pub mod outbox;
 pub mod quarantine;
+pub mod reconcile;
 pub mod serve;
 pub mod status;
 pub mod warnings;

@@ -9,6 +9,7 @@ usher_testkit::test_modules! {
     mod outbox_cli;
     mod outbox_kill;
     mod push;
+    mod reconcile;
     mod serve;
     mod support;
 }

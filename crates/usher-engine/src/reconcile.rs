@@ -1,0 +1,292 @@
+//! Reconciliation: does the new store hold what legacy holds? Legacy is read chunk by chunk
+//! in key order; each record is looked up in the ledger (one read per chunk), mapped as the
+//! backfill maps it, and compared with the user it became: the normalized record's canonical
+//! form first, field by field only where that differs.
+//!
+//! **Parity** is identical ÷ compared, where *compared* is every legacy record read (or
+//! sampled), plus, in a full run, every ledger row whose legacy record is gone; *identical*
+//! are the records whose user holds, field for field, what the record maps to today. A record
+//! not in the new store (missing, or quarantined), a record that no longer maps, a differing
+//! user and a user whose record was deleted in legacy each count against it.
+//!
+//! The fields compared are those a mapping sets: email, email_verified, username, phone, the
+//! profile, the attributes, and whether the account is disabled (a reset-required user that
+//! set a password is not a difference). A user linked to several sources is compared on its
+//! email and username only: its other fields are merged across sources by the `[link]` rules.
+//! The report names legacy ids, never a value, a password or a hash.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt as _;
+use serde::Serialize;
+use serde_json::{Value, json};
+use usher_core::{KeyRange, LegacyRecord, Mapper, Source, Status, User};
+use usher_store::{Counters, QuarantineFilter, Store};
+
+use crate::backfill::retry;
+use crate::{BackfillOptions, EngineError, Observer};
+
+/// How a reconciliation runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcileOptions {
+    /// Records per read.
+    pub batch_size: usize,
+    /// Compare about this many records, drawn at random as legacy is read (deletions in
+    /// legacy are not looked for); `None`: every record, and deletions.
+    pub sample: Option<u64>,
+    /// Example legacy ids kept per kind of difference.
+    pub examples: usize,
+}
+
+impl Default for ReconcileOptions {
+    fn default() -> Self {
+        ReconcileOptions {
+            batch_size: 1000,
+            sample: None,
+            examples: 10,
+        }
+    }
+}
+
+/// A kind of difference: how many, and some of the legacy ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Divergence {
+    /// How many records.
+    pub count: u64,
+    /// Up to [`ReconcileOptions::examples`] of their legacy ids, in key order.
+    pub examples: Vec<String>,
+}
+
+impl Divergence {
+    fn add(&mut self, legacy_id: &str, keep: usize) {
+        self.count = self.count.saturating_add(1);
+        if self.examples.len() < keep {
+            self.examples.push(legacy_id.to_owned());
+        }
+    }
+}
+
+/// What a reconciliation found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReconcileReport {
+    /// The source compared.
+    pub source: String,
+    /// Whether records were sampled (no deletions looked for).
+    pub sampled: bool,
+    /// Legacy records read.
+    pub read: u64,
+    /// What parity is over: records compared, plus users whose record is gone.
+    pub compared: u64,
+    /// Compared and the same on both sides.
+    pub identical: u64,
+    /// identical ÷ compared (1 when nothing was compared).
+    pub parity: f64,
+    /// Legacy records the new store does not hold, and not in the quarantine.
+    pub missing: Divergence,
+    /// Legacy records in the quarantine (they could not become users).
+    pub quarantined: Divergence,
+    /// Records in the ledger that no longer map (a field legacy changed into something
+    /// invalid).
+    pub unmappable: Divergence,
+    /// Users that differ from their record in at least one field.
+    pub differing: Divergence,
+    /// Users whose legacy record is gone.
+    pub deleted_in_legacy: Divergence,
+    /// Differences by field.
+    pub fields: BTreeMap<String, Divergence>,
+    /// Seconds the run took.
+    pub seconds: f64,
+}
+
+impl ReconcileReport {
+    /// The report as JSON (what `--json` prints and the store keeps).
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// Compares every record of `source` (or a sample) with the store's users, and returns the
+/// report; the caller stores it ([`usher_store::ReconcileStore`]).
+pub async fn reconcile(
+    source: Arc<dyn Source>,
+    mapper: Arc<Mapper>,
+    store: Arc<dyn Store>,
+    options: &ReconcileOptions,
+    observer: Arc<dyn Observer>,
+) -> Result<ReconcileReport, EngineError> {
+    let started = Instant::now();
+    let name = source.name().to_owned();
+    let batch = options.batch_size.max(1);
+    let retrying = BackfillOptions::default();
+    let observer = observer.as_ref();
+    let total = retry(&retrying, observer, "counting source records", || {
+        source.count()
+    })
+    .await?;
+    observer.started(total, Counters::default());
+    let filter = QuarantineFilter {
+        source: Some(name.clone()),
+    };
+    let held: HashSet<String> = store
+        .quarantine_entries(&filter, 10_000)
+        .map_ok(|e| e.legacy_id.as_str().to_owned())
+        .try_collect()
+        .await?;
+    // Bernoulli sampling: each record with probability sample ÷ total.
+    let probability = match (options.sample, total) {
+        (Some(n), Some(total)) if total > 0 => (n as f64 / total as f64).min(1.0),
+        (Some(_), _) => 1.0,
+        (None, _) => 1.0,
+    };
+    let mut draw = Draw::seeded();
+    let mut report = ReconcileReport {
+        source: name.clone(),
+        sampled: options.sample.is_some(),
+        ..ReconcileReport::default()
+    };
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut range = KeyRange::default();
+    loop {
+        let records = retry(&retrying, observer, "reading the source", || {
+            source.read(&range, batch)
+        })
+        .await?;
+        let Some(last) = records.last() else { break };
+        range.after = Some(last.key.clone());
+        let n = u64::try_from(records.len()).unwrap_or(u64::MAX);
+        report.read = report.read.saturating_add(n);
+        let chosen: Vec<LegacyRecord> = records
+            .into_iter()
+            .filter(|_| probability >= 1.0 || draw.next() < probability)
+            .collect();
+        let ids: Vec<String> = chosen.iter().map(|r| r.key.to_string()).collect();
+        if options.sample.is_none() {
+            seen.extend(ids.iter().cloned());
+        }
+        let users: HashMap<String, User> = retry(&retrying, observer, "reading users", || {
+            store.users_of_records(&name, &ids)
+        })
+        .await?
+        .into_iter()
+        .collect();
+        let now = chrono::Utc::now();
+        for (record, id) in chosen.iter().zip(&ids) {
+            report.compared = report.compared.saturating_add(1);
+            let keep = options.examples;
+            let Some(user) = users.get(id) else {
+                if held.contains(id) {
+                    report.quarantined.add(id, keep);
+                } else {
+                    report.missing.add(id, keep);
+                }
+                continue;
+            };
+            let Ok(mapped) = mapper.map(&name, record, now) else {
+                report.unmappable.add(id, keep);
+                continue;
+            };
+            let linked = user.legacy_links.len() > 1;
+            let (want, have) = (projection(&mapped, linked), projection(user, linked));
+            if canonical(&want) == canonical(&have) {
+                report.identical = report.identical.saturating_add(1);
+                continue;
+            }
+            report.differing.add(id, keep);
+            let fields: std::collections::BTreeSet<&String> =
+                want.keys().chain(have.keys()).collect();
+            for field in fields {
+                if want.get(field) != have.get(field) {
+                    report
+                        .fields
+                        .entry(field.clone())
+                        .or_default()
+                        .add(id, keep);
+                }
+            }
+        }
+        observer.chunk(Counters {
+            read: n,
+            ..Counters::default()
+        });
+    }
+    if options.sample.is_none() {
+        let mut ledger = store.ledger_entries(&name, 10_000);
+        while let Some(entry) = ledger.try_next().await? {
+            let id = entry.legacy_id.as_str();
+            if !seen.contains(id) {
+                report.compared = report.compared.saturating_add(1);
+                report.deleted_in_legacy.add(id, options.examples);
+            }
+        }
+        report.deleted_in_legacy.examples.sort();
+    }
+    report.parity = if report.compared == 0 {
+        1.0
+    } else {
+        report.identical as f64 / report.compared as f64
+    };
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The fields a mapping sets, as compared: only the identifiers for a linked user.
+fn projection(user: &User, identifiers_only: bool) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    out.insert(
+        "email".to_owned(),
+        json!(user.email.as_ref().map(|e| e.as_str())),
+    );
+    out.insert(
+        "username".to_owned(),
+        json!(user.username.as_ref().map(|u| u.as_str())),
+    );
+    if identifiers_only {
+        return out;
+    }
+    out.insert("email_verified".to_owned(), json!(user.email_verified));
+    out.insert(
+        "phone".to_owned(),
+        json!(user.phone.as_ref().map(|p| p.as_str())),
+    );
+    out.insert(
+        "disabled".to_owned(),
+        json!(user.status == Status::Disabled),
+    );
+    if let Value::Object(profile) = serde_json::to_value(&user.profile).unwrap_or(Value::Null) {
+        for (field, value) in profile {
+            out.insert(format!("profile.{field}"), value);
+        }
+    }
+    for (field, value) in &user.attributes {
+        out.insert(format!("attributes.{field}"), value.clone());
+    }
+    out
+}
+
+/// The projection's canonical form (sorted keys): equal forms, identical records.
+fn canonical(projection: &BTreeMap<String, Value>) -> String {
+    serde_json::to_string(projection).unwrap_or_default()
+}
+
+/// A small xorshift generator for sampling, seeded from the clock.
+struct Draw(u64);
+
+impl Draw {
+    fn seeded() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .subsec_nanos();
+        Draw(u64::from(nanos) | 1)
+    }
+
+    /// A number in [0, 1).
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

@@ -1,0 +1,170 @@
+//! `usher reconcile` finds exactly the divergences a test injects on both sides: field edits
+//! in legacy and in the new store, records deleted in legacy, records legacy gained, a user
+//! gone from the new store, a record that no longer maps. Its counts equal the injected ones,
+//! the parity is identical ÷ compared, and each run is kept in the store.
+
+use serde_json::Value;
+
+use crate::support::{self, text, usher};
+
+const USERS: i64 = 200;
+
+async fn run_sql(path: &std::path::Path, sql: &str) {
+    support::sqlite_legacy(path, sql, &[]).await;
+}
+
+fn reconcile(config: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["reconcile", "--config", config, "--json"];
+    args.extend_from_slice(extra);
+    let out = usher(&args, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_str(&text(&out.stdout)).unwrap()
+}
+
+fn count(report: &Value, kind: &str) -> u64 {
+    report[kind]["count"].as_u64().unwrap()
+}
+
+fn ids(report: &Value, kind: &str) -> Vec<String> {
+    report[kind]["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn reconcile_counts_exactly_the_injected_divergences() {
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = dir.path().join("legacy.db");
+    let rows: Vec<String> = (1..=USERS)
+        .map(|i| {
+            format!(
+                "INSERT INTO users VALUES ({i}, 'user{i}@example.com', 'user{i}', 'First{i}', 'n{i}')"
+            )
+        })
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    support::sqlite_legacy(
+        &legacy,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, login TEXT, first_name TEXT, nick TEXT)",
+        &rows,
+    )
+    .await;
+    let config = support::write_config(
+        dir.path(),
+        "[store]\ntype = \"sqlite\"\npath = \"usher.db\"\n",
+        "[sources.legacy]\ntype = \"sqlite\"\npath = \"legacy.db\"\ntable = \"users\"\nkey = \"id\"\n",
+        "[mappings.legacy.fields]\nemail = \"email\"\nusername = \"login\"\ngiven_name = \"first_name\"\nnickname = \"nick\"\n",
+        "",
+    );
+    let config = config.to_str().unwrap();
+    let out = usher(&["backfill", "--config", config], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let clean = reconcile(config, &["--all"]);
+    assert_eq!(clean["read"], USERS);
+    assert_eq!(
+        (clean["compared"].as_u64(), clean["identical"].as_u64()),
+        (Some(200), Some(200))
+    );
+    assert_eq!(clean["parity"], 1.0);
+
+    // Legacy: three edits, two deletions, four new records, one record that no longer maps.
+    run_sql(
+        &legacy,
+        "UPDATE users SET first_name = 'Changed' WHERE id IN (5, 6, 7)",
+    )
+    .await;
+    run_sql(&legacy, "DELETE FROM users WHERE id IN (10, 11)").await;
+    run_sql(
+        &legacy,
+        "INSERT INTO users VALUES (1001, 'a1@example.com', 'a1', 'A', 'a'), \
+         (1002, 'a2@example.com', 'a2', 'A', 'a'), (1003, 'a3@example.com', 'a3', 'A', 'a'), \
+         (1004, 'a4@example.com', 'a4', 'A', 'a')",
+    )
+    .await;
+    run_sql(
+        &legacy,
+        "UPDATE users SET email = 'not an address' WHERE id = 40",
+    )
+    .await;
+    // The new store: two edits, one user gone.
+    let store = dir.path().join("usher.db");
+    run_sql(
+        &store,
+        "UPDATE users SET given_name = 'Edited' WHERE id IN \
+         (SELECT user_id FROM ledger WHERE legacy_id IN ('20', '21'))",
+    )
+    .await;
+    run_sql(
+        &store,
+        "DELETE FROM credentials WHERE user_id IN (SELECT user_id FROM ledger WHERE legacy_id = '30'); \
+         CREATE TEMP TABLE gone AS SELECT user_id FROM ledger WHERE legacy_id = '30'; \
+         DELETE FROM ledger WHERE legacy_id = '30'; \
+         DELETE FROM users WHERE id IN (SELECT user_id FROM gone)",
+    )
+    .await;
+
+    let csv = dir.path().join("divergences.csv");
+    let report = reconcile(config, &["--csv", csv.to_str().unwrap()]);
+    assert_eq!(report["read"], USERS - 2 + 4);
+    assert_eq!(count(&report, "missing"), 4 + 1);
+    assert_eq!(
+        ids(&report, "missing"),
+        ["30", "1001", "1002", "1003", "1004"]
+    );
+    assert_eq!(count(&report, "differing"), 3 + 2);
+    assert_eq!(ids(&report, "differing"), ["5", "6", "7", "20", "21"]);
+    assert_eq!(count(&report, "unmappable"), 1);
+    assert_eq!(count(&report, "deleted_in_legacy"), 2);
+    assert_eq!(ids(&report, "deleted_in_legacy"), ["10", "11"]);
+    assert_eq!(count(&report, "quarantined"), 0);
+    let fields = report["fields"].as_object().unwrap();
+    assert_eq!(
+        fields.keys().collect::<Vec<_>>(),
+        ["profile.given_name"],
+        "{fields:?}"
+    );
+    assert_eq!(fields["profile.given_name"]["count"], 5);
+    let compared = 202 + 2;
+    let identical = 202 - 5 - 5 - 1;
+    assert_eq!(report["compared"], compared);
+    assert_eq!(report["identical"], identical);
+    let parity = report["parity"].as_f64().unwrap();
+    assert!((parity - identical as f64 / compared as f64).abs() < 1e-12);
+    // Never a value: the report names fields and legacy ids only.
+    let printed = report.to_string();
+    for value in ["Changed", "Edited", "not an address", "First5"] {
+        assert!(!printed.contains(value), "{value} in {printed}");
+    }
+    let csv = std::fs::read_to_string(csv).unwrap();
+    assert!(csv.contains("missing,,\"1001\""), "{csv}");
+    assert!(
+        csv.contains("differing,\"profile.given_name\",\"20\""),
+        "{csv}"
+    );
+
+    // A sample compares some of the records and looks for no deletions.
+    let sample = reconcile(config, &["--sample", "50"]);
+    assert_eq!(sample["sampled"], true);
+    assert_eq!(count(&sample, "deleted_in_legacy"), 0);
+    assert!(sample["compared"].as_u64().unwrap() <= 202);
+
+    // Every run is kept, newest first; the text report states the figure.
+    let out = usher(&["reconcile", "--config", config], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    let expected = format!("parity {:.4}%", parity * 100.0);
+    assert!(printed.contains(&expected), "{printed}");
+    assert!(printed.contains("profile.given_name"), "{printed}");
+    let store = usher_store::open(&usher_store::StoreConfig::Sqlite { path: store })
+        .await
+        .unwrap();
+    let runs = store.reconciliations(Some("legacy"), 10).await.unwrap();
+    assert_eq!(runs.len(), 4);
+    assert_eq!((runs[0].compared, runs[0].identical), (compared, identical));
+    assert_eq!((runs[3].compared, runs[3].identical), (200, 200));
+    store.close().await;
+}
