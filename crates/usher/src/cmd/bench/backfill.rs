@@ -37,7 +37,7 @@ pub struct Row {
     pub copy_rows_per_second: f64,
 }
 
-fn database_url(admin: &str, db: &str) -> String {
+pub(crate) fn database_url(admin: &str, db: &str) -> String {
     let (base, query) = admin
         .split_once('?')
         .map_or((admin, None), |(b, q)| (b, Some(q)));
@@ -54,7 +54,7 @@ fn database_url(admin: &str, db: &str) -> String {
     url
 }
 
-async fn recreate(admin: &mut PgConnection, db: &str) -> Result<()> {
+pub(crate) async fn recreate(admin: &mut PgConnection, db: &str) -> Result<()> {
     sqlx::query(AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
     )))
@@ -67,7 +67,7 @@ async fn recreate(admin: &mut PgConnection, db: &str) -> Result<()> {
 }
 
 /// Makes sure the legacy database holds exactly `users` fake users.
-async fn legacy(admin_url: &str, users: u64) -> Result<String> {
+pub(crate) async fn legacy(admin_url: &str, users: u64) -> Result<String> {
     let db = format!("usher_bench_legacy_{users}");
     let url = database_url(admin_url, &db);
     let ready = match PgConnection::connect(&url).await {
@@ -134,7 +134,7 @@ async fn copy_reference(admin_url: &str, legacy_url: &str) -> Result<f64> {
 }
 
 /// Backfills the legacy table into a fresh store of `kind` in a child process.
-async fn backfill(
+pub(crate) async fn backfill(
     admin_url: &str,
     legacy_url: &str,
     kind: &str,

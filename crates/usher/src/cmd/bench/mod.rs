@@ -19,6 +19,7 @@ use serde::Deserialize;
 use usher_hash::{Password, PasswordHash};
 
 pub mod backfill;
+mod keep;
 pub mod login;
 
 const REFERENCE: &str = include_str!("hash_reference.py");
@@ -77,6 +78,25 @@ pub enum BenchCommand {
         /// Extra arguments for `usher backfill` (e.g. --batch-size 5000).
         #[arg(last = true)]
         backfill_args: Vec<String>,
+    },
+    /// Keeping both sides true: `usher reconcile --all` against a raw keyset read of the same
+    /// legacy table, and outbox delivery to a SQL legacy against a raw batched write.
+    Keep {
+        /// Legacy users to reconcile.
+        #[arg(long, default_value_t = 200_000)]
+        users: u64,
+        /// Outbox rows to deliver.
+        #[arg(long, default_value_t = 50_000)]
+        rows: u64,
+        /// A PostgreSQL superuser URL; the benchmark creates its own databases.
+        #[arg(long, env = "USHER_BENCH_POSTGRES_URL", hide_env_values = true)]
+        postgres: String,
+        /// Where configs go.
+        #[arg(long, default_value = "target/bench")]
+        dir: std::path::PathBuf,
+        /// Also write the table as Markdown to this file.
+        #[arg(long, value_name = "PATH")]
+        markdown: Option<std::path::PathBuf>,
     },
 }
 
@@ -143,6 +163,29 @@ pub fn run(command: BenchCommand) -> Result<()> {
                 .build()?;
             let rows = rt.block_on(backfill::run(users, stores, postgres, dir, backfill_args))?;
             let table = backfill::render(&rows);
+            println!("{table}");
+            if let Some(path) = markdown {
+                std::fs::write(&path, &table)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(())
+        }
+        BenchCommand::Keep {
+            users,
+            rows,
+            postgres,
+            dir,
+            markdown,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let pairs = rt.block_on(async {
+                let reconcile = keep::reconcile(&postgres, users, &dir).await?;
+                let outbox = keep::outbox(&postgres, rows, &dir).await?;
+                Ok::<_, anyhow::Error>(vec![reconcile, outbox])
+            })?;
+            let table = keep::render(&pairs);
             println!("{table}");
             if let Some(path) = markdown {
                 std::fs::write(&path, &table)
