@@ -231,14 +231,7 @@ impl Courier {
         if rows.is_empty() {
             return Ok(round);
         }
-        let outcomes: Vec<(OutboxRow, Result<Written, String>)> = futures::stream::iter(rows)
-            .map(|row| async move {
-                let outcome = self.deliver(&row).await;
-                (row, outcome)
-            })
-            .buffer_unordered(self.delivery.concurrency.max(1))
-            .collect()
-            .await;
+        let outcomes = self.deliver_all(rows).await;
         let mut delivered: HashMap<&str, u64> = HashMap::new();
         let mut ids = Vec::with_capacity(outcomes.len());
         for (row, outcome) in &outcomes {
@@ -261,6 +254,111 @@ impl Courier {
             self.metrics.delivery(destination, "delivered", n);
         }
         Ok(round)
+    }
+
+    /// Delivers claimed rows: those of a destination with only SQL writes in one legacy
+    /// transaction per [`Delivery::concurrency`]-th of them (all applied or none; on failure
+    /// each row of that part alone, so one bad row fails only itself), the others one by one,
+    /// several at once.
+    async fn deliver_all(&self, rows: Vec<OutboxRow>) -> Vec<(OutboxRow, Result<Written, String>)> {
+        let mut batched: HashMap<String, Vec<OutboxRow>> = HashMap::new();
+        let mut single = Vec::new();
+        for row in rows {
+            match self.writers.get(&row.destination) {
+                Some(Writers {
+                    own: Own::Hash(_),
+                    http: None,
+                }) => batched
+                    .entry(row.destination.clone())
+                    .or_default()
+                    .push(row),
+                _ => single.push(row),
+            }
+        }
+        let parts = self.delivery.concurrency.max(1);
+        let mut groups: Vec<Vec<OutboxRow>> = Vec::new();
+        for (_, rows) in batched {
+            let size = rows.len().div_ceil(parts).max(1);
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                groups.push(rows.by_ref().take(size).collect());
+            }
+        }
+        groups.extend(single.into_iter().map(|row| vec![row]));
+        futures::stream::iter(groups)
+            .map(|group| self.deliver_group(group))
+            .buffer_unordered(parts)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// A group of one destination's rows in one legacy transaction (a lone row as
+    /// [`Courier::deliver`] does it); each row alone when the transaction fails.
+    async fn deliver_group(
+        &self,
+        rows: Vec<OutboxRow>,
+    ) -> Vec<(OutboxRow, Result<Written, String>)> {
+        let mut out = Vec::with_capacity(rows.len());
+        let together = match (
+            rows.len(),
+            rows.first().map(|r| self.writers.get(&r.destination)),
+        ) {
+            (
+                2..,
+                Some(Some(Writers {
+                    own: Own::Hash(source),
+                    ..
+                })),
+            ) => Some(source),
+            _ => None,
+        };
+        if let Some(source) = together {
+            let mut writes = Vec::with_capacity(rows.len());
+            let mut parsed = Vec::with_capacity(rows.len());
+            for row in rows {
+                match serde_json::from_value::<LegacyWrite>(row.payload.clone()) {
+                    Ok(write) => {
+                        writes.push((write, row.idempotency_key.clone()));
+                        parsed.push(row);
+                    }
+                    Err(e) => {
+                        let reason = format!("the row's payload is not a write to legacy: {e}");
+                        out.push((row, Err(reason)));
+                    }
+                }
+            }
+            match source.write_many(&writes).await {
+                Ok(written) if written.len() == parsed.len() => {
+                    for ((row, written), (write, _)) in parsed.into_iter().zip(written).zip(&writes)
+                    {
+                        let outcome = match written {
+                            Written::NotConfigured => Err(format!(
+                                "{} has no writer for {}",
+                                row.destination,
+                                write.op()
+                            )),
+                            other => Ok(other),
+                        };
+                        out.push((row, outcome));
+                    }
+                }
+                _ => {
+                    for row in parsed {
+                        let outcome = self.deliver(&row).await;
+                        out.push((row, outcome));
+                    }
+                }
+            }
+            return out;
+        }
+        for row in rows {
+            let outcome = self.deliver(&row).await;
+            out.push((row, outcome));
+        }
+        out
     }
 
     /// Delivers one row; why not, for the row's `last_error` (never a secret: writers' errors

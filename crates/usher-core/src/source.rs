@@ -204,8 +204,19 @@ pub trait Source: Send + Sync {
         write: &LegacyWrite,
         idempotency_key: &str,
     ) -> Result<Written, SourceError> {
-        let _ = (write, idempotency_key);
-        Ok(Written::NotConfigured)
+        let one = [(write.clone(), idempotency_key.to_owned())];
+        let written = self.write_many(&one).await?;
+        Ok(written.first().copied().unwrap_or(Written::NotConfigured))
+    }
+
+    /// Applies several writes (each with its idempotency key) at once, where the source can:
+    /// a SQL source runs them in one legacy transaction, all applied or none. One outcome per
+    /// write, in order.
+    async fn write_many(
+        &self,
+        writes: &[(LegacyWrite, String)],
+    ) -> Result<Vec<Written>, SourceError> {
+        Ok(vec![Written::NotConfigured; writes.len()])
     }
 
     /// Does what the source really does, once: connect and read one record.

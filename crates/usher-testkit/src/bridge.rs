@@ -75,6 +75,28 @@ pub async fn legacy_table(dir: &Path, rows: &[(i64, &str, &str, &str)]) {
     conn.close().await.unwrap();
 }
 
+/// Runs `sql` on the legacy table's database in `dir`.
+pub async fn run_legacy_sql(dir: &Path, sql: &str) {
+    let mut conn = crate::databases::sqlite(&dir.join("legacy.db")).await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+/// The text column `column` of every legacy row in `dir`, in id order.
+pub async fn legacy_column(dir: &Path, column: &str) -> Vec<String> {
+    let mut conn = crate::databases::sqlite(&dir.join("legacy.db")).await;
+    let sql = format!("SELECT {column} FROM users ORDER BY id");
+    let values = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    values
+}
+
 /// A second bridge over the store and legacy table [`bridge`] made in `dir`.
 pub async fn bridge_reopened(dir: &Path) -> Bridge {
     open_bridge(dir, HashPool::new(2, 64), policy(), None).await

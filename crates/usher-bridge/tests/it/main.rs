@@ -3,4 +3,5 @@
 
 usher_testkit::test_modules! {
     mod login;
+    mod outbox;
 }

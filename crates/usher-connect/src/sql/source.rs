@@ -484,29 +484,35 @@ where
             .is_some_and(|w| w.statements.statement(op).is_some())
     }
 
-    async fn write(
+    async fn write_many(
         &self,
-        write: &LegacyWrite,
-        idempotency_key: &str,
-    ) -> Result<Written, SourceError> {
+        writes: &[(LegacyWrite, String)],
+    ) -> Result<Vec<Written>, SourceError> {
         let writer = self.writer.as_ref();
-        // A key the ledger gave as text, for a source whose key column is an integer.
-        let mut typed;
-        let write = match write.key() {
-            LegacyKey::Text(text) if writer.is_some() => {
-                match (self.plan().await?.key_type, text.parse::<i64>()) {
-                    (Some(KeyType::Int), Ok(int)) => {
-                        typed = write.clone();
-                        *typed.key_mut() = LegacyKey::Int(int);
-                        &typed
-                    }
-                    _ => write,
-                }
-            }
-            _ => write,
-        };
-        let asked = (write, idempotency_key);
-        write_back::write(writer, &self.endpoint, asked, D::rows_affected).await
+        // Keys the ledger gave as text, for a source whose key column is an integer.
+        let text_keys = writes
+            .iter()
+            .any(|(w, _)| matches!(w.key(), LegacyKey::Text(_)));
+        let typed: Vec<(LegacyWrite, String)>;
+        let writes =
+            if text_keys && writer.is_some() && self.plan().await?.key_type == Some(KeyType::Int) {
+                typed = writes
+                    .iter()
+                    .map(|(w, k)| {
+                        let mut w = w.clone();
+                        if let LegacyKey::Text(text) = w.key()
+                            && let Ok(int) = text.parse::<i64>()
+                        {
+                            *w.key_mut() = LegacyKey::Int(int);
+                        }
+                        (w, k.clone())
+                    })
+                    .collect();
+                &typed
+            } else {
+                writes
+            };
+        write_back::write_many(writer, &self.endpoint, writes, D::rows_affected).await
     }
 
     async fn count(&self) -> Result<Option<u64>, SourceError> {

@@ -371,16 +371,17 @@ pub(crate) struct Writer<DB: sqlx::Database> {
     pub(crate) pool: sqlx::Pool<DB>,
 }
 
-/// Runs `write`'s statement, if the source has one: the key bound as an integer or text as it
-/// is, the other values as text or a boolean, in one transaction with the idempotency key's
-/// insert when the source keeps them. `rows` reads how many rows the statement changed from
-/// the backend's result (logged).
-pub(crate) async fn write<DB>(
+/// Runs each write's statement, if the source has one, in one legacy transaction: the key
+/// bound as an integer or text as it is, the other values as text or a boolean, each after
+/// the insert of its idempotency key when the source keeps them (a key already there: that
+/// write was applied before, and its statement does not run). All commit together, or none
+/// does. `rows` reads how many rows a statement changed from the backend's result (logged).
+pub(crate) async fn write_many<DB>(
     writer: Option<&Writer<DB>>,
     endpoint: &Endpoint,
-    (write, idempotency_key): (&LegacyWrite, &str),
+    writes: &[(LegacyWrite, String)],
     rows: fn(&DB::QueryResult) -> u64,
-) -> Result<Written, SourceError>
+) -> Result<Vec<Written>, SourceError>
 where
     DB: sqlx::Database,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
@@ -389,58 +390,75 @@ where
     for<'q> bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     DB::Arguments: sqlx::IntoArguments<DB>,
 {
-    let op = write.op();
-    let Some((statement, writer)) = writer.and_then(|w| Some((w.statements.statement(op)?, w)))
-    else {
-        return Ok(Written::NotConfigured);
+    let mut outcomes = vec![Written::NotConfigured; writes.len()];
+    let Some(writer) = writer else {
+        return Ok(outcomes);
     };
-    let key = write.key();
-    let context = format!("{op} for record {key}");
-    let error = |e| endpoint.error(&context, e);
-    let mut query = sqlx::query::<DB>(statement.sql.clone());
-    for param in statement.parsed.params() {
-        query = match (param, write) {
-            (Param::Key, _) => match key {
-                LegacyKey::Int(i) => query.bind(*i),
-                LegacyKey::Text(s) => query.bind(s.clone()),
-            },
-            (Param::IdempotencyKey, _) => query.bind(idempotency_key.to_owned()),
-            (Param::UserId, LegacyWrite::MarkMigrated { user_id, .. }) => {
-                query.bind(user_id.to_string())
-            }
-            (Param::PasswordHash, LegacyWrite::SetPassword { password_hash, .. }) => {
-                query.bind(password_hash.clone())
-            }
-            (Param::Email, LegacyWrite::SetEmail { email, .. }) => query.bind(email.clone()),
-            (Param::EmailVerified, LegacyWrite::SetEmail { email_verified, .. }) => {
-                query.bind(*email_verified)
-            }
-            // Parsing allowed only the operation's own placeholders.
-            (other, _) => {
-                return Err(endpoint.query_error(format!(
-                    "{context}: :{} is not a value of {op}",
-                    other.name()
-                )));
-            }
+    let mut tx = None;
+    let mut changed = Vec::new();
+    for ((write, idempotency_key), outcome) in writes.iter().zip(outcomes.iter_mut()) {
+        let op = write.op();
+        let Some(statement) = writer.statements.statement(op) else {
+            continue;
         };
-    }
-    let mut tx = writer.pool.begin().await.map_err(error)?;
-    if let Some(applied) = &writer.statements.applied {
-        let inserted = sqlx::query::<DB>(applied.clone())
-            .bind(idempotency_key.to_owned())
-            .execute(&mut *tx)
-            .await
-            .map_err(error)?;
-        if rows(&inserted) == 0 {
-            tx.rollback().await.map_err(error)?;
-            return Ok(Written::Again);
+        let key = write.key();
+        let context = format!("{op} for record {key}");
+        let error = |e| endpoint.error(&context, e);
+        let mut query = sqlx::query::<DB>(statement.sql.clone());
+        for param in statement.parsed.params() {
+            query = match (param, write) {
+                (Param::Key, _) => match key {
+                    LegacyKey::Int(i) => query.bind(*i),
+                    LegacyKey::Text(s) => query.bind(s.clone()),
+                },
+                (Param::IdempotencyKey, _) => query.bind(idempotency_key.clone()),
+                (Param::UserId, LegacyWrite::MarkMigrated { user_id, .. }) => {
+                    query.bind(user_id.to_string())
+                }
+                (Param::PasswordHash, LegacyWrite::SetPassword { password_hash, .. }) => {
+                    query.bind(password_hash.clone())
+                }
+                (Param::Email, LegacyWrite::SetEmail { email, .. }) => query.bind(email.clone()),
+                (Param::EmailVerified, LegacyWrite::SetEmail { email_verified, .. }) => {
+                    query.bind(*email_verified)
+                }
+                // Parsing allowed only the operation's own placeholders.
+                (other, _) => {
+                    return Err(endpoint.query_error(format!(
+                        "{context}: :{} is not a value of {op}",
+                        other.name()
+                    )));
+                }
+            };
         }
+        let tx = match &mut tx {
+            Some(tx) => tx,
+            None => tx.insert(writer.pool.begin().await.map_err(error)?),
+        };
+        if let Some(applied) = &writer.statements.applied {
+            let inserted = sqlx::query::<DB>(applied.clone())
+                .bind(idempotency_key.clone())
+                .execute(&mut **tx)
+                .await
+                .map_err(error)?;
+            if rows(&inserted) == 0 {
+                *outcome = Written::Again;
+                continue;
+            }
+        }
+        let done = query.execute(&mut **tx).await.map_err(error)?;
+        changed.push((op, key, rows(&done)));
+        *outcome = Written::Applied;
     }
-    let done = query.execute(&mut *tx).await.map_err(error)?;
-    let changed = rows(&done);
-    tx.commit().await.map_err(error)?;
-    log_rows(&endpoint.source_name, op, key, changed);
-    Ok(Written::Applied)
+    if let Some(tx) = tx {
+        tx.commit()
+            .await
+            .map_err(|e| endpoint.error("committing writes", e))?;
+    }
+    for (op, key, n) in changed {
+        log_rows(&endpoint.source_name, op, key, n);
+    }
+    Ok(outcomes)
 }
 
 /// What every SQL source's healthcheck does after reading one record: no row may have a

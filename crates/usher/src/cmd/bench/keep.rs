@@ -39,7 +39,10 @@ async fn keyset_read(url: &str) -> Result<(u64, f64)> {
         after = sqlx::Row::try_get::<i64, _>(last, "id")?;
         rows = rows.saturating_add(u64::try_from(page.len()).unwrap_or(0));
     }
-    Ok((rows, rows as f64 / started.elapsed().as_secs_f64().max(1e-9)))
+    Ok((
+        rows,
+        rows as f64 / started.elapsed().as_secs_f64().max(1e-9),
+    ))
 }
 
 pub async fn reconcile(admin_url: &str, users: u64, dir: &Path) -> Result<Pair> {
@@ -136,7 +139,7 @@ pub async fn outbox(admin_url: &str, rows: u64, dir: &Path) -> Result<Pair> {
         &config,
         format!(
             "[store]\ntype = \"postgres\"\nurl = \"{store_url}\"\n\n\
-             [sources.legacy]\ntype = \"postgres\"\nurl = \"{legacy_url}\"\ntable = \"users\"\nkey = \"id\"\n\n\
+             [sources.legacy]\ntype = \"postgres\"\nurl = \"{legacy_url}\"\ntable = \"users\"\nkey = \"id\"\nmax_connections = 16\n\n\
              [sources.legacy.writes]\n\
              set_email = \"UPDATE users SET email = :email WHERE id = :key\"\n\
              idempotency_table = \"usher_applied\"\n\n\
