@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::TryStreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 use serde_json::{Value, json};
 use usher_core::{KeyRange, LegacyRecord, Mapper, Source, Status, User};
@@ -129,88 +129,108 @@ pub async fn reconcile(
     let filter = QuarantineFilter {
         source: Some(name.clone()),
     };
-    let held: HashSet<String> = store
-        .quarantine_entries(&filter, 10_000)
-        .map_ok(|e| e.legacy_id.as_str().to_owned())
-        .try_collect()
-        .await?;
+    let held: Arc<HashSet<String>> = Arc::new(
+        store
+            .quarantine_entries(&filter, 10_000)
+            .map_ok(|e| e.legacy_id.as_str().to_owned())
+            .try_collect::<HashSet<String>>()
+            .await?,
+    );
     // Bernoulli sampling: each record with probability sample ÷ total.
     let probability = match (options.sample, total) {
         (Some(n), Some(total)) if total > 0 => (n as f64 / total as f64).min(1.0),
         (Some(_), _) => 1.0,
         (None, _) => 1.0,
     };
-    let mut draw = Draw::seeded();
     let mut report = ReconcileReport {
         source: name.clone(),
         sampled: options.sample.is_some(),
         ..ReconcileReport::default()
     };
     let mut seen: HashSet<String> = HashSet::new();
-    let mut range = KeyRange::default();
-    loop {
-        let records = retry(&retrying, observer, "reading the source", || {
-            source.read(&range, batch)
-        })
-        .await?;
-        let Some(last) = records.last() else { break };
-        range.after = Some(last.key.clone());
-        let n = u64::try_from(records.len()).unwrap_or(u64::MAX);
-        report.read = report.read.saturating_add(n);
-        let chosen: Vec<LegacyRecord> = records
-            .into_iter()
-            .filter(|_| probability >= 1.0 || draw.next() < probability)
-            .collect();
-        let ids: Vec<String> = chosen.iter().map(|r| r.key.to_string()).collect();
-        if options.sample.is_none() {
-            seen.extend(ids.iter().cloned());
+    // Three stages at once: legacy is read (in key order, one chunk ahead), the next chunk's
+    // users are read from the store, and a chunk is compared on a blocking thread.
+    let (chunks, mut next) = tokio::sync::mpsc::channel::<Vec<LegacyRecord>>(2);
+    let reader = async {
+        let mut draw = Draw::seeded();
+        let mut range = KeyRange::default();
+        let mut read = 0u64;
+        loop {
+            let records = retry(&retrying, observer, "reading the source", || {
+                source.read(&range, batch)
+            })
+            .await?;
+            let Some(last) = records.last() else { break };
+            range.after = Some(last.key.clone());
+            let n = u64::try_from(records.len()).unwrap_or(u64::MAX);
+            read = read.saturating_add(n);
+            observer.chunk(Counters {
+                read: n,
+                ..Counters::default()
+            });
+            let chosen = records
+                .into_iter()
+                .filter(|_| probability >= 1.0 || draw.next() < probability)
+                .collect();
+            if chunks.send(chosen).await.is_err() {
+                break;
+            }
         }
-        let users: HashMap<String, User> = retry(&retrying, observer, "reading users", || {
-            store.users_of_records(&name, &ids)
-        })
-        .await?
-        .into_iter()
-        .collect();
-        let now = chrono::Utc::now();
-        for (record, id) in chosen.iter().zip(&ids) {
-            report.compared = report.compared.saturating_add(1);
+        drop(chunks);
+        Ok::<_, EngineError>(read)
+    };
+    let compare = async {
+        let stream = futures::stream::poll_fn(|cx| next.poll_recv(cx));
+        let mut parts = Box::pin(
+            stream
+                .map(|records: Vec<LegacyRecord>| {
+                    let (store, mapper, name) =
+                        (Arc::clone(&store), Arc::clone(&mapper), name.clone());
+                    let held = Arc::clone(&held);
+                    let retrying = &retrying;
+                    async move {
+                        let ids: Vec<String> = records.iter().map(|r| r.key.to_string()).collect();
+                        let users = retry(retrying, observer, "reading users", || {
+                            store.users_of_records(&name, &ids)
+                        })
+                        .await?;
+                        tokio::task::spawn_blocking(move || {
+                            compare_chunk(&mapper, &name, &records, ids, users, &held)
+                        })
+                        .await
+                        .map_err(|e| EngineError::Worker(e.to_string()))
+                    }
+                })
+                .buffered(2),
+        );
+        while let Some(part) = parts.try_next().await? {
+            report.compared = report.compared.saturating_add(part.read);
+            report.identical = report.identical.saturating_add(part.identical);
             let keep = options.examples;
-            let Some(user) = users.get(id) else {
-                if held.contains(id) {
-                    report.quarantined.add(id, keep);
-                } else {
-                    report.missing.add(id, keep);
+            for (kind, ids) in [
+                (&mut report.quarantined, &part.quarantined_or_missing.0),
+                (&mut report.missing, &part.quarantined_or_missing.1),
+                (&mut report.unmappable, &part.unmappable),
+                (&mut report.differing, &part.differing),
+            ] {
+                for id in ids {
+                    kind.add(id, keep);
                 }
-                continue;
-            };
-            let Ok(mapped) = mapper.map(&name, record, now) else {
-                report.unmappable.add(id, keep);
-                continue;
-            };
-            let linked = user.legacy_links.len() > 1;
-            let (want, have) = (projection(&mapped, linked), projection(user, linked));
-            if canonical(&want) == canonical(&have) {
-                report.identical = report.identical.saturating_add(1);
-                continue;
             }
-            report.differing.add(id, keep);
-            let fields: std::collections::BTreeSet<&String> =
-                want.keys().chain(have.keys()).collect();
-            for field in fields {
-                if want.get(field) != have.get(field) {
-                    report
-                        .fields
-                        .entry(field.clone())
-                        .or_default()
-                        .add(id, keep);
+            for (field, ids) in &part.fields {
+                let d = report.fields.entry(field.clone()).or_default();
+                for id in ids {
+                    d.add(id, keep);
                 }
+            }
+            if options.sample.is_none() {
+                seen.extend(part.ids);
             }
         }
-        observer.chunk(Counters {
-            read: n,
-            ..Counters::default()
-        });
-    }
+        Ok::<_, EngineError>(())
+    };
+    let (read, ()) = tokio::try_join!(reader, compare)?;
+    report.read = read;
     if options.sample.is_none() {
         let mut ledger = store.ledger_entries(&name, 10_000);
         while let Some(entry) = ledger.try_next().await? {
@@ -263,6 +283,75 @@ fn projection(user: &User, identifiers_only: bool) -> BTreeMap<String, Value> {
         out.insert(format!("attributes.{field}"), value.clone());
     }
     out
+}
+
+/// One chunk's comparison, merged into the report in key order.
+struct Part {
+    /// Records compared.
+    read: u64,
+    identical: u64,
+    /// Quarantined, then missing.
+    quarantined_or_missing: (Vec<String>, Vec<String>),
+    unmappable: Vec<String>,
+    differing: Vec<String>,
+    /// Differing legacy ids by field.
+    fields: BTreeMap<String, Vec<String>>,
+    /// Every legacy id compared (for deletions).
+    ids: Vec<String>,
+}
+
+/// Compares a chunk's records with the users they became (`users`: legacy id → user).
+fn compare_chunk(
+    mapper: &Mapper,
+    name: &str,
+    records: &[LegacyRecord],
+    ids: Vec<String>,
+    users: Vec<(String, User)>,
+    held: &HashSet<String>,
+) -> Part {
+    let users: HashMap<String, User> = users.into_iter().collect();
+    let now = chrono::Utc::now();
+    let mut part = Part {
+        read: u64::try_from(records.len()).unwrap_or(u64::MAX),
+        identical: 0,
+        quarantined_or_missing: (Vec::new(), Vec::new()),
+        unmappable: Vec::new(),
+        differing: Vec::new(),
+        fields: BTreeMap::new(),
+        ids: Vec::new(),
+    };
+    for (record, id) in records.iter().zip(&ids) {
+        let Some(user) = users.get(id) else {
+            if held.contains(id) {
+                part.quarantined_or_missing.0.push(id.clone());
+            } else {
+                part.quarantined_or_missing.1.push(id.clone());
+            }
+            continue;
+        };
+        let Ok(mapped) = mapper.map(name, record, now) else {
+            part.unmappable.push(id.clone());
+            continue;
+        };
+        let linked = user.legacy_links.len() > 1;
+        let (want, have) = (projection(&mapped, linked), projection(user, linked));
+        if canonical(&want) == canonical(&have) {
+            part.identical = part.identical.saturating_add(1);
+            continue;
+        }
+        part.differing.push(id.clone());
+        let fields: std::collections::BTreeSet<&String> = want.keys().chain(have.keys()).collect();
+        for field in fields {
+            if want.get(field) != have.get(field) {
+                part.fields
+                    .entry(field.clone())
+                    .or_default()
+                    .push(id.clone());
+            }
+        }
+    }
+    part.ids = ids;
+    part
 }
 
 /// The projection's canonical form (sorted keys): equal forms, identical records.
