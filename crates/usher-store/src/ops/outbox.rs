@@ -119,11 +119,7 @@ pub(super) async fn claim<B: Backend>(
         .collect::<Result<Vec<_>>>()?;
     let mut claimed = Vec::with_capacity(ids.len());
     if !ids.is_empty() {
-        let list = (3..)
-            .take(ids.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = id_list(ids.len());
         let mut update = Stmt::<B>::new(
             format!(
                 "UPDATE outbox SET claimed_by = $1, claimed_until = $2 WHERE id IN ({list}) \
@@ -143,6 +139,15 @@ pub(super) async fn claim<B: Backend>(
     }
     tx.commit().await.map_err(db(OP))?;
     Ok(claimed)
+}
+
+/// The placeholders of `n` ids bound after two other parameters: `$3, $4, …`.
+fn id_list(n: usize) -> String {
+    (3..)
+        .take(n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs one write to the outbox on a connection of its own, holding the writer: rows changed.
@@ -168,11 +173,7 @@ pub(super) async fn delivered<B: Backend>(
     let mut marked = 0u64;
     // Within SQLite's bound on parameters, whatever the batch.
     for ids in ids.chunks(500) {
-        let list = (3..)
-            .take(ids.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = id_list(ids.len());
         let mut update = Stmt::<B>::new(
             format!(
                 "UPDATE outbox SET state = 'delivered', delivered_at = $2, claimed_by = NULL, \

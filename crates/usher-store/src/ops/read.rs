@@ -108,31 +108,37 @@ pub(super) async fn users_page<B: Backend>(
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
         return Ok(Vec::new());
     };
-    let mut links: std::collections::HashMap<Uuid, Vec<(String, String)>> = Default::default();
-    for g in Stmt::<B>::new(
+    let links = Stmt::<B>::new(
         "SELECT user_id, source, legacy_id FROM ledger WHERE user_id >= $1 AND user_id <= $2 \
          ORDER BY user_id, source, legacy_id",
         OP,
     )
     .uuid(&first.id)
-    .uuid(&last.id)
-    .fetch_all(&mut c)
-    .await?
-    .iter()
-    {
-        let user = g.uuid(0, ("ledger", "user_id", OP))?;
-        let key = user.to_string();
-        links.entry(user).or_default().push((
-            g.text(1, ("ledger", "source", &key))?,
-            g.text(2, ("ledger", "legacy_id", &key))?,
-        ));
-    }
+    .uuid(&last.id);
+    let mut links = links_by_user(links, &mut c).await?;
     rows.into_iter()
         .map(|row| {
             let own = links.remove(&row.id).unwrap_or_default();
             row.into_user(own)
         })
         .collect()
+}
+
+/// The (source, legacy id) links `query` reads as (user id, source, legacy id) rows, by user.
+async fn links_by_user<B: Backend>(
+    query: Stmt<B>,
+    c: &mut Conn<B>,
+) -> Result<std::collections::HashMap<Uuid, Vec<(String, String)>>> {
+    let mut links: std::collections::HashMap<Uuid, Vec<(String, String)>> = Default::default();
+    for g in query.fetch_all(c).await?.iter() {
+        let user = g.uuid(0, ("ledger", "user_id", "links"))?;
+        let key = user.to_string();
+        links.entry(user).or_default().push((
+            g.text(1, ("ledger", "source", &key))?,
+            g.text(2, ("ledger", "legacy_id", &key))?,
+        ));
+    }
+    Ok(links)
 }
 
 /// [`crate::UserStore::users_of_records`]: the users and the ledger's record ids, then every
@@ -166,9 +172,8 @@ pub(super) async fn users_of_records<B: Backend>(
         Ok((g.text(25, ("ledger", "legacy_id", &key))?, row))
     })
     .collect::<Result<Vec<_>>>()?;
-    let mut links: std::collections::HashMap<Uuid, Vec<(String, String)>> = Default::default();
     let of_users = B::in_list("legacy_id", "$2");
-    for g in Stmt::<B>::new(
+    let links = Stmt::<B>::new(
         format!(
             "SELECT user_id, source, legacy_id FROM ledger WHERE user_id IN \
              (SELECT user_id FROM ledger WHERE source = $1 AND {of_users}) \
@@ -177,18 +182,8 @@ pub(super) async fn users_of_records<B: Backend>(
         OP,
     )
     .text(source)
-    .list(legacy_ids)
-    .fetch_all(&mut c)
-    .await?
-    .iter()
-    {
-        let user = g.uuid(0, ("ledger", "user_id", OP))?;
-        let key = user.to_string();
-        links.entry(user).or_default().push((
-            g.text(1, ("ledger", "source", &key))?,
-            g.text(2, ("ledger", "legacy_id", &key))?,
-        ));
-    }
+    .list(legacy_ids);
+    let links = links_by_user(links, &mut c).await?;
     rows.into_iter()
         .map(|(legacy_id, row)| {
             let own = links.get(&row.id).cloned().unwrap_or_default();

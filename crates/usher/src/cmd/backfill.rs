@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::Args;
 use indicatif::{HumanDuration, ProgressBar, ProgressStyle};
-use usher_core::Mapper;
 use usher_engine::{BackfillOptions, BackfillReport, DryRunReport, Observer};
 use usher_store::{ConflictPolicy, Counters};
 
@@ -60,13 +59,7 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
     let config = args.config.load()?;
     config.check()?;
     let name = config.source_name(args.source.as_deref())?;
-    let source_config = config.sources.get(&name).context("source vanished")?;
-    let mapping = config.mappings.get(&name).context("mapping vanished")?;
-    let mapper = Arc::new(
-        Mapper::new(mapping)
-            .map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?
-            .with_hash_context(config.hash_context()?),
-    );
+    let (source_config, mapper) = config.source_and_mapper(&name)?;
     let defaults = &config.backfill;
     let options = BackfillOptions {
         batch_size: args.batch_size.unwrap_or(defaults.batch_size),

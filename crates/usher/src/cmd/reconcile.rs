@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use usher_core::Mapper;
 use usher_engine::{ReconcileOptions, ReconcileReport};
 
 use super::backfill::Bars;
@@ -45,13 +44,7 @@ pub async fn run(args: ReconcileArgs) -> Result<()> {
     let config = args.config.load()?;
     config.check()?;
     let name = config.source_name(args.source.as_deref())?;
-    let source_config = config.sources.get(&name).context("source vanished")?;
-    let mapping = config.mappings.get(&name).context("mapping vanished")?;
-    let mapper = Arc::new(
-        Mapper::new(mapping)
-            .map_err(|e| anyhow::anyhow!("{}", e.in_source(&name)))?
-            .with_hash_context(config.hash_context()?),
-    );
+    let (source_config, mapper) = config.source_and_mapper(&name)?;
     let source: Arc<dyn usher_core::Source> = Arc::from(source_config.build(&name).await?);
     let store: Arc<dyn usher_store::Store> = Arc::from(config.open_store().await?);
     let options = ReconcileOptions {

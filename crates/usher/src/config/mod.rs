@@ -321,6 +321,26 @@ impl Config {
         problems
     }
 
+    /// Source `name`'s config and its compiled mapper (hashes read in the config's hash
+    /// context): what every job over one source starts from.
+    pub fn source_and_mapper(
+        &self,
+        name: &str,
+    ) -> Result<(&SourceConfig, std::sync::Arc<usher_core::Mapper>)> {
+        let source = self
+            .sources
+            .get(name)
+            .with_context(|| format!("there is no [sources.{name}]"))?;
+        let mapping = self
+            .mappings
+            .get(name)
+            .with_context(|| format!("there is no [mappings.{name}]"))?;
+        let mapper = usher_core::Mapper::new(mapping)
+            .map_err(|e| anyhow::anyhow!("{}", e.in_source(name)))?
+            .with_hash_context(self.hash_context()?);
+        Ok((source, std::sync::Arc::new(mapper)))
+    }
+
     /// The sources the bridge tries at login, in order.
     pub fn bridge_sources(&self) -> Vec<String> {
         self.serve

@@ -162,13 +162,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
                 .enable_all()
                 .build()?;
             let rows = rt.block_on(backfill::run(users, stores, postgres, dir, backfill_args))?;
-            let table = backfill::render(&rows);
-            println!("{table}");
-            if let Some(path) = markdown {
-                std::fs::write(&path, &table)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-            Ok(())
+            print_table(&backfill::render(&rows), markdown.as_deref())
         }
         BenchCommand::Keep {
             users,
@@ -185,15 +179,18 @@ pub fn run(command: BenchCommand) -> Result<()> {
                 let outbox = keep::outbox(&postgres, rows, &dir).await?;
                 Ok::<_, anyhow::Error>(vec![reconcile, outbox])
             })?;
-            let table = keep::render(&pairs);
-            println!("{table}");
-            if let Some(path) = markdown {
-                std::fs::write(&path, &table)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-            Ok(())
+            print_table(&keep::render(&pairs), markdown.as_deref())
         }
     }
+}
+
+/// Prints a result table, and writes it to `markdown` too if asked.
+fn print_table(table: &str, markdown: Option<&std::path::Path>) -> Result<()> {
+    println!("{table}");
+    if let Some(path) = markdown {
+        std::fs::write(path, table).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn hash(
