@@ -66,15 +66,8 @@ pub enum BenchCommand {
         /// Stores to fill (comma-separated): postgres, sqlite.
         #[arg(long, value_delimiter = ',', default_value = "postgres,sqlite")]
         stores: Vec<String>,
-        /// A PostgreSQL superuser URL; the benchmark creates its own databases.
-        #[arg(long, env = "USHER_BENCH_POSTGRES_URL", hide_env_values = true)]
-        postgres: String,
-        /// Where configs, the SQLite store and summaries go.
-        #[arg(long, default_value = "target/bench")]
-        dir: std::path::PathBuf,
-        /// Also write the table as Markdown to this file.
-        #[arg(long, value_name = "PATH")]
-        markdown: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        on: OnPostgres,
         /// Extra arguments for `usher backfill` (e.g. --batch-size 5000).
         #[arg(last = true)]
         backfill_args: Vec<String>,
@@ -88,16 +81,23 @@ pub enum BenchCommand {
         /// Outbox rows to deliver.
         #[arg(long, default_value_t = 50_000)]
         rows: u64,
-        /// A PostgreSQL superuser URL; the benchmark creates its own databases.
-        #[arg(long, env = "USHER_BENCH_POSTGRES_URL", hide_env_values = true)]
-        postgres: String,
-        /// Where configs go.
-        #[arg(long, default_value = "target/bench")]
-        dir: std::path::PathBuf,
-        /// Also write the table as Markdown to this file.
-        #[arg(long, value_name = "PATH")]
-        markdown: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        on: OnPostgres,
     },
+}
+
+/// Where a benchmark over PostgreSQL runs, and where its table goes.
+#[derive(clap::Args)]
+pub struct OnPostgres {
+    /// A PostgreSQL superuser URL; the benchmark creates its own databases.
+    #[arg(long, env = "USHER_BENCH_POSTGRES_URL", hide_env_values = true)]
+    postgres: String,
+    /// Where configs, the SQLite store and summaries go.
+    #[arg(long, default_value = "target/bench")]
+    dir: std::path::PathBuf,
+    /// Also write the table as Markdown to this file.
+    #[arg(long, value_name = "PATH")]
+    markdown: Option<std::path::PathBuf>,
 }
 
 /// The cases, with the scheme and parameters each one exercises.
@@ -153,9 +153,12 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Backfill {
             users,
             stores,
-            postgres,
-            dir,
-            markdown,
+            on:
+                OnPostgres {
+                    postgres,
+                    dir,
+                    markdown,
+                },
             backfill_args,
         } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -167,9 +170,12 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Keep {
             users,
             rows,
-            postgres,
-            dir,
-            markdown,
+            on:
+                OnPostgres {
+                    postgres,
+                    dir,
+                    markdown,
+                },
         } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
