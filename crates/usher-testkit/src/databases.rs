@@ -64,6 +64,15 @@ impl Database {
         self.admin(&sql).await;
     }
 
+    /// Runs `sql` (one statement, or several separated by `;`) in this database.
+    pub async fn execute(&self, sql: &str) {
+        let var = self.server.var();
+        match self.server {
+            Server::Postgres => execute::<PgConnection>(&self.url, var, sql).await,
+            Server::MySql => execute::<MySqlConnection>(&self.url, var, sql).await,
+        }
+    }
+
     /// Runs `sql` on a connection of its own to the server, as its admin.
     async fn admin(&self, sql: &str) {
         let url = &self.admin_url;

@@ -1,16 +1,44 @@
 //! `usher reconcile` finds exactly the divergences a test injects on both sides: field edits
 //! in legacy and in the new store, records deleted in legacy, records legacy gained, a user
 //! gone from the new store, a record that no longer maps. Its counts equal the injected ones,
-//! the parity is identical ÷ compared, and each run is kept in the store.
+//! the parity is identical ÷ compared, and each run is kept in the store. Run against a
+//! SQLite, a PostgreSQL and a MariaDB legacy, into a SQLite and a PostgreSQL store.
 
 use serde_json::Value;
+
+use usher_testkit::databases::Database;
 
 use crate::support::{self, text, usher};
 
 const USERS: i64 = 200;
 
-async fn run_sql(path: &std::path::Path, sql: &str) {
-    support::sqlite_legacy(path, sql, &[]).await;
+/// A database a test writes to directly: a SQLite file, or a server's fresh database.
+enum Db {
+    Sqlite(std::path::PathBuf),
+    Server(Database),
+}
+
+impl Db {
+    async fn run(&self, sql: &str) {
+        match self {
+            Db::Sqlite(path) => support::sqlite_legacy(path, sql, &[]).await,
+            Db::Server(db) => db.execute(sql).await,
+        }
+    }
+
+    /// The `[sources.legacy]` or `[store]` table's location keys.
+    fn toml(&self, kind: &str) -> String {
+        match self {
+            Db::Sqlite(path) => format!("type = \"sqlite\"\npath = {:?}\n", path.to_str().unwrap()),
+            Db::Server(db) => format!("type = \"{kind}\"\nurl = \"{}\"\n", db.url),
+        }
+    }
+
+    async fn remove(self) {
+        if let Db::Server(db) = self {
+            db.remove().await;
+        }
+    }
 }
 
 fn reconcile(config: &str, extra: &[&str]) -> Value {
@@ -35,27 +63,53 @@ fn ids(report: &Value, kind: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn reconcile_counts_exactly_the_injected_divergences() {
+async fn reconcile_counts_exactly_the_injected_divergences_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let legacy = dir.path().join("legacy.db");
+    let legacy = Db::Sqlite(dir.path().join("legacy.db"));
+    let store = Db::Sqlite(dir.path().join("usher.db"));
+    injected(dir.path(), ("sqlite", legacy), ("sqlite", store)).await;
+}
+
+#[tokio::test]
+async fn reconcile_counts_exactly_the_injected_divergences_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = Db::Server(Database::postgres("usher_reconcile_legacy").await);
+    let store = Db::Server(Database::postgres("usher_reconcile_store").await);
+    injected(dir.path(), ("postgres", legacy), ("postgres", store)).await;
+}
+
+#[tokio::test]
+async fn reconcile_counts_exactly_the_injected_divergences_mariadb() {
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = Db::Server(Database::mysql("usher_reconcile_legacy").await);
+    let store = Db::Sqlite(dir.path().join("usher.db"));
+    injected(dir.path(), ("mysql", legacy), ("sqlite", store)).await;
+}
+
+async fn injected(
+    dir: &std::path::Path,
+    (legacy_kind, legacy): (&str, Db),
+    (store_kind, store): (&str, Db),
+) {
+    legacy
+        .run(
+            "CREATE TABLE users (id BIGINT PRIMARY KEY, email VARCHAR(255), login VARCHAR(255), \
+             first_name VARCHAR(255), nick VARCHAR(255))",
+        )
+        .await;
     let rows: Vec<String> = (1..=USERS)
-        .map(|i| {
-            format!(
-                "INSERT INTO users VALUES ({i}, 'user{i}@example.com', 'user{i}', 'First{i}', 'n{i}')"
-            )
-        })
+        .map(|i| format!("({i}, 'user{i}@example.com', 'user{i}', 'First{i}', 'n{i}')"))
         .collect();
-    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
-    support::sqlite_legacy(
-        &legacy,
-        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, login TEXT, first_name TEXT, nick TEXT)",
-        &rows,
-    )
-    .await;
+    legacy
+        .run(&format!("INSERT INTO users VALUES {}", rows.join(", ")))
+        .await;
     let config = support::write_config(
-        dir.path(),
-        "[store]\ntype = \"sqlite\"\npath = \"usher.db\"\n",
-        "[sources.legacy]\ntype = \"sqlite\"\npath = \"legacy.db\"\ntable = \"users\"\nkey = \"id\"\n",
+        dir,
+        &format!("[store]\n{}", store.toml(store_kind)),
+        &format!(
+            "[sources.legacy]\n{}table = \"users\"\nkey = \"id\"\n",
+            legacy.toml(legacy_kind)
+        ),
         "[mappings.legacy.fields]\nemail = \"email\"\nusername = \"login\"\ngiven_name = \"first_name\"\nnickname = \"nick\"\n",
         "",
     );
@@ -72,42 +126,38 @@ async fn reconcile_counts_exactly_the_injected_divergences() {
     assert_eq!(clean["parity"], 1.0);
 
     // Legacy: three edits, two deletions, four new records, one record that no longer maps.
-    run_sql(
-        &legacy,
-        "UPDATE users SET first_name = 'Changed' WHERE id IN (5, 6, 7)",
-    )
-    .await;
-    run_sql(&legacy, "DELETE FROM users WHERE id IN (10, 11)").await;
-    run_sql(
-        &legacy,
-        "INSERT INTO users VALUES (1001, 'a1@example.com', 'a1', 'A', 'a'), \
+    legacy
+        .run("UPDATE users SET first_name = 'Changed' WHERE id IN (5, 6, 7)")
+        .await;
+    legacy.run("DELETE FROM users WHERE id IN (10, 11)").await;
+    legacy
+        .run(
+            "INSERT INTO users VALUES (1001, 'a1@example.com', 'a1', 'A', 'a'), \
          (1002, 'a2@example.com', 'a2', 'A', 'a'), (1003, 'a3@example.com', 'a3', 'A', 'a'), \
          (1004, 'a4@example.com', 'a4', 'A', 'a')",
-    )
-    .await;
-    run_sql(
-        &legacy,
-        "UPDATE users SET email = 'not an address' WHERE id = 40",
-    )
-    .await;
+        )
+        .await;
+    legacy
+        .run("UPDATE users SET email = 'not an address' WHERE id = 40")
+        .await;
     // The new store: two edits, one user gone.
-    let store = dir.path().join("usher.db");
-    run_sql(
-        &store,
-        "UPDATE users SET given_name = 'Edited' WHERE id IN \
-         (SELECT user_id FROM ledger WHERE legacy_id IN ('20', '21'))",
-    )
-    .await;
-    run_sql(
-        &store,
-        "DELETE FROM credentials WHERE user_id IN (SELECT user_id FROM ledger WHERE legacy_id = '30'); \
-         CREATE TEMP TABLE gone AS SELECT user_id FROM ledger WHERE legacy_id = '30'; \
-         DELETE FROM ledger WHERE legacy_id = '30'; \
-         DELETE FROM users WHERE id IN (SELECT user_id FROM gone)",
-    )
-    .await;
+    store
+        .run(
+            "UPDATE users SET given_name = 'Edited' WHERE id IN \
+             (SELECT user_id FROM ledger WHERE legacy_id IN ('20', '21'))",
+        )
+        .await;
+    store
+        .run(
+            "DELETE FROM credentials WHERE user_id IN \
+             (SELECT user_id FROM ledger WHERE legacy_id = '30'); \
+             CREATE TEMP TABLE gone AS SELECT user_id FROM ledger WHERE legacy_id = '30'; \
+             DELETE FROM ledger WHERE legacy_id = '30'; \
+             DELETE FROM users WHERE id IN (SELECT user_id FROM gone)",
+        )
+        .await;
 
-    let csv = dir.path().join("divergences.csv");
+    let csv = dir.join("divergences.csv");
     let report = reconcile(config, &["--csv", csv.to_str().unwrap()]);
     assert_eq!(report["read"], USERS - 2 + 4);
     assert_eq!(count(&report, "missing"), 4 + 1);
@@ -159,12 +209,13 @@ async fn reconcile_counts_exactly_the_injected_divergences() {
     let expected = format!("parity {:.4}%", parity * 100.0);
     assert!(printed.contains(&expected), "{printed}");
     assert!(printed.contains("profile.given_name"), "{printed}");
-    let store = usher_store::open(&usher_store::StoreConfig::Sqlite { path: store })
-        .await
-        .unwrap();
-    let runs = store.reconciliations(Some("legacy"), 10).await.unwrap();
+    let store_config: usher_store::StoreConfig = toml::from_str(&store.toml(store_kind)).unwrap();
+    let opened = usher_store::open(&store_config).await.unwrap();
+    let runs = opened.reconciliations(Some("legacy"), 10).await.unwrap();
     assert_eq!(runs.len(), 4);
     assert_eq!((runs[0].compared, runs[0].identical), (compared, identical));
     assert_eq!((runs[3].compared, runs[3].identical), (200, 200));
-    store.close().await;
+    opened.close().await;
+    legacy.remove().await;
+    store.remove().await;
 }
