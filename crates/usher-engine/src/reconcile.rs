@@ -23,7 +23,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 use serde_json::{Value, json};
 use usher_core::{KeyRange, LegacyRecord, Mapper, Source, Status, User};
-use usher_store::{Counters, QuarantineFilter, Store};
+use usher_store::{ChunkWrite, ConflictPolicy, Counters, QuarantineFilter, Store};
 
 use crate::backfill::retry;
 use crate::{BackfillOptions, EngineError, Observer};
@@ -38,6 +38,10 @@ pub struct ReconcileOptions {
     pub sample: Option<u64>,
     /// Example legacy ids kept per kind of difference.
     pub examples: usize,
+    /// Repair the new store as it goes: records missing there are migrated, differing users
+    /// are rewritten from legacy (legacy is the system of record; a password set in usher
+    /// stays). The report still describes what was found before the repair.
+    pub repair: bool,
 }
 
 impl Default for ReconcileOptions {
@@ -46,8 +50,20 @@ impl Default for ReconcileOptions {
             batch_size: 1000,
             sample: None,
             examples: 10,
+            repair: false,
         }
     }
+}
+
+/// What a repair wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Repaired {
+    /// Missing records migrated.
+    pub migrated: u64,
+    /// Differing users rewritten from legacy.
+    pub updated: u64,
+    /// Missing records that could not become users, now in the quarantine.
+    pub quarantined: u64,
 }
 
 /// A kind of difference: how many, and some of the legacy ids.
@@ -96,6 +112,8 @@ pub struct ReconcileReport {
     pub deleted_in_legacy: Divergence,
     /// Differences by field.
     pub fields: BTreeMap<String, Divergence>,
+    /// What `--repair` wrote (nothing without it).
+    pub repaired: Repaired,
     /// Seconds the run took.
     pub seconds: f64,
 }
@@ -188,22 +206,45 @@ pub async fn reconcile(
                         (Arc::clone(&store), Arc::clone(&mapper), name.clone());
                     let held = Arc::clone(&held);
                     let retrying = &retrying;
+                    let repair = options.repair;
                     async move {
                         let ids: Vec<String> = records.iter().map(|r| r.key.to_string()).collect();
                         let users = retry(retrying, observer, "reading users", || {
                             store.users_of_records(&name, &ids)
                         })
                         .await?;
-                        tokio::task::spawn_blocking(move || {
-                            compare_chunk(&mapper, &name, &records, ids, users, &held)
+                        let (part, fix) = tokio::task::spawn_blocking(move || {
+                            let part = compare_chunk(&mapper, &name, &records, ids, users, &held);
+                            let fix = repair.then(|| to_repair(&mapper, &name, records, &part));
+                            (part, fix)
                         })
                         .await
-                        .map_err(|e| EngineError::Worker(e.to_string()))
+                        .map_err(|e| EngineError::Worker(e.to_string()))?;
+                        let written = match fix {
+                            Some(chunk)
+                                if !chunk.users.is_empty() || !chunk.rejected.is_empty() =>
+                            {
+                                Some(
+                                    retry(retrying, observer, "repairing", || {
+                                        store.write_chunk(&chunk)
+                                    })
+                                    .await?,
+                                )
+                            }
+                            _ => None,
+                        };
+                        Ok::<_, EngineError>((part, written))
                     }
                 })
                 .buffered(2),
         );
-        while let Some(part) = parts.try_next().await? {
+        while let Some((part, written)) = parts.try_next().await? {
+            if let Some(w) = written {
+                let r = &mut report.repaired;
+                r.migrated = r.migrated.saturating_add(w.migrated);
+                r.updated = r.updated.saturating_add(w.updated);
+                r.quarantined = r.quarantined.saturating_add(w.quarantined);
+            }
             report.compared = report.compared.saturating_add(part.read);
             report.identical = report.identical.saturating_add(part.identical);
             let keep = options.examples;
@@ -353,6 +394,34 @@ fn compare_chunk(
     part.ids = ids;
     part
 }
+
+/// The chunk that repairs `part`'s missing and differing records: mapped as the backfill
+/// maps them, written with [`ConflictPolicy::Legacy`] (a record that does not map goes to the
+/// quarantine with its reason, as at backfill). Unmappable records, already migrated, are
+/// left as they are: the report names them.
+fn to_repair(mapper: &Mapper, name: &str, records: Vec<LegacyRecord>, part: &Part) -> ChunkWrite {
+    let wanted: HashSet<&String> = part
+        .quarantined_or_missing
+        .1
+        .iter()
+        .chain(&part.differing)
+        .collect();
+    let records: Vec<LegacyRecord> = records
+        .into_iter()
+        .filter(|r| wanted.contains(&r.key.to_string()))
+        .collect();
+    let (users, rejected) = crate::backfill::map_chunk(mapper, name, &records);
+    let mut chunk = ChunkWrite::new(REPAIR_JOB, name, 0);
+    chunk.read = u64::try_from(records.len()).unwrap_or(u64::MAX);
+    chunk.cursor = records.last().map(|r| r.key.clone());
+    chunk.users = users;
+    chunk.rejected = rejected;
+    chunk.policy = ConflictPolicy::Legacy;
+    chunk
+}
+
+/// The job name a repair's writes are checkpointed under (apart from any backfill's).
+pub const REPAIR_JOB: &str = "reconcile-repair";
 
 /// The projection's canonical form (sorted keys): equal forms, identical records.
 fn canonical(projection: &BTreeMap<String, Value>) -> String {

@@ -49,6 +49,10 @@ pub enum ConflictPolicy {
     /// Update the user in place when the legacy record's `updated_at` is newer than the
     /// stored user's `updated_at` and its checksum differs (counted as updated); skip otherwise.
     LegacyNewer,
+    /// Update the user in place from the legacy record, whatever its time: legacy is the
+    /// system of record (a reconciliation's repair). The credential is replaced only by a
+    /// legacy hash newer than the stored one, so a password set in usher stays.
+    Legacy,
 }
 
 /// One mapped, valid legacy record to write as a user.

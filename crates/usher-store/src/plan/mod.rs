@@ -345,8 +345,8 @@ pub(crate) struct Classified {
     pub skipped: Vec<usize>,
 }
 
-/// Skips what the ledger already has, unless the policy asks for a newer legacy record to
-/// update the user; everything else is to be inserted.
+/// Skips what the ledger already has, unless the policy asks for the legacy record (a newer
+/// one, or any) to update the user; everything else is to be inserted.
 pub(crate) fn classify(
     rows: &[Row<'_>],
     hits: &HashMap<String, LedgerHit>,
@@ -357,11 +357,15 @@ pub(crate) fn classify(
         match hits.get(&row.legacy_id) {
             None => out.inserts.push(i),
             Some(hit) => {
-                let newer = policy == ConflictPolicy::LegacyNewer
-                    && row
-                        .legacy_updated_at
-                        .is_some_and(|t| t > hit.user_updated_at)
-                    && hit.record_checksum != row.checksum;
+                let newer = match policy {
+                    ConflictPolicy::Skip => false,
+                    ConflictPolicy::LegacyNewer => {
+                        row.legacy_updated_at
+                            .is_some_and(|t| t > hit.user_updated_at)
+                            && hit.record_checksum != row.checksum
+                    }
+                    ConflictPolicy::Legacy => true,
+                };
                 if newer {
                     out.updates.push((i, hit.user_id));
                 } else {

@@ -26,6 +26,11 @@ pub struct ReconcileArgs {
     /// Compare every record, and look for users whose legacy record is gone (the default).
     #[arg(long)]
     pub all: bool,
+    /// Repair the new store as it goes (legacy is the system of record): migrate the records
+    /// it misses, rewrite the users that differ from legacy (a password set in usher stays).
+    /// Users whose legacy record is gone, and records that no longer map, are only reported.
+    #[arg(long)]
+    pub repair: bool,
     /// Print the report as JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -51,6 +56,7 @@ pub async fn run(args: ReconcileArgs) -> Result<()> {
         batch_size: args.batch_size,
         sample: args.sample,
         examples: args.examples,
+        repair: args.repair,
     };
     let bar = Arc::new(Bars::new(true));
     let result =
@@ -112,23 +118,22 @@ fn print_report(out: &mut impl std::io::Write, r: &ReconcileReport) -> std::io::
         if kind == "deleted_in_legacy" && r.sampled {
             continue;
         }
-        writeln!(
-            out,
-            "  {kind:<18} {:>9}  {}",
-            d.count,
-            examples(&d.examples)
-        )?;
+        writeln!(out, "  {kind:<18} {:>9}{}", d.count, examples(&d.examples))?;
     }
     if !r.fields.is_empty() {
         writeln!(out, "differences by field:")?;
         for (field, d) in &r.fields {
-            writeln!(
-                out,
-                "  {field:<28} {:>9}  {}",
-                d.count,
-                examples(&d.examples)
-            )?;
+            writeln!(out, "  {field:<28} {:>9}{}", d.count, examples(&d.examples))?;
         }
+    }
+    if r.repaired != usher_engine::reconcile::Repaired::default() {
+        let f = &r.repaired;
+        writeln!(
+            out,
+            "repaired: {} missing migrated, {} differing rewritten from legacy, {} quarantined \
+             (the figures above are from before the repair)",
+            f.migrated, f.updated, f.quarantined
+        )?;
     }
     writeln!(
         out,
@@ -145,7 +150,7 @@ fn examples(ids: &[String]) -> String {
     if ids.is_empty() {
         String::new()
     } else {
-        format!("e.g. {}", ids.join(", "))
+        format!("  e.g. {}", ids.join(", "))
     }
 }
 

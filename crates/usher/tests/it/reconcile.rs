@@ -202,19 +202,48 @@ async fn injected(
     assert_eq!(count(&sample, "deleted_in_legacy"), 0);
     assert!(sample["compared"].as_u64().unwrap() <= 202);
 
+    // Repair (legacy is the system of record): the missing are migrated, the differing
+    // rewritten from legacy, on both sides' edits; what a repair cannot decide stays reported.
+    let repaired = reconcile(config, &["--repair"]);
+    assert_eq!(
+        repaired["compared"], compared,
+        "the report is of before the repair"
+    );
+    assert_eq!(
+        repaired["repaired"],
+        serde_json::json!({"migrated": 5, "updated": 5, "quarantined": 0})
+    );
+    let after = reconcile(config, &[]);
+    assert_eq!(count(&after, "missing"), 0);
+    assert_eq!(count(&after, "differing"), 0);
+    assert_eq!(count(&after, "unmappable"), 1);
+    assert_eq!(count(&after, "deleted_in_legacy"), 2);
+    assert_eq!(after["identical"], compared - 3);
+    assert_eq!(after["repaired"]["migrated"], 0, "no repair unless asked");
+
     // Every run is kept, newest first; the text report states the figure.
     let out = usher(&["reconcile", "--config", config], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let printed = text(&out.stdout);
+    let parity = (compared - 3) as f64 / compared as f64;
     let expected = format!("parity {:.4}%", parity * 100.0);
     assert!(printed.contains(&expected), "{printed}");
-    assert!(printed.contains("profile.given_name"), "{printed}");
+    assert!(
+        printed.contains("deleted_in_legacy          2  e.g. 10, 11"),
+        "{printed}"
+    );
     let store_config: usher_store::StoreConfig = toml::from_str(&store.toml(store_kind)).unwrap();
     let opened = usher_store::open(&store_config).await.unwrap();
     let runs = opened.reconciliations(Some("legacy"), 10).await.unwrap();
-    assert_eq!(runs.len(), 4);
-    assert_eq!((runs[0].compared, runs[0].identical), (compared, identical));
-    assert_eq!((runs[3].compared, runs[3].identical), (200, 200));
+    assert_eq!(runs.len(), 6);
+    assert_eq!(
+        (runs[0].compared, runs[0].identical),
+        (compared, compared - 3)
+    );
+    // Newest first: the text run, after, the repair, the sample, the CSV run, the clean one.
+    assert_eq!((runs[2].compared, runs[2].identical), (compared, identical));
+    assert_eq!((runs[4].compared, runs[4].identical), (compared, identical));
+    assert_eq!((runs[5].compared, runs[5].identical), (200, 200));
     opened.close().await;
     legacy.remove().await;
     store.remove().await;
