@@ -228,6 +228,14 @@ async fn the_admin_api_and_metrics_need_the_token_and_count_what_happened() {
     assert_eq!(report["sources"][0]["migrated"], 1);
     assert_eq!(report["sources"][0]["remaining"], 1);
 
+    // Two reconciliations of legacy and one of another source: the latest of each is exposed.
+    let store = state.bridge.store();
+    let at = chrono::Utc::now();
+    let empty = serde_json::json!({});
+    store.record_reconciliation("legacy", at, (4, 1), &empty).await.unwrap();
+    store.record_reconciliation("legacy", at, (8, 6), &empty).await.unwrap();
+    store.record_reconciliation("shop", at, (2, 2), &empty).await.unwrap();
+
     let (status, headers, text) = send(&app, "GET", "/metrics", None, Some(ADMIN)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -247,6 +255,8 @@ async fn the_admin_api_and_metrics_need_the_token_and_count_what_happened() {
         "usher_outbox_rows{state=\"pending\"} 0",
         "usher_outbox_rows{state=\"dead\"} 0",
         "usher_outbox_oldest_pending_seconds 0",
+        "usher_parity_ratio{source=\"legacy\"} 0.75",
+        "usher_parity_ratio{source=\"shop\"} 1.0",
     ] {
         assert!(
             text.lines().any(|l| l == line),
