@@ -41,6 +41,9 @@ pub struct Delivery {
     pub backoff: RetryPolicy,
     /// The pause after a round that found nothing due.
     pub idle: Duration,
+    /// How long a delivered row is kept (for `usher outbox list`) before an idle courier
+    /// deletes it.
+    pub keep_delivered: Duration,
 }
 
 impl Default for Delivery {
@@ -57,6 +60,7 @@ impl Default for Delivery {
                 jitter: Duration::from_secs(1),
             },
             idle: Duration::from_millis(500),
+            keep_delivered: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -429,16 +433,48 @@ impl Courier {
                 jitter: Duration::from_millis(250),
             },
         };
+        let purged_at = std::sync::Mutex::new(None::<std::time::Instant>);
         worker
             .run(shutdown, || async {
                 let round = self.round().await?;
-                Ok::<_, StoreError>(if round.claimed == 0 {
-                    Tick::Idle
-                } else {
-                    Tick::Busy
-                })
+                if round.claimed > 0 {
+                    return Ok::<_, StoreError>(Tick::Busy);
+                }
+                // Idle: at most once a minute, the delivered rows past their keep go.
+                let due = purged_at
+                    .lock()
+                    .map(|at| at.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)))
+                    .unwrap_or(false);
+                if due {
+                    self.purge().await?;
+                    if let Ok(mut at) = purged_at.lock() {
+                        *at = Some(std::time::Instant::now());
+                    }
+                }
+                Ok(Tick::Idle)
             })
             .await
+    }
+
+    /// Deletes the rows delivered longer ago than [`Delivery::keep_delivered`], a batch at a
+    /// time; how many.
+    pub async fn purge(&self) -> Result<u64, StoreError> {
+        let before = chrono::Duration::from_std(self.delivery.keep_delivered)
+            .ok()
+            .and_then(|keep| Utc::now().checked_sub_signed(keep))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let mut purged = 0u64;
+        loop {
+            let n = self.store.purge_delivered(before, 10_000).await?;
+            purged = purged.saturating_add(n);
+            if n < 10_000 {
+                break;
+            }
+        }
+        if purged > 0 {
+            tracing::info!(purged, "outbox: delivered rows past their keep deleted");
+        }
+        Ok(purged)
     }
 }
 

@@ -413,6 +413,10 @@ pub trait OutboxStore: Send + Sync {
 
     /// Counts by state, and the oldest pending row's age.
     async fn outbox_stats(&self) -> Result<crate::model::OutboxStats>;
+
+    /// Deletes up to `limit` rows delivered before `before` (oldest first): a delivered row
+    /// is kept a while for operators, then goes. How many were deleted.
+    async fn purge_delivered(&self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
 }
 
 /// The store's leases as the runtime's worker loop takes them ([`usher_runtime::Worker::run_leased`]).

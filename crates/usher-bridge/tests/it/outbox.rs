@@ -55,6 +55,7 @@ async fn a_refused_row_fails_alone_and_the_rest_of_its_batch_is_delivered() {
     store.enqueue(&owed, chrono::Utc::now()).await.unwrap();
     let delivery = Delivery {
         concurrency: 1,
+        keep_delivered: std::time::Duration::ZERO,
         ..Delivery::default()
     };
     let legacy = [Legacy::Hash(source)];
@@ -82,6 +83,11 @@ async fn a_refused_row_fails_alone_and_the_rest_of_its_batch_is_delivered() {
     );
     let failed = rows[2].last_error.as_deref().unwrap();
     assert!(failed.contains("set_email for record 3"), "{failed}");
+    // Kept for no time: the delivered rows go, the pending one stays.
+    assert_eq!(courier.purge().await.unwrap(), 3);
+    let left = store.outbox(None, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].idempotency_key, "email:3");
     let emails = usher_testkit::bridge::legacy_column(dir.path(), "email").await;
     assert_eq!(
         emails,

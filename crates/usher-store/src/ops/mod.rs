@@ -440,6 +440,14 @@ impl<B: Backend> crate::store::OutboxStore for B {
     async fn outbox_stats(&self) -> Result<crate::model::OutboxStats> {
         outbox::stats(self).await
     }
+
+    async fn purge_delivered(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<u64> {
+        outbox::purge(self, before, limit).await
+    }
 }
 
 #[async_trait]

@@ -296,3 +296,16 @@ pub(super) async fn stats<B: Backend>(store: &B) -> Result<OutboxStats> {
         oldest_pending: g.opt_instant(3, at("created_at"))?,
     })
 }
+
+/// [`crate::OutboxStore::purge_delivered`].
+pub(super) async fn purge<B: Backend>(store: &B, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+    const OP: &str = "purging delivered outbox rows";
+    let delete = Stmt::<B>::new(
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+         WHERE state = 'delivered' AND delivered_at < $1 ORDER BY id LIMIT $2)",
+        OP,
+    )
+    .instant(before)
+    .int(i64::from(limit));
+    write(store, OP, delete).await
+}

@@ -18,6 +18,7 @@ use usher_server::Delivery;
 /// max_attempts = 12           # then the row is dead, kept for `usher outbox retry|drop`
 /// first_retry_ms = 1000       # the pause after the first failure, doubled after each next
 /// max_retry_seconds = 3600    # the longest pause
+/// keep_delivered_hours = 168  # delivered rows are deleted after this
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +37,8 @@ pub struct OutboxConfig {
     pub first_retry_ms: u64,
     #[serde(default = "default_max_retry_seconds")]
     pub max_retry_seconds: u64,
+    #[serde(default = "default_keep_delivered_hours")]
+    pub keep_delivered_hours: u64,
 }
 
 fn yes() -> bool {
@@ -66,6 +69,10 @@ fn default_max_retry_seconds() -> u64 {
     Delivery::default().backoff.max.as_secs()
 }
 
+fn default_keep_delivered_hours() -> u64 {
+    Delivery::default().keep_delivered.as_secs() / 3600
+}
+
 impl Default for OutboxConfig {
     fn default() -> Self {
         OutboxConfig {
@@ -76,6 +83,7 @@ impl Default for OutboxConfig {
             max_attempts: default_max_attempts(),
             first_retry_ms: default_first_retry_ms(),
             max_retry_seconds: default_max_retry_seconds(),
+            keep_delivered_hours: default_keep_delivered_hours(),
         }
     }
 }
@@ -103,6 +111,12 @@ impl OutboxConfig {
         within("max_attempts", u64::from(self.max_attempts), 1, 1_000);
         within("first_retry_ms", self.first_retry_ms, 1, 86_400_000);
         within("max_retry_seconds", self.max_retry_seconds, 1, 7 * 86_400);
+        within(
+            "keep_delivered_hours",
+            self.keep_delivered_hours,
+            0,
+            24 * 366,
+        );
         problems
     }
 
@@ -121,6 +135,7 @@ impl OutboxConfig {
                 // Up to half the first pause, so couriers that failed together spread out.
                 jitter: first.checked_div(2).unwrap_or_default(),
             },
+            keep_delivered: Duration::from_secs(self.keep_delivered_hours.saturating_mul(3600)),
             ..Delivery::default()
         }
     }
