@@ -232,9 +232,18 @@ async fn the_admin_api_and_metrics_need_the_token_and_count_what_happened() {
     let store = state.bridge.store();
     let at = chrono::Utc::now();
     let empty = serde_json::json!({});
-    store.record_reconciliation("legacy", at, (4, 1), &empty).await.unwrap();
-    store.record_reconciliation("legacy", at, (8, 6), &empty).await.unwrap();
-    store.record_reconciliation("shop", at, (2, 2), &empty).await.unwrap();
+    store
+        .record_reconciliation("legacy", at, (4, 1), &empty)
+        .await
+        .unwrap();
+    store
+        .record_reconciliation("legacy", at, (8, 6), &empty)
+        .await
+        .unwrap();
+    store
+        .record_reconciliation("shop", at, (2, 2), &empty)
+        .await
+        .unwrap();
 
     let (status, headers, text) = send(&app, "GET", "/metrics", None, Some(ADMIN)).await;
     assert_eq!(status, StatusCode::OK);

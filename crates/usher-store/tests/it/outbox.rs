@@ -107,7 +107,11 @@ pub async fn the_outbox_delivers_each_user_s_rows_in_order_at_least_once(store: 
 
     // Delivered rows go once they are old enough, oldest first, a batch at a time; the
     // undelivered stay whatever their age.
-    assert_eq!(store.purge_delivered(now, 10).await.unwrap(), 0, "none older");
+    assert_eq!(
+        store.purge_delivered(now, 10).await.unwrap(),
+        0,
+        "none older"
+    );
     assert_eq!(store.purge_delivered(later(100), 1).await.unwrap(), 1);
     assert_eq!(store.purge_delivered(later(100), 10).await.unwrap(), 1);
     let left = store.outbox(None, 10).await.unwrap();
