@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
-use usher_core::{AuthSource, LegacyKey, LegacyWrite, Source, SourceError, UserId, Written};
+use usher_core::{LegacyKey, LegacyWrite, Source, SourceError, UserId, Written};
 use usher_runtime::{Metrics, RetryPolicy, Shutdown, Stopped, Tick, Worker};
 use usher_store::{NewOutbox, OutboxRow, Store, StoreError};
 
@@ -97,18 +97,12 @@ pub fn mark_migrated(source: &str, key: &LegacyKey, user: UserId) -> NewOutbox {
     )
 }
 
-/// Everything that writes to one legacy source: the source's own writer, then the HTTP one.
+/// Everything that writes to one legacy source: the source's own writer (a hash source's SQL
+/// writes; an auth source has none), then the HTTP one.
 #[derive(Clone)]
 pub(crate) struct Writers {
-    pub(crate) own: Own,
+    pub(crate) own: Option<Arc<dyn Source>>,
     pub(crate) http: Option<Arc<HttpWriteBack>>,
-}
-
-/// The source itself, as whichever kind it is.
-#[derive(Clone)]
-pub(crate) enum Own {
-    Hash(Arc<dyn Source>),
-    Auth(Arc<dyn AuthSource>),
 }
 
 impl Writers {
@@ -116,31 +110,28 @@ impl Writers {
     pub(crate) fn of(legacy: &Legacy) -> Self {
         match legacy {
             Legacy::Hash(h) => Writers {
-                own: Own::Hash(Arc::clone(&h.source)),
+                own: Some(Arc::clone(&h.source)),
                 http: h.http_write_back.clone(),
             },
             Legacy::Auth(a) => Writers {
-                own: Own::Auth(Arc::clone(&a.source)),
+                own: None,
                 http: a.http_write_back.clone(),
             },
         }
     }
 
-    /// Whether any of them applies operation `op`.
+    /// Whether any of them applies operation `op` (an auth source writes only through its
+    /// HTTP writer).
     pub(crate) fn writes(&self, op: &str) -> bool {
-        self.http.is_some()
-            || match &self.own {
-                Own::Hash(s) => s.writes(op),
-                Own::Auth(s) => s.writes(op),
-            }
+        self.http.is_some() || self.own.as_ref().is_some_and(|s| s.writes(op))
     }
 
     /// Applies `write`: the source's own writer, then the HTTP one. Applied when at least one
     /// is configured for it and none failed.
     async fn apply(&self, write: &LegacyWrite, key: &str) -> Result<Written, SourceError> {
         let own = match &self.own {
-            Own::Hash(s) => s.write(write, key).await?,
-            Own::Auth(s) => s.write(write, key).await?,
+            Some(s) => s.write(write, key).await?,
+            None => Written::NotConfigured,
         };
         let http = match &self.http {
             Some(http) => http.write(write, key).await?,
@@ -270,7 +261,7 @@ impl Courier {
         for row in rows {
             match self.writers.get(&row.destination) {
                 Some(Writers {
-                    own: Own::Hash(_),
+                    own: Some(_),
                     http: None,
                 }) => batched
                     .entry(row.destination.clone())
@@ -313,8 +304,7 @@ impl Courier {
             (
                 2..,
                 Some(Some(Writers {
-                    own: Own::Hash(source),
-                    ..
+                    own: Some(source), ..
                 })),
             ) => Some(source),
             _ => None,

@@ -248,21 +248,4 @@ pub trait AuthSource: Send + Sync {
         identifier: &str,
         password: &usher_hash::Password,
     ) -> Result<Option<LegacyRecord>, SourceError>;
-
-    /// Whether the source has a writer for operation `op` ([`LegacyWrite::op`]): the outbox
-    /// holds a write for legacy only if someone will apply it.
-    fn writes(&self, op: &str) -> bool {
-        let _ = op;
-        false
-    }
-
-    /// Applies a write owed to legacy, if configured; see [`Source::write`].
-    async fn write(
-        &self,
-        write: &LegacyWrite,
-        idempotency_key: &str,
-    ) -> Result<Written, SourceError> {
-        let _ = (write, idempotency_key);
-        Ok(Written::NotConfigured)
-    }
 }
