@@ -24,8 +24,32 @@ pub struct Status {
     pub linked_users: u64,
     /// Users each identity provider took through its hook (`okta`, `auth0`, ...).
     pub targets: BTreeMap<String, u64>,
+    /// Writes owed to legacy not delivered yet, and those given up on.
+    pub outbox: OutboxSummary,
     /// Per legacy source.
     pub sources: Vec<SourceStatus>,
+}
+
+/// The outbox at a glance.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct OutboxSummary {
+    /// Rows not delivered yet.
+    pub pending: u64,
+    /// Rows given up on (`usher outbox list --state dead`).
+    pub dead: u64,
+    /// When the oldest pending row was written.
+    pub oldest_pending: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A source's latest reconciliation (`usher reconcile`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Reconciled {
+    /// identical ÷ compared.
+    pub parity: f64,
+    /// What the parity is over.
+    pub compared: u64,
+    /// When it finished.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// One legacy source.
@@ -46,6 +70,8 @@ pub struct SourceStatus {
     /// Why the source could not be counted (it is down, it cannot count, it only checks
     /// passwords, or the config no longer names it).
     pub error: Option<String>,
+    /// Its latest reconciliation, if it had one.
+    pub reconciled: Option<Reconciled>,
 }
 
 /// A configured legacy source, as the status report sees it.
@@ -97,6 +123,7 @@ pub async fn gather(store: &dyn Store, sources: &[Configured]) -> Result<Status,
                     .saturating_sub(quarantined)
             }),
             error,
+            reconciled: None,
         }
     };
     for source in sources {
@@ -126,12 +153,30 @@ pub async fn gather(store: &dyn Store, sources: &[Configured]) -> Result<Status,
     for name in gone {
         report.push(entry(name, None, Some("not configured".to_owned())));
     }
+    // Newest first: the first run seen of a source is its latest.
+    for run in store.reconciliations(None, 1000).await? {
+        if let Some(s) = report.iter_mut().find(|s| s.name == run.source)
+            && s.reconciled.is_none()
+        {
+            s.reconciled = Some(Reconciled {
+                parity: run.parity(),
+                compared: run.compared,
+                at: run.finished_at,
+            });
+        }
+    }
+    let outbox = store.outbox_stats().await?;
     Ok(Status {
         users: counts.users,
         by_method: counts.by_method,
         quarantined: counts.quarantined,
         linked_users: counts.linked_users,
         targets: store.target_counts().await?,
+        outbox: OutboxSummary {
+            pending: outbox.pending,
+            dead: outbox.dead,
+            oldest_pending: outbox.oldest_pending,
+        },
         sources: report,
     })
 }
@@ -150,6 +195,20 @@ impl Status {
             "linked (sources)", self.linked_users
         );
         let _ = writeln!(out, "quarantined         {:>12}", self.quarantined);
+        if self.outbox.pending > 0 || self.outbox.dead > 0 {
+            let _ = writeln!(
+                out,
+                "owed to legacy      {:>12} pending, {} dead{}",
+                self.outbox.pending,
+                self.outbox.dead,
+                self.outbox
+                    .oldest_pending
+                    .map_or_else(String::new, |at| format!(
+                        ", oldest from {}",
+                        at.format("%Y-%m-%d %H:%M:%S UTC")
+                    ))
+            );
+        }
         if !self.targets.is_empty() {
             let _ = writeln!(out, "taken by providers");
             for (target, n) in &self.targets {
@@ -183,6 +242,15 @@ impl Status {
             );
             if let Some(e) = &s.error {
                 let _ = writeln!(out, "  ({e})");
+            }
+            if let Some(r) = &s.reconciled {
+                let _ = writeln!(
+                    out,
+                    "  last reconciled {}: parity {:.4}% of {} compared",
+                    r.at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    r.parity * 100.0,
+                    r.compared
+                );
             }
         }
         out

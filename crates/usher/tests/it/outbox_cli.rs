@@ -52,6 +52,13 @@ async fn an_operator_lists_retries_and_drops_outbox_rows() {
         all.extend_from_slice(&["--config", config]);
         usher(&all, &[])
     };
+    let status = usher(&["status", "--config", config], &[]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let status = text(&status.stdout);
+    assert!(
+        status.contains("owed to legacy                 1 pending, 1 dead"),
+        "{status}"
+    );
     let list = cli(&["list", "--state", "dead"]);
     assert!(list.status.success(), "{}", text(&list.stderr));
     let out = text(&list.stdout);

@@ -232,6 +232,15 @@ async fn injected(
         printed.contains("deleted_in_legacy          2  e.g. 10, 11"),
         "{printed}"
     );
+    // `usher status` shows each source's latest reconciliation.
+    let status = usher(&["status", "--config", config, "--json"], &[]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let status: Value = serde_json::from_str(&text(&status.stdout)).unwrap();
+    assert_eq!(status["sources"][0]["reconciled"]["compared"], compared);
+    let status = text(&usher(&["status", "--config", config], &[]).stdout);
+    let line = format!("parity {:.4}% of {compared} compared", parity * 100.0);
+    assert!(status.contains(&line), "{status}");
+
     let store_config: usher_store::StoreConfig = toml::from_str(&store.toml(store_kind)).unwrap();
     let opened = usher_store::open(&store_config).await.unwrap();
     let runs = opened.reconciliations(Some("legacy"), 10).await.unwrap();
