@@ -291,7 +291,8 @@ impl Courier {
     }
 
     /// A group of one destination's rows in one legacy transaction (a lone row as
-    /// [`Courier::deliver`] does it); each row alone when the transaction fails.
+    /// [`Courier::deliver`] does it); each row alone when the transaction fails, unless legacy
+    /// is unavailable, which fails them all at once.
     async fn deliver_group(
         &self,
         rows: Vec<OutboxRow>,
@@ -338,6 +339,11 @@ impl Courier {
                         };
                         out.push((row, outcome));
                     }
+                }
+                // Legacy is down: every row fails at once, none is tried alone.
+                Err(e @ SourceError::Unavailable { .. }) => {
+                    let reason = e.to_string();
+                    out.extend(parsed.into_iter().map(|row| (row, Err(reason.clone()))));
                 }
                 _ => {
                     for row in parsed {

@@ -101,3 +101,47 @@ async fn a_refused_row_fails_alone_and_the_rest_of_its_batch_is_delivered() {
         ]
     );
 }
+
+/// Legacy down: every row of the claim fails with the outage as its reason, stays pending
+/// with one attempt counted, and nothing is marked delivered.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outage_of_legacy_fails_the_whole_claim_and_loses_nothing() {
+    use usher_testkit::services::{POSTGRES_URL, var, with_dead_port};
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "type = \"postgres\"\nurl = \"{}\"\ntable = \"users\"\nkey = \"id\"\n\
+         connect_timeout_seconds = 1\n\
+         [writes]\ndisable = \"UPDATE users SET active = false WHERE id = :key\"\n",
+        with_dead_port(&var(POSTGRES_URL))
+    );
+    let source = hash_source(&toml, MAPPING, &["username"], None).await;
+    let store: Arc<dyn usher_store::Store> = Arc::from(usher_testkit::store(dir.path()).await);
+    let owed: Vec<_> = (1..=5)
+        .map(|id| {
+            let write = LegacyWrite::Disable {
+                key: LegacyKey::Int(id),
+            };
+            usher_bridge::outbox::owed("legacy", UserId::new(), &write, format!("off:{id}"))
+        })
+        .collect();
+    store.enqueue(&owed, chrono::Utc::now()).await.unwrap();
+    let delivery = Delivery {
+        concurrency: 1,
+        ..Delivery::default()
+    };
+    let legacy = [Legacy::Hash(source)];
+    let courier = Courier::new(
+        Arc::clone(&store),
+        &legacy,
+        delivery,
+        Arc::new(usher_runtime::Metrics::new()),
+    );
+    let round = courier.round().await.unwrap();
+    assert_eq!((round.claimed, round.delivered, round.failed), (5, 0, 5));
+    for row in store.outbox(None, 10).await.unwrap() {
+        assert_eq!(row.state, OutboxState::Pending);
+        assert_eq!(row.attempts, 1);
+        let error = row.last_error.unwrap();
+        assert!(error.contains("unavailable"), "{error}");
+    }
+}
