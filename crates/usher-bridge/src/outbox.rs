@@ -161,6 +161,8 @@ pub struct Courier {
     metrics: Arc<Metrics>,
     /// This courier's name in its claims: unique among every process sharing the store.
     name: String,
+    /// When [`Courier::idle`] last purged.
+    purged_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Courier {
@@ -203,6 +205,7 @@ impl Courier {
             delivery,
             metrics,
             name,
+            purged_at: std::sync::Mutex::new(None),
         }
     }
 
@@ -429,27 +432,33 @@ impl Courier {
                 jitter: Duration::from_millis(250),
             },
         };
-        let purged_at = std::sync::Mutex::new(None::<std::time::Instant>);
         worker
             .run(shutdown, || async {
                 let round = self.round().await?;
                 if round.claimed > 0 {
                     return Ok::<_, StoreError>(Tick::Busy);
                 }
-                // Idle: at most once a minute, the delivered rows past their keep go.
-                let due = purged_at
-                    .lock()
-                    .map(|at| at.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)))
-                    .unwrap_or(false);
-                if due {
-                    self.purge().await?;
-                    if let Ok(mut at) = purged_at.lock() {
-                        *at = Some(std::time::Instant::now());
-                    }
-                }
+                self.idle().await?;
                 Ok(Tick::Idle)
             })
             .await
+    }
+
+    /// What a courier does when nothing was due: at most once a minute, the delivered rows
+    /// past their keep go ([`Courier::purge`]).
+    pub async fn idle(&self) -> Result<(), StoreError> {
+        let due = self
+            .purged_at
+            .lock()
+            .map(|at| at.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)))
+            .unwrap_or(false);
+        if due {
+            self.purge().await?;
+            if let Ok(mut at) = self.purged_at.lock() {
+                *at = Some(std::time::Instant::now());
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the rows delivered longer ago than [`Delivery::keep_delivered`], a batch at a

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::TryStreamExt as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 use usher_core::{KeyRange, LegacyRecord, Mapper, Source, Status, User};
@@ -157,8 +157,7 @@ pub async fn reconcile(
     // Bernoulli sampling: each record with probability sample ÷ total.
     let probability = match (options.sample, total) {
         (Some(n), Some(total)) if total > 0 => (n as f64 / total as f64).min(1.0),
-        (Some(_), _) => 1.0,
-        (None, _) => 1.0,
+        _ => 1.0,
     };
     let mut report = ReconcileReport {
         source: name.clone(),
@@ -166,42 +165,41 @@ pub async fn reconcile(
         ..ReconcileReport::default()
     };
     let mut seen: HashSet<String> = HashSet::new();
-    // Three stages at once: legacy is read (in key order, one chunk ahead), the next chunk's
-    // users are read from the store, and a chunk is compared on a blocking thread.
-    let (chunks, mut next) = tokio::sync::mpsc::channel::<Vec<LegacyRecord>>(2);
-    let reader = async {
-        let mut draw = Draw::seeded();
-        let mut range = KeyRange::default();
-        let mut read = 0u64;
-        loop {
-            let records = retry(&retrying, observer, "reading the source", || {
-                source.read(&range, batch)
-            })
-            .await?;
-            let Some(last) = records.last() else { break };
-            range.after = Some(last.key.clone());
-            let n = u64::try_from(records.len()).unwrap_or(u64::MAX);
-            read = read.saturating_add(n);
-            observer.chunk(Counters {
-                read: n,
-                ..Counters::default()
-            });
-            let chosen = records
-                .into_iter()
-                .filter(|_| probability >= 1.0 || draw.next() < probability)
-                .collect();
-            if chunks.send(chosen).await.is_err() {
-                break;
+    // Three stages at once: `buffered` reads legacy (in key order) a chunk ahead while the
+    // next chunk's users are read from the store and a chunk is compared on a blocking thread.
+    let read = std::sync::atomic::AtomicU64::new(0);
+    let chunks = futures::stream::try_unfold(
+        (KeyRange::default(), Draw::seeded()),
+        |(mut range, mut draw)| {
+            let (source, read) = (&source, &read);
+            let retrying = &retrying;
+            async move {
+                let records = retry(retrying, observer, "reading the source", || {
+                    source.read(&range, batch)
+                })
+                .await?;
+                let Some(last) = records.last() else {
+                    return Ok(None);
+                };
+                range.after = Some(last.key.clone());
+                let n = u64::try_from(records.len()).unwrap_or(u64::MAX);
+                read.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                observer.chunk(Counters {
+                    read: n,
+                    ..Counters::default()
+                });
+                let chosen: Vec<LegacyRecord> = records
+                    .into_iter()
+                    .filter(|_| probability >= 1.0 || draw.next() < probability)
+                    .collect();
+                Ok::<_, EngineError>(Some((chosen, (range, draw))))
             }
-        }
-        drop(chunks);
-        Ok::<_, EngineError>(read)
-    };
-    let compare = async {
-        let stream = futures::stream::poll_fn(|cx| next.poll_recv(cx));
+        },
+    );
+    {
         let mut parts = Box::pin(
-            stream
-                .map(|records: Vec<LegacyRecord>| {
+            chunks
+                .map_ok(|records: Vec<LegacyRecord>| {
                     let (store, mapper, name) =
                         (Arc::clone(&store), Arc::clone(&mapper), name.clone());
                     let held = Arc::clone(&held);
@@ -236,7 +234,7 @@ pub async fn reconcile(
                         Ok::<_, EngineError>((part, written))
                     }
                 })
-                .buffered(2),
+                .try_buffered(2),
         );
         while let Some((part, written)) = parts.try_next().await? {
             if let Some(w) = written {
@@ -245,12 +243,12 @@ pub async fn reconcile(
                 r.updated = r.updated.saturating_add(w.updated);
                 r.quarantined = r.quarantined.saturating_add(w.quarantined);
             }
-            report.compared = report.compared.saturating_add(part.read);
+            report.compared = report.compared.saturating_add(part.compared);
             report.identical = report.identical.saturating_add(part.identical);
             let keep = options.examples;
             for (kind, ids) in [
-                (&mut report.quarantined, &part.quarantined_or_missing.0),
-                (&mut report.missing, &part.quarantined_or_missing.1),
+                (&mut report.quarantined, &part.quarantined),
+                (&mut report.missing, &part.missing),
                 (&mut report.unmappable, &part.unmappable),
                 (&mut report.differing, &part.differing),
             ] {
@@ -268,10 +266,8 @@ pub async fn reconcile(
                 seen.extend(part.ids);
             }
         }
-        Ok::<_, EngineError>(())
-    };
-    let (read, ()) = tokio::try_join!(reader, compare)?;
-    report.read = read;
+    }
+    report.read = read.into_inner();
     if options.sample.is_none() {
         let mut ledger = store.ledger_entries(&name, 10_000);
         while let Some(entry) = ledger.try_next().await? {
@@ -329,10 +325,10 @@ fn projection(user: &User, identifiers_only: bool) -> BTreeMap<String, Value> {
 /// One chunk's comparison, merged into the report in key order.
 struct Part {
     /// Records compared.
-    read: u64,
+    compared: u64,
     identical: u64,
-    /// Quarantined, then missing.
-    quarantined_or_missing: (Vec<String>, Vec<String>),
+    quarantined: Vec<String>,
+    missing: Vec<String>,
     unmappable: Vec<String>,
     differing: Vec<String>,
     /// Differing legacy ids by field.
@@ -353,9 +349,10 @@ fn compare_chunk(
     let users: HashMap<String, User> = users.into_iter().collect();
     let now = chrono::Utc::now();
     let mut part = Part {
-        read: u64::try_from(records.len()).unwrap_or(u64::MAX),
+        compared: u64::try_from(records.len()).unwrap_or(u64::MAX),
         identical: 0,
-        quarantined_or_missing: (Vec::new(), Vec::new()),
+        quarantined: Vec::new(),
+        missing: Vec::new(),
         unmappable: Vec::new(),
         differing: Vec::new(),
         fields: BTreeMap::new(),
@@ -364,9 +361,9 @@ fn compare_chunk(
     for (record, id) in records.iter().zip(&ids) {
         let Some(user) = users.get(id) else {
             if held.contains(id) {
-                part.quarantined_or_missing.0.push(id.clone());
+                part.quarantined.push(id.clone());
             } else {
-                part.quarantined_or_missing.1.push(id.clone());
+                part.missing.push(id.clone());
             }
             continue;
         };
@@ -400,12 +397,7 @@ fn compare_chunk(
 /// quarantine with its reason, as at backfill). Unmappable records, already migrated, are
 /// left as they are: the report names them.
 fn to_repair(mapper: &Mapper, name: &str, records: Vec<LegacyRecord>, part: &Part) -> ChunkWrite {
-    let wanted: HashSet<&String> = part
-        .quarantined_or_missing
-        .1
-        .iter()
-        .chain(&part.differing)
-        .collect();
+    let wanted: HashSet<&String> = part.missing.iter().chain(&part.differing).collect();
     let records: Vec<LegacyRecord> = records
         .into_iter()
         .filter(|r| wanted.contains(&r.key.to_string()))

@@ -153,11 +153,8 @@ pub async fn gather(store: &dyn Store, sources: &[Configured]) -> Result<Status,
     for name in gone {
         report.push(entry(name, None, Some("not configured".to_owned())));
     }
-    // Newest first: the first run seen of a source is its latest.
-    for run in store.reconciliations(None, 1000).await? {
-        if let Some(s) = report.iter_mut().find(|s| s.name == run.source)
-            && s.reconciled.is_none()
-        {
+    for run in store.latest_reconciliations().await? {
+        if let Some(s) = report.iter_mut().find(|s| s.name == run.source) {
             s.reconciled = Some(Reconciled {
                 parity: run.parity(),
                 compared: run.compared,

@@ -690,12 +690,8 @@ async fn metrics(
     state
         .metrics()
         .outbox(outbox.pending, outbox.dead, outbox.delivered, oldest);
-    // The latest run of each source (newest first: the first seen of a source is its latest).
-    let mut seen = std::collections::HashSet::new();
-    for run in state.bridge.store().reconciliations(None, 1000).await? {
-        if seen.insert(run.source.clone()) {
-            state.metrics().parity(&run.source, run.parity());
-        }
+    for run in state.bridge.store().latest_reconciliations().await? {
+        state.metrics().parity(&run.source, run.parity());
     }
     Ok((
         [(

@@ -516,4 +516,7 @@ pub trait ReconcileStore: Send + Sync {
         source: Option<&str>,
         limit: u32,
     ) -> Result<Vec<crate::model::ReconcileRun>>;
+
+    /// The latest run of each source, by source name.
+    async fn latest_reconciliations(&self) -> Result<Vec<crate::model::ReconcileRun>>;
 }

@@ -9,6 +9,23 @@ use usher_core::{LegacyKey, LegacyWrite, UserId};
 use usher_store::OutboxState;
 use usher_testkit::bridge::{MAPPING, hash_source, legacy_table, legacy_toml};
 
+/// A courier for the one legacy source that delivers a claim in one part and keeps
+/// delivered rows for no time.
+fn courier(store: &Arc<dyn usher_store::Store>, source: usher_bridge::HashSource) -> Courier {
+    let delivery = Delivery {
+        concurrency: 1,
+        keep_delivered: std::time::Duration::ZERO,
+        ..Delivery::default()
+    };
+    let legacy = [Legacy::Hash(source)];
+    Courier::new(
+        Arc::clone(store),
+        &legacy,
+        delivery,
+        Arc::new(usher_runtime::Metrics::new()),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_row_fails_alone_and_the_rest_of_its_batch_is_delivered() {
     let dir = tempfile::tempdir().unwrap();
@@ -53,18 +70,7 @@ async fn a_refused_row_fails_alone_and_the_rest_of_its_batch_is_delivered() {
         ));
     }
     store.enqueue(&owed, chrono::Utc::now()).await.unwrap();
-    let delivery = Delivery {
-        concurrency: 1,
-        keep_delivered: std::time::Duration::ZERO,
-        ..Delivery::default()
-    };
-    let legacy = [Legacy::Hash(source)];
-    let courier = Courier::new(
-        Arc::clone(&store),
-        &legacy,
-        delivery,
-        Arc::new(usher_runtime::Metrics::new()),
-    );
+    let courier = courier(&store, source);
     let round = courier.round().await.unwrap();
     assert_eq!((round.claimed, round.delivered, round.failed), (4, 3, 1));
     let rows = store.outbox(None, 10).await.unwrap();
@@ -125,17 +131,7 @@ async fn an_outage_of_legacy_fails_the_whole_claim_and_loses_nothing() {
         })
         .collect();
     store.enqueue(&owed, chrono::Utc::now()).await.unwrap();
-    let delivery = Delivery {
-        concurrency: 1,
-        ..Delivery::default()
-    };
-    let legacy = [Legacy::Hash(source)];
-    let courier = Courier::new(
-        Arc::clone(&store),
-        &legacy,
-        delivery,
-        Arc::new(usher_runtime::Metrics::new()),
-    );
+    let courier = courier(&store, source);
     let round = courier.round().await.unwrap();
     assert_eq!((round.claimed, round.delivered, round.failed), (5, 0, 5));
     for row in store.outbox(None, 10).await.unwrap() {

@@ -469,4 +469,8 @@ impl<B: Backend> crate::ReconcileStore for B {
     ) -> Result<Vec<crate::model::ReconcileRun>> {
         reconcile::list(self, source, limit).await
     }
+
+    async fn latest_reconciliations(&self) -> Result<Vec<crate::model::ReconcileRun>> {
+        reconcile::latest(self).await
+    }
 }

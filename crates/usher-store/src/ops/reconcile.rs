@@ -42,31 +42,54 @@ pub(super) async fn list<B: Backend>(
     source: Option<&str>,
     limit: u32,
 ) -> Result<Vec<ReconcileRun>> {
-    const OP: &str = "reading reconciliations";
-    let mut c = store.pool().acquire().await.map_err(db(OP))?;
-    Stmt::<B>::new(
-        "SELECT id, source, finished_at, compared, identical, report FROM reconciliations \
-         WHERE $1 = '' OR source = $1 ORDER BY id DESC LIMIT $2",
-        OP,
+    runs(
+        store,
+        Stmt::<B>::new(
+            "SELECT id, source, finished_at, compared, identical, report FROM reconciliations \
+             WHERE $1 = '' OR source = $1 ORDER BY id DESC LIMIT $2",
+            OP,
+        )
+        .text(source.unwrap_or(""))
+        .int(i64::from(limit)),
     )
-    .text(source.unwrap_or(""))
-    .int(i64::from(limit))
-    .fetch_all(&mut c)
-    .await?
-    .iter()
-    .map(|g| {
-        let id = g.int(0, ("reconciliations", "id", "?"))?;
-        let key = id.to_string();
-        let at = |column| ("reconciliations", column, key.as_str());
-        let count = |i, column| g.int(i, at(column)).map(|n| u64::try_from(n).unwrap_or(0));
-        Ok(ReconcileRun {
-            id,
-            source: g.text(1, at("source"))?,
-            finished_at: g.instant(2, at("finished_at"))?,
-            compared: count(3, "compared")?,
-            identical: count(4, "identical")?,
-            report: g.json(5, at("report"))?,
+    .await
+}
+
+/// [`crate::ReconcileStore::latest_reconciliations`].
+pub(super) async fn latest<B: Backend>(store: &B) -> Result<Vec<ReconcileRun>> {
+    runs(
+        store,
+        Stmt::<B>::new(
+            "SELECT id, source, finished_at, compared, identical, report FROM reconciliations \
+             WHERE id IN (SELECT MAX(id) FROM reconciliations GROUP BY source) ORDER BY source",
+            OP,
+        ),
+    )
+    .await
+}
+
+const OP: &str = "reading reconciliations";
+
+/// The runs `query` selects.
+async fn runs<B: Backend>(store: &B, query: Stmt<B>) -> Result<Vec<ReconcileRun>> {
+    let mut c = store.pool().acquire().await.map_err(db(OP))?;
+    query
+        .fetch_all(&mut c)
+        .await?
+        .iter()
+        .map(|g| {
+            let id = g.int(0, ("reconciliations", "id", "?"))?;
+            let key = id.to_string();
+            let at = |column| ("reconciliations", column, key.as_str());
+            let count = |i, column| g.int(i, at(column)).map(|n| u64::try_from(n).unwrap_or(0));
+            Ok(ReconcileRun {
+                id,
+                source: g.text(1, at("source"))?,
+                finished_at: g.instant(2, at("finished_at"))?,
+                compared: count(3, "compared")?,
+                identical: count(4, "identical")?,
+                report: g.json(5, at("report"))?,
+            })
         })
-    })
-    .collect()
+        .collect()
 }

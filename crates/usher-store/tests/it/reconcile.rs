@@ -71,4 +71,13 @@ pub async fn reconciliation_runs_are_kept_newest_first(store: &dyn Store) {
     assert_eq!((older[1].compared, older[1].identical), (10, 9));
     assert!((older[1].parity() - 0.9).abs() < 1e-12);
     assert_eq!(older[1].report, json!({"missing": 1}));
+    // The latest of each source, however many runs another source has had since.
+    let latest: Vec<(String, i64)> = store
+        .latest_reconciliations()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.source, r.id))
+        .collect();
+    assert_eq!(latest, [("app".into(), third), ("shop".into(), second)]);
 }

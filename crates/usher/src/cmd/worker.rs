@@ -48,7 +48,6 @@ pub async fn run(args: WorkerArgs) -> Result<()> {
     });
     let mut total = Round::default();
     let mut progress = Progress::new();
-    let mut purged_at: Option<Instant> = None;
     let result = loop {
         if stop.is_cancelled() {
             break Ok(());
@@ -65,12 +64,8 @@ pub async fn run(args: WorkerArgs) -> Result<()> {
         add(&mut total, round);
         progress.maybe_print(&total);
         if round.claimed == 0 {
-            // Idle: at most once a minute, the delivered rows past their keep go.
-            if purged_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
-                if let Err(e) = courier.purge().await {
-                    tracing::warn!(error = %e, "outbox: purging delivered rows failed");
-                }
-                purged_at = Some(Instant::now());
+            if let Err(e) = courier.idle().await {
+                tracing::warn!(error = %e, "outbox: purging delivered rows failed");
             }
             if args.once {
                 break Ok(());
